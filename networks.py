@@ -1,0 +1,402 @@
+"""Update rules ("optimizer nets") that map gradients to parameter updates.
+
+Every net is a Sonnet 2 module called as `update, next_state = net(gradient,
+state)`. The learned nets keep their parameters in the layout of the original
+Sonnet 1 code (`lstm_1/w_gates`, `lstm_1/b_gates`, ..., `linear/w`,
+`linear/b`), so `.l2l` files written by DeepMind's and LOIS's code load here
+and the files we write load there.
+"""
+
+import math
+
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+import checkpoint
+import preprocess
+import sonnet_graph_mode  # pylint: disable=unused-import
+
+
+_NAMED_INITIALIZERS = {
+    "zeros": tf.compat.v1.zeros_initializer,
+    "ones": tf.compat.v1.ones_initializer,
+    "glorot_uniform": tf.compat.v1.glorot_uniform_initializer,
+    "glorot_normal": tf.compat.v1.glorot_normal_initializer,
+    "random_normal": tf.compat.v1.random_normal_initializer,
+    "truncated_normal": tf.compat.v1.truncated_normal_initializer,
+    "random_uniform": tf.compat.v1.random_uniform_initializer,
+    "orthogonal": tf.compat.v1.orthogonal_initializer,
+}
+
+
+class LoadedCheckpoint(dict):
+  """Checkpoint values `{module: {variable: ndarray}}` that remember their file.
+
+  Used as a net's `initializer`, so that a shape mismatch names the file.
+  """
+
+  def __init__(self, values, path):
+    super().__init__(values)
+    self.path = path
+
+
+class _ArrayInitializer:
+  """Initializes a variable from a fixed array, checking the shape first."""
+
+  def __init__(self, value, where):
+    self._value = np.asarray(value)
+    self._where = where
+
+  def __call__(self, shape, dtype=tf.float32, **unused_kwargs):
+    shape = tuple(int(d) for d in shape)
+    if self._value.shape != shape:
+      raise ValueError(
+          "{} has shape {} but this network needs shape {}; the checkpoint was "
+          "written for a different net configuration or problem.".format(
+              self._where, list(self._value.shape), list(shape)))
+    return tf.constant(self._value, dtype=dtype)
+
+
+def _to_initializer(value, where):
+  """Converts a name, an array or a callable to an initializer callable."""
+  if isinstance(value, str):
+    if value not in _NAMED_INITIALIZERS:
+      raise ValueError("Unknown initializer {!r} for {}; known names: {}.".format(
+          value, where, ", ".join(sorted(_NAMED_INITIALIZERS))))
+    return _NAMED_INITIALIZERS[value]()
+  if isinstance(value, (np.ndarray, np.generic, float, int)):
+    return _ArrayInitializer(value, where)
+  if callable(value):
+    return value
+  raise ValueError(
+      "Initializer for {} must be a name, an ndarray, a callable or a nested "
+      "dict of those, got {!r}.".format(where, type(value).__name__))
+
+
+def _is_checkpoint(initializer):
+  return (isinstance(initializer, dict) and bool(initializer) and
+          all(isinstance(v, dict) for v in initializer.values()))
+
+
+def _check_checkpoint_layout(initializer, expected, net_name):
+  """Raises if checkpoint values do not have exactly the modules a net needs."""
+  if not _is_checkpoint(initializer):
+    return
+  for module, variables in expected.items():
+    got = initializer.get(module)
+    if got is None or set(got) != set(variables):
+      source = getattr(initializer, "path", "the initializer")
+      raise ValueError(
+          "{} does not fit {}: expected modules {} but found {}.".format(
+              source, net_name,
+              {m: sorted(v) for m, v in expected.items()},
+              {m: sorted(v) for m, v in initializer.items()}))
+  extra = set(initializer) - set(expected)
+  if extra:
+    raise ValueError("{} does not fit {}: unexpected modules {}.".format(
+        getattr(initializer, "path", "the initializer"), net_name,
+        sorted(extra)))
+
+
+def _initializer_for(initializer, module, variable, default):
+  """Picks the initializer of `module/variable` from a net's `initializer`.
+
+  Args:
+    initializer: None, a name, an ndarray, a callable, a dict keyed by variable
+      name, or a nested dict `{module: {variable: ...}}` as `save` returns.
+    module: module name, e.g. "lstm_1".
+    variable: variable name, e.g. "w_gates".
+    default: initializer used when `initializer` does not cover the variable.
+
+  Returns:
+    An initializer callable `(shape, dtype) -> Tensor`.
+  """
+  where = "{}/{}".format(module, variable)
+  if hasattr(initializer, "path"):
+    where = "{} in {}".format(where, initializer.path)
+  if initializer is None:
+    return default
+  if isinstance(initializer, dict):
+    value = initializer.get(module, initializer.get(variable))
+    if isinstance(value, dict):
+      value = value.get(variable)
+    return default if value is None else _to_initializer(value, where)
+  return _to_initializer(initializer, where)
+
+
+def _make_preprocess(name, options):
+  if name == "identity":
+    return tf.identity
+  preprocess_class = getattr(preprocess, name, None)
+  if not isinstance(preprocess_class, type):
+    raise ValueError("Unknown preprocess_name {!r}; expected 'identity', "
+                     "'LogAndSign' or 'Clamp'.".format(name))
+  return preprocess_class(**(options or {}))
+
+
+class Network(snt.Module):
+  """Base class of update rules: `update, next_state = net(inputs, state)`."""
+
+  def initial_state_for_inputs(self, inputs, **kwargs):
+    """Returns the initial state for a variable shaped like `inputs`.
+
+    Args:
+      inputs: a tensor with the shape of the variable to optimise.
+      **kwargs: `dtype` of the state (default tf.float32).
+
+    Returns:
+      A nested structure of tensors.
+    """
+    raise NotImplementedError
+
+  def checkpoint_variables(self):
+    """Returns `{module: {variable: tf.Variable}}` in the .l2l layout."""
+    return {}
+
+
+class _LSTMCell(snt.Module):
+  """An LSTM cell with the Sonnet 1 parameter layout and forget bias 1.0.
+
+  `gates = [x, h] @ w_gates + b_gates` split as (i, j, f, o);
+  `c' = sigmoid(f + 1) * c + sigmoid(i) * tanh(j)`, `h' = sigmoid(o) * tanh(c')`.
+  """
+
+  def __init__(self, hidden_size, initializer, name):
+    super().__init__(name=name)
+    self._hidden_size = hidden_size
+    self._initializer = initializer
+
+  @snt.once
+  def _create_variables(self, inputs):
+    input_size = int(inputs.shape[-1])
+    # Sonnet 1's default: truncated normal scaled by the concatenated width.
+    w_default = tf.compat.v1.truncated_normal_initializer(
+        stddev=1.0 / math.sqrt(input_size + self._hidden_size))
+    w_init = _initializer_for(self._initializer, self.name, "w_gates",
+                              w_default)
+    b_init = _initializer_for(self._initializer, self.name, "b_gates",
+                              tf.compat.v1.zeros_initializer())
+    self.w_gates = tf.Variable(
+        w_init([input_size + self._hidden_size, 4 * self._hidden_size],
+               dtype=inputs.dtype), name="w_gates")
+    self.b_gates = tf.Variable(
+        b_init([4 * self._hidden_size], dtype=inputs.dtype), name="b_gates")
+
+  def __call__(self, inputs, state):
+    self._create_variables(inputs)
+    hidden, cell = state
+    gates = tf.matmul(tf.concat([inputs, hidden], 1), self.w_gates)
+    gates += self.b_gates
+    input_gate, candidate, forget_gate, output_gate = tf.split(gates, 4, axis=1)
+    next_cell = (tf.sigmoid(forget_gate + 1.0) * cell +
+                 tf.sigmoid(input_gate) * tf.tanh(candidate))
+    next_hidden = tf.sigmoid(output_gate) * tf.tanh(next_cell)
+    return next_hidden, (next_hidden, next_cell)
+
+
+class StandardDeepLSTM(Network):
+  """A deep LSTM followed by a linear layer, scaled by `scale`."""
+
+  def __init__(self, output_size, layers, preprocess_name="identity",
+               preprocess_options=None, scale=1.0, initializer=None,
+               name="deep_lstm"):
+    """Creates the net.
+
+    Args:
+      output_size: width of the update each row of the input produces.
+      layers: hidden sizes of the stacked LSTM cells, e.g. (20, 20).
+      preprocess_name: "identity", "LogAndSign" or "Clamp".
+      preprocess_options: keyword arguments of the preprocessing module.
+      scale: factor applied to the linear layer's output.
+      initializer: a name ("zeros"), an ndarray, an initializer, or the nested
+        dict `{module: {variable: ndarray}}` that `save` returns.
+      name: module name.
+
+    Raises:
+      ValueError: if `initializer` is a checkpoint of another layout.
+    """
+    super().__init__(name=name)
+    self._output_size = output_size
+    self._layers = tuple(int(size) for size in layers)
+    self._scale = scale
+    self._preprocess = _make_preprocess(preprocess_name, preprocess_options)
+    expected = {"lstm_{}".format(i + 1): ("w_gates", "b_gates")
+                for i in range(len(self._layers))}
+    expected["linear"] = ("w", "b")
+    _check_checkpoint_layout(initializer, expected, type(self).__name__)
+    with self.name_scope:
+      self._cores = [_LSTMCell(size, initializer, "lstm_{}".format(i + 1))
+                     for i, size in enumerate(self._layers)]
+      self._linear = snt.Linear(
+          output_size,
+          w_init=_initializer_for(initializer, "linear", "w", None),
+          b_init=_initializer_for(initializer, "linear", "b", None),
+          name="linear")
+
+  def _rows(self, inputs):
+    """Preprocesses `inputs` [rows, ...] into the LSTM's input [rows, width]."""
+    inputs = self._preprocess(tf.expand_dims(inputs, -1))
+    return tf.reshape(inputs, [int(inputs.shape[0]), -1])
+
+  def __call__(self, inputs, prev_state):
+    output = self._rows(inputs)
+    next_state = []
+    for core, state in zip(self._cores, prev_state):
+      output, core_state = core(output, state)
+      next_state.append(core_state)
+    return self._linear(output) * self._scale, tuple(next_state)
+
+  def initial_state_for_inputs(self, inputs, **kwargs):
+    rows = int(self._reshape_inputs(inputs).shape[0])
+    dtype = kwargs.get("dtype", tf.float32)
+    return tuple((tf.zeros([rows, size], dtype), tf.zeros([rows, size], dtype))
+                 for size in self._layers)
+
+  def _reshape_inputs(self, inputs):
+    return inputs
+
+  def checkpoint_variables(self):
+    values = {core.name: {"w_gates": core.w_gates, "b_gates": core.b_gates}
+              for core in self._cores}
+    values["linear"] = {"w": self._linear.w, "b": self._linear.b}
+    return values
+
+
+class CoordinateWiseDeepLSTM(StandardDeepLSTM):
+  """A deep LSTM applied to every coordinate independently, sharing weights."""
+
+  def __init__(self, name="cw_deep_lstm", **kwargs):
+    super().__init__(1, name=name, **kwargs)
+
+  def _reshape_inputs(self, inputs):
+    return tf.reshape(inputs, [-1, 1])
+
+  def __call__(self, inputs, prev_state):
+    output, next_state = super().__call__(self._reshape_inputs(inputs),
+                                          prev_state)
+    return tf.reshape(output, tf.shape(inputs)), next_state
+
+
+class KernelDeepLSTM(StandardDeepLSTM):
+  """A deep LSTM over convolution kernels: one row per (in, out) channel pair.
+
+  A kernel of shape `kernel_shape + [in, out]` is seen as `in * out` rows of
+  `prod(kernel_shape)` coordinates, each row updated together.
+  """
+
+  def __init__(self, kernel_shape, name="kernel_deep_lstm", **kwargs):
+    self._kernel_shape = [int(d) for d in kernel_shape]
+    super().__init__(int(np.prod(self._kernel_shape)), name=name, **kwargs)
+
+  def _reshape_inputs(self, inputs):
+    if inputs.shape.rank != len(self._kernel_shape) + 2:
+      raise ValueError(
+          "KernelDeepLSTM with kernel_shape {} expects variables of shape "
+          "{} + [in_channels, out_channels], got {}.".format(
+              self._kernel_shape, self._kernel_shape, inputs.shape.as_list()))
+    rank = inputs.shape.rank
+    channels_first = list(range(rank - 2, rank)) + list(range(rank - 2))
+    transposed = tf.transpose(inputs, channels_first)
+    return tf.reshape(transposed, [-1] + self._kernel_shape)
+
+  def __call__(self, inputs, prev_state):
+    output, next_state = super().__call__(self._reshape_inputs(inputs),
+                                          prev_state)
+    output = tf.transpose(output, [1, 0])
+    return tf.reshape(output, tf.shape(inputs)), next_state
+
+
+class Sgd(Network):
+  """Gradient descent: `update = -learning_rate * gradient`."""
+
+  def __init__(self, learning_rate=0.001, name="sgd"):
+    super().__init__(name=name)
+    self._learning_rate = learning_rate
+
+  def __call__(self, inputs, prev_state):
+    return -self._learning_rate * inputs, prev_state
+
+  def initial_state_for_inputs(self, inputs, **kwargs):
+    return ()
+
+
+class Adam(Network):
+  """Adam (Kingma & Ba, 2015) as a net, for mixing with learned nets."""
+
+  def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8,
+               name="adam"):
+    super().__init__(name=name)
+    self._learning_rate = learning_rate
+    self._beta1 = beta1
+    self._beta2 = beta2
+    self._epsilon = epsilon
+
+  def __call__(self, inputs, prev_state):
+    m, v, t = prev_state
+    t_next = t + 1
+    m_next = self._beta1 * m + (1.0 - self._beta1) * inputs
+    v_next = self._beta2 * v + (1.0 - self._beta2) * tf.square(inputs)
+    m_hat = m_next / (1.0 - tf.pow(self._beta1, t_next))
+    v_hat = v_next / (1.0 - tf.pow(self._beta2, t_next))
+    update = -self._learning_rate * m_hat / (tf.sqrt(v_hat) + self._epsilon)
+    return update, (m_next, v_next, t_next)
+
+  def initial_state_for_inputs(self, inputs, **kwargs):
+    dtype = kwargs.get("dtype", tf.float32)
+    return (tf.zeros(tf.shape(inputs), dtype), tf.zeros(tf.shape(inputs), dtype),
+            tf.zeros([], dtype))
+
+
+_NETWORKS = {
+    cls.__name__: cls
+    for cls in (StandardDeepLSTM, CoordinateWiseDeepLSTM, KernelDeepLSTM, Sgd,
+                Adam)
+}
+
+
+def factory(net, net_options=(), net_path=None):
+  """Builds a net by class name.
+
+  Args:
+    net: one of "StandardDeepLSTM", "CoordinateWiseDeepLSTM", "KernelDeepLSTM",
+      "Sgd", "Adam".
+    net_options: keyword arguments of the net's constructor (dict or pairs).
+    net_path: optional `.l2l` file whose values initialise the net.
+
+  Returns:
+    The net, a `Network`.
+
+  Raises:
+    ValueError: if the name is unknown, the options do not fit the net, or the
+      checkpoint does not fit it.
+  """
+  if net not in _NETWORKS:
+    raise ValueError("Unknown net {!r}; expected one of {}.".format(
+        net, ", ".join(sorted(_NETWORKS))))
+  options = dict(net_options)
+  if net_path is not None:
+    options["initializer"] = LoadedCheckpoint(checkpoint.load(net_path),
+                                              net_path)
+  try:
+    return _NETWORKS[net](**options)
+  except TypeError as error:
+    raise ValueError("net_options {} do not fit {}: {}".format(
+        sorted(options), net, error)) from error
+
+
+def save(network, sess, filename=None):
+  """Reads a net's parameters and optionally writes them as a `.l2l` file.
+
+  Args:
+    network: a `Network`.
+    sess: the session holding the values.
+    filename: where to write, atomically; None to only return the values.
+
+  Returns:
+    `{module: {variable: ndarray}}`.
+  """
+  values = sess.run(network.checkpoint_variables())
+  if filename is not None:
+    checkpoint.save(values, filename)
+  return values

@@ -1,0 +1,438 @@
+"""Population ("swarm") features and losses for LOIS.
+
+Implements the building blocks of "Learning to Optimize in Swarms" (Cao et
+al., NeurIPS 2019) on top of the learning-to-learn optimizer:
+
+  * `inter_particle_attention`: gradient mixing across particles.
+  * `momentum`: running average of gradients.
+  * `update_personal_best`: each particle's best visited point (the residual
+    feature is `x - best_x`).
+  * `attraction`: pull of each particle towards the better particles.
+  * `FeatureAttention`: coordinate-wise intra-particle attention over the
+    per-coordinate features.
+  * `posterior_entropy`: the meta-loss exploration term, the entropy of a
+    Boltzmann distribution over a Gaussian-process posterior mean.
+
+Conventions: with k particles, each particle's optimizee variables are
+flattened and concatenated into one row, so positions and gradients are
+[k, n] tensors and per-particle losses are [k] tensors. Everything here builds
+`tf.compat.v1` graph-mode ops: functions take and return tensors.
+
+Entropy temperature schedule (handled by the caller): `rho =
+entropy_temperature(num_points, h)` with `h = initial_entropy_scale(d)` (that
+is `d * ln 5`) for the first meta-iteration; afterwards `h` is set to the
+entropy measured in that first pass.
+"""
+
+import math
+
+from absl import logging
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+import sonnet_graph_mode  # pylint: disable=unused-import
+
+
+_ATTENTION_KEYS = ("w", "b", "v")
+
+
+def _pairwise_sq_dist(x):
+  """Squared Euclidean distances between the rows of `x`.
+
+  Uses explicit differences (not the |a|^2 + |b|^2 - 2ab expansion) so the
+  diagonal is exactly zero and the gradient is finite everywhere.
+
+  Args:
+    x: [k, n] tensor.
+
+  Returns:
+    [k, k] tensor, entry (j, r) is ||x_j - x_r||^2.
+  """
+  diff = tf.expand_dims(x, 1) - tf.expand_dims(x, 0)
+  return tf.reduce_sum(tf.square(diff), axis=-1)
+
+
+def inter_particle_attention(grads, positions, gamma=None, length_scale=1.0):
+  """Mixes each particle's gradient with the others' (LOIS, Sec. 3.2).
+
+  `g~_j = g_j + gamma * sum_r A_jr g_r` with
+  `A = softmax_rows(G G^T) @ softmax_rows(-||x_j - x_r||^2 / (2 l))`.
+
+  Args:
+    grads: [k, n] tensor G, one flattened gradient per particle.
+    positions: [k, n] tensor X, one flattened position per particle.
+    gamma: mixing weight; defaults to 1 / k.
+    length_scale: `l` in the position kernel above.
+
+  Returns:
+    [k, n] tensor of attended gradients.
+
+  Raises:
+    ValueError: if `gamma` is None and the number of particles is not static.
+  """
+  grads = tf.convert_to_tensor(grads)
+  positions = tf.convert_to_tensor(positions, dtype=grads.dtype)
+  if gamma is None:
+    num_particles = tf.compat.dimension_value(grads.shape[0])
+    if num_particles is None:
+      raise ValueError("gamma=None needs a static number of particles; got "
+                       "grads of shape {}.".format(grads.shape))
+    gamma = 1.0 / num_particles
+  grad_affinity = tf.nn.softmax(tf.matmul(grads, grads, transpose_b=True))
+  dist_logits = -_pairwise_sq_dist(positions) / (2.0 * length_scale)
+  attention = tf.matmul(grad_affinity, tf.nn.softmax(dist_logits))
+  return grads + gamma * tf.matmul(attention, grads)
+
+
+def momentum(m, g, beta=0.9):
+  """Exponential moving average of gradients: `beta * m + (1 - beta) * g`.
+
+  Args:
+    m: previous momentum, any shape.
+    g: current gradient, same shape as `m`.
+    beta: decay rate.
+
+  Returns:
+    Updated momentum, same shape as `m`.
+  """
+  return beta * m + (1.0 - beta) * g
+
+
+def update_personal_best(x, f, best_x, best_f):
+  """Keeps each particle's best visited point.
+
+  A particle's best is replaced only on strict improvement, `f < best_f`; start
+  `best_f` at +inf so the first step always sets it. The residual feature fed
+  to the optimizer is `x - best_x`.
+
+  Args:
+    x: [k, ...] current positions.
+    f: [k] current losses.
+    best_x: [k, ...] best positions so far.
+    best_f: [k] best losses so far.
+
+  Returns:
+    `(new_best_x, new_best_f)` with the shapes of `(best_x, best_f)`.
+  """
+  x = tf.convert_to_tensor(x)
+  f = tf.convert_to_tensor(f)
+  improved = tf.less(f, best_f)
+  new_best_f = tf.where(improved, f, best_f)
+  # Broadcast the per-particle decision over each particle's coordinates.
+  rank = x.shape.rank
+  if rank is None:
+    rank = 2
+  improved_x = tf.reshape(improved, [-1] + [1] * (rank - 1))
+  new_best_x = tf.where(improved_x, x, best_x)
+  return new_best_x, new_best_f
+
+
+def attraction(positions, losses, alpha=1.0):
+  """Pull of each particle towards the strictly better particles.
+
+  `a_j = sum_{r: f_r < f_j} w_jr (x_r - x_j)` where `w_j.` is a softmax of
+  `-alpha ||x_r - x_j||^2` over those better particles only. The best particle
+  (and any particle tied with it) has no better particle and gets exactly
+  zero.
+
+  Args:
+    positions: [k, n] tensor.
+    losses: [k] tensor of per-particle losses.
+    alpha: inverse temperature of the distance softmax.
+
+  Returns:
+    [k, n] tensor.
+  """
+  positions = tf.convert_to_tensor(positions)
+  losses = tf.convert_to_tensor(losses, dtype=positions.dtype)
+  # better[j, r] is True when particle r is strictly better than particle j.
+  better = tf.less(tf.expand_dims(losses, 0), tf.expand_dims(losses, 1))
+  logits = -alpha * _pairwise_sq_dist(positions)
+  weights = _masked_softmax(logits, better)
+  # sum_r w_jr (x_r - x_j) = (W X)_j - (sum_r w_jr) x_j.
+  total = tf.reduce_sum(weights, axis=1, keepdims=True)
+  return tf.matmul(weights, positions) - total * positions
+
+
+def _masked_softmax(logits, mask):
+  """Row softmax over the entries where `mask` holds; all-masked rows are 0.
+
+  Every `tf.where` chooses between finite values on both branches, so neither
+  the output nor its gradient can become NaN (a plain softmax over -inf
+  entries yields NaN for empty rows).
+
+  Args:
+    logits: [k, k] tensor.
+    mask: [k, k] boolean tensor.
+
+  Returns:
+    [k, k] tensor of weights.
+  """
+  zeros = tf.zeros_like(logits)
+  has_any = tf.reduce_any(mask, axis=1, keepdims=True)
+  # Shift by the row max over valid entries for stability; softmax is shift
+  # invariant so the shift needs no gradient.
+  row_max = tf.reduce_max(tf.where(mask, logits, zeros + logits.dtype.min),
+                          axis=1, keepdims=True)
+  row_max = tf.stop_gradient(tf.where(has_any, row_max, tf.zeros_like(row_max)))
+  shifted = tf.where(mask, logits - row_max, zeros)
+  exps = tf.where(mask, tf.exp(shifted), zeros)
+  norm = tf.reduce_sum(exps, axis=1, keepdims=True)
+  # Rows with a valid entry have norm >= 1 (the max contributes exp(0)).
+  safe_norm = tf.where(has_any, norm, tf.ones_like(norm))
+  return exps / safe_norm
+
+
+class FeatureAttention(snt.Module):
+  """Coordinate-wise intra-particle attention over optimizer features.
+
+  For one coordinate with features `feature_1..F` and previous update
+  `delta_prev`, the score of feature f is
+  `s_f = v . tanh(W [feature_f ; delta_prev] + b[:, f])`, and the output is
+  `sum_f softmax(s)_f * feature_f`.
+
+  Variables are created in `__init__` (not lazily) so that the module can be
+  called for the first time inside a `tf.while_loop` body.
+  """
+
+  # The module's name in `.l2l` checkpoints.
+  MODULE_NAME = "feature_attention"
+
+  def __init__(self, num_features=4, hidden_size=10, initializer=None,
+               name="feature_attention"):
+    """Creates the module and its three variables.
+
+    Args:
+      num_features: F, the number of features per coordinate.
+      hidden_size: size of the hidden layer.
+      initializer: None for the default (normal with stddev 0.1 for `w` and
+        `v`, zeros for `b`; randomness follows the graph-level seed), or a
+        dict with any of the keys "w" [hidden, 2], "b" [hidden, num_features]
+        and "v" [hidden] holding arrays; missing keys take the default.
+      name: module name.
+
+    Raises:
+      ValueError: if `initializer` has an unknown key or a wrongly shaped
+        array.
+    """
+    super().__init__(name=name)
+    self._num_features = num_features
+    self._hidden_size = hidden_size
+    shapes = {
+        "w": (hidden_size, 2),
+        "b": (hidden_size, num_features),
+        "v": (hidden_size,),
+    }
+    values = _attention_initial_values(shapes, initializer)
+    with self.name_scope:
+      self.w = tf.Variable(values["w"], name="w")
+      self.b = tf.Variable(values["b"], name="b")
+      self.v = tf.Variable(values["v"], name="v")
+    logging.vlog(1, "FeatureAttention %s: hidden=%d, features=%d", name,
+                 hidden_size, num_features)
+
+  def checkpoint_variables(self):
+    """Returns `{module: {variable: tf.Variable}}` in the .l2l layout."""
+    return {self.MODULE_NAME: {"w": self.w, "b": self.b, "v": self.v}}
+
+  @property
+  def num_features(self):
+    return self._num_features
+
+  @property
+  def hidden_size(self):
+    return self._hidden_size
+
+  def __call__(self, features, delta_prev):
+    """Attends over the features of every coordinate.
+
+    Args:
+      features: [..., num_features] tensor, one row per coordinate (e.g.
+        [k, n, F] or [N, F]).
+      delta_prev: [...] tensor, the previous update of each coordinate.
+
+    Returns:
+      [...] tensor, the attention-weighted sum of the features.
+    """
+    features = tf.convert_to_tensor(features, dtype=self.w.dtype)
+    delta_prev = tf.convert_to_tensor(delta_prev, dtype=self.w.dtype)
+    # Hidden pre-activations, [..., F, hidden].
+    pre = (tf.expand_dims(features, -1) * self.w[:, 0]
+           + tf.expand_dims(tf.expand_dims(delta_prev, -1), -1) * self.w[:, 1]
+           + tf.transpose(self.b))
+    scores = tf.reduce_sum(tf.tanh(pre) * self.v, axis=-1)
+    probs = tf.nn.softmax(scores, axis=-1)
+    return tf.reduce_sum(probs * features, axis=-1)
+
+
+def _attention_initial_values(shapes, initializer):
+  """Initial values of `FeatureAttention`'s variables.
+
+  Args:
+    shapes: dict from variable key to expected shape tuple.
+    initializer: None or dict from variable key to array.
+
+  Returns:
+    dict from key to a float32 tensor or array of the expected shape.
+
+  Raises:
+    ValueError: on an unknown key or a shape mismatch.
+  """
+  initializer = dict(initializer or {})
+  unknown = sorted(set(initializer) - set(_ATTENTION_KEYS))
+  if unknown:
+    raise ValueError("Unknown FeatureAttention initializer keys {}; expected "
+                     "a subset of {}.".format(unknown, list(_ATTENTION_KEYS)))
+  values = {
+      "w": lambda: tf.random.normal(shapes["w"], stddev=0.1),
+      "b": lambda: tf.zeros(shapes["b"]),
+      "v": lambda: tf.random.normal(shapes["v"], stddev=0.1),
+  }
+  out = {}
+  for key in _ATTENTION_KEYS:
+    if key not in initializer:
+      out[key] = values[key]()
+      continue
+    value = np.asarray(initializer[key], dtype=np.float32)
+    if value.shape != shapes[key]:
+      raise ValueError(
+          "FeatureAttention initializer for variable '{}' has shape {}; "
+          "expected shape {}.".format(key, value.shape, shapes[key]))
+    out[key] = value
+  return out
+
+
+def attention_values(module, sess):
+  """Reads a `FeatureAttention`'s variables in the checkpoint layout.
+
+  Args:
+    module: a `FeatureAttention`.
+    sess: a `tf.compat.v1.Session` whose graph holds the module.
+
+  Returns:
+    dict {"w": ndarray, "b": ndarray, "v": ndarray}, usable as the
+    `initializer` of a new `FeatureAttention`.
+  """
+  return sess.run({"w": module.w, "b": module.b, "v": module.v})
+
+
+def _rbf(a, b, length_scale):
+  """Batched RBF kernel `exp(-||a - b||^2 / (2 l^2))`.
+
+  Args:
+    a: [R, M, d] tensor.
+    b: [R, N, d] tensor.
+    length_scale: `l`.
+
+  Returns:
+    [R, M, N] tensor.
+  """
+  # The expansion avoids an [R, M, N, d] difference tensor; the clamp removes
+  # tiny negative distances from rounding.
+  sq_a = tf.reduce_sum(tf.square(a), axis=-1, keepdims=True)
+  sq_b = tf.reduce_sum(tf.square(b), axis=-1, keepdims=True)
+  cross = tf.matmul(a, b, transpose_b=True)
+  sq_dist = tf.maximum(sq_a + tf.linalg.matrix_transpose(sq_b) - 2.0 * cross,
+                       0.0)
+  return tf.exp(-sq_dist / (2.0 * length_scale ** 2))
+
+
+def sample_candidates(points, num_samples=1000, sample_stddev=1.0):
+  """Draws candidate points around visited points, without gradient.
+
+  Each candidate picks one of its row's visited points uniformly at random
+  and adds N(0, sample_stddev^2) noise to every coordinate.
+
+  Args:
+    points: [R, N, d] visited points.
+    num_samples: M, candidates per row.
+    sample_stddev: noise standard deviation.
+
+  Returns:
+    [R, M, d] tensor of candidates (gradient stopped).
+  """
+  points = tf.stop_gradient(tf.convert_to_tensor(points))
+  shape = tf.shape(points)
+  num_rows, num_points = shape[0], shape[1]
+  idx = tf.random.uniform([num_rows, num_samples], maxval=num_points,
+                          dtype=tf.int32)
+  centres = tf.gather(points, idx, batch_dims=1)
+  noise = tf.random.normal(tf.shape(centres), stddev=sample_stddev,
+                           dtype=points.dtype)
+  return tf.stop_gradient(centres + noise)
+
+
+def posterior_entropy(points, values, rho, num_samples=1000, length_scale=1.0,
+                      nugget=2.1, sample_stddev=1.0, candidates=None):
+  """Entropy of the Boltzmann distribution over a GP posterior mean.
+
+  Per row: `mu(s) = k(s, X) (k(X, X) + nugget I)^{-1} f` with the RBF kernel,
+  `p(s) = softmax_s(-rho mu(s))` over M candidates `s`, and
+  `H = -sum_s p(s) log p(s)`. Differentiable w.r.t. `points` and `values`;
+  candidates carry no gradient.
+
+  Args:
+    points: [R, N, d] visited points (R independent rows).
+    values: [R, N] function values at `points`.
+    rho: inverse temperature (see `entropy_temperature`).
+    num_samples: M, the number of candidates drawn when `candidates` is None.
+    length_scale: RBF length scale.
+    nugget: added to the kernel diagonal.
+    sample_stddev: noise stddev of the sampled candidates.
+    candidates: optional [R, M, d] explicit candidates; when None they are
+      drawn around the visited points by `sample_candidates`.
+
+  Returns:
+    Scalar, the mean entropy over the R rows.
+  """
+  points = tf.convert_to_tensor(points)
+  dtype = points.dtype
+  values = tf.convert_to_tensor(values, dtype=dtype)
+  if candidates is None:
+    candidates = sample_candidates(points, num_samples, sample_stddev)
+  candidates = tf.stop_gradient(tf.convert_to_tensor(candidates, dtype=dtype))
+  # The kernel is translation invariant; centring keeps the squared-distance
+  # expansion accurate for points far from the origin.
+  centre = tf.stop_gradient(tf.reduce_mean(points, axis=1, keepdims=True))
+  points = points - centre
+  candidates = candidates - centre
+  num_points = tf.shape(points)[1]
+  gram = _rbf(points, points, length_scale)
+  gram += nugget * tf.eye(num_points, dtype=dtype)
+  chol = tf.linalg.cholesky(gram)
+  weights = tf.linalg.cholesky_solve(chol, tf.expand_dims(values, -1))
+  mean = tf.squeeze(tf.matmul(_rbf(candidates, points, length_scale), weights),
+                    axis=-1)
+  log_probs = tf.nn.log_softmax(-tf.cast(rho, dtype) * mean, axis=-1)
+  entropy = -tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1)
+  return tf.reduce_mean(entropy)
+
+
+def entropy_temperature(num_points, h):
+  """Inverse temperature `rho = exp(sqrt(num_points) / h)`.
+
+  Args:
+    num_points: number of visited points (python number or tensor).
+    h: entropy scale; `initial_entropy_scale(d)` at first, then the entropy
+      measured in the first meta-iteration.
+
+  Returns:
+    A python float if both arguments are python/numpy numbers, else a tensor.
+  """
+  if not (tf.is_tensor(num_points) or tf.is_tensor(h)):
+    return math.exp(math.sqrt(num_points) / h)
+  h = tf.convert_to_tensor(h)
+  return tf.exp(tf.sqrt(tf.cast(num_points, h.dtype)) / h)
+
+
+def initial_entropy_scale(d):
+  """First-iteration entropy scale `h = d * ln 5`.
+
+  Args:
+    d: problem dimensionality.
+
+  Returns:
+    Python float.
+  """
+  return d * math.log(5.0)

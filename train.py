@@ -1,0 +1,196 @@
+"""Meta-trains a learned optimizer on a problem.
+
+    python train.py --problem=quadratic --save_path=./quadratic
+"""
+
+import math
+import os
+import timeit
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+import meta
+import progress
+import swarm_unroll
+import util
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("save_path", None, "Directory where the best optimizer is "
+                    "saved (one <net_id>.l2l file per net).")
+flags.DEFINE_integer("num_epochs", 10000, "Number of training epochs.")
+flags.DEFINE_integer("log_period", 100, "Epochs between logged statistics.")
+flags.DEFINE_integer("evaluation_period", 1000,
+                     "Epochs between evaluations (and saves).")
+flags.DEFINE_integer("evaluation_epochs", 20, "Epochs per evaluation.")
+flags.DEFINE_string("problem", "simple", "Problem to train on.")
+flags.DEFINE_integer("num_steps", 100, "Optimizer steps per epoch.")
+flags.DEFINE_integer("unroll_length", 20, "Meta-optimizer unroll length.")
+flags.DEFINE_float("learning_rate", 0.001, "Meta-optimizer learning rate.")
+flags.DEFINE_boolean("second_derivatives", False,
+                     "Backpropagate through the optimizee gradients.")
+flags.DEFINE_integer("seed", None, "Graph-level random seed.")
+flags.DEFINE_integer("num_particle", 1, "Particles per swarm (LOIS); 1 is "
+                     "plain L2L.")
+flags.DEFINE_boolean("overwrite", False, "Allow replacing the optimizer "
+                     "already saved in --save_path.")
+
+
+class TrainingDiverged(RuntimeError):
+  """The meta-loss became NaN or infinite."""
+
+
+def check_save_path(save_path, net_ids, overwrite):
+  """Creates `save_path` if needed and refuses to replace a saved optimizer.
+
+  Args:
+    save_path: the directory, or None.
+    net_ids: the ids whose `<id>.l2l` files training will write.
+    overwrite: allow replacing existing files.
+
+  Raises:
+    ValueError: if the directory already holds one of those files.
+  """
+  if save_path is None:
+    return
+  if os.path.exists(save_path) and not os.path.isdir(save_path):
+    raise ValueError("--save_path {} exists and is not a directory.".format(
+        save_path))
+  existing = [i + ".l2l" for i in net_ids
+              if os.path.exists(os.path.join(save_path, i + ".l2l"))]
+  if existing and not overwrite:
+    raise ValueError(
+        "{} already holds a saved optimizer ({}); choose another --save_path "
+        "or pass --overwrite to replace it.".format(save_path,
+                                                    ", ".join(existing)))
+  os.makedirs(save_path, exist_ok=True)
+
+
+def _run_epochs(sess, cost_op, ops, reset, num_unrolls, num_epochs):
+  """Runs epochs; returns (total seconds, total final cost).
+
+  Raises:
+    TrainingDiverged: if a cost is not finite.
+  """
+  total_time = 0.0
+  total_cost = 0.0
+  for _ in range(num_epochs):
+    seconds, cost = util.run_epoch(sess, cost_op, ops, reset, num_unrolls)
+    cost = float(np.mean(cost))
+    if not math.isfinite(cost):
+      raise TrainingDiverged("the optimizee loss became {}".format(cost))
+    total_time += seconds
+    total_cost += cost
+  return total_time, total_cost
+
+
+def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
+          evaluation_period=1000, evaluation_epochs=20, num_steps=100,
+          unroll_length=20, learning_rate=0.001, second_derivatives=False,
+          seed=None, num_particles=1, overwrite=False, show_progress=True):
+  """Meta-trains an optimizer and saves the best one by periodic evaluation.
+
+  An evaluation also runs after the last epoch, so a short run saves too.
+
+  Args:
+    problem_name: a name `util.get_config` knows.
+    save_path: directory for the best optimizer, or None.
+    num_epochs: training epochs.
+    log_period: epochs between logged statistics.
+    evaluation_period: epochs between evaluations.
+    evaluation_epochs: epochs per evaluation.
+    num_steps: optimizer steps per epoch.
+    unroll_length: steps per unroll; must divide `num_steps`.
+    learning_rate: meta-optimizer learning rate.
+    second_derivatives: backpropagate through optimizee gradients.
+    seed: graph-level seed.
+    num_particles: LOIS swarm size (1: plain L2L).
+    overwrite: allow replacing an optimizer already in `save_path`.
+    show_progress: show a progress readout.
+
+  Returns:
+    The best evaluation's mean final loss (inf if none completed).
+
+  Raises:
+    ValueError: for bad settings.
+  """
+  if num_steps % unroll_length:
+    raise ValueError(
+        "num_steps ({}) must be a multiple of unroll_length ({}).".format(
+            num_steps, unroll_length))
+  num_unrolls = num_steps // unroll_length
+  graph = tf.Graph()
+  with graph.as_default():
+    if seed is not None:
+      tf.compat.v1.set_random_seed(seed)
+    problem, net_config, net_assignments = util.get_config(problem_name)
+    check_save_path(save_path, _saved_ids(net_config, num_particles),
+                    overwrite)
+    optimizer = meta.MetaOptimizer(num_particles=num_particles, **net_config)
+    step, update, reset, cost_op, _ = optimizer.meta_minimize(
+        problem, unroll_length, learning_rate=learning_rate,
+        net_assignments=net_assignments,
+        second_derivatives=second_derivatives)
+    init = tf.compat.v1.global_variables_initializer()
+    graph.finalize()
+
+  best_evaluation = float("inf")
+  with tf.compat.v1.Session(graph=graph) as sess:
+    sess.run(init)
+    total_time = 0.0
+    total_cost = 0.0
+    epochs = progress.bar(range(num_epochs), "Training on " + problem_name,
+                          enabled=show_progress)
+    try:
+      for e in epochs:
+        seconds, cost = _run_epochs(sess, cost_op, [update, step], reset,
+                                    num_unrolls, 1)
+        total_time += seconds
+        total_cost += cost
+        if (e + 1) % log_period == 0:
+          logging.info("%s", util.format_stats(
+              "Epoch {}".format(e + 1), total_cost, total_time, log_period))
+          total_time = total_cost = 0.0
+        if (e + 1) % evaluation_period == 0 or e + 1 == num_epochs:
+          eval_time, eval_cost = _run_epochs(sess, cost_op, [update], reset,
+                                             num_unrolls, evaluation_epochs)
+          logging.info("%s", util.format_stats(
+              "EVALUATION", eval_cost, eval_time, evaluation_epochs))
+          if eval_cost < best_evaluation:
+            best_evaluation = eval_cost
+            if save_path is not None:
+              optimizer.save(sess, save_path)
+              logging.info("Saved the meta-optimizer to %s", save_path)
+    except TrainingDiverged as error:
+      logging.error(
+          "Training diverged (%s); stopped. The last good optimizer%s.", error,
+          (" is in " + save_path) if save_path and math.isfinite(
+              best_evaluation) else " was never saved")
+  return best_evaluation / evaluation_epochs
+
+
+def _saved_ids(net_config, num_particles):
+  ids = list(net_config)
+  if num_particles > 1:
+    ids.append(swarm_unroll.ATTENTION_ID)
+  return ids
+
+
+def main(argv):
+  del argv
+  start = timeit.default_timer()
+  train(FLAGS.problem, save_path=FLAGS.save_path, num_epochs=FLAGS.num_epochs,
+        log_period=FLAGS.log_period,
+        evaluation_period=FLAGS.evaluation_period,
+        evaluation_epochs=FLAGS.evaluation_epochs, num_steps=FLAGS.num_steps,
+        unroll_length=FLAGS.unroll_length, learning_rate=FLAGS.learning_rate,
+        second_derivatives=FLAGS.second_derivatives, seed=FLAGS.seed,
+        num_particles=FLAGS.num_particle, overwrite=FLAGS.overwrite)
+  logging.info("Training took %.1f s", timeit.default_timer() - start)
+
+
+if __name__ == "__main__":
+  app.run(main)

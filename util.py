@@ -1,0 +1,154 @@
+"""Problem configurations and the epoch loops shared by train.py and evaluate.py."""
+
+import os
+import sys
+import timeit
+
+import numpy as np
+
+import problems
+
+
+def get_net_path(name, path):
+  """Returns the `.l2l` file of net `name` in directory `path`, or None."""
+  return None if path is None else os.path.join(path, name + ".l2l")
+
+
+def get_default_net_config(name, path):
+  """The default coordinate-wise LSTM config for net `name`.
+
+  Args:
+    name: the net id.
+    path: directory to restore it from, or None.
+
+  Returns:
+    A `networks.factory` config dict.
+  """
+  return {
+      "net": "CoordinateWiseDeepLSTM",
+      "net_options": {
+          "layers": (20, 20),
+          "preprocess_name": "LogAndSign",
+          "preprocess_options": {"k": 5},
+          "scale": 0.01,
+      },
+      "net_path": get_net_path(name, path),
+  }
+
+
+def _zero_lstm_config(name, path):
+  return {
+      "net": "CoordinateWiseDeepLSTM",
+      "net_options": {"layers": (), "initializer": "zeros"},
+      "net_path": get_net_path(name, path),
+  }
+
+
+def _simple(path, mode):
+  del mode
+  return problems.simple(), {"cw": _zero_lstm_config("cw", path)}, None
+
+
+def _simple_multi(path, mode):
+  del mode
+  net_config = {
+      "cw": _zero_lstm_config("cw", path),
+      "adam": {"net": "Adam", "net_options": {"learning_rate": 0.1}},
+  }
+  return (problems.simple_multi_optimizer(num_dims=2), net_config,
+          [("cw", ["x_0"]), ("adam", ["x_1"])])
+
+
+def _quadratic(path, mode):
+  del mode
+  return (problems.quadratic(batch_size=128, num_dims=10),
+          {"cw": get_default_net_config("cw", path)}, None)
+
+
+def _square_cos(num_dims):
+  def config(path, mode):
+    if mode == "train":
+      problem = problems.square_cos(batch_size=128, num_dims=num_dims,
+                                    stddev=0.01, mode="train")
+    else:
+      # LOIS's evaluation starts: N(0, 0.2) in 2-d, N(0, 1.3) in 10-d.
+      init_stddev = 0.2 if num_dims <= 2 else 1.3
+      problem = problems.square_cos(batch_size=128, num_dims=num_dims,
+                                    mode="test", init_stddev=init_stddev)
+    return problem, {"cw": get_default_net_config("cw", path)}, None
+  return config
+
+
+_CONFIGS = {
+    "simple": _simple,
+    "simple-multi": _simple_multi,
+    "quadratic": _quadratic,
+}
+
+
+def problem_names():
+  """The problem names `get_config` knows."""
+  return sorted(_CONFIGS) + ["square_cos_<d>"]
+
+
+def get_config(problem_name, path=None, mode="train"):
+  """Returns the problem and optimizer configuration of a named problem.
+
+  Args:
+    problem_name: e.g. "simple", "quadratic", "square_cos_2".
+    path: directory of a saved optimizer to restore, or None.
+    mode: "train" or "test" (evaluation instances).
+
+  Returns:
+    `(problem, net_config, net_assignments)`.
+
+  Raises:
+    ValueError: for an unknown problem or mode.
+  """
+  if mode not in ("train", "test"):
+    raise ValueError("mode must be 'train' or 'test', got {!r}.".format(mode))
+  if problem_name in _CONFIGS:
+    return _CONFIGS[problem_name](path, mode)
+  prefix = "square_cos_"
+  if problem_name.startswith(prefix) and problem_name[len(prefix):].isdigit():
+    return _square_cos(int(problem_name[len(prefix):]))(path, mode)
+  raise ValueError("Unknown problem {!r}; known problems: {}.".format(
+      problem_name, ", ".join(problem_names())))
+
+
+def run_epoch(sess, cost_op, ops, reset, num_unrolls):
+  """Resets the problem, runs `num_unrolls` unrolls and returns the last cost.
+
+  Returns:
+    `(seconds, final cost)`.
+  """
+  start = timeit.default_timer()
+  sess.run(reset)
+  cost = None
+  for _ in range(num_unrolls):
+    cost = sess.run([cost_op] + list(ops))[0]
+  return timeit.default_timer() - start, cost
+
+
+def eval_run_epoch(sess, cost_op, ops, num_unrolls):
+  """Runs `num_unrolls` unrolls without resetting and returns every cost.
+
+  Returns:
+    `(seconds, list of costs, one per unroll)`.
+  """
+  start = timeit.default_timer()
+  costs = [sess.run([cost_op] + list(ops))[0] for _ in range(num_unrolls)]
+  return timeit.default_timer() - start, costs
+
+
+def format_stats(header, total_error, total_time, n):
+  """The originals' statistics block as text."""
+  mean_error = np.mean(total_error) / n
+  log_error = np.log10(mean_error) if mean_error > 0 else float("-inf")
+  return "{}\nLog Mean Final Error: {:.2f}\nMean epoch time: {:.2f} s\n".format(
+      header, log_error, total_time / n)
+
+
+def print_stats(header, total_error, total_time, n, stream=None):
+  """Writes the statistics block to `stream` (stdout) for the command line."""
+  (stream or sys.stdout).write(format_stats(header, total_error, total_time, n))
