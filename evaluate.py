@@ -39,5 +39,10 @@ def main(argv):
                    FLAGS.num_epochs)
 
 
-if __name__ == "__main__":
+def run():
+  """Entry point of the installed command."""
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -192,5 +192,10 @@ def main(argv):
   logging.info("Training took %.1f s", timeit.default_timer() - start)
 
 
-if __name__ == "__main__":
+def run():
+  """Entry point of the installed command."""
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()
