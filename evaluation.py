@@ -6,6 +6,7 @@ random initialisers draw the same sequence, epoch after epoch.
 """
 
 import collections
+import math
 import timeit
 
 from absl import logging
@@ -15,57 +16,88 @@ import tensorflow as tf
 import meta
 import problems
 import progress
+import pso
+import records
 import util
 
 BASELINES = {
-    "SGD": lambda lr: tf.compat.v1.train.GradientDescentOptimizer(lr),
+    "SGD": tf.compat.v1.train.GradientDescentOptimizer,
     "Momentum": lambda lr: tf.compat.v1.train.MomentumOptimizer(lr, 0.9),
-    "RMSProp": lambda lr: tf.compat.v1.train.RMSPropOptimizer(lr),
-    "Adam": lambda lr: tf.compat.v1.train.AdamOptimizer(lr),
+    "RMSProp": tf.compat.v1.train.RMSPropOptimizer,
+    "Adam": tf.compat.v1.train.AdamOptimizer,
 }
-OPTIMIZERS = ("L2L",) + tuple(BASELINES)
+OPTIMIZERS = ("L2L",) + tuple(BASELINES) + ("PSO",)
 
-Evaluation = collections.namedtuple("Evaluation", "losses, seconds")
+# Learning rates `tune` tries: a log grid from 1e-4 to 1.
+LEARNING_RATE_GRID = tuple(float(lr) for lr in np.logspace(-4, 0, 9))
+# Tuning draws its instances from this offset of the evaluation seed, so the
+# learning rate is never chosen on the instances it is judged on.
+TUNING_SEED_OFFSET = 100003
+
+Evaluation = collections.namedtuple("Evaluation",
+                                    "losses, seconds, positions")
 Evaluation.__doc__ = """Per-epoch results of `evaluate`.
 
-losses: float64 array [epochs, num_steps + 1]; entry (e, t) is the mean loss
-  of epoch e's instance after t steps.
-seconds: array [epochs] of wall-clock seconds per epoch.
+losses: float64 array [epochs, num_steps + 1, particles]; entry (e, t, j) is
+  particle j's mean loss on epoch e's instance after t steps (one particle for
+  single-point optimizers).
+seconds: float64 array [epochs] of wall-clock seconds per epoch.
+positions: None, or float32 array [recorded epochs, num_steps + 1, particles,
+  coordinates] of the swarm's positions in the first recorded epochs.
 """
 
 
-class _Runner:
-  """The ops of one optimizer on one problem: reset, then `step` repeatedly."""
+def _flat_positions(tensors):
+  """[k, n]: each particle's variables flattened and concatenated."""
+  k = int(tensors[0].shape[0])
+  return tf.concat([tf.reshape(t, [k, -1]) for t in tensors], axis=1)
 
-  def __init__(self, setup, reset, step, loss, initial_loss=None):
+
+class _Runner:
+  """Ops of one optimizer on one problem and how to run one epoch.
+
+  Running `losses` (and `positions`) together with `step` reads the point the
+  step starts from; after the last step they are read once more.
+  """
+
+  def __init__(self, setup, reset, step, losses, positions=None):
+    """Keeps the ops.
+
+    Args:
+      setup: op run once per session.
+      reset: op drawing a fresh instance and fresh optimizer state.
+      step: op taking one optimization step.
+      losses: tensor of the losses at the current point(s), reshaped to [k].
+      positions: tensor [k, n] of the current points, or None.
+    """
     self.setup = setup
     self.reset = reset
     self.step = step
-    self.loss = loss
-    self.initial_loss = initial_loss
+    self.losses = tf.reshape(losses, [-1])
+    self.positions = positions
 
-  def run_epoch(self, sess, num_steps):
-    """Returns the losses after 0..num_steps steps on a fresh instance."""
+  def run_epoch(self, sess, num_steps, record_positions):
+    """Runs one instance.
+
+    Returns:
+      Losses [steps + 1, k], and positions [steps + 1, k, n] or None.
+    """
     sess.run(self.reset)
-    losses = []
-    for _ in range(num_steps):
-      if self.initial_loss is None:
-        before, _ = sess.run([self.loss, self.step])
-        losses.append(before)
-      else:
-        before, after, _ = sess.run([self.initial_loss, self.loss, self.step])
-        if not losses:
-          losses.append(before)
-        losses.append(after)
-    if self.initial_loss is None:
-      losses.append(sess.run(self.loss))
-    return np.asarray(losses, dtype=np.float64)
+    observe = {"losses": self.losses}
+    if record_positions and self.positions is not None:
+      observe["positions"] = self.positions
+    seen = [sess.run(dict(observe, step=self.step))
+            for _ in range(num_steps)]
+    seen.append(sess.run(observe))
+    losses = np.asarray([s["losses"] for s in seen], np.float64)
+    if "positions" not in observe:
+      return losses, None
+    return losses, np.asarray([s["positions"] for s in seen], np.float32)
 
 
 def _build_baseline(name, problem, learning_rate):
   loss = problems.mean_loss(problem())
-  optimizer = BASELINES[name](learning_rate)
-  step = optimizer.minimize(loss)
+  step = BASELINES[name](learning_rate).minimize(loss)
   reset = tf.compat.v1.global_variables_initializer()
   return _Runner(tf.no_op(), reset, step, loss)
 
@@ -73,34 +105,52 @@ def _build_baseline(name, problem, learning_rate):
 def _build_l2l(problem, net_config, net_assignments, path, swarm_options):
   if path is None:
     logging.warning("Evaluating an untrained L2L optimizer: no --path given.")
-  optimizer = meta.MetaOptimizer(**dict(net_config, **swarm_options))
+  # The posterior entropy only shapes meta-training; evaluation skips it.
+  options = dict(swarm_options, use_entropy=False) if swarm_options else {}
+  optimizer = meta.MetaOptimizer(**dict(net_config, **options))
   info = optimizer.meta_loss(problem, 1, net_assignments=net_assignments,
                              model_path=path)
-  loss = tf.reduce_mean(info.fx)
-  # With one step per unroll the meta-loss is f(x_t) + f(x_t+1).
-  initial_loss = info.loss - tf.reduce_sum(info.fx)
+  positions = None
+  if optimizer.swarm.active:
+    positions = _flat_positions(optimizer.x_initial)
   # The optimizer is initialised once; each epoch re-draws only the problem
   # and the optimizer's state, so every optimizer sees the same instances.
   setup = tf.compat.v1.variables_initializer(optimizer.variables())
-  return _Runner(setup, info.reset, info.update, loss, initial_loss)
+  return _Runner(setup, info.reset, info.update, optimizer.fx_history[0],
+                 positions=positions)
+
+
+def _build_pso(problem, swarm_options):
+  swarm = pso.build(problem, **swarm_options)
+  return _Runner(tf.no_op(), swarm.reset, swarm.step, swarm.losses,
+                 positions=_flat_positions(swarm.positions))
+
+
+def _pso_options(swarm_options):
+  options = {"num_particles": 4}
+  options.update(swarm_options or {})
+  return options
 
 
 def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
              learning_rate=0.001, path=None, mode="test", swarm_options=None,
-             show_progress=True):
+             data_dir=None, record_positions=1, show_progress=True):
   """Runs one optimizer on `num_epochs` fresh instances of a problem.
 
   Args:
-    optimizer: "L2L" or a name in `BASELINES`.
+    optimizer: "L2L", "PSO" or a name in `BASELINES`.
     problem_name: a name `util.get_config` knows.
     num_steps: optimization steps per instance.
     num_epochs: number of instances.
     seed: graph-level seed; the same seed gives the same instances to every
       optimizer.
-    learning_rate: the baseline's learning rate (ignored for L2L).
+    learning_rate: the baseline's learning rate (ignored for L2L and PSO).
     path: directory of a saved L2L optimizer.
     mode: "test" (held-out instances) or "train".
-    swarm_options: LOIS options for L2L, e.g. {"num_particles": 4}.
+    swarm_options: options of the swarm, e.g. {"num_particles": 4}: LOIS's
+      for L2L, `pso.build`'s for PSO.
+    data_dir: directory of mnist/cifar files.
+    record_positions: how many epochs' swarm positions to keep.
     show_progress: show a progress bar (or log lines off a terminal).
 
   Returns:
@@ -117,21 +167,82 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
   with graph.as_default():
     tf.compat.v1.set_random_seed(seed)
     problem, net_config, net_assignments = util.get_config(
-        problem_name, path if optimizer == "L2L" else None, mode=mode)
+        problem_name, path if optimizer == "L2L" else None, mode=mode,
+        data_dir=data_dir)
     if optimizer == "L2L":
       runner = _build_l2l(problem, net_config, net_assignments, path,
                           swarm_options or {})
+    elif optimizer == "PSO":
+      runner = _build_pso(problem, _pso_options(swarm_options))
     else:
       runner = _build_baseline(optimizer, problem, learning_rate)
     graph.finalize()
   losses = []
   seconds = []
+  positions = []
   with tf.compat.v1.Session(graph=graph) as sess:
     sess.run(runner.setup)
     epochs = progress.bar(range(num_epochs), desc="{} on {}".format(
         optimizer, problem_name), enabled=show_progress)
-    for _ in epochs:
+    for epoch in epochs:
       start = timeit.default_timer()
-      losses.append(runner.run_epoch(sess, num_steps))
+      epoch_losses, epoch_positions = runner.run_epoch(
+          sess, num_steps, epoch < record_positions)
       seconds.append(timeit.default_timer() - start)
-  return Evaluation(np.stack(losses), np.asarray(seconds))
+      losses.append(epoch_losses)
+      if epoch_positions is not None:
+        positions.append(epoch_positions)
+  return Evaluation(np.stack(losses), np.asarray(seconds),
+                    np.stack(positions) if positions else None)
+
+
+def final_error(losses):
+  """Mean over epochs of the best particle's final loss (inf if diverged).
+
+  Args:
+    losses: the `losses` of an `Evaluation`.
+
+  Returns:
+    A float.
+  """
+  value = records.summary(losses)["final"]
+  return value if math.isfinite(value) else float("inf")
+
+
+def tune(optimizer, problem_name, seed=0, grid=LEARNING_RATE_GRID,
+         **kwargs):
+  """Picks a baseline's learning rate on tuning instances.
+
+  The tuning instances come from `seed + TUNING_SEED_OFFSET`, never from the
+  evaluation seed.
+
+  Args:
+    optimizer: a name in `BASELINES`.
+    problem_name: the problem.
+    seed: the evaluation seed.
+    grid: learning rates to try.
+    **kwargs: passed to `evaluate` (num_steps, num_epochs, ...).
+
+  Returns:
+    `(best learning rate, {learning rate: final error})`.
+
+  Raises:
+    ValueError: if `optimizer` has no learning rate to tune.
+  """
+  if optimizer not in BASELINES:
+    raise ValueError("Only {} have a learning rate to tune, not {!r}.".format(
+        ", ".join(BASELINES), optimizer))
+  scores = {}
+  for learning_rate in grid:
+    result = evaluate(optimizer, problem_name, seed=tuning_seed(seed),
+                      learning_rate=learning_rate, **kwargs)
+    scores[learning_rate] = final_error(result.losses)
+    logging.info("%s lr=%g: mean final loss %g", optimizer, learning_rate,
+                 scores[learning_rate])
+  best = min(scores, key=scores.get)
+  return best, scores
+
+
+def tuning_seed(seed):
+  """The seed whose instances tune the learning rate for evaluation `seed`."""
+  return seed + TUNING_SEED_OFFSET

@@ -165,8 +165,8 @@ def _get_variables(func, constants=None):
     return variable
 
   if replay is None:
-    with tf.name_scope("unused_graph"):
-      _wrap_variable_creation(func, custom_getter)
+    # No name scope here: the variables keep the names net_assignments use.
+    _wrap_variable_creation(func, custom_getter)
     return variables, created_constants
   # Another draw of the same problem: a fresh variable scope keeps
   # `get_variable` from refusing the names the first call took.
@@ -314,6 +314,8 @@ class MetaOptimizer:
     self._nets = None
     self._attention = None
     self._schedule = []
+    self._fx_history = None
+    self._x_initial = None
 
   @property
   def swarm(self):
@@ -364,9 +366,30 @@ class MetaOptimizer:
     return result
 
   def variables(self):
-    """Every variable of the meta-optimizer (after `meta_loss`): its
-    parameters and, in swarm mode, the entropy schedule's state."""
+    """Every variable of the meta-optimizer (after `meta_loss`).
+
+    Returns:
+      Its parameters and, in swarm mode, the entropy schedule's state.
+    """
     return self.trainable_variables() + list(self._schedule)
+
+  @property
+  def fx_history(self):
+    """The optimizee loss at every point of the last unroll built.
+
+    A tensor [len_unroll + 1] (swarm mode: [len_unroll + 1, num_particles]);
+    entry 0 is the loss where the unroll starts, the last entry `fx`.
+    """
+    return self._fx_history
+
+  @property
+  def x_initial(self):
+    """The optimizee variables where the last unroll built starts.
+
+    A list of tensors shaped like `x_final` (swarm mode: with the particle
+    axis).
+    """
+    return self._x_initial
 
   def _config_with_model_path(self, model_path):
     if model_path is None:
@@ -410,10 +433,14 @@ class MetaOptimizer:
       attention_path = None
       if model_path is not None:
         attention_path = _checkpoint_file(model_path, swarm_unroll.ATTENTION_ID)
-      result, self._attention, self._schedule = swarm_unroll.swarm_meta_loss(
+      unroll = swarm_unroll.swarm_meta_loss(
           self._swarm, make_loss, len_unroll, x, constants, nets, net_keys,
           subsets, attention_path, second_derivatives)
-      return MetaLoss(*result)
+      self._attention = unroll.attention
+      self._schedule = unroll.schedule_variables
+      self._fx_history = unroll.fx_history
+      self._x_initial = unroll.x_initial
+      return MetaLoss(*unroll.meta_loss)
     return self._l2l_meta_loss(make_loss, len_unroll, x, constants, nets,
                                net_keys, subsets, second_derivatives)
 
@@ -463,7 +490,9 @@ class MetaOptimizer:
         name="unroll")
     fx_final = loss_at(x_final)
     fx_array = fx_array.write(len_unroll, fx_final)
-    loss = tf.reduce_sum(fx_array.stack(), name="loss")
+    self._fx_history = fx_array.stack()
+    self._x_initial = x_initial
+    loss = tf.reduce_sum(self._fx_history, name="loss")
 
     with tf.name_scope("reset"):
       variables = tf.nest.flatten(state) + x + constants

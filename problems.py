@@ -9,7 +9,12 @@ are re-sampled by `reset`.
 
 import math
 
+import numpy as np
+import sonnet as snt
 import tensorflow as tf
+
+import datasets
+import sonnet_graph_mode  # pylint: disable=unused-import
 
 
 def simple():
@@ -161,6 +166,216 @@ def ensemble(problems, weights=None):
       with tf.compat.v1.variable_scope("problem_{}".format(i)):
         losses.append(weight * tf.reduce_mean(builder()))
     return tf.add_n(losses)
+
+  return build
+
+
+_ACTIVATIONS = {
+    "sigmoid": tf.sigmoid,
+    "relu": tf.nn.relu,
+    "tanh": tf.tanh,
+    "linear": tf.identity,
+}
+
+
+def _weight_init():
+  # The original's initial weights: small normal w, uniform b.
+  return (tf.compat.v1.random_normal_initializer(stddev=0.01),
+          tf.compat.v1.random_uniform_initializer(minval=-0.1, maxval=0.1))
+
+
+def _activation(name):
+  if name not in _ACTIVATIONS:
+    raise ValueError("Unknown activation {!r}; expected one of {}.".format(
+        name, ", ".join(sorted(_ACTIVATIONS))))
+  return _ACTIVATIONS[name]
+
+
+def _dataset_variable(name, array):
+  """Holds a dataset as a non-trainable variable: part of the instance.
+
+  Non-trainable variables are created once and handed back on every later
+  call of `build()`, so the data lives in the graph once, however many steps
+  are unrolled.
+  """
+  return tf.compat.v1.get_variable(
+      name, shape=array.shape, dtype=tf.as_dtype(array.dtype),
+      initializer=tf.compat.v1.constant_initializer(array), trainable=False)
+
+
+def _random_batch(images, labels, batch_size):
+  """A minibatch drawn inside the graph, so every step sees a new batch."""
+  num_examples = int(images.shape[0])
+  indices = tf.random.uniform([batch_size], 0, num_examples, dtype=tf.int32)
+  return tf.gather(images, indices), tf.gather(labels, indices)
+
+
+def _xent_loss(logits, labels):
+  return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=labels, logits=logits))
+
+
+def _mlp(layers, activation, name="mlp"):
+  w_init, b_init = _weight_init()
+  return snt.nets.MLP(list(layers) + [datasets.NUM_CLASSES],
+                      activation=activation, w_init=w_init, b_init=b_init,
+                      name=name)
+
+
+def _classifier(images, labels, layers, activation, batch_size, scale):
+  """An MLP classifier problem over in-memory arrays.
+
+  Args:
+    images: uint8 or float array [N, ...].
+    labels: int array [N].
+    layers: hidden layer sizes.
+    activation: activation name.
+    batch_size: examples per step.
+    scale: factor turning the stored images into [0, 1] floats.
+
+  Returns:
+    The problem's `build` function.
+  """
+  activation_op = _activation(activation)
+
+  def build():
+    all_images = _dataset_variable("images", images)
+    all_labels = _dataset_variable("labels", labels)
+    batch_images, batch_labels = _random_batch(all_images, all_labels,
+                                               batch_size)
+    inputs = tf.reshape(tf.cast(batch_images, tf.float32) * scale,
+                        [batch_size, -1])
+    return _xent_loss(_mlp(layers, activation_op)(inputs), batch_labels)
+
+  return build
+
+
+def _as_uint8(images):
+  """Stores [0, 1] images as bytes: a quarter of the memory in the graph."""
+  return np.round(images * 255.0).astype(np.uint8)
+
+
+def mnist(layers, activation="sigmoid", batch_size=128, mode="train",
+          data_dir=None):
+  """An MLP classifying MNIST digits, softmax cross-entropy.
+
+  Args:
+    layers: hidden layer sizes, e.g. (20,).
+    activation: "sigmoid", "relu", "tanh" or "linear".
+    batch_size: examples per step, drawn at random every step.
+    mode: "train" (training split) or "test" (test split).
+    data_dir: directory of the MNIST files; defaults to $L2L_DATA_DIR.
+
+  Returns:
+    The problem's `build` function.
+
+  Raises:
+    datasets.DataError: if the files are missing or malformed.
+  """
+  images, labels = datasets.load_mnist(datasets.resolve_data_dir(
+      data_dir, "mnist"), _split(mode))
+  return _classifier(_as_uint8(images), labels, layers, activation,
+                     batch_size, 1.0 / 255.0)
+
+
+def digits(layers=(20,), activation="sigmoid", batch_size=128, mode="train"):
+  """An MLP classifying scikit-learn's bundled 8x8 digits (no download).
+
+  Args:
+    layers: hidden layer sizes.
+    activation: "sigmoid", "relu", "tanh" or "linear".
+    batch_size: examples per step, drawn at random every step.
+    mode: "train" or "test" (a fixed, seeded split).
+
+  Returns:
+    The problem's `build` function.
+  """
+  images, labels = datasets.load_digits(_split(mode))
+  return _classifier(images, labels, layers, activation, batch_size, 1.0)
+
+
+def _split(mode):
+  if mode not in ("train", "test"):
+    raise ValueError("mode must be 'train' or 'test', got {!r}.".format(mode))
+  return mode
+
+
+class _BatchNormalization(snt.Module):
+  """Normalises with the batch's own statistics and learns an offset.
+
+  As the original's batch norm in training mode, with no moving averages to
+  carry through an unroll.
+  """
+
+  def __init__(self, epsilon=1e-5, name="batch_norm"):
+    super().__init__(name=name)
+    self._epsilon = epsilon
+
+  @snt.once
+  def _create_variables(self, inputs):
+    self.offset = tf.Variable(tf.zeros([inputs.shape[-1]], inputs.dtype),
+                              name="offset")
+
+  def __call__(self, inputs):
+    self._create_variables(inputs)
+    mean, variance = tf.nn.moments(inputs, axes=[0, 1, 2], keepdims=True)
+    return (inputs - mean) * tf.math.rsqrt(variance + self._epsilon) + \
+        self.offset
+
+
+class _ConvNet(snt.Module):
+  """Blocks of 5x5 convolution, optional batch norm, relu and 2x2 max-pool."""
+
+  def __init__(self, channels, batch_norm, name="conv_net"):
+    super().__init__(name=name)
+    w_init, b_init = _weight_init()
+    self._convs = [snt.Conv2D(c, 5, w_init=w_init, b_init=b_init,
+                              name="conv_{}".format(i))
+                   for i, c in enumerate(channels)]
+    self._norms = [_BatchNormalization(name="batch_norm_{}".format(i))
+                   for i in range(len(channels))] if batch_norm else None
+
+  def __call__(self, images):
+    output = images
+    for i, conv in enumerate(self._convs):
+      output = conv(output)
+      if self._norms is not None:
+        output = self._norms[i](output)
+      output = tf.nn.max_pool2d(tf.nn.relu(output), 2, 2, "SAME")
+    return output
+
+
+def cifar10(path=None, conv_channels=(16, 16, 16), linear_layers=(32,),
+            batch_norm=True, batch_size=128, mode="train"):
+  """A small convnet classifying CIFAR-10 (binary version), cross-entropy.
+
+  Args:
+    path: directory of the CIFAR-10 binary files; defaults to $L2L_DATA_DIR.
+    conv_channels: output channels of each convolution block.
+    linear_layers: hidden sizes of the MLP after the convolutions.
+    batch_norm: normalise each block with batch statistics.
+    batch_size: examples per step, drawn at random every step.
+    mode: "train" (data_batch_1..5) or "test" (test_batch).
+
+  Returns:
+    The problem's `build` function.
+
+  Raises:
+    datasets.DataError: if the files are missing or malformed.
+  """
+  images, labels = datasets.load_cifar10(datasets.resolve_data_dir(
+      path, "cifar10"), _split(mode))
+  images = _as_uint8(images)
+
+  def build():
+    all_images = _dataset_variable("images", images)
+    all_labels = _dataset_variable("labels", labels)
+    batch_images, batch_labels = _random_batch(all_images, all_labels,
+                                               batch_size)
+    inputs = tf.cast(batch_images, tf.float32) / 255.0
+    features = snt.Flatten()(_ConvNet(conv_channels, batch_norm)(inputs))
+    logits = _mlp(linear_layers, tf.sigmoid)(features)
+    return _xent_loss(logits, batch_labels)
 
   return build
 

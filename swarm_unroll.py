@@ -8,6 +8,7 @@ process posterior over the optimum's location to the summed particle losses.
 See `swarm.py` for the formulas.
 """
 
+import collections
 import dataclasses
 import math
 import numbers
@@ -22,6 +23,10 @@ import problems
 import swarm
 
 ATTENTION_ID = "attention"
+
+SwarmUnroll = collections.namedtuple(
+    "SwarmUnroll",
+    "meta_loss, attention, schedule_variables, fx_history, x_initial")
 _FEATURES = ("gradient", "momentum", "personal_best", "attraction")
 
 
@@ -177,8 +182,10 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
     second_derivatives: let gradients flow through optimizee gradients.
 
   Returns:
-    `((loss, update, reset, fx_final, x_final, constants), attention)`; the
-    attention module is None when it is switched off.
+    A `SwarmUnroll`: the six fields of `meta.MetaLoss`, the attention module
+    (None when switched off), the entropy schedule's variables, the
+    per-step, per-particle losses [len_unroll + 1, k] and the starting
+    points (one [k, ...] tensor per variable).
   """
   k = config.num_particles
   starts = [x] + [meta._get_variables(make_loss, constants)[0]  # pylint: disable=protected-access
@@ -278,7 +285,8 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
   with tf.name_scope("fx_final"):
     rows_final, fx_final = losses_at(x_final)
   fx_array = fx_array.write(len_unroll, fx_final)
-  loss = tf.reduce_sum(fx_array.stack())
+  fx_history = fx_array.stack()
+  loss = tf.reduce_sum(fx_history)
   update = []
   entropy_variables = []
   if config.use_entropy:
@@ -307,8 +315,8 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
                "entropy %s", k, ", ".join(config.feature_names()),
                "on" if attention else "off",
                "on" if config.use_entropy else "off")
-  return ((loss, update, reset, fx_final, x_final, constants), attention,
-          entropy_variables)
+  return SwarmUnroll((loss, update, reset, fx_final, x_final, constants),
+                     attention, entropy_variables, fx_history, x_initial)
 
 
 def _entropy_term(config, posterior, points, values):

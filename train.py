@@ -13,6 +13,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+import cli
 import meta
 import progress
 import swarm_unroll
@@ -33,8 +34,6 @@ flags.DEFINE_float("learning_rate", 0.001, "Meta-optimizer learning rate.")
 flags.DEFINE_boolean("second_derivatives", False,
                      "Backpropagate through the optimizee gradients.")
 flags.DEFINE_integer("seed", None, "Graph-level random seed.")
-flags.DEFINE_integer("num_particle", 1, "Particles per swarm (LOIS); 1 is "
-                     "plain L2L.")
 flags.DEFINE_boolean("overwrite", False, "Allow replacing the optimizer "
                      "already saved in --save_path.")
 
@@ -90,7 +89,8 @@ def _run_epochs(sess, cost_op, ops, reset, num_unrolls, num_epochs):
 def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
           evaluation_period=1000, evaluation_epochs=20, num_steps=100,
           unroll_length=20, learning_rate=0.001, second_derivatives=False,
-          seed=None, num_particles=1, overwrite=False, show_progress=True):
+          seed=None, num_particles=1, overwrite=False, data_dir=None,
+          show_progress=True):
   """Meta-trains an optimizer and saves the best one by periodic evaluation.
 
   An evaluation also runs after the last epoch, so a short run saves too.
@@ -109,6 +109,7 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
     seed: graph-level seed.
     num_particles: LOIS swarm size (1: plain L2L).
     overwrite: allow replacing an optimizer already in `save_path`.
+    data_dir: directory of mnist/cifar files.
     show_progress: show a progress readout.
 
   Returns:
@@ -126,7 +127,8 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
   with graph.as_default():
     if seed is not None:
       tf.compat.v1.set_random_seed(seed)
-    problem, net_config, net_assignments = util.get_config(problem_name)
+    problem, net_config, net_assignments = util.get_config(
+        problem_name, data_dir=data_dir)
     check_save_path(save_path, _saved_ids(net_config, num_particles),
                     overwrite)
     optimizer = meta.MetaOptimizer(num_particles=num_particles, **net_config)
@@ -182,13 +184,17 @@ def _saved_ids(net_config, num_particles):
 def main(argv):
   del argv
   start = timeit.default_timer()
-  train(FLAGS.problem, save_path=FLAGS.save_path, num_epochs=FLAGS.num_epochs,
-        log_period=FLAGS.log_period,
-        evaluation_period=FLAGS.evaluation_period,
-        evaluation_epochs=FLAGS.evaluation_epochs, num_steps=FLAGS.num_steps,
-        unroll_length=FLAGS.unroll_length, learning_rate=FLAGS.learning_rate,
-        second_derivatives=FLAGS.second_derivatives, seed=FLAGS.seed,
-        num_particles=FLAGS.num_particle, overwrite=FLAGS.overwrite)
+  with cli.plain_errors():
+    train(FLAGS.problem, save_path=FLAGS.save_path,
+          num_epochs=FLAGS.num_epochs,
+          log_period=FLAGS.log_period,
+          evaluation_period=FLAGS.evaluation_period,
+          evaluation_epochs=FLAGS.evaluation_epochs,
+          num_steps=FLAGS.num_steps, unroll_length=FLAGS.unroll_length,
+          learning_rate=FLAGS.learning_rate,
+          second_derivatives=FLAGS.second_derivatives, seed=FLAGS.seed,
+          num_particles=FLAGS.num_particle, overwrite=FLAGS.overwrite,
+          data_dir=FLAGS.data_dir)
   logging.info("Training took %.1f s", timeit.default_timer() - start)
 
 

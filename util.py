@@ -44,13 +44,13 @@ def _zero_lstm_config(name, path):
   }
 
 
-def _simple(path, mode):
-  del mode
+def _simple(path, mode, data_dir):
+  del mode, data_dir  # Unused.
   return problems.simple(), {"cw": _zero_lstm_config("cw", path)}, None
 
 
-def _simple_multi(path, mode):
-  del mode
+def _simple_multi(path, mode, data_dir):
+  del mode, data_dir  # Unused.
   net_config = {
       "cw": _zero_lstm_config("cw", path),
       "adam": {"net": "Adam", "net_options": {"learning_rate": 0.1}},
@@ -59,30 +59,72 @@ def _simple_multi(path, mode):
           [("cw", ["x_0"]), ("adam", ["x_1"])])
 
 
-def _quadratic(path, mode):
-  del mode
+def _quadratic(path, mode, data_dir):
+  del mode, data_dir  # Unused.
   return (problems.quadratic(batch_size=128, num_dims=10),
           {"cw": get_default_net_config("cw", path)}, None)
 
 
 def _square_cos(num_dims):
-  def config(path, mode):
-    if mode == "train":
-      problem = problems.square_cos(batch_size=128, num_dims=num_dims,
-                                    stddev=0.01, mode="train")
-    else:
-      # LOIS's evaluation starts: N(0, 0.2) in 2-d, N(0, 1.3) in 10-d.
-      init_stddev = 0.2 if num_dims <= 2 else 1.3
-      problem = problems.square_cos(batch_size=128, num_dims=num_dims,
-                                    mode="test", init_stddev=init_stddev)
+  """Rastrigin in `num_dims` dimensions.
+
+  Training instances start where evaluation starts (LOIS's N(0, 0.2) in 2-d,
+  N(0, 1.3) above), so the optimizer learns the descent it will be asked for.
+  """
+  init_stddev = 0.2 if num_dims <= 2 else 1.3
+
+  def config(path, mode, data_dir):
+    del data_dir  # Unused.
+    problem = problems.square_cos(batch_size=128, num_dims=num_dims,
+                                  stddev=0.01, mode=mode,
+                                  init_stddev=init_stddev)
     return problem, {"cw": get_default_net_config("cw", path)}, None
   return config
+
+
+def _mnist(path, mode, data_dir):
+  return (problems.mnist(layers=(20,), mode=mode, data_dir=data_dir),
+          {"cw": get_default_net_config("cw", path)}, None)
+
+
+def _digits(path, mode, data_dir):
+  del data_dir  # Bundled with scikit-learn.
+  return (problems.digits(layers=(20,), mode=mode),
+          {"cw": get_default_net_config("cw", path)}, None)
+
+
+def _cifar(path, mode, data_dir):
+  return (problems.cifar10(data_dir, mode=mode),
+          {"cw": get_default_net_config("cw", path)}, None)
+
+
+def _cifar_multi(path, mode, data_dir):
+  """CIFAR-10 with convolution kernels and everything else on two nets."""
+  conv_channels = (16, 16, 16)
+  problem = problems.cifar10(data_dir, conv_channels=conv_channels,
+                             linear_layers=(32,), mode=mode)
+  conv_config = get_default_net_config("conv", path)
+  conv_config["net"] = "KernelDeepLSTM"
+  conv_config["net_options"] = dict(conv_config["net_options"],
+                                    kernel_shape=[5, 5])
+  net_config = {"conv": conv_config, "fc": get_default_net_config("fc", path)}
+  blocks = range(len(conv_channels))
+  conv_vars = ["conv_net/conv_{}/w".format(i) for i in blocks]
+  fc_vars = ["conv_net/conv_{}/b".format(i) for i in blocks]
+  fc_vars += ["conv_net/batch_norm_{}/offset".format(i) for i in blocks]
+  fc_vars += ["mlp/linear_{}/{}".format(i, v) for i in range(2)
+              for v in ("w", "b")]
+  return problem, net_config, [("conv", conv_vars), ("fc", fc_vars)]
 
 
 _CONFIGS = {
     "simple": _simple,
     "simple-multi": _simple_multi,
     "quadratic": _quadratic,
+    "digits": _digits,
+    "mnist": _mnist,
+    "cifar": _cifar,
+    "cifar-multi": _cifar_multi,
 }
 
 
@@ -91,13 +133,14 @@ def problem_names():
   return sorted(_CONFIGS) + ["square_cos_<d>"]
 
 
-def get_config(problem_name, path=None, mode="train"):
+def get_config(problem_name, path=None, mode="train", data_dir=None):
   """Returns the problem and optimizer configuration of a named problem.
 
   Args:
-    problem_name: e.g. "simple", "quadratic", "square_cos_2".
+    problem_name: e.g. "simple", "quadratic", "digits", "square_cos_2".
     path: directory of a saved optimizer to restore, or None.
-    mode: "train" or "test" (evaluation instances).
+    mode: "train" or "test" (evaluation instances, test splits).
+    data_dir: directory of mnist/cifar files; defaults to $L2L_DATA_DIR.
 
   Returns:
     `(problem, net_config, net_assignments)`.
@@ -108,10 +151,10 @@ def get_config(problem_name, path=None, mode="train"):
   if mode not in ("train", "test"):
     raise ValueError("mode must be 'train' or 'test', got {!r}.".format(mode))
   if problem_name in _CONFIGS:
-    return _CONFIGS[problem_name](path, mode)
+    return _CONFIGS[problem_name](path, mode, data_dir)
   prefix = "square_cos_"
   if problem_name.startswith(prefix) and problem_name[len(prefix):].isdigit():
-    return _square_cos(int(problem_name[len(prefix):]))(path, mode)
+    return _square_cos(int(problem_name[len(prefix):]))(path, mode, data_dir)
   raise ValueError("Unknown problem {!r}; known problems: {}.".format(
       problem_name, ", ".join(problem_names())))
 

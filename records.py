@@ -1,0 +1,144 @@
+"""Records files: what one evaluation measured, in a form a paper can use.
+
+A record is an `.npz` file (no pickles) with the arrays `losses` [epochs,
+steps + 1, particles] and `seconds` [epochs], optionally `positions`
+[recorded epochs, steps + 1, particles, coordinates], and `settings`, a JSON
+string with the optimizer, problem, learning rate, seeds, step and epoch
+counts, tuning results and the versions of everything that produced it.
+"""
+
+import datetime
+import io
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+
+import numpy as np
+
+EXTENSION = ".npz"
+
+
+class RecordsError(ValueError):
+  """A file is not a records file."""
+
+
+def versions():
+  """Versions of Python and the libraries that shape the numbers."""
+  import sonnet  # pylint: disable=g-import-not-at-top
+  import tensorflow  # pylint: disable=g-import-not-at-top
+  return {
+      "python": platform.python_version(),
+      "tensorflow": tensorflow.__version__,
+      "sonnet": sonnet.__version__,
+      "numpy": np.__version__,
+  }
+
+
+def _slug(text):
+  return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-")
+
+
+def write(directory, evaluation, settings):
+  """Writes a new records file; never replaces an existing one.
+
+  Args:
+    directory: where to write (created if missing).
+    evaluation: an `evaluation.Evaluation`.
+    settings: dict of JSON-serialisable settings; "optimizer" and "problem"
+      name the file. Versions, the command line and the time are added.
+
+  Returns:
+    The path written.
+  """
+  os.makedirs(directory, exist_ok=True)
+  settings = dict(settings)
+  settings.setdefault("versions", versions())
+  settings.setdefault("command", " ".join(sys.argv))
+  created = datetime.datetime.now(datetime.timezone.utc)
+  settings.setdefault("created", created.isoformat(timespec="seconds"))
+  arrays = {"losses": np.asarray(evaluation.losses, np.float64),
+            "seconds": np.asarray(evaluation.seconds, np.float64),
+            "settings": np.asarray(json.dumps(settings, sort_keys=True))}
+  if evaluation.positions is not None:
+    arrays["positions"] = np.asarray(evaluation.positions, np.float32)
+  buffer = io.BytesIO()
+  np.savez_compressed(buffer, **arrays)
+  stem = "{}_{}_{}".format(_slug(settings.get("problem", "problem")),
+                           _slug(settings.get("optimizer", "optimizer")),
+                           created.strftime("%Y%m%d-%H%M%S"))
+  return _write_new(directory, stem, buffer.getvalue())
+
+
+def _write_new(directory, stem, data):
+  """Writes `data` to `<stem>[-N].npz` in `directory`, atomically and never
+  over another file: the complete temporary file is linked to a free name."""
+  handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-",
+                                       suffix=EXTENSION)
+  try:
+    with os.fdopen(handle, "wb") as stream:
+      stream.write(data)
+      stream.flush()
+      os.fsync(stream.fileno())
+    for attempt in range(1000):
+      suffix = "" if attempt == 0 else "-{}".format(attempt)
+      path = os.path.join(directory, stem + suffix + EXTENSION)
+      try:
+        os.link(temporary, path)
+        return path
+      except FileExistsError:
+        continue
+    raise OSError("No free records file name for {} in {}.".format(
+        stem, directory))
+  finally:
+    os.unlink(temporary)
+
+
+def read(path):
+  """Reads a records file.
+
+  Args:
+    path: the `.npz` file.
+
+  Returns:
+    `(arrays, settings)`: a dict of ndarrays and the settings dict.
+
+  Raises:
+    RecordsError: if the file is not a records file.
+    FileNotFoundError: if it does not exist.
+  """
+  if not os.path.exists(path):
+    raise FileNotFoundError("No records file {}.".format(path))
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      arrays = {key: data[key] for key in data.files}
+  except (ValueError, OSError) as error:
+    raise RecordsError("{} is not a records file: {}".format(path, error))
+  if "losses" not in arrays or "settings" not in arrays:
+    raise RecordsError("{} is not a records file: it has {} but needs losses "
+                       "and settings.".format(path, sorted(arrays)))
+  settings = json.loads(str(arrays.pop("settings")))
+  return arrays, settings
+
+
+def summary(losses):
+  """Final-loss figures of a records file's `losses`.
+
+  Args:
+    losses: array [epochs, steps + 1, particles].
+
+  Returns:
+    A dict: `final` (mean over epochs of the best particle's final loss),
+    `log_final` (its log10, the originals' "Log Mean Final Error"),
+    `particle_means` (each particle's mean final loss) and `final_std`.
+  """
+  best = np.min(losses[:, -1, :], axis=1)
+  mean = float(np.mean(best))
+  return {
+      "final": mean,
+      "log_final": float(np.log10(mean)) if mean > 0 else float("nan"),
+      "final_std": float(np.std(best)),
+      "particle_means": [float(v) for v in np.mean(losses[:, -1, :], 0)],
+  }

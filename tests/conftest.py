@@ -1,0 +1,167 @@
+"""Shared setup of the l2l tests: import path, fresh graphs, numpy references.
+
+The numpy functions here are independent re-statements of the formulas in
+SPEC.md (Sonnet 1 LSTM, LogAndSign, Adam); tests compare the library against
+them. They are handed to tests through the `ref` fixture.
+"""
+
+import contextlib
+import os
+import sys
+import types
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import tensorflow as tf
+# Imported while eager execution is still on: Sonnet 2 then builds modules
+# inside the tests' v1 graphs (see sonnet_graph_mode.py).
+import networks  # pylint: disable=unused-import
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+
+@contextlib.contextmanager
+def _fresh_session(seed=None):
+  """A session on a new graph, which is the default graph inside the block."""
+  graph = tf.Graph()
+  with graph.as_default(), tf.compat.v1.Session(graph=graph) as sess:
+    if seed is not None:
+      tf.compat.v1.set_random_seed(seed)
+    yield sess
+
+
+@pytest.fixture
+def fresh_session():
+  """Factory of `with fresh_session(seed=None) as sess:` blocks."""
+  return _fresh_session
+
+
+@pytest.fixture
+def graph():
+  """A new graph, the default graph during the test."""
+  with tf.Graph().as_default() as new_graph:
+    yield new_graph
+
+
+@pytest.fixture
+def sess():
+  """A session whose new graph is the default graph during the test."""
+  with _fresh_session() as session:
+    yield session
+
+
+def _init(session):
+  session.run(tf.compat.v1.global_variables_initializer())
+
+
+def _sigmoid(x):
+  return 1.0 / (1.0 + np.exp(-x))
+
+
+def _log_and_sign(g, k):
+  g = np.asarray(g, np.float32)
+  eps = np.finfo(np.float32).eps
+  log = np.maximum(np.log(np.abs(g) + eps) / k, -1.0)
+  sign = np.clip(g * np.exp(k), -1.0, 1.0)
+  return np.stack([log, sign], axis=-1)
+
+
+def _lstm_cell(params, inputs, state):
+  """Sonnet 1's LSTM with forget bias 1: returns (h', (h', c'))."""
+  hidden, cell = state
+  gates = np.concatenate([inputs, hidden], 1) @ params["w_gates"]
+  gates = gates + params["b_gates"]
+  i, j, f, o = np.split(gates, 4, axis=1)
+  cell = _sigmoid(f + 1.0) * cell + _sigmoid(i) * np.tanh(j)
+  hidden = _sigmoid(o) * np.tanh(cell)
+  return hidden, (hidden, cell)
+
+
+def _deep_lstm(params, rows, state, scale=1.0):
+  """Stacked Sonnet 1 LSTMs then `linear`, times `scale`, on [rows, in]."""
+  output = np.asarray(rows, np.float64)
+  next_state = []
+  for layer, layer_state in enumerate(state):
+    output, layer_state = _lstm_cell(params["lstm_{}".format(layer + 1)],
+                                     output, layer_state)
+    next_state.append(layer_state)
+  linear = params["linear"]
+  return (output @ linear["w"] + linear["b"]) * scale, next_state
+
+
+def _zero_state(rows, layers):
+  return [(np.zeros([rows, size]), np.zeros([rows, size])) for size in layers]
+
+
+def _random_checkpoint(seed, input_size, layers, output_size):
+  """A Sonnet-1-named deep LSTM checkpoint with random float32 values."""
+  rng = np.random.RandomState(seed)
+
+  def normal(*shape):
+    return rng.normal(scale=0.5, size=shape).astype(np.float32)
+
+  values = {}
+  for layer, size in enumerate(layers):
+    values["lstm_{}".format(layer + 1)] = {
+        "w_gates": normal(input_size + size, 4 * size),
+        "b_gates": normal(4 * size),
+    }
+    input_size = size
+  values["linear"] = {"w": normal(input_size, output_size),
+                      "b": normal(output_size)}
+  return values
+
+
+def _adam(gradient_at, x, steps, learning_rate, beta1=0.9, beta2=0.999,
+          epsilon=1e-8):
+  """Runs Adam (numpy, float64) and returns its positions after 0..steps.
+
+  Args:
+    gradient_at: `gradient_at(x, t)` is the gradient used at step t (0-based).
+    x: the starting point.
+    steps: number of steps.
+    learning_rate, beta1, beta2, epsilon: Adam's constants.
+
+  Returns:
+    A list of `steps + 1` points.
+  """
+  x = np.asarray(x, np.float64)
+  m = v = np.zeros_like(x)
+  positions = [x]
+  for t in range(steps):
+    g = np.asarray(gradient_at(x, t), np.float64)
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * np.square(g)
+    m_hat = m / (1 - beta1**(t + 1))
+    v_hat = v / (1 - beta2**(t + 1))
+    x = x - learning_rate * m_hat / (np.sqrt(v_hat) + epsilon)
+    positions.append(x)
+  return positions
+
+
+def _assert_nested_equal(actual, expected, rtol=0.0):
+  """Asserts two `{module: {variable: array}}` dicts match."""
+  assert sorted(actual) == sorted(expected)
+  for module in expected:
+    assert sorted(actual[module]) == sorted(expected[module]), module
+    for name in expected[module]:
+      np.testing.assert_allclose(actual[module][name], expected[module][name],
+                                 rtol=rtol, err_msg=module + "/" + name)
+
+
+@pytest.fixture
+def ref():
+  """Numpy references and small helpers shared by the test files."""
+  return types.SimpleNamespace(
+      init=_init,
+      log_and_sign=_log_and_sign,
+      deep_lstm=_deep_lstm,
+      zero_state=_zero_state,
+      random_checkpoint=_random_checkpoint,
+      adam=_adam,
+      assert_nested_equal=_assert_nested_equal)

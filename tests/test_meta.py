@@ -1,0 +1,275 @@
+"""Tests for meta.py: the unrolled graph, its ops, training and saving."""
+
+import os
+
+import numpy as np
+import pytest
+import sonnet as snt
+import tensorflow as tf
+
+import checkpoint
+import meta
+import problems
+import util
+
+LR = 0.1
+# A fixed quadratic instance ||W x - y||^2 with a fixed start, for runs that
+# must see the same problem in two graphs whatever the seeds.
+FIXED_W = np.array([[2.0, 0.5], [-0.3, 1.0]], np.float32)
+FIXED_Y = np.array([0.7, -1.2], np.float32)
+FIXED_X0 = np.array([0.1, 0.3], np.float32)
+
+
+def _sgd_config(learning_rate=LR):
+  return {"sgd": {"net": "Sgd", "net_options": {"learning_rate": learning_rate}}}
+
+
+def _small_lstm_config(**options):
+  net_options = {"layers": (4, 4), "preprocess_name": "LogAndSign",
+                 "preprocess_options": {"k": 5}, "scale": 0.01}
+  net_options.update(options)
+  return {"cw": {"net": "CoordinateWiseDeepLSTM", "net_options": net_options}}
+
+
+def _fixed_quadratic():
+  def build():
+    x = tf.compat.v1.get_variable("x", initializer=FIXED_X0)
+    w = tf.compat.v1.get_variable("w", initializer=FIXED_W, trainable=False)
+    y = tf.compat.v1.get_variable("y", initializer=FIXED_Y, trainable=False)
+    return tf.reduce_sum(tf.square(tf.linalg.matvec(w, x) - y))
+  return build
+
+
+def _graph_variable(name):
+  (variable,) = [v for v in tf.compat.v1.global_variables()
+                 if v.name == name + ":0"]
+  return variable
+
+
+def _sgd_positions(x, steps, learning_rate=LR):
+  """SGD on f(x) = x^2 in float32: x <- x - lr * 2x."""
+  positions = [np.float32(x)]
+  for _ in range(steps):
+    x = positions[-1]
+    positions.append(x + np.float32(-learning_rate) * (np.float32(2.0) * x))
+  return np.array(positions)
+
+
+def _meta_gradient(fresh_session, ref, second_derivatives):
+  """The meta-loss gradient of a fixed LSTM on a fixed problem, flattened."""
+  values = ref.random_checkpoint(3, 2, (4, 4), 1)
+  with fresh_session() as sess:
+    optimizer = meta.MetaOptimizer(
+        **_small_lstm_config(initializer=values, scale=0.1))
+    info = optimizer.meta_loss(_fixed_quadratic(), 4,
+                               second_derivatives=second_derivatives)
+    gradients = tf.gradients(info.loss, optimizer.trainable_variables())
+    ref.init(sess)
+    return np.concatenate([g.ravel() for g in sess.run(gradients)])
+
+
+def test_sgd_net_on_simple_moves_exactly(sess, ref):
+  optimizer = meta.MetaOptimizer(**_sgd_config())
+  info = optimizer.meta_loss(problems.simple(), 3)
+  ref.init(sess)
+  expected = _sgd_positions(1.0, 6)
+  loss, (x_final,), fx = sess.run([info.loss, info.x, info.fx])
+  np.testing.assert_allclose(x_final, expected[3], rtol=1e-6)
+  np.testing.assert_allclose(fx, expected[3]**2, rtol=1e-6)
+  np.testing.assert_allclose(loss, np.sum(expected[:4]**2), rtol=1e-6)
+  # `update` stores x_final: the next unroll continues the trajectory.
+  sess.run(info.update)
+  np.testing.assert_allclose(sess.run(info.x[0]), expected[6], rtol=1e-6)
+  sess.run(info.reset)
+  assert sess.run(_graph_variable("x")) == 1.0
+  np.testing.assert_allclose(sess.run(info.x[0]), expected[3], rtol=1e-6)
+
+
+def test_simple_multi_each_net_moves_only_its_variable(sess, ref):
+  problem, net_config, assignments = util.get_config("simple-multi")
+  optimizer = meta.MetaOptimizer(**net_config)
+  info = optimizer.meta_loss(problem, 3, net_assignments=assignments)
+  ref.init(sess)
+  (x_0, x_1), fx = sess.run([info.x, info.fx])
+  adam = ref.adam(lambda x, t: 2 * x, 1.0, 3, learning_rate=0.1)
+  assert x_0 == 1.0  # The zero-initialised LSTM outputs 0.
+  np.testing.assert_allclose(x_1, adam[3], rtol=1e-5)
+  np.testing.assert_allclose(fx, 1.0 + adam[3]**2, rtol=1e-5)
+
+
+def test_sonnet2_problem_gets_exact_sgd_steps(sess, ref):
+  inputs = np.array([[1.0, 2.0, -1.0]], np.float32)
+  target = np.array([[0.5, -1.0]], np.float32)
+
+  def build():
+    data = tf.compat.v1.get_variable("data", initializer=inputs,
+                                     trainable=False)
+    return tf.reduce_sum(tf.square(snt.Linear(2, name="lin")(data) - target))
+
+  optimizer = meta.MetaOptimizer(**_sgd_config())
+  info = optimizer.meta_loss(build, 2)
+  ref.init(sess)
+  assert [c.name for c in info.subproblem_constants] == ["data:0"]
+  w, b = sess.run([_graph_variable("lin/w"), _graph_variable("lin/b")])
+  for _ in range(2):
+    residual = inputs @ w + b - target
+    w, b = w - LR * 2 * inputs.T @ residual, b - LR * 2 * residual[0]
+  w_final, b_final = sess.run(info.x)
+  np.testing.assert_allclose(w_final, w, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(b_final, b, rtol=1e-5, atol=1e-6)
+
+
+def test_meta_loss_and_meta_minimize_arity(fresh_session):
+  with fresh_session():
+    info = meta.MetaOptimizer(**_small_lstm_config()).meta_loss(
+        problems.quadratic(batch_size=4, num_dims=3), 2)
+    loss, _, _, fx, x, constants = info
+    assert loss.shape == () and fx.shape == ()
+    assert [v.shape for v in x] == [(4, 3)]
+    assert [c.name for c in constants] == ["w:0", "y:0"]
+    assert not any(c.trainable for c in constants)
+  with fresh_session():
+    step = meta.MetaOptimizer(**_small_lstm_config()).meta_minimize(
+        problems.quadratic(batch_size=4, num_dims=3), 2)
+    _, _, _, fx, (x,) = step
+    assert fx.shape == () and x.shape == (4, 3)
+
+
+def test_second_derivatives_train_and_change_the_gradient(fresh_session, ref):
+  with fresh_session(seed=0) as sess:
+    optimizer = meta.MetaOptimizer(**_small_lstm_config())
+    step = optimizer.meta_minimize(problems.quadratic(batch_size=4, num_dims=3),
+                                   3, second_derivatives=True)
+    ref.init(sess)
+    before = sess.run(optimizer.trainable_variables())
+    fxs = [sess.run([step.fx, step.step, step.update])[0] for _ in range(3)]
+    after = sess.run(optimizer.trainable_variables())
+  assert np.all(np.isfinite(fxs))
+  assert all(np.abs(a - b).max() > 1e-5 for a, b in zip(after, before))
+  first = _meta_gradient(fresh_session, ref, False)
+  second = _meta_gradient(fresh_session, ref, True)
+  np.testing.assert_allclose(_meta_gradient(fresh_session, ref, False), first,
+                             rtol=1e-5, atol=1e-7)
+  assert np.all(np.isfinite(second))
+  print(np.abs(first - second).max() / np.abs(first).max())
+  assert np.abs(first - second).max() > 1e-2 * np.abs(first).max()
+
+
+def test_lstm_meta_training_lowers_the_loss(sess, ref):
+  """300 meta-iterations (5 unrolls of 20 per instance) on a 32x10 quadratic.
+
+  Untrained (meta learning rate 0), the ratio below stays near 1 (0.94-1.02
+  over seeds); trained it is 0.17-0.31.
+  """
+  tf.compat.v1.set_random_seed(0)
+  step = meta.MetaOptimizer().meta_minimize(problems.quadratic(batch_size=32),
+                                            20, learning_rate=0.01)
+  ref.init(sess)
+  fxs = []
+  for i in range(300):
+    if i % 5 == 0:
+      sess.run(step.reset)
+    fxs.append(sess.run([step.fx, step.step, step.update])[0])
+  assert np.all(np.isfinite(fxs))
+  assert np.mean(fxs[-20:]) < 0.5 * np.mean(fxs[:20])
+
+
+def test_save_then_model_path_restores_the_optimizer(fresh_session, ref,
+                                                     tmp_path):
+  (tmp_path / "notes.txt").write_text("mine")
+  (tmp_path / "other.l2l").write_bytes(b"not ours")
+  with fresh_session(seed=1) as sess:
+    optimizer = meta.MetaOptimizer(**_small_lstm_config())
+    step = optimizer.meta_minimize(_fixed_quadratic(), 3, learning_rate=0.05)
+    ref.init(sess)
+    for _ in range(3):
+      sess.run([step.step, step.update])
+    sess.run(step.reset)
+    expected = sess.run([step.x, step.fx])
+    saved = optimizer.save(sess, str(tmp_path))
+  assert sorted(os.listdir(tmp_path)) == ["cw.l2l", "notes.txt", "other.l2l"]
+  assert (tmp_path / "notes.txt").read_text() == "mine"
+  assert (tmp_path / "other.l2l").read_bytes() == b"not ours"
+  ref.assert_nested_equal(checkpoint.load(tmp_path / "cw.l2l"), saved["cw"])
+  with fresh_session(seed=2) as sess:
+    info = meta.MetaOptimizer(**_small_lstm_config()).meta_loss(
+        _fixed_quadratic(), 3, model_path=str(tmp_path))
+    ref.init(sess)
+    actual = sess.run([info.x, info.fx])
+  np.testing.assert_allclose(actual[0], expected[0], rtol=1e-6)
+  np.testing.assert_allclose(actual[1], expected[1], rtol=1e-6)
+
+
+def test_save_returns_values_without_a_path(sess, ref):
+  optimizer = meta.MetaOptimizer(**_small_lstm_config(initializer="ones"))
+  optimizer.meta_loss(problems.simple(), 1)
+  ref.init(sess)
+  saved = optimizer.save(sess)
+  assert sorted(saved["cw"]) == ["linear", "lstm_1", "lstm_2"]
+  np.testing.assert_array_equal(saved["cw"]["lstm_2"]["w_gates"],
+                                np.ones([8, 16]))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "MetaOptimizer.save writes an empty adam.l2l for an Adam (or Sgd) net, "
+    "and meta_loss(model_path=...) then passes initializer= to Adam: "
+    "'net_options [...] do not fit Adam'."))
+def test_save_then_restore_with_a_hand_designed_net(fresh_session, ref,
+                                                    tmp_path):
+  problem, net_config, assignments = util.get_config("simple-multi")
+  with fresh_session() as sess:
+    optimizer = meta.MetaOptimizer(**net_config)
+    optimizer.meta_loss(problem, 2, net_assignments=assignments)
+    ref.init(sess)
+    optimizer.save(sess, str(tmp_path))
+  with fresh_session() as sess:
+    info = meta.MetaOptimizer(**net_config).meta_loss(
+        problem, 2, net_assignments=assignments, model_path=str(tmp_path))
+    ref.init(sess)
+    x_1 = sess.run(info.x[1])
+  np.testing.assert_allclose(
+      x_1, ref.adam(lambda x, t: 2 * x, 1.0, 2, learning_rate=0.1)[2],
+      rtol=1e-5)
+
+
+def test_net_config_must_be_a_dict():
+  with pytest.raises(ValueError, match="Net config 'cw' must be a dict"):
+    meta.MetaOptimizer(cw="CoordinateWiseDeepLSTM")
+
+
+def _multi_meta_loss(net_assignments, **kwargs):
+  problem, net_config, _ = util.get_config("simple-multi")
+  return meta.MetaOptimizer(**net_config).meta_loss(
+      problem, 2, net_assignments=net_assignments, **kwargs)
+
+
+@pytest.mark.usefixtures("graph")
+@pytest.mark.parametrize("assignments, match", [
+    ([("cw", ["x_0"]), ("adam", ["x_9"])],
+     r"variable 'x_9'.*trainable variables are: x_0, x_1"),
+    ([("cw", ["x_0"]), ("rms", ["x_1"])], r"net 'rms'.*\(cw, adam\)"),
+    ([("cw", ["x_0"])], r"Variables x_1 are not assigned"),
+    ([("cw", ["x_0"]), ("cw", ["x_1"])], r"net 'cw' appears twice"),
+    ([("cw", ["x_0", "x_1"]), ("adam", ["x_1"])],
+     r"'x_1' is assigned to both 'cw' and 'adam'"),
+    (None, r"net_assignments is required with more than one net"),
+])
+def test_bad_net_assignments(assignments, match):
+  with pytest.raises(ValueError, match=match):
+    _multi_meta_loss(assignments)
+
+
+@pytest.mark.usefixtures("graph")
+def test_model_path_without_checkpoint_names_the_directory(tmp_path):
+  with pytest.raises(ValueError, match="No checkpoint 'cw.l2l'") as error:
+    meta.MetaOptimizer(**_small_lstm_config()).meta_loss(
+        problems.simple(), 2, model_path=str(tmp_path))
+  assert str(tmp_path) in str(error.value)
+
+
+@pytest.mark.usefixtures("graph")
+@pytest.mark.parametrize("len_unroll", [0, -1])
+def test_len_unroll_must_be_positive(len_unroll):
+  with pytest.raises(ValueError, match="len_unroll must be at least 1"):
+    meta.MetaOptimizer(**_sgd_config()).meta_loss(problems.simple(),
+                                                  len_unroll)

@@ -1,0 +1,222 @@
+"""Tests for networks.py and preprocess.py against numpy re-statements."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import checkpoint
+import networks
+import preprocess
+
+LAYERS = (3, 3)
+SCALE = 0.01
+CW_OPTIONS = {"layers": LAYERS, "preprocess_name": "LogAndSign",
+              "preprocess_options": {"k": 5}, "scale": SCALE}
+# Two consecutive gradients of a [2, 3] variable, over many magnitudes.
+GRADIENTS = np.array([[[0.0, 1e-9, -3e-4], [0.2, -1.5, 40.0]],
+                      [[-2e-2, 5e-7, 0.7], [-8.0, 0.0, 3e-3]]], np.float32)
+
+
+def _run_steps(sess, net, gradients):
+  """Applies `net` to each gradient in turn from its initial state.
+
+  Returns:
+    `(outputs, final_state)` as numpy values.
+  """
+  state = net.initial_state_for_inputs(tf.constant(gradients[0]))
+  outputs = []
+  for gradient in gradients:
+    output, state = net(tf.constant(gradient), state)
+    outputs.append(output)
+  sess.run(tf.compat.v1.global_variables_initializer())
+  return sess.run((outputs, state))
+
+
+def _reference_steps(ref, values, gradients, k=5, scale=SCALE):
+  """The Sonnet 1 coordinate-wise LSTM on `gradients`, in numpy."""
+  state = ref.zero_state(gradients[0].size, LAYERS)
+  outputs = []
+  for gradient in gradients:
+    rows = ref.log_and_sign(gradient.reshape(-1), k)
+    output, state = ref.deep_lstm(values, rows, state, scale)
+    outputs.append(output.reshape(gradient.shape))
+  return outputs, state
+
+
+def _assert_steps_close(actual, expected):
+  (outputs, state), (expected_outputs, expected_state) = actual, expected
+  np.testing.assert_allclose(outputs, expected_outputs, rtol=1e-5, atol=1e-6)
+  for layer, expected_layer in zip(state, expected_state):
+    np.testing.assert_allclose(layer, expected_layer, rtol=1e-5, atol=1e-6)
+
+
+def _cw_checkpoint(ref, seed=0):
+  return ref.random_checkpoint(seed, 2, LAYERS, 1)
+
+
+def test_log_and_sign_matches_formula(sess, ref):
+  g = np.array([0.0, 1e-30, 1e-8, -1e-3, 0.5, -2.0, 1e30, -1e30], np.float32)
+  out = sess.run(preprocess.LogAndSign(5)(tf.constant(g)))
+  assert out.shape == (8, 2)
+  np.testing.assert_allclose(out, ref.log_and_sign(g, 5), rtol=1e-6)
+  # By hand: tiny magnitudes clamp to -1, huge ones are log/k; signs saturate.
+  # log(1e-3) / 5 = -1.38 clamps too.
+  np.testing.assert_allclose(out[[0, 1, 2, 3], 0], -1.0)
+  np.testing.assert_allclose(out[0, 1], 0.0)
+  np.testing.assert_allclose(out[[4, 5], 0], np.log([0.5, 2.0]) / 5,
+                             rtol=1e-5)
+  np.testing.assert_allclose(out[6:, 0], np.log(1e30) / 5, rtol=1e-6)
+  np.testing.assert_allclose(out[[2, 3, 4, 5, 6, 7], 1],
+                             [1e-8 * np.exp(5), -1e-3 * np.exp(5), 1, -1, 1, -1],
+                             rtol=1e-5)
+
+
+@pytest.mark.parametrize("min_value, max_value, expected", [
+    (-1.0, None, [-1.0, -0.5, 0.0, 2.0, 7.0]),
+    (None, 1.5, [-3.0, -0.5, 0.0, 1.5, 1.5]),
+    (-0.5, 1.5, [-0.5, -0.5, 0.0, 1.5, 1.5]),
+    (None, None, [-3.0, -0.5, 0.0, 2.0, 7.0]),
+])
+def test_clamp(sess, min_value, max_value, expected):
+  clamp = preprocess.Clamp(min_value=min_value, max_value=max_value)
+  out = sess.run(clamp(tf.constant([-3.0, -0.5, 0.0, 2.0, 7.0])))
+  np.testing.assert_array_equal(out, expected)
+
+
+def test_sgd_update_is_minus_learning_rate_times_gradient(sess):
+  net = networks.Sgd(learning_rate=0.3)
+  gradient = GRADIENTS[1]
+  state = net.initial_state_for_inputs(tf.constant(gradient))
+  update, next_state = sess.run(net(tf.constant(gradient), state))
+  np.testing.assert_array_equal(update, np.float32(-0.3) * gradient)
+  assert next_state == ()
+
+
+def test_adam_net_matches_numpy_adam_over_three_steps(sess, ref):
+  gradients = np.stack([GRADIENTS[0], GRADIENTS[1], -GRADIENTS[0]])
+  net = networks.Adam(learning_rate=0.1, beta1=0.8, beta2=0.99, epsilon=1e-6)
+  updates, _ = _run_steps(sess, net, gradients)
+  positions = ref.adam(lambda x, t: gradients[t], np.zeros([2, 3]), 3,
+                       learning_rate=0.1, beta1=0.8, beta2=0.99, epsilon=1e-6)
+  np.testing.assert_allclose(updates, np.diff(positions, axis=0), rtol=1e-5,
+                             atol=1e-7)
+
+
+@pytest.mark.parametrize("source", ["initializer", "net_path"])
+def test_coordinatewise_lstm_matches_sonnet1_formula(sess, ref, tmp_path,
+                                                     source):
+  values = _cw_checkpoint(ref)
+  if source == "initializer":
+    net = networks.CoordinateWiseDeepLSTM(initializer=values, **CW_OPTIONS)
+  else:
+    path = checkpoint.save(values, tmp_path / "cw.l2l")
+    net = networks.factory("CoordinateWiseDeepLSTM", CW_OPTIONS, net_path=path)
+  actual = _run_steps(sess, net, GRADIENTS)
+  assert np.abs(actual[0]).max() > 1e-4  # Not trivially zero.
+  _assert_steps_close(actual, _reference_steps(ref, values, GRADIENTS))
+
+
+def test_save_round_trip_gives_identical_outputs(fresh_session, ref,
+                                                 tmp_path):
+  path = str(tmp_path / "net.l2l")
+  with fresh_session(seed=7) as sess:
+    net = networks.CoordinateWiseDeepLSTM(**CW_OPTIONS)
+    first = _run_steps(sess, net, GRADIENTS)
+    saved = networks.save(net, sess, path)
+  assert sorted(saved) == ["linear", "lstm_1", "lstm_2"]
+  assert sorted(saved["lstm_1"]) == ["b_gates", "w_gates"]
+  assert sorted(saved["linear"]) == ["b", "w"]
+  assert saved["lstm_1"]["w_gates"].shape == (2 + 3, 12)
+  assert saved["lstm_2"]["w_gates"].shape == (3 + 3, 12)
+  assert saved["linear"]["w"].shape == (3, 1)
+  ref.assert_nested_equal(checkpoint.load(path), saved)
+  _assert_steps_close(first, _reference_steps(ref, saved, GRADIENTS))
+  with fresh_session(seed=8) as sess:
+    net = networks.CoordinateWiseDeepLSTM(initializer=saved, **CW_OPTIONS)
+    second = _run_steps(sess, net, GRADIENTS)
+  _assert_steps_close(second, first)
+
+
+def test_kernel_lstm_updates_each_channel_pair_as_one_row(sess, ref):
+  kernel = np.random.RandomState(1).normal(size=[3, 3, 2, 4]).astype(
+      np.float32)
+  values = ref.random_checkpoint(2, 9, (4,), 9)
+  net = networks.KernelDeepLSTM([3, 3], layers=(4,), initializer=values)
+  (output,), state = _run_steps(sess, net, kernel[None])
+  assert output.shape == (3, 3, 2, 4)
+  assert state[0][0].shape == (8, 4)  # One LSTM row per (in, out) pair.
+  rows = kernel.transpose(2, 3, 0, 1).reshape(8, 9)
+  expected, _ = ref.deep_lstm(values, rows, ref.zero_state(8, (4,)))
+  expected = expected.reshape(2, 4, 3, 3).transpose(2, 3, 0, 1)
+  np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "KernelDeepLSTM stores kernel_shape as a list, which Sonnet 2 wraps in a "
+    "ListWrapper; the error message reads 'kernel_shape ListWrapper([3, 3])'."))
+@pytest.mark.usefixtures("graph")
+def test_kernel_lstm_rejects_wrong_rank():
+  net = networks.KernelDeepLSTM([3, 3], layers=(4,))
+  with pytest.raises(ValueError, match=r"kernel_shape \[3, 3\]"):
+    net.initial_state_for_inputs(tf.zeros([3, 3, 2]))
+
+
+def test_factory_unknown_net_lists_known_nets():
+  with pytest.raises(ValueError, match="Unknown net 'Lstm'") as error:
+    networks.factory("Lstm")
+  for name in ("StandardDeepLSTM", "CoordinateWiseDeepLSTM", "KernelDeepLSTM",
+               "Sgd", "Adam"):
+    assert name in str(error.value)
+
+
+def test_factory_bad_options_names_the_net():
+  with pytest.raises(ValueError, match="do not fit Sgd"):
+    networks.factory("Sgd", {"layers": (3,)})
+
+
+def test_factory_builds_configured_net(sess):
+  net = networks.factory("Sgd", {"learning_rate": 0.25})
+  update, _ = net(tf.constant([2.0, -4.0]), ())
+  np.testing.assert_array_equal(sess.run(update), [-0.5, 1.0])
+
+
+@pytest.mark.usefixtures("graph")
+def test_checkpoint_of_wrong_shape_names_variable_and_file(ref, tmp_path):
+  values = ref.random_checkpoint(0, 1, LAYERS, 1)  # Input 1, not LogAndSign's 2.
+  path = checkpoint.save(values, tmp_path / "cw.l2l")
+  net = networks.factory("CoordinateWiseDeepLSTM", CW_OPTIONS, net_path=path)
+  gradient = tf.zeros([4])
+  with pytest.raises(ValueError) as error:
+    net(gradient, net.initial_state_for_inputs(gradient))
+  message = str(error.value)
+  assert "lstm_1/w_gates" in message
+  assert path in message
+  assert "[4, 12]" in message and "[5, 12]" in message
+
+
+@pytest.mark.usefixtures("graph")
+@pytest.mark.parametrize("edit, match", [
+    (lambda values: values.pop("lstm_2"), "expected modules"),
+    (lambda values: values.update(extra={"w": np.zeros(1)}),
+     r"unexpected modules \['extra'\]"),
+    (lambda values: values["linear"].pop("b"), "expected modules"),
+])
+def test_checkpoint_with_other_modules_is_refused(ref, tmp_path, edit, match):
+  values = _cw_checkpoint(ref)
+  edit(values)
+  path = checkpoint.save(values, tmp_path / "cw.l2l")
+  with pytest.raises(ValueError, match=match) as error:
+    networks.factory("CoordinateWiseDeepLSTM", CW_OPTIONS, net_path=path)
+  assert path in str(error.value)
+  assert "CoordinateWiseDeepLSTM" in str(error.value)
+
+
+def test_unknown_preprocess_is_refused():
+  with pytest.raises(ValueError, match="Unknown preprocess_name 'Log'"):
+    networks.CoordinateWiseDeepLSTM(layers=(2,), preprocess_name="Log")
+
+
+def test_zeros_initializer_gives_zero_updates(sess):
+  net = networks.CoordinateWiseDeepLSTM(layers=(3,), initializer="zeros")
+  (update,), _ = _run_steps(sess, net, GRADIENTS[:1])
+  np.testing.assert_array_equal(update, np.zeros([2, 3]))
