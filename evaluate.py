@@ -7,6 +7,10 @@ Every run writes a records file (see records.py) that compare.py reads.
 """
 
 import os
+# TensorFlow's C++ start-up notices would bury the statistics this prints.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 
 from absl import app
 from absl import flags

@@ -23,17 +23,7 @@ MetaLoss = collections.namedtuple(
     "MetaLoss", "loss, update, reset, fx, x, subproblem_constants")
 MetaStep = collections.namedtuple("MetaStep", "step, update, reset, fx, x")
 
-_DEFAULT_NET_CONFIG = {
-    "coordinatewise": {
-        "net": "CoordinateWiseDeepLSTM",
-        "net_options": {
-            "layers": (20, 20),
-            "preprocess_name": "LogAndSign",
-            "preprocess_options": {"k": 5},
-            "scale": 0.01,
-        },
-    },
-}
+_DEFAULT_NET_CONFIG = {"coordinatewise": networks.default_config()}
 
 
 def _nested_assign(ref, value):

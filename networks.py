@@ -355,6 +355,23 @@ _NETWORKS = {
 }
 
 
+def default_config():
+  """The optimizer of Andrychowicz et al.: a 2x20 coordinate-wise LSTM.
+
+  Returns:
+    A new `factory` config dict (LogAndSign preprocessing, k=5, scale 0.01).
+  """
+  return {
+      "net": "CoordinateWiseDeepLSTM",
+      "net_options": {
+          "layers": (20, 20),
+          "preprocess_name": "LogAndSign",
+          "preprocess_options": {"k": 5},
+          "scale": 0.01,
+      },
+  }
+
+
 def factory(net, net_options=(), net_path=None):
   """Builds a net by class name.
 

@@ -203,11 +203,26 @@ def _dataset_variable(name, array):
       initializer=tf.compat.v1.constant_initializer(array), trainable=False)
 
 
-def _random_batch(images, labels, batch_size):
-  """A minibatch drawn inside the graph, so every step sees a new batch."""
-  num_examples = int(images.shape[0])
-  indices = tf.random.uniform([batch_size], 0, num_examples, dtype=tf.int32)
-  return tf.gather(images, indices), tf.gather(labels, indices)
+def _random_batch(images, labels, batch_size, scale):
+  """Inside `build()`: the data as instance variables and a random minibatch.
+
+  The batch is drawn inside the graph, so every step sees a new one.
+
+  Args:
+    images: array [N, ...] of stored images.
+    labels: int array [N].
+    batch_size: examples per batch.
+    scale: factor turning stored images into [0, 1] floats.
+
+  Returns:
+    `(float32 images [batch_size, ...], labels [batch_size])`.
+  """
+  all_images = _dataset_variable("images", images)
+  all_labels = _dataset_variable("labels", labels)
+  indices = tf.random.uniform([batch_size], 0, int(images.shape[0]),
+                              dtype=tf.int32)
+  batch_images = tf.cast(tf.gather(all_images, indices), tf.float32) * scale
+  return batch_images, tf.gather(all_labels, indices)
 
 
 def _xent_loss(logits, labels):
@@ -239,12 +254,8 @@ def _classifier(images, labels, layers, activation, batch_size, scale):
   activation_op = _activation(activation)
 
   def build():
-    all_images = _dataset_variable("images", images)
-    all_labels = _dataset_variable("labels", labels)
-    batch_images, batch_labels = _random_batch(all_images, all_labels,
-                                               batch_size)
-    inputs = tf.reshape(tf.cast(batch_images, tf.float32) * scale,
-                        [batch_size, -1])
+    inputs, batch_labels = _random_batch(images, labels, batch_size, scale)
+    inputs = tf.reshape(inputs, [batch_size, -1])
     return _xent_loss(_mlp(layers, activation_op)(inputs), batch_labels)
 
   return build
@@ -272,8 +283,7 @@ def mnist(layers, activation="sigmoid", batch_size=128, mode="train",
   Raises:
     datasets.DataError: if the files are missing or malformed.
   """
-  images, labels = datasets.load_mnist(datasets.resolve_data_dir(
-      data_dir, "mnist"), _split(mode))
+  images, labels = datasets.load_mnist(data_dir, mode)
   return _classifier(_as_uint8(images), labels, layers, activation,
                      batch_size, 1.0 / 255.0)
 
@@ -290,14 +300,8 @@ def digits(layers=(20,), activation="sigmoid", batch_size=128, mode="train"):
   Returns:
     The problem's `build` function.
   """
-  images, labels = datasets.load_digits(_split(mode))
+  images, labels = datasets.load_digits(mode)
   return _classifier(images, labels, layers, activation, batch_size, 1.0)
-
-
-def _split(mode):
-  if mode not in ("train", "test"):
-    raise ValueError("mode must be 'train' or 'test', got {!r}.".format(mode))
-  return mode
 
 
 class _BatchNormalization(snt.Module):
@@ -363,16 +367,12 @@ def cifar10(path=None, conv_channels=(16, 16, 16), linear_layers=(32,),
   Raises:
     datasets.DataError: if the files are missing or malformed.
   """
-  images, labels = datasets.load_cifar10(datasets.resolve_data_dir(
-      path, "cifar10"), _split(mode))
+  images, labels = datasets.load_cifar10(path, mode)
   images = _as_uint8(images)
 
   def build():
-    all_images = _dataset_variable("images", images)
-    all_labels = _dataset_variable("labels", labels)
-    batch_images, batch_labels = _random_batch(all_images, all_labels,
-                                               batch_size)
-    inputs = tf.cast(batch_images, tf.float32) / 255.0
+    inputs, batch_labels = _random_batch(images, labels, batch_size,
+                                         1.0 / 255.0)
     features = snt.Flatten()(_ConvNet(conv_channels, batch_norm)(inputs))
     logits = _mlp(linear_layers, tf.sigmoid)(features)
     return _xent_loss(logits, batch_labels)

@@ -15,6 +15,8 @@ import platform
 import re
 import sys
 import tempfile
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -38,7 +40,7 @@ def versions():
 
 
 def _slug(text):
-  return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-")
+  return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-.")
 
 
 def write(directory, evaluation, settings):
@@ -55,7 +57,8 @@ def write(directory, evaluation, settings):
   """
   os.makedirs(directory, exist_ok=True)
   settings = dict(settings)
-  settings.setdefault("versions", versions())
+  if "versions" not in settings:
+    settings["versions"] = versions()
   settings.setdefault("command", " ".join(sys.argv))
   created = datetime.datetime.now(datetime.timezone.utc)
   settings.setdefault("created", created.isoformat(timespec="seconds"))
@@ -77,7 +80,11 @@ def _write_new(directory, stem, data):
   over another file: the complete temporary file is linked to a free name."""
   handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-",
                                        suffix=EXTENSION)
+  umask = os.umask(0)
+  os.umask(umask)
   try:
+    # mkstemp's private mode would carry over to the linked name.
+    os.chmod(temporary, 0o666 & ~umask)
     with os.fdopen(handle, "wb") as stream:
       stream.write(data)
       stream.flush()
@@ -112,14 +119,32 @@ def read(path):
   if not os.path.exists(path):
     raise FileNotFoundError("No records file {}.".format(path))
   try:
+    with zipfile.ZipFile(path):
+      pass  # np.load reads other formats too; a records file is a zip.
     with np.load(path, allow_pickle=False) as data:
       arrays = {key: data[key] for key in data.files}
-  except (ValueError, OSError) as error:
+  except (ValueError, OSError, EOFError, zipfile.BadZipFile,
+          zlib.error) as error:
     raise RecordsError("{} is not a records file: {}".format(path, error))
   if "losses" not in arrays or "settings" not in arrays:
     raise RecordsError("{} is not a records file: it has {} but needs losses "
                        "and settings.".format(path, sorted(arrays)))
-  settings = json.loads(str(arrays.pop("settings")))
+  losses = arrays["losses"]
+  if (losses.ndim != 3 or 0 in losses.shape or
+      not np.issubdtype(losses.dtype, np.number)):
+    raise RecordsError(
+        "{} is not a records file: its losses are {} of shape {}, not numbers "
+        "[epochs, steps + 1, particles] with none of them 0.".format(
+            path, losses.dtype, list(losses.shape)))
+  try:
+    settings = json.loads(str(arrays.pop("settings")))
+  except ValueError as error:
+    raise RecordsError("{} is not a records file: its settings are not "
+                       "JSON: {}".format(path, error))
+  if not isinstance(settings, dict):
+    raise RecordsError("{} is not a records file: its settings are a JSON "
+                       "{}, not an object.".format(path,
+                                                   type(settings).__name__))
   return arrays, settings
 
 

@@ -3,8 +3,13 @@
     python train.py --problem=quadratic --save_path=./quadratic
 """
 
-import math
 import os
+# TensorFlow's C++ start-up notices would bury the statistics this prints.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+
+import math
 import timeit
 
 from absl import app

@@ -6,6 +6,7 @@ import timeit
 
 import numpy as np
 
+import networks
 import problems
 
 
@@ -24,16 +25,7 @@ def get_default_net_config(name, path):
   Returns:
     A `networks.factory` config dict.
   """
-  return {
-      "net": "CoordinateWiseDeepLSTM",
-      "net_options": {
-          "layers": (20, 20),
-          "preprocess_name": "LogAndSign",
-          "preprocess_options": {"k": 5},
-          "scale": 0.01,
-      },
-      "net_path": get_net_path(name, path),
-  }
+  return dict(networks.default_config(), net_path=get_net_path(name, path))
 
 
 def _zero_lstm_config(name, path):

@@ -26,31 +26,31 @@ import networks  # pylint: disable=unused-import
 
 
 @contextlib.contextmanager
-def _fresh_session(seed=None):
-  """A session on a new graph, which is the default graph inside the block."""
+def _fresh_session(seed=0):
+  """A session on a new seeded graph, the default graph inside the block."""
   graph = tf.Graph()
   with graph.as_default(), tf.compat.v1.Session(graph=graph) as sess:
-    if seed is not None:
-      tf.compat.v1.set_random_seed(seed)
+    tf.compat.v1.set_random_seed(seed)
     yield sess
 
 
 @pytest.fixture
 def fresh_session():
-  """Factory of `with fresh_session(seed=None) as sess:` blocks."""
+  """Factory of `with fresh_session(seed=0) as sess:` blocks."""
   return _fresh_session
 
 
 @pytest.fixture
 def graph():
-  """A new graph, the default graph during the test."""
+  """A new seeded graph, the default graph during the test."""
   with tf.Graph().as_default() as new_graph:
+    tf.compat.v1.set_random_seed(0)
     yield new_graph
 
 
 @pytest.fixture
 def sess():
-  """A session whose new graph is the default graph during the test."""
+  """A session whose new seeded graph is the default graph during the test."""
   with _fresh_session() as session:
     yield session
 

@@ -21,7 +21,8 @@ FIXED_X0 = np.array([0.1, 0.3], np.float32)
 
 
 def _sgd_config(learning_rate=LR):
-  return {"sgd": {"net": "Sgd", "net_options": {"learning_rate": learning_rate}}}
+  return {"sgd": {"net": "Sgd",
+                  "net_options": {"learning_rate": learning_rate}}}
 
 
 def _small_lstm_config(**options):
@@ -57,10 +58,11 @@ def _sgd_positions(x, steps, learning_rate=LR):
 
 def _meta_gradient(fresh_session, ref, second_derivatives):
   """The meta-loss gradient of a fixed LSTM on a fixed problem, flattened."""
-  values = ref.random_checkpoint(3, 2, (4, 4), 1)
+  values = ref.random_checkpoint(3, 1, (4, 4), 1)
   with fresh_session() as sess:
     optimizer = meta.MetaOptimizer(
-        **_small_lstm_config(initializer=values, scale=0.1))
+        **_small_lstm_config(initializer=values, scale=0.1,
+                             preprocess_name="identity"))
     info = optimizer.meta_loss(_fixed_quadratic(), 4,
                                second_derivatives=second_derivatives)
     gradients = tf.gradients(info.loss, optimizer.trainable_variables())
@@ -73,10 +75,13 @@ def test_sgd_net_on_simple_moves_exactly(sess, ref):
   info = optimizer.meta_loss(problems.simple(), 3)
   ref.init(sess)
   expected = _sgd_positions(1.0, 6)
-  loss, (x_final,), fx = sess.run([info.loss, info.x, info.fx])
+  loss, (x_final,), fx, history, (x_initial,) = sess.run(
+      [info.loss, info.x, info.fx, optimizer.fx_history, optimizer.x_initial])
   np.testing.assert_allclose(x_final, expected[3], rtol=1e-6)
   np.testing.assert_allclose(fx, expected[3]**2, rtol=1e-6)
+  np.testing.assert_allclose(history, expected[:4]**2, rtol=1e-6)
   np.testing.assert_allclose(loss, np.sum(expected[:4]**2), rtol=1e-6)
+  assert x_initial == 1.0
   # `update` stores x_final: the next unroll continues the trajectory.
   sess.run(info.update)
   np.testing.assert_allclose(sess.run(info.x[0]), expected[6], rtol=1e-6)
@@ -119,6 +124,58 @@ def test_sonnet2_problem_gets_exact_sgd_steps(sess, ref):
   np.testing.assert_allclose(b_final, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "A Sonnet 2 module built once outside build() creates its variables only "
+    "on the first call; later calls cannot be intercepted, the loss does not "
+    "depend on the optimizee tensors, and _dense() silently turns the None "
+    "gradients into zeros: the optimizee never moves and no error is raised."))
+@pytest.mark.usefixtures("graph")
+def test_problem_whose_variables_escape_interception_is_refused():
+  module = snt.Linear(2, name="lin")
+
+  def build():
+    data = tf.compat.v1.get_variable("data", initializer=[[1.0, 2.0]],
+                                     trainable=False)
+    return tf.reduce_sum(tf.square(module(data)))
+
+  with pytest.raises(ValueError):
+    meta.MetaOptimizer(**_sgd_config()).meta_loss(build, 2)
+
+
+def test_reset_draws_a_new_instance_and_update_keeps_it(sess, ref):
+  info = meta.MetaOptimizer(**_sgd_config(0.01)).meta_loss(
+      problems.quadratic(batch_size=3, num_dims=2), 2)
+  ref.init(sess)
+  first = sess.run(info.subproblem_constants)
+  sess.run(info.update)
+  for before, after in zip(first, sess.run(info.subproblem_constants)):
+    np.testing.assert_array_equal(after, before)
+  x_moved = sess.run(_graph_variable("x"))
+  sess.run(info.reset)
+  for before, after in zip(first, sess.run(info.subproblem_constants)):
+    assert np.abs(after - before).min() > 0.0
+  assert np.abs(sess.run(_graph_variable("x")) - x_moved).min() > 0.0
+
+
+def test_meta_minimize_steps_only_the_net_parameters(sess, ref):
+  optimizer = meta.MetaOptimizer(**_small_lstm_config())
+  step = optimizer.meta_minimize(_fixed_quadratic(), 3, learning_rate=0.01)
+  ref.init(sess)
+  parameters = optimizer.trainable_variables()
+  assert len(parameters) == 6  # lstm_1, lstm_2, linear: weights and biases.
+  before, x_before = sess.run([parameters, step.x])
+  sess.run(step.step)
+  after, x_after = sess.run([parameters, step.x])
+  # A first Adam step moves each parameter by lr |g| / (|g| + 1e-8): mostly
+  # by the rate, less for tiny gradients, never more.
+  change = np.concatenate([np.abs(new - old).ravel()
+                           for old, new in zip(before, after)])
+  assert change.min() > 0.0 and change.max() < 0.01 * (1 + 1e-4)
+  assert np.median(change) > 0.009
+  assert sess.run(_graph_variable("x")).tolist() == FIXED_X0.tolist()
+  assert np.abs(x_after[0] - x_before[0]).max() > 0.0  # A new update rule.
+
+
 def test_meta_loss_and_meta_minimize_arity(fresh_session):
   with fresh_session():
     info = meta.MetaOptimizer(**_small_lstm_config()).meta_loss(
@@ -136,7 +193,7 @@ def test_meta_loss_and_meta_minimize_arity(fresh_session):
 
 
 def test_second_derivatives_train_and_change_the_gradient(fresh_session, ref):
-  with fresh_session(seed=0) as sess:
+  with fresh_session() as sess:
     optimizer = meta.MetaOptimizer(**_small_lstm_config())
     step = optimizer.meta_minimize(problems.quadratic(batch_size=4, num_dims=3),
                                    3, second_derivatives=True)
@@ -151,17 +208,16 @@ def test_second_derivatives_train_and_change_the_gradient(fresh_session, ref):
   np.testing.assert_allclose(_meta_gradient(fresh_session, ref, False), first,
                              rtol=1e-5, atol=1e-7)
   assert np.all(np.isfinite(second))
-  print(np.abs(first - second).max() / np.abs(first).max())
-  assert np.abs(first - second).max() > 1e-2 * np.abs(first).max()
+  # 1.4% here; the repeat above agrees to 1e-5.
+  assert np.abs(first - second).max() > 5e-3 * np.abs(first).max()
 
 
 def test_lstm_meta_training_lowers_the_loss(sess, ref):
   """300 meta-iterations (5 unrolls of 20 per instance) on a 32x10 quadratic.
 
   Untrained (meta learning rate 0), the ratio below stays near 1 (0.94-1.02
-  over seeds); trained it is 0.17-0.31.
+  over graph seeds 0-3); trained it is 0.17-0.31. The `sess` graph has seed 0.
   """
-  tf.compat.v1.set_random_seed(0)
   step = meta.MetaOptimizer().meta_minimize(problems.quadratic(batch_size=32),
                                             20, learning_rate=0.01)
   ref.init(sess)
@@ -273,3 +329,35 @@ def test_len_unroll_must_be_positive(len_unroll):
   with pytest.raises(ValueError, match="len_unroll must be at least 1"):
     meta.MetaOptimizer(**_sgd_config()).meta_loss(problems.simple(),
                                                   len_unroll)
+
+
+def test_get_variables_and_make_with_custom_variables(sess, ref):
+  # pylint: disable=protected-access
+  build = problems.quadratic(batch_size=2, num_dims=3)
+  variables, constants = meta._get_variables(build)
+  assert [v.name for v in variables] == ["x:0"]
+  assert [c.name for c in constants] == ["w:0", "y:0"]
+  assert not tf.compat.v1.trainable_variables()  # The optimizee stays fixed.
+  point = np.arange(6, dtype=np.float32).reshape(2, 3) / 4
+  loss = meta._make_with_custom_variables(build, [tf.constant(point)],
+                                          constants)
+  ref.init(sess)
+  (w, y), value = sess.run([constants, loss])
+  residual = np.einsum("bij,bj->bi", w, point) - y
+  np.testing.assert_allclose(value, np.mean(np.sum(residual**2, 1)),
+                             rtol=1e-5)
+
+
+def test_nested_variable_and_assign(sess, ref):
+  # pylint: disable=protected-access
+  variables = meta._nested_variable((tf.zeros([2]), [tf.ones([])]))
+  assert isinstance(variables, tuple) and isinstance(variables[1], list)
+  assign = meta._nested_assign(variables, (tf.constant([3.0, 4.0]),
+                                           [tf.constant(5.0)]))
+  ref.init(sess)
+  sess.run(assign)
+  first, (second,) = sess.run(variables)
+  np.testing.assert_array_equal(first, [3.0, 4.0])
+  assert second == 5.0
+  with pytest.raises(ValueError, match="different lengths"):
+    meta._nested_assign(variables, (tf.zeros([2]),))

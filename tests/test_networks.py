@@ -45,9 +45,9 @@ def _reference_steps(ref, values, gradients, k=5, scale=SCALE):
 
 def _assert_steps_close(actual, expected):
   (outputs, state), (expected_outputs, expected_state) = actual, expected
-  np.testing.assert_allclose(outputs, expected_outputs, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(outputs, expected_outputs, rtol=1e-6, atol=1e-6)
   for layer, expected_layer in zip(state, expected_state):
-    np.testing.assert_allclose(layer, expected_layer, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer, expected_layer, rtol=1e-6, atol=1e-6)
 
 
 def _cw_checkpoint(ref, seed=0):
@@ -66,9 +66,9 @@ def test_log_and_sign_matches_formula(sess, ref):
   np.testing.assert_allclose(out[[4, 5], 0], np.log([0.5, 2.0]) / 5,
                              rtol=1e-5)
   np.testing.assert_allclose(out[6:, 0], np.log(1e30) / 5, rtol=1e-6)
-  np.testing.assert_allclose(out[[2, 3, 4, 5, 6, 7], 1],
-                             [1e-8 * np.exp(5), -1e-3 * np.exp(5), 1, -1, 1, -1],
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+      out[[2, 3, 4, 5, 6, 7], 1],
+      [1e-8 * np.exp(5), -1e-3 * np.exp(5), 1, -1, 1, -1], rtol=1e-5)
 
 
 @pytest.mark.parametrize("min_value, max_value, expected", [
@@ -182,7 +182,8 @@ def test_factory_builds_configured_net(sess):
 
 @pytest.mark.usefixtures("graph")
 def test_checkpoint_of_wrong_shape_names_variable_and_file(ref, tmp_path):
-  values = ref.random_checkpoint(0, 1, LAYERS, 1)  # Input 1, not LogAndSign's 2.
+  # Input width 1, where LogAndSign gives the first LSTM 2 inputs.
+  values = ref.random_checkpoint(0, 1, LAYERS, 1)
   path = checkpoint.save(values, tmp_path / "cw.l2l")
   net = networks.factory("CoordinateWiseDeepLSTM", CW_OPTIONS, net_path=path)
   gradient = tf.zeros([4])

@@ -1,0 +1,113 @@
+"""What bench/quality.py and bench/speed.py share.
+
+The settings every benchmark states (the training horizon and unroll), the
+flags both scripts take, and the output: one machine-readable `BENCH` line per
+figure on stdout and markdown tables.
+"""
+
+import collections
+import datetime
+import math
+import numbers
+import os
+
+# TensorFlow's C++ start-up notices would bury the figures; the scripts import
+# this module before anything imports TensorFlow.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags
+
+# Optimizer steps per meta-training epoch: the training horizon.
+TRAIN_STEPS = 100
+# Steps per unroll (one meta-iteration); TRAIN_STEPS / UNROLL_LENGTH unrolls
+# make an epoch.
+UNROLL_LENGTH = 20
+
+
+def define_flags(default_problems, default_seed):
+  """Defines the flags both scripts take: --problems and --seed.
+
+  Args:
+    default_problems: list of problem names measured by default.
+    default_seed: the default graph-level seed.
+  """
+  flags.DEFINE_list("problems", default_problems,
+                    "Comma-separated problems (names util.get_config knows).")
+  # train.py, which quality.py imports, defines a --seed of its own (the
+  # training seed, unused here); this one replaces it.
+  flags.DEFINE_integer("seed", default_seed, "Graph-level seed of the "
+                       "measured instances.", allow_override=True)
+
+
+def format_value(value):
+  """Formats a figure compactly: 4 significant digits, `inf`, `nan`.
+
+  Args:
+    value: a number, or anything else (printed with `str`).
+
+  Returns:
+    The text.
+  """
+  if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    return str(value)
+  if isinstance(value, numbers.Integral):
+    return str(int(value))
+  value = float(value)
+  if math.isnan(value):
+    return "nan"
+  if math.isinf(value):
+    return "inf" if value > 0 else "-inf"
+  return "{:.4g}".format(value)
+
+
+def bench_line(script, fields):
+  """One machine-readable line: `BENCH <script> key=value ...`.
+
+  Args:
+    script: "quality" or "speed".
+    fields: an ordered mapping of keys to values (see `format_value`).
+
+  Returns:
+    The line, without a newline.
+  """
+  pairs = ("{}={}".format(key, format_value(value))
+           for key, value in fields.items())
+  return " ".join(["BENCH", script] + list(pairs))
+
+
+def print_bench_line(script, fields):
+  """Prints `bench_line(script, fields)` to stdout, flushed at once."""
+  print(bench_line(script, fields), flush=True)
+
+
+def markdown_table(headers, rows):
+  """A markdown table.
+
+  Args:
+    headers: the column titles.
+    rows: lists of cells, one per column; cells are formatted with
+      `format_value` unless they are strings already.
+
+  Returns:
+    The table, one line per row, ending with a newline.
+  """
+  def line(cells):
+    return "| " + " | ".join(
+        c if isinstance(c, str) else format_value(c) for c in cells) + " |"
+  lines = [line(headers), line(["---"] * len(headers))]
+  lines.extend(line(row) for row in rows)
+  return "\n".join(lines) + "\n"
+
+
+def print_environment(script):
+  """Prints a `BENCH <script> stage=environment` line: date, cores, load.
+
+  The machine may be shared; a high load average means slower, noisier
+  timings.
+  """
+  print_bench_line(script, collections.OrderedDict([
+      ("stage", "environment"),
+      ("date", datetime.date.today().isoformat()),
+      ("cpus", os.cpu_count()),
+      ("load_1min", os.getloadavg()[0])]))

@@ -1,0 +1,280 @@
+"""Quality benchmark: a freshly meta-trained L2L optimizer against tuned baselines.
+
+For each problem: meta-train an optimizer for a fixed budget (`train.train`
+into a temporary directory, fixed seed, saved at the end), tune each baseline
+of `evaluation.BASELINES` on the tuning instances at the training horizon
+(100 steps), then run every optimizer on the same held-out instances for 500
+steps and read the loss after 100, 200 and 500 steps: the training horizon and
+2x and 5x beyond it. Prints one `BENCH quality` line per figure and a markdown
+table per problem.
+
+    python bench/quality.py
+    python bench/quality.py --problems=quadratic --train_epochs=100 \
+        --eval_epochs=10 --output=/tmp/quality.md
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import collections
+import math
+import tempfile
+import timeit
+
+from absl import app
+from absl import flags
+from absl import logging
+
+import common  # First: it quiets TensorFlow before anything imports it.
+import evaluation
+import records
+import train
+
+FLAGS = flags.FLAGS
+common.define_flags(["quadratic", "digits", "square_cos_10"], default_seed=0)
+flags.DEFINE_integer("train_epochs", 1000, "Meta-training epochs per "
+                     "problem.")
+flags.DEFINE_integer("eval_epochs", 50, "Held-out instances per optimizer.")
+flags.DEFINE_integer("tune_epochs", 10, "Tuning instances per learning rate "
+                     "tried.")
+flags.DEFINE_integer("train_seed", 1, "Graph-level seed of meta-training.")
+flags.DEFINE_integer("num_particles", 1, "Swarm size: above 1, L2L is "
+                     "meta-trained and evaluated as a LOIS swarm and PSO "
+                     "with as many particles is added.")
+flags.DEFINE_string("output", None, "Also write the markdown tables here.")
+
+# Loss read after these many steps: the training horizon, 2x and 5x.
+HORIZONS = tuple(m * common.TRAIN_STEPS for m in (1, 2, 5))
+# The meta-optimizer's Adam learning rate (train.py's default).
+META_LEARNING_RATE = 0.001
+# Epochs of train.py's end-of-training evaluation (its default).
+TRAIN_EVALUATION_EPOCHS = 20
+
+Result = collections.namedtuple("Result", "optimizer, learning_rate, figures")
+Result.__doc__ = """One optimizer on one problem.
+
+optimizer: "L2L", a name in `evaluation.BASELINES`, or "PSO".
+learning_rate: the tuned learning rate of a baseline, else None.
+figures: {steps: (mean final loss, its log10)} for each of `HORIZONS`.
+"""
+
+
+def horizon_figures(losses):
+  """The mean final loss and its log10 after each of `HORIZONS` steps.
+
+  Args:
+    losses: an `Evaluation`'s losses, at least max(HORIZONS) steps long.
+
+  Returns:
+    {steps: (mean, log10 mean)}; both inf where a run diverged, and the log
+    nan where the mean is not positive.
+  """
+  figures = {}
+  for steps in HORIZONS:
+    summary = records.summary(losses[:, :steps + 1])
+    if math.isfinite(summary["final"]):
+      figures[steps] = (summary["final"], summary["log_final"])
+    else:
+      figures[steps] = (math.inf, math.inf)
+  return figures
+
+
+def swarm_options():
+  """The swarm options of L2L and PSO, or None for single-point L2L."""
+  if FLAGS.num_particles > 1:
+    return {"num_particles": FLAGS.num_particles}
+  return None
+
+
+def meta_train(problem, directory):
+  """Meta-trains an optimizer on `problem` and saves it in `directory`.
+
+  Args:
+    problem: the problem name.
+    directory: an empty directory.
+
+  Returns:
+    True if an optimizer was saved (training did not diverge first).
+  """
+  logging.info("Meta-training on %s for %d epochs", problem,
+               FLAGS.train_epochs)
+  start = timeit.default_timer()
+  train_loss = train.train(
+      problem, save_path=directory, num_epochs=FLAGS.train_epochs,
+      log_period=max(1, FLAGS.train_epochs // 5),
+      evaluation_period=FLAGS.train_epochs,
+      evaluation_epochs=TRAIN_EVALUATION_EPOCHS,
+      num_steps=common.TRAIN_STEPS, unroll_length=common.UNROLL_LENGTH,
+      learning_rate=META_LEARNING_RATE, seed=FLAGS.train_seed,
+      num_particles=FLAGS.num_particles, show_progress=False)
+  common.print_bench_line("quality", collections.OrderedDict([
+      ("problem", problem), ("stage", "meta_train"),
+      ("train_epochs", FLAGS.train_epochs),
+      ("seconds", timeit.default_timer() - start),
+      ("train_mean_final", train_loss)]))
+  return math.isfinite(train_loss)
+
+
+def run_optimizer(optimizer, problem, **kwargs):
+  """Runs an optimizer on the held-out instances for max(HORIZONS) steps.
+
+  Args:
+    optimizer: a name `evaluation.evaluate` knows.
+    problem: the problem name.
+    **kwargs: passed to `evaluation.evaluate` (learning_rate, path, ...).
+
+  Returns:
+    The `horizon_figures` of its losses.
+  """
+  start = timeit.default_timer()
+  result = evaluation.evaluate(
+      optimizer, problem, num_steps=max(HORIZONS),
+      num_epochs=FLAGS.eval_epochs, seed=FLAGS.seed, show_progress=False,
+      **kwargs)
+  logging.info("%s on %s: %d instances in %.1f s", optimizer, problem,
+               FLAGS.eval_epochs, timeit.default_timer() - start)
+  return horizon_figures(result.losses)
+
+
+def learned_result(problem):
+  """Meta-trains and evaluates the learned optimizer.
+
+  Returns:
+    Its `Result`; every figure inf if meta-training diverged.
+  """
+  with tempfile.TemporaryDirectory(prefix="l2l-bench-") as directory:
+    if not meta_train(problem, directory):
+      logging.warning("Meta-training on %s diverged: L2L scores inf.", problem)
+      return Result("L2L", None, {s: (math.inf, math.inf) for s in HORIZONS})
+    figures = run_optimizer("L2L", problem, path=directory,
+                            swarm_options=swarm_options())
+  return Result("L2L", None, figures)
+
+
+def tuned_learning_rate(optimizer, problem):
+  """A baseline's best learning rate on the tuning instances at 100 steps."""
+  best, scores = evaluation.tune(
+      optimizer, problem, seed=FLAGS.seed, num_steps=common.TRAIN_STEPS,
+      num_epochs=FLAGS.tune_epochs, show_progress=False)
+  grid = sorted(scores)
+  if best in (grid[0], grid[-1]):
+    logging.warning("%s on %s: the best learning rate %g is at the edge of "
+                    "the grid.", optimizer, problem, best)
+  return best
+
+
+def baseline_result(optimizer, problem):
+  """Tunes a baseline and evaluates it at its best learning rate."""
+  learning_rate = tuned_learning_rate(optimizer, problem)
+  figures = run_optimizer(optimizer, problem, learning_rate=learning_rate)
+  return Result(optimizer, learning_rate, figures)
+
+
+def problem_results(problem):
+  """Every optimizer's `Result` on one problem, L2L first."""
+  results = [learned_result(problem)]
+  start = timeit.default_timer()
+  results.extend(baseline_result(name, problem)
+                 for name in evaluation.BASELINES)
+  if swarm_options():
+    results.append(Result("PSO", None, run_optimizer(
+        "PSO", problem, swarm_options=swarm_options())))
+  common.print_bench_line("quality", collections.OrderedDict([
+      ("problem", problem), ("stage", "tune_and_baselines"),
+      ("seconds", timeit.default_timer() - start)]))
+  return results
+
+
+def print_figures(problem, results):
+  """Prints one `BENCH quality` line per optimizer and horizon."""
+  for result in results:
+    for steps in HORIZONS:
+      mean, log = result.figures[steps]
+      fields = collections.OrderedDict([
+          ("problem", problem), ("optimizer", result.optimizer),
+          ("lr", "none" if result.learning_rate is None
+           else result.learning_rate),
+          ("steps", steps), ("train_epochs", FLAGS.train_epochs),
+          ("log_mean_final_error", log), ("mean_final", mean)])
+      if swarm_options() and result.optimizer in ("L2L", "PSO"):
+        fields["particles"] = FLAGS.num_particles
+      common.print_bench_line("quality", fields)
+
+
+def verdict(results, steps):
+  """Says whether L2L beats the best tuned baseline after `steps` steps."""
+  learned = next(r for r in results if r.optimizer == "L2L")
+  baselines = [r for r in results if r.optimizer in evaluation.BASELINES]
+  best = min(baselines, key=lambda r: r.figures[steps][0])
+  ours, theirs = learned.figures[steps][0], best.figures[steps][0]
+  if ours < theirs:
+    word = "beats"
+  elif ours == theirs:
+    word = "ties with"
+  else:
+    word = "does NOT beat"
+  return "{} steps: L2L ({}) {} the best tuned baseline, {} ({}).".format(
+      steps, common.format_value(learned.figures[steps][1]), word,
+      best.optimizer, common.format_value(best.figures[steps][1]))
+
+
+def table_cells(results, steps):
+  """The log10 figures of one column, the lowest mean in bold."""
+  lowest = min(r.figures[steps][0] for r in results)
+  cells = []
+  for result in results:
+    mean, log = result.figures[steps]
+    text = common.format_value(log)
+    cells.append("**{}**".format(text) if mean == lowest else text)
+  return cells
+
+
+def problem_table(problem, results):
+  """The markdown section of one problem: settings, table and verdicts."""
+  columns = [table_cells(results, steps) for steps in HORIZONS]
+  rows = []
+  for i, result in enumerate(results):
+    learning_rate = ("-" if result.learning_rate is None
+                     else common.format_value(result.learning_rate))
+    rows.append([result.optimizer, learning_rate] + [c[i] for c in columns])
+  headers = ["optimizer", "lr"] + ["{} steps".format(s) for s in HORIZONS]
+  particles = (", {} particles for L2L and PSO".format(FLAGS.num_particles)
+               if swarm_options() else "")
+  settings = (
+      "L2L meta-trained {} epochs ({} steps, unroll {}, meta lr {:g}, seed "
+      "{}){}; {} held-out instances (seed {}); baseline learning rates tuned "
+      "on {} other instances at {} steps. Cells: log10 of the mean final "
+      "loss, lower is better, best in bold.".format(
+          FLAGS.train_epochs, common.TRAIN_STEPS, common.UNROLL_LENGTH,
+          META_LEARNING_RATE, FLAGS.train_seed, particles, FLAGS.eval_epochs,
+          FLAGS.seed, FLAGS.tune_epochs, common.TRAIN_STEPS))
+  verdicts = "\n".join("- " + verdict(results, s) for s in HORIZONS)
+  return "### {}\n\n{}\n\n{}\n{}\n".format(
+      problem, settings, common.markdown_table(headers, rows), verdicts)
+
+
+def main(argv):
+  del argv
+  common.print_environment("quality")
+  start = timeit.default_timer()
+  sections = []
+  for problem in FLAGS.problems:
+    results = problem_results(problem)
+    print_figures(problem, results)
+    sections.append(problem_table(problem, results))
+  report = "\n".join(sections)
+  print("\n" + report, flush=True)
+  if FLAGS.output:
+    with open(FLAGS.output, "w") as stream:
+      stream.write(report)
+    logging.info("Wrote the tables to %s", FLAGS.output)
+  common.print_bench_line("quality", collections.OrderedDict([
+      ("problem", "all"), ("stage", "total"),
+      ("seconds", timeit.default_timer() - start)]))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,258 @@
+"""Compares optimizers from their records files: a table and a plot.
+
+    python compare.py records/*.npz
+    python compare.py a.npz b.npz --output=comparison.png --format=csv
+
+Prints one row per records file (see records.py), best final loss first.
+The figures are those evaluate.py prints: the final loss is the best
+particle's loss after the last step, its mean ± standard deviation over
+epochs, and the "Log Mean Final Error" is log10 of that mean. A warning goes
+to stderr when the files differ in problem, seed or number of steps, since
+their optimizers then did not see the same instances.
+"""
+
+import collections
+import csv
+import io
+import math
+import sys
+
+from absl import app
+from absl import flags
+import numpy as np
+
+import plots
+import records
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("output", None, "Also write a PNG of loss versus step of "
+                    "every records file here.")
+flags.DEFINE_enum("format", "markdown", ["markdown", "csv"],
+                  "Format of the table.")
+
+Row = collections.namedtuple(
+    "Row", "path, label, problem, learning_rate, tuned, seed, epochs, steps, "
+    "final, final_std, log_final, seconds")
+Row.__doc__ = """What the table shows of one records file.
+
+path: the records file.
+label: the optimizer, as in the plot's legend, e.g. "Adam (lr=0.01)", with
+  " (diverged)" if some best-particle loss is NaN or infinite.
+problem: the problem's name, or None.
+learning_rate: the baseline's learning rate, or None (L2L, PSO).
+tuned: True if the learning rate was tuned on separate instances.
+seed: the seed of the evaluation instances, or None.
+epochs, steps: from the shape of the losses.
+final, final_std, log_final: `records.summary`'s "final", "final_std" and
+  "log_final".
+seconds: mean wall-clock seconds per epoch (NaN if not recorded).
+"""
+
+_HEADER = ("Optimizer", "Problem", "Learning rate", "Seed", "Epochs", "Steps",
+           "Final loss (mean ± std)", "Log Mean Final Error",
+           "Seconds / epoch")
+_CSV_HEADER = ("optimizer", "problem", "learning_rate", "tuned", "seed",
+               "epochs", "steps", "final_loss_mean", "final_loss_std",
+               "log_mean_final_error", "seconds_per_epoch")
+
+
+def _row(path):
+  """The `Row` of one records file."""
+  arrays, settings = records.read(path)
+  try:
+    return _figures(path, arrays, settings)
+  except (TypeError, ValueError) as error:
+    raise records.RecordsError("{} has settings the table cannot show: "
+                               "{}".format(path, error)) from error
+
+
+def _figures(path, arrays, settings):
+  """The `Row` of one records file's contents."""
+  losses = np.asarray(arrays["losses"], np.float64)
+  figures = records.summary(losses)
+  seconds = arrays.get("seconds")
+  mean_seconds = (float(np.mean(seconds)) if seconds is not None and
+                  np.size(seconds) else float("nan"))
+  learning_rate = settings.get("learning_rate")
+  return Row(
+      path=path,
+      label=plots.label(settings, losses.shape[2]) + (
+          "" if np.all(np.isfinite(plots.best_particle(losses)))
+          else " (diverged)"),
+      problem=settings.get("problem"),
+      learning_rate=None if learning_rate is None else float(learning_rate),
+      tuned=bool(settings.get("tuning")),
+      seed=settings.get("seed"),
+      epochs=losses.shape[0],
+      steps=losses.shape[1] - 1,
+      final=figures["final"],
+      final_std=figures["final_std"],
+      log_final=figures["log_final"],
+      seconds=mean_seconds)
+
+
+def _sort_key(row):
+  # Ascending final loss; NaN (a diverged run) after everything, inf included.
+  return (math.isnan(row.final), row.final if not math.isnan(row.final)
+          else 0.0)
+
+
+def rows(record_paths):
+  """Reads records files into table rows, best mean final loss first.
+
+  Args:
+    record_paths: records files.
+
+  Returns:
+    A list of `Row`s; ties keep the order of `record_paths`.
+
+  Raises:
+    ValueError: if `record_paths` is empty.
+    records.RecordsError: if a file is not a records file.
+    FileNotFoundError: if a file does not exist.
+  """
+  record_paths = list(record_paths)
+  if not record_paths:
+    raise ValueError("No records files to compare.")
+  return sorted((_row(path) for path in record_paths), key=_sort_key)
+
+
+def differences(table_rows):
+  """What keeps rows from being a comparison on the same instances.
+
+  Args:
+    table_rows: `Row`s.
+
+  Returns:
+    A list of messages, one per setting in which the rows differ among
+    problem, seed and number of steps; empty if they agree.
+  """
+  messages = []
+  for name, field in (("problem", "problem"), ("seed", "seed"),
+                      ("num_steps", "steps")):
+    values = list(dict.fromkeys(getattr(row, field) for row in table_rows))
+    if len(values) > 1:
+      messages.append("the records differ in {}: {}".format(
+          name, ", ".join(str(v) for v in values)))
+  return messages
+
+
+def _number(value, spec):
+  if value is None:
+    return "-"
+  if isinstance(value, float) and math.isnan(value):
+    return "n/a"
+  return format(value, spec)
+
+
+def _markdown(table_rows):
+  cells = []
+  for row in table_rows:
+    learning_rate = _number(row.learning_rate, ".3g")
+    if row.tuned and row.learning_rate is not None:
+      learning_rate += " (tuned)"
+    cells.append((
+        row.label, "-" if row.problem is None else str(row.problem),
+        learning_rate, _number(row.seed, ""), str(row.epochs),
+        str(row.steps),
+        "{} ± {}".format(_number(row.final, ".4g"),
+                         _number(row.final_std, ".2g")),
+        _number(row.log_final, ".2f"), _number(row.seconds, ".3g")))
+  lines = ["| " + " | ".join(_HEADER) + " |",
+           "|" + "|".join(["---"] * 2 + ["---:"] * (len(_HEADER) - 2)) + "|"]
+  for line in cells:
+    lines.append("| " + " | ".join(c.replace("|", "\\|") for c in line) +
+                 " |")
+  return "\n".join(lines) + "\n"
+
+
+def _csv(table_rows):
+  stream = io.StringIO()
+  writer = csv.writer(stream, lineterminator="\n")
+  writer.writerow(_CSV_HEADER)
+  for row in table_rows:
+    writer.writerow((
+        row.label, "" if row.problem is None else row.problem,
+        "" if row.learning_rate is None else repr(row.learning_rate),
+        int(row.tuned), "" if row.seed is None else row.seed, row.epochs,
+        row.steps, repr(row.final), repr(row.final_std), repr(row.log_final),
+        repr(row.seconds)))
+  return stream.getvalue()
+
+
+def format_table(table_rows, fmt="markdown"):
+  """Formats rows as a table.
+
+  Args:
+    table_rows: `Row`s, in the order to show them.
+    fmt: "markdown" (rounded, for reading and papers) or "csv" (full
+      precision, mean and std in separate columns, empty cells for missing
+      values).
+
+  Returns:
+    The table as text, ending in a newline.
+
+  Raises:
+    ValueError: for an unknown `fmt`.
+  """
+  if fmt == "markdown":
+    return _markdown(table_rows)
+  if fmt == "csv":
+    return _csv(table_rows)
+  raise ValueError("Unknown table format {!r}; expected markdown or "
+                   "csv.".format(fmt))
+
+
+def table(record_paths, fmt="markdown"):
+  """The comparison table of records files, best mean final loss first.
+
+  Args:
+    record_paths: records files.
+    fmt: "markdown" or "csv" (see `format_table`).
+
+  Returns:
+    The table as text.
+
+  Raises:
+    ValueError: if `record_paths` is empty or `fmt` is unknown.
+    records.RecordsError: if a file is not a records file.
+    FileNotFoundError: if a file does not exist.
+  """
+  return format_table(rows(record_paths), fmt)
+
+
+def _fail(error):
+  """Reports `error` as one line on stderr and exits with status 1."""
+  sys.stderr.write("Error: {}\n".format(" ".join(str(error).split())))
+  sys.exit(1)
+
+
+def main(argv):
+  record_paths = argv[1:]
+  if not record_paths:
+    raise app.UsageError("Give one or more records files (.npz).")
+  try:
+    table_rows = rows(record_paths)
+    text = format_table(table_rows, FLAGS.format)
+  except (records.RecordsError, OSError, ValueError) as error:
+    _fail(error)
+  for message in differences(table_rows):
+    sys.stderr.write("Warning: {}; the optimizers were not compared on the "
+                     "same instances.\n".format(message))
+  sys.stdout.write(text)
+  if FLAGS.output:
+    try:
+      plots.loss_curves(record_paths, FLAGS.output)
+    except (records.RecordsError, OSError, ValueError) as error:
+      _fail("Could not write {}: {}".format(FLAGS.output, error))
+    # Not on stdout, which may be a CSV file.
+    sys.stderr.write("Plot: {}\n".format(FLAGS.output))
+
+
+def run():
+  """Entry point of the command."""
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,320 @@
+"""Loss-versus-step plots of records files, for comparing optimizers.
+
+Each records file (see records.py) becomes one curve: at every step, the mean
+over epochs of the best particle's loss (single-point optimizers have one
+particle), with a shaded band between the 25th and 75th percentiles over
+epochs.
+
+    import plots
+    plots.loss_curves(["records/a.npz", "records/b.npz"], "comparison.png")
+
+The image is rendered with Agg, so no display is needed.
+"""
+
+import collections
+import os
+import sys
+import tempfile
+
+from absl import logging
+import matplotlib
+
+# The non-interactive backend: machines running this have no display. A
+# process that already chose a backend for pyplot (a notebook, say) keeps it,
+# since switching would close its figures; this module never uses pyplot and
+# renders through Agg explicitly either way.
+if "matplotlib.pyplot" not in sys.modules:
+  matplotlib.use("Agg")
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from matplotlib.backends import backend_agg
+from matplotlib import figure as mpl_figure
+from matplotlib import ticker
+import numpy as np
+
+import records
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+# Percentiles over epochs that bound the shaded band.
+BAND_PERCENTILES = (25, 75)
+# On a symlog axis, the linear range around 0 ends no lower than this
+# fraction of the largest magnitude, so the log range spans at most 6 decades.
+SYMLOG_MAX_RANGE = 1e-6
+
+Curve = collections.namedtuple(
+    "Curve", "label, steps, mean, low, high, diverged, problem")
+Curve.__doc__ = """One plotted curve.
+
+label: legend label, ending in " (diverged)" if some loss is not finite.
+steps: int array [num_steps + 1], the x values 0, 1, ..., num_steps.
+mean, low, high: float64 arrays [num_steps + 1] from `curve_data`.
+diverged: True if some best-particle loss is NaN or infinite.
+problem: the problem named in the records' settings, or None.
+"""
+
+
+def best_particle(losses):
+  """The best particle's loss per epoch and step.
+
+  As `records.summary`, a NaN loss of any particle makes the best NaN, so a
+  swarm with a diverged particle shows as diverged.
+
+  Args:
+    losses: array [epochs, steps + 1, particles].
+
+  Returns:
+    float64 array [epochs, steps + 1].
+  """
+  return np.min(np.asarray(losses, np.float64), axis=2)
+
+
+def curve_data(losses):
+  """The numbers one curve plots.
+
+  Args:
+    losses: array [epochs, steps + 1, particles], as in a records file.
+
+  Returns:
+    `(mean, low, high)`, float64 arrays [steps + 1]: the mean over epochs of
+    the best particle's loss, and its 25th and 75th percentiles over epochs
+    (linear interpolation). A step at which some epoch's loss is NaN or
+    infinite is NaN in all three, so the curve stops where a run diverged.
+
+  Raises:
+    ValueError: if `losses` is not a non-empty 3-d array.
+  """
+  losses = np.asarray(losses, np.float64)
+  if losses.ndim != 3 or 0 in losses.shape:
+    raise ValueError("losses must be a non-empty array [epochs, steps + 1, "
+                     "particles], got shape {}.".format(list(losses.shape)))
+  best = best_particle(losses)
+  finite = np.all(np.isfinite(best), axis=0)
+  # Percentiles of non-finite columns are not needed; compute them on zeros
+  # to keep numpy quiet, then blank them.
+  safe = np.where(finite, best, 0.0)
+  mean = np.mean(safe, axis=0)
+  low, high = np.percentile(safe, BAND_PERCENTILES, axis=0)
+  blank = np.where(finite, 0.0, np.nan)
+  return mean + blank, low + blank, high + blank
+
+
+def label(settings, num_particles=1):
+  """A legend label from a records file's settings.
+
+  Args:
+    settings: the settings dict of a records file.
+    num_particles: particles per swarm if the settings' swarm_options do
+      not say (the losses' last dimension).
+
+  Returns:
+    E.g. "Adam (lr=0.01)", "L2L", "L2L swarm (k=4)" or "PSO (k=4)".
+  """
+  optimizer = settings.get("optimizer") or "unknown optimizer"
+  options = settings.get("swarm_options") or {}
+  if isinstance(options, dict) and options.get("num_particles"):
+    num_particles = int(options["num_particles"])
+  learning_rate = settings.get("learning_rate")
+  if optimizer == "PSO":
+    return "PSO (k={})".format(num_particles)
+  if optimizer == "L2L":
+    return ("L2L swarm (k={})".format(num_particles) if num_particles > 1
+            else "L2L")
+  if isinstance(learning_rate, (int, float)):
+    return "{} (lr={:.3g})".format(optimizer, learning_rate)
+  if learning_rate is not None:
+    return "{} (lr={})".format(optimizer, learning_rate)
+  return str(optimizer)
+
+
+def curves(record_paths, labels=None):
+  """The curves `build_figure` draws, one per records file.
+
+  Args:
+    record_paths: records files.
+    labels: legend labels, one per file, or None to make them from the
+      settings (see `label`, plus " on <problem>" when the files are of
+      several problems); " (diverged)" is appended to either when a loss is
+      NaN or infinite.
+
+  Returns:
+    A list of `Curve`s, in the order of `record_paths`.
+
+  Raises:
+    ValueError: if `record_paths` is empty or `labels` has another length.
+    records.RecordsError: if a file is not a records file.
+    FileNotFoundError: if a file does not exist.
+  """
+  record_paths = list(record_paths)
+  if not record_paths:
+    raise ValueError("No records files to plot.")
+  if labels is not None:
+    labels = list(labels)
+    if len(labels) != len(record_paths):
+      raise ValueError("Got {} labels for {} records files.".format(
+          len(labels), len(record_paths)))
+  loaded = [records.read(path) for path in record_paths]
+  problems = _unique(str(settings["problem"]) for _, settings in loaded
+                     if settings.get("problem") is not None)
+  result = []
+  for i, (path, (arrays, settings)) in enumerate(zip(record_paths, loaded)):
+    losses = arrays["losses"]
+    mean, low, high = curve_data(losses)
+    diverged = not np.all(np.isfinite(best_particle(losses)))
+    problem = settings.get("problem")
+    problem = None if problem is None else str(problem)
+    if labels is not None:
+      name = labels[i]
+    else:
+      name = label(settings, losses.shape[2])
+      if len(problems) > 1 and problem is not None:
+        name += " on " + problem
+    if diverged:
+      name += " (diverged)"
+      logging.warning("%s: some losses are NaN or infinite; the curve skips "
+                      "the steps at which any epoch's loss is.", path)
+    result.append(Curve(name, np.arange(losses.shape[1]), mean, low, high,
+                        diverged, problem))
+  return result
+
+
+def _unique(values):
+  return list(dict.fromkeys(values))
+
+
+def _y_scale(all_curves):
+  """The y scale for the curves: `(name, set_yscale options, label note)`.
+
+  Log if every finite plotted value is positive; otherwise symlog, linear
+  below the smallest non-zero magnitude (but no lower than
+  `SYMLOG_MAX_RANGE` times the largest); linear if nothing is finite.
+  """
+  values = np.concatenate([np.concatenate([c.mean, c.low, c.high])
+                           for c in all_curves])
+  values = values[np.isfinite(values)]
+  if values.size == 0:
+    return "linear", {}, ""
+  if np.all(values > 0):
+    return "log", {}, "log scale"
+  magnitudes = np.abs(values[values != 0])
+  if magnitudes.size:
+    threshold = float(max(np.min(magnitudes),
+                          np.max(magnitudes) * SYMLOG_MAX_RANGE))
+  else:
+    threshold = 1.0
+  return ("symlog", {"linthresh": threshold},
+          "symlog scale: linear for |loss| < {:.2g}".format(threshold))
+
+
+def build_figure(record_paths, title=None, labels=None):
+  """Draws loss versus step for records files.
+
+  Args:
+    record_paths: records files; each becomes one curve on its own x range.
+    title: the figure's title; defaults to the problem name(s).
+    labels: legend labels, one per file, or None (see `curves`).
+
+  Returns:
+    A `matplotlib.figure.Figure` with one axes, one line per file in the
+    order given, and one shaded band per file.
+
+  Raises:
+    ValueError: if `record_paths` is empty or `labels` has another length.
+    records.RecordsError: if a file is not a records file.
+    FileNotFoundError: if a file does not exist.
+  """
+  all_curves = curves(record_paths, labels)
+  problems = _unique(c.problem for c in all_curves if c.problem is not None)
+  fig = mpl_figure.Figure(figsize=(7.0, 4.5), dpi=150)
+  backend_agg.FigureCanvasAgg(fig)
+  axes = fig.add_subplot(1, 1, 1)
+  for curve in all_curves:
+    line, = axes.plot(curve.steps, curve.mean, label=curve.label,
+                      linewidth=1.5)
+    axes.fill_between(curve.steps, curve.low, curve.high,
+                      color=line.get_color(), alpha=0.2, linewidth=0)
+  scale, options, note = _y_scale(all_curves)
+  if scale != "linear":
+    axes.set_yscale(scale, **options)
+  if scale == "symlog":
+    logging.info("Some losses are not positive; plotting on a symlog scale "
+                 "(%s).", note)
+  axes.set_xlabel("step")
+  axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+  ylabel = ("best-particle loss, mean over epochs\n(band: {}th-{}th "
+            "percentile over epochs)").format(*BAND_PERCENTILES)
+  if note:
+    ylabel += "\n" + note
+  axes.set_ylabel(ylabel)
+  axes.set_title(title if title is not None else
+                 ", ".join(problems) or "loss versus step")
+  axes.grid(True, which="major", alpha=0.3)
+  axes.legend(loc="best", fontsize="small")
+  fig.tight_layout()
+  return fig
+
+
+def _new_file_mode():
+  """The permissions `open` would give a new file under the current umask."""
+  umask = os.umask(0o022)
+  os.umask(umask)
+  return 0o666 & ~umask
+
+
+def save_figure(fig, output_path):
+  """Writes a figure as a PNG atomically: a reader never sees a partial file.
+
+  Args:
+    fig: a `matplotlib.figure.Figure`.
+    output_path: the `.png` to write (replaced if it exists); its directory
+      is created if missing.
+
+  Returns:
+    `output_path`.
+  """
+  directory = os.path.dirname(os.path.abspath(output_path))
+  os.makedirs(directory, exist_ok=True)
+  handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-",
+                                       suffix=".png")
+  try:
+    with os.fdopen(handle, "wb") as stream:
+      fig.savefig(stream, format="png")
+      stream.flush()
+      os.fsync(stream.fileno())
+    # mkstemp makes the file private; give it the mode a new file would get.
+    os.chmod(temporary, _new_file_mode())
+    os.replace(temporary, output_path)
+  except BaseException:
+    os.unlink(temporary)
+    raise
+  return output_path
+
+
+def loss_curves(record_paths, output_path, title=None, labels=None):
+  """Plots loss versus step of records files into a PNG.
+
+  One curve per file: the mean over epochs of the best particle's loss at
+  each step, on a log y-axis (symlog if some loss is not positive, as on
+  Rastrigin), with a band between the 25th and 75th percentiles over epochs.
+  Runs that diverged are drawn as far as their losses are finite and
+  labelled "(diverged)". Files may have different numbers of steps.
+
+  Args:
+    record_paths: records files.
+    output_path: the PNG to write, atomically.
+    title: the plot's title; defaults to the problem name(s).
+    labels: legend labels, one per file, or None to make them from the
+      settings, e.g. "Adam (lr=0.01)" or "L2L swarm (k=4)".
+
+  Returns:
+    `output_path`.
+
+  Raises:
+    ValueError: if `record_paths` is empty or `labels` has another length.
+    records.RecordsError: if a file is not a records file.
+    FileNotFoundError: if a file does not exist.
+  """
+  fig = build_figure(record_paths, title=title, labels=labels)
+  save_figure(fig, output_path)
+  logging.info("Wrote %s.", output_path)
+  return output_path
+

@@ -1,0 +1,303 @@
+"""Tests for records.py and for the tuning/evaluation split of evaluation.py.
+
+The records tests use hand-made arrays; only the tuning tests build graphs.
+"""
+
+import datetime
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+# The project has no package layout; make the modules importable regardless
+# of how pytest sets up sys.path.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import records  # pylint: disable=wrong-import-position
+
+SETTINGS = {
+    "optimizer": "Adam", "problem": "quadratic", "learning_rate": 0.01,
+    "seed": 3, "num_steps": 2, "num_epochs": 2, "path": None,
+    "swarm_options": {}, "tuning": None,
+}
+
+
+class _Evaluation:
+  """Stands in for `evaluation.Evaluation` without importing TensorFlow."""
+
+  def __init__(self, losses, seconds, positions):
+    self.losses = losses
+    self.seconds = seconds
+    self.positions = positions
+
+
+def _arrays():
+  losses = np.array([[[3.5, 2.25], [1.0 / 3, 0.1], [1e-300, 7.0]],
+                     [[4.0, -1.5], [np.pi, 2.0], [0.5, np.e]]])
+  seconds = np.array([0.125, 1.0 / 7])
+  positions = (np.arange(2 * 3 * 2 * 5, dtype=np.float32)
+               .reshape(2, 3, 2, 5) / 3)
+  return losses, seconds, positions
+
+
+class _FixedClock:
+  """A stand-in for the `datetime` module whose `now` never moves."""
+
+  timezone = datetime.timezone
+
+  class datetime:  # pylint: disable=invalid-name
+    @staticmethod
+    def now(tz=None):
+      return datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=tz)
+
+
+def _files(directory):
+  return sorted(os.listdir(directory))
+
+
+def test_write_read_round_trip(tmp_path):
+  losses, seconds, positions = _arrays()
+  path = records.write(str(tmp_path), _Evaluation(losses, seconds,
+                                                  positions), SETTINGS)
+  assert os.path.dirname(path) == str(tmp_path)
+  assert os.path.basename(path).startswith("quadratic_Adam_")
+  assert path.endswith(".npz")
+
+  arrays, settings = records.read(path)
+
+  assert sorted(arrays) == ["losses", "positions", "seconds"]
+  assert arrays["losses"].dtype == np.float64
+  np.testing.assert_array_equal(arrays["losses"], losses)
+  np.testing.assert_array_equal(arrays["seconds"], seconds)
+  assert arrays["positions"].dtype == np.float32
+  np.testing.assert_array_equal(arrays["positions"], positions)
+  added = {"versions", "command", "created"}
+  assert set(settings) == set(SETTINGS) | added
+  assert {k: settings[k] for k in SETTINGS} == SETTINGS
+  assert isinstance(settings["versions"]["tensorflow"], str)
+  assert settings["versions"]["numpy"] == np.__version__
+  created = datetime.datetime.fromisoformat(settings["created"])
+  assert created.utcoffset() == datetime.timedelta(0)
+  assert created.microsecond == 0
+  assert _files(tmp_path) == [os.path.basename(path)]
+
+
+def test_write_without_positions_and_with_given_versions(tmp_path):
+  losses, seconds, _ = _arrays()
+  given = dict(SETTINGS, versions={"tensorflow": "0.0"},
+               created="2000-01-01T00:00:00+00:00", command="made by hand")
+  path = records.write(str(tmp_path / "new" / "dir"),
+                       _Evaluation(losses, seconds, None), given)
+  arrays, settings = records.read(path)
+  assert sorted(arrays) == ["losses", "seconds"]
+  assert settings == given
+
+
+def test_second_write_in_the_same_second_never_overwrites(tmp_path,
+                                                          monkeypatch):
+  monkeypatch.setattr(records, "datetime", _FixedClock)
+  losses, seconds, _ = _arrays()
+  first = records.write(str(tmp_path), _Evaluation(losses, seconds, None),
+                        SETTINGS)
+  with open(first, "rb") as stream:
+    first_bytes = stream.read()
+  second = records.write(str(tmp_path),
+                         _Evaluation(losses * 2, seconds, None), SETTINGS)
+  third = records.write(str(tmp_path),
+                        _Evaluation(losses * 3, seconds, None), SETTINGS)
+
+  stem = "quadratic_Adam_20240506-070809"
+  assert os.path.basename(first) == stem + ".npz"
+  assert os.path.basename(second) == stem + "-1.npz"
+  assert os.path.basename(third) == stem + "-2.npz"
+  with open(first, "rb") as stream:
+    assert stream.read() == first_bytes
+  np.testing.assert_array_equal(records.read(first)[0]["losses"], losses)
+  np.testing.assert_array_equal(records.read(second)[0]["losses"],
+                                losses * 2)
+  assert records.read(first)[1]["created"] == "2024-05-06T07:08:09+00:00"
+  # No temporary files are left behind.
+  assert _files(tmp_path) == sorted(
+      os.path.basename(p) for p in (first, second, third))
+
+
+def test_file_name_is_slugged(tmp_path, monkeypatch):
+  monkeypatch.setattr(records, "datetime", _FixedClock)
+  losses, seconds, _ = _arrays()
+  settings = dict(SETTINGS, problem="../a b/c", optimizer="L2L swarm",
+                  versions={})
+  path = records.write(str(tmp_path), _Evaluation(losses, seconds, None),
+                       settings)
+  # No path separators survive: the file stays in the directory.
+  assert os.path.basename(path) == "a-b-c_L2L-swarm_20240506-070809.npz"
+  assert os.path.dirname(path) == str(tmp_path)
+
+
+def test_read_of_a_file_that_is_not_npz(tmp_path):
+  path = tmp_path / "notes.npz"
+  path.write_text("not a records file\n")
+  with pytest.raises(records.RecordsError, match="notes.npz"):
+    records.read(str(path))
+
+
+def test_read_of_an_npz_without_losses(tmp_path):
+  path = str(tmp_path / "other.npz")
+  np.savez(path, seconds=np.zeros(2), settings=np.asarray("{}"))
+  with pytest.raises(records.RecordsError, match="other.npz.*losses"):
+    records.read(path)
+
+
+def test_read_of_an_npz_without_settings(tmp_path):
+  path = str(tmp_path / "bare.npz")
+  np.savez(path, losses=np.zeros((1, 1, 1)))
+  with pytest.raises(records.RecordsError, match="bare.npz.*settings"):
+    records.read(path)
+
+
+def test_read_of_an_npz_with_pickled_arrays(tmp_path):
+  path = str(tmp_path / "pickled.npz")
+  np.savez(path, losses=np.array([None, 1.0], dtype=object),
+           settings=np.asarray("{}"))
+  with pytest.raises(records.RecordsError, match="pickled.npz"):
+    records.read(path)
+
+
+def test_read_of_a_missing_file(tmp_path):
+  with pytest.raises(FileNotFoundError, match="missing.npz"):
+    records.read(str(tmp_path / "missing.npz"))
+
+
+def test_read_of_an_npy_file(tmp_path):
+  path = str(tmp_path / "single.npy")
+  np.save(path, np.zeros((1, 2, 1)))
+  with pytest.raises(records.RecordsError, match="single.npy"):
+    records.read(path)
+
+
+def test_read_of_a_truncated_npz(tmp_path):
+  path = tmp_path / "truncated.npz"
+  path.write_bytes(b"PK\x03\x04" + bytes(20))
+  with pytest.raises(records.RecordsError, match="truncated.npz"):
+    records.read(str(path))
+
+
+def test_read_of_settings_that_are_not_json(tmp_path):
+  path = str(tmp_path / "badjson.npz")
+  np.savez(path, losses=np.zeros((1, 2, 1)), settings=np.asarray("{oops"))
+  with pytest.raises(records.RecordsError, match="badjson.npz"):
+    records.read(path)
+
+
+def test_summary_of_a_hand_made_array():
+  # Two epochs, two steps, three particles; only step 1 is the final one.
+  losses = np.array([
+      [[9.0, 9.0, 9.0], [8.0, 5.0, 7.0]],    # best final: 5 (particle 1)
+      [[9.0, 9.0, 9.0], [15.0, 21.0, 17.0]],  # best final: 15 (particle 0)
+  ])
+  figures = records.summary(losses)
+  assert figures == {
+      "final": 10.0,
+      "log_final": 1.0,
+      "final_std": 5.0,
+      "particle_means": [11.5, 13.0, 12.0],
+  }
+
+
+def test_summary_of_one_particle():
+  losses = np.array([[[5.0], [0.5]], [[6.0], [0.25]], [[7.0], [0.25]],
+                     [[8.0], [0.0]]])
+  figures = records.summary(losses)
+  assert figures["final"] == 0.25
+  assert figures["log_final"] == np.log10(0.25)
+  assert figures["final_std"] == np.std([0.5, 0.25, 0.25, 0.0])
+  assert figures["particle_means"] == [0.25]
+
+
+def test_summary_of_non_positive_losses():
+  # Rastrigin's minimum is 0 and its train-mode variant can be negative:
+  # log10 of the mean is then undefined, reported as NaN.
+  zero = records.summary(np.zeros((2, 3, 1)))
+  assert zero["final"] == 0.0 and np.isnan(zero["log_final"])
+  negative = records.summary(np.full((2, 3, 2), -2.0))
+  assert negative["final"] == -2.0 and np.isnan(negative["log_final"])
+
+
+def test_settings_are_stored_as_sorted_json(tmp_path):
+  losses, seconds, _ = _arrays()
+  path = records.write(str(tmp_path), _Evaluation(losses, seconds, None),
+                       dict(SETTINGS, versions={}))
+  with np.load(path, allow_pickle=False) as data:
+    text = str(data["settings"])
+  assert json.loads(text)["problem"] == "quadratic"
+  assert list(json.loads(text)) == sorted(json.loads(text))
+
+
+# ------------------------------------------------------------- tuning ---
+
+
+@pytest.fixture(scope="module")
+def evaluation():
+  import evaluation as module  # pylint: disable=g-import-not-at-top
+  return module
+
+
+def test_tuning_seed_differs_from_every_evaluation_seed(evaluation):
+  seeds = list(range(200)) + [12345, 2**31 - 1]
+  for seed in seeds:
+    assert evaluation.tuning_seed(seed) != seed
+  # Nor does one evaluation's tuning seed coincide with another's seed.
+  assert not {evaluation.tuning_seed(s) for s in range(200)} & set(range(200))
+
+
+def _initial_losses(evaluation, seed):
+  result = evaluation.evaluate("SGD", "quadratic", num_steps=1,
+                               num_epochs=2, seed=seed, show_progress=False)
+  assert result.losses.shape == (2, 2, 1)
+  assert result.seconds.shape == (2,)
+  assert result.positions is None
+  return result.losses[:, 0, 0]
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_tuning_instances_differ_from_evaluation_instances(evaluation, seed):
+  first = _initial_losses(evaluation, seed)
+  again = _initial_losses(evaluation, seed)
+  tuning = _initial_losses(evaluation, evaluation.tuning_seed(seed))
+  np.testing.assert_array_equal(first, again)
+  # Each epoch draws a fresh instance...
+  assert first[0] != first[1]
+  # ...and none of the tuning instances is an evaluation instance.
+  assert not set(tuning.tolist()) & set(first.tolist())
+
+
+def test_tune_picks_the_lower_score_on_tuning_instances_only(evaluation,
+                                                             monkeypatch):
+  real_evaluate = evaluation.evaluate
+  calls = []
+
+  def recording_evaluate(optimizer, problem_name, **kwargs):
+    result = real_evaluate(optimizer, problem_name, **kwargs)
+    calls.append((kwargs["seed"], kwargs["learning_rate"], result))
+    return result
+
+  monkeypatch.setattr(evaluation, "evaluate", recording_evaluate)
+  best, scores = evaluation.tune("SGD", "quadratic", seed=0,
+                                 grid=(1e-3, 1e-2), num_steps=3,
+                                 num_epochs=2, show_progress=False)
+
+  assert [(seed, lr) for seed, lr, _ in calls] == [
+      (evaluation.tuning_seed(0), 1e-3), (evaluation.tuning_seed(0), 1e-2)]
+  expected = {lr: evaluation.final_error(result.losses)
+              for _, lr, result in calls}
+  assert scores == expected
+  assert scores[1e-2] < scores[1e-3]
+  assert best == 1e-2
+  for _, _, result in calls:
+    assert result.losses.shape == (2, 4, 1)
+
+
+def test_tune_rejects_optimizers_without_a_learning_rate(evaluation):
+  with pytest.raises(ValueError, match="PSO"):
+    evaluation.tune("PSO", "quadratic")

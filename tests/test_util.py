@@ -1,0 +1,137 @@
+"""Tests for util.py: problem configurations, epoch loops and statistics."""
+
+import io
+import os
+
+import pytest
+import tensorflow as tf
+
+import util
+
+DEFAULT_LSTM_OPTIONS = {"layers": (20, 20), "preprocess_name": "LogAndSign",
+                        "preprocess_options": {"k": 5}, "scale": 0.01}
+
+
+def _variable_shapes(problem):
+  """Builds `problem` in the default graph: {name: (shape, trainable)}."""
+  problem()
+  trainable = {v.name for v in tf.compat.v1.trainable_variables()}
+  return {v.name.split(":")[0]: (tuple(v.shape), v.name in trainable)
+          for v in tf.compat.v1.global_variables()}
+
+
+@pytest.mark.usefixtures("graph")
+@pytest.mark.parametrize("name, net_ids, variables", [
+    ("simple", ["cw"], {"x": ((), True)}),
+    ("simple-multi", ["adam", "cw"], {"x_0": ((), True), "x_1": ((), True)}),
+    ("quadratic", ["cw"], {"x": ((128, 10), True), "w": ((128, 10, 10), False),
+                           "y": ((128, 10), False)}),
+    ("square_cos_2", ["cw"], {"x": ((128, 2), True), "w": ((128, 2, 2), False),
+                              "y": ((128, 2), False),
+                              "wcos": ((128, 2), False)}),
+    ("square_cos_10", ["cw"], {"x": ((128, 10), True),
+                               "w": ((128, 10, 10), False),
+                               "y": ((128, 10), False),
+                               "wcos": ((128, 10), False)}),
+])
+def test_get_config(name, net_ids, variables):
+  problem, net_config, assignments = util.get_config(name)
+  assert callable(problem)
+  assert sorted(net_config) == net_ids
+  for config in net_config.values():
+    assert config.get("net_path") is None
+  assert _variable_shapes(problem) == variables
+  if name == "simple-multi":
+    assert assignments == [("cw", ["x_0"]), ("adam", ["x_1"])]
+    assert net_config["adam"] == {"net": "Adam",
+                                  "net_options": {"learning_rate": 0.1}}
+  else:
+    assert assignments is None
+
+
+@pytest.mark.parametrize("name, options", [
+    ("simple", {"layers": (), "initializer": "zeros"}),
+    ("quadratic", DEFAULT_LSTM_OPTIONS),
+    ("square_cos_2", DEFAULT_LSTM_OPTIONS),
+])
+def test_get_config_learned_net_and_path(name, options):
+  _, net_config, _ = util.get_config(name, path="/models/run")
+  assert net_config["cw"] == {"net": "CoordinateWiseDeepLSTM",
+                              "net_options": options,
+                              "net_path": os.path.join("/models/run",
+                                                       "cw.l2l")}
+
+
+@pytest.mark.usefixtures("graph")
+def test_square_cos_test_mode_has_no_random_instance():
+  problem, _, _ = util.get_config("square_cos_10", mode="test")
+  assert _variable_shapes(problem) == {"x": ((128, 10), True)}
+
+
+def test_get_config_unknown_problem_lists_known_ones():
+  with pytest.raises(ValueError, match="Unknown problem 'quad'") as error:
+    util.get_config("quad")
+  for name in ("simple", "simple-multi", "quadratic", "square_cos_<d>"):
+    assert name in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["square_cos_", "square_cos_x"])
+def test_get_config_malformed_square_cos(name):
+  with pytest.raises(ValueError, match="Unknown problem"):
+    util.get_config(name)
+
+
+def test_get_config_unknown_mode():
+  with pytest.raises(ValueError, match="mode must be 'train' or 'test'"):
+    util.get_config("simple", mode="eval")
+
+
+def test_get_net_path():
+  assert util.get_net_path("cw", None) is None
+  assert util.get_net_path("adam", "dir") == os.path.join("dir", "adam.l2l")
+
+
+def test_format_stats():
+  text = util.format_stats("EVALUATION", 0.3, 6.0, 3)
+  assert text == ("EVALUATION\nLog Mean Final Error: -1.00\n"
+                  "Mean epoch time: 2.00 s\n")
+  assert "Log Mean Final Error: -inf" in util.format_stats("E", 0.0, 1.0, 1)
+
+
+def test_print_stats(capsys):
+  stream = io.StringIO()
+  util.print_stats("Epoch 4", 0.4, 2.0, 4, stream=stream)
+  assert stream.getvalue() == util.format_stats("Epoch 4", 0.4, 2.0, 4)
+  assert "Log Mean Final Error: -1.00" in stream.getvalue()
+  util.print_stats("Epoch 1", 0.01, 1.0, 1)
+  assert capsys.readouterr().out == util.format_stats("Epoch 1", 0.01, 1.0, 1)
+
+
+def _counting_ops():
+  """Returns `(cost, ops, reset, runs)` for the epoch loops.
+
+  `cost` adds 1 to a counter that `reset` sets to 0 and returns the sum, so
+  the n-th run since a reset costs n; `ops` count the runs in `runs`.
+  """
+  counter = tf.compat.v1.get_variable("counter", initializer=0.0)
+  runs = tf.compat.v1.get_variable("runs", initializer=0)
+  return (counter.assign_add(1.0), [runs.assign_add(1)], counter.initializer,
+          runs)
+
+
+def test_run_epoch_resets_and_returns_last_cost(sess):
+  cost, ops, reset, runs = _counting_ops()
+  sess.run(runs.initializer)
+  for _ in range(2):
+    seconds, last = util.run_epoch(sess, cost, ops, reset, 3)
+    assert last == 3.0 and seconds >= 0.0
+  assert sess.run(runs) == 6
+
+
+def test_eval_run_epoch_continues_and_returns_every_cost(sess):
+  cost, ops, reset, runs = _counting_ops()
+  sess.run([reset, runs.initializer])
+  _, first = util.eval_run_epoch(sess, cost, ops, 2)
+  _, second = util.eval_run_epoch(sess, cost, ops, 3)
+  assert first == [1.0, 2.0] and second == [3.0, 4.0, 5.0]
+  assert sess.run(runs) == 5
