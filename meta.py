@@ -437,6 +437,7 @@ class MetaOptimizer:
   def _l2l_meta_loss(self, make_loss, len_unroll, x, constants, nets,
                      net_keys, subsets, second_derivatives):
     """DeepMind's single-point unroll."""
+    names = [_variable_name(v) for v in x]
     state = []
     with tf.name_scope("states"):
       for i, (subset, key) in enumerate(zip(subsets, net_keys)):
@@ -461,8 +462,8 @@ class MetaOptimizer:
       with tf.name_scope("dx"):
         for subset, key, net_state in zip(subsets, net_keys, state):
           deltas, net_state_next = _net_updates(
-              nets[key], fx, [x[j] for j in subset], net_state,
-              second_derivatives)
+              nets[key], fx, [x[j] for j in subset],
+              [names[j] for j in subset], net_state, second_derivatives)
           for j, delta in zip(subset, deltas):
             x_next[j] = x_next[j] + delta
           state_next.append(net_state_next)
@@ -523,24 +524,33 @@ def _checkpoint_file(model_path, key):
   return path
 
 
-def _net_updates(net, fx, x, state, second_derivatives):
+def _net_updates(net, fx, x, names, state, second_derivatives):
   """Applies one net to the gradients of `fx` at `x`.
 
   Returns:
     `(deltas, next_state)`, one entry per variable.
   """
   with tf.name_scope("gradients"):
-    gradients = tf.gradients(fx, x)
-    gradients = [_dense(g, v) for g, v in zip(gradients, x)]
+    gradients = _gradients(fx, x, names)
     if not second_derivatives:
       gradients = [tf.stop_gradient(g) for g in gradients]
   deltas, next_state = zip(*[net(g, s) for g, s in zip(gradients, state)])
   return list(deltas), list(next_state)
 
 
-def _dense(gradient, variable):
-  if gradient is None:
-    return tf.zeros_like(variable)
-  if isinstance(gradient, tf.IndexedSlices):
-    return tf.convert_to_tensor(gradient)
-  return gradient
+def _gradients(loss, points, names):
+  """Dense gradients of `loss` with respect to each of `points`.
+
+  Raises:
+    ValueError: if the loss does not depend on some of them, which happens
+      when a problem creates variables outside `build()`: those are never
+      swapped for the unrolled tensors, and would silently never move.
+  """
+  gradients = tf.gradients(loss, points)
+  unused = [name for name, g in zip(names, gradients) if g is None]
+  if unused:
+    raise ValueError(
+        "The loss does not depend on the optimizee variables {}. Create every "
+        "variable (and Sonnet module) inside the problem's build() function, "
+        "so that each call creates it anew.".format(", ".join(unused)))
+  return [tf.convert_to_tensor(g) for g in gradients]

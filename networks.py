@@ -138,6 +138,9 @@ def _make_preprocess(name, options):
 class Network(snt.Module):
   """Base class of update rules: `update, next_state = net(inputs, state)`."""
 
+  # Whether the net has parameters a checkpoint restores.
+  has_parameters = True
+
   def initial_state_for_inputs(self, inputs, **kwargs):
     """Returns the initial state for a variable shaped like `inputs`.
 
@@ -286,7 +289,7 @@ class KernelDeepLSTM(StandardDeepLSTM):
   """
 
   def __init__(self, kernel_shape, name="kernel_deep_lstm", **kwargs):
-    self._kernel_shape = [int(d) for d in kernel_shape]
+    self._kernel_shape = tuple(int(d) for d in kernel_shape)
     super().__init__(int(np.prod(self._kernel_shape)), name=name, **kwargs)
 
   def _reshape_inputs(self, inputs):
@@ -294,11 +297,12 @@ class KernelDeepLSTM(StandardDeepLSTM):
       raise ValueError(
           "KernelDeepLSTM with kernel_shape {} expects variables of shape "
           "{} + [in_channels, out_channels], got {}.".format(
-              self._kernel_shape, self._kernel_shape, inputs.shape.as_list()))
+              list(self._kernel_shape), list(self._kernel_shape),
+              inputs.shape.as_list()))
     rank = inputs.shape.rank
     channels_first = list(range(rank - 2, rank)) + list(range(rank - 2))
     transposed = tf.transpose(inputs, channels_first)
-    return tf.reshape(transposed, [-1] + self._kernel_shape)
+    return tf.reshape(transposed, [-1] + list(self._kernel_shape))
 
   def __call__(self, inputs, prev_state):
     output, next_state = super().__call__(self._reshape_inputs(inputs),
@@ -307,8 +311,11 @@ class KernelDeepLSTM(StandardDeepLSTM):
     return tf.reshape(output, tf.shape(inputs)), next_state
 
 
+@snt.allow_empty_variables
 class Sgd(Network):
   """Gradient descent: `update = -learning_rate * gradient`."""
+
+  has_parameters = False
 
   def __init__(self, learning_rate=0.001, name="sgd"):
     super().__init__(name=name)
@@ -321,8 +328,11 @@ class Sgd(Network):
     return ()
 
 
+@snt.allow_empty_variables
 class Adam(Network):
   """Adam (Kingma & Ba, 2015) as a net, for mixing with learned nets."""
+
+  has_parameters = False
 
   def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8,
                name="adam"):
@@ -393,8 +403,13 @@ def factory(net, net_options=(), net_path=None):
         net, ", ".join(sorted(_NETWORKS))))
   options = dict(net_options)
   if net_path is not None:
-    options["initializer"] = LoadedCheckpoint(checkpoint.load(net_path),
-                                              net_path)
+    values = checkpoint.load(net_path)
+    if _NETWORKS[net].has_parameters:
+      options["initializer"] = LoadedCheckpoint(values, net_path)
+    elif values:
+      raise ValueError("{} holds parameters {}, but {} has none: it was "
+                       "saved from another net.".format(
+                           net_path, sorted(values), net))
   try:
     return _NETWORKS[net](**options)
   except TypeError as error:

@@ -206,6 +206,7 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
     return rows, tf.reduce_mean(rows, axis=1)
 
   x_initial = [tf.stack(p) for p in particles]
+  names = [meta._variable_name(v) for v in x]  # pylint: disable=protected-access
   with tf.name_scope("fx_probe"):
     probe_rows = meta._make_with_custom_variables(  # pylint: disable=protected-access
         make_loss, x, constants)
@@ -251,8 +252,8 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
     fx_array = fx_array.write(t, losses)
     points_array = points_array.write(t, posterior.points(x, flat_x))
     values_array = values_array.write(t, posterior.values(rows, losses))
-    grads = [meta._dense(g, v) for g, v in  # pylint: disable=protected-access
-             zip(tf.gradients(tf.reduce_sum(losses), x), x)]
+    grads = meta._gradients(  # pylint: disable=protected-access
+        tf.reduce_sum(losses), x, names)
     if not second_derivatives:
       grads = [tf.stop_gradient(g) for g in grads]
     features, state = features_of(_flatten(grads, k), flat_x, losses, state)

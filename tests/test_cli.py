@@ -103,10 +103,6 @@ def test_train_num_steps_must_be_a_multiple_of_unroll_length():
     train.train("simple", **dict(TRAIN_ARGS, num_steps=5))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "train saves an empty adam.l2l for simple-multi's Adam net; evaluating "
-    "L2L from that directory fails with 'net_options [...] do not fit "
-    "Adam'."))
 def test_evaluate_trained_simple_multi(tmp_path):
   train.train("simple-multi", save_path=str(tmp_path), **TRAIN_ARGS)
   result = evaluation.evaluate("L2L", "simple-multi", num_steps=2,

@@ -124,11 +124,6 @@ def test_sonnet2_problem_gets_exact_sgd_steps(sess, ref):
   np.testing.assert_allclose(b_final, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A Sonnet 2 module built once outside build() creates its variables only "
-    "on the first call; later calls cannot be intercepted, the loss does not "
-    "depend on the optimizee tensors, and _dense() silently turns the None "
-    "gradients into zeros: the optimizee never moves and no error is raised."))
 @pytest.mark.usefixtures("graph")
 def test_problem_whose_variables_escape_interception_is_refused():
   module = snt.Linear(2, name="lin")
@@ -266,10 +261,6 @@ def test_save_returns_values_without_a_path(sess, ref):
                                 np.ones([8, 16]))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MetaOptimizer.save writes an empty adam.l2l for an Adam (or Sgd) net, "
-    "and meta_loss(model_path=...) then passes initializer= to Adam: "
-    "'net_options [...] do not fit Adam'."))
 def test_save_then_restore_with_a_hand_designed_net(fresh_session, ref,
                                                     tmp_path):
   problem, net_config, assignments = util.get_config("simple-multi")

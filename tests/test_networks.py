@@ -151,9 +151,6 @@ def test_kernel_lstm_updates_each_channel_pair_as_one_row(sess, ref):
   np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "KernelDeepLSTM stores kernel_shape as a list, which Sonnet 2 wraps in a "
-    "ListWrapper; the error message reads 'kernel_shape ListWrapper([3, 3])'."))
 @pytest.mark.usefixtures("graph")
 def test_kernel_lstm_rejects_wrong_rank():
   net = networks.KernelDeepLSTM([3, 3], layers=(4,))
