@@ -269,6 +269,11 @@ def _variable_name(variable):
 
 
 def _check_net_config(net_config):
+  """Raises ValueError for a net config the factory could not use."""
+  if swarm_unroll.ATTENTION_ID in net_config:
+    raise ValueError(
+        "Net id {!r} is reserved: the swarm's attention weights are saved "
+        "under it. Choose another net id.".format(swarm_unroll.ATTENTION_ID))
   for key, value in net_config.items():
     if not isinstance(value, dict) or "net" not in value:
       raise ValueError(
@@ -421,7 +426,7 @@ class MetaOptimizer:
       logging.info("Optimizer %r: %s", key, config[key]["net"])
     if self._swarm.active:
       attention_path = None
-      if model_path is not None:
+      if model_path is not None and self._swarm.use_feature_attention:
         attention_path = _checkpoint_file(model_path, swarm_unroll.ATTENTION_ID)
       unroll = swarm_unroll.swarm_meta_loss(
           self._swarm, make_loss, len_unroll, x, constants, nets, net_keys,

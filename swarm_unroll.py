@@ -85,9 +85,10 @@ class SwarmConfig:
         raise ValueError("Swarm option {}={!r} must be {}.".format(
             field.name, value, "True or False" if field.name.startswith(
                 "use_") else "a number"))
-    if int(self.num_particles) != self.num_particles or self.num_particles < 1:
-      raise ValueError("num_particles must be a positive integer, got {}."
-                       .format(self.num_particles))
+    if (not isinstance(self.num_particles, numbers.Integral) or
+        isinstance(self.num_particles, bool) or self.num_particles < 1):
+      raise ValueError("Swarm option num_particles must be a positive "
+                       "integer, got {!r}.".format(self.num_particles))
 
   @classmethod
   def option_names(cls):

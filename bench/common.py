@@ -1,8 +1,8 @@
 """What bench/quality.py and bench/speed.py share.
 
-The settings every benchmark states (the training horizon and unroll), the
-flags both scripts take, and the output: one machine-readable `BENCH` line per
-figure on stdout and markdown tables.
+The settings every benchmark states (the training horizon and unroll) and the
+output: one machine-readable `BENCH` line per figure on stdout, and markdown
+tables.
 """
 
 import collections
@@ -15,29 +15,11 @@ import os
 # this module before anything imports TensorFlow.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import flags
-
 # Optimizer steps per meta-training epoch: the training horizon.
 TRAIN_STEPS = 100
 # Steps per unroll (one meta-iteration); TRAIN_STEPS / UNROLL_LENGTH unrolls
 # make an epoch.
 UNROLL_LENGTH = 20
-
-
-def define_flags(default_problems, default_seed):
-  """Defines the flags both scripts take: --problems and --seed.
-
-  Args:
-    default_problems: list of problem names measured by default.
-    default_seed: the default graph-level seed.
-  """
-  flags.DEFINE_list("problems", default_problems,
-                    "Comma-separated problems (names util.get_config knows).")
-  # train.py, which quality.py imports, defines a --seed of its own (the
-  # training seed, unused here); this one replaces it.
-  flags.DEFINE_integer("seed", default_seed, "Graph-level seed of the "
-                       "measured instances.", allow_override=True)
 
 
 def format_value(value):

@@ -1,4 +1,4 @@
-"""Quality benchmark: a freshly meta-trained L2L optimizer against tuned baselines.
+"""Quality benchmark: a freshly meta-trained L2L optimizer vs tuned baselines.
 
 For each problem: meta-train an optimizer for a fixed budget (`train.train`
 into a temporary directory, fixed seed, saved at the end), tune each baseline
@@ -9,8 +9,8 @@ steps and read the loss after 100, 200 and 500 steps: the training horizon and
 table per problem.
 
     python bench/quality.py
-    python bench/quality.py --problems=quadratic --train_epochs=100 \
-        --eval_epochs=10 --output=/tmp/quality.md
+    python bench/quality.py --problems=quadratic --train_epochs=100
+    python bench/quality.py --eval_epochs=10 --output=/tmp/quality.md
 """
 
 import os
@@ -34,7 +34,13 @@ import records
 import train
 
 FLAGS = flags.FLAGS
-common.define_flags(["quadratic", "digits", "square_cos_10"], default_seed=0)
+flags.DEFINE_list("problems", ["quadratic", "digits", "square_cos_10"],
+                  "Comma-separated problems (names util.get_config knows).")
+# train.py defines a --seed of its own (the seed of its command line, unused
+# here); this one replaces it.
+flags.DEFINE_integer("seed", 0, "Seed of the held-out instances, the same "
+                     "for every optimizer; tuning uses other instances.",
+                     allow_override=True)
 flags.DEFINE_integer("train_epochs", 1000, "Meta-training epochs per "
                      "problem.")
 flags.DEFINE_integer("eval_epochs", 50, "Held-out instances per optimizer.")
@@ -46,6 +52,11 @@ flags.DEFINE_integer("num_particles", 1, "Swarm size: above 1, L2L is "
                      "with as many particles is added.")
 flags.DEFINE_string("output", None, "Also write the markdown tables here.")
 
+# Learning rates tried for each baseline: evaluation.LEARNING_RATE_GRID's
+# half-decade log grid (1e-4 to 1) extended to 10, since on `quadratic` (whose
+# batch mean scales every gradient by 1/128) SGD and Momentum do best at its
+# edge, 1.
+LEARNING_RATE_GRID = evaluation.LEARNING_RATE_GRID + (10 ** 0.5, 10.0)
 # Loss read after these many steps: the training horizon, 2x and 5x.
 HORIZONS = tuple(m * common.TRAIN_STEPS for m in (1, 2, 5))
 # The meta-optimizer's Adam learning rate (train.py's default).
@@ -157,7 +168,8 @@ def learned_result(problem):
 def tuned_learning_rate(optimizer, problem):
   """A baseline's best learning rate on the tuning instances at 100 steps."""
   best, scores = evaluation.tune(
-      optimizer, problem, seed=FLAGS.seed, num_steps=common.TRAIN_STEPS,
+      optimizer, problem, seed=FLAGS.seed, grid=LEARNING_RATE_GRID,
+      num_steps=common.TRAIN_STEPS,
       num_epochs=FLAGS.tune_epochs, show_progress=False)
   grid = sorted(scores)
   if best in (grid[0], grid[-1]):

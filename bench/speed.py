@@ -41,7 +41,9 @@ import problems
 import util
 
 FLAGS = flags.FLAGS
-common.define_flags(["quadratic", "digits"], default_seed=0)
+flags.DEFINE_list("problems", ["quadratic", "digits"],
+                  "Comma-separated problems (names util.get_config knows).")
+flags.DEFINE_integer("seed", 0, "Graph-level seed of the timed graphs.")
 flags.DEFINE_integer("epochs", 20, "Training epochs averaged (after one "
                      "warm-up epoch).")
 flags.DEFINE_integer("steps", 1000, "Single steps timed per optimizer (after "

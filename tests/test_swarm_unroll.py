@@ -543,12 +543,6 @@ def test_second_derivatives_reach_the_meta_gradient():
   assert np.max(np.abs(gradients[0] - gradients[1])) > 1e-6
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MetaOptimizer.trainable_variables() reads Sonnet's "
-    "module.trainable_variables, which raises ValueError for a module "
-    "without variables (Sgd, Adam): meta_minimize of a swarm whose net is "
-    "hand-designed fails although the feature attention has w, b, v to "
-    "train."))
 def test_meta_minimize_trains_the_attention_of_an_sgd_swarm():
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     tf.compat.v1.set_random_seed(47)
@@ -564,10 +558,35 @@ def test_meta_minimize_trains_the_attention_of_an_sgd_swarm():
     assert np.any(sess.run(w) != before)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "evaluation._build_l2l calls MetaOptimizer.variables(), which raises "
-    "for the Adam net of simple-multi (Sonnet refuses trainable_variables "
-    "of a module without variables); plain L2L on simple-multi fails too."))
+def test_save_then_load_an_sgd_swarm_with_feature_attention(tmp_path):
+  flags = dict(use_gradient_attention=True, use_momentum=True,
+               use_personal_best=True, use_attraction=True)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(53)
+    optimizer = _swarm(use_feature_attention=True, **flags)
+    step = optimizer.meta_minimize(_shifted_quadratic(), 2, learning_rate=0.1)
+    _init(sess)
+    sess.run(step.step)
+    saved = optimizer.save(sess, str(tmp_path))
+  assert sorted(os.listdir(tmp_path)) == ["attention.l2l", "sgd.l2l"]
+  assert not saved["sgd"]
+  params = saved["attention"]["feature_attention"]
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(59)
+    optimizer = _swarm(use_feature_attention=True, **flags)
+    info = optimizer.meta_loss(_shifted_quadratic(), 2,
+                               model_path=str(tmp_path))
+    _init(sess)
+    restored = optimizer.save(sess)["attention"]["feature_attention"]
+    x0, c = sess.run([optimizer.x_initial[0], info.subproblem_constants[0]])
+    x = sess.run(info.x[0])
+  for name, value in params.items():
+    np.testing.assert_array_equal(restored[name], value)
+  expected = _np_swarm(x0, c, 2, attention=params, **flags)
+  np.testing.assert_allclose(x, expected["positions"][-1], rtol=1e-4,
+                             atol=1e-5)
+
+
 def test_evaluate_swarm_on_simple_multi():
   result = evaluation.evaluate("L2L", "simple-multi", num_steps=2,
                                num_epochs=1,
@@ -774,25 +793,23 @@ def test_swarm_option_names_are_never_net_ids():
     info = optimizer.meta_loss(_shifted_quadratic(), 1)
     assert info.fx.shape.as_list() == [2]
   # Swarm options alone keep the default net.
-  with tf.Graph().as_default():
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     optimizer = meta.MetaOptimizer(num_particles=2)
     info = optimizer.meta_loss(_shifted_quadratic(), 1)
-    assert optimizer.save is not None
     assert info.fx.shape.as_list() == [2]
+    _init(sess)
+    saved = optimizer.save(sess)
+  assert sorted(saved) == ["attention", "coordinatewise"]
+  assert sorted(saved["coordinatewise"]) == ["linear", "lstm_1", "lstm_2"]
+  assert saved["coordinatewise"]["lstm_1"]["w_gates"].shape == (2 + 20, 80)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SwarmConfig validates num_particles with int(...): inf raises "
-    "OverflowError and nan a ValueError that does not name the option."))
 @pytest.mark.parametrize("value", [float("inf"), float("nan")])
 def test_non_finite_num_particles_names_the_option(value):
   with pytest.raises(ValueError, match="num_particles"):
     meta.MetaOptimizer(num_particles=value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SwarmConfig accepts num_particles=2.0 (a whole float) but "
-    "swarm_meta_loss then calls range(k - 1) and fails with TypeError."))
 def test_whole_float_num_particles_is_accepted_or_rejected_up_front():
   try:
     optimizer = meta.MetaOptimizer(num_particles=2.0, **_sgd())
@@ -803,10 +820,6 @@ def test_whole_float_num_particles_is_accepted_or_rejected_up_front():
     assert info.fx.shape.as_list() == [2]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "meta_loss requires <model_path>/attention.l2l whenever swarm mode is "
-    "on, even with use_feature_attention=False, where save() writes no "
-    "attention file: a saved ablation cannot be loaded back."))
 def test_save_then_load_without_feature_attention(tmp_path):
   options = dict(num_particles=3, use_feature_attention=False,
                  use_entropy=False, cw=_small_lstm())
@@ -827,11 +840,6 @@ def test_save_then_load_without_feature_attention(tmp_path):
     np.testing.assert_allclose(sess.run(info.fx), expected, rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A net id 'attention' collides with swarm_unroll.ATTENTION_ID: in swarm "
-    "mode save() replaces the net by the feature attention (only "
-    "attention.l2l is written, the LSTM is lost) and the constructor does "
-    "not reject the id."))
 def test_net_id_attention_is_rejected_or_saved(tmp_path):
   try:
     optimizer = meta.MetaOptimizer(num_particles=2, attention=_small_lstm())
