@@ -39,6 +39,7 @@ flags.DEFINE_float("learning_rate", 0.001, "Meta-optimizer learning rate.")
 flags.DEFINE_boolean("second_derivatives", False,
                      "Backpropagate through the optimizee gradients.")
 flags.DEFINE_integer("seed", None, "Graph-level random seed.")
+flags.DEFINE_string("logdir", None, "Directory for TensorBoard summaries.")
 flags.DEFINE_boolean("overwrite", False, "Allow replacing the optimizer "
                      "already saved in --save_path.")
 
@@ -73,29 +74,63 @@ def check_save_path(save_path, net_ids, overwrite):
   os.makedirs(save_path, exist_ok=True)
 
 
-def _run_epochs(sess, cost_op, ops, reset, num_unrolls, num_epochs):
-  """Runs epochs; returns (total seconds, total final cost).
+class _Summaries:
+  """TensorBoard scalars of training, written when a log directory is set."""
+
+  def __init__(self, logdir):
+    self._writer = (None if logdir is None else
+                    tf.compat.v1.summary.FileWriter(logdir))
+
+  def add(self, step, **scalars):
+    if self._writer is None:
+      return
+    summary = tf.compat.v1.Summary(value=[
+        tf.compat.v1.Summary.Value(tag=tag, simple_value=float(value))
+        for tag, value in sorted(scalars.items())])
+    self._writer.add_summary(summary, step)
+
+  def close(self):
+    if self._writer is not None:
+      self._writer.close()
+
+
+def _run_epochs(sess, fetches, ops, reset, num_unrolls, num_epochs):
+  """Runs epochs of `num_unrolls` unrolls from a fresh instance each.
+
+  Args:
+    sess: the session.
+    fetches: `(final loss, meta-loss)` tensors of one unroll.
+    ops: ops run with every unroll (update, and the meta-step in training).
+    reset: op drawing a fresh instance.
+    num_unrolls: unrolls per epoch.
+    num_epochs: epochs to run.
+
+  Returns:
+    `(total seconds, total final loss, mean meta-loss per unroll)`.
 
   Raises:
-    TrainingDiverged: if a cost is not finite.
+    TrainingDiverged: if a loss is not finite.
   """
   total_time = 0.0
   total_cost = 0.0
+  meta_losses = []
   for _ in range(num_epochs):
-    seconds, cost = util.run_epoch(sess, cost_op, ops, reset, num_unrolls)
+    seconds, (cost, meta_loss) = util.run_epoch(sess, fetches, ops, reset,
+                                                num_unrolls)
     cost = float(np.mean(cost))
-    if not math.isfinite(cost):
+    if not (math.isfinite(cost) and math.isfinite(meta_loss)):
       raise TrainingDiverged("the optimizee loss became {}".format(cost))
     total_time += seconds
     total_cost += cost
-  return total_time, total_cost
+    meta_losses.append(meta_loss)
+  return total_time, total_cost, float(np.mean(meta_losses))
 
 
 def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
           evaluation_period=1000, evaluation_epochs=20, num_steps=100,
           unroll_length=20, learning_rate=0.001, second_derivatives=False,
           seed=None, num_particles=1, overwrite=False, data_dir=None,
-          show_progress=True):
+          logdir=None, show_progress=True):
   """Meta-trains an optimizer and saves the best one by periodic evaluation.
 
   An evaluation also runs after the last epoch, so a short run saves too.
@@ -115,6 +150,8 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
     num_particles: LOIS swarm size (1: plain L2L).
     overwrite: allow replacing an optimizer already in `save_path`.
     data_dir: directory of mnist/cifar files.
+    logdir: directory for TensorBoard summaries (meta-loss, final loss and
+      seconds per epoch, evaluation loss), or None.
     show_progress: show a progress readout.
 
   Returns:
@@ -141,7 +178,12 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
         problem, unroll_length, learning_rate=learning_rate,
         net_assignments=net_assignments,
         second_derivatives=second_derivatives)
+    # The summed optimizee losses of the unroll (the meta-loss, less the
+    # swarm's entropy term).
+    fetches = (cost_op, tf.reduce_sum(optimizer.fx_history))
     init = tf.compat.v1.global_variables_initializer()
+    # FileWriter refuses eager mode, so it is made inside the graph.
+    summaries = _Summaries(logdir)
     graph.finalize()
 
   best_evaluation = float("inf")
@@ -153,8 +195,10 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
                           enabled=show_progress)
     try:
       for e in epochs:
-        seconds, cost = _run_epochs(sess, cost_op, [update, step], reset,
-                                    num_unrolls, 1)
+        seconds, cost, meta_loss = _run_epochs(
+            sess, fetches, [update, step], reset, num_unrolls, 1)
+        summaries.add(e + 1, meta_loss=meta_loss, final_loss=cost,
+                      epoch_seconds=seconds)
         total_time += seconds
         total_cost += cost
         if (e + 1) % log_period == 0:
@@ -162,8 +206,10 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
               "Epoch {}".format(e + 1), total_cost, total_time, log_period))
           total_time = total_cost = 0.0
         if (e + 1) % evaluation_period == 0 or e + 1 == num_epochs:
-          eval_time, eval_cost = _run_epochs(sess, cost_op, [update], reset,
-                                             num_unrolls, evaluation_epochs)
+          eval_time, eval_cost, _ = _run_epochs(
+              sess, fetches, [update], reset, num_unrolls, evaluation_epochs)
+          summaries.add(e + 1, evaluation_final_loss=(
+              eval_cost / evaluation_epochs))
           logging.info("%s", util.format_stats(
               "EVALUATION", eval_cost, eval_time, evaluation_epochs))
           if eval_cost < best_evaluation:
@@ -176,6 +222,8 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
           "Training diverged (%s); stopped. The last good optimizer%s.", error,
           (" is in " + save_path) if save_path and math.isfinite(
               best_evaluation) else " was never saved")
+    finally:
+      summaries.close()
   return best_evaluation / evaluation_epochs
 
 
@@ -199,7 +247,7 @@ def main(argv):
           learning_rate=FLAGS.learning_rate,
           second_derivatives=FLAGS.second_derivatives, seed=FLAGS.seed,
           num_particles=FLAGS.num_particle, overwrite=FLAGS.overwrite,
-          data_dir=FLAGS.data_dir)
+          data_dir=FLAGS.data_dir, logdir=FLAGS.logdir)
   logging.info("Training took %.1f s", timeit.default_timer() - start)
 
 

@@ -59,6 +59,8 @@ flags.DEFINE_string("output", None, "Also write the markdown tables here.")
 LEARNING_RATE_GRID = evaluation.LEARNING_RATE_GRID + (10 ** 0.5, 10.0)
 # Loss read after these many steps: the training horizon, 2x and 5x.
 HORIZONS = tuple(m * common.TRAIN_STEPS for m in (1, 2, 5))
+# Mean final losses closer than this (relative) count as a tie.
+TIE_TOLERANCE = 0.01
 # The meta-optimizer's Adam learning rate (train.py's default).
 META_LEARNING_RATE = 0.001
 # Epochs of train.py's end-of-training evaluation (its default).
@@ -216,16 +218,22 @@ def print_figures(problem, results):
       common.print_bench_line("quality", fields)
 
 
+def tied(first, second):
+  """True if two mean final losses differ by at most TIE_TOLERANCE."""
+  return first == second or (
+      abs(first - second) <= TIE_TOLERANCE * min(abs(first), abs(second)))
+
+
 def verdict(results, steps):
   """Says whether L2L beats the best tuned baseline after `steps` steps."""
   learned = next(r for r in results if r.optimizer == "L2L")
   baselines = [r for r in results if r.optimizer in evaluation.BASELINES]
   best = min(baselines, key=lambda r: r.figures[steps][0])
   ours, theirs = learned.figures[steps][0], best.figures[steps][0]
-  if ours < theirs:
+  if tied(ours, theirs):
+    word = "ties (within {:.0%}) with".format(TIE_TOLERANCE)
+  elif ours < theirs:
     word = "beats"
-  elif ours == theirs:
-    word = "ties with"
   else:
     word = "does NOT beat"
   return "{} steps: L2L ({}) {} the best tuned baseline, {} ({}).".format(
@@ -234,14 +242,30 @@ def verdict(results, steps):
 
 
 def table_cells(results, steps):
-  """The log10 figures of one column, the lowest mean in bold."""
+  """The log10 figures of one column; the lowest mean and its ties in bold."""
   lowest = min(r.figures[steps][0] for r in results)
   cells = []
   for result in results:
     mean, log = result.figures[steps]
     text = common.format_value(log)
-    cells.append("**{}**".format(text) if mean == lowest else text)
+    cells.append("**{}**".format(text) if tied(mean, lowest) else text)
   return cells
+
+
+def settings_text():
+  """The settings of every table, as a sentence."""
+  particles = (", {} particles for L2L and PSO, scored by their best "
+               "particle".format(FLAGS.num_particles)
+               if swarm_options() else "")
+  return (
+      "L2L meta-trained {} epochs ({} steps, unroll {}, meta lr {:g}, seed "
+      "{}){}; {} held-out instances (seed {}); baseline learning rates tuned "
+      "on {} other instances at {} steps. Cells: log10 of the mean final "
+      "loss, lower is better; the best, and any within {:.0%} of its mean, "
+      "in bold.".format(
+          FLAGS.train_epochs, common.TRAIN_STEPS, common.UNROLL_LENGTH,
+          META_LEARNING_RATE, FLAGS.train_seed, particles, FLAGS.eval_epochs,
+          FLAGS.seed, FLAGS.tune_epochs, common.TRAIN_STEPS, TIE_TOLERANCE))
 
 
 def problem_table(problem, results):
@@ -253,19 +277,10 @@ def problem_table(problem, results):
                      else common.format_value(result.learning_rate))
     rows.append([result.optimizer, learning_rate] + [c[i] for c in columns])
   headers = ["optimizer", "lr"] + ["{} steps".format(s) for s in HORIZONS]
-  particles = (", {} particles for L2L and PSO".format(FLAGS.num_particles)
-               if swarm_options() else "")
-  settings = (
-      "L2L meta-trained {} epochs ({} steps, unroll {}, meta lr {:g}, seed "
-      "{}){}; {} held-out instances (seed {}); baseline learning rates tuned "
-      "on {} other instances at {} steps. Cells: log10 of the mean final "
-      "loss, lower is better, best in bold.".format(
-          FLAGS.train_epochs, common.TRAIN_STEPS, common.UNROLL_LENGTH,
-          META_LEARNING_RATE, FLAGS.train_seed, particles, FLAGS.eval_epochs,
-          FLAGS.seed, FLAGS.tune_epochs, common.TRAIN_STEPS))
   verdicts = "\n".join("- " + verdict(results, s) for s in HORIZONS)
   return "### {}\n\n{}\n\n{}\n{}\n".format(
-      problem, settings, common.markdown_table(headers, rows), verdicts)
+      problem, settings_text(), common.markdown_table(headers, rows),
+      verdicts)
 
 
 def main(argv):

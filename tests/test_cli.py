@@ -172,3 +172,51 @@ def test_evaluate_command_line(ref, tmp_path):
       np.log10(final**2)) in done.stdout
   (records,) = os.listdir(tmp_path)
   assert "Records: {}\n".format(tmp_path / records) in done.stdout
+
+
+def test_train_writes_tensorboard_summaries(tmp_path):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  train.train("simple", logdir=str(tmp_path), **TRAIN_ARGS)
+  events = [f for f in os.listdir(tmp_path) if "tfevents" in f]
+  assert len(events) == 1
+  tags = {}
+  for event in tf.compat.v1.train.summary_iterator(
+      str(tmp_path / events[0])):
+    for value in event.summary.value:
+      tags.setdefault(value.tag, []).append((event.step, value.simple_value))
+  epochs = TRAIN_ARGS["num_epochs"]
+  assert sorted(tags) == ["epoch_seconds", "evaluation_final_loss",
+                          "final_loss", "meta_loss"]
+  assert [step for step, _ in tags["meta_loss"]] == list(range(1, epochs + 1))
+  # simple starts at x = 1: the meta-loss sums f over an unroll's points,
+  # and each point's f = x^2 is at most 1 for a descending optimizer.
+  assert all(0 < v <= TRAIN_ARGS["unroll_length"] + 1
+             for _, v in tags["meta_loss"])
+  assert all(v > 0 for _, v in tags["epoch_seconds"])
+
+
+def test_train_stops_on_divergence_and_keeps_the_saved_optimizer(
+    tmp_path, monkeypatch, caplog):
+  real_run_epoch = train.util.run_epoch
+  calls = []
+
+  def diverging_run_epoch(*args):
+    calls.append(1)
+    seconds, (cost, meta_loss) = real_run_epoch(*args)
+    if len(calls) > 3:
+      cost = float("nan")
+    return seconds, (cost, meta_loss)
+
+  monkeypatch.setattr(train.util, "run_epoch", diverging_run_epoch)
+  args = dict(TRAIN_ARGS, num_epochs=10, evaluation_period=1,
+              evaluation_epochs=1)
+  with caplog.at_level(logging.ERROR):
+    result = train.train("simple", save_path=str(tmp_path), **args)
+  saved = checkpoint.load(tmp_path / "cw.l2l")
+  # Epoch 1 and its evaluation ran (calls 1-2), epoch 2 (call 3), then its
+  # evaluation diverged: the optimizer saved after epoch 1 is kept.
+  assert len(calls) == 4
+  assert np.isfinite(result)
+  assert np.all(np.isfinite(saved["linear"]["w"]))
+  assert "diverged" in caplog.text
+  assert str(tmp_path) in caplog.text
