@@ -178,10 +178,27 @@ _ACTIVATIONS = {
 }
 
 
-def _weight_init():
-  # The original's initial weights: small normal w, uniform b.
-  return (tf.compat.v1.random_normal_initializer(stddev=0.01),
-          tf.compat.v1.random_uniform_initializer(minval=-0.1, maxval=0.1))
+def _weight_init(initializer="original"):
+  """Initialisers `(w_init, b_init)` of a problem's layers.
+
+  Args:
+    initializer: "original", the L2L code's small normal weights (stddev
+      0.01) and uniform biases in [-0.1, 0.1); or "fan_in", Sonnet's default
+      (truncated normal weights scaled by 1/sqrt(fan-in), zero biases).
+
+  Returns:
+    The pair; None stands for Sonnet's default.
+
+  Raises:
+    ValueError: for another name.
+  """
+  if initializer == "original":
+    return (tf.compat.v1.random_normal_initializer(stddev=0.01),
+            tf.compat.v1.random_uniform_initializer(minval=-0.1, maxval=0.1))
+  if initializer == "fan_in":
+    return None, None
+  raise ValueError("initializer must be 'original' or 'fan_in', got {!r}."
+                   .format(initializer))
 
 
 def _activation(name):
@@ -230,14 +247,15 @@ def _xent_loss(logits, labels):
       labels=labels, logits=logits))
 
 
-def _mlp(layers, activation, name="mlp"):
-  w_init, b_init = _weight_init()
+def _mlp(layers, activation, initializer="original", name="mlp"):
+  w_init, b_init = _weight_init(initializer)
   return snt.nets.MLP(list(layers) + [datasets.NUM_CLASSES],
                       activation=activation, w_init=w_init, b_init=b_init,
                       name=name)
 
 
-def _classifier(images, labels, layers, activation, batch_size, scale):
+def _classifier(images, labels, layers, activation, batch_size, scale,
+                initializer):
   """An MLP classifier problem over in-memory arrays.
 
   Args:
@@ -247,6 +265,7 @@ def _classifier(images, labels, layers, activation, batch_size, scale):
     activation: activation name.
     batch_size: examples per step.
     scale: factor turning the stored images into [0, 1] floats.
+    initializer: "original" or "fan_in" (see `_weight_init`).
 
   Returns:
     The problem's `build` function.
@@ -256,7 +275,8 @@ def _classifier(images, labels, layers, activation, batch_size, scale):
   def build():
     inputs, batch_labels = _random_batch(images, labels, batch_size, scale)
     inputs = tf.reshape(inputs, [batch_size, -1])
-    return _xent_loss(_mlp(layers, activation_op)(inputs), batch_labels)
+    logits = _mlp(layers, activation_op, initializer)(inputs)
+    return _xent_loss(logits, batch_labels)
 
   return build
 
@@ -285,10 +305,11 @@ def mnist(layers, activation="sigmoid", batch_size=128, mode="train",
   """
   images, labels = datasets.load_mnist(data_dir, mode)
   return _classifier(_as_uint8(images), labels, layers, activation,
-                     batch_size, 1.0 / 255.0)
+                     batch_size, 1.0 / 255.0, "original")
 
 
-def digits(layers=(20,), activation="sigmoid", batch_size=128, mode="train"):
+def digits(layers=(20,), activation="sigmoid", batch_size=128, mode="train",
+           initializer="fan_in"):
   """An MLP classifying scikit-learn's bundled 8x8 digits (no download).
 
   Args:
@@ -296,12 +317,19 @@ def digits(layers=(20,), activation="sigmoid", batch_size=128, mode="train"):
     activation: "sigmoid", "relu", "tanh" or "linear".
     batch_size: examples per step, drawn at random every step.
     mode: "train" or "test" (a fixed, seeded split).
+    initializer: "fan_in" (Sonnet's default) or "original" (the MNIST
+      problem's). On 64 pixels the original's tiny weights start the MLP on
+      a plateau where the gradients nearly cancel across classes: Adam
+      escapes it, but a learned optimizer gets no signal to meta-train on
+      (measured: no progress in 2000 epochs, against a final loss of 0.06
+      after 200 epochs with "fan_in").
 
   Returns:
     The problem's `build` function.
   """
   images, labels = datasets.load_digits(mode)
-  return _classifier(images, labels, layers, activation, batch_size, 1.0)
+  return _classifier(images, labels, layers, activation, batch_size, 1.0,
+                     initializer)
 
 
 class _BatchNormalization(snt.Module):

@@ -1,0 +1,186 @@
+"""The real-data problems (mnist, cifar10, digits) on tiny files in real formats."""
+
+import math
+import struct
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import datasets
+import evaluation
+import meta
+import problems
+import util
+
+NUM_TRAIN = 24
+NUM_TEST = 12
+
+
+def _write_idx(directory, prefix, images, labels):
+  (directory / (prefix + "-images-idx3-ubyte")).write_bytes(
+      struct.pack(">IIII", 0x803, len(images), 28, 28) + images.tobytes())
+  (directory / (prefix + "-labels-idx1-ubyte")).write_bytes(
+      struct.pack(">II", 0x801, len(labels)) + labels.tobytes())
+
+
+def _learnable_images(rng, labels):
+  """Noise images in which rows 2c..2c+1 are bright for label c."""
+  images = rng.randint(0, 64, (len(labels), 28, 28))
+  for image, label in zip(images, labels):
+    image[2 * label:2 * label + 2] = 255
+  return images.astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  """MNIST IDX files and CIFAR-10 binary batches, in the real formats."""
+  directory = tmp_path_factory.mktemp("data")
+  rng = np.random.RandomState(0)
+  for prefix, count in (("train", NUM_TRAIN), ("t10k", NUM_TEST)):
+    labels = (np.arange(count) % 10).astype(np.uint8)
+    _write_idx(directory, prefix, _learnable_images(rng, labels), labels)
+  names = ["data_batch_{}.bin".format(i) for i in range(1, 6)]
+  for name in names + ["test_batch.bin"]:
+    records = np.concatenate([
+        (np.arange(NUM_TRAIN // 4) % 10)[:, None],
+        rng.randint(0, 256, (NUM_TRAIN // 4, 3072))], axis=1)
+    (directory / name).write_bytes(records.astype(np.uint8).tobytes())
+  return str(directory)
+
+
+def _initial_and_trained_loss(problem, net_config, net_assignments=None,
+                              steps=30):
+  """Loss at the start and the mean loss of the last 5 of `steps` L2L steps.
+
+  Each step is one unroll of the meta-optimizer's graph, so the problem's
+  data variables and random batches go through the variable replay.
+  """
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(0)
+    optimizer = meta.MetaOptimizer(**net_config)
+    info = optimizer.meta_loss(problem, 1, net_assignments=net_assignments)
+    initial = optimizer.fx_history[0]
+    sess.run(tf.compat.v1.global_variables_initializer())
+    first = sess.run(initial)
+    losses = [sess.run([info.fx, info.update])[0] for _ in range(steps)]
+  return first, float(np.mean(losses[-5:]))
+
+
+def _sgd(learning_rate):
+  return {"sgd": {"net": "Sgd", "net_options": {"learning_rate":
+                                                 learning_rate}}}
+
+
+def _adam(learning_rate):
+  return {"adam": {"net": "Adam", "net_options": {"learning_rate":
+                                                   learning_rate}}}
+
+
+@pytest.mark.parametrize("net_config", [_adam(0.02), _adam(0.05)])
+def test_mnist_starts_near_chance_and_descends(data_dir, net_config):
+  problem = problems.mnist(layers=(8,), batch_size=8, data_dir=data_dir)
+  first, trained = _initial_and_trained_loss(problem, net_config)
+  assert abs(first - math.log(10)) < 0.05
+  assert trained < first - 0.1
+
+
+@pytest.mark.parametrize("net_config", [_sgd(0.5), _adam(0.05)])
+def test_digits_starts_near_chance_and_descends(net_config):
+  problem = problems.digits(layers=(8,), batch_size=32)
+  first, trained = _initial_and_trained_loss(problem, net_config)
+  assert abs(first - math.log(10)) < 0.5
+  assert trained < first - 0.3
+
+
+def test_cifar_starts_near_chance_and_descends(data_dir):
+  problem = problems.cifar10(data_dir, conv_channels=(4,),
+                             linear_layers=(8,), batch_size=8)
+  first, trained = _initial_and_trained_loss(problem, _adam(0.05), steps=20)
+  assert abs(first - math.log(10)) < 0.1
+  assert trained < first - 0.1
+
+
+def test_cifar_multi_assigns_kernels_to_a_kernel_lstm(data_dir):
+  problem, net_config, assignments = util.get_config("cifar-multi",
+                                                     data_dir=data_dir)
+  assert net_config["conv"]["net"] == "KernelDeepLSTM"
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    optimizer = meta.MetaOptimizer(**net_config)
+    step = optimizer.meta_minimize(problem, 2, net_assignments=assignments)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    fx, _, _ = sess.run([step.fx, step.step, step.update])
+    kernels = [v for v in tf.compat.v1.global_variables()
+               if v.name.startswith("conv_net/conv_") and "/w" in v.name]
+  assert [k.shape.as_list() for k in kernels] == [
+      [5, 5, 3, 16], [5, 5, 16, 16], [5, 5, 16, 16]]
+  assert math.isfinite(fx)
+  assert [key for key, _ in assignments] == ["conv", "fc"]
+  assert len(assignments[0][1]) == 3 and len(assignments[1][1]) == 10
+
+
+def test_dataset_is_held_once_however_long_the_unroll(data_dir):
+  problem = problems.mnist(layers=(8,), batch_size=8, data_dir=data_dir)
+  with tf.Graph().as_default():
+    meta.MetaOptimizer(**_sgd(0.1)).meta_loss(problem, 5)
+    images = [v for v in tf.compat.v1.global_variables()
+              if v.name == "images:0"]
+    image_constants = [
+        op for op in tf.compat.v1.get_default_graph().get_operations()
+        if op.type == "Const" and
+        len(op.get_attr("value").tensor_shape.dim) == 2 and
+        op.get_attr("value").tensor_shape.dim[0].size == NUM_TRAIN]
+  assert len(images) == 1
+  assert len(image_constants) == 1
+
+
+def test_get_config_passes_the_data_dir_and_mode(data_dir, monkeypatch):
+  calls = []
+  real_load = datasets.load_mnist
+
+  def recording_load(directory=None, split="train"):
+    calls.append((directory, split))
+    return real_load(directory, split)
+
+  monkeypatch.setattr(datasets, "load_mnist", recording_load)
+  util.get_config("mnist", data_dir=data_dir, mode="test")
+  assert calls == [(data_dir, "test")]
+
+
+def test_evaluation_uses_the_test_split(monkeypatch):
+  splits = []
+  real_load = datasets.load_digits
+
+  def recording_load(split="train", **kwargs):
+    splits.append(split)
+    return real_load(split, **kwargs)
+
+  monkeypatch.setattr(datasets, "load_digits", recording_load)
+  evaluation.evaluate("SGD", "digits", num_steps=1, num_epochs=1,
+                      show_progress=False)
+  assert splits == ["test"]
+
+
+def test_mnist_without_data_names_the_remedy(monkeypatch):
+  monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+  with pytest.raises(datasets.DataError, match="--data_dir"):
+    util.get_config("mnist")
+
+
+def test_missing_cifar_files_are_named(tmp_path):
+  with pytest.raises(datasets.DataError, match="data_batch_1.bin"):
+    util.get_config("cifar", data_dir=str(tmp_path))
+
+
+def test_truncated_mnist_file_is_refused(tmp_path):
+  _write_idx(tmp_path, "train", np.zeros((3, 28, 28), np.uint8),
+             np.zeros(3, np.uint8))
+  images = tmp_path / "train-images-idx3-ubyte"
+  images.write_bytes(images.read_bytes()[:-10])
+  with pytest.raises(datasets.DataError, match="train-images-idx3-ubyte"):
+    problems.mnist(layers=(8,), data_dir=str(tmp_path))
+
+
+def test_unknown_initializer_is_refused():
+  with pytest.raises(ValueError, match="fan_in"):
+    problems.digits(initializer="glorot")(),
