@@ -12,6 +12,9 @@ starts where single-point optimizers start.
 One iteration (`step`), for particles j = 1..k:
 
     f_j = mean over the batch of make_loss(x_j)
+          (per batch row, each row with its own bests, when the problem is a
+          batch of independent instances: one [batch, d] variable and one
+          loss per row, as `quadratic`'s rows or Rastrigin's)
     pbest_j <- x_j if f_j < f(pbest_j)                (strict improvement)
     gbest   <- the pbest with the lowest loss         (first on ties)
     v_j     <- w v_j + c1 r1 (pbest_j - x_j) + c2 r2 (gbest - x_j)
@@ -39,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 import meta
+import swarm_unroll
 
 PSOState = collections.namedtuple(
     "PSOState",
@@ -109,15 +113,24 @@ def _default_random_uniform(shape, dtype):
   return tf.random.uniform(shape, dtype=dtype)
 
 
-def _mean_loss(make_loss, point, constants):
-  """The problem's loss at `point`, averaged over the batch: a scalar."""
+def _loss(make_loss, point, constants, per_row):
+  """The problem's loss at `point`: one per batch row, or the batch mean."""
   rows = meta._make_with_custom_variables(make_loss, point, constants)  # pylint: disable=protected-access
-  return tf.reduce_mean(tf.reshape(rows, [-1]))
+  rows = tf.reshape(rows, [-1])
+  return rows if per_row else tf.reduce_mean(rows)
 
 
-def _per_particle(mask, rank):
-  """Reshapes a [k] tensor to [k, 1, ..., 1] to broadcast over a variable."""
-  return tf.reshape(mask, [-1] + [1] * (rank - 1))
+def _broadcastable(mask, rank):
+  """Appends unit axes to `mask` ([k] or [k, rows]) up to `rank`."""
+  return tf.reshape(mask, mask.shape.as_list() + [1] * (rank - mask.shape.rank))
+
+
+def _leader_values(values, leader):
+  """Each row's leader's entry of `values` [k, ...]; leader scalar or [rows]."""
+  if leader.shape.rank == 0:
+    return tf.gather(values, leader)
+  rows_first = tf.transpose(values, [1, 0] + list(range(2, values.shape.rank)))
+  return tf.gather(rows_first, leader, axis=1, batch_dims=1)
 
 
 def build(make_loss, num_particles=4, inertia=0.7298, cognitive=1.49618,
@@ -172,6 +185,11 @@ def build(make_loss, num_particles=4, inertia=0.7298, cognitive=1.49618,
   particles = [list(x)] + [
       list(meta._get_variables(make_loss, constants)[0])  # pylint: disable=protected-access
       for _ in range(k - 1)]
+  with tf.name_scope("pso_probe"):
+    probe = meta._make_with_custom_variables(make_loss, x, constants)  # pylint: disable=protected-access
+  # A batch of independent instances gets one swarm per instance.
+  per_row = swarm_unroll.is_per_row(x, probe)
+  rows_shape = [int(x[0].shape[0])] if per_row else []
   num_variables = len(x)
   dtypes = [v.dtype.base_dtype for v in x]
   shapes = [[k] + v.shape.as_list() for v in x]
@@ -186,9 +204,11 @@ def build(make_loss, num_particles=4, inertia=0.7298, cognitive=1.49618,
       per_particle = []
       for j, read in enumerate(reads):
         with tf.name_scope("particle_{}".format(j)):
-          per_particle.append(_mean_loss(make_loss, read, constants))
-      losses = tf.stack(per_particle, name="losses")
-    loss_dtype = losses.dtype.base_dtype
+          per_particle.append(_loss(make_loss, read, constants, per_row))
+      row_losses = tf.stack(per_particle, name="row_losses")
+      losses = (tf.reduce_mean(row_losses, axis=1, name="losses") if per_row
+                else row_losses)
+    loss_dtype = row_losses.dtype.base_dtype
 
     with tf.name_scope("state"):
       velocities = []
@@ -204,20 +224,22 @@ def build(make_loss, num_particles=4, inertia=0.7298, cognitive=1.49618,
           tf.Variable(tf.zeros(shapes[i], dtypes[i]), trainable=False,
                       name="best_position_{}".format(i))
           for i in range(num_variables)]
-      best_losses = tf.Variable(tf.fill([k], tf.constant(np.inf, loss_dtype)),
-                                trainable=False, name="best_losses")
+      best_losses = tf.Variable(
+          tf.fill([k] + rows_shape, tf.constant(np.inf, loss_dtype)),
+          trainable=False, name="best_losses")
       global_best_position = [
           tf.Variable(tf.zeros(shapes[i][1:], dtypes[i]), trainable=False,
                       name="global_best_position_{}".format(i))
           for i in range(num_variables)]
-      global_best_loss = tf.Variable(tf.constant(np.inf, loss_dtype),
-                                     trainable=False, name="global_best_loss")
+      global_best_loss = tf.Variable(
+          tf.fill(rows_shape, tf.constant(np.inf, loss_dtype)),
+          trainable=False, name="global_best_loss")
       evaluated = tf.Variable(False, trainable=False, name="evaluated")
     state = PSOState(particles, velocities, best_positions, best_losses,
                      global_best_position, global_best_loss, evaluated)
 
     with tf.name_scope("step"):
-      step = _step(state, positions, losses, inertia, cognitive, social,
+      step = _step(state, positions, row_losses, inertia, cognitive, social,
                    random_uniform)
     with tf.name_scope("reset"):
       variables = (sum(particles, []) + list(constants) + velocities +
@@ -241,7 +263,8 @@ def _step(state, positions, losses, inertia, cognitive, social,
   Args:
     state: the `PSOState`.
     positions: [k, ...] reads of the particles, one per problem variable.
-    losses: [k] losses at `positions`.
+    losses: [k] losses at `positions`, or [k, rows] for a batch of
+      independent instances (each row then has its own bests).
     inertia: w.
     cognitive: c1.
     social: c2.
@@ -259,12 +282,12 @@ def _step(state, positions, losses, inertia, cognitive, social,
   best_losses = tf.where(improved, finite, old_best_losses)
   best_positions = []
   for position, variable in zip(positions, state.best_positions):
-    mask = _per_particle(improved, position.shape.rank)
+    mask = _broadcastable(improved, position.shape.rank)
     best_positions.append(tf.where(mask, position, variable.read_value()))
 
-  leader = tf.argmin(best_losses, output_type=tf.int32, name="leader")
-  global_best_loss = tf.gather(best_losses, leader)
-  global_best = [tf.gather(best, leader) for best in best_positions]
+  leader = tf.argmin(best_losses, axis=0, output_type=tf.int32, name="leader")
+  global_best_loss = _leader_values(best_losses, leader)
+  global_best = [_leader_values(best, leader) for best in best_positions]
 
   velocities = []
   new_positions = []

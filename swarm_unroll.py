@@ -117,6 +117,20 @@ def _unflatten(flat, shapes):
           for part, shape in zip(tf.split(flat, sizes, axis=1), shapes)]
 
 
+def is_per_row(x, loss):
+  """Whether a problem is a batch of independent instances.
+
+  Args:
+    x: the problem's trainable variables.
+    loss: what its `build()` returns.
+
+  Returns:
+    True for one [batch, d] variable and one loss per batch row.
+  """
+  return (len(x) == 1 and x[0].shape.rank == 2 and loss.shape.rank == 1 and
+          loss.shape[0] == x[0].shape[0])
+
+
 class _Posterior:
   """Where the posterior term gets its points: per batch row, or whole x.
 
@@ -126,9 +140,7 @@ class _Posterior:
   """
 
   def __init__(self, x, rows):
-    self.per_row = (len(x) == 1 and x[0].shape.rank == 2 and
-                    rows.shape.rank == 1 and
-                    rows.shape[0] == x[0].shape[0])
+    self.per_row = is_per_row(x, rows)
     self.dims = (int(x[0].shape[1]) if self.per_row else
                  sum(int(np.prod(v.shape)) for v in x))
 

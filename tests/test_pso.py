@@ -186,9 +186,10 @@ def test_losses_read_current_positions_and_step_uses_them():
     tf.compat.v1.set_random_seed(1)
     pso_opt = pso.build(counting_build, num_particles=k,
                         initial_velocity_stddev=0.5)
-    # k draws of the particles, then one evaluation per particle, shared by
-    # `losses` and `step`; no gradient anywhere.
-    assert calls[0] == 2 * k
+    # k draws of the particles, one probe of the loss's shape, then one
+    # evaluation per particle, shared by `losses` and `step`; no gradient
+    # anywhere.
+    assert calls[0] == 2 * k + 1
     graph = tf.compat.v1.get_default_graph()
     assert not [op for op in graph.get_operations()
                 if "gradients" in op.name]
@@ -208,9 +209,12 @@ def test_losses_read_current_positions_and_step_uses_them():
       np.testing.assert_array_equal(sess.run(pso_opt.positions[0]), after)
 
 
+_RASTRIGIN = problems.square_cos(batch_size=8, num_dims=2, mode="test",
+                                 init_stddev=0.2)
+
+
 @pytest.mark.parametrize("make_loss, ratio", [
-    (problems.square_cos(batch_size=8, num_dims=2, mode="test",
-                         init_stddev=0.2), 0.05),
+    (_RASTRIGIN, 0.05),
     (problems.quadratic(batch_size=8, num_dims=3), 0.5),
 ], ids=["rastrigin", "quadratic"])
 def test_hundred_steps_lower_the_best_loss(make_loss, ratio):
@@ -225,11 +229,14 @@ def test_hundred_steps_lower_the_best_loss(make_loss, ratio):
         sess.run(pso_opt.step)
         history.append(sess.run(pso_opt.state.global_best_loss))
       best = sess.run(pso_opt.state.best_losses)
+  # Rastrigin's rows are independent instances, each with its own swarm
+  # bests; quadratic's loss is one mean, so one best per particle.
+  assert best.shape == ((8, 8) if make_loss is _RASTRIGIN else (8,))
   assert start > 0.5
-  assert best.min() < ratio * start
-  assert history[-1] == best.min()
+  assert np.mean(best.min(axis=0)) < ratio * start
+  np.testing.assert_array_equal(history[-1], best.min(axis=0))
   # The global best never gets worse.
-  assert np.all(np.diff(history) <= 0)
+  assert np.all(np.diff(history, axis=0) <= 0)
 
 
 def test_reset_draws_a_fresh_instance_and_clears_the_bests():
@@ -376,3 +383,32 @@ def test_problem_without_trainable_variables_is_rejected():
   with tf.Graph().as_default():
     with pytest.raises(ValueError, match="no trainable variables"):
       pso.build(build)
+
+
+def _rows_problem():
+  """Two independent 1-d instances: one [2, 1] variable, f = x^2 per row."""
+
+  def build():
+    x = tf.compat.v1.get_variable("x", shape=[2, 1],
+                                  initializer=tf.compat.v1.ones_initializer())
+    return tf.reduce_sum(tf.square(x), axis=1)
+
+  return build
+
+
+def test_each_batch_row_has_its_own_leader():
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    pso_opt = pso.build(_rows_problem(), num_particles=2,
+                        random_uniform=_zero_uniform)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    # Particle 0 is best on row 0, particle 1 on row 1.
+    _load_positions(sess, pso_opt, [[[0.5], [3.0]], [[2.0], [-1.0]]])
+    losses, _ = sess.run([pso_opt.losses, pso_opt.step])
+    state = pso_opt.state
+    np.testing.assert_allclose(losses, [(0.25 + 9.0) / 2, (4.0 + 1.0) / 2])
+    np.testing.assert_array_equal(sess.run(state.best_losses),
+                                  [[0.25, 9.0], [4.0, 1.0]])
+    np.testing.assert_array_equal(sess.run(state.global_best_loss),
+                                  [0.25, 1.0])
+    np.testing.assert_array_equal(
+        sess.run(state.global_best_position[0]), [[0.5], [-1.0]])
