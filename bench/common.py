@@ -20,6 +20,8 @@ TRAIN_STEPS = 100
 # Steps per unroll (one meta-iteration); TRAIN_STEPS / UNROLL_LENGTH unrolls
 # make an epoch.
 UNROLL_LENGTH = 20
+# The meta-optimizer's Adam learning rate (train.py's default).
+META_LEARNING_RATE = 0.001
 
 
 def format_value(value):

@@ -54,15 +54,13 @@ flags.DEFINE_string("output", None, "Also write the markdown tables here.")
 
 # Learning rates tried for each baseline: evaluation.LEARNING_RATE_GRID's
 # half-decade log grid (1e-4 to 1) extended to 10, since on `quadratic` (whose
-# batch mean scales every gradient by 1/128) SGD and Momentum do best at its
-# edge, 1.
+# batch mean scales every gradient by 1/128) and `digits` SGD and Momentum do
+# best at its edge, 1.
 LEARNING_RATE_GRID = evaluation.LEARNING_RATE_GRID + (10 ** 0.5, 10.0)
 # Loss read after these many steps: the training horizon, 2x and 5x.
 HORIZONS = tuple(m * common.TRAIN_STEPS for m in (1, 2, 5))
 # Mean final losses closer than this (relative) count as a tie.
 TIE_TOLERANCE = 0.01
-# The meta-optimizer's Adam learning rate (train.py's default).
-META_LEARNING_RATE = 0.001
 # Epochs of train.py's end-of-training evaluation (its default).
 TRAIN_EVALUATION_EPOCHS = 20
 
@@ -121,7 +119,7 @@ def meta_train(problem, directory):
       evaluation_period=FLAGS.train_epochs,
       evaluation_epochs=TRAIN_EVALUATION_EPOCHS,
       num_steps=common.TRAIN_STEPS, unroll_length=common.UNROLL_LENGTH,
-      learning_rate=META_LEARNING_RATE, seed=FLAGS.train_seed,
+      learning_rate=common.META_LEARNING_RATE, seed=FLAGS.train_seed,
       num_particles=FLAGS.num_particles, show_progress=False)
   common.print_bench_line("quality", collections.OrderedDict([
       ("problem", problem), ("stage", "meta_train"),
@@ -171,8 +169,8 @@ def tuned_learning_rate(optimizer, problem):
   """A baseline's best learning rate on the tuning instances at 100 steps."""
   best, scores = evaluation.tune(
       optimizer, problem, seed=FLAGS.seed, grid=LEARNING_RATE_GRID,
-      num_steps=common.TRAIN_STEPS,
-      num_epochs=FLAGS.tune_epochs, show_progress=False)
+      num_steps=common.TRAIN_STEPS, num_epochs=FLAGS.tune_epochs,
+      show_progress=False)
   grid = sorted(scores)
   if best in (grid[0], grid[-1]):
     logging.warning("%s on %s: the best learning rate %g is at the edge of "
@@ -224,11 +222,21 @@ def tied(first, second):
       abs(first - second) <= TIE_TOLERANCE * min(abs(first), abs(second)))
 
 
-def verdict(results, steps):
-  """Says whether L2L beats the best tuned baseline after `steps` steps."""
+def verdict(results, steps, rivals, label):
+  """Says whether L2L beats the best of `rivals` after `steps` steps.
+
+  Args:
+    results: the `Result`s of one problem.
+    steps: one of `HORIZONS`.
+    rivals: names of the optimizers L2L is compared with.
+    label: what the best of them is called in the sentence.
+
+  Returns:
+    The sentence.
+  """
   learned = next(r for r in results if r.optimizer == "L2L")
-  baselines = [r for r in results if r.optimizer in evaluation.BASELINES]
-  best = min(baselines, key=lambda r: r.figures[steps][0])
+  best = min((r for r in results if r.optimizer in rivals),
+             key=lambda r: r.figures[steps][0])
   ours, theirs = learned.figures[steps][0], best.figures[steps][0]
   if tied(ours, theirs):
     word = "ties (within {:.0%}) with".format(TIE_TOLERANCE)
@@ -236,9 +244,18 @@ def verdict(results, steps):
     word = "beats"
   else:
     word = "does NOT beat"
-  return "{} steps: L2L ({}) {} the best tuned baseline, {} ({}).".format(
-      steps, common.format_value(learned.figures[steps][1]), word,
+  return "{} steps: L2L ({}) {} {}, {} ({}).".format(
+      steps, common.format_value(learned.figures[steps][1]), word, label,
       best.optimizer, common.format_value(best.figures[steps][1]))
+
+
+def verdicts(results):
+  """The verdicts of one problem: against the baselines, and PSO if run."""
+  comparisons = [(tuple(evaluation.BASELINES), "the best tuned baseline")]
+  if any(r.optimizer == "PSO" for r in results):
+    comparisons.append((("PSO",), "the gradient-free swarm"))
+  return [verdict(results, steps, rivals, label)
+          for rivals, label in comparisons for steps in HORIZONS]
 
 
 def table_cells(results, steps):
@@ -264,8 +281,9 @@ def settings_text():
       "loss, lower is better; the best, and any within {:.0%} of its mean, "
       "in bold.".format(
           FLAGS.train_epochs, common.TRAIN_STEPS, common.UNROLL_LENGTH,
-          META_LEARNING_RATE, FLAGS.train_seed, particles, FLAGS.eval_epochs,
-          FLAGS.seed, FLAGS.tune_epochs, common.TRAIN_STEPS, TIE_TOLERANCE))
+          common.META_LEARNING_RATE, FLAGS.train_seed, particles,
+          FLAGS.eval_epochs, FLAGS.seed, FLAGS.tune_epochs, common.TRAIN_STEPS,
+          TIE_TOLERANCE))
 
 
 def problem_table(problem, results):
@@ -277,10 +295,9 @@ def problem_table(problem, results):
                      else common.format_value(result.learning_rate))
     rows.append([result.optimizer, learning_rate] + [c[i] for c in columns])
   headers = ["optimizer", "lr"] + ["{} steps".format(s) for s in HORIZONS]
-  verdicts = "\n".join("- " + verdict(results, s) for s in HORIZONS)
   return "### {}\n\n{}\n\n{}\n{}\n".format(
       problem, settings_text(), common.markdown_table(headers, rows),
-      verdicts)
+      "\n".join("- " + line for line in verdicts(results)))
 
 
 def main(argv):

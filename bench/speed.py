@@ -52,9 +52,7 @@ flags.DEFINE_integer("warmup_steps", 100, "Untimed single steps first.")
 
 # Single steps between two resets (fresh instances) while timing steps.
 STEPS_PER_RESET = common.TRAIN_STEPS
-# Learning rates of the timed graphs: the meta-optimizer's (train.py's
-# default) and Adam's (speed does not depend on it).
-META_LEARNING_RATE = 0.001
+# Learning rate of the timed Adam (speed does not depend on it).
 ADAM_LEARNING_RATE = 0.01
 # The table's columns, in order.
 METRICS = ("graph_seconds", "first_epoch_seconds", "seconds_per_epoch",
@@ -109,7 +107,7 @@ def training_session(problem_name):
     start = timeit.default_timer()
     optimizer = meta.MetaOptimizer(**net_config)
     step, update, reset, cost, _ = optimizer.meta_minimize(
-        problem, common.UNROLL_LENGTH, learning_rate=META_LEARNING_RATE,
+        problem, common.UNROLL_LENGTH, learning_rate=common.META_LEARNING_RATE,
         net_assignments=net_assignments)
     seconds = timeit.default_timer() - start
   return start_session(graph, reset, [cost, update, step]), seconds
