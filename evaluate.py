@@ -32,7 +32,7 @@ flags.DEFINE_integer("seed", 0, "Seed of the problem instances; the same seed "
 flags.DEFINE_string("problem", "simple", "Problem to evaluate on.")
 flags.DEFINE_integer("num_steps", 100, "Optimizer steps per instance.")
 flags.DEFINE_boolean("tune", False, "Pick the baseline's learning rate from a "
-                     "log grid (1e-4 to 1) on tuning instances disjoint from "
+                     "log grid (1e-4 to 10) on tuning instances disjoint from "
                      "the evaluation instances.")
 flags.DEFINE_integer("tune_epochs", 10, "Instances per learning rate tried.")
 flags.DEFINE_string("records_dir", None, "Where the records file goes; "

@@ -1,6 +1,6 @@
 """Quality benchmark: a freshly meta-trained L2L optimizer vs tuned baselines.
 
-For each problem: meta-train an optimizer for a fixed budget (`train.train`
+For each problem: meta-train an optimizer for a fixed budget (`training.train`
 into a temporary directory, fixed seed, saved at the end), tune each baseline
 of `evaluation.BASELINES` on the tuning instances at the training horizon
 (100 steps), then run every optimizer on the same held-out instances for 500
@@ -31,16 +31,13 @@ from absl import logging
 import common  # First: it quiets TensorFlow before anything imports it.
 import evaluation
 import records
-import train
+import training
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("problems", ["quadratic", "digits", "square_cos_10"],
                   "Comma-separated problems (names util.get_config knows).")
-# train.py defines a --seed of its own (the seed of its command line, unused
-# here); this one replaces it.
 flags.DEFINE_integer("seed", 0, "Seed of the held-out instances, the same "
-                     "for every optimizer; tuning uses other instances.",
-                     allow_override=True)
+                     "for every optimizer; tuning uses other instances.")
 flags.DEFINE_integer("train_epochs", 1000, "Meta-training epochs per "
                      "problem.")
 flags.DEFINE_integer("eval_epochs", 50, "Held-out instances per optimizer.")
@@ -52,11 +49,6 @@ flags.DEFINE_integer("num_particles", 1, "Swarm size: above 1, L2L is "
                      "with as many particles is added.")
 flags.DEFINE_string("output", None, "Also write the markdown tables here.")
 
-# Learning rates tried for each baseline: evaluation.LEARNING_RATE_GRID's
-# half-decade log grid (1e-4 to 1) extended to 10, since on `quadratic` (whose
-# batch mean scales every gradient by 1/128) and `digits` SGD and Momentum do
-# best at its edge, 1.
-LEARNING_RATE_GRID = evaluation.LEARNING_RATE_GRID + (10 ** 0.5, 10.0)
 # Loss read after these many steps: the training horizon, 2x and 5x.
 HORIZONS = tuple(m * common.TRAIN_STEPS for m in (1, 2, 5))
 # Mean final losses closer than this (relative) count as a tie.
@@ -113,7 +105,7 @@ def meta_train(problem, directory):
   logging.info("Meta-training on %s for %d epochs", problem,
                FLAGS.train_epochs)
   start = timeit.default_timer()
-  train_loss = train.train(
+  train_loss = training.train(
       problem, save_path=directory, num_epochs=FLAGS.train_epochs,
       log_period=max(1, FLAGS.train_epochs // 5),
       evaluation_period=FLAGS.train_epochs,
@@ -168,9 +160,8 @@ def learned_result(problem):
 def tuned_learning_rate(optimizer, problem):
   """A baseline's best learning rate on the tuning instances at 100 steps."""
   best, scores = evaluation.tune(
-      optimizer, problem, seed=FLAGS.seed, grid=LEARNING_RATE_GRID,
-      num_steps=common.TRAIN_STEPS, num_epochs=FLAGS.tune_epochs,
-      show_progress=False)
+      optimizer, problem, seed=FLAGS.seed, num_steps=common.TRAIN_STEPS,
+      num_epochs=FLAGS.tune_epochs, show_progress=False)
   grid = sorted(scores)
   if best in (grid[0], grid[-1]):
     logging.warning("%s on %s: the best learning rate %g is at the edge of "

@@ -10,7 +10,7 @@ import pytest
 
 import checkpoint
 import evaluation
-import train
+import training
 
 # A short run on `simple`: 4 epochs of 2 unrolls of 2 steps, evaluated twice.
 TRAIN_ARGS = {"num_epochs": 4, "evaluation_period": 2, "evaluation_epochs": 1,
@@ -49,7 +49,7 @@ def trained_simple(tmp_path_factory):
   """
   directory = tmp_path_factory.mktemp("simple")
   (directory / "notes.txt").write_text("keep me")
-  result = train.train("simple", save_path=str(directory), **TRAIN_ARGS)
+  result = training.train("simple", save_path=str(directory), **TRAIN_ARGS)
   return directory, result
 
 
@@ -83,9 +83,9 @@ def test_train_refuses_to_overwrite(tmp_path):
   saved = tmp_path / "cw.l2l"
   saved.write_bytes(b"earlier optimizer")
   with pytest.raises(ValueError, match="--overwrite"):
-    train.train("simple", save_path=str(tmp_path), **TRAIN_ARGS)
+    training.train("simple", save_path=str(tmp_path), **TRAIN_ARGS)
   assert saved.read_bytes() == b"earlier optimizer"
-  train.train("simple", save_path=str(tmp_path), overwrite=True, **TRAIN_ARGS)
+  training.train("simple", save_path=str(tmp_path), overwrite=True, **TRAIN_ARGS)
   assert sorted(checkpoint.load(saved)) == ["linear"]
 
 
@@ -93,18 +93,18 @@ def test_train_save_path_must_be_a_directory(tmp_path):
   path = tmp_path / "file"
   path.write_text("x")
   with pytest.raises(ValueError, match="is not a directory"):
-    train.train("simple", save_path=str(path), **TRAIN_ARGS)
+    training.train("simple", save_path=str(path), **TRAIN_ARGS)
 
 
 def test_train_num_steps_must_be_a_multiple_of_unroll_length():
   with pytest.raises(ValueError,
                      match=r"num_steps \(5\) must be a multiple of "
                      r"unroll_length \(2\)"):
-    train.train("simple", **dict(TRAIN_ARGS, num_steps=5))
+    training.train("simple", **dict(TRAIN_ARGS, num_steps=5))
 
 
 def test_evaluate_trained_simple_multi(tmp_path):
-  train.train("simple-multi", save_path=str(tmp_path), **TRAIN_ARGS)
+  training.train("simple-multi", save_path=str(tmp_path), **TRAIN_ARGS)
   result = evaluation.evaluate("L2L", "simple-multi", num_steps=2,
                                path=str(tmp_path), **EVAL_ARGS)
   assert np.all(np.isfinite(result.losses))
@@ -176,7 +176,7 @@ def test_evaluate_command_line(ref, tmp_path):
 
 def test_train_writes_tensorboard_summaries(tmp_path):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  train.train("simple", logdir=str(tmp_path), **TRAIN_ARGS)
+  training.train("simple", logdir=str(tmp_path), **TRAIN_ARGS)
   events = [f for f in os.listdir(tmp_path) if "tfevents" in f]
   assert len(events) == 1
   tags = {}
@@ -197,7 +197,7 @@ def test_train_writes_tensorboard_summaries(tmp_path):
 
 def test_train_stops_on_divergence_and_keeps_the_saved_optimizer(
     tmp_path, monkeypatch, caplog):
-  real_run_epoch = train.util.run_epoch
+  real_run_epoch = training.util.run_epoch
   calls = []
 
   def diverging_run_epoch(*args):
@@ -207,11 +207,11 @@ def test_train_stops_on_divergence_and_keeps_the_saved_optimizer(
       cost = float("nan")
     return seconds, (cost, meta_loss)
 
-  monkeypatch.setattr(train.util, "run_epoch", diverging_run_epoch)
+  monkeypatch.setattr(training.util, "run_epoch", diverging_run_epoch)
   args = dict(TRAIN_ARGS, num_epochs=10, evaluation_period=1,
               evaluation_epochs=1)
   with caplog.at_level(logging.ERROR):
-    result = train.train("simple", save_path=str(tmp_path), **args)
+    result = training.train("simple", save_path=str(tmp_path), **args)
   saved = checkpoint.load(tmp_path / "cw.l2l")
   # Epoch 1 and its evaluation ran (calls 1-2), epoch 2 (call 3), then its
   # evaluation diverged: the optimizer saved after epoch 1 is kept.
