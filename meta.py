@@ -15,6 +15,7 @@ import os
 from absl import logging
 import tensorflow as tf
 
+import checkpoint
 import networks
 import problems
 import swarm_unroll
@@ -342,7 +343,8 @@ class MetaOptimizer:
     if self._attention is not None:
       modules[swarm_unroll.ATTENTION_ID] = self._attention
     for key, module in modules.items():
-      filename = None if path is None else os.path.join(path, key + ".l2l")
+      filename = (None if path is None else
+                  checkpoint.checkpoint_path(path, key))
       result[key] = networks.save(module, sess, filename)
     return result
 
@@ -517,7 +519,7 @@ class MetaOptimizer:
 
 
 def _checkpoint_file(model_path, key):
-  path = os.path.join(model_path, key + ".l2l")
+  path = checkpoint.checkpoint_path(model_path, key)
   if not os.path.isfile(path):
     found = sorted(f for f in os.listdir(model_path)
                    if f.endswith(".l2l")) if os.path.isdir(model_path) else []

@@ -10,6 +10,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+import checkpoint
 import meta
 import progress
 import swarm_unroll
@@ -36,8 +37,8 @@ def check_save_path(save_path, net_ids, overwrite):
   if os.path.exists(save_path) and not os.path.isdir(save_path):
     raise ValueError("--save_path {} exists and is not a directory.".format(
         save_path))
-  existing = [i + ".l2l" for i in net_ids
-              if os.path.exists(os.path.join(save_path, i + ".l2l"))]
+  files = [checkpoint.checkpoint_path(save_path, i) for i in net_ids]
+  existing = [os.path.basename(f) for f in files if os.path.exists(f)]
   if existing and not overwrite:
     raise ValueError(
         "{} already holds a saved optimizer ({}); choose another --save_path "

@@ -1,18 +1,18 @@
 """Problem configurations and the epoch loops shared by train.py and evaluate.py."""
 
-import os
 import sys
 import timeit
 
 import numpy as np
 
+import checkpoint
 import networks
 import problems
 
 
 def get_net_path(name, path):
   """Returns the `.l2l` file of net `name` in directory `path`, or None."""
-  return None if path is None else os.path.join(path, name + ".l2l")
+  return None if path is None else checkpoint.checkpoint_path(path, name)
 
 
 def get_default_net_config(name, path):
