@@ -445,17 +445,8 @@ class MetaOptimizer:
                      net_keys, subsets, second_derivatives):
     """DeepMind's single-point unroll."""
     names = [_variable_name(v) for v in x]
-    state = []
     with tf.name_scope("states"):
-      for i, (subset, key) in enumerate(zip(subsets, net_keys)):
-        net = nets[key]
-        with tf.name_scope("state_{}".format(i)):
-          initial = [net.initial_state_for_inputs(x[j], dtype=tf.float32)
-                     for j in subset]
-          # Sonnet 2 creates variables on the first call, which cannot happen
-          # inside the while loop: connect each net once here.
-          net(tf.zeros_like(x[subset[0]]), initial[0])
-          state.append(_nested_variable(initial, name="state"))
+      state = _net_states(nets, net_keys, subsets, [v.shape for v in x])
 
     def loss_at(point):
       with tf.name_scope("fx"):
@@ -516,6 +507,34 @@ class MetaOptimizer:
     optimizer = tf.compat.v1.train.AdamOptimizer(learning_rate)
     step = optimizer.minimize(info.loss, var_list=self.trainable_variables())
     return MetaStep(step, *info[1:5])
+
+
+def _net_states(nets, net_keys, subsets, shapes, name="state"):
+  """Creates the nets' persistent states, one per assigned variable.
+
+  Each net is also connected once, to a dummy input: Sonnet 2 creates
+  variables on the first call, which cannot happen inside the while loop.
+
+  Args:
+    nets: the nets by id.
+    net_keys: the ids in assignment order.
+    subsets: the indices of each id's variables.
+    shapes: the shape of each optimizee variable as the nets see it.
+    name: name of the state variables.
+
+  Returns:
+    One nesting of state variables per net, in `net_keys` order.
+  """
+  states = []
+  for i, (subset, key) in enumerate(zip(subsets, net_keys)):
+    net = nets[key]
+    with tf.name_scope("state_{}".format(i)):
+      initial = [net.initial_state_for_inputs(tf.zeros(shapes[j]),
+                                              dtype=tf.float32)
+                 for j in subset]
+      net(tf.zeros(shapes[subset[0]]), initial[0])
+      states.append(_nested_variable(initial, name=name))
+  return states
 
 
 def _checkpoint_file(model_path, key):

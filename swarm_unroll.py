@@ -227,13 +227,8 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
   num_coordinates = sum(int(np.prod(shape[1:])) for shape in shapes)
 
   with tf.name_scope("swarm_state"):
-    net_states = []
-    for subset, key in zip(subsets, net_keys):
-      initial = [nets[key].initial_state_for_inputs(tf.zeros(shapes[j]))
-                 for j in subset]
-      # Create the nets' variables before the loop (Sonnet 2 is lazy).
-      nets[key](tf.zeros(shapes[subset[0]]), initial[0])
-      net_states.append(meta._nested_variable(initial, name="net_state"))  # pylint: disable=protected-access
+    net_states = meta._net_states(nets, net_keys, subsets, shapes,  # pylint: disable=protected-access
+                                  name="net_state")
     zeros = tf.zeros([k, num_coordinates])
     momentum = tf.Variable(zeros, trainable=False, name="momentum")
     best_x = tf.Variable(zeros, trainable=False, name="best_x")

@@ -501,7 +501,7 @@ def _full_swarm_run(len_unroll, runs):
                                    cw=_small_lstm())
     info = optimizer.meta_loss(_shifted_quadratic(), len_unroll)
     net_state = [v for v in tf.compat.v1.global_variables()
-                 if v.name.startswith("swarm_state/net_state")]
+                 if v.name.startswith("swarm_state/state_0/net_state")]
     _init(sess)
     for _ in range(runs - 1):
       sess.run(info.update)
