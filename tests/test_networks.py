@@ -1,5 +1,7 @@
 """Tests for networks.py and preprocess.py against numpy re-statements."""
 
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -218,3 +220,31 @@ def test_zeros_initializer_gives_zero_updates(sess):
   net = networks.CoordinateWiseDeepLSTM(layers=(3,), initializer="zeros")
   (update,), _ = _run_steps(sess, net, GRADIENTS[:1])
   np.testing.assert_array_equal(update, np.zeros([2, 3]))
+
+
+@pytest.mark.parametrize("style", ["dill", "python2"])
+def test_legacy_pickles_match_sonnet1_formula(sess, ref, tmp_path, style):
+  # The byte-level stream builders of the checkpoint tests write files as
+  # DeepMind's (Python 2) and LOIS's (dill) code did.
+  import test_checkpoint as streams  # pylint: disable=g-import-not-at-top
+  values = _cw_checkpoint(ref, seed=3)
+  if style == "dill":
+    factory = streams._call(
+        streams._global("collections", "defaultdict"),
+        streams._call(streams._global("dill._dill", "_load_type"),
+                      streams._unicode("dict")))
+    body = streams._numpy1_stream(values,
+                                  reconstruct=streams._dill_reconstruct())
+    stream = (streams.PROTO2 + factory +
+              body[len(streams.PROTO2 + streams.EMPTY_DICT):])
+  else:
+    stream = streams._numpy1_stream(
+        values, key=lambda text: streams._py2_str(text.encode()),
+        flavor="py2")
+  path = tmp_path / "cw.l2l"
+  path.write_bytes(stream)
+  net = networks.factory("CoordinateWiseDeepLSTM", CW_OPTIONS,
+                         net_path=str(path))
+  actual = _run_steps(sess, net, GRADIENTS)
+  assert "dill" not in sys.modules
+  _assert_steps_close(actual, _reference_steps(ref, values, GRADIENTS))
