@@ -49,9 +49,13 @@ flags.DEFINE_float("pso_social", 1.49618, "PSO attraction to the swarm's "
 
 def _swarm_options():
   if FLAGS.optimizer == "PSO":
-    return {"num_particles": max(FLAGS.num_particle, 1),
-            "inertia": FLAGS.pso_inertia, "cognitive": FLAGS.pso_cognitive,
-            "social": FLAGS.pso_social}
+    options = {"inertia": FLAGS.pso_inertia,
+               "cognitive": FLAGS.pso_cognitive, "social": FLAGS.pso_social}
+    # A swarm of one is no swarm: without --num_particle PSO keeps its
+    # default of 4 particles.
+    if FLAGS.num_particle > 1:
+      options["num_particles"] = FLAGS.num_particle
+    return options
   if FLAGS.num_particle > 1:
     return {"num_particles": FLAGS.num_particle}
   return {}

@@ -27,6 +27,8 @@ BASELINES = {
     "Adam": tf.compat.v1.train.AdamOptimizer,
 }
 OPTIMIZERS = ("L2L",) + tuple(BASELINES) + ("PSO",)
+# PSO's swarm size when none is given.
+PSO_PARTICLES = 4
 
 # Learning rates `tune` tries: half decades from 1e-4 to 10 (SGD's best on
 # `quadratic` and `digits` is above 1: their batch means shrink gradients).
@@ -128,7 +130,7 @@ def _build_pso(problem, swarm_options):
 
 
 def _pso_options(swarm_options):
-  options = {"num_particles": 4}
+  options = {"num_particles": PSO_PARTICLES}
   options.update(swarm_options or {})
   return options
 
