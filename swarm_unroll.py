@@ -10,7 +10,6 @@ See `swarm.py` for the formulas.
 
 import collections
 import dataclasses
-import math
 import numbers
 
 from absl import logging
@@ -19,7 +18,6 @@ import tensorflow as tf
 
 import checkpoint
 import meta
-import problems
 import swarm
 
 ATTENTION_ID = "attention"

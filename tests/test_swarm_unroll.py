@@ -884,10 +884,6 @@ def test_evaluate_swarm_l2l_and_pso():
   assert np.all(l2l.losses[:, 0, 0] != l2l.losses[:, 0, 1])
   # Epochs are different instances.
   assert np.all(l2l.losses[0, 0] != l2l.losses[1, 0])
-  try:
-    import pso  # pylint: disable=g-import-not-at-top,unused-import
-  except ImportError:
-    pytest.skip("pso.py is missing")
   swarm = evaluation.evaluate("PSO", "square_cos_2", num_steps=3,
                               num_epochs=2,
                               swarm_options={"num_particles": 3},
