@@ -182,9 +182,7 @@ def build(make_loss, num_particles=4, inertia=0.7298, cognitive=1.49618,
   x, constants = meta._get_variables(make_loss)  # pylint: disable=protected-access
   if not x:
     raise ValueError("The problem created no trainable variables.")
-  particles = [list(x)] + [
-      list(meta._get_variables(make_loss, constants)[0])  # pylint: disable=protected-access
-      for _ in range(k - 1)]
+  particles = swarm_unroll.draw_particles(make_loss, x, constants, k)
   with tf.name_scope("pso_probe"):
     probe = meta._make_with_custom_variables(make_loss, x, constants)  # pylint: disable=protected-access
   # A batch of independent instances gets one swarm per instance.

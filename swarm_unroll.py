@@ -115,6 +115,25 @@ def _unflatten(flat, shapes):
           for part, shape in zip(tf.split(flat, sizes, axis=1), shapes)]
 
 
+def draw_particles(make_loss, x, constants, num_particles):
+  """The starting points of a swarm on one problem instance.
+
+  Args:
+    make_loss: the problem's `build` function.
+    x: its variables from `meta._get_variables`: the first particle.
+    constants: the instance, shared by every particle.
+    num_particles: k.
+
+  Returns:
+    k lists of variables: `x`, then fresh draws of the problem's
+    initialisers (in this order, so that PSO and the learned swarm start
+    alike under one seed).
+  """
+  return [list(x)] + [
+      list(meta._get_variables(make_loss, constants)[0])  # pylint: disable=protected-access
+      for _ in range(num_particles - 1)]
+
+
 def is_per_row(x, loss):
   """Whether a problem is a batch of independent instances.
 
@@ -199,9 +218,8 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
     points (one [k, ...] tensor per variable).
   """
   k = config.num_particles
-  starts = [x] + [meta._get_variables(make_loss, constants)[0]  # pylint: disable=protected-access
-                  for _ in range(k - 1)]
-  particles = [list(v) for v in zip(*starts)]
+  particles = [list(v) for v in zip(*draw_particles(make_loss, x, constants,
+                                                    k))]
   shapes = [[k] + v.shape.as_list() for v in x]
   attention = _make_attention(config, attention_path)
 
