@@ -45,26 +45,26 @@ _NEW_FILE_MODE = 0o644
 
 
 class CheckpointError(ValueError):
-    """A file (or data to be saved) is not a valid l2l checkpoint."""
+  """A file (or data to be saved) is not a valid l2l checkpoint."""
 
 
 class _Refused(Exception):
-    """Internal: the pickle asked for something outside the allowlist."""
+  """Internal: the pickle asked for something outside the allowlist."""
 
-    def __init__(self, what):
-        super().__init__(what)
-        self.what = what
+  def __init__(self, what):
+    super().__init__(what)
+    self.what = what
 
 
 def _numpy_internal(name):
-    """Imports numpy's private module `name` without the numpy.core alias.
+  """Imports numpy's private module `name` without the numpy.core alias.
 
-    numpy 2 renamed ``numpy.core`` to ``numpy._core``; going through the old
-    name there can emit DeprecationWarnings, which `load` must not do.
-    """
-    if int(np.__version__.split(".")[0]) >= 2:
-        return importlib.import_module("numpy._core." + name)
-    return importlib.import_module("numpy.core." + name)
+  numpy 2 renamed ``numpy.core`` to ``numpy._core``; going through the old
+  name there can emit DeprecationWarnings, which `load` must not do.
+  """
+  if int(np.__version__.split(".")[0]) >= 2:
+    return importlib.import_module("numpy._core." + name)
+  return importlib.import_module("numpy.core." + name)
 
 
 _multiarray = _numpy_internal("multiarray")
@@ -73,81 +73,81 @@ _scalar = _multiarray.scalar
 
 
 class _Shim:
-    """A callable handed to the unpickler in place of a real function.
+  """A callable handed to the unpickler in place of a real function.
 
-    Instances cannot be modified by the pickle: BUILD calls `__setstate__`,
-    which refuses, and attribute assignment refuses too. Plain Python
-    functions would instead let a file rewrite their attributes.
-    """
+  Instances cannot be modified by the pickle: BUILD calls `__setstate__`,
+  which refuses, and attribute assignment refuses too. Plain Python
+  functions would instead let a file rewrite their attributes.
+  """
 
-    __slots__ = ("_name", "_func")
+  __slots__ = ("_name", "_func")
 
-    def __init__(self, name, func):
-        object.__setattr__(self, "_name", name)
-        object.__setattr__(self, "_func", func)
+  def __init__(self, name, func):
+    object.__setattr__(self, "_name", name)
+    object.__setattr__(self, "_func", func)
 
-    def __call__(self, *args):
-        return self._func(*args)
+  def __call__(self, *args):
+    return self._func(*args)
 
-    def __setattr__(self, key, value):
-        raise _Refused(f"setting attribute {key!r} of {self._name}")
+  def __setattr__(self, key, value):
+    raise _Refused(f"setting attribute {key!r} of {self._name}")
 
-    def __setstate__(self, state):
-        raise _Refused(f"setting the state of {self._name}")
+  def __setstate__(self, state):
+    raise _Refused(f"setting the state of {self._name}")
 
-    def __repr__(self):
-        return f"<l2l checkpoint stand-in for {self._name}>"
+  def __repr__(self):
+    return f"<l2l checkpoint stand-in for {self._name}>"
 
 
 class _ModuleRef:
-    """Placeholder that dill's `_import_module` returns for allowed modules."""
+  """Placeholder that dill's `_import_module` returns for allowed modules."""
 
-    __slots__ = ("name",)
+  __slots__ = ("name",)
 
-    def __init__(self, name):
-        object.__setattr__(self, "name", name)
+  def __init__(self, name):
+    object.__setattr__(self, "name", name)
 
-    def __setattr__(self, key, value):
-        raise _Refused(f"setting attribute {key!r} of module {self.name!r}")
+  def __setattr__(self, key, value):
+    raise _Refused(f"setting attribute {key!r} of module {self.name!r}")
 
-    def __setstate__(self, state):
-        raise _Refused(f"setting the state of module {self.name!r}")
+  def __setstate__(self, state):
+    raise _Refused(f"setting the state of module {self.name!r}")
 
-    def __repr__(self):
-        return f"<l2l checkpoint placeholder for module {self.name!r}>"
+  def __repr__(self):
+    return f"<l2l checkpoint placeholder for module {self.name!r}>"
 
 
 def _codecs_encode(text, encoding="utf-8", *rest):
-    # Python 3 pickles bytes at protocols 0-2 as _codecs.encode(str, "latin1").
-    normalized = str(encoding).lower().replace("_", "-")
-    if (not isinstance(text, str) or rest
-            or normalized not in ("latin1", "latin-1", "iso-8859-1")):
-        raise _Refused(f"_codecs.encode with encoding {encoding!r}")
-    return text.encode("latin1")
+  # Python 3 pickles bytes at protocols 0-2 as _codecs.encode(str, "latin1").
+  normalized = str(encoding).lower().replace("_", "-")
+  if (not isinstance(text, str) or rest or
+      normalized not in ("latin1", "latin-1", "iso-8859-1")):
+    raise _Refused(f"_codecs.encode with encoding {encoding!r}")
+  return text.encode("latin1")
 
 
 def _bytes(*args):
-    # Python 3 pickles b"" at protocols 0-2 as bytes(); refuse bytes(n),
-    # which would only be a way to allocate memory.
-    if not args:
-        return b""
-    if len(args) == 1 and isinstance(args[0], (bytes, bytearray)):
-        return bytes(args[0])
-    raise _Refused("builtins.bytes with arguments other than a byte string")
+  # Python 3 pickles b"" at protocols 0-2 as bytes(); refuse bytes(n),
+  # which would only be a way to allocate memory.
+  if not args:
+    return b""
+  if len(args) == 1 and isinstance(args[0], (bytes, bytearray)):
+    return bytes(args[0])
+  raise _Refused("builtins.bytes with arguments other than a byte string")
 
 
 def _frombuffer(buf, dtype, shape, order, axis_order=None):
-    # numpy's protocol-5 array reduction; re-implemented so that no numpy
-    # Python function is exposed to the pickle.
-    transposed = order == "K" and isinstance(axis_order, tuple)
-    if (not isinstance(buf, (bytes, bytearray))
-            or not isinstance(dtype, np.dtype) or not isinstance(shape, tuple)
-            or not (transposed or order in ("C", "F"))):
-        raise _Refused("numpy._frombuffer with unexpected arguments")
-    array = np.frombuffer(buf, dtype=dtype)
-    if transposed:
-        return array.reshape(shape, order="C").transpose(axis_order)
-    return array.reshape(shape, order=order)
+  # numpy's protocol-5 array reduction; re-implemented so that no numpy
+  # Python function is exposed to the pickle.
+  transposed = order == "K" and isinstance(axis_order, tuple)
+  if (not isinstance(buf,
+                     (bytes, bytearray)) or not isinstance(dtype, np.dtype) or
+      not isinstance(shape, tuple) or not (transposed or order in ("C", "F"))):
+    raise _Refused("numpy._frombuffer with unexpected arguments")
+  array = np.frombuffer(buf, dtype=dtype)
+  if transposed:
+    return array.reshape(shape, order="C").transpose(axis_order)
+  return array.reshape(shape, order=order)
 
 
 # Spellings of each module across Python 2/3, numpy 1/2 and dill versions,
@@ -170,60 +170,76 @@ _MODULES = {
 
 # Type names dill's `_load_type` may ask for, old ("DictType") and new style.
 _DILL_TYPES = {
-    "dict": dict, "DictType": dict,
-    "list": list, "ListType": list,
-    "tuple": tuple, "TupleType": tuple,
-    "set": set, "SetType": set,
-    "frozenset": frozenset, "FrozenSetType": frozenset,
+    "dict": dict,
+    "DictType": dict,
+    "list": list,
+    "ListType": list,
+    "tuple": tuple,
+    "TupleType": tuple,
+    "set": set,
+    "SetType": set,
+    "frozenset": frozenset,
+    "FrozenSetType": frozenset,
 }
 
 
 def _dill_load_type(name, *rest):
-    if rest or not isinstance(name, str) or name not in _DILL_TYPES:
-        raise _Refused(f"dill type {name!r}")
-    return _DILL_TYPES[name]
+  if rest or not isinstance(name, str) or name not in _DILL_TYPES:
+    raise _Refused(f"dill type {name!r}")
+  return _DILL_TYPES[name]
 
 
 def _dill_import_module(name, *rest):
-    # dill passes an optional `safe` flag; anything more is not dill.
-    if len(rest) > 1 or not isinstance(name, str) or name not in _MODULES:
-        raise _Refused(f"dill module import {name!r}")
-    return _ModuleRef(name)
+  # dill passes an optional `safe` flag; anything more is not dill.
+  if len(rest) > 1 or not isinstance(name, str) or name not in _MODULES:
+    raise _Refused(f"dill module import {name!r}")
+  return _ModuleRef(name)
 
 
 def _dill_get_attr(obj, name, *rest):
-    if rest or not isinstance(obj, _ModuleRef) or not isinstance(name, str):
-        raise _Refused(
-            f"dill attribute lookup {name!r} on a {type(obj).__name__}")
-    return _resolve(obj.name, name)
+  if rest or not isinstance(obj, _ModuleRef) or not isinstance(name, str):
+    raise _Refused(f"dill attribute lookup {name!r} on a {type(obj).__name__}")
+  return _resolve(obj.name, name)
 
 
 def _dill_create_array(func, args, state, npdict=None):
-    # dill pickles arrays as _create_array(_reconstruct, args, state, None).
-    if func is not _reconstruct or not isinstance(args, tuple) or npdict:
-        raise _Refused("dill _create_array with unexpected arguments")
-    array = func(*args)
-    array.__setstate__(state)
-    return array
+  # dill pickles arrays as _create_array(_reconstruct, args, state, None).
+  if func is not _reconstruct or not isinstance(args, tuple) or npdict:
+    raise _Refused("dill _create_array with unexpected arguments")
+  array = func(*args)
+  array.__setstate__(state)
+  return array
 
 
 _ALLOWED = {
-    ("numpy.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy.multiarray", "scalar"): _scalar,
+    ("numpy.multiarray", "_reconstruct"):
+        _reconstruct,
+    ("numpy.multiarray", "scalar"):
+        _scalar,
     ("numpy.numeric", "_frombuffer"):
         _Shim("numpy._frombuffer", _frombuffer),
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("collections", "defaultdict"): collections.defaultdict,
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("builtins", "dict"): dict,
-    ("builtins", "list"): list,
-    ("builtins", "bytes"): _Shim("builtins.bytes", _bytes),
-    ("_codecs", "encode"): _Shim("_codecs.encode", _codecs_encode),
-    ("dill", "_load_type"): _Shim("dill._dill._load_type", _dill_load_type),
+    ("numpy", "ndarray"):
+        np.ndarray,
+    ("numpy", "dtype"):
+        np.dtype,
+    ("collections", "defaultdict"):
+        collections.defaultdict,
+    ("collections", "OrderedDict"):
+        collections.OrderedDict,
+    ("builtins", "dict"):
+        dict,
+    ("builtins", "list"):
+        list,
+    ("builtins", "bytes"):
+        _Shim("builtins.bytes", _bytes),
+    ("_codecs", "encode"):
+        _Shim("_codecs.encode", _codecs_encode),
+    ("dill", "_load_type"):
+        _Shim("dill._dill._load_type", _dill_load_type),
     ("dill", "_import_module"):
         _Shim("dill._dill._import_module", _dill_import_module),
-    ("dill", "_get_attr"): _Shim("dill._dill._get_attr", _dill_get_attr),
+    ("dill", "_get_attr"):
+        _Shim("dill._dill._get_attr", _dill_get_attr),
     ("dill", "_create_array"):
         _Shim("dill._dill._create_array", _dill_create_array),
 }
@@ -239,243 +255,240 @@ _WRITTEN_GLOBALS = frozenset([
 
 
 def _resolve(module, name):
-    """Returns the allowed object for `module.name`, or raises `_Refused`."""
-    canonical = _MODULES.get(module)
-    found = _ALLOWED.get((canonical, name)) if canonical else None
-    if found is None:
-        raise _Refused(f"global '{module}.{name}'")
-    return found
+  """Returns the allowed object for `module.name`, or raises `_Refused`."""
+  canonical = _MODULES.get(module)
+  found = _ALLOWED.get((canonical, name)) if canonical else None
+  if found is None:
+    raise _Refused(f"global '{module}.{name}'")
+  return found
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only allowlisted globals."""
+  """Unpickler that resolves only allowlisted globals."""
 
-    def find_class(self, module, name):
-        return _resolve(module, name)
+  def find_class(self, module, name):
+    return _resolve(module, name)
 
 
 def _describe(value):
-    kind = type(value)
-    if kind.__module__ == "builtins":
-        return f"a {kind.__name__}"
-    return f"a {kind.__module__}.{kind.__qualname__}"
+  kind = type(value)
+  if kind.__module__ == "builtins":
+    return f"a {kind.__name__}"
+  return f"a {kind.__module__}.{kind.__qualname__}"
 
 
 def _as_name(key, context, what):
-    """Returns `key` as a str; Python 3 pickles may hold bytes keys."""
-    if isinstance(key, bytes):
-        try:
-            return key.decode("utf-8")
-        except UnicodeDecodeError:
-            return key.decode("latin1")
-    if isinstance(key, str):
-        return key
-    raise CheckpointError(
-        f"{context}: {what} {key!r} is {_describe(key)}, expected a string "
-        f"(layout {_LAYOUT})")
+  """Returns `key` as a str; Python 3 pickles may hold bytes keys."""
+  if isinstance(key, bytes):
+    try:
+      return key.decode("utf-8")
+    except UnicodeDecodeError:
+      return key.decode("latin1")
+  if isinstance(key, str):
+    return key
+  raise CheckpointError(
+      f"{context}: {what} {key!r} is {_describe(key)}, expected a string "
+      f"(layout {_LAYOUT})")
 
 
 def _as_array(value, context, name):
-    """Returns `value` as a numeric ndarray or raises CheckpointError."""
-    if isinstance(value, (np.ndarray, np.generic, bool, int, float, complex)):
-        array = np.asarray(value)
-        if array.dtype.kind in _NUMERIC_KINDS:
-            return array
-        what = f"an array of dtype {array.dtype}"
-    else:
-        what = _describe(value)
-    raise CheckpointError(
-        f"{context}: variable {name!r} is {what}, expected a numeric numpy "
-        f"array (layout {_LAYOUT})")
+  """Returns `value` as a numeric ndarray or raises CheckpointError."""
+  if isinstance(value, (np.ndarray, np.generic, bool, int, float, complex)):
+    array = np.asarray(value)
+    if array.dtype.kind in _NUMERIC_KINDS:
+      return array
+    what = f"an array of dtype {array.dtype}"
+  else:
+    what = _describe(value)
+  raise CheckpointError(
+      f"{context}: variable {name!r} is {what}, expected a numeric numpy "
+      f"array (layout {_LAYOUT})")
 
 
 def _normalize(data, context):
-    """Validates a checkpoint structure and copies it into plain dicts.
+  """Validates a checkpoint structure and copies it into plain dicts.
 
-    Args:
-      data: the candidate ``{module: {variable: array}}`` mapping.
-      context: message prefix naming the file, for errors.
+  Args:
+   data: the candidate ``{module: {variable: array}}`` mapping.
+   context: message prefix naming the file, for errors.
 
-    Returns:
-      A plain ``dict`` of plain ``dict`` of numeric ``np.ndarray``.
+  Returns:
+   A plain ``dict`` of plain ``dict`` of numeric ``np.ndarray``.
 
-    Raises:
-      CheckpointError: if `data` does not have the checkpoint layout.
-    """
-    if not isinstance(data, dict):
-        raise CheckpointError(
-            f"{context}: expected a dict of the form {_LAYOUT}, "
-            f"got {_describe(data)}")
-    result = {}
-    for module_key, variables in data.items():
-        module = _as_name(module_key, context, "module name")
-        if module in result:
-            raise CheckpointError(f"{context}: duplicate module {module!r}")
-        if not isinstance(variables, dict):
-            raise CheckpointError(
-                f"{context}: module {module!r} holds {_describe(variables)}, "
-                f"expected a dict of variable name to numpy array "
-                f"(layout {_LAYOUT})")
-        arrays = {}
-        for variable_key, value in variables.items():
-            variable = _as_name(variable_key, context, "variable name")
-            full_name = f"{module}/{variable}"
-            if variable in arrays:
-                raise CheckpointError(
-                    f"{context}: duplicate variable {full_name!r}")
-            arrays[variable] = _as_array(value, context, full_name)
-        result[module] = arrays
-    return result
+  Raises:
+   CheckpointError: if `data` does not have the checkpoint layout.
+  """
+  if not isinstance(data, dict):
+    raise CheckpointError(f"{context}: expected a dict of the form {_LAYOUT}, "
+                          f"got {_describe(data)}")
+  result = {}
+  for module_key, variables in data.items():
+    module = _as_name(module_key, context, "module name")
+    if module in result:
+      raise CheckpointError(f"{context}: duplicate module {module!r}")
+    if not isinstance(variables, dict):
+      raise CheckpointError(
+          f"{context}: module {module!r} holds {_describe(variables)}, "
+          f"expected a dict of variable name to numpy array "
+          f"(layout {_LAYOUT})")
+    arrays = {}
+    for variable_key, value in variables.items():
+      variable = _as_name(variable_key, context, "variable name")
+      full_name = f"{module}/{variable}"
+      if variable in arrays:
+        raise CheckpointError(f"{context}: duplicate variable {full_name!r}")
+      arrays[variable] = _as_array(value, context, full_name)
+    result[module] = arrays
+  return result
 
 
 def checkpoint_path(directory, net_id):
-    """Returns the checkpoint file name used for optimizer net `net_id`.
+  """Returns the checkpoint file name used for optimizer net `net_id`.
 
-    Args:
-      directory: directory holding the checkpoints.
-      net_id: name of the optimizer net, e.g. "cw".
+  Args:
+   directory: directory holding the checkpoints.
+   net_id: name of the optimizer net, e.g. "cw".
 
-    Returns:
-      ``os.path.join(directory, net_id + ".l2l")``.
-    """
-    return os.path.join(os.fspath(directory), net_id + ".l2l")
+  Returns:
+   ``os.path.join(directory, net_id + ".l2l")``.
+  """
+  return os.path.join(os.fspath(directory), net_id + ".l2l")
 
 
 def load(path):
-    """Loads an ``.l2l`` checkpoint without executing code from the file.
+  """Loads an ``.l2l`` checkpoint without executing code from the file.
 
-    Args:
-      path: the checkpoint file (str or os.PathLike).
+  Args:
+   path: the checkpoint file (str or os.PathLike).
 
-    Returns:
-      A plain ``dict`` ``{module_name: {variable_name: np.ndarray}}`` with str
-      keys; defaultdicts become dicts and numpy scalars 0-d arrays.
+  Returns:
+   A plain ``dict`` ``{module_name: {variable_name: np.ndarray}}`` with str
+   keys; defaultdicts become dicts and numpy scalars 0-d arrays.
 
-    Raises:
-      FileNotFoundError: if `path` does not exist.
-      CheckpointError: if the file is empty or not a pickle, references any
-        global outside the allowlist, or does not have the layout above.
-    """
-    path = os.fspath(path)
+  Raises:
+   FileNotFoundError: if `path` does not exist.
+   CheckpointError: if the file is empty or not a pickle, references any
+    global outside the allowlist, or does not have the layout above.
+  """
+  path = os.fspath(path)
+  try:
+    stream = open(path, "rb")
+  except FileNotFoundError:
+    raise FileNotFoundError(errno.ENOENT, "l2l checkpoint file not found",
+                            path) from None
+  with stream:
+    if os.fstat(stream.fileno()).st_size == 0:
+      raise CheckpointError(
+          f"{path} is not an l2l checkpoint: the file is empty")
     try:
-        stream = open(path, "rb")
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            errno.ENOENT, "l2l checkpoint file not found", path) from None
-    with stream:
-        if os.fstat(stream.fileno()).st_size == 0:
-            raise CheckpointError(
-                f"{path} is not an l2l checkpoint: the file is empty")
-        try:
-            # latin1 turns Python 2 byte strings (array data included) into
-            # str that numpy accepts as array state.
-            data = _RestrictedUnpickler(stream, encoding="latin1").load()
-        except _Refused as refused:
-            raise CheckpointError(
-                f"{path} is not a trusted l2l checkpoint: refused "
-                f"{refused.what}; a checkpoint may only contain numpy arrays "
-                f"in nested dicts") from None
-        except Exception as err:  # pylint: disable=broad-except
-            # Corrupt input surfaces as many exception types.
-            raise CheckpointError(
-                f"{path} is not an l2l checkpoint: cannot unpickle it "
-                f"({type(err).__name__}: {err})") from err
-    result = _normalize(data, f"{path} is not an l2l checkpoint")
-    for arrays in result.values():
-        for name, array in arrays.items():
-            # Arrays rebuilt from immutable bytes can be read-only.
-            if not array.flags.writeable:
-                arrays[name] = array.copy()
-    return result
+      # latin1 turns Python 2 byte strings (array data included) into
+      # str that numpy accepts as array state.
+      data = _RestrictedUnpickler(stream, encoding="latin1").load()
+    except _Refused as refused:
+      raise CheckpointError(
+          f"{path} is not a trusted l2l checkpoint: refused "
+          f"{refused.what}; a checkpoint may only contain numpy arrays "
+          f"in nested dicts") from None
+    except Exception as err:  # pylint: disable=broad-except
+      # Corrupt input surfaces as many exception types.
+      raise CheckpointError(
+          f"{path} is not an l2l checkpoint: cannot unpickle it "
+          f"({type(err).__name__}: {err})") from err
+  result = _normalize(data, f"{path} is not an l2l checkpoint")
+  for arrays in result.values():
+    for name, array in arrays.items():
+      # Arrays rebuilt from immutable bytes can be read-only.
+      if not array.flags.writeable:
+        arrays[name] = array.copy()
+  return result
 
 
 def _encode(data):
-    """Pickles plain checkpoint data so that numpy 1.x can read it.
+  """Pickles plain checkpoint data so that numpy 1.x can read it.
 
-    numpy 2 names its array reconstructor ``numpy._core.multiarray``, which
-    numpy 1.x cannot import; numpy 2 still resolves ``numpy.core.multiarray``,
-    so GLOBAL opcodes are rewritten to that spelling. Protocol 2 has no
-    frames or offsets, so splicing opcodes keeps the stream valid.
+  numpy 2 names its array reconstructor ``numpy._core.multiarray``, which
+  numpy 1.x cannot import; numpy 2 still resolves ``numpy.core.multiarray``,
+  so GLOBAL opcodes are rewritten to that spelling. Protocol 2 has no
+  frames or offsets, so splicing opcodes keeps the stream valid.
 
-    Args:
-      data: output of `_normalize`.
+  Args:
+   data: output of `_normalize`.
 
-    Returns:
-      The pickle as bytes.
-    """
-    raw = pickle.dumps(data, protocol=_PROTOCOL)
-    pieces = []
-    start = 0
-    for opcode, arg, pos in pickletools.genops(raw):
-        if opcode.name == "STACK_GLOBAL":
-            raise RuntimeError("unexpected STACK_GLOBAL in a protocol 2 pickle")
-        if opcode.name != "GLOBAL":
-            continue
-        module, name = arg.split(" ", 1)
-        if module.startswith("numpy._core."):
-            module = "numpy.core." + module[len("numpy._core."):]
-            end = raw.index(b"\n", raw.index(b"\n", pos) + 1) + 1
-            pieces.append(raw[start:pos])
-            pieces.append(b"c" + f"{module}\n{name}\n".encode("ascii"))
-            start = end
-        if (module, name) not in _WRITTEN_GLOBALS:
-            # Would not be readable by `load` or by numpy 1.x.
-            raise RuntimeError(
-                f"numpy pickled an array via unexpected global {module}.{name}")
-    pieces.append(raw[start:])
-    return b"".join(pieces)
+  Returns:
+   The pickle as bytes.
+  """
+  raw = pickle.dumps(data, protocol=_PROTOCOL)
+  pieces = []
+  start = 0
+  for opcode, arg, pos in pickletools.genops(raw):
+    if opcode.name == "STACK_GLOBAL":
+      raise RuntimeError("unexpected STACK_GLOBAL in a protocol 2 pickle")
+    if opcode.name != "GLOBAL":
+      continue
+    module, name = arg.split(" ", 1)
+    if module.startswith("numpy._core."):
+      module = "numpy.core." + module[len("numpy._core."):]
+      end = raw.index(b"\n", raw.index(b"\n", pos) + 1) + 1
+      pieces.append(raw[start:pos])
+      pieces.append(b"c" + f"{module}\n{name}\n".encode("ascii"))
+      start = end
+    if (module, name) not in _WRITTEN_GLOBALS:
+      # Would not be readable by `load` or by numpy 1.x.
+      raise RuntimeError(
+          f"numpy pickled an array via unexpected global {module}.{name}")
+  pieces.append(raw[start:])
+  return b"".join(pieces)
 
 
 def _fsync_directory(directory):
-    # Makes the rename durable; not possible on every OS or file system.
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+  # Makes the rename durable; not possible on every OS or file system.
+  with contextlib.suppress(OSError, AttributeError):
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+      os.fsync(fd)
+    finally:
+      os.close(fd)
 
 
 def save(data, path):
-    """Writes `data` to `path` as an ``.l2l`` checkpoint, atomically.
+  """Writes `data` to `path` as an ``.l2l`` checkpoint, atomically.
 
-    The pickle is written to a temporary file in the same directory, synced,
-    and renamed over `path`, so readers see either the old or the new file.
+  The pickle is written to a temporary file in the same directory, synced,
+  and renamed over `path`, so readers see either the old or the new file.
 
-    Args:
-      data: mapping ``{module_name: {variable_name: array}}`` with str keys
-        and numeric numpy arrays (or scalars) as values.
-      path: destination file (str or os.PathLike); missing parent
-        directories are created.
+  Args:
+   data: mapping ``{module_name: {variable_name: array}}`` with str keys
+    and numeric numpy arrays (or scalars) as values.
+   path: destination file (str or os.PathLike); missing parent
+    directories are created.
 
-    Returns:
-      `path` as a str.
+  Returns:
+   `path` as a str.
 
-    Raises:
-      CheckpointError: if `data` does not have the checkpoint layout.
-      OSError: if writing fails; `path` is then left unchanged.
-    """
-    path = os.fspath(path)
-    payload = _encode(_normalize(data, f"cannot save l2l checkpoint {path}"))
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = _NEW_FILE_MODE
-    fd, tmp_path = tempfile.mkstemp(
-        dir=directory, prefix="." + os.path.basename(path) + ".",
-        suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(tmp_path, mode)
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_path)
-        raise
-    _fsync_directory(directory)
-    return path
+  Raises:
+   CheckpointError: if `data` does not have the checkpoint layout.
+   OSError: if writing fails; `path` is then left unchanged.
+  """
+  path = os.fspath(path)
+  payload = _encode(_normalize(data, f"cannot save l2l checkpoint {path}"))
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  try:
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+  except FileNotFoundError:
+    mode = _NEW_FILE_MODE
+  fd, tmp_path = tempfile.mkstemp(
+      dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+  try:
+    with os.fdopen(fd, "wb") as stream:
+      stream.write(payload)
+      stream.flush()
+      os.fsync(stream.fileno())
+    os.chmod(tmp_path, mode)
+    os.replace(tmp_path, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.unlink(tmp_path)
+    raise
+  _fsync_directory(directory)
+  return path

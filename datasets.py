@@ -58,333 +58,326 @@ _CIFAR_SUBDIR = "cifar-10-batches-bin"
 _CACHE_SIZE = 4
 
 _HINTS = {
-    "mnist": (
-        "To get MNIST, download the four IDX files "
-        "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-        "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) from Yann "
-        "LeCun's MNIST page (http://yann.lecun.com/exdb/mnist/), or a "
-        "Keras mnist.npz (https://storage.googleapis.com/tensorflow/"
-        "tf-keras-datasets/mnist.npz), and place them in the data "
-        "directory or in its 'mnist/' subdirectory."
-    ),
-    "cifar10": (
-        "To get CIFAR-10, download the 'CIFAR-10 binary version' "
-        "(cifar-10-binary.tar.gz) from Alex Krizhevsky's CIFAR page "
-        "(https://www.cs.toronto.edu/~kriz/cifar.html) and extract it "
-        "into the data directory; extraction creates "
-        "'cifar-10-batches-bin/'."
-    ),
+    "mnist": ("To get MNIST, download the four IDX files "
+              "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+              "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) from Yann "
+              "LeCun's MNIST page (http://yann.lecun.com/exdb/mnist/), or a "
+              "Keras mnist.npz (https://storage.googleapis.com/tensorflow/"
+              "tf-keras-datasets/mnist.npz), and place them in the data "
+              "directory or in its 'mnist/' subdirectory."),
+    "cifar10": ("To get CIFAR-10, download the 'CIFAR-10 binary version' "
+                "(cifar-10-binary.tar.gz) from Alex Krizhevsky's CIFAR page "
+                "(https://www.cs.toronto.edu/~kriz/cifar.html) and extract it "
+                "into the data directory; extraction creates "
+                "'cifar-10-batches-bin/'."),
 }
 
 
 class DataError(IOError):
-    """Raised when data files are missing, unreadable or malformed."""
+  """Raised when data files are missing, unreadable or malformed."""
 
 
 def _data_error(message, dataset):
-    """Builds a DataError whose message ends with how to obtain the data."""
-    hint = _HINTS.get(
-        dataset, "Place the %s data files in the data directory." % dataset)
-    return DataError("%s %s" % (message, hint))
+  """Builds a DataError whose message ends with how to obtain the data."""
+  hint = _HINTS.get(dataset,
+                    "Place the %s data files in the data directory." % dataset)
+  return DataError("%s %s" % (message, hint))
 
 
 def _check_split(split, valid):
-    if split not in valid:
-        raise ValueError("Unknown split %r; valid splits are: %s."
-                         % (split, ", ".join(valid)))
+  if split not in valid:
+    raise ValueError("Unknown split %r; valid splits are: %s." %
+                     (split, ", ".join(valid)))
 
 
 def _read_only(array):
-    array.flags.writeable = False
-    return array
+  array.flags.writeable = False
+  return array
 
 
 def resolve_data_dir(data_dir=None, dataset="mnist"):
-    """Returns the directory to read a data set from.
+  """Returns the directory to read a data set from.
 
-    Args:
-        data_dir: Explicit directory; takes precedence over the environment.
-        dataset: Name of the data set ("mnist" or "cifar10"), used only so
-            error messages can say how to obtain the data.
+  Args:
+    data_dir: Explicit directory; takes precedence over the environment.
+    dataset: Name of the data set ("mnist" or "cifar10"), used only so
+      error messages can say how to obtain the data.
 
-    Returns:
-        The directory path as a string, with "~" expanded.
+  Returns:
+    The directory path as a string, with "~" expanded.
 
-    Raises:
-        DataError: If neither `data_dir` nor the L2L_DATA_DIR environment
-            variable is set, or if the chosen directory does not exist.
-    """
-    if data_dir is None or data_dir == "":
-        data_dir = os.environ.get(ENV_VAR)
-        if not data_dir:
-            raise _data_error(
-                "No data directory for %s: pass --data_dir or set the %s "
-                "environment variable." % (dataset, ENV_VAR), dataset)
-    data_dir = os.path.expanduser(os.fspath(data_dir))
-    if not os.path.isdir(data_dir):
-        raise _data_error(
-            "Data directory %r for %s does not exist or is not a directory."
-            % (data_dir, dataset), dataset)
-    return data_dir
+  Raises:
+    DataError: If neither `data_dir` nor the L2L_DATA_DIR environment
+      variable is set, or if the chosen directory does not exist.
+  """
+  if data_dir is None or data_dir == "":
+    data_dir = os.environ.get(ENV_VAR)
+    if not data_dir:
+      raise _data_error(
+          "No data directory for %s: pass --data_dir or set the %s "
+          "environment variable." % (dataset, ENV_VAR), dataset)
+  data_dir = os.path.expanduser(os.fspath(data_dir))
+  if not os.path.isdir(data_dir):
+    raise _data_error(
+        "Data directory %r for %s does not exist or is not a directory." %
+        (data_dir, dataset), dataset)
+  return data_dir
 
 
 def _file_stamp(path):
-    # Used as the cache key, so a file rewritten on disk is read again.
-    stat = os.stat(path)
-    return (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+  # Used as the cache key, so a file rewritten on disk is read again.
+  stat = os.stat(path)
+  return (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
 
 
 def _find_first(dirs, names):
-    """Returns the first existing dir/name, trying dirs in order, or None."""
-    for directory in dirs:
-        for name in names:
-            path = os.path.join(directory, name)
-            if os.path.isfile(path):
-                return path
-    return None
+  """Returns the first existing dir/name, trying dirs in order, or None."""
+  for directory in dirs:
+    for name in names:
+      path = os.path.join(directory, name)
+      if os.path.isfile(path):
+        return path
+  return None
 
 
 def _read_bytes(path, dataset):
-    """Reads a whole file, transparently decompressing a .gz suffix."""
-    try:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as f:
-            return f.read()
-    except (OSError, EOFError) as e:
-        raise _data_error(
-            "Could not read %r: %s." % (path, e), dataset) from e
+  """Reads a whole file, transparently decompressing a .gz suffix."""
+  try:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+      return f.read()
+  except (OSError, EOFError) as e:
+    raise _data_error("Could not read %r: %s." % (path, e), dataset) from e
 
 
 def _validate_labels(labels, where, dataset):
-    if labels.size and int(labels.max()) >= NUM_CLASSES:
-        raise _data_error(
-            "%s contains label %d; labels must be in 0..%d."
-            % (where, int(labels.max()), NUM_CLASSES - 1), dataset)
+  if labels.size and int(labels.max()) >= NUM_CLASSES:
+    raise _data_error(
+        "%s contains label %d; labels must be in 0..%d." %
+        (where, int(labels.max()), NUM_CLASSES - 1), dataset)
 
 
 # ----------------------------------------------------------------- MNIST ---
 
 
 def _mnist_candidates(base_name):
-    """Returns the on-disk spellings an IDX file may have."""
-    # Some mirrors ship e.g. "train-images.idx3-ubyte" instead.
-    dotted = base_name.replace("-idx", ".idx")
-    return [base_name, base_name + ".gz", dotted, dotted + ".gz"]
+  """Returns the on-disk spellings an IDX file may have."""
+  # Some mirrors ship e.g. "train-images.idx3-ubyte" instead.
+  dotted = base_name.replace("-idx", ".idx")
+  return [base_name, base_name + ".gz", dotted, dotted + ".gz"]
 
 
 def _parse_idx(path, magic, num_dims):
-    """Reads an IDX file and returns (dims, payload) after validating both.
+  """Reads an IDX file and returns (dims, payload) after validating both.
 
-    Args:
-        path: The IDX file, optionally gzipped.
-        magic: Expected magic number.
-        num_dims: Number of >u4 dimension fields following the magic number.
+  Args:
+    path: The IDX file, optionally gzipped.
+    magic: Expected magic number.
+    num_dims: Number of >u4 dimension fields following the magic number.
 
-    Returns:
-        A tuple of the dimension sizes and the payload bytes.
+  Returns:
+    A tuple of the dimension sizes and the payload bytes.
 
-    Raises:
-        DataError: On a wrong magic number or a payload whose size differs
-            from the product of the dimensions.
-    """
-    data = _read_bytes(path, "mnist")
-    header_bytes = 4 * (1 + num_dims)
-    if len(data) < header_bytes:
-        raise _data_error(
-            "IDX file %r is truncated: expected a %d-byte header, got %d "
-            "bytes." % (path, header_bytes, len(data)), "mnist")
-    fields = struct.unpack(">%dI" % (1 + num_dims), data[:header_bytes])
-    if fields[0] != magic:
-        raise _data_error(
-            "IDX file %r has magic number 0x%08x, expected 0x%08x."
-            % (path, fields[0], magic), "mnist")
-    dims, payload = fields[1:], data[header_bytes:]
-    expected = int(np.prod(dims))
-    if len(payload) != expected:
-        kind = "truncated" if len(payload) < expected else "too long"
-        raise _data_error(
-            "IDX file %r is %s: expected %d payload bytes after the header, "
-            "got %d." % (path, kind, expected, len(payload)), "mnist")
-    return dims, payload
+  Raises:
+    DataError: On a wrong magic number or a payload whose size differs
+      from the product of the dimensions.
+  """
+  data = _read_bytes(path, "mnist")
+  header_bytes = 4 * (1 + num_dims)
+  if len(data) < header_bytes:
+    raise _data_error(
+        "IDX file %r is truncated: expected a %d-byte header, got %d "
+        "bytes." % (path, header_bytes, len(data)), "mnist")
+  fields = struct.unpack(">%dI" % (1 + num_dims), data[:header_bytes])
+  if fields[0] != magic:
+    raise _data_error(
+        "IDX file %r has magic number 0x%08x, expected 0x%08x." %
+        (path, fields[0], magic), "mnist")
+  dims, payload = fields[1:], data[header_bytes:]
+  expected = int(np.prod(dims))
+  if len(payload) != expected:
+    kind = "truncated" if len(payload) < expected else "too long"
+    raise _data_error(
+        "IDX file %r is %s: expected %d payload bytes after the header, "
+        "got %d." % (path, kind, expected, len(payload)), "mnist")
+  return dims, payload
 
 
 def _read_idx_images(path):
-    """Returns the uint8 images of an IDX image file as [N, rows, cols]."""
-    (count, rows, cols), payload = _parse_idx(path, _IDX_IMAGES_MAGIC, 3)
-    if (rows, cols) != _MNIST_SHAPE:
-        raise _data_error(
-            "IDX file %r holds %dx%d images, expected %dx%d."
-            % ((path, rows, cols) + _MNIST_SHAPE), "mnist")
-    return np.frombuffer(payload, dtype=np.uint8).reshape(count, rows, cols)
+  """Returns the uint8 images of an IDX image file as [N, rows, cols]."""
+  (count, rows, cols), payload = _parse_idx(path, _IDX_IMAGES_MAGIC, 3)
+  if (rows, cols) != _MNIST_SHAPE:
+    raise _data_error(
+        "IDX file %r holds %dx%d images, expected %dx%d." %
+        ((path, rows, cols) + _MNIST_SHAPE), "mnist")
+  return np.frombuffer(payload, dtype=np.uint8).reshape(count, rows, cols)
 
 
 def _read_idx_labels(path):
-    """Returns the uint8 labels of an IDX label file as [N]."""
-    _, payload = _parse_idx(path, _IDX_LABELS_MAGIC, 1)
-    return np.frombuffer(payload, dtype=np.uint8)
+  """Returns the uint8 labels of an IDX label file as [N]."""
+  _, payload = _parse_idx(path, _IDX_LABELS_MAGIC, 1)
+  return np.frombuffer(payload, dtype=np.uint8)
 
 
 def _finish_mnist(raw_images, raw_labels, where):
-    """Validates raw MNIST arrays and converts them to the public form."""
-    if raw_images.shape[0] != raw_labels.shape[0]:
-        raise _data_error(
-            "%s: %d images but %d labels."
-            % (where, raw_images.shape[0], raw_labels.shape[0]), "mnist")
-    _validate_labels(raw_labels, where, "mnist")
-    images = raw_images.reshape(raw_images.shape[0], -1).astype(np.float32)
-    images /= 255.0
-    return _read_only(images), _read_only(raw_labels.astype(np.int32))
+  """Validates raw MNIST arrays and converts them to the public form."""
+  if raw_images.shape[0] != raw_labels.shape[0]:
+    raise _data_error(
+        "%s: %d images but %d labels." %
+        (where, raw_images.shape[0], raw_labels.shape[0]), "mnist")
+  _validate_labels(raw_labels, where, "mnist")
+  images = raw_images.reshape(raw_images.shape[0], -1).astype(np.float32)
+  images /= 255.0
+  return _read_only(images), _read_only(raw_labels.astype(np.int32))
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _load_mnist_idx(images_stamp, labels_stamp):
-    images_path, labels_path = images_stamp[0], labels_stamp[0]
-    logging.info("Reading MNIST from %s and %s", images_path, labels_path)
-    raw_images = _read_idx_images(images_path)
-    raw_labels = _read_idx_labels(labels_path)
-    where = "MNIST files %r and %r" % (images_path, labels_path)
-    return _finish_mnist(raw_images, raw_labels, where)
+  images_path, labels_path = images_stamp[0], labels_stamp[0]
+  logging.info("Reading MNIST from %s and %s", images_path, labels_path)
+  raw_images = _read_idx_images(images_path)
+  raw_labels = _read_idx_labels(labels_path)
+  where = "MNIST files %r and %r" % (images_path, labels_path)
+  return _finish_mnist(raw_images, raw_labels, where)
 
 
 def _read_npz_arrays(path, keys):
-    """Returns the arrays stored under `keys` in an .npz file."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            absent = [key for key in keys if key not in archive.files]
-            if absent:
-                raise _data_error(
-                    "%r lacks key(s) %s; it has %s."
-                    % (path, ", ".join(absent), sorted(archive.files)),
-                    "mnist")
-            return [archive[key] for key in keys]
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+  """Returns the arrays stored under `keys` in an .npz file."""
+  try:
+    with np.load(path, allow_pickle=False) as archive:
+      absent = [key for key in keys if key not in archive.files]
+      if absent:
         raise _data_error(
-            "Could not read %r: %s." % (path, e), "mnist") from e
+            "%r lacks key(s) %s; it has %s." %
+            (path, ", ".join(absent), sorted(archive.files)), "mnist")
+      return [archive[key] for key in keys]
+  except DataError:
+    raise
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    raise _data_error("Could not read %r: %s." % (path, e), "mnist") from e
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _load_mnist_npz(npz_stamp, split):
-    path = npz_stamp[0]
-    logging.info("Reading MNIST %s split from %s", split, path)
-    x_key, y_key = "x_" + split, "y_" + split
-    raw_images, raw_labels = _read_npz_arrays(path, [x_key, y_key])
-    if raw_images.ndim != 3 or raw_images.shape[1:] != _MNIST_SHAPE:
-        raise _data_error(
-            "%r: %s has shape %s, expected [N, 28, 28]."
-            % (path, x_key, raw_images.shape), "mnist")
-    labels_ok = (raw_labels.ndim == 1
-                 and np.issubdtype(raw_labels.dtype, np.integer)
-                 and (raw_labels.size == 0 or raw_labels.min() >= 0))
-    if not labels_ok:
-        raise _data_error(
-            "%r: %s must be a 1-D integer array of labels in 0..%d."
-            % (path, y_key, NUM_CLASSES - 1), "mnist")
-    return _finish_mnist(raw_images, raw_labels, "MNIST file %r" % path)
+  path = npz_stamp[0]
+  logging.info("Reading MNIST %s split from %s", split, path)
+  x_key, y_key = "x_" + split, "y_" + split
+  raw_images, raw_labels = _read_npz_arrays(path, [x_key, y_key])
+  if raw_images.ndim != 3 or raw_images.shape[1:] != _MNIST_SHAPE:
+    raise _data_error(
+        "%r: %s has shape %s, expected [N, 28, 28]." %
+        (path, x_key, raw_images.shape), "mnist")
+  labels_ok = (
+      raw_labels.ndim == 1 and np.issubdtype(raw_labels.dtype, np.integer) and
+      (raw_labels.size == 0 or raw_labels.min() >= 0))
+  if not labels_ok:
+    raise _data_error(
+        "%r: %s must be a 1-D integer array of labels in 0..%d." %
+        (path, y_key, NUM_CLASSES - 1), "mnist")
+  return _finish_mnist(raw_images, raw_labels, "MNIST file %r" % path)
 
 
 def load_mnist(data_dir=None, split="train"):
-    """Loads an MNIST split from local files.
+  """Loads an MNIST split from local files.
 
-    Looks in `data_dir` and then `data_dir/mnist/` for the IDX files (plain,
-    gzipped, or with the dotted "train-images.idx3-ubyte" spelling) and
-    falls back to a Keras-style `mnist.npz`.
+  Looks in `data_dir` and then `data_dir/mnist/` for the IDX files (plain,
+  gzipped, or with the dotted "train-images.idx3-ubyte" spelling) and
+  falls back to a Keras-style `mnist.npz`.
 
-    Args:
-        data_dir: Directory holding the files; if None, the L2L_DATA_DIR
-            environment variable is used.
-        split: "train" (60000 examples) or "test" (10000 examples).
+  Args:
+    data_dir: Directory holding the files; if None, the L2L_DATA_DIR
+      environment variable is used.
+    split: "train" (60000 examples) or "test" (10000 examples).
 
-    Returns:
-        A tuple `(images, labels)`: read-only float32 images of shape
-        [N, 784] scaled to [0, 1], and read-only int32 labels of shape [N].
+  Returns:
+    A tuple `(images, labels)`: read-only float32 images of shape
+    [N, 784] scaled to [0, 1], and read-only int32 labels of shape [N].
 
-    Raises:
-        ValueError: If `split` is not "train" or "test".
-        DataError: If the files are missing or malformed.
-    """
-    _check_split(split, MNIST_SPLITS)
-    data_dir = resolve_data_dir(data_dir, "mnist")
-    dirs = [data_dir, os.path.join(data_dir, _MNIST_SUBDIR)]
-    names = _MNIST_IDX_FILES[split]
-    paths = [_find_first(dirs, _mnist_candidates(name)) for name in names]
-    if all(paths):
-        return _load_mnist_idx(*[_file_stamp(p) for p in paths])
-    npz_path = _find_first(dirs, [_MNIST_NPZ])
-    if npz_path:
-        return _load_mnist_npz(_file_stamp(npz_path), split)
-    missing = [name for name, path in zip(names, paths) if not path]
-    raise _data_error(
-        "MNIST %s split not found: missing %s (plain or .gz) and no %s; "
-        "searched %s." % (split, ", ".join(missing), _MNIST_NPZ,
-                          ", ".join(dirs)), "mnist")
+  Raises:
+    ValueError: If `split` is not "train" or "test".
+    DataError: If the files are missing or malformed.
+  """
+  _check_split(split, MNIST_SPLITS)
+  data_dir = resolve_data_dir(data_dir, "mnist")
+  dirs = [data_dir, os.path.join(data_dir, _MNIST_SUBDIR)]
+  names = _MNIST_IDX_FILES[split]
+  paths = [_find_first(dirs, _mnist_candidates(name)) for name in names]
+  if all(paths):
+    return _load_mnist_idx(*[_file_stamp(p) for p in paths])
+  npz_path = _find_first(dirs, [_MNIST_NPZ])
+  if npz_path:
+    return _load_mnist_npz(_file_stamp(npz_path), split)
+  missing = [name for name, path in zip(names, paths) if not path]
+  raise _data_error(
+      "MNIST %s split not found: missing %s (plain or .gz) and no %s; "
+      "searched %s." % (split, ", ".join(missing), _MNIST_NPZ, ", ".join(dirs)),
+      "mnist")
 
 
 # -------------------------------------------------------------- CIFAR-10 ---
 
 
 def _read_cifar_batch(path):
-    """Returns the uint8 (pixels [N, 3072], labels [N]) of one batch file."""
-    data = _read_bytes(path, "cifar10")
-    if not data or len(data) % _CIFAR_RECORD_BYTES:
-        raise _data_error(
-            "CIFAR-10 file %r is truncated or malformed: its size, %d bytes, "
-            "is not a positive multiple of the record size, %d bytes."
-            % (path, len(data), _CIFAR_RECORD_BYTES), "cifar10")
-    records = np.frombuffer(data, dtype=np.uint8)
-    records = records.reshape(-1, _CIFAR_RECORD_BYTES)
-    labels = records[:, 0]
-    _validate_labels(labels, "CIFAR-10 file %r" % path, "cifar10")
-    return records[:, 1:], labels
+  """Returns the uint8 (pixels [N, 3072], labels [N]) of one batch file."""
+  data = _read_bytes(path, "cifar10")
+  if not data or len(data) % _CIFAR_RECORD_BYTES:
+    raise _data_error(
+        "CIFAR-10 file %r is truncated or malformed: its size, %d bytes, "
+        "is not a positive multiple of the record size, %d bytes." %
+        (path, len(data), _CIFAR_RECORD_BYTES), "cifar10")
+  records = np.frombuffer(data, dtype=np.uint8)
+  records = records.reshape(-1, _CIFAR_RECORD_BYTES)
+  labels = records[:, 0]
+  _validate_labels(labels, "CIFAR-10 file %r" % path, "cifar10")
+  return records[:, 1:], labels
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _load_cifar10_files(stamps):
-    batches = []
-    for stamp in stamps:
-        logging.info("Reading CIFAR-10 batch %s", stamp[0])
-        batches.append(_read_cifar_batch(stamp[0]))
-    pixels = np.concatenate([pixels for pixels, _ in batches])
-    labels = np.concatenate([labels for _, labels in batches])
-    # Records are channel-major (all R, then G, then B); callers want NHWC.
-    images = pixels.reshape(-1, _CIFAR_CHANNELS, _CIFAR_SIDE, _CIFAR_SIDE)
-    images = images.transpose(0, 2, 3, 1).astype(np.float32, order="C")
-    images /= 255.0
-    return _read_only(images), _read_only(labels.astype(np.int32))
+  batches = []
+  for stamp in stamps:
+    logging.info("Reading CIFAR-10 batch %s", stamp[0])
+    batches.append(_read_cifar_batch(stamp[0]))
+  pixels = np.concatenate([pixels for pixels, _ in batches])
+  labels = np.concatenate([labels for _, labels in batches])
+  # Records are channel-major (all R, then G, then B); callers want NHWC.
+  images = pixels.reshape(-1, _CIFAR_CHANNELS, _CIFAR_SIDE, _CIFAR_SIDE)
+  images = images.transpose(0, 2, 3, 1).astype(np.float32, order="C")
+  images /= 255.0
+  return _read_only(images), _read_only(labels.astype(np.int32))
 
 
 def load_cifar10(data_dir=None, split="train"):
-    """Loads a CIFAR-10 split from the binary-version batch files.
+  """Loads a CIFAR-10 split from the binary-version batch files.
 
-    Looks in `data_dir` and then `data_dir/cifar-10-batches-bin/`.
+  Looks in `data_dir` and then `data_dir/cifar-10-batches-bin/`.
 
-    Args:
-        data_dir: Directory holding the files; if None, the L2L_DATA_DIR
-            environment variable is used.
-        split: "train" (data_batch_1.bin .. data_batch_5.bin, concatenated
-            in that order) or "test" (test_batch.bin).
+  Args:
+    data_dir: Directory holding the files; if None, the L2L_DATA_DIR
+      environment variable is used.
+    split: "train" (data_batch_1.bin .. data_batch_5.bin, concatenated
+      in that order) or "test" (test_batch.bin).
 
-    Returns:
-        A tuple `(images, labels)`: read-only float32 images of shape
-        [N, 32, 32, 3] (NHWC) scaled to [0, 1], and read-only int32 labels
-        of shape [N].
+  Returns:
+    A tuple `(images, labels)`: read-only float32 images of shape
+    [N, 32, 32, 3] (NHWC) scaled to [0, 1], and read-only int32 labels
+    of shape [N].
 
-    Raises:
-        ValueError: If `split` is not "train" or "test".
-        DataError: If any file is missing or malformed.
-    """
-    _check_split(split, CIFAR10_SPLITS)
-    data_dir = resolve_data_dir(data_dir, "cifar10")
-    dirs = [data_dir, os.path.join(data_dir, _CIFAR_SUBDIR)]
-    names = _CIFAR_FILES[split]
-    paths = [_find_first(dirs, [name]) for name in names]
-    missing = [name for name, path in zip(names, paths) if path is None]
-    if missing:
-        raise _data_error(
-            "CIFAR-10 %s split incomplete: missing %s; searched %s."
-            % (split, ", ".join(missing), ", ".join(dirs)), "cifar10")
-    return _load_cifar10_files(tuple(_file_stamp(p) for p in paths))
+  Raises:
+    ValueError: If `split` is not "train" or "test".
+    DataError: If any file is missing or malformed.
+  """
+  _check_split(split, CIFAR10_SPLITS)
+  data_dir = resolve_data_dir(data_dir, "cifar10")
+  dirs = [data_dir, os.path.join(data_dir, _CIFAR_SUBDIR)]
+  names = _CIFAR_FILES[split]
+  paths = [_find_first(dirs, [name]) for name in names]
+  missing = [name for name, path in zip(names, paths) if path is None]
+  if missing:
+    raise _data_error(
+        "CIFAR-10 %s split incomplete: missing %s; searched %s." %
+        (split, ", ".join(missing), ", ".join(dirs)), "cifar10")
+  return _load_cifar10_files(tuple(_file_stamp(p) for p in paths))
 
 
 # ---------------------------------------------------------------- digits ---
@@ -392,51 +385,51 @@ def load_cifar10(data_dir=None, split="train"):
 
 @functools.lru_cache(maxsize=1)
 def _digits_raw():
-    # Imported lazily: scikit-learn is slow to import and only needed here.
-    from sklearn import datasets as sk_datasets
-    digits = sk_datasets.load_digits()
-    images = (digits.data / 16.0).astype(np.float32)
-    return _read_only(images), _read_only(digits.target.astype(np.int32))
+  # Imported lazily: scikit-learn is slow to import and only needed here.
+  from sklearn import datasets as sk_datasets
+  digits = sk_datasets.load_digits()
+  images = (digits.data / 16.0).astype(np.float32)
+  return _read_only(images), _read_only(digits.target.astype(np.int32))
 
 
 def load_digits(split="train", test_fraction=0.25, seed=0):
-    """Loads a fixed, seeded split of scikit-learn's bundled 8x8 digits.
+  """Loads a fixed, seeded split of scikit-learn's bundled 8x8 digits.
 
-    The 1797 images ship with scikit-learn, so no files are needed. The test
-    split is the first `round(1797 * test_fraction)` entries of a
-    permutation drawn from `np.random.RandomState(seed)`; the train split is
-    the rest, so the two never overlap and together cover the whole set.
+  The 1797 images ship with scikit-learn, so no files are needed. The test
+  split is the first `round(1797 * test_fraction)` entries of a
+  permutation drawn from `np.random.RandomState(seed)`; the train split is
+  the rest, so the two never overlap and together cover the whole set.
 
-    Args:
-        split: "train" or "test".
-        test_fraction: Fraction of the examples in the test split, in (0, 1).
-        seed: Seed of the permutation; the same seed gives the same split.
+  Args:
+    split: "train" or "test".
+    test_fraction: Fraction of the examples in the test split, in (0, 1).
+    seed: Seed of the permutation; the same seed gives the same split.
 
-    Returns:
-        A tuple `(images, labels)`: float32 images of shape [N, 64] scaled to
-        [0, 1], and int32 labels of shape [N]. Both are fresh, writable
-        arrays.
+  Returns:
+    A tuple `(images, labels)`: float32 images of shape [N, 64] scaled to
+    [0, 1], and int32 labels of shape [N]. Both are fresh, writable
+    arrays.
 
-    Raises:
-        ValueError: If `split` is unknown or `test_fraction` is outside
-            (0, 1).
-    """
-    _check_split(split, DIGITS_SPLITS)
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(
-            "test_fraction must be in (0, 1), got %r." % (test_fraction,))
-    images, labels = _digits_raw()
-    num_examples = images.shape[0]
-    order = np.random.RandomState(seed).permutation(num_examples)
-    num_test = int(round(num_examples * test_fraction))
-    indices = order[:num_test] if split == "test" else order[num_test:]
-    # Fancy indexing copies, so callers may modify the result freely.
-    return images[indices], labels[indices]
+  Raises:
+    ValueError: If `split` is unknown or `test_fraction` is outside
+      (0, 1).
+  """
+  _check_split(split, DIGITS_SPLITS)
+  if not 0.0 < test_fraction < 1.0:
+    raise ValueError("test_fraction must be in (0, 1), got %r." %
+                     (test_fraction,))
+  images, labels = _digits_raw()
+  num_examples = images.shape[0]
+  order = np.random.RandomState(seed).permutation(num_examples)
+  num_test = int(round(num_examples * test_fraction))
+  indices = order[:num_test] if split == "test" else order[num_test:]
+  # Fancy indexing copies, so callers may modify the result freely.
+  return images[indices], labels[indices]
 
 
 def clear_cache():
-    """Drops all cached MNIST, CIFAR-10 and digits arrays."""
-    _load_mnist_idx.cache_clear()
-    _load_mnist_npz.cache_clear()
-    _load_cifar10_files.cache_clear()
-    _digits_raw.cache_clear()
+  """Drops all cached MNIST, CIFAR-10 and digits arrays."""
+  _load_mnist_idx.cache_clear()
+  _load_mnist_npz.cache_clear()
+  _load_cifar10_files.cache_clear()
+  _digits_raw.cache_clear()
