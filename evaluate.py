@@ -56,6 +56,7 @@ def _swarm_options():
     if FLAGS.num_particle > 1:
       options["num_particles"] = FLAGS.num_particle
     return options
+  # L2L runs a LOIS swarm; a baseline runs from as many starts.
   if FLAGS.num_particle > 1:
     return {"num_particles": FLAGS.num_particle}
   return {}

@@ -18,6 +18,7 @@ import problems
 import progress
 import pso
 import records
+import swarm_unroll
 import util
 
 BASELINES = {
@@ -98,11 +99,28 @@ class _Runner:
     return losses, np.asarray([s["positions"] for s in seen], np.float32)
 
 
-def _build_baseline(name, problem, learning_rate):
-  loss = problems.mean_loss(problem())
-  step = BASELINES[name](learning_rate).minimize(loss)
+def _build_baseline(name, problem, learning_rate, num_particles=1):
+  """A hand-designed optimizer, from one start or from several.
+
+  With `num_particles` > 1 it runs independently from the same starts as the
+  swarms (its update is elementwise, so descending the sum of the starts'
+  losses moves each start as if alone): the fair single-point counterpart
+  of a k-particle swarm is the best of k restarts.
+  """
+  optimizer = BASELINES[name](learning_rate)
+  if num_particles == 1:
+    loss = problems.mean_loss(problem())
+    step = optimizer.minimize(loss)
+    positions = None
+  else:
+    x, constants = meta._get_variables(problem)  # pylint: disable=protected-access
+    starts = swarm_unroll.draw_particles(problem, x, constants, num_particles)
+    loss = tf.stack([problems.mean_loss(meta._make_with_custom_variables(  # pylint: disable=protected-access
+        problem, start, constants)) for start in starts])
+    step = optimizer.minimize(tf.reduce_sum(loss), var_list=sum(starts, []))
+    positions = _flat_positions([tf.stack(v) for v in zip(*starts)])
   reset = tf.compat.v1.global_variables_initializer()
-  return _Runner(tf.no_op(), reset, step, loss)
+  return _Runner(tf.no_op(), reset, step, loss, positions=positions)
 
 
 def _build_l2l(problem, net_config, net_assignments, path, swarm_options):
@@ -151,7 +169,8 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
     path: directory of a saved L2L optimizer.
     mode: "test" (held-out instances) or "train".
     swarm_options: options of the swarm, e.g. {"num_particles": 4}: LOIS's
-      for L2L, `pso.build`'s for PSO.
+      for L2L, `pso.build`'s for PSO; a baseline runs from that many starts
+      (the swarms' starts) and is scored by the best.
     data_dir: directory of mnist/cifar files.
     record_positions: how many epochs' swarm positions to keep.
     show_progress: show a progress bar (or log lines off a terminal).
@@ -178,7 +197,9 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
     elif optimizer == "PSO":
       runner = _build_pso(problem, _pso_options(swarm_options))
     else:
-      runner = _build_baseline(optimizer, problem, learning_rate)
+      runner = _build_baseline(
+          optimizer, problem, learning_rate,
+          (swarm_options or {}).get("num_particles", 1))
     graph.finalize()
   losses = []
   seconds = []

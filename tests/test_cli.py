@@ -220,3 +220,22 @@ def test_train_stops_on_divergence_and_keeps_the_saved_optimizer(
   assert np.all(np.isfinite(saved["linear"]["w"]))
   assert "diverged" in caplog.text
   assert str(tmp_path) in caplog.text
+
+
+def test_baseline_restarts_start_where_the_swarms_start():
+  swarm = {"num_particles": 3}
+  args = dict(num_steps=4, num_epochs=2, show_progress=False)
+  restarts = evaluation.evaluate("Adam", "square_cos_2", learning_rate=0.03,
+                                 swarm_options=swarm, **args)
+  single = evaluation.evaluate("Adam", "square_cos_2", learning_rate=0.03,
+                               **args)
+  pso = evaluation.evaluate("PSO", "square_cos_2", swarm_options=swarm, **args)
+  assert restarts.losses.shape == (2, 5, 3)
+  assert restarts.positions.shape == (1, 5, 3, 256)
+  # Adam is elementwise: the first start moves exactly as a lone Adam does.
+  np.testing.assert_array_equal(restarts.losses[..., 0], single.losses[..., 0])
+  np.testing.assert_array_equal(restarts.losses[:, 0], pso.losses[:, 0])
+  np.testing.assert_array_equal(restarts.positions[:, 0],
+                                pso.positions[:, 0])
+  # The other starts are other points.
+  assert np.all(restarts.losses[:, 0, 1] != restarts.losses[:, 0, 0])
