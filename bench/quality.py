@@ -172,7 +172,9 @@ def tuned_learning_rate(optimizer, problem):
 def baseline_result(optimizer, problem):
   """Tunes a baseline and evaluates it at its best learning rate."""
   learning_rate = tuned_learning_rate(optimizer, problem)
-  figures = run_optimizer(optimizer, problem, learning_rate=learning_rate)
+  # With a swarm, each baseline restarts from the swarm's k starts.
+  figures = run_optimizer(optimizer, problem, learning_rate=learning_rate,
+                          swarm_options=swarm_options())
   return Result(optimizer, learning_rate, figures)
 
 
@@ -202,7 +204,7 @@ def print_figures(problem, results):
            else result.learning_rate),
           ("steps", steps), ("train_epochs", FLAGS.train_epochs),
           ("log_mean_final_error", log), ("mean_final", mean)])
-      if swarm_options() and result.optimizer in ("L2L", "PSO"):
+      if swarm_options():
         fields["particles"] = FLAGS.num_particles
       common.print_bench_line("quality", fields)
 
@@ -262,8 +264,9 @@ def table_cells(results, steps):
 
 def settings_text():
   """The settings of every table, as a sentence."""
-  particles = (", {} particles for L2L and PSO, scored by their best "
-               "particle".format(FLAGS.num_particles)
+  particles = (", {} particles for L2L and PSO and {} restarts from the "
+               "same starts for each baseline, all scored by their best "
+               "particle".format(FLAGS.num_particles, FLAGS.num_particles)
                if swarm_options() else "")
   return (
       "L2L meta-trained {} epochs ({} steps, unroll {}, meta lr {:g}, seed "
