@@ -26,6 +26,10 @@ LR = 0.1
 ALL_OFF = dict(use_gradient_attention=False, use_momentum=False,
                use_personal_best=False, use_attraction=False,
                use_feature_attention=False, use_entropy=False)
+# Every feature and the feature attention on; the entropy term stays off.
+FEATURES_ON = dict(use_gradient_attention=True, use_momentum=True,
+                   use_personal_best=True, use_attraction=True,
+                   use_feature_attention=True)
 
 
 def _sgd(learning_rate=LR):
@@ -530,9 +534,7 @@ def test_second_derivatives_reach_the_meta_gradient():
   for second_derivatives in (False, True):
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
       tf.compat.v1.set_random_seed(43)
-      optimizer = _swarm(use_gradient_attention=True, use_momentum=True,
-                         use_personal_best=True, use_attraction=True,
-                         use_feature_attention=True)
+      optimizer = _swarm(**FEATURES_ON)
       info = optimizer.meta_loss(_shifted_quadratic(), 3,
                                  second_derivatives=second_derivatives)
       w = _graph_variable("feature_attention/w")
@@ -546,9 +548,7 @@ def test_second_derivatives_reach_the_meta_gradient():
 def test_meta_minimize_trains_the_attention_of_an_sgd_swarm():
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     tf.compat.v1.set_random_seed(47)
-    optimizer = _swarm(use_gradient_attention=True, use_momentum=True,
-                       use_personal_best=True, use_attraction=True,
-                       use_feature_attention=True)
+    optimizer = _swarm(**FEATURES_ON)
     step = optimizer.meta_minimize(_shifted_quadratic(), 3,
                                    learning_rate=0.1)
     w = _graph_variable("feature_attention/w")
