@@ -274,8 +274,10 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
     rows, losses = losses_at(x)
     flat_x = _flatten(x, k)
     fx_array = fx_array.write(t, losses)
-    points_array = points_array.write(t, posterior.points(x, flat_x))
-    values_array = values_array.write(t, posterior.values(rows, losses))
+    if config.use_entropy:
+      # The posterior's points; evaluation switches the entropy off.
+      points_array = points_array.write(t, posterior.points(x, flat_x))
+      values_array = values_array.write(t, posterior.values(rows, losses))
     grads = meta._gradients(  # pylint: disable=protected-access
         tf.reduce_sum(losses), x, names)
     if not second_derivatives:
