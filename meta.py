@@ -15,189 +15,43 @@ import os
 from absl import logging
 import tensorflow as tf
 
-import checkpoint
+from l2l.checkpoint import l2l_file
+from l2l.core import interception
+from l2l.core import unroll
+from l2l.swarm import swarm_unroll
 import networks
 import problems
-import swarm_unroll
 
 MetaLoss = collections.namedtuple(
     "MetaLoss", "loss, update, reset, fx, x, subproblem_constants")
 MetaStep = collections.namedtuple("MetaStep", "step, update, reset, fx, x")
 
-_DEFAULT_NET_CONFIG = {"coordinatewise": networks.default_config()}
+# The id of the default net, used by MetaOptimizer(), util and both CLIs:
+# DeepMind's util and LOIS's released models name their one net "cw".
+DEFAULT_NET_ID = networks.DEFAULT_NET_ID
 
 
-def _nested_assign(ref, value):
-  """Returns ops assigning each tensor of `value` to the variable in `ref`.
-
-  Args:
-    ref: a variable, or a list/tuple nesting of variables.
-    value: a tensor, or a nesting of tensors of the same structure.
-
-  Returns:
-    An op, or the same nesting of ops.
-
-  Raises:
-    ValueError: if the structures differ.
-  """
-  if isinstance(ref, (list, tuple)):
-    if len(ref) != len(value):
-      raise ValueError("ref and value have different lengths.")
-    return type(ref)(_nested_assign(r, v) for r, v in zip(ref, value))
-  return tf.compat.v1.assign(ref, value)
+# The seed's helper names, kept as the API they document; the shared
+# implementations live in l2l.core, where the swarm unroll, PSO, the drop-in
+# optimizer and evaluation use them too.
+_nested_assign = unroll.nested_assign
+_nested_variable = unroll.nested_variable
+_wrap_variable_creation = interception.wrap_variable_creation
+_make_with_custom_variables = interception.make_with_custom_variables
 
 
-def _nested_variable(init, name=None, trainable=False):
-  """Returns a nesting of variables initialised from a nesting of tensors.
-
-  Args:
-    init: a tensor, or a list/tuple nesting of tensors.
-    name: variable name.
-    trainable: whether the variables are trainable.
-
-  Returns:
-    A variable, or the same nesting of variables.
-  """
-  if isinstance(init, (list, tuple)):
-    return type(init)(_nested_variable(i, name, trainable) for i in init)
-  return tf.Variable(init, name=name, trainable=trainable)
-
-
-def _is_trainable(kwargs):
-  # Both creation paths leave `trainable` as None when the caller did not set
-  # it, which means trainable.
-  return kwargs.get("trainable") is not False
-
-
-def _wrap_variable_creation(func, custom_getter):
-  """Calls `func` with every variable creation routed through `custom_getter`.
-
-  Problems written with `tf.compat.v1.get_variable` and problems written with
-  Sonnet 2 (`tf.Variable`) are both covered. Each creation calls
-  `custom_getter(getter, **kwargs)` once, where `getter(**kwargs)` creates the
-  real variable and `kwargs` holds at least `name` and `trainable`.
-
-  Args:
-    func: a function with no arguments that creates variables.
-    custom_getter: the interception, which may return a tensor in place of
-      the variable.
-
-  Returns:
-    What `func` returns.
-  """
-  inside_get_variable = [False]
-
-  def creator(next_creator, **kwargs):
-    if inside_get_variable[0]:
-      return next_creator(**kwargs)
-    return custom_getter(next_creator, **kwargs)
-
-  def get_variable_getter(getter, *args, **kwargs):
-    def real_getter(**real_kwargs):
-      inside_get_variable[0] = True
-      try:
-        return getter(*args, **real_kwargs)
-      finally:
-        inside_get_variable[0] = False
-    return custom_getter(real_getter, **kwargs)
-
-  scope = tf.compat.v1.get_variable_scope()
-  with tf.compat.v1.variable_scope(scope, custom_getter=get_variable_getter,
-                                   auxiliary_name_scope=False):
-    with tf.variable_creator_scope(creator):
-      return func()
-
-
-class _Replay:
-  """Hands out the items of a sequence in order, one per variable creation."""
-
-  def __init__(self, items, kind):
-    self._items = list(items)
-    self._kind = kind
-    self._next = 0
-
-  def __call__(self):
-    if self._next >= len(self._items):
-      raise ValueError(
-          "The problem created more {} variables than on its first call ({}); "
-          "build() must create the same variables on every call.".format(
-              self._kind, len(self._items)))
-    self._next += 1
-    return self._items[self._next - 1]
-
-
-def _get_variables(func, constants=None):
+def _get_variables(func):
   """Calls `func` once and returns the variables it creates.
-
-  The variables are created non-trainable, so that a meta-optimizer's own
-  training never touches the optimizee.
 
   Args:
     func: the problem's `build` function.
-    constants: if given, the problem instance of an earlier call, handed to
-      `func` in place of new non-trainable variables (so the new trainable
-      variables are another starting point on the same instance).
 
   Returns:
-    `(variables, constants)`: the variables `func` asked to be trainable, and
-    the others (the problem instance).
+    `(variables, constants)`: the trainable variables (created
+    non-trainable, so that meta-training never touches them) and the
+    non-trainable ones (the problem instance).
   """
-  variables = []
-  created_constants = []
-  replay = None if constants is None else _Replay(constants, "non-trainable")
-
-  def custom_getter(getter, **kwargs):
-    trainable = _is_trainable(kwargs)
-    if not trainable and replay is not None:
-      return replay()
-    kwargs["trainable"] = False
-    variable = getter(**kwargs)
-    (variables if trainable else created_constants).append(variable)
-    return variable
-
-  if replay is None:
-    # No name scope here: the variables keep the names net_assignments use.
-    _wrap_variable_creation(func, custom_getter)
-    return variables, created_constants
-  # Another draw of the same problem: a fresh variable scope keeps
-  # `get_variable` from refusing the names the first call took.
-  with tf.compat.v1.variable_scope(None, default_name="another_start"):
-    _wrap_variable_creation(func, custom_getter)
-  return variables, list(constants)
-
-
-def _make_with_custom_variables(func, variables, constants=None):
-  """Calls `func`, handing it `variables` in place of its trainable variables.
-
-  Trainable creations receive the tensors of `variables` in creation order.
-  Non-trainable creations receive `constants` in creation order, so that every
-  call sees the same problem instance; with `constants=None` they are created
-  anew.
-
-  Args:
-    func: the problem's `build` function, already passed to `_get_variables`.
-    variables: one tensor per trainable variable, in creation order.
-    constants: the non-trainable variables `_get_variables` returned.
-
-  Returns:
-    What `func` returns.
-
-  Raises:
-    ValueError: if `func` creates more variables than on its first call.
-  """
-  next_variable = _Replay(variables, "trainable")
-  next_constant = None if constants is None else _Replay(constants,
-                                                         "non-trainable")
-
-  def custom_getter(getter, **kwargs):
-    if _is_trainable(kwargs):
-      return next_variable()
-    if next_constant is None:
-      kwargs["trainable"] = False
-      return getter(**kwargs)
-    return next_constant()
-
-  return _wrap_variable_creation(func, custom_getter)
+  return interception.get_variables(func)
 
 
 def _make_nets(variables, config, net_assignments):
@@ -216,7 +70,7 @@ def _make_nets(variables, config, net_assignments):
   Raises:
     ValueError: if the assignment does not fit the config or the variables.
   """
-  names = [_variable_name(v) for v in variables]
+  names = [interception.variable_name(v) for v in variables]
   name_to_index = {name: i for i, name in enumerate(names)}
   if net_assignments is None:
     if len(config) != 1:
@@ -265,10 +119,6 @@ def _make_nets(variables, config, net_assignments):
   return nets, keys, subsets
 
 
-def _variable_name(variable):
-  return variable.name.split(":")[0]
-
-
 def _check_net_config(net_config):
   """Raises ValueError for a net config the factory could not use."""
   if swarm_unroll.ATTENTION_ID in net_config:
@@ -305,7 +155,7 @@ class MetaOptimizer:
     swarm_options = {key: kwargs.pop(key) for key in list(kwargs)
                      if key in swarm_unroll.SwarmConfig.option_names()}
     self._swarm = swarm_unroll.SwarmConfig(**swarm_options)
-    self._config = kwargs or _DEFAULT_NET_CONFIG
+    self._config = kwargs or {DEFAULT_NET_ID: networks.default_config()}
     _check_net_config(self._config)
     self._nets = None
     self._attention = None
@@ -344,7 +194,7 @@ class MetaOptimizer:
       modules[swarm_unroll.ATTENTION_ID] = self._attention
     for key, module in modules.items():
       filename = (None if path is None else
-                  checkpoint.checkpoint_path(path, key))
+                  l2l_file.checkpoint_path(path, key))
       result[key] = networks.save(module, sess, filename)
     return result
 
@@ -393,7 +243,7 @@ class MetaOptimizer:
       return self._config
     config = {}
     for key, value in self._config.items():
-      config[key] = dict(value, net_path=_checkpoint_file(model_path, key))
+      config[key] = dict(value, net_path=l2l_file.find(model_path, key))
     return config
 
   def meta_loss(self, make_loss, len_unroll, net_assignments=None,
@@ -429,28 +279,30 @@ class MetaOptimizer:
     if self._swarm.active:
       attention_path = None
       if model_path is not None and self._swarm.use_feature_attention:
-        attention_path = _checkpoint_file(model_path, swarm_unroll.ATTENTION_ID)
-      unroll = swarm_unroll.swarm_meta_loss(
+        attention_path = l2l_file.find(model_path,
+                                        swarm_unroll.ATTENTION_ID)
+      swarm = swarm_unroll.swarm_meta_loss(
           self._swarm, make_loss, len_unroll, x, constants, nets, net_keys,
           subsets, attention_path, second_derivatives)
-      self._attention = unroll.attention
-      self._schedule = unroll.schedule_variables
-      self._fx_history = unroll.fx_history
-      self._x_initial = unroll.x_initial
-      return MetaLoss(*unroll.meta_loss)
+      self._attention = swarm.attention
+      self._schedule = swarm.schedule_variables
+      self._fx_history = swarm.fx_history
+      self._x_initial = swarm.x_initial
+      return MetaLoss(*swarm.meta_loss)
     return self._l2l_meta_loss(make_loss, len_unroll, x, constants, nets,
                                net_keys, subsets, second_derivatives)
 
   def _l2l_meta_loss(self, make_loss, len_unroll, x, constants, nets,
                      net_keys, subsets, second_derivatives):
     """DeepMind's single-point unroll."""
-    names = [_variable_name(v) for v in x]
+    names = [interception.variable_name(v) for v in x]
     with tf.name_scope("states"):
-      state = _net_states(nets, net_keys, subsets, [v.shape for v in x])
+      state = unroll.net_states(nets, net_keys, subsets, [v.shape for v in x])
 
     def loss_at(point):
       with tf.name_scope("fx"):
-        return problems.mean_loss(_make_with_custom_variables(make_loss, point, constants))
+        return problems.mean_loss(
+            _make_with_custom_variables(make_loss, point, constants))
 
     def time_step(t, fx_array, x, state):
       fx = loss_at(x)
@@ -459,9 +311,11 @@ class MetaOptimizer:
       state_next = []
       with tf.name_scope("dx"):
         for subset, key, net_state in zip(subsets, net_keys, state):
-          deltas, net_state_next = _net_updates(
-              nets[key], fx, [x[j] for j in subset],
-              [names[j] for j in subset], net_state, second_derivatives)
+          grads = unroll.optimizee_gradients(
+              fx, [x[j] for j in subset], [names[j] for j in subset],
+              second_derivatives)
+          deltas, net_state_next = unroll.net_updates(nets[key], grads,
+                                                      net_state)
           for j, delta in zip(subset, deltas):
             x_next[j] = x_next[j] + delta
           state_next.append(net_state_next)
@@ -507,76 +361,3 @@ class MetaOptimizer:
     optimizer = tf.compat.v1.train.AdamOptimizer(learning_rate)
     step = optimizer.minimize(info.loss, var_list=self.trainable_variables())
     return MetaStep(step, *info[1:5])
-
-
-def _net_states(nets, net_keys, subsets, shapes, name="state"):
-  """Creates the nets' persistent states, one per assigned variable.
-
-  Each net is also connected once, to a dummy input: Sonnet 2 creates
-  variables on the first call, which cannot happen inside the while loop.
-
-  Args:
-    nets: the nets by id.
-    net_keys: the ids in assignment order.
-    subsets: the indices of each id's variables.
-    shapes: the shape of each optimizee variable as the nets see it.
-    name: name of the state variables.
-
-  Returns:
-    One nesting of state variables per net, in `net_keys` order.
-  """
-  states = []
-  for i, (subset, key) in enumerate(zip(subsets, net_keys)):
-    net = nets[key]
-    with tf.name_scope("state_{}".format(i)):
-      initial = [net.initial_state_for_inputs(tf.zeros(shapes[j]),
-                                              dtype=tf.float32)
-                 for j in subset]
-      net(tf.zeros(shapes[subset[0]]), initial[0])
-      states.append(_nested_variable(initial, name=name))
-  return states
-
-
-def _checkpoint_file(model_path, key):
-  path = checkpoint.checkpoint_path(model_path, key)
-  if not os.path.isfile(path):
-    found = sorted(f for f in os.listdir(model_path)
-                   if f.endswith(".l2l")) if os.path.isdir(model_path) else []
-    raise ValueError(
-        "No checkpoint {!r} for optimizer {!r} in {}; found: {}. model_path "
-        "must be a directory written by MetaOptimizer.save (train.py "
-        "--save_path).".format(os.path.basename(path), key, model_path,
-                               ", ".join(found) or "no .l2l files"))
-  return path
-
-
-def _net_updates(net, fx, x, names, state, second_derivatives):
-  """Applies one net to the gradients of `fx` at `x`.
-
-  Returns:
-    `(deltas, next_state)`, one entry per variable.
-  """
-  with tf.name_scope("gradients"):
-    gradients = _gradients(fx, x, names)
-    if not second_derivatives:
-      gradients = [tf.stop_gradient(g) for g in gradients]
-  deltas, next_state = zip(*[net(g, s) for g, s in zip(gradients, state)])
-  return list(deltas), list(next_state)
-
-
-def _gradients(loss, points, names):
-  """Dense gradients of `loss` with respect to each of `points`.
-
-  Raises:
-    ValueError: if the loss does not depend on some of them, which happens
-      when a problem creates variables outside `build()`: those are never
-      swapped for the unrolled tensors, and would silently never move.
-  """
-  gradients = tf.gradients(loss, points)
-  unused = [name for name, g in zip(names, gradients) if g is None]
-  if unused:
-    raise ValueError(
-        "The loss does not depend on the optimizee variables {}. Create every "
-        "variable (and Sonnet module) inside the problem's build() function, "
-        "so that each call creates it anew.".format(", ".join(unused)))
-  return [tf.convert_to_tensor(g) for g in gradients]

@@ -13,9 +13,9 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-import checkpoint
+from l2l.checkpoint import l2l_file
 import preprocess
-import sonnet_graph_mode  # pylint: disable=unused-import
+from l2l.core import graph_mode  # pylint: disable=unused-import
 
 
 _NAMED_INITIALIZERS = {
@@ -365,6 +365,11 @@ _NETWORKS = {
 }
 
 
+# The id under which the default net is configured and saved (`cw.l2l`), as
+# in DeepMind's util and LOIS's released models.
+DEFAULT_NET_ID = "cw"
+
+
 def default_config():
   """The optimizer of Andrychowicz et al.: a 2x20 coordinate-wise LSTM.
 
@@ -403,7 +408,7 @@ def factory(net, net_options=(), net_path=None):
         net, ", ".join(sorted(_NETWORKS))))
   options = dict(net_options)
   if net_path is not None:
-    values = checkpoint.load(net_path)
+    values = l2l_file.load(net_path)
     if _NETWORKS[net].has_parameters:
       options["initializer"] = LoadedCheckpoint(values, net_path)
     elif values:
@@ -430,5 +435,5 @@ def save(network, sess, filename=None):
   """
   values = sess.run(network.checkpoint_variables())
   if filename is not None:
-    checkpoint.save(values, filename)
+    l2l_file.save(values, filename)
   return values

@@ -13,8 +13,8 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-import datasets
-import sonnet_graph_mode  # pylint: disable=unused-import
+from l2l.data import datasets
+from l2l.core import graph_mode  # pylint: disable=unused-import
 
 
 def simple():

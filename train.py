@@ -1,63 +1,12 @@
 """Meta-trains a learned optimizer on a problem.
 
     python train.py --problem=quadratic --save_path=./quadratic
+
+`python train.py --help` lists every flag; the installed command `l2l-train`
+is the same program (see l2l/experiment/train_command.py).
 """
 
-import os
-# TensorFlow's C++ start-up notices would bury the statistics this prints.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
-
-import timeit
-
-from absl import app
-from absl import flags
-from absl import logging
-
-import cli
-import training
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("save_path", None, "Directory where the best optimizer is "
-                    "saved (one <net_id>.l2l file per net).")
-flags.DEFINE_integer("num_epochs", 10000, "Number of training epochs.")
-flags.DEFINE_integer("log_period", 100, "Epochs between logged statistics.")
-flags.DEFINE_integer("evaluation_period", 1000,
-                     "Epochs between evaluations (and saves).")
-flags.DEFINE_integer("evaluation_epochs", 20, "Epochs per evaluation.")
-flags.DEFINE_string("problem", "simple", "Problem to train on.")
-flags.DEFINE_integer("num_steps", 100, "Optimizer steps per epoch.")
-flags.DEFINE_integer("unroll_length", 20, "Meta-optimizer unroll length.")
-flags.DEFINE_float("learning_rate", 0.001, "Meta-optimizer learning rate.")
-flags.DEFINE_boolean("second_derivatives", False,
-                     "Backpropagate through the optimizee gradients.")
-flags.DEFINE_integer("seed", None, "Graph-level random seed.")
-flags.DEFINE_string("logdir", None, "Directory for TensorBoard summaries.")
-flags.DEFINE_boolean("overwrite", False, "Allow replacing the optimizer "
-                     "already saved in --save_path.")
-
-
-def main(argv):
-  del argv
-  start = timeit.default_timer()
-  with cli.plain_errors():
-    training.train(
-        FLAGS.problem, save_path=FLAGS.save_path, num_epochs=FLAGS.num_epochs,
-        log_period=FLAGS.log_period,
-        evaluation_period=FLAGS.evaluation_period,
-        evaluation_epochs=FLAGS.evaluation_epochs, num_steps=FLAGS.num_steps,
-        unroll_length=FLAGS.unroll_length, learning_rate=FLAGS.learning_rate,
-        second_derivatives=FLAGS.second_derivatives, seed=FLAGS.seed,
-        num_particles=FLAGS.num_particle, overwrite=FLAGS.overwrite,
-        data_dir=FLAGS.data_dir, logdir=FLAGS.logdir)
-  logging.info("Training took %.1f s", timeit.default_timer() - start)
-
-
-def run():
-  """Entry point of the installed command."""
-  app.run(main)
-
+from l2l.experiment import train_command
 
 if __name__ == "__main__":
-  run()
+  train_command.run()

@@ -5,14 +5,17 @@ import timeit
 
 import numpy as np
 
-import checkpoint
+from l2l.checkpoint import l2l_file
 import networks
 import problems
+
+# The default net's id, shared with MetaOptimizer() and the CLIs.
+_CW = networks.DEFAULT_NET_ID
 
 
 def get_net_path(name, path):
   """Returns the `.l2l` file of net `name` in directory `path`, or None."""
-  return None if path is None else checkpoint.checkpoint_path(path, name)
+  return None if path is None else l2l_file.checkpoint_path(path, name)
 
 
 def get_default_net_config(name, path):
@@ -38,23 +41,23 @@ def _zero_lstm_config(name, path):
 
 def _simple(path, mode, data_dir):
   del mode, data_dir  # Unused.
-  return problems.simple(), {"cw": _zero_lstm_config("cw", path)}, None
+  return problems.simple(), {_CW: _zero_lstm_config(_CW, path)}, None
 
 
 def _simple_multi(path, mode, data_dir):
   del mode, data_dir  # Unused.
   net_config = {
-      "cw": _zero_lstm_config("cw", path),
+      _CW: _zero_lstm_config(_CW, path),
       "adam": {"net": "Adam", "net_options": {"learning_rate": 0.1}},
   }
   return (problems.simple_multi_optimizer(num_dims=2), net_config,
-          [("cw", ["x_0"]), ("adam", ["x_1"])])
+          [(_CW, ["x_0"]), ("adam", ["x_1"])])
 
 
 def _quadratic(path, mode, data_dir):
   del mode, data_dir  # Unused.
   return (problems.quadratic(batch_size=128, num_dims=10),
-          {"cw": get_default_net_config("cw", path)}, None)
+          {_CW: get_default_net_config(_CW, path)}, None)
 
 
 def _square_cos(num_dims):
@@ -70,24 +73,24 @@ def _square_cos(num_dims):
     problem = problems.square_cos(batch_size=128, num_dims=num_dims,
                                   stddev=0.01, mode=mode,
                                   init_stddev=init_stddev)
-    return problem, {"cw": get_default_net_config("cw", path)}, None
+    return problem, {_CW: get_default_net_config(_CW, path)}, None
   return config
 
 
 def _mnist(path, mode, data_dir):
   return (problems.mnist(layers=(20,), mode=mode, data_dir=data_dir),
-          {"cw": get_default_net_config("cw", path)}, None)
+          {_CW: get_default_net_config(_CW, path)}, None)
 
 
 def _digits(path, mode, data_dir):
   del data_dir  # Bundled with scikit-learn.
   return (problems.digits(layers=(20,), mode=mode),
-          {"cw": get_default_net_config("cw", path)}, None)
+          {_CW: get_default_net_config(_CW, path)}, None)
 
 
 def _cifar(path, mode, data_dir):
   return (problems.cifar10(data_dir, mode=mode),
-          {"cw": get_default_net_config("cw", path)}, None)
+          {_CW: get_default_net_config(_CW, path)}, None)
 
 
 def _cifar_multi(path, mode, data_dir):

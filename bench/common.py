@@ -11,9 +11,9 @@ import math
 import numbers
 import os
 
-# TensorFlow's C++ start-up notices would bury the figures; the scripts import
-# this module before anything imports TensorFlow.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The scripts import this module before anything imports TensorFlow; cli
+# quiets its start-up notices, which would bury the figures.
+from l2l.experiment import cli  # pylint: disable=unused-import
 
 # Optimizer steps per meta-training epoch: the training horizon.
 TRAIN_STEPS = 100

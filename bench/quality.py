@@ -29,9 +29,9 @@ from absl import flags
 from absl import logging
 
 import common  # First: it quiets TensorFlow before anything imports it.
-import evaluation
-import records
-import training
+from l2l.experiment import evaluation
+from l2l.experiment import records
+from l2l.experiment import training
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("problems", ["quadratic", "digits", "square_cos_10"],

@@ -8,9 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-import checkpoint
-import evaluation
-import training
+from l2l.checkpoint import l2l_file
+from l2l.experiment import evaluation
+from l2l.experiment import training
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A short run on `simple`: 4 epochs of 2 unrolls of 2 steps, evaluated twice.
 TRAIN_ARGS = {"num_epochs": 4, "evaluation_period": 2, "evaluation_epochs": 1,
@@ -57,7 +59,7 @@ def test_train_saves_the_best_optimizer(trained_simple):
   directory, result = trained_simple
   assert sorted(os.listdir(directory)) == ["cw.l2l", "notes.txt"]
   assert (directory / "notes.txt").read_text() == "keep me"
-  values = checkpoint.load(directory / "cw.l2l")
+  values = l2l_file.load(directory / "cw.l2l")
   assert {m: sorted(v) for m, v in values.items()} == {"linear": ["b", "w"]}
   assert values["linear"]["w"].shape == (1, 1)
   # Meta-training moved the zero-initialised update rule.
@@ -72,7 +74,7 @@ def test_evaluate_trained_optimizer_follows_its_update_rule(trained_simple):
   directory, _ = trained_simple
   result = evaluation.evaluate("L2L", "simple", num_steps=5,
                                path=str(directory), **EVAL_ARGS)
-  values = checkpoint.load(directory / "cw.l2l")
+  values = l2l_file.load(directory / "cw.l2l")
   expected = _linear_optimizer_positions(values, 5)**2
   np.testing.assert_allclose(_losses(result, 5), [expected, expected],
                              rtol=1e-5)
@@ -86,7 +88,7 @@ def test_train_refuses_to_overwrite(tmp_path):
     training.train("simple", save_path=str(tmp_path), **TRAIN_ARGS)
   assert saved.read_bytes() == b"earlier optimizer"
   training.train("simple", save_path=str(tmp_path), overwrite=True, **TRAIN_ARGS)
-  assert sorted(checkpoint.load(saved)) == ["linear"]
+  assert sorted(l2l_file.load(saved)) == ["linear"]
 
 
 def test_train_save_path_must_be_a_directory(tmp_path):
@@ -133,7 +135,7 @@ def test_sgd_baseline_matches_numpy():
 
 def test_evaluate_checkpoint_of_another_shape(tmp_path, ref):
   # Input width 1: saved without LogAndSign, which gives the LSTM 2 inputs.
-  path = checkpoint.save(ref.random_checkpoint(0, 1, (20, 20), 1),
+  path = l2l_file.save(ref.random_checkpoint(0, 1, (20, 20), 1),
                          tmp_path / "cw.l2l")
   with pytest.raises(ValueError) as error:
     evaluation.evaluate("L2L", "quadratic", num_steps=1, path=str(tmp_path),
@@ -162,7 +164,7 @@ def test_evaluate_command_line(ref, tmp_path):
   command = [sys.executable, "evaluate.py", "--problem=simple",
              "--optimizer=Adam", "--num_epochs=2", "--num_steps=3",
              "--records_dir=" + str(tmp_path)]
-  done = subprocess.run(command, cwd=os.path.dirname(evaluation.__file__),
+  done = subprocess.run(command, cwd=ROOT,
                         capture_output=True, text=True, timeout=120,
                         check=False)
   assert done.returncode == 0, done.stderr
@@ -212,7 +214,7 @@ def test_train_stops_on_divergence_and_keeps_the_saved_optimizer(
               evaluation_epochs=1)
   with caplog.at_level(logging.ERROR):
     result = training.train("simple", save_path=str(tmp_path), **args)
-  saved = checkpoint.load(tmp_path / "cw.l2l")
+  saved = l2l_file.load(tmp_path / "cw.l2l")
   # Epoch 1 and its evaluation ran (calls 1-2), epoch 2 (call 3), then its
   # evaluation diverged: the optimizer saved after epoch 1 is kept.
   assert len(calls) == 4

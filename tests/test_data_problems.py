@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import datasets
-import evaluation
+from l2l.data import datasets
+from l2l.experiment import evaluation
 import meta
 import problems
 import util

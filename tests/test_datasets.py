@@ -3,16 +3,12 @@
 import gzip
 import os
 import struct
-import sys
 
 import numpy as np
 import pytest
 
-# The project has no package layout; make the module importable regardless
-# of how pytest sets up sys.path.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import datasets  # pylint: disable=wrong-import-position
+from l2l.data import datasets
 
 CIFAR_RECORD = 3073
 

@@ -7,7 +7,7 @@ import pytest
 import sonnet as snt
 import tensorflow as tf
 
-import checkpoint
+from l2l.checkpoint import l2l_file
 import meta
 import problems
 import util
@@ -241,7 +241,7 @@ def test_save_then_model_path_restores_the_optimizer(fresh_session, ref,
   assert sorted(os.listdir(tmp_path)) == ["cw.l2l", "notes.txt", "other.l2l"]
   assert (tmp_path / "notes.txt").read_text() == "mine"
   assert (tmp_path / "other.l2l").read_bytes() == b"not ours"
-  ref.assert_nested_equal(checkpoint.load(tmp_path / "cw.l2l"), saved["cw"])
+  ref.assert_nested_equal(l2l_file.load(tmp_path / "cw.l2l"), saved["cw"])
   with fresh_session(seed=2) as sess:
     info = meta.MetaOptimizer(**_small_lstm_config()).meta_loss(
         _fixed_quadratic(), 3, model_path=str(tmp_path))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import checkpoint
+from l2l.checkpoint import l2l_file
 import networks
 import preprocess
 
@@ -111,7 +111,7 @@ def test_coordinatewise_lstm_matches_sonnet1_formula(sess, ref, tmp_path,
   if source == "initializer":
     net = networks.CoordinateWiseDeepLSTM(initializer=values, **CW_OPTIONS)
   else:
-    path = checkpoint.save(values, tmp_path / "cw.l2l")
+    path = l2l_file.save(values, tmp_path / "cw.l2l")
     net = networks.factory("CoordinateWiseDeepLSTM", CW_OPTIONS, net_path=path)
   actual = _run_steps(sess, net, GRADIENTS)
   assert np.abs(actual[0]).max() > 1e-4  # Not trivially zero.
@@ -131,7 +131,7 @@ def test_save_round_trip_gives_identical_outputs(fresh_session, ref,
   assert saved["lstm_1"]["w_gates"].shape == (2 + 3, 12)
   assert saved["lstm_2"]["w_gates"].shape == (3 + 3, 12)
   assert saved["linear"]["w"].shape == (3, 1)
-  ref.assert_nested_equal(checkpoint.load(path), saved)
+  ref.assert_nested_equal(l2l_file.load(path), saved)
   _assert_steps_close(first, _reference_steps(ref, saved, GRADIENTS))
   with fresh_session(seed=8) as sess:
     net = networks.CoordinateWiseDeepLSTM(initializer=saved, **CW_OPTIONS)
@@ -183,7 +183,7 @@ def test_factory_builds_configured_net(sess):
 def test_checkpoint_of_wrong_shape_names_variable_and_file(ref, tmp_path):
   # Input width 1, where LogAndSign gives the first LSTM 2 inputs.
   values = ref.random_checkpoint(0, 1, LAYERS, 1)
-  path = checkpoint.save(values, tmp_path / "cw.l2l")
+  path = l2l_file.save(values, tmp_path / "cw.l2l")
   net = networks.factory("CoordinateWiseDeepLSTM", CW_OPTIONS, net_path=path)
   gradient = tf.zeros([4])
   with pytest.raises(ValueError) as error:
@@ -204,7 +204,7 @@ def test_checkpoint_of_wrong_shape_names_variable_and_file(ref, tmp_path):
 def test_checkpoint_with_other_modules_is_refused(ref, tmp_path, edit, match):
   values = _cw_checkpoint(ref)
   edit(values)
-  path = checkpoint.save(values, tmp_path / "cw.l2l")
+  path = l2l_file.save(values, tmp_path / "cw.l2l")
   with pytest.raises(ValueError, match=match) as error:
     networks.factory("CoordinateWiseDeepLSTM", CW_OPTIONS, net_path=path)
   assert path in str(error.value)
@@ -226,7 +226,7 @@ def test_zeros_initializer_gives_zero_updates(sess):
 def test_legacy_pickles_match_sonnet1_formula(sess, ref, tmp_path, style):
   # The byte-level stream builders of the checkpoint tests write files as
   # DeepMind's (Python 2) and LOIS's (dill) code did.
-  import test_checkpoint as streams  # pylint: disable=g-import-not-at-top
+  import test_l2l_file as streams  # pylint: disable=g-import-not-at-top
   values = _cw_checkpoint(ref, seed=3)
   if style == "dill":
     factory = streams._call(

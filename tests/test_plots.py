@@ -16,10 +16,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import compare
-import evaluation
-import plots
-import records
+from l2l.experiment import compare
+from l2l.experiment import evaluation
+from l2l.experiment import plots
+from l2l.experiment import records
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -444,7 +444,7 @@ def test_differences(tmp_path):
 
 def _compare(*args):
   return subprocess.run(
-      [sys.executable, os.path.join(ROOT, "compare.py")] + list(args),
+      [sys.executable, "-m", "l2l.experiment.compare_command"] + list(args),
       cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
 
 

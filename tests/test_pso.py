@@ -1,16 +1,13 @@
 """Tests for pso.py: exact steps against numpy, bests, convergence, reset."""
 
-import os
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import meta  # pylint: disable=g-import-not-at-top
-import problems  # pylint: disable=g-import-not-at-top
-import pso  # pylint: disable=g-import-not-at-top
+import meta
+import problems
+from l2l.baselines import pso
 
 W, C1, C2 = 0.7298, 1.49618, 1.49618
 

@@ -6,16 +6,12 @@ The records tests use hand-made arrays; only the tuning tests build graphs.
 import datetime
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
 
-# The project has no package layout; make the modules importable regardless
-# of how pytest sets up sys.path.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import records  # pylint: disable=wrong-import-position
+from l2l.experiment import records
 
 SETTINGS = {
     "optimizer": "Adam", "problem": "quadratic", "learning_rate": 0.01,
@@ -239,7 +235,7 @@ def test_settings_are_stored_as_sorted_json(tmp_path):
 
 @pytest.fixture(scope="module")
 def evaluation():
-  import evaluation as module  # pylint: disable=g-import-not-at-top
+  from l2l.experiment import evaluation as module
   return module
 
 

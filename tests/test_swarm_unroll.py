@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import checkpoint
-import evaluation
+from l2l.checkpoint import l2l_file
+from l2l.experiment import evaluation
 import meta
 import problems
-import swarm_unroll
+from l2l.swarm import swarm_unroll
 import util
 
 K = 3          # Particles.
@@ -689,7 +689,7 @@ def test_save_writes_the_net_and_the_attention(trained_swarm):
   assert sorted(saved["cw"]) == ["linear", "lstm_1", "lstm_2"]
   assert sorted(saved["attention"]) == ["feature_attention"]
   for key in saved:
-    on_disk = checkpoint.load(os.path.join(path, key + ".l2l"))
+    on_disk = l2l_file.load(os.path.join(path, key + ".l2l"))
     for module, variables in saved[key].items():
       assert sorted(on_disk[module]) == sorted(variables)
       for name, value in variables.items():
@@ -799,9 +799,9 @@ def test_swarm_option_names_are_never_net_ids():
     assert info.fx.shape.as_list() == [2]
     _init(sess)
     saved = optimizer.save(sess)
-  assert sorted(saved) == ["attention", "coordinatewise"]
-  assert sorted(saved["coordinatewise"]) == ["linear", "lstm_1", "lstm_2"]
-  assert saved["coordinatewise"]["lstm_1"]["w_gates"].shape == (2 + 20, 80)
+  assert sorted(saved) == ["attention", "cw"]
+  assert sorted(saved["cw"]) == ["linear", "lstm_1", "lstm_2"]
+  assert saved["cw"]["lstm_1"]["w_gates"].shape == (2 + 20, 80)
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("nan")])

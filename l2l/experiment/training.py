@@ -10,10 +10,10 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-import checkpoint
+from l2l.checkpoint import l2l_file
 import meta
-import progress
-import swarm_unroll
+from l2l.experiment import progress
+from l2l.swarm import swarm_unroll
 import util
 
 
@@ -37,7 +37,7 @@ def check_save_path(save_path, net_ids, overwrite):
   if os.path.exists(save_path) and not os.path.isdir(save_path):
     raise ValueError("--save_path {} exists and is not a directory.".format(
         save_path))
-  files = [checkpoint.checkpoint_path(save_path, i) for i in net_ids]
+  files = [l2l_file.checkpoint_path(save_path, i) for i in net_ids]
   existing = [os.path.basename(f) for f in files if os.path.exists(f)]
   if existing and not overwrite:
     raise ValueError(

@@ -1,15 +1,12 @@
-"""Tests for swarm.py against small numpy computations of the formulas."""
+"""Tests for features.py: the swarm's features and attention against numpy."""
 
 import math
-import os
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import swarm  # pylint: disable=g-import-not-at-top
+from l2l.swarm import features
 
 
 def _run(build):
@@ -44,14 +41,14 @@ def _np_inter_particle(g, x, gamma, length_scale):
 
 
 def test_inter_particle_attention_explicit_gamma():
-  got = _run(lambda: swarm.inter_particle_attention(
+  got = _run(lambda: features.inter_particle_attention(
       tf.constant(GRADS), tf.constant(POSITIONS), gamma=0.7, length_scale=2.0))
   want = _np_inter_particle(GRADS, POSITIONS, 0.7, 2.0)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_inter_particle_attention_default_gamma():
-  got = _run(lambda: swarm.inter_particle_attention(
+  got = _run(lambda: features.inter_particle_attention(
       tf.constant(GRADS), tf.constant(POSITIONS)))
   want = _np_inter_particle(GRADS, POSITIONS, 1.0 / 3, 1.0)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
@@ -61,7 +58,7 @@ def test_inter_particle_attention_needs_static_k_for_default_gamma():
   with tf.Graph().as_default():
     g = tf.compat.v1.placeholder(tf.float32, [None, 2])
     with pytest.raises(ValueError, match="static"):
-      swarm.inter_particle_attention(g, g)
+      features.inter_particle_attention(g, g)
 
 
 # --- momentum -----------------------------------------------------------------
@@ -70,9 +67,9 @@ def test_inter_particle_attention_needs_static_k_for_default_gamma():
 def test_momentum():
   m = np.array([1.0, -2.0], np.float32)
   g = np.array([3.0, 4.0], np.float32)
-  got = _run(lambda: swarm.momentum(tf.constant(m), tf.constant(g)))
+  got = _run(lambda: features.momentum(tf.constant(m), tf.constant(g)))
   np.testing.assert_allclose(got, 0.9 * m + 0.1 * g, rtol=1e-6)
-  got = _run(lambda: swarm.momentum(tf.constant(m), tf.constant(g), beta=0.5))
+  got = _run(lambda: features.momentum(tf.constant(m), tf.constant(g), beta=0.5))
   np.testing.assert_allclose(got, 0.5 * m + 0.5 * g)
 
 
@@ -83,7 +80,7 @@ def test_personal_best_first_step_from_inf():
   best_x = np.zeros((3, 2), np.float32)
   best_f = np.full([3], np.inf, np.float32)
   f = np.array([1.0, 2.0, 3.0], np.float32)
-  new_x, new_f = _run(lambda: swarm.update_personal_best(
+  new_x, new_f = _run(lambda: features.update_personal_best(
       POSITIONS, f, best_x, best_f))
   np.testing.assert_array_equal(new_x, POSITIONS)
   np.testing.assert_array_equal(new_f, f)
@@ -93,7 +90,7 @@ def test_personal_best_strict_improvement_only():
   best_x = np.array([[9.0, 9.0], [8.0, 8.0], [7.0, 7.0]], np.float32)
   best_f = np.array([1.0, 2.0, 3.0], np.float32)
   f = np.array([0.5, 2.0, 4.0], np.float32)  # better, tie, worse
-  new_x, new_f = _run(lambda: swarm.update_personal_best(
+  new_x, new_f = _run(lambda: features.update_personal_best(
       POSITIONS, f, best_x, best_f))
   np.testing.assert_array_equal(new_f, [0.5, 2.0, 3.0])
   np.testing.assert_array_equal(new_x[0], POSITIONS[0])
@@ -119,7 +116,7 @@ def _np_attraction(x, f, alpha):
 
 def test_attraction_matches_numpy_and_best_is_zero():
   f = np.array([2.0, 0.5, 1.0], np.float32)
-  got = _run(lambda: swarm.attraction(POSITIONS, f, alpha=0.8))
+  got = _run(lambda: features.attraction(POSITIONS, f, alpha=0.8))
   want = _np_attraction(POSITIONS, f, 0.8)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
   np.testing.assert_array_equal(got[1], [0.0, 0.0])
@@ -129,7 +126,7 @@ def test_attraction_matches_numpy_and_best_is_zero():
 
 def test_attraction_ties_are_not_better():
   f = np.array([1.0, 1.0, 2.0], np.float32)
-  got = _run(lambda: swarm.attraction(POSITIONS, f))
+  got = _run(lambda: features.attraction(POSITIONS, f))
   np.testing.assert_array_equal(got[0], [0.0, 0.0])
   np.testing.assert_array_equal(got[1], [0.0, 0.0])
   np.testing.assert_allclose(got[2], _np_attraction(POSITIONS, f, 1.0)[2],
@@ -139,14 +136,14 @@ def test_attraction_ties_are_not_better():
 def test_attraction_all_tied_is_zero():
   f = np.ones([3], np.float32)
   np.testing.assert_array_equal(
-      _run(lambda: swarm.attraction(POSITIONS, f)), np.zeros((3, 2)))
+      _run(lambda: features.attraction(POSITIONS, f)), np.zeros((3, 2)))
 
 
 def test_attraction_no_nan_in_value_or_gradient():
   def build():
     x = tf.constant(POSITIONS * 30.0)  # far apart: large negative logits
     f = tf.constant([2.0, 0.5, 0.5])
-    a = swarm.attraction(x, f)
+    a = features.attraction(x, f)
     return a, tf.gradients(tf.reduce_sum(a * a), x)[0]
   value, grad = _run(build)
   assert np.all(np.isfinite(value))
@@ -166,9 +163,9 @@ def _attention_init(hidden=3, num_features=4, seed=0):
   }
 
 
-def _np_feature_attention(init, features, delta):
+def _np_feature_attention(init, stacked, delta):
   w, b, v = init["w"], init["b"], init["v"]
-  flat_f = features.reshape(-1, features.shape[-1])
+  flat_f = stacked.reshape(-1, stacked.shape[-1])
   flat_d = delta.reshape(-1)
   out = np.zeros(flat_d.shape, np.float64)
   for i in range(flat_f.shape[0]):
@@ -183,28 +180,28 @@ def _np_feature_attention(init, features, delta):
 def test_feature_attention_matches_numpy(shape):
   init = _attention_init()
   rng = np.random.RandomState(1)
-  features = rng.randn(*(shape + (4,))).astype(np.float32)
+  stacked = rng.randn(*(shape + (4,))).astype(np.float32)
   delta = rng.randn(*shape).astype(np.float32)
 
   def build():
-    module = swarm.FeatureAttention(hidden_size=3, initializer=init)
-    return module(features, delta)
+    module = features.FeatureAttention(hidden_size=3, initializer=init)
+    return module(stacked, delta)
 
   got = _run(build)
   assert got.shape == shape
-  np.testing.assert_allclose(got, _np_feature_attention(init, features, delta),
+  np.testing.assert_allclose(got, _np_feature_attention(init, stacked, delta),
                              rtol=1e-5, atol=1e-6)
 
 
 def test_feature_attention_variables_and_default_init():
   with tf.Graph().as_default():
-    module = swarm.FeatureAttention(num_features=4, hidden_size=10)
+    module = features.FeatureAttention(num_features=4, hidden_size=10)
     shapes = sorted(tuple(v.shape.as_list()) for v in module.variables)
     assert shapes == [(10,), (10, 2), (10, 4)]
     assert len(tf.compat.v1.global_variables()) == 3
     with tf.compat.v1.Session() as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
-      values = swarm.attention_values(module, sess)
+      values = features.attention_values(module, sess)
   assert set(values) == {"w", "b", "v"}
   np.testing.assert_array_equal(values["b"], np.zeros((10, 4)))
   assert 0.0 < np.std(values["w"]) < 0.3
@@ -213,10 +210,10 @@ def test_feature_attention_variables_and_default_init():
 def test_feature_attention_values_round_trip():
   init = _attention_init()
   with tf.Graph().as_default():
-    module = swarm.FeatureAttention(hidden_size=3, initializer=init)
+    module = features.FeatureAttention(hidden_size=3, initializer=init)
     with tf.compat.v1.Session() as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
-      values = swarm.attention_values(module, sess)
+      values = features.attention_values(module, sess)
   for key in init:
     np.testing.assert_array_equal(values[key], init[key])
 
@@ -226,26 +223,26 @@ def test_feature_attention_wrong_shape_initializer():
   init["b"] = np.zeros((3, 5), np.float32)
   with tf.Graph().as_default():
     with pytest.raises(ValueError, match=r"'b'.*\(3, 5\).*\(3, 4\)"):
-      swarm.FeatureAttention(hidden_size=3, initializer=init)
+      features.FeatureAttention(hidden_size=3, initializer=init)
 
 
 def test_feature_attention_unknown_initializer_key():
   with tf.Graph().as_default():
     with pytest.raises(ValueError, match="Unknown"):
-      swarm.FeatureAttention(initializer={"u": np.zeros(3)})
+      features.FeatureAttention(initializer={"u": np.zeros(3)})
 
 
 def test_feature_attention_inside_while_loop():
   init = _attention_init()
   rng = np.random.RandomState(2)
-  features = rng.randn(2, 3, 4).astype(np.float32)
+  stacked = rng.randn(2, 3, 4).astype(np.float32)
   delta = rng.randn(2, 3).astype(np.float32)
 
   def build():
-    module = swarm.FeatureAttention(hidden_size=3, initializer=init)
+    module = features.FeatureAttention(hidden_size=3, initializer=init)
 
     def body(i, acc):
-      return i + 1, acc + module(features, delta)
+      return i + 1, acc + module(stacked, delta)
 
     _, acc = tf.while_loop(lambda i, _: i < 3, body,
                            (tf.constant(0), tf.zeros([2, 3])))
@@ -253,108 +250,7 @@ def test_feature_attention_inside_while_loop():
 
   got = _run(build)
   np.testing.assert_allclose(
-      got, 3 * _np_feature_attention(init, features, delta), rtol=1e-5)
+      got, 3 * _np_feature_attention(init, stacked, delta), rtol=1e-5)
 
 
 # --- posterior_entropy --------------------------------------------------------
-
-
-def _np_posterior_entropy(points, values, rho, candidates, length_scale,
-                          nugget):
-  entropies = []
-  for x, f, s in zip(points, values, candidates):
-    def kern(a, b):
-      d2 = np.sum((a[:, None, :] - b[None, :, :]) ** 2, axis=-1)
-      return np.exp(-d2 / (2 * length_scale ** 2))
-    gram = kern(x, x) + nugget * np.eye(len(x))
-    mu = kern(s, x) @ np.linalg.solve(gram, f)
-    logits = -rho * mu
-    log_p = logits - np.max(logits)
-    log_p -= np.log(np.sum(np.exp(log_p)))
-    entropies.append(-np.sum(np.exp(log_p) * log_p))
-  return np.mean(entropies)
-
-
-def _entropy_inputs():
-  rng = np.random.RandomState(3)
-  points = rng.randn(2, 5, 2)
-  values = rng.randn(2, 5)
-  candidates = rng.randn(2, 7, 2) * 1.5
-  return points, values, candidates
-
-
-def test_posterior_entropy_matches_numpy():
-  points, values, candidates = _entropy_inputs()
-  got = _run(lambda: swarm.posterior_entropy(
-      tf.constant(points, tf.float32), tf.constant(values, tf.float32),
-      rho=3.0, length_scale=0.8, nugget=0.5, candidates=candidates))
-  want = _np_posterior_entropy(points, values, 3.0, candidates, 0.8, 0.5)
-  np.testing.assert_allclose(got, want, atol=1e-5)
-
-
-def test_posterior_entropy_default_constants_float64():
-  points, values, candidates = _entropy_inputs()
-  got = _run(lambda: swarm.posterior_entropy(
-      points, values, rho=10.0, candidates=candidates))
-  want = _np_posterior_entropy(points, values, 10.0, candidates, 1.0, 2.1)
-  np.testing.assert_allclose(got, want, atol=1e-10)
-
-
-def test_posterior_entropy_uniform_mean_is_log_m():
-  points, _, candidates = _entropy_inputs()
-  values = np.zeros((2, 5))
-  got = _run(lambda: swarm.posterior_entropy(
-      points, values, rho=5.0, candidates=candidates))
-  np.testing.assert_allclose(got, math.log(7), atol=1e-6)
-
-
-def test_posterior_entropy_gradients_finite():
-  points, values, candidates = _entropy_inputs()
-
-  def build():
-    x = tf.constant(points, tf.float32)
-    f = tf.constant(values, tf.float32)
-    h = swarm.posterior_entropy(x, f, rho=3.0, num_samples=50)
-    h_explicit = swarm.posterior_entropy(x, f, rho=3.0, candidates=candidates)
-    return tf.gradients(h, [x, f]) + tf.gradients(h_explicit, [x, f])
-
-  grads = _run(build)
-  for g in grads:
-    assert np.all(np.isfinite(g))
-  assert np.any(grads[1] != 0.0)
-  assert np.any(grads[2] != 0.0)
-
-
-def test_sampled_candidates_lie_near_visited_points():
-  rng = np.random.RandomState(4)
-  points = (100.0 + rng.randn(2, 6, 2)).astype(np.float32)
-
-  def build():
-    return swarm.sample_candidates(points, num_samples=500,
-                                   sample_stddev=1.0)
-
-  cands = _run(build)
-  assert cands.shape == (2, 500, 2)
-  np.testing.assert_allclose(np.mean(cands, axis=(0, 1)), [100.0, 100.0],
-                             atol=0.5)
-  # Every candidate is within a few stddevs of some visited point.
-  d2 = np.sum((cands[:, :, None, :] - points[:, None, :, :]) ** 2, axis=-1)
-  assert np.max(np.min(d2, axis=-1)) < 6.0 ** 2
-
-
-def test_posterior_entropy_far_from_origin_is_finite():
-  rng = np.random.RandomState(5)
-  points = (100.0 + rng.randn(1, 6, 2)).astype(np.float32)
-  values = rng.randn(1, 6).astype(np.float32)
-  got = _run(lambda: swarm.posterior_entropy(points, values, rho=2.0,
-                                             num_samples=200))
-  assert np.isfinite(got)
-  # Candidates near the data see a non-constant mean: entropy below log(M).
-  assert 0.0 < got < math.log(200)
-
-
-def test_entropy_temperature_and_initial_scale():
-  assert swarm.initial_entropy_scale(2) == pytest.approx(2 * math.log(5))
-  assert swarm.entropy_temperature(16, 2.0) == pytest.approx(math.exp(2.0))
-  got = _run(lambda: swarm.entropy_temperature(tf.constant(16), 2.0))
-  np.testing.assert_allclose(got, math.exp(2.0), rtol=1e-6)

@@ -3,10 +3,9 @@
 Standard constriction PSO (Clerc & Kennedy, 2002) built as a TF-1.x graph over
 any problem of `problems.py`. Each particle is one full point of the problem,
 every trainable variable of it; the swarm is drawn exactly as the learned
-swarm of `swarm_unroll.py` draws it: the first particle is the problem's own
-variables from `meta._get_variables(make_loss)` and each other particle a
-fresh draw `meta._get_variables(make_loss, constants)[0]` on the same problem
-instance. So, built first in a graph with a given seed, the first particle
+swarm draws it (`l2l.core.particles.draw_particles`): the first particle is
+the problem's own variables and each other particle a fresh draw of its
+initialisers on the same problem instance. So, built first in a graph with a given seed, the first particle
 starts where single-point optimizers start.
 
 One iteration (`step`), for particles j = 1..k:
@@ -41,8 +40,8 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-import meta
-import swarm_unroll
+from l2l.core import interception
+from l2l.core import particles
 
 PSOState = collections.namedtuple(
     "PSOState",
@@ -113,13 +112,6 @@ def _default_random_uniform(shape, dtype):
   return tf.random.uniform(shape, dtype=dtype)
 
 
-def _loss(make_loss, point, constants, per_row):
-  """The problem's loss at `point`: one per batch row, or the batch mean."""
-  rows = meta._make_with_custom_variables(make_loss, point, constants)  # pylint: disable=protected-access
-  rows = tf.reshape(rows, [-1])
-  return rows if per_row else tf.reduce_mean(rows)
-
-
 def _broadcastable(mask, rank):
   """Appends unit axes to `mask` ([k] or [k, rows]) up to `rank`."""
   return tf.reshape(mask, mask.shape.as_list() + [1] * (rank - mask.shape.rank))
@@ -131,6 +123,93 @@ def _leader_values(values, leader):
     return tf.gather(values, leader)
   rows_first = tf.transpose(values, [1, 0] + list(range(2, values.shape.rank)))
   return tf.gather(rows_first, leader, axis=1, batch_dims=1)
+
+
+def _check_options(num_particles, inertia, cognitive, social,
+                   initial_velocity_stddev):
+  """Raises ValueError for an option `build` cannot use."""
+  if (isinstance(num_particles, bool) or
+      not isinstance(num_particles, numbers.Integral) or num_particles < 1):
+    raise ValueError("num_particles must be a positive integer, got {!r}."
+                     .format(num_particles))
+  _check_number("inertia", inertia)
+  _check_number("cognitive", cognitive)
+  _check_number("social", social)
+  _check_number("initial_velocity_stddev", initial_velocity_stddev, 0.0)
+
+
+def _read_swarm(make_loss, particles_, constants, per_row):
+  """One read of every particle, and the losses there.
+
+  Args:
+    make_loss: the problem's `build` function.
+    particles_: for each particle, its list of variables.
+    constants: the problem instance.
+    per_row: whether each batch row is an independent instance.
+
+  Returns:
+    `(positions, row_losses, losses)`: one [k, ...] tensor per variable; the
+    losses [k] or [k, rows] the step uses; and [k] particle means.
+  """
+  with tf.name_scope("positions"):
+    reads = [[v.read_value() for v in particle] for particle in particles_]
+    positions = [tf.stack([read[i] for read in reads],
+                          name="position_{}".format(i))
+                 for i in range(len(reads[0]))]
+  with tf.name_scope("losses"):
+    per_particle = []
+    for j, read in enumerate(reads):
+      with tf.name_scope("particle_{}".format(j)):
+        rows = particles.row_losses(make_loss, read, constants)
+        per_particle.append(rows if per_row else tf.reduce_mean(rows))
+    row_losses = tf.stack(per_particle, name="row_losses")
+    losses = (tf.reduce_mean(row_losses, axis=1, name="losses") if per_row
+              else row_losses)
+  return positions, row_losses, losses
+
+
+def _initial_state(particles_, shapes, dtypes, rows_shape, loss_dtype,
+                   initial_velocity_stddev):
+  """Creates the swarm's persistent variables.
+
+  Args:
+    particles_: for each particle, its list of variables.
+    shapes: each variable's [k, ...] shape.
+    dtypes: each variable's dtype.
+    rows_shape: [] for one instance, [rows] for a batch of them.
+    loss_dtype: the losses' dtype.
+    initial_velocity_stddev: spread of the initial velocities (0: zeros).
+
+  Returns:
+    A `PSOState`.
+  """
+  k = len(particles_)
+  velocities = []
+  for i, (shape, dtype) in enumerate(zip(shapes, dtypes)):
+    if initial_velocity_stddev > 0:
+      initial = tf.random.normal(shape, stddev=initial_velocity_stddev,
+                                 dtype=dtype)
+    else:
+      initial = tf.zeros(shape, dtype)
+    velocities.append(tf.Variable(initial, trainable=False,
+                                  name="velocity_{}".format(i)))
+  best_positions = [
+      tf.Variable(tf.zeros(shape, dtype), trainable=False,
+                  name="best_position_{}".format(i))
+      for i, (shape, dtype) in enumerate(zip(shapes, dtypes))]
+  best_losses = tf.Variable(
+      tf.fill([k] + rows_shape, tf.constant(np.inf, loss_dtype)),
+      trainable=False, name="best_losses")
+  global_best_position = [
+      tf.Variable(tf.zeros(shape[1:], dtype), trainable=False,
+                  name="global_best_position_{}".format(i))
+      for i, (shape, dtype) in enumerate(zip(shapes, dtypes))]
+  global_best_loss = tf.Variable(
+      tf.fill(rows_shape, tf.constant(np.inf, loss_dtype)),
+      trainable=False, name="global_best_loss")
+  evaluated = tf.Variable(False, trainable=False, name="evaluated")
+  return PSOState(particles_, velocities, best_positions, best_losses,
+                  global_best_position, global_best_loss, evaluated)
 
 
 def build(make_loss, num_particles=4, inertia=0.7298, cognitive=1.49618,
@@ -167,86 +246,40 @@ def build(make_loss, num_particles=4, inertia=0.7298, cognitive=1.49618,
   Raises:
     ValueError: for a bad option or a problem without trainable variables.
   """
-  if (isinstance(num_particles, bool) or
-      not isinstance(num_particles, numbers.Integral) or num_particles < 1):
-    raise ValueError("num_particles must be a positive integer, got {!r}."
-                     .format(num_particles))
+  _check_options(num_particles, inertia, cognitive, social,
+                 initial_velocity_stddev)
   k = int(num_particles)
-  _check_number("inertia", inertia)
-  _check_number("cognitive", cognitive)
-  _check_number("social", social)
-  _check_number("initial_velocity_stddev", initial_velocity_stddev, 0.0)
   random_uniform = random_uniform or _default_random_uniform
 
   # The same draws, in the same order, as the learned swarm.
-  x, constants = meta._get_variables(make_loss)  # pylint: disable=protected-access
+  x, constants = interception.get_variables(make_loss)
   if not x:
     raise ValueError("The problem created no trainable variables.")
-  particles = swarm_unroll.draw_particles(make_loss, x, constants, k)
+  starts = particles.draw_particles(make_loss, x, constants, k)
   with tf.name_scope("pso_probe"):
-    probe = meta._make_with_custom_variables(make_loss, x, constants)  # pylint: disable=protected-access
+    probe = interception.make_with_custom_variables(make_loss, x, constants)
   # A batch of independent instances gets one swarm per instance.
-  per_row = swarm_unroll.is_per_row(x, probe)
+  per_row = particles.is_per_row(x, probe)
   rows_shape = [int(x[0].shape[0])] if per_row else []
-  num_variables = len(x)
-  dtypes = [v.dtype.base_dtype for v in x]
-  shapes = [[k] + v.shape.as_list() for v in x]
 
   with tf.name_scope("pso"):
-    with tf.name_scope("positions"):
-      reads = [[v.read_value() for v in particle] for particle in particles]
-      positions = [tf.stack([read[i] for read in reads],
-                            name="position_{}".format(i))
-                   for i in range(num_variables)]
-    with tf.name_scope("losses"):
-      per_particle = []
-      for j, read in enumerate(reads):
-        with tf.name_scope("particle_{}".format(j)):
-          per_particle.append(_loss(make_loss, read, constants, per_row))
-      row_losses = tf.stack(per_particle, name="row_losses")
-      losses = (tf.reduce_mean(row_losses, axis=1, name="losses") if per_row
-                else row_losses)
-    loss_dtype = row_losses.dtype.base_dtype
-
+    positions, row_losses, losses = _read_swarm(make_loss, starts, constants,
+                                                per_row)
     with tf.name_scope("state"):
-      velocities = []
-      for i in range(num_variables):
-        if initial_velocity_stddev > 0:
-          initial = tf.random.normal(shapes[i], stddev=initial_velocity_stddev,
-                                     dtype=dtypes[i])
-        else:
-          initial = tf.zeros(shapes[i], dtypes[i])
-        velocities.append(tf.Variable(initial, trainable=False,
-                                      name="velocity_{}".format(i)))
-      best_positions = [
-          tf.Variable(tf.zeros(shapes[i], dtypes[i]), trainable=False,
-                      name="best_position_{}".format(i))
-          for i in range(num_variables)]
-      best_losses = tf.Variable(
-          tf.fill([k] + rows_shape, tf.constant(np.inf, loss_dtype)),
-          trainable=False, name="best_losses")
-      global_best_position = [
-          tf.Variable(tf.zeros(shapes[i][1:], dtypes[i]), trainable=False,
-                      name="global_best_position_{}".format(i))
-          for i in range(num_variables)]
-      global_best_loss = tf.Variable(
-          tf.fill(rows_shape, tf.constant(np.inf, loss_dtype)),
-          trainable=False, name="global_best_loss")
-      evaluated = tf.Variable(False, trainable=False, name="evaluated")
-    state = PSOState(particles, velocities, best_positions, best_losses,
-                     global_best_position, global_best_loss, evaluated)
-
+      state = _initial_state(
+          starts, [[k] + v.shape.as_list() for v in x],
+          [v.dtype.base_dtype for v in x], rows_shape,
+          row_losses.dtype.base_dtype, initial_velocity_stddev)
     with tf.name_scope("step"):
       step = _step(state, positions, row_losses, inertia, cognitive, social,
                    random_uniform)
     with tf.name_scope("reset"):
-      variables = (sum(particles, []) + list(constants) + velocities +
-                   best_positions + [best_losses] + global_best_position +
-                   [global_best_loss, evaluated])
+      variables = (sum(starts, []) + list(constants) +
+                   tf.nest.flatten(state[1:]))
       reset = tf.compat.v1.variables_initializer(variables, name="reset")
 
   logging.info("PSO: %d particles over %d variable(s), w=%g, c1=%g, c2=%g, "
-               "initial velocity stddev %g", k, num_variables, inertia,
+               "initial velocity stddev %g", k, len(x), inertia,
                cognitive, social, initial_velocity_stddev)
   return PSO(reset, step, losses, positions, list(constants), state)
 

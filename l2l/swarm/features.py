@@ -10,28 +10,20 @@ al., NeurIPS 2019) on top of the learning-to-learn optimizer:
   * `attraction`: pull of each particle towards the better particles.
   * `FeatureAttention`: coordinate-wise intra-particle attention over the
     per-coordinate features.
-  * `posterior_entropy`: the meta-loss exploration term, the entropy of a
-    Boltzmann distribution over a Gaussian-process posterior mean.
 
 Conventions: with k particles, each particle's optimizee variables are
 flattened and concatenated into one row, so positions and gradients are
 [k, n] tensors and per-particle losses are [k] tensors. Everything here builds
-`tf.compat.v1` graph-mode ops: functions take and return tensors.
-
-Entropy temperature schedule (handled by the caller): `rho =
-entropy_temperature(num_points, h)` with `h = initial_entropy_scale(d)` (that
-is `d * ln 5`) for the first meta-iteration; afterwards `h` is set to the
-entropy measured in that first pass.
+`tf.compat.v1` graph-mode ops: functions take and return tensors. The
+meta-loss's exploration term is in `posterior.py`.
 """
-
-import math
 
 from absl import logging
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-import sonnet_graph_mode  # pylint: disable=unused-import
+from l2l.core import graph_mode  # pylint: disable=unused-import
 
 
 _ATTENTION_KEYS = ("w", "b", "v")
@@ -315,124 +307,3 @@ def attention_values(module, sess):
     `initializer` of a new `FeatureAttention`.
   """
   return sess.run({"w": module.w, "b": module.b, "v": module.v})
-
-
-def _rbf(a, b, length_scale):
-  """Batched RBF kernel `exp(-||a - b||^2 / (2 l^2))`.
-
-  Args:
-    a: [R, M, d] tensor.
-    b: [R, N, d] tensor.
-    length_scale: `l`.
-
-  Returns:
-    [R, M, N] tensor.
-  """
-  # The expansion avoids an [R, M, N, d] difference tensor; the clamp removes
-  # tiny negative distances from rounding.
-  sq_a = tf.reduce_sum(tf.square(a), axis=-1, keepdims=True)
-  sq_b = tf.reduce_sum(tf.square(b), axis=-1, keepdims=True)
-  cross = tf.matmul(a, b, transpose_b=True)
-  sq_dist = tf.maximum(sq_a + tf.linalg.matrix_transpose(sq_b) - 2.0 * cross,
-                       0.0)
-  return tf.exp(-sq_dist / (2.0 * length_scale ** 2))
-
-
-def sample_candidates(points, num_samples=1000, sample_stddev=1.0):
-  """Draws candidate points around visited points, without gradient.
-
-  Each candidate picks one of its row's visited points uniformly at random
-  and adds N(0, sample_stddev^2) noise to every coordinate.
-
-  Args:
-    points: [R, N, d] visited points.
-    num_samples: M, candidates per row.
-    sample_stddev: noise standard deviation.
-
-  Returns:
-    [R, M, d] tensor of candidates (gradient stopped).
-  """
-  points = tf.stop_gradient(tf.convert_to_tensor(points))
-  shape = tf.shape(points)
-  num_rows, num_points = shape[0], shape[1]
-  idx = tf.random.uniform([num_rows, num_samples], maxval=num_points,
-                          dtype=tf.int32)
-  centres = tf.gather(points, idx, batch_dims=1)
-  noise = tf.random.normal(tf.shape(centres), stddev=sample_stddev,
-                           dtype=points.dtype)
-  return tf.stop_gradient(centres + noise)
-
-
-def posterior_entropy(points, values, rho, num_samples=1000, length_scale=1.0,
-                      nugget=2.1, sample_stddev=1.0, candidates=None):
-  """Entropy of the Boltzmann distribution over a GP posterior mean.
-
-  Per row: `mu(s) = k(s, X) (k(X, X) + nugget I)^{-1} f` with the RBF kernel,
-  `p(s) = softmax_s(-rho mu(s))` over M candidates `s`, and
-  `H = -sum_s p(s) log p(s)`. Differentiable w.r.t. `points` and `values`;
-  candidates carry no gradient.
-
-  Args:
-    points: [R, N, d] visited points (R independent rows).
-    values: [R, N] function values at `points`.
-    rho: inverse temperature (see `entropy_temperature`).
-    num_samples: M, the number of candidates drawn when `candidates` is None.
-    length_scale: RBF length scale.
-    nugget: added to the kernel diagonal.
-    sample_stddev: noise stddev of the sampled candidates.
-    candidates: optional [R, M, d] explicit candidates; when None they are
-      drawn around the visited points by `sample_candidates`.
-
-  Returns:
-    Scalar, the mean entropy over the R rows.
-  """
-  points = tf.convert_to_tensor(points)
-  dtype = points.dtype
-  values = tf.convert_to_tensor(values, dtype=dtype)
-  if candidates is None:
-    candidates = sample_candidates(points, num_samples, sample_stddev)
-  candidates = tf.stop_gradient(tf.convert_to_tensor(candidates, dtype=dtype))
-  # The kernel is translation invariant; centring keeps the squared-distance
-  # expansion accurate for points far from the origin.
-  centre = tf.stop_gradient(tf.reduce_mean(points, axis=1, keepdims=True))
-  points = points - centre
-  candidates = candidates - centre
-  num_points = tf.shape(points)[1]
-  gram = _rbf(points, points, length_scale)
-  gram += nugget * tf.eye(num_points, dtype=dtype)
-  chol = tf.linalg.cholesky(gram)
-  weights = tf.linalg.cholesky_solve(chol, tf.expand_dims(values, -1))
-  mean = tf.squeeze(tf.matmul(_rbf(candidates, points, length_scale), weights),
-                    axis=-1)
-  log_probs = tf.nn.log_softmax(-tf.cast(rho, dtype) * mean, axis=-1)
-  entropy = -tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1)
-  return tf.reduce_mean(entropy)
-
-
-def entropy_temperature(num_points, h):
-  """Inverse temperature `rho = exp(sqrt(num_points) / h)`.
-
-  Args:
-    num_points: number of visited points (python number or tensor).
-    h: entropy scale; `initial_entropy_scale(d)` at first, then the entropy
-      measured in the first meta-iteration.
-
-  Returns:
-    A python float if both arguments are python/numpy numbers, else a tensor.
-  """
-  if not (tf.is_tensor(num_points) or tf.is_tensor(h)):
-    return math.exp(math.sqrt(num_points) / h)
-  h = tf.convert_to_tensor(h)
-  return tf.exp(tf.sqrt(tf.cast(num_points, h.dtype)) / h)
-
-
-def initial_entropy_scale(d):
-  """First-iteration entropy scale `h = d * ln 5`.
-
-  Args:
-    d: problem dimensionality.
-
-  Returns:
-    Python float.
-  """
-  return d * math.log(5.0)

@@ -13,12 +13,13 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from l2l.baselines import pso
+from l2l.core import interception
+from l2l.core import particles
+from l2l.experiment import progress
+from l2l.experiment import records
 import meta
 import problems
-import progress
-import pso
-import records
-import swarm_unroll
 import util
 
 BASELINES = {
@@ -49,12 +50,6 @@ seconds: float64 array [epochs] of wall-clock seconds per epoch.
 positions: None, or float32 array [recorded epochs, num_steps + 1, particles,
   coordinates] of the swarm's positions in the first recorded epochs.
 """
-
-
-def _flat_positions(tensors):
-  """[k, n]: each particle's variables flattened and concatenated."""
-  k = int(tensors[0].shape[0])
-  return tf.concat([tf.reshape(t, [k, -1]) for t in tensors], axis=1)
 
 
 class _Runner:
@@ -113,12 +108,12 @@ def _build_baseline(name, problem, learning_rate, num_particles=1):
     step = optimizer.minimize(loss)
     positions = None
   else:
-    x, constants = meta._get_variables(problem)  # pylint: disable=protected-access
-    starts = swarm_unroll.draw_particles(problem, x, constants, num_particles)
-    loss = tf.stack([problems.mean_loss(meta._make_with_custom_variables(  # pylint: disable=protected-access
+    x, constants = interception.get_variables(problem)
+    starts = particles.draw_particles(problem, x, constants, num_particles)
+    loss = tf.stack([problems.mean_loss(interception.make_with_custom_variables(
         problem, start, constants)) for start in starts])
     step = optimizer.minimize(tf.reduce_sum(loss), var_list=sum(starts, []))
-    positions = _flat_positions([tf.stack(v) for v in zip(*starts)])
+    positions = particles.flatten([tf.stack(v) for v in zip(*starts)])
   reset = tf.compat.v1.global_variables_initializer()
   return _Runner(tf.no_op(), reset, step, loss, positions=positions)
 
@@ -133,7 +128,7 @@ def _build_l2l(problem, net_config, net_assignments, path, swarm_options):
                              model_path=path)
   positions = None
   if optimizer.swarm.active:
-    positions = _flat_positions(optimizer.x_initial)
+    positions = particles.flatten(optimizer.x_initial)
   # The optimizer is initialised once; each epoch re-draws only the problem
   # and the optimizer's state, so every optimizer sees the same instances.
   setup = tf.compat.v1.variables_initializer(optimizer.variables())
@@ -144,7 +139,7 @@ def _build_l2l(problem, net_config, net_assignments, path, swarm_options):
 def _build_pso(problem, swarm_options):
   swarm = pso.build(problem, **swarm_options)
   return _Runner(tf.no_op(), swarm.reset, swarm.step, swarm.losses,
-                 positions=_flat_positions(swarm.positions))
+                 positions=particles.flatten(swarm.positions))
 
 
 def _pso_options(swarm_options):

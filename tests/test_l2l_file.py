@@ -1,4 +1,4 @@
-"""Tests for checkpoint.py, using pickle streams assembled opcode by opcode.
+"""Tests for l2l_file.py, using pickle streams assembled opcode by opcode.
 
 The legacy (numpy 1.x, Python 2, dill) streams are written by hand so that
 the tests need neither dill nor old numpy, and do not depend on how the code
@@ -16,11 +16,8 @@ import warnings
 import numpy as np
 import pytest
 
-# The project has no package layout; make the module importable regardless
-# of how pytest sets up sys.path.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import checkpoint  # pylint: disable=wrong-import-position
+from l2l.checkpoint import l2l_file
 
 W_GATES = np.arange(12, dtype=np.float32).reshape(3, 4) / 8 - 0.5
 B_GATES = np.array([0.25, -1.5, 3.0, 1e-3], dtype=np.float32)
@@ -194,8 +191,8 @@ def test_round_trip_preserves_values_dtypes_and_plain_types(tmp_path):
   data["extra"]["empty"] = np.zeros((0, 3), dtype=np.float32)
   path = str(tmp_path / "cw.l2l")
 
-  assert checkpoint.save(data, path) == path
-  loaded = checkpoint.load(path)
+  assert l2l_file.save(data, path) == path
+  loaded = l2l_file.load(path)
 
   expected = _expected()
   expected["extra"] = {
@@ -215,19 +212,19 @@ def test_round_trip_preserves_values_dtypes_and_plain_types(tmp_path):
 
 def test_save_accepts_pathlike_and_creates_parent_directories(tmp_path):
   path = tmp_path / "a" / "b" / "rnn.l2l"
-  assert checkpoint.save(_expected(), path) == str(path)
-  _assert_same(checkpoint.load(path), _expected())
+  assert l2l_file.save(_expected(), path) == str(path)
+  _assert_same(l2l_file.load(path), _expected())
 
 
 def test_checkpoint_path():
-  assert checkpoint.checkpoint_path("/ckpt", "cw") == "/ckpt/cw.l2l"
+  assert l2l_file.checkpoint_path("/ckpt", "cw") == "/ckpt/cw.l2l"
 
 
 def test_written_file_is_plain_protocol_2_with_numpy_1_globals(tmp_path):
   path = str(tmp_path / "cw.l2l")
   data = _expected()
   data["linear"]["empty"] = np.zeros(0)
-  checkpoint.save(data, path)
+  l2l_file.save(data, path)
   raw = (tmp_path / "cw.l2l").read_bytes()
 
   ops = list(pickletools.genops(raw))
@@ -259,21 +256,21 @@ def test_save_keeps_unrelated_files_and_leaves_no_temp_files(tmp_path):
   (tmp_path / "other.l2l").write_bytes(b"not touched")
   path = str(tmp_path / "cw.l2l")
 
-  checkpoint.save(_expected(), path)
-  checkpoint.save({"linear": {"w": LINEAR_W}}, path)  # overwrite
+  l2l_file.save(_expected(), path)
+  l2l_file.save({"linear": {"w": LINEAR_W}}, path)  # overwrite
 
   assert sorted(os.listdir(tmp_path)) == ["cw.l2l", "notes.txt", "other.l2l"]
   assert (tmp_path / "notes.txt").read_text() == "keep me"
   assert (tmp_path / "other.l2l").read_bytes() == b"not touched"
-  _assert_same(checkpoint.load(path), {"linear": {"w": LINEAR_W}})
+  _assert_same(l2l_file.load(path), {"linear": {"w": LINEAR_W}})
 
 
 def test_overwrite_keeps_file_mode(tmp_path):
   path = str(tmp_path / "cw.l2l")
-  checkpoint.save(_expected(), path)
+  l2l_file.save(_expected(), path)
   assert os.stat(path).st_mode & 0o777 == 0o644
   os.chmod(path, 0o600)
-  checkpoint.save(_expected(), path)
+  l2l_file.save(_expected(), path)
   assert os.stat(path).st_mode & 0o777 == 0o600
 
 
@@ -281,7 +278,7 @@ def test_overwrite_keeps_file_mode(tmp_path):
 def test_failed_save_keeps_old_file_and_removes_temp(tmp_path, monkeypatch,
                                                      failing):
   path = str(tmp_path / "cw.l2l")
-  checkpoint.save(_expected(), path)
+  l2l_file.save(_expected(), path)
   before = (tmp_path / "cw.l2l").read_bytes()
 
   def boom(*args):
@@ -289,12 +286,12 @@ def test_failed_save_keeps_old_file_and_removes_temp(tmp_path, monkeypatch,
 
   monkeypatch.setattr(os, failing, boom)
   with pytest.raises(OSError, match="No space left"):
-    checkpoint.save({"linear": {"w": LINEAR_W * 2}}, path)
+    l2l_file.save({"linear": {"w": LINEAR_W * 2}}, path)
   monkeypatch.undo()
 
   assert os.listdir(tmp_path) == ["cw.l2l"]
   assert (tmp_path / "cw.l2l").read_bytes() == before
-  _assert_same(checkpoint.load(path), _expected())
+  _assert_same(l2l_file.load(path), _expected())
 
 
 def test_failed_encoding_writes_nothing(tmp_path, monkeypatch):
@@ -304,7 +301,7 @@ def test_failed_encoding_writes_nothing(tmp_path, monkeypatch):
 
   monkeypatch.setattr(pickle, "dumps", boom)
   with pytest.raises(pickle.PicklingError):
-    checkpoint.save(_expected(), str(tmp_path / "cw.l2l"))
+    l2l_file.save(_expected(), str(tmp_path / "cw.l2l"))
   assert not os.listdir(tmp_path)
 
 
@@ -331,8 +328,8 @@ def test_failed_encoding_writes_nothing(tmp_path, monkeypatch):
 ])
 def test_save_rejects_bad_layout_without_writing(tmp_path, data, message):
   path = str(tmp_path / "cw.l2l")
-  with pytest.raises(checkpoint.CheckpointError) as err:
-    checkpoint.save(data, path)
+  with pytest.raises(l2l_file.CheckpointError) as err:
+    l2l_file.save(data, path)
   assert message in str(err.value)
   assert f"cannot save l2l checkpoint {path}" in str(err.value)
   assert not os.listdir(tmp_path)
@@ -345,7 +342,7 @@ def test_loads_numpy1_python3_protocol2_stream_without_warnings(tmp_path):
   path = _write(tmp_path, _numpy1_stream(_expected()))
   with warnings.catch_warnings():
     warnings.simplefilter("error")
-    loaded = checkpoint.load(path)
+    loaded = l2l_file.load(path)
   _assert_same(loaded, _expected())
 
 
@@ -353,14 +350,14 @@ def test_loads_numpy2_spelling(tmp_path):
   stream = _numpy1_stream(
       _expected(),
       reconstruct=_global("numpy._core.multiarray", "_reconstruct"))
-  _assert_same(checkpoint.load(_write(tmp_path, stream)), _expected())
+  _assert_same(l2l_file.load(_write(tmp_path, stream)), _expected())
 
 
 def test_loads_python2_stream_with_byte_string_keys_and_data(tmp_path):
   stream = _numpy1_stream(
       _expected(), key=lambda s: _py2_str(s.encode()), flavor="py2")
   assert b"_codecs" not in stream and b"X\x01" not in stream
-  loaded = checkpoint.load(_write(tmp_path, stream))
+  loaded = l2l_file.load(_write(tmp_path, stream))
   _assert_same(loaded, _expected())
   assert all(isinstance(k, str) for k in loaded["lstm_1"])
 
@@ -371,7 +368,7 @@ def test_bytes_keys_become_str(tmp_path):
       key=lambda s: _py3_bytes(s.encode()),
       flavor="bytes",
       proto=b"\x80\x03")
-  _assert_same(checkpoint.load(_write(tmp_path, stream)), _expected())
+  _assert_same(l2l_file.load(_write(tmp_path, stream)), _expected())
 
 
 def test_loads_defaultdict_with_numpy_scalar(tmp_path):
@@ -390,7 +387,7 @@ def test_loads_defaultdict_with_numpy_scalar(tmp_path):
   stream = (
       PROTO2 + factory + MARK + _unicode("linear") +
       _dict([(_unicode("lr"), scalar)]) + SETITEMS + STOP)
-  loaded = checkpoint.load(_write(tmp_path, stream))
+  loaded = l2l_file.load(_write(tmp_path, stream))
   _assert_same(loaded, {"linear": {"lr": np.array(0.75)}})
 
 
@@ -405,7 +402,7 @@ def test_loads_dill_stream_without_dill(tmp_path):
   # Swap the plain top-level dict for the defaultdict.
   assert body.startswith(PROTO2 + EMPTY_DICT)
   stream = PROTO2 + factory + body[len(PROTO2 + EMPTY_DICT):]
-  _assert_same(checkpoint.load(_write(tmp_path, stream)), _expected())
+  _assert_same(l2l_file.load(_write(tmp_path, stream)), _expected())
   assert "dill" not in sys.modules
 
 
@@ -438,14 +435,14 @@ def test_loads_dill_protocol4_create_array_stream(tmp_path):
   stream = (
       PROTO4 + factory + MARK + _unicode("lstm_1") +
       _dict([(_unicode("w_gates"), array)]) + SETITEMS + STOP)
-  loaded = checkpoint.load(_write(tmp_path, stream))
+  loaded = l2l_file.load(_write(tmp_path, stream))
   _assert_same(loaded, {"lstm_1": {"w_gates": W_GATES}})
 
 
 def test_loads_protocol5_frombuffer_stream(tmp_path):
   data = {"lstm_1": {"w_gates": np.asfortranarray(W_GATES)}}
   path = _write(tmp_path, pickle.dumps(data, protocol=5))
-  loaded = checkpoint.load(path)
+  loaded = l2l_file.load(path)
   _assert_same(loaded, {"lstm_1": {"w_gates": W_GATES}})
   assert loaded["lstm_1"]["w_gates"].flags.writeable
 
@@ -512,8 +509,8 @@ def test_refuses_malicious_stream_without_running_it(tmp_path, offender):
   stream = _malicious_streams(marker)[offender]
   path = _write(tmp_path, stream, name="evil.l2l")
 
-  with pytest.raises(checkpoint.CheckpointError) as err:
-    checkpoint.load(path)
+  with pytest.raises(l2l_file.CheckpointError) as err:
+    l2l_file.load(path)
 
   message = str(err.value)
   assert path in message
@@ -525,8 +522,8 @@ def test_refuses_malicious_stream_without_running_it(tmp_path, offender):
 def test_refusal_is_raised_before_later_opcodes_run(tmp_path):
   # The refused global comes first; a harmless-looking tail never matters.
   stream = (PROTO2 + _global("os", "system") + _dict([]) + STOP)
-  with pytest.raises(checkpoint.CheckpointError, match=r"'os\.system'"):
-    checkpoint.load(_write(tmp_path, stream))
+  with pytest.raises(l2l_file.CheckpointError, match=r"'os\.system'"):
+    l2l_file.load(_write(tmp_path, stream))
 
 
 # ------------------------------------------------------- bad files ---
@@ -535,15 +532,15 @@ def test_refusal_is_raised_before_later_opcodes_run(tmp_path):
 def test_missing_file(tmp_path):
   path = str(tmp_path / "nope.l2l")
   with pytest.raises(FileNotFoundError) as err:
-    checkpoint.load(path)
+    l2l_file.load(path)
   assert "l2l checkpoint file not found" in str(err.value)
   assert path in str(err.value)
 
 
 def test_empty_file(tmp_path):
   path = _write(tmp_path, b"")
-  with pytest.raises(checkpoint.CheckpointError) as err:
-    checkpoint.load(path)
+  with pytest.raises(l2l_file.CheckpointError) as err:
+    l2l_file.load(path)
   assert str(
       err.value) == (f"{path} is not an l2l checkpoint: the file is empty")
 
@@ -552,8 +549,8 @@ def test_random_bytes(tmp_path):
   path = _write(
       tmp_path,
       bytes(np.random.default_rng(0).integers(0, 256, 64, dtype=np.uint8)))
-  with pytest.raises(checkpoint.CheckpointError) as err:
-    checkpoint.load(path)
+  with pytest.raises(l2l_file.CheckpointError) as err:
+    l2l_file.load(path)
   assert str(err.value).startswith(
       f"{path} is not an l2l checkpoint: cannot unpickle it")
 
@@ -561,18 +558,18 @@ def test_random_bytes(tmp_path):
 def test_text_file(tmp_path):
   path = _write(tmp_path, b"hello, world\n")
   with pytest.raises(
-      checkpoint.CheckpointError,
+      l2l_file.CheckpointError,
       match="is not an l2l checkpoint: cannot unpickle"):
-    checkpoint.load(path)
+    l2l_file.load(path)
 
 
 def test_truncated_file(tmp_path):
   path = str(tmp_path / "cw.l2l")
-  checkpoint.save(_expected(), path)
+  l2l_file.save(_expected(), path)
   raw = (tmp_path / "cw.l2l").read_bytes()
   (tmp_path / "cw.l2l").write_bytes(raw[:len(raw) // 2])
-  with pytest.raises(checkpoint.CheckpointError) as err:
-    checkpoint.load(path)
+  with pytest.raises(l2l_file.CheckpointError) as err:
+    l2l_file.load(path)
   assert str(err.value).startswith(
       f"{path} is not an l2l checkpoint: cannot unpickle it")
 
@@ -602,11 +599,11 @@ def test_truncated_file(tmp_path):
 ])
 def test_wrong_structure(tmp_path, data, message):
   path = _write(tmp_path, pickle.dumps(data, protocol=2))
-  with pytest.raises(checkpoint.CheckpointError) as err:
-    checkpoint.load(path)
+  with pytest.raises(l2l_file.CheckpointError) as err:
+    l2l_file.load(path)
   assert str(err.value).startswith(f"{path} is not an l2l checkpoint: ")
   assert message in str(err.value)
 
 
 def test_checkpoint_error_is_value_error():
-  assert issubclass(checkpoint.CheckpointError, ValueError)
+  assert issubclass(l2l_file.CheckpointError, ValueError)

@@ -355,6 +355,40 @@ def checkpoint_path(directory, net_id):
   return os.path.join(os.fspath(directory), net_id + ".l2l")
 
 
+def find(directory, net_id):
+  """The checkpoint of net `net_id` in a saved optimizer's directory.
+
+  Args:
+    directory: a directory written by `MetaOptimizer.save` (or train.py's
+      `--save_path`, or DeepMind's and LOIS's released files).
+    net_id: the net id, e.g. "cw".
+
+  Returns:
+    The path of `<directory>/<net_id>.l2l`.
+
+  Raises:
+    ValueError: if the directory or the file is missing, naming what was
+      found instead.
+  """
+  path = checkpoint_path(directory, net_id)
+  if os.path.isfile(path):
+    return path
+  directory = os.fspath(directory)
+  if not os.path.isdir(directory):
+    raise ValueError("{} is not a directory; expected a directory written by "
+                     "MetaOptimizer.save (train.py --save_path).".format(
+                         directory))
+  if os.path.exists(path):
+    raise ValueError("{} is not a file; expected the .l2l checkpoint of "
+                     "optimizer {!r}.".format(path, net_id))
+  found = sorted(f for f in os.listdir(directory) if f.endswith(".l2l"))
+  raise ValueError(
+      "No checkpoint {!r} for optimizer {!r} in {}; found: {}. Expected a "
+      "directory written by MetaOptimizer.save (train.py --save_path).".format(
+          os.path.basename(path), net_id, directory,
+          ", ".join(found) or "no .l2l files"))
+
+
 def load(path):
   """Loads an ``.l2l`` checkpoint without executing code from the file.
 

@@ -1,7 +1,7 @@
 """Compares optimizers from their records files: a table and a plot.
 
-    python compare.py records/*.npz
-    python compare.py a.npz b.npz --output=comparison.png --format=csv
+    l2l-compare records/*.npz
+    l2l-compare a.npz b.npz --output=comparison.png --format=csv
 
 Prints one row per records file (see records.py), best final loss first.
 The figures are those evaluate.py prints: the final loss is the best
@@ -17,18 +17,10 @@ import io
 import math
 import sys
 
-from absl import app
-from absl import flags
 import numpy as np
 
-import plots
-import records
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("output", None, "Also write a PNG of loss versus step of "
-                    "every records file here.")
-flags.DEFINE_enum("format", "markdown", ["markdown", "csv"],
-                  "Format of the table.")
+from l2l.experiment import plots
+from l2l.experiment import records
 
 Row = collections.namedtuple(
     "Row", "path, label, problem, learning_rate, tuned, seed, epochs, steps, "
@@ -219,40 +211,3 @@ def table(record_paths, fmt="markdown"):
     FileNotFoundError: if a file does not exist.
   """
   return format_table(rows(record_paths), fmt)
-
-
-def _fail(error):
-  """Reports `error` as one line on stderr and exits with status 1."""
-  sys.stderr.write("Error: {}\n".format(" ".join(str(error).split())))
-  sys.exit(1)
-
-
-def main(argv):
-  record_paths = argv[1:]
-  if not record_paths:
-    raise app.UsageError("Give one or more records files (.npz).")
-  try:
-    table_rows = rows(record_paths)
-    text = format_table(table_rows, FLAGS.format)
-  except (records.RecordsError, OSError, ValueError) as error:
-    _fail(error)
-  for message in differences(table_rows):
-    sys.stderr.write("Warning: {}; the optimizers were not compared on the "
-                     "same instances.\n".format(message))
-  sys.stdout.write(text)
-  if FLAGS.output:
-    try:
-      plots.loss_curves(record_paths, FLAGS.output)
-    except (records.RecordsError, OSError, ValueError) as error:
-      _fail("Could not write {}: {}".format(FLAGS.output, error))
-    # Not on stdout, which may be a CSV file.
-    sys.stderr.write("Plot: {}\n".format(FLAGS.output))
-
-
-def run():
-  """Entry point of the command."""
-  app.run(main)
-
-
-if __name__ == "__main__":
-  run()

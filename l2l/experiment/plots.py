@@ -5,7 +5,7 @@ over epochs of the best particle's loss (single-point optimizers have one
 particle), with a shaded band between the 25th and 75th percentiles over
 epochs.
 
-    import plots
+    from l2l.experiment import plots
     plots.loss_curves(["records/a.npz", "records/b.npz"], "comparison.png")
 
 The image is rendered with Agg, so no display is needed.
@@ -32,7 +32,7 @@ from matplotlib import figure as mpl_figure
 from matplotlib import ticker
 import numpy as np
 
-import records
+from l2l.experiment import records
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # Percentiles over epochs that bound the shaded band.

@@ -1,0 +1,1 @@
+"""Hand-designed baselines: TensorFlow's optimizers and particle swarm optimization."""

@@ -1,0 +1,1 @@
+"""The .l2l checkpoint format, compatible with DeepMind's and LOIS's files."""

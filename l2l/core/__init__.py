@@ -1,0 +1,1 @@
+"""Optimizee plumbing and the unroll machinery shared by every unroll."""

@@ -1,0 +1,163 @@
+"""Variable interception: how an unroll swaps an optimizee's variables.
+
+A problem is a `build()` function that creates its variables, with
+`tf.compat.v1.get_variable` or Sonnet 2 modules (`tf.Variable`), and returns
+its loss. Trainable variables are what is optimised; non-trainable ones are
+the problem instance. An unroll calls `build()` once through `get_variables`
+to create the real variables, then again through
+`make_with_custom_variables` at every point it visits, handing it tensors in
+place of the trainable variables and the same instance each time.
+"""
+
+import tensorflow as tf
+
+
+def is_trainable(kwargs):
+  """Whether a variable creation asks for a trainable variable.
+
+  Args:
+    kwargs: the keyword arguments of the creation.
+
+  Returns:
+    True unless `trainable` is explicitly False: both creation paths leave it
+    None when the caller did not set it, which means trainable.
+  """
+  return kwargs.get("trainable") is not False
+
+
+def variable_name(variable):
+  """The variable's name without the `:0` output suffix."""
+  return variable.name.split(":")[0]
+
+
+def wrap_variable_creation(func, custom_getter):
+  """Calls `func` with every variable creation routed through `custom_getter`.
+
+  Problems written with `tf.compat.v1.get_variable` and problems written with
+  Sonnet 2 (`tf.Variable`) are both covered. Each creation calls
+  `custom_getter(getter, **kwargs)` once, where `getter(**kwargs)` creates the
+  real variable and `kwargs` holds at least `name` and `trainable`.
+
+  Args:
+    func: a function with no arguments that creates variables.
+    custom_getter: the interception, which may return a tensor in place of
+      the variable.
+
+  Returns:
+    What `func` returns.
+  """
+  # `get_variable` also goes through the creator scope; the flag keeps such a
+  # creation from being intercepted twice.
+  inside_get_variable = [False]
+
+  def creator(next_creator, **kwargs):
+    if inside_get_variable[0]:
+      return next_creator(**kwargs)
+    return custom_getter(next_creator, **kwargs)
+
+  def get_variable_getter(getter, *args, **kwargs):
+    def real_getter(**real_kwargs):
+      inside_get_variable[0] = True
+      try:
+        return getter(*args, **real_kwargs)
+      finally:
+        inside_get_variable[0] = False
+    return custom_getter(real_getter, **kwargs)
+
+  scope = tf.compat.v1.get_variable_scope()
+  with tf.compat.v1.variable_scope(scope, custom_getter=get_variable_getter,
+                                   auxiliary_name_scope=False):
+    with tf.variable_creator_scope(creator):
+      return func()
+
+
+class _Replay:
+  """Hands out the items of a sequence in order, one per variable creation."""
+
+  def __init__(self, items, kind):
+    self._items = list(items)
+    self._kind = kind
+    self._next = 0
+
+  def __call__(self):
+    if self._next >= len(self._items):
+      raise ValueError(
+          "The problem created more {} variables than on its first call ({}); "
+          "build() must create the same variables on every call.".format(
+              self._kind, len(self._items)))
+    self._next += 1
+    return self._items[self._next - 1]
+
+
+def get_variables(func, constants=None):
+  """Calls `func` once and returns the variables it creates.
+
+  The variables are created non-trainable, so that a meta-optimizer's own
+  training never touches the optimizee.
+
+  Args:
+    func: the problem's `build` function.
+    constants: if given, the problem instance of an earlier call, handed to
+      `func` in place of new non-trainable variables (so the new trainable
+      variables are another starting point on the same instance).
+
+  Returns:
+    `(variables, constants)`: the variables `func` asked to be trainable, and
+    the others (the problem instance).
+  """
+  variables = []
+  created_constants = []
+  replay = None if constants is None else _Replay(constants, "non-trainable")
+
+  def custom_getter(getter, **kwargs):
+    trainable = is_trainable(kwargs)
+    if not trainable and replay is not None:
+      return replay()
+    kwargs["trainable"] = False
+    variable = getter(**kwargs)
+    (variables if trainable else created_constants).append(variable)
+    return variable
+
+  if replay is None:
+    # No name scope here: the variables keep the names net_assignments use.
+    wrap_variable_creation(func, custom_getter)
+    return variables, created_constants
+  # Another draw of the same problem: a fresh variable scope keeps
+  # `get_variable` from refusing the names the first call took.
+  with tf.compat.v1.variable_scope(None, default_name="another_start"):
+    wrap_variable_creation(func, custom_getter)
+  return variables, list(constants)
+
+
+def make_with_custom_variables(func, variables, constants=None):
+  """Calls `func`, handing it `variables` in place of its trainable variables.
+
+  Trainable creations receive the tensors of `variables` in creation order.
+  Non-trainable creations receive `constants` in creation order, so that every
+  call sees the same problem instance; with `constants=None` they are created
+  anew.
+
+  Args:
+    func: the problem's `build` function, already passed to `get_variables`.
+    variables: one tensor per trainable variable, in creation order.
+    constants: the non-trainable variables `get_variables` returned.
+
+  Returns:
+    What `func` returns.
+
+  Raises:
+    ValueError: if `func` creates more variables than on its first call.
+  """
+  next_variable = _Replay(variables, "trainable")
+  next_constant = None if constants is None else _Replay(constants,
+                                                         "non-trainable")
+
+  def custom_getter(getter, **kwargs):
+    if is_trainable(kwargs):
+      return next_variable()
+    if next_constant is None:
+      kwargs["trainable"] = False
+      return getter(**kwargs)
+    return next_constant()
+
+  return wrap_variable_creation(func, custom_getter)

@@ -1,0 +1,140 @@
+"""The unroll scaffolding shared by the L2L unroll, the swarm unroll and
+the drop-in optimizer: persistent state, nets' states and their updates.
+
+An unroll keeps its loop state in non-trainable variables so that the next
+`session.run` continues the same trajectory: `nested_variable` creates them
+from initial tensors, and `nested_assign` writes a loop's final values back.
+"""
+
+import tensorflow as tf
+
+
+def nested_assign(ref, value):
+  """Returns ops assigning each tensor of `value` to the variable in `ref`.
+
+  Args:
+    ref: a variable, or a list/tuple nesting of variables.
+    value: a tensor, or a nesting of tensors of the same structure.
+
+  Returns:
+    An op, or the same nesting of ops.
+
+  Raises:
+    ValueError: if the structures differ.
+  """
+  if isinstance(ref, (list, tuple)):
+    if len(ref) != len(value):
+      raise ValueError("ref and value have different lengths.")
+    return type(ref)(nested_assign(r, v) for r, v in zip(ref, value))
+  return tf.compat.v1.assign(ref, value)
+
+
+def nested_variable(init, name=None, trainable=False):
+  """Returns a nesting of variables initialised from a nesting of tensors.
+
+  Args:
+    init: a tensor, or a list/tuple nesting of tensors.
+    name: variable name.
+    trainable: whether the variables are trainable.
+
+  Returns:
+    A variable, or the same nesting of variables.
+  """
+  if isinstance(init, (list, tuple)):
+    return type(init)(nested_variable(i, name, trainable) for i in init)
+  return tf.Variable(init, name=name, trainable=trainable)
+
+
+def net_states(nets, net_keys, subsets, shapes, name="state"):
+  """Creates the nets' persistent states, one per assigned variable.
+
+  Each net is also connected once, to a dummy input: Sonnet 2 creates
+  variables on the first call, which cannot happen inside a while loop.
+
+  Args:
+    nets: the nets by id.
+    net_keys: the ids in assignment order.
+    subsets: the indices of each id's variables.
+    shapes: the shape of each optimizee variable as the nets see it.
+    name: name of the state variables.
+
+  Returns:
+    One nesting of state variables per net, in `net_keys` order.
+  """
+  states = []
+  for i, (subset, key) in enumerate(zip(subsets, net_keys)):
+    net = nets[key]
+    with tf.name_scope("state_{}".format(i)):
+      initial = [net.initial_state_for_inputs(tf.zeros(shapes[j]),
+                                              dtype=tf.float32)
+                 for j in subset]
+      if subset:
+        net(tf.zeros(shapes[subset[0]]), initial[0])
+      states.append(nested_variable(initial, name=name))
+  return states
+
+
+def gradients(loss, points, names):
+  """Dense gradients of `loss` with respect to each of `points`.
+
+  Args:
+    loss: a scalar tensor.
+    points: the tensors standing for the optimizee variables.
+    names: their variable names, for the error below.
+
+  Returns:
+    One dense tensor per point.
+
+  Raises:
+    ValueError: if the loss does not depend on some of them, which happens
+      when a problem creates variables outside `build()`: those are never
+      swapped for the unrolled tensors, and would silently never move.
+  """
+  grads = tf.gradients(loss, points)
+  unused = [name for name, g in zip(names, grads) if g is None]
+  if unused:
+    raise ValueError(
+        "The loss does not depend on the optimizee variables {}. Create every "
+        "variable (and Sonnet module) inside the problem's build() function, "
+        "so that each call creates it anew.".format(", ".join(unused)))
+  return [tf.convert_to_tensor(g) for g in grads]
+
+
+def optimizee_gradients(loss, points, names, second_derivatives):
+  """`gradients`, stopped unless second derivatives are asked for.
+
+  DeepMind's unroll stops gradients through the optimizee gradient by
+  default: the meta-gradient then needs no second derivatives of the
+  problem.
+
+  Args:
+    loss: a scalar tensor.
+    points: the tensors standing for the optimizee variables.
+    names: their variable names.
+    second_derivatives: let the meta-gradient flow through them.
+
+  Returns:
+    One tensor per point.
+  """
+  with tf.name_scope("gradients"):
+    grads = gradients(loss, points, names)
+    if not second_derivatives:
+      grads = [tf.stop_gradient(g) for g in grads]
+  return grads
+
+
+def net_updates(net, grads, state):
+  """Applies one net to one gradient per variable.
+
+  Args:
+    net: the optimizer net.
+    grads: the gradients of the variables it drives.
+    state: the net's state for each of them.
+
+  Returns:
+    `(deltas, next_state)`, one entry per variable.
+  """
+  if not grads:
+    return [], []
+  deltas, next_state = zip(*[net(g, s) for g, s in zip(grads, state)])
+  return list(deltas), list(next_state)

@@ -1,0 +1,1 @@
+"""Offline readers of the data sets the problems train on."""

@@ -1,0 +1,1 @@
+"""Experiment tooling: training loop, evaluation, records, plots, compare, CLI."""

@@ -1,0 +1,49 @@
+"""The l2l-compare command: a table and a plot from records files.
+
+    l2l-compare records/*.npz
+    l2l-compare a.npz b.npz --output=comparison.png --format=csv
+
+(or `python -m l2l.experiment.compare_command ...`). See `compare.py`.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+
+from l2l.experiment import cli
+from l2l.experiment import compare
+from l2l.experiment import plots
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("output", None, "Also write a PNG of loss versus step of "
+                    "every records file here.")
+flags.DEFINE_enum("format", "markdown", ["markdown", "csv"],
+                  "Format of the table.")
+
+
+def main(argv):
+  record_paths = argv[1:]
+  if not record_paths:
+    raise app.UsageError("Give one or more records files (.npz).")
+  with cli.plain_errors():
+    table_rows = compare.rows(record_paths)
+    text = compare.format_table(table_rows, FLAGS.format)
+  for message in compare.differences(table_rows):
+    sys.stderr.write("Warning: {}; the optimizers were not compared on the "
+                     "same instances.\n".format(message))
+  sys.stdout.write(text)
+  if FLAGS.output:
+    with cli.plain_errors("Could not write {}".format(FLAGS.output)):
+      plots.loss_curves(record_paths, FLAGS.output)
+    # Not on stdout, which may be a CSV file.
+    sys.stderr.write("Plot: {}\n".format(FLAGS.output))
+
+
+def run():
+  """Entry point of the l2l-compare command."""
+  cli.run(main, sys.modules[__name__])
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,122 @@
+"""The evaluate command: runs a learned optimizer or a baseline on a problem.
+
+    python evaluate.py --problem=quadratic --optimizer=L2L --path=./quadratic
+    l2l-evaluate --problem=quadratic --optimizer=Adam --tune --plot
+
+Every run writes a records file (see records.py) that l2l-compare reads.
+"""
+
+import os
+import sys
+
+from absl import flags
+import numpy as np
+
+# cli first: it quiets TensorFlow before evaluation imports it.
+from l2l.experiment import cli
+from l2l.experiment import evaluation
+from l2l.experiment import records
+import util
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("optimizer", "L2L", list(evaluation.OPTIMIZERS),
+                  "Optimizer to evaluate.")
+flags.DEFINE_string("path", None, "Directory of a saved L2L optimizer.")
+flags.DEFINE_float("learning_rate", 0.001, "Learning rate of a baseline.")
+flags.DEFINE_integer("num_epochs", 100, "Number of evaluation instances.")
+flags.DEFINE_integer("seed", 0, "Seed of the problem instances; the same seed "
+                     "gives every optimizer the same instances.")
+flags.DEFINE_string("problem", "simple", "Problem to evaluate on: one of " +
+                    ", ".join(util.problem_names()) + ".")
+flags.DEFINE_integer("num_steps", 100, "Optimizer steps per instance.")
+flags.DEFINE_boolean("tune", False, "Pick the baseline's learning rate from a "
+                     "log grid (1e-4 to 10) on tuning instances disjoint from "
+                     "the evaluation instances.")
+flags.DEFINE_integer("tune_epochs", 10, "Instances per learning rate tried.")
+flags.DEFINE_string("records_dir", None, "Where the records file goes; "
+                    "defaults to --path, else ./records.")
+flags.DEFINE_integer("record_positions", 1, "Epochs whose swarm positions "
+                     "the records file keeps.")
+flags.DEFINE_boolean("plot", False, "Also write a PNG of loss versus step.")
+flags.DEFINE_float("pso_inertia", 0.7298, "PSO inertia weight.")
+flags.DEFINE_float("pso_cognitive", 1.49618, "PSO attraction to a particle's "
+                   "own best.")
+flags.DEFINE_float("pso_social", 1.49618, "PSO attraction to the swarm's "
+                   "best.")
+cli.define_shared_flags()
+
+
+def _swarm_options():
+  if FLAGS.optimizer == "PSO":
+    options = {"inertia": FLAGS.pso_inertia,
+               "cognitive": FLAGS.pso_cognitive, "social": FLAGS.pso_social}
+    # A swarm of one is no swarm: without --num_particle PSO keeps its
+    # default of 4 particles.
+    if FLAGS.num_particle > 1:
+      options["num_particles"] = FLAGS.num_particle
+    return options
+  # L2L runs a LOIS swarm; a baseline runs from as many starts.
+  if FLAGS.num_particle > 1:
+    return {"num_particles": FLAGS.num_particle}
+  return {}
+
+
+def _report(result, settings, path):
+  """Prints the originals' statistics and the swarm's figures."""
+  figures = records.summary(result.losses)
+  util.print_stats("Epoch {}".format(FLAGS.num_epochs),
+                   figures["final"] * FLAGS.num_epochs,
+                   np.sum(result.seconds), FLAGS.num_epochs)
+  if result.losses.shape[2] > 1:
+    print("Best particle mean final loss: {:.6g} (std {:.3g})".format(
+        figures["final"], figures["final_std"]))
+    print("Per-particle mean final loss: " + ", ".join(
+        "{:.6g}".format(v) for v in figures["particle_means"]))
+  if settings.get("tuning"):
+    print("Tuned learning rate: {:g}".format(settings["learning_rate"]))
+  print("Records: " + path)
+
+
+def main(argv):
+  del argv
+  with cli.plain_errors():
+    common = dict(num_steps=FLAGS.num_steps, data_dir=FLAGS.data_dir,
+                  swarm_options=_swarm_options())
+    learning_rate = FLAGS.learning_rate
+    tuning = None
+    if FLAGS.tune:
+      learning_rate, scores = evaluation.tune(
+          FLAGS.optimizer, FLAGS.problem, seed=FLAGS.seed,
+          num_epochs=FLAGS.tune_epochs, **common)
+      tuning = {"seed": evaluation.tuning_seed(FLAGS.seed),
+                "epochs": FLAGS.tune_epochs,
+                "scores": {repr(lr): s for lr, s in scores.items()}}
+    result = evaluation.evaluate(
+        FLAGS.optimizer, FLAGS.problem, num_epochs=FLAGS.num_epochs,
+        seed=FLAGS.seed, learning_rate=learning_rate, path=FLAGS.path,
+        record_positions=FLAGS.record_positions, **common)
+    settings = {
+        "optimizer": FLAGS.optimizer, "problem": FLAGS.problem,
+        "learning_rate": None if FLAGS.optimizer in ("L2L", "PSO") else
+                         learning_rate,
+        "seed": FLAGS.seed, "num_steps": FLAGS.num_steps,
+        "num_epochs": FLAGS.num_epochs, "path": FLAGS.path,
+        "swarm_options": common["swarm_options"], "tuning": tuning,
+    }
+    directory = FLAGS.records_dir or FLAGS.path or "records"
+    path = records.write(directory, result, settings)
+    _report(result, settings, path)
+    if FLAGS.plot:
+      from l2l.experiment import plots  # pylint: disable=g-import-not-at-top (matplotlib is slow)
+      image = os.path.splitext(path)[0] + ".png"
+      plots.loss_curves([path], image)
+      print("Plot: " + image)
+
+
+def run():
+  """Entry point of evaluate.py and the l2l-evaluate command."""
+  cli.run(main, sys.modules[__name__], cli)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,1 @@
+"""The LOIS swarm (Cao et al., 2019): features, attention, posterior, unroll."""
