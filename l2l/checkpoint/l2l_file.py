@@ -19,16 +19,15 @@ numpy 1.x can read it, and replaces the target file atomically.
 """
 
 import collections
-import contextlib
 import errno
 import importlib
 import os
 import pickle
 import pickletools
-import stat
-import tempfile
 
 import numpy as np
+
+from l2l import files
 
 __all__ = ["CheckpointError", "checkpoint_path", "load", "save"]
 
@@ -41,7 +40,6 @@ _NUMERIC_KINDS = "biufc"
 _PROTOCOL = 2
 
 # Mode for newly created checkpoints (mkstemp would leave them 0600).
-_NEW_FILE_MODE = 0o644
 
 
 class CheckpointError(ValueError):
@@ -474,16 +472,6 @@ def _encode(data):
   return b"".join(pieces)
 
 
-def _fsync_directory(directory):
-  # Makes the rename durable; not possible on every OS or file system.
-  with contextlib.suppress(OSError, AttributeError):
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-      os.fsync(fd)
-    finally:
-      os.close(fd)
-
-
 def save(data, path):
   """Writes `data` to `path` as an ``.l2l`` checkpoint, atomically.
 
@@ -505,24 +493,4 @@ def save(data, path):
   """
   path = os.fspath(path)
   payload = _encode(_normalize(data, f"cannot save l2l checkpoint {path}"))
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  try:
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-  except FileNotFoundError:
-    mode = _NEW_FILE_MODE
-  fd, tmp_path = tempfile.mkstemp(
-      dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as stream:
-      stream.write(payload)
-      stream.flush()
-      os.fsync(stream.fileno())
-    os.chmod(tmp_path, mode)
-    os.replace(tmp_path, path)
-  except BaseException:
-    with contextlib.suppress(OSError):
-      os.unlink(tmp_path)
-    raise
-  _fsync_directory(directory)
-  return path
+  return files.write_atomic(path, payload)

@@ -14,7 +14,6 @@ The image is rendered with Agg, so no display is needed.
 import collections
 import os
 import sys
-import tempfile
 
 from absl import logging
 import matplotlib
@@ -32,6 +31,7 @@ from matplotlib import figure as mpl_figure
 from matplotlib import ticker
 import numpy as np
 
+from l2l import files
 from l2l.experiment import records
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -253,13 +253,6 @@ def build_figure(record_paths, title=None, labels=None):
   return fig
 
 
-def _new_file_mode():
-  """The permissions `open` would give a new file under the current umask."""
-  umask = os.umask(0o022)
-  os.umask(umask)
-  return 0o666 & ~umask
-
-
 def save_figure(fig, output_path):
   """Writes a figure as a PNG atomically: a reader never sees a partial file.
 
@@ -271,21 +264,8 @@ def save_figure(fig, output_path):
   Returns:
     `output_path`.
   """
-  directory = os.path.dirname(os.path.abspath(output_path))
-  os.makedirs(directory, exist_ok=True)
-  handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-",
-                                       suffix=".png")
-  try:
-    with os.fdopen(handle, "wb") as stream:
-      fig.savefig(stream, format="png")
-      stream.flush()
-      os.fsync(stream.fileno())
-    # mkstemp makes the file private; give it the mode a new file would get.
-    os.chmod(temporary, _new_file_mode())
-    os.replace(temporary, output_path)
-  except BaseException:
-    os.unlink(temporary)
-    raise
+  with files.atomic_writer(output_path) as stream:
+    fig.savefig(stream, format="png")
   return output_path
 
 

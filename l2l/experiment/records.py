@@ -14,11 +14,12 @@ import os
 import platform
 import re
 import sys
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
+
+from l2l import files
 
 EXTENSION = ".npz"
 
@@ -72,35 +73,7 @@ def write(directory, evaluation, settings):
   stem = "{}_{}_{}".format(_slug(settings.get("problem", "problem")),
                            _slug(settings.get("optimizer", "optimizer")),
                            created.strftime("%Y%m%d-%H%M%S"))
-  return _write_new(directory, stem, buffer.getvalue())
-
-
-def _write_new(directory, stem, data):
-  """Writes `data` to `<stem>[-N].npz` in `directory`, atomically and never
-  over another file: the complete temporary file is linked to a free name."""
-  handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-",
-                                       suffix=EXTENSION)
-  umask = os.umask(0)
-  os.umask(umask)
-  try:
-    # mkstemp's private mode would carry over to the linked name.
-    os.chmod(temporary, 0o666 & ~umask)
-    with os.fdopen(handle, "wb") as stream:
-      stream.write(data)
-      stream.flush()
-      os.fsync(stream.fileno())
-    for attempt in range(1000):
-      suffix = "" if attempt == 0 else "-{}".format(attempt)
-      path = os.path.join(directory, stem + suffix + EXTENSION)
-      try:
-        os.link(temporary, path)
-        return path
-      except FileExistsError:
-        continue
-    raise OSError("No free records file name for {} in {}.".format(
-        stem, directory))
-  finally:
-    os.unlink(temporary)
+  return files.write_new(directory, stem, EXTENSION, buffer.getvalue())
 
 
 def read(path):
