@@ -2,7 +2,7 @@
 and one short meta-training run.
 
 The numpy functions here are independent re-statements of the formulas in
-SPEC.md (Sonnet 1 LSTM, LogAndSign, Adam); tests compare the library against
+docs/design.md (Sonnet 1 LSTM, LogAndSign, Adam); tests compare the library against
 them. They are handed to tests through the `ref` fixture.
 """
 
@@ -21,7 +21,7 @@ if ROOT not in sys.path:
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf
 # Imported while eager execution is still on: Sonnet 2 then builds modules
-# inside the tests' v1 graphs (see sonnet_graph_mode.py).
+# inside the tests' v1 graphs (see l2l/core/graph_mode.py).
 import networks  # pylint: disable=unused-import
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
