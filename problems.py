@@ -5,6 +5,10 @@ A problem is a factory returning `build()`. `build()` creates its variables with
 or one value per batch row. Trainable variables are what the optimizer moves;
 non-trainable variables are the problem instance (data, targets, weights) and
 are re-sampled by `reset`.
+
+A `build` may also have a `next_task(sess)` method, as the task family's
+(`l2l.tasks.family`) has: the training and evaluation loops call it through
+`draw_next_task` before every epoch's reset, to pose that epoch's task.
 """
 
 import math
@@ -358,9 +362,10 @@ class _BatchNormalization(snt.Module):
 class _ConvNet(snt.Module):
   """Blocks of 5x5 convolution, optional batch norm, relu and 2x2 max-pool."""
 
-  def __init__(self, channels, batch_norm, name="conv_net"):
+  def __init__(self, channels, batch_norm, initializer="original",
+               name="conv_net"):
     super().__init__(name=name)
-    w_init, b_init = _weight_init()
+    w_init, b_init = _weight_init(initializer)
     self._convs = [snt.Conv2D(c, 5, w_init=w_init, b_init=b_init,
                               name="conv_{}".format(i))
                    for i, c in enumerate(channels)]
@@ -406,6 +411,78 @@ def cifar10(path=None, conv_channels=(16, 16, 16), linear_layers=(32,),
     return _xent_loss(logits, batch_labels)
 
   return build
+
+
+def digits_convnet(conv_channels=(8, 16), batch_size=128, mode="train",
+                   initializer="fan_in"):
+  """A small convnet classifying scikit-learn's 8x8 digits, cross-entropy.
+
+  Blocks of 5x5 convolution, relu and 2x2 max-pool (8x8 -> 4x4 -> 2x2), then
+  a linear layer to the 10 classes. A held-out task of
+  bench/generalization.py: the task family draws no convnet.
+
+  Args:
+    conv_channels: output channels of each convolution block.
+    batch_size: examples per step, drawn at random every step.
+    mode: "train" or "test" (the fixed, seeded split of `load_digits`).
+    initializer: "fan_in" or "original" (see `_weight_init`).
+
+  Returns:
+    The problem's `build` function.
+  """
+  images, labels = datasets.load_digits(mode)
+  images = images.reshape([-1, 8, 8, 1])
+
+  def build():
+    inputs, batch_labels = _random_batch(images, labels, batch_size, 1.0)
+    features = snt.Flatten()(_ConvNet(conv_channels, False, initializer)(
+        inputs))
+    logits = _mlp((), tf.identity, initializer)(features)
+    return _xent_loss(logits, batch_labels)
+
+  return build
+
+
+def logistic_regression(dataset="breast_cancer", batch_size=128,
+                        mode="train"):
+  """Multinomial logistic regression on a bundled scikit-learn table.
+
+  Features are standardised with the train split's statistics; the weights
+  start at 0. `logistic_regression("breast_cancer", mode="test")` is a
+  held-out task of bench/generalization.py.
+
+  Args:
+    dataset: a name in `datasets.TABLES`.
+    batch_size: examples per step, drawn at random every step.
+    mode: "train" or "test" (a fixed, seeded split).
+
+  Returns:
+    The problem's `build` function.
+  """
+  features, labels = datasets.load_table(dataset, mode)
+  # Counted on the train split, which every class is in.
+  num_classes = int(datasets.load_table(dataset)[1].max()) + 1
+  zeros = tf.compat.v1.zeros_initializer()
+
+  def build():
+    inputs, batch_labels = _random_batch(features, labels, batch_size, 1.0)
+    logits = snt.Linear(num_classes, w_init=zeros, b_init=zeros,
+                        name="logistic")(inputs)
+    return _xent_loss(logits, batch_labels)
+
+  return build
+
+
+def draw_next_task(problem, sess):
+  """Lets a problem that draws a task per epoch draw it (else nothing).
+
+  Args:
+    problem: a problem's `build`.
+    sess: the session of its graph.
+  """
+  next_task = getattr(problem, "next_task", None)
+  if next_task is not None:
+    next_task(sess)
 
 
 def mean_loss(loss):

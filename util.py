@@ -6,6 +6,7 @@ import timeit
 import numpy as np
 
 from l2l.checkpoint import l2l_file
+from l2l.tasks import family as family_tasks
 import networks
 import problems
 
@@ -123,16 +124,58 @@ _CONFIGS = {
 }
 
 
+def _family(options):
+  """The task family of `l2l.tasks.family`, with `key=value,...` options."""
+  config = family_tasks.parse_options(options)
+
+  def make(path, mode, data_dir):
+    del data_dir  # Bundled with scikit-learn.
+    return (family_tasks.family(config, split=mode),
+            {_CW: get_default_net_config(_CW, path)}, None)
+  return make
+
+
+def _held_out(build_problem):
+  """A held-out task of bench/generalization.py, on the default net."""
+  def make(path, mode, data_dir):
+    del data_dir  # Bundled with scikit-learn.
+    return build_problem(mode), {_CW: get_default_net_config(_CW, path)}, None
+  return make
+
+
+# The held-out tasks of bench/generalization.py: shapes, activations, a
+# network kind and a dataset split that the family never draws.
+_CONFIGS.update({
+    "family": _family(""),
+    "digits-40-sigmoid": _held_out(
+        lambda mode: problems.digits(layers=(40,), mode=mode)),
+    "digits-20-20-sigmoid": _held_out(
+        lambda mode: problems.digits(layers=(20, 20), mode=mode)),
+    "digits-20-relu": _held_out(
+        lambda mode: problems.digits(layers=(20,), activation="relu",
+                                     mode=mode)),
+    "digits-conv": _held_out(
+        lambda mode: problems.digits_convnet(mode=mode)),
+    "breast_cancer-logistic": _held_out(
+        lambda mode: problems.logistic_regression("breast_cancer",
+                                                  mode=mode)),
+    "quadratic-100": _held_out(
+        lambda mode: problems.quadratic(batch_size=16, num_dims=100)),
+})
+_FAMILY_PREFIX = "family:"
+
+
 def problem_names():
   """The problem names `get_config` knows."""
-  return sorted(_CONFIGS) + ["square_cos_<d>"]
+  return sorted(_CONFIGS) + ["square_cos_<d>", _FAMILY_PREFIX + "<options>"]
 
 
 def get_config(problem_name, path=None, mode="train", data_dir=None):
   """Returns the problem and optimizer configuration of a named problem.
 
   Args:
-    problem_name: e.g. "simple", "quadratic", "digits", "square_cos_2".
+    problem_name: e.g. "simple", "quadratic", "digits", "square_cos_2",
+      "family" or "family:scale_range=1" (`l2l.tasks.family.parse_options`).
     path: directory of a saved optimizer to restore, or None.
     mode: "train" or "test" (evaluation instances, test splits).
     data_dir: directory of mnist/cifar files; defaults to $L2L_DATA_DIR.
@@ -147,6 +190,8 @@ def get_config(problem_name, path=None, mode="train", data_dir=None):
     raise ValueError("mode must be 'train' or 'test', got {!r}.".format(mode))
   if problem_name in _CONFIGS:
     return _CONFIGS[problem_name](path, mode, data_dir)
+  if problem_name.startswith(_FAMILY_PREFIX):
+    return _family(problem_name[len(_FAMILY_PREFIX):])(path, mode, data_dir)
   prefix = "square_cos_"
   if problem_name.startswith(prefix) and problem_name[len(prefix):].isdigit():
     return _square_cos(int(problem_name[len(prefix):]))(path, mode, data_dir)

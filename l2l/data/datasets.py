@@ -10,6 +10,8 @@ Supported data sets:
 * MNIST, from the four IDX files (plain or gzipped) or a Keras ``mnist.npz``.
 * CIFAR-10, from the "binary version" batch files.
 * scikit-learn's bundled 8x8 digits, which need no files at all.
+* scikit-learn's bundled tables (digits, wine, breast_cancer, iris) as
+  standardised feature matrices, for the task family and its held-out tasks.
 
 Loaded MNIST and CIFAR-10 arrays are cached per (file set, split) and returned
 read-only, so repeated calls are cheap and callers cannot corrupt the cache;
@@ -414,22 +416,83 @@ def load_digits(split="train", test_fraction=0.25, seed=0):
     ValueError: If `split` is unknown or `test_fraction` is outside
       (0, 1).
   """
-  _check_split(split, DIGITS_SPLITS)
-  if not 0.0 < test_fraction < 1.0:
-    raise ValueError("test_fraction must be in (0, 1), got %r." %
-                     (test_fraction,))
   images, labels = _digits_raw()
-  num_examples = images.shape[0]
-  order = np.random.RandomState(seed).permutation(num_examples)
-  num_test = int(round(num_examples * test_fraction))
-  indices = order[:num_test] if split == "test" else order[num_test:]
+  train, test = _seeded_split(images.shape[0], split, test_fraction, seed)
+  indices = test if split == "test" else train
   # Fancy indexing copies, so callers may modify the result freely.
   return images[indices], labels[indices]
 
 
+def _seeded_split(num_examples, split, test_fraction, seed):
+  """The `(train, test)` indices of a seeded permutation split.
+
+  Raises:
+    ValueError: for an unknown split or `test_fraction` outside (0, 1).
+  """
+  _check_split(split, DIGITS_SPLITS)
+  if not 0.0 < test_fraction < 1.0:
+    raise ValueError("test_fraction must be in (0, 1), got %r." %
+                     (test_fraction,))
+  order = np.random.RandomState(seed).permutation(num_examples)
+  num_test = int(round(num_examples * test_fraction))
+  return order[num_test:], order[:num_test]
+
+
+# ---------------------------------------------------------------- tables ---
+
+# scikit-learn's bundled classification tables, by the name `load_table` takes.
+TABLES = ("digits", "wine", "breast_cancer", "iris")
+
+
+@functools.lru_cache(maxsize=len(TABLES))
+def _table_raw(name):
+  from sklearn import datasets as sk_datasets
+  bunch = getattr(sk_datasets, "load_" + name)()
+  return (_read_only(bunch.data.astype(np.float32)),
+          _read_only(bunch.target.astype(np.int32)))
+
+
+def load_table(name, split="train", test_fraction=0.25, seed=0,
+               standardize=True):
+  """Loads a fixed, seeded split of one of scikit-learn's bundled tables.
+
+  As `load_digits`, the test split is the first `round(N * test_fraction)`
+  entries of a permutation drawn from `np.random.RandomState(seed)`.
+
+  Args:
+    name: one of `TABLES`.
+    split: "train" or "test".
+    test_fraction: Fraction of the examples in the test split, in (0, 1).
+    seed: Seed of the permutation.
+    standardize: scale every feature to zero mean and unit variance with the
+      train split's statistics (a constant feature is only centred), so the
+      test split is scaled exactly as the train split.
+
+  Returns:
+    A tuple `(features, labels)`: float32 [N, F] and int32 [N], fresh,
+    writable arrays. Labels run from 0 to the number of classes less one.
+
+  Raises:
+    ValueError: for an unknown name or split, or `test_fraction` outside
+      (0, 1).
+  """
+  if name not in TABLES:
+    raise ValueError("Unknown table {!r}; expected one of {}.".format(
+        name, ", ".join(TABLES)))
+  features, labels = _table_raw(name)
+  train, test = _seeded_split(features.shape[0], split, test_fraction, seed)
+  chosen = features[test if split == "test" else train]
+  if standardize:
+    mean = features[train].mean(axis=0)
+    std = features[train].std(axis=0)
+    chosen = (chosen - mean) / np.where(std > 0, std, 1.0)
+  return chosen.astype(np.float32), labels[test if split == "test" else train]
+
+
 def clear_cache():
-  """Drops all cached MNIST, CIFAR-10 and digits arrays."""
+  """Drops all cached MNIST, CIFAR-10, digits and table arrays."""
   _load_mnist_idx.cache_clear()
   _load_mnist_npz.cache_clear()
   _load_cifar10_files.cache_clear()
   _digits_raw.cache_clear()
+  _table_raw.cache_clear()

@@ -69,6 +69,9 @@ class _Runner:
       losses: tensor of the losses at the current point(s), reshaped to [k].
       positions: tensor [k, n] of the current points, or None.
     """
+    # The problem's `build`, set by `evaluate`: one that draws a task per
+    # epoch (the task family) draws it before each reset.
+    self.problem = None
     self.setup = setup
     self.reset = reset
     self.step = step
@@ -81,6 +84,7 @@ class _Runner:
     Returns:
       Losses [steps + 1, k], and positions [steps + 1, k, n] or None.
     """
+    problems.draw_next_task(self.problem, sess)
     sess.run(self.reset)
     observe = {"losses": self.losses}
     if record_positions and self.positions is not None:
@@ -195,6 +199,7 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
       runner = _build_baseline(
           optimizer, problem, learning_rate,
           (swarm_options or {}).get("num_particles", 1))
+    runner.problem = problem
     graph.finalize()
   losses = []
   seconds = []

@@ -5,6 +5,7 @@ Importing this module defines no command-line flags.
 
 import math
 import os
+import timeit
 
 from absl import logging
 import numpy as np
@@ -13,6 +14,7 @@ import tensorflow as tf
 from l2l.checkpoint import l2l_file
 import meta
 from l2l.experiment import progress
+import problems
 from l2l.swarm import swarm_unroll
 import util
 
@@ -67,7 +69,8 @@ class _Summaries:
       self._writer.close()
 
 
-def _run_epochs(sess, fetches, ops, reset, num_unrolls, num_epochs):
+def _run_epochs(sess, fetches, ops, reset, num_unrolls, num_epochs,
+                problem=None):
   """Runs epochs of `num_unrolls` unrolls from a fresh instance each.
 
   Args:
@@ -77,6 +80,8 @@ def _run_epochs(sess, fetches, ops, reset, num_unrolls, num_epochs):
     reset: op drawing a fresh instance.
     num_unrolls: unrolls per epoch.
     num_epochs: epochs to run.
+    problem: the problem's `build`; one that draws a task per epoch (the
+      task family) draws it first, and the draw counts in the seconds.
 
   Returns:
     `(total seconds, total final loss, mean meta-loss per unroll)`.
@@ -88,8 +93,11 @@ def _run_epochs(sess, fetches, ops, reset, num_unrolls, num_epochs):
   total_cost = 0.0
   meta_losses = []
   for _ in range(num_epochs):
-    seconds, (cost, meta_loss) = util.run_epoch(sess, fetches, ops, reset,
-                                                num_unrolls)
+    start = timeit.default_timer()
+    problems.draw_next_task(problem, sess)
+    _, (cost, meta_loss) = util.run_epoch(sess, fetches, ops, reset,
+                                          num_unrolls)
+    seconds = timeit.default_timer() - start
     cost = float(np.mean(cost))
     if not (math.isfinite(cost) and math.isfinite(meta_loss)):
       raise TrainingDiverged("the optimizee loss became {}".format(cost))
@@ -103,7 +111,7 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
           evaluation_period=1000, evaluation_epochs=20, num_steps=100,
           unroll_length=20, learning_rate=0.001, second_derivatives=False,
           seed=None, num_particles=1, overwrite=False, data_dir=None,
-          logdir=None, show_progress=True):
+          logdir=None, show_progress=True, epoch_callback=None):
   """Meta-trains an optimizer and saves the best one by periodic evaluation.
 
   An evaluation also runs after the last epoch, so a short run saves too.
@@ -126,6 +134,8 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
     logdir: directory for TensorBoard summaries (meta-loss, final loss and
       seconds per epoch, evaluation loss), or None.
     show_progress: show a progress readout.
+    epoch_callback: None, or a function called after every training epoch
+      as `epoch_callback(epoch, seconds, final_loss)` (epochs from 1).
 
   Returns:
     The best evaluation's mean final loss (inf if none completed).
@@ -169,7 +179,9 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
     try:
       for e in epochs:
         seconds, cost, meta_loss = _run_epochs(
-            sess, fetches, [update, step], reset, num_unrolls, 1)
+            sess, fetches, [update, step], reset, num_unrolls, 1, problem)
+        if epoch_callback is not None:
+          epoch_callback(e + 1, seconds, cost)
         summaries.add(e + 1, meta_loss=meta_loss, final_loss=cost,
                       epoch_seconds=seconds)
         total_time += seconds
@@ -180,7 +192,8 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
           total_time = total_cost = 0.0
         if (e + 1) % evaluation_period == 0 or e + 1 == num_epochs:
           eval_time, eval_cost, _ = _run_epochs(
-              sess, fetches, [update], reset, num_unrolls, evaluation_epochs)
+              sess, fetches, [update], reset, num_unrolls, evaluation_epochs,
+              problem)
           summaries.add(e + 1, evaluation_final_loss=(
               eval_cost / evaluation_epochs))
           logging.info("%s", util.format_stats(

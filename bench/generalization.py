@@ -1,0 +1,306 @@
+"""Generalisation benchmark: one learned optimizer on tasks it never saw.
+
+Meta-trains the coordinate-wise LSTM (LogAndSign, 2x20) once on the task
+family (`l2l.tasks.family`) and, for comparison, once on `digits` alone,
+with the same budget. Then runs both on held-out tasks that no training draw
+contains (`HELD_OUT`), for 1,000 steps, reading the loss after 100 (the
+training horizon) and 1,000 steps. Baselines: SGD+momentum, RMSProp and Adam,
+each (a) at the one learning rate that does best over the training family
+(`evaluation.tune` on family draws at 100 steps) and (b) at each task's own
+best learning rate at each horizon, picked on the evaluation instances (an
+oracle). Prints `BENCH generalization` lines, two markdown tables, the win
+counts and any divergence.
+
+    python bench/generalization.py            # about 35-45 min on 2 cores
+    python bench/generalization.py --quick    # under 10 min
+    python bench/generalization.py --ablation --quick   # the trick ablation
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import collections
+import math
+import tempfile
+import timeit
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+
+import common  # First: it quiets TensorFlow before anything imports it.
+from l2l.experiment import evaluation
+from l2l.experiment import records
+from l2l.experiment import training
+
+FLAGS = flags.FLAGS
+flags.DEFINE_boolean("quick", False, "Small budget (under 10 minutes): "
+                     "overrides the budget flags with QUICK.")
+flags.DEFINE_boolean("ablation", False, "Instead of the baseline comparison, "
+                     "meta-train on each family variant of ABLATIONS and "
+                     "run each on the held-out tasks.")
+flags.DEFINE_integer("train_epochs", 300, "Meta-training epochs, each run.")
+flags.DEFINE_integer("eval_epochs", 3, "Held-out instances per optimizer "
+                     "and task.")
+flags.DEFINE_integer("tune_epochs", 3, "Family draws per learning rate "
+                     "when tuning the baselines' family learning rate.")
+flags.DEFINE_integer("grid_stride", 2, "Use every n-th learning rate of "
+                     "evaluation.LEARNING_RATE_GRID (2: whole decades).")
+flags.DEFINE_string("family", "family", "The family problem name, e.g. "
+                    "family:scale_range=1.")
+flags.DEFINE_integer("seed", 0, "Seed of the held-out instances.")
+flags.DEFINE_integer("train_seed", 1, "Graph-level seed of meta-training.")
+flags.DEFINE_string("output", None, "Also write the markdown report here.")
+
+# The held-out tasks (util.get_config names): none is ever drawn by the
+# family's defaults (`family.HELD_OUT_MLPS`; no convnet; breast_cancer's test
+# split; quadratics up to 32-d there).
+HELD_OUT = ("digits-40-sigmoid", "digits-20-20-sigmoid", "digits-20-relu",
+            "digits-conv", "breast_cancer-logistic", "quadratic-100")
+HORIZONS = (common.TRAIN_STEPS, 10 * common.TRAIN_STEPS)
+BASELINES = ("Momentum", "RMSProp", "Adam")
+QUICK = {"train_epochs": 60, "eval_epochs": 1, "tune_epochs": 1,
+         "grid_stride": 3}
+# The ablation's family variants: the full family, then one trick off each.
+ABLATIONS = collections.OrderedDict([
+    ("full family", "family"),
+    ("no parameter scaling", "family:scale_range=1"),
+    ("no convex tasks (MLPs only)",
+     "family:logistic_weight=0,quadratic_weight=0"),
+    ("no architecture randomisation",
+     "family:random_width=0,random_depth=0,random_activation=0"),
+    ("digits table only", "family:datasets=digits"),
+    ("no feature standardisation", "family:standardize=0"),
+])
+# Training problem of the comparison run next to the family.
+SINGLE_PROBLEM = "digits"
+
+Score = collections.namedtuple("Score", "mean, log, diverged")
+
+
+def budget(name):
+  """A budget flag's value, `QUICK`'s under --quick."""
+  return QUICK[name] if FLAGS.quick else getattr(FLAGS, name)
+
+
+def grid():
+  return evaluation.LEARNING_RATE_GRID[::budget("grid_stride")]
+
+
+def score(losses, steps):
+  """The mean final loss after `steps` steps, its log10, and divergence."""
+  summary = records.summary(losses[:, :steps + 1])
+  mean = summary["final"]
+  if not math.isfinite(mean):
+    return Score(math.inf, math.inf, True)
+  # A loss of exactly 0 (a separable table fitted to float precision) is the
+  # best score there is, not a NaN.
+  return Score(mean, summary["log_final"] if mean > 0 else -math.inf, False)
+
+
+def meta_train(problem, directory):
+  """Meta-trains on `problem` into `directory`; reports flatness of epochs.
+
+  Returns:
+    True if an optimizer was saved.
+  """
+  epochs = budget("train_epochs")
+  seconds = []
+  start = timeit.default_timer()
+  loss = training.train(
+      problem, save_path=directory, num_epochs=epochs,
+      log_period=max(1, epochs // 5), evaluation_period=epochs,
+      evaluation_epochs=10, num_steps=common.TRAIN_STEPS,
+      unroll_length=common.UNROLL_LENGTH,
+      learning_rate=common.META_LEARNING_RATE, seed=FLAGS.train_seed,
+      show_progress=False,
+      epoch_callback=lambda epoch, s, cost: seconds.append(s))
+  tenth = max(1, len(seconds) // 10)
+  common.print_bench_line("generalization", collections.OrderedDict([
+      ("stage", "meta_train"), ("problem", problem), ("train_epochs", epochs),
+      ("seconds", timeit.default_timer() - start),
+      # Epoch 1 holds TensorFlow's one-off warm-up; flatness is read after.
+      ("first_tenth_epoch_seconds", np.mean(seconds[1:tenth + 1])
+       if len(seconds) > 1 else math.nan),
+      ("last_tenth_epoch_seconds", np.mean(seconds[-tenth:])
+       if seconds else math.nan),
+      ("train_mean_final", loss)]))
+  return math.isfinite(loss)
+
+
+def run(optimizer, task, **kwargs):
+  """{steps: Score} of one optimizer on a held-out task's instances."""
+  result = evaluation.evaluate(
+      optimizer, task, num_steps=max(HORIZONS),
+      num_epochs=budget("eval_epochs"), seed=FLAGS.seed, show_progress=False,
+      **kwargs)
+  return {steps: score(result.losses, steps) for steps in HORIZONS}
+
+
+def learned_scores(problem, directory):
+  """{task: {steps: Score}} of the optimizer trained on `problem`."""
+  if not meta_train(problem, directory):
+    logging.warning("Meta-training on %s diverged: it scores inf.", problem)
+    return {task: {s: Score(math.inf, math.inf, True) for s in HORIZONS}
+            for task in HELD_OUT}
+  return {task: run("L2L", task, path=directory) for task in HELD_OUT}
+
+
+def family_learning_rates():
+  """Each baseline's one learning rate, best over family draws at 100 steps."""
+  rates = {}
+  for name in BASELINES:
+    rates[name], scores = evaluation.tune(
+        name, FLAGS.family, seed=FLAGS.seed, grid=grid(), mode="train",
+        num_steps=common.TRAIN_STEPS, num_epochs=budget("tune_epochs"),
+        show_progress=False)
+    common.print_bench_line("generalization", collections.OrderedDict([
+        ("stage", "family_tuning"), ("optimizer", name),
+        ("lr", rates[name]), ("family_mean_final", scores[rates[name]])]))
+  return rates
+
+
+def baseline_sweep():
+  """{(baseline, task): {lr: {steps: Score}}} over the grid."""
+  sweep = {}
+  for name in BASELINES:
+    for task in HELD_OUT:
+      sweep[name, task] = {lr: run(name, task, learning_rate=lr)
+                           for lr in grid()}
+  return sweep
+
+
+def oracle(scores, steps):
+  """The learning rate with the lowest mean at `steps`, and its Score."""
+  best = min(scores, key=lambda lr: scores[lr][steps].mean)
+  return best, scores[best][steps]
+
+
+def cell(score_value):
+  return "diverged" if score_value.diverged else common.format_value(
+      score_value.log)
+
+
+def comparison_report(learned, single, rates, sweep):
+  """Prints BENCH lines; returns the markdown tables and verdicts."""
+  sections = []
+  for steps in HORIZONS:
+    rows = []
+    wins_a = wins_b = 0
+    diverged = []
+    for task in HELD_OUT:
+      ours = learned[task][steps]
+      fixed = {n: sweep[n, task][rates[n]][steps] for n in BASELINES}
+      best = {n: oracle(sweep[n, task], steps) for n in BASELINES}
+      beats_a = all(ours.mean < s.mean for s in fixed.values())
+      beats_b = all(ours.mean < s.mean for _, s in best.values())
+      wins_a += beats_a
+      wins_b += beats_b
+      if ours.diverged:
+        diverged.append("L2L-family on " + task)
+      if single[task][steps].diverged:
+        diverged.append("L2L-{} on {}".format(SINGLE_PROBLEM, task))
+      fields = collections.OrderedDict([
+          ("task", task), ("steps", steps),
+          ("l2l_family", ours.log), ("l2l_" + SINGLE_PROBLEM,
+                                     single[task][steps].log)])
+      for name in BASELINES:
+        fields[name + "_family_lr"] = fixed[name].log
+        fields[name + "_oracle_lr"] = best[name][0]
+        fields[name + "_oracle"] = best[name][1].log
+      fields["beats_all_a"] = beats_a
+      fields["beats_all_b"] = beats_b
+      common.print_bench_line("generalization", fields)
+      rows.append([task, cell(ours), cell(single[task][steps])] +
+                  [cell(fixed[n]) for n in BASELINES] +
+                  ["{} ({})".format(cell(best[n][1]),
+                                    common.format_value(best[n][0]))
+                   for n in BASELINES] +
+                  ["yes" if beats_a else "**no**",
+                   "yes" if beats_b else "**no**"])
+    headers = (["task", "L2L family", "L2L " + SINGLE_PROBLEM] +
+               ["{} (a) lr {}".format(n, common.format_value(rates[n]))
+                for n in BASELINES] +
+               ["{} (b) (lr)".format(n) for n in BASELINES] +
+               ["beats all (a)", "beats all (b)"])
+    sections.append(
+        "#### {} steps\n\n{}\nL2L-family beats every (a) baseline on {} of {} "
+        "tasks and every (b) oracle on {} of {}. Diverged: {}.\n".format(
+            steps, common.markdown_table(headers, rows), wins_a,
+            len(HELD_OUT), wins_b, len(HELD_OUT),
+            ", ".join(diverged) or "none"))
+    common.print_bench_line("generalization", collections.OrderedDict([
+        ("stage", "wins"), ("steps", steps), ("wins_a", wins_a),
+        ("wins_b", wins_b), ("tasks", len(HELD_OUT)),
+        ("l2l_diverged", len(diverged))]))
+  return "\n".join(sections)
+
+
+def settings_text():
+  return (
+      "Meta-training: {} epochs of {} steps, unroll {}, meta lr {:g}, seed "
+      "{}, on `{}` and on `{}`. Held-out: {} instances each (seed {}). (a): "
+      "learning rate tuned on {} family draws per rate at {} steps; (b): "
+      "best rate per task and horizon on the evaluation instances. Grid: {}. "
+      "Cells: log10 mean final loss, lower is better.".format(
+          budget("train_epochs"), common.TRAIN_STEPS, common.UNROLL_LENGTH,
+          common.META_LEARNING_RATE, FLAGS.train_seed, FLAGS.family,
+          SINGLE_PROBLEM, budget("eval_epochs"), FLAGS.seed,
+          budget("tune_epochs"), common.TRAIN_STEPS,
+          ", ".join(common.format_value(lr) for lr in grid())))
+
+
+def comparison():
+  with tempfile.TemporaryDirectory(prefix="l2l-generalization-") as root:
+    learned = learned_scores(FLAGS.family, os.path.join(root, "family"))
+    single = learned_scores(SINGLE_PROBLEM, os.path.join(root, "single"))
+  start = timeit.default_timer()
+  rates = family_learning_rates()
+  sweep = baseline_sweep()
+  common.print_bench_line("generalization", collections.OrderedDict([
+      ("stage", "baselines"), ("seconds", timeit.default_timer() - start)]))
+  return settings_text() + "\n\n" + comparison_report(learned, single, rates,
+                                                       sweep)
+
+
+def ablation():
+  """Meta-trains each variant of ABLATIONS; a table of held-out scores."""
+  rows = []
+  for label, problem in ABLATIONS.items():
+    with tempfile.TemporaryDirectory(prefix="l2l-ablation-") as directory:
+      scores = learned_scores(problem, directory)
+    for task in HELD_OUT:
+      for steps in HORIZONS:
+        common.print_bench_line("generalization", collections.OrderedDict([
+            ("stage", "ablation"), ("variant", problem), ("task", task),
+            ("steps", steps), ("log_mean_final_error",
+                               scores[task][steps].log)]))
+    rows.append([label, "`{}`".format(problem)] +
+                [cell(scores[task][steps]) for steps in HORIZONS
+                 for task in HELD_OUT])
+  headers = ["variant", "problem"] + ["{} @{}".format(task, steps)
+                                      for steps in HORIZONS
+                                      for task in HELD_OUT]
+  return (settings_text() + "\n\n" +
+          common.markdown_table(headers, rows))
+
+
+def main(argv):
+  del argv
+  common.print_environment("generalization")
+  start = timeit.default_timer()
+  report = ablation() if FLAGS.ablation else comparison()
+  print("\n" + report, flush=True)
+  if FLAGS.output:
+    with open(FLAGS.output, "w") as stream:
+      stream.write(report)
+  common.print_bench_line("generalization", collections.OrderedDict([
+      ("stage", "total"), ("seconds", timeit.default_timer() - start)]))
+
+
+if __name__ == "__main__":
+  app.run(main)

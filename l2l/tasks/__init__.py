@@ -1,0 +1,1 @@
+"""Distributions of optimizee tasks to meta-train on."""
