@@ -368,3 +368,37 @@ def test_digits_bad_arguments():
     datasets.load_digits("dev")
   with pytest.raises(ValueError, match="test_fraction"):
     datasets.load_digits("test", test_fraction=1.0)
+
+
+# ---------------------------------------------------------------- tables ---
+
+
+@pytest.mark.parametrize("name, features, classes", [
+    ("digits", 64, 10), ("wine", 13, 3), ("breast_cancer", 30, 2),
+    ("iris", 4, 3)])
+def test_table_shapes_and_standardisation(name, features, classes):
+  train_x, train_y = datasets.load_table(name)
+  test_x, test_y = datasets.load_table(name, "test")
+  assert train_x.shape[1] == test_x.shape[1] == features
+  assert train_x.dtype == np.float32 and train_y.dtype == np.int32
+  assert set(np.unique(train_y)) == set(range(classes))
+  np.testing.assert_allclose(train_x.mean(axis=0), 0, atol=1e-4)
+  std = train_x.std(axis=0)
+  np.testing.assert_allclose(std[std > 0], 1, rtol=1e-3)
+  assert len(test_x) == len(test_y) == round((len(train_x) + len(test_x)) / 4)
+
+
+def test_table_test_split_uses_the_train_statistics():
+  raw_train, _ = datasets.load_table("wine", standardize=False)
+  raw_test, _ = datasets.load_table("wine", "test", standardize=False)
+  test_x, _ = datasets.load_table("wine", "test")
+  expected = (raw_test - raw_train.mean(0)) / raw_train.std(0)
+  np.testing.assert_allclose(test_x, expected, rtol=1e-4, atol=1e-4)
+  assert abs(test_x.mean()) > 1e-3  # Not re-centred on its own statistics.
+
+
+def test_table_errors():
+  with pytest.raises(ValueError, match="Unknown table 'mnist'"):
+    datasets.load_table("mnist")
+  with pytest.raises(ValueError, match="Unknown split"):
+    datasets.load_table("iris", "validation")

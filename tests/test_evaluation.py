@@ -104,3 +104,16 @@ def test_baseline_restarts_start_where_the_swarms_start():
                                 pso.positions[:, 0])
   # The other starts are other points.
   assert np.all(restarts.losses[:, 0, 1] != restarts.losses[:, 0, 0])
+
+
+def test_evaluate_on_the_family_draws_a_task_per_epoch():
+  name = ("family:datasets=iris,max_width=4,min_width=2,max_dims=3,"
+          "quadratic_batch=2,batch_size=8")
+  runs = [evaluation.evaluate("Adam", name, num_steps=3, learning_rate=0.1,
+                              num_epochs=4, show_progress=False)
+          for _ in range(2)]
+  # The same seed poses the same tasks, so every optimizer sees them.
+  np.testing.assert_array_equal(runs[0].losses, runs[1].losses)
+  first_losses = runs[0].losses[:, 0, 0]
+  assert len(set(first_losses.round(5))) == 4
+  assert np.all(runs[0].losses[:, -1] < runs[0].losses[:, 0])

@@ -135,3 +135,25 @@ def test_mean_loss(sess):
   assert problems.mean_loss(scalar) is scalar
   np.testing.assert_allclose(
       sess.run(problems.mean_loss(tf.constant([1.0, 2.0, 6.0]))), 3.0)
+
+
+def test_logistic_regression_starts_at_log_of_its_classes(sess):
+  loss, variables, trainable = _evaluate(
+      sess, problems.logistic_regression("breast_cancer", batch_size=32,
+                                         mode="test"))
+  np.testing.assert_allclose(loss, np.log(2.0), rtol=1e-6)
+  assert trainable == ["logistic/b", "logistic/w"]
+  assert variables["logistic/w"].shape == (30, 2)
+  # The test split, standardised with the train split's statistics.
+  assert variables["images"].shape == (142, 30)
+
+
+def test_digits_convnet_is_cross_entropy_of_its_logits(sess):
+  build = problems.digits_convnet(batch_size=16)
+  loss, variables, trainable = _evaluate(sess, build)
+  assert trainable == ["conv_net/conv_0/b", "conv_net/conv_0/w",
+                       "conv_net/conv_1/b", "conv_net/conv_1/w",
+                       "mlp/linear_0/b", "mlp/linear_0/w"]
+  assert variables["images"].shape == (1348, 8, 8, 1)
+  # Fan-in initialisation: near chance, not on a plateau of equal logits.
+  assert 1.5 < loss < 4.0

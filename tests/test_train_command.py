@@ -47,3 +47,20 @@ def test_train_command_unknown_problem_is_one_line(tmp_path):
   assert done.returncode == 1
   lines = done.stderr.strip().splitlines()
   assert lines[-1].startswith("Error: Unknown problem 'nonsense'")
+
+
+def test_train_command_on_the_family(tmp_path):
+  save_path = tmp_path / "family"
+  done = _train("--problem=family:datasets=iris,max_width=4,max_dims=3",
+                "--save_path=" + str(save_path), "--num_epochs=2",
+                "--evaluation_period=2", "--evaluation_epochs=1",
+                "--num_steps=4", "--unroll_length=2", "--seed=1")
+  assert done.returncode == 0, done.stderr
+  values = l2l_file.load(save_path / "cw.l2l")
+  # The 2x20 LSTM's output layer.
+  assert values["linear"]["w"].shape == (20, 1)
+  bad = _train("--problem=family:nonsense=1", "--save_path=" +
+               str(tmp_path / "x"))
+  assert bad.returncode == 1
+  assert bad.stderr.strip().splitlines()[-1].startswith(
+      "Error: Bad family option 'nonsense=1'")

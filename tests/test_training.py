@@ -98,3 +98,17 @@ def test_train_stops_on_divergence_and_keeps_the_saved_optimizer(
   assert np.all(np.isfinite(saved["linear"]["w"]))
   assert "diverged" in caplog.text
   assert str(tmp_path) in caplog.text
+
+
+SMALL_FAMILY = ("family:datasets=iris,max_width=4,min_width=2,max_dims=3,"
+                "quadratic_batch=2,batch_size=8")
+
+
+def test_train_on_the_family_reports_every_epoch():
+  seen = []
+  result = training.train(
+      SMALL_FAMILY, epoch_callback=lambda *args: seen.append(args),
+      **TRAIN_ARGS)
+  assert [epoch for epoch, _, _ in seen] == [1, 2, 3, 4]
+  assert all(seconds > 0 and np.isfinite(loss) for _, seconds, loss in seen)
+  assert np.isfinite(result)

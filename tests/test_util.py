@@ -135,3 +135,38 @@ def test_eval_run_epoch_continues_and_returns_every_cost(sess):
   _, second = util.eval_run_epoch(sess, cost, ops, 3)
   assert first == [1.0, 2.0] and second == [3.0, 4.0, 5.0]
   assert sess.run(runs) == 5
+
+
+@pytest.mark.usefixtures("graph")
+@pytest.mark.parametrize("name, trainable_shapes", [
+    ("digits-40-sigmoid", [(64, 40), (40,), (40, 10), (10,)]),
+    ("digits-20-20-sigmoid", [(64, 20), (20,), (20, 20), (20,), (20, 10),
+                              (10,)]),
+    ("digits-20-relu", [(64, 20), (20,), (20, 10), (10,)]),
+    ("digits-conv", [(5, 5, 1, 8), (8,), (5, 5, 8, 16), (16,), (64, 10),
+                     (10,)]),
+    ("breast_cancer-logistic", [(30, 2), (2,)]),
+    ("quadratic-100", [(16, 100)]),
+])
+def test_held_out_tasks_of_the_generalization_bench(name, trainable_shapes):
+  problem, net_config, assignments = util.get_config(name, mode="test")
+  assert sorted(net_config) == ["cw"] and assignments is None
+  shapes = _variable_shapes(problem)
+  assert sorted(s for s, trainable in shapes.values() if trainable) == sorted(
+      trainable_shapes)
+
+
+@pytest.mark.usefixtures("graph")
+def test_get_config_family_and_its_options():
+  problem, net_config, assignments = util.get_config("family")
+  assert problem.config.scale_range == 10.0 and assignments is None
+  assert sorted(net_config) == ["cw"]
+  problem, _, _ = util.get_config("family:scale_range=1,datasets=iris",
+                                  mode="test")
+  assert problem.config.scale_range == 1.0
+  assert problem.config.datasets == ("iris",)
+  # The test split: 38 of iris's 150 rows.
+  assert problem.sampler.num_examples == 38
+  with pytest.raises(ValueError, match="Bad family option 'nonsense'"):
+    util.get_config("family:nonsense")
+  assert "family:<options>" in util.problem_names()

@@ -136,7 +136,7 @@ class FamilyConfig:
     if not 1 <= self.min_width <= self.max_width:
       raise ValueError("Need 1 <= min_width <= max_width, got {} and {}."
                        .format(self.min_width, self.max_width))
-    if not 1 <= self.fixed_width <= self.max_width:
+    if not self.random_width and not 1 <= self.fixed_width <= self.max_width:
       raise ValueError("fixed_width must be in [1, max_width={}], got {}."
                        .format(self.max_width, self.fixed_width))
     if self.max_depth < 1:
