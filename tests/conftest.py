@@ -22,6 +22,8 @@ import tensorflow as tf
 # Imported while eager execution is still on: Sonnet 2 then builds modules
 # inside the tests' v1 graphs (see sonnet_graph_mode.py).
 import networks  # pylint: disable=unused-import
+from l2l.experiment import evaluation
+from l2l.experiment import records
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 
@@ -165,3 +167,66 @@ def ref():
       random_checkpoint=_random_checkpoint,
       adam=_adam,
       assert_nested_equal=_assert_nested_equal)
+
+
+# The best particle per (epoch, step) of `_hand_made_losses`: 4 epochs,
+# 3 steps (0, 1, 2).
+_HAND_MADE_BEST = np.array([[1.0, 10.0, 0.5],
+                            [2.0, 20.0, 0.5],
+                            [3.0, 30.0, 0.5],
+                            [4.0, 40.0, 4.5]])
+
+
+def _hand_made_losses():
+  """[4, 3, 2]: the best particle is particle 0 in even epochs, 1 in odd."""
+  worse = _HAND_MADE_BEST * 3 + 1
+  losses = np.stack([_HAND_MADE_BEST, worse], axis=2)
+  losses[1::2] = losses[1::2, :, ::-1]
+  return losses
+
+
+def _write_records(directory, losses, seconds=None, **settings):
+  """Writes a records file of hand-made arrays; returns its path."""
+  losses = np.asarray(losses, np.float64)
+  if seconds is None:
+    seconds = np.ones(losses.shape[0])
+  base = {"optimizer": "SGD", "problem": "quadratic", "learning_rate": 0.1,
+          "seed": 0, "num_steps": losses.shape[1] - 1,
+          "num_epochs": losses.shape[0], "swarm_options": {}, "tuning": None}
+  base.update(settings)
+  return records.write(
+      str(directory),
+      evaluation.Evaluation(losses, np.asarray(seconds, np.float64), None),
+      base)
+
+
+def _comparison(directory):
+  """Four records files (Adam, L2L, SGD, PSO); returns their paths."""
+  write = _write_records
+  adam = write(directory, [[[9.0], [5.0]], [[9.0], [15.0]]],
+               seconds=[0.5, 1.5], optimizer="Adam", learning_rate=0.01)
+  l2l = write(directory,
+              [[[9.0, 9.0], [1.0, 4.0]], [[9.0, 9.0], [6.0, 3.0]]],
+              seconds=[2.0, 4.0], optimizer="L2L", learning_rate=None,
+              swarm_options={"num_particles": 2})
+  sgd = write(directory, [[[9.0], [np.nan]], [[9.0], [1.0]]],
+              seconds=[0.25, 0.25], optimizer="SGD", learning_rate=0.1,
+              tuning={"seed": 100003, "epochs": 2, "scores": {}})
+  pso = write(directory,
+              [[[9.0, 9.0], [0.0, 1.0]], [[9.0, 9.0], [-1.0, 2.0]]],
+              seconds=[1.0, 1.0], optimizer="PSO", learning_rate=None,
+              swarm_options={"num_particles": 2})
+  return adam, l2l, sgd, pso
+
+
+@pytest.fixture
+def records_files():
+  """Hand-made records files for the plots and compare tests.
+
+  `losses()` is a [4, 3, 2] array whose best particle is `BEST`;
+  `write(directory, losses, seconds=None, **settings)` writes a records file;
+  `comparison(directory)` writes four (Adam, L2L, SGD, PSO) and returns
+  their paths.
+  """
+  return types.SimpleNamespace(BEST=_HAND_MADE_BEST, losses=_hand_made_losses,
+                               write=_write_records, comparison=_comparison)
