@@ -50,6 +50,20 @@ def graph():
     yield new_graph
 
 
+def _run_built(build):
+  """Builds `build()` in a fresh seeded graph and returns its output's value."""
+  with _fresh_session() as session:
+    out = build()
+    session.run(tf.compat.v1.global_variables_initializer())
+    return session.run(out)
+
+
+@pytest.fixture
+def run_built():
+  """`run_built(build)`: the value of `build()`'s output in a fresh graph."""
+  return _run_built
+
+
 @pytest.fixture
 def sess():
   """A session whose new seeded graph is the default graph during the test."""
