@@ -7,6 +7,7 @@ them. They are handed to tests through the `ref` fixture.
 
 import contextlib
 import os
+import struct
 import sys
 import types
 
@@ -244,3 +245,46 @@ def records_files():
   """
   return types.SimpleNamespace(BEST=_HAND_MADE_BEST, losses=_hand_made_losses,
                                write=_write_records, comparison=_comparison)
+
+
+# Sizes of the MNIST splits in the `data_dir` fixture.
+DATA_NUM_TRAIN = 24
+DATA_NUM_TEST = 12
+
+
+def _write_mnist_idx(directory, prefix, images, labels):
+  """Writes MNIST IDX images and labels named `<prefix>-...-idx?-ubyte`."""
+  (directory / (prefix + "-images-idx3-ubyte")).write_bytes(
+      struct.pack(">IIII", 0x803, len(images), 28, 28) + images.tobytes())
+  (directory / (prefix + "-labels-idx1-ubyte")).write_bytes(
+      struct.pack(">II", 0x801, len(labels)) + labels.tobytes())
+
+
+def _learnable_images(rng, labels):
+  """Noise images in which rows 2c..2c+1 are bright for label c."""
+  images = rng.randint(0, 64, (len(labels), 28, 28))
+  for image, label in zip(images, labels):
+    image[2 * label:2 * label + 2] = 255
+  return images.astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+  """A directory of tiny MNIST IDX files and CIFAR-10 binary batches.
+
+  Both are in the real formats: DATA_NUM_TRAIN training and DATA_NUM_TEST
+  test MNIST images whose label shows as bright rows, and DATA_NUM_TRAIN // 4
+  CIFAR records per batch file.
+  """
+  directory = tmp_path_factory.mktemp("data")
+  rng = np.random.RandomState(0)
+  for prefix, count in (("train", DATA_NUM_TRAIN), ("t10k", DATA_NUM_TEST)):
+    labels = (np.arange(count) % 10).astype(np.uint8)
+    _write_mnist_idx(directory, prefix, _learnable_images(rng, labels), labels)
+  names = ["data_batch_{}.bin".format(i) for i in range(1, 6)]
+  for name in names + ["test_batch.bin"]:
+    cifar_records = np.concatenate([
+        (np.arange(DATA_NUM_TRAIN // 4) % 10)[:, None],
+        rng.randint(0, 256, (DATA_NUM_TRAIN // 4, 3072))], axis=1)
+    (directory / name).write_bytes(cifar_records.astype(np.uint8).tobytes())
+  return str(directory)
