@@ -1,4 +1,4 @@
-"""Tests for problems.py: each loss against numpy, and the real-data problems."""
+"""Tests for problems.py: each loss against numpy; the real-data problems."""
 
 import math
 import os
