@@ -10,6 +10,7 @@ import tensorflow as tf
 from l2l.checkpoint import l2l_file
 from l2l.core import interception
 from l2l.core import unroll
+from l2l.swarm import config as swarm_config
 import meta
 import problems
 import util
@@ -309,6 +310,14 @@ def test_bad_net_assignments(assignments, match):
 
 
 @pytest.mark.usefixtures("graph")
+def test_swarm_option_names_are_never_net_ids():
+  # pylint: disable=protected-access
+  defaults = swarm_config.SwarmConfig()
+  for name in swarm_config.SwarmConfig.option_names():
+    optimizer = meta.MetaOptimizer(**{name: getattr(defaults, name)})
+    assert name not in optimizer._config
+
+
 def test_model_path_without_checkpoint_names_the_directory(tmp_path):
   with pytest.raises(ValueError, match="No checkpoint 'cw.l2l'") as error:
     meta.MetaOptimizer(**_small_lstm_config()).meta_loss(
