@@ -88,6 +88,7 @@ def budget(name):
 
 
 def grid():
+  """The learning rates the baselines are tuned and swept over."""
   return evaluation.LEARNING_RATE_GRID[::budget("grid_stride")]
 
 
@@ -181,6 +182,7 @@ def oracle(scores, steps):
 
 
 def cell(score_value):
+  """A score's table cell: its log10, or `diverged`."""
   return "diverged" if score_value.diverged else common.format_value(
       score_value.log)
 
@@ -241,20 +243,27 @@ def comparison_report(learned, single, rates, sweep):
 
 
 def settings_text():
-  return (
-      "Meta-training: {} epochs of {} steps, unroll {}, meta lr {:g}, seed "
-      "{}, on `{}` and on `{}`. Held-out: {} instances each (seed {}). (a): "
-      "learning rate tuned on {} family draws per rate at {} steps; (b): "
-      "best rate per task and horizon on the evaluation instances. Grid: {}. "
-      "Cells: log10 mean final loss, lower is better.".format(
-          budget("train_epochs"), common.TRAIN_STEPS, common.UNROLL_LENGTH,
-          common.META_LEARNING_RATE, FLAGS.train_seed, FLAGS.family,
-          SINGLE_PROBLEM, budget("eval_epochs"), FLAGS.seed,
-          budget("tune_epochs"), common.TRAIN_STEPS,
-          ", ".join(common.format_value(lr) for lr in grid())))
+  """The settings of the report, as sentences."""
+  trained_on = ("each variant" if FLAGS.ablation else
+                "`{}` and on `{}`".format(FLAGS.family, SINGLE_PROBLEM))
+  text = ("Meta-training: {} epochs of {} steps, unroll {}, meta lr {:g}, "
+          "seed {}, on {}. Held-out: {} instances each (seed {}). ".format(
+              budget("train_epochs"), common.TRAIN_STEPS,
+              common.UNROLL_LENGTH, common.META_LEARNING_RATE,
+              FLAGS.train_seed, trained_on, budget("eval_epochs"),
+              FLAGS.seed))
+  if not FLAGS.ablation:
+    text += (
+        "(a): learning rate tuned on {} family draws per rate at {} steps; "
+        "(b): best rate per task and horizon on the evaluation instances. "
+        "Grid: {}. ".format(budget("tune_epochs"), common.TRAIN_STEPS,
+                            ", ".join(common.format_value(lr)
+                                      for lr in grid())))
+  return text + "Cells: log10 mean final loss, lower is better."
 
 
 def comparison():
+  """Meta-trains both optimizers, runs everything; the markdown report."""
   with tempfile.TemporaryDirectory(prefix="l2l-generalization-") as root:
     learned = learned_scores(FLAGS.family, os.path.join(root, "family"))
     single = learned_scores(SINGLE_PROBLEM, os.path.join(root, "single"))
