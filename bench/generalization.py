@@ -11,8 +11,8 @@ best learning rate at each horizon, picked on the evaluation instances (an
 oracle). Prints `BENCH generalization` lines, two markdown tables, the win
 counts and any divergence.
 
-    python bench/generalization.py            # about 35-45 min on 2 cores
-    python bench/generalization.py --quick    # under 10 min
+    python bench/generalization.py            # 41 min on 2 busy cores
+    python bench/generalization.py --quick    # 3 min of CPU; 13 min busy
     python bench/generalization.py --ablation --quick   # the trick ablation
 """
 
