@@ -8,9 +8,14 @@ import sys
 import numpy as np
 import pytest
 
+import tensorflow as tf
+
 from l2l.checkpoint import l2l_file
+from l2l.checkpoint import manifest
 from l2l.experiment import evaluation
 from l2l.experiment import training
+import meta
+import problems
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,8 +62,17 @@ def trained_simple(tmp_path_factory):
 
 def test_train_saves_the_best_optimizer(trained_simple):
   directory, result = trained_simple
-  assert sorted(os.listdir(directory)) == ["cw.l2l", "notes.txt"]
+  assert sorted(os.listdir(directory)) == ["cw.l2l", "manifest.json",
+                                           "notes.txt"]
   assert (directory / "notes.txt").read_text() == "keep me"
+  saved = manifest.read(directory)
+  assert saved["problem"] == "simple"
+  assert saved["training"]["num_epochs"] == 4
+  assert saved["training"]["unroll_length"] == 2
+  assert saved["training"]["epochs_done"] in (2, 4)
+  assert saved["nets"] == {"cw": {"net": "CoordinateWiseDeepLSTM",
+                                  "net_options": {"layers": [],
+                                                  "initializer": "zeros"}}}
   values = l2l_file.load(directory / "cw.l2l")
   assert {m: sorted(v) for m, v in values.items()} == {"linear": ["b", "w"]}
   assert values["linear"]["w"].shape == (1, 1)
@@ -110,6 +124,24 @@ def test_evaluate_trained_simple_multi(tmp_path):
   result = evaluation.evaluate("L2L", "simple-multi", num_steps=2,
                                path=str(tmp_path), **EVAL_ARGS)
   assert np.all(np.isfinite(result.losses))
+
+
+def test_evaluate_reads_the_manifest_not_the_problem_config(tmp_path):
+  # An Sgd net under an id util's quadratic config does not know: only the
+  # manifest says what the directory holds.
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    optimizer = meta.MetaOptimizer(
+        mine={"net": "Sgd", "net_options": {"learning_rate": 0.5}})
+    optimizer.meta_loss(problems.simple(), 1)
+    optimizer.save(sess, tmp_path)
+  result = evaluation.evaluate("L2L", "simple", num_steps=3,
+                               path=str(tmp_path), **EVAL_ARGS)
+  # x <- x - 0.5 * 2x: x = 0 after one step.
+  np.testing.assert_allclose(_losses(result, 3), np.tile([1, 0, 0, 0], [2, 1]))
+  (tmp_path / manifest.FILENAME).unlink()
+  with pytest.raises(ValueError, match="No checkpoint 'cw.l2l'"):
+    evaluation.evaluate("L2L", "simple", num_steps=1, path=str(tmp_path),
+                        **EVAL_ARGS)
 
 
 def test_optimizers_see_the_same_instances():
