@@ -1,7 +1,8 @@
-"""Shared setup of the l2l tests: import path, fresh graphs, numpy references.
+"""Shared setup of the l2l tests: import path, fresh graphs, numpy references,
+and one short meta-training run.
 
 The numpy functions here are independent re-statements of the formulas in
-SPEC.md (Sonnet 1 LSTM, LogAndSign, Adam); tests compare the library against
+docs/design.md (Sonnet 1 LSTM, LogAndSign, Adam); tests compare the library against
 them. They are handed to tests through the `ref` fixture.
 """
 
@@ -20,7 +21,7 @@ if ROOT not in sys.path:
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf
 # Imported while eager execution is still on: Sonnet 2 then builds modules
-# inside the tests' v1 graphs (see sonnet_graph_mode.py).
+# inside the tests' v1 graphs (see l2l/core/graph_mode.py).
 import networks  # pylint: disable=unused-import
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -165,3 +166,39 @@ def ref():
       random_checkpoint=_random_checkpoint,
       adam=_adam,
       assert_nested_equal=_assert_nested_equal)
+
+
+def linear_optimizer_positions(values, steps):
+  """Positions on f = x^2 from 1 under `simple`'s learned update w g + b.
+
+  `simple` meta-trains a coordinate-wise LSTM with no layers: the update of a
+  gradient g is the linear layer `w g + b` (scale 1, no preprocessing).
+  """
+  w = float(values["linear"]["w"][0, 0])
+  b = float(values["linear"]["b"][0])
+  positions = [1.0]
+  for _ in range(steps):
+    x = positions[-1]
+    positions.append(x + w * 2 * x + b)
+  return np.array(positions)
+
+
+# A short meta-training run on `simple`: 4 epochs of 2 unrolls of 2 steps,
+# evaluated twice.
+TRAIN_ARGS = {"num_epochs": 4, "evaluation_period": 2, "evaluation_epochs": 1,
+              "num_steps": 4, "unroll_length": 2, "seed": 1,
+              "show_progress": False}
+
+
+@pytest.fixture(scope="session")
+def trained_simple(tmp_path_factory):
+  """Meta-trains on `simple` into a directory that also holds a user file.
+
+  Returns:
+    `(directory, train's return value)`.
+  """
+  from l2l.experiment import training  # pylint: disable=g-import-not-at-top
+  directory = tmp_path_factory.mktemp("simple")
+  (directory / "notes.txt").write_text("keep me")
+  result = training.train("simple", save_path=str(directory), **TRAIN_ARGS)
+  return directory, result
