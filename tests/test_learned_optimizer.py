@@ -135,6 +135,15 @@ def test_state_persists_and_reset_restarts(fresh_session, tmp_path):
     sess.run(tf.compat.v1.variables_initializer([x]))
     carried = _run_steps(sess, train_op, [x], 1)[0]
     assert not np.array_equal(carried, first[0])
+  # The same optimizer in another graph: its own state, its own reset.
+  with fresh_session() as sess:
+    x = tf.compat.v1.get_variable("x", [4], initializer=tf.ones_initializer())
+    assert optimizer.reset_ops() == []
+    train_op = optimizer.minimize(tf.reduce_sum(tf.square(x)))
+    sess.run(tf.compat.v1.global_variables_initializer())
+    sess.run(optimizer.reset_ops())
+    np.testing.assert_array_equal(_run_steps(sess, train_op, [x], 1)[0],
+                                  first[0])
 
 
 def test_multi_net_assignment_by_rule(fresh_session, tmp_path):

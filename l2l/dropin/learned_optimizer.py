@@ -166,8 +166,10 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
     `MetaOptimizer.meta_loss`'s `reset` does.
 
     Returns:
-      A list of ops (empty before `minimize` / `apply_gradients`).
+      A list of ops for the states of the current graph (empty before
+      `minimize` / `apply_gradients` in it).
     """
+    graph = tf.compat.v1.get_default_graph()
     slots = [slot for _, _, _, state_slots in self._states.values()
-             for slot in state_slots]
+             for slot in state_slots if slot.graph is graph]
     return [tf.compat.v1.variables_initializer(slots)] if slots else []
