@@ -569,8 +569,8 @@ def test_save_then_load_an_sgd_swarm_with_feature_attention(tmp_path):
     sess.run(step.step)
     saved = optimizer.save(sess, str(tmp_path))
   assert sorted(os.listdir(tmp_path)) == ["attention.l2l", "sgd.l2l"]
-  assert not saved["sgd"]
-  params = saved["attention"]["feature_attention"]
+  assert not saved[str(tmp_path / "sgd.l2l")]
+  params = saved[str(tmp_path / "attention.l2l")]["feature_attention"]
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     tf.compat.v1.set_random_seed(59)
     optimizer = _swarm(use_feature_attention=True, **flags)
@@ -662,6 +662,11 @@ def trained_swarm(tmp_path_factory):
       sess.run([step.step, step.update])
     trained = sess.run(optimizer.trainable_variables())
     saved = optimizer.save(sess, path)
+    # Keyed by the written files, as DeepMind's save.
+    assert sorted(saved) == [os.path.join(path, "attention.l2l"),
+                             os.path.join(path, "cw.l2l")]
+    saved = {os.path.basename(key)[:-len(".l2l")]: value
+             for key, value in saved.items()}
     sess.run(step.reset)
     sess.run(load)
     reference = sess.run(dict(fx=step.fx, x=step.x[0]))
