@@ -68,7 +68,7 @@ def _log_and_sign(g, k):
   eps = np.finfo(np.float32).eps
   log = np.maximum(np.log(np.abs(g) + eps) / k, -1.0)
   sign = np.clip(g * np.exp(k), -1.0, 1.0)
-  return np.stack([log, sign], axis=-1)
+  return np.concatenate([log, sign], axis=-1)
 
 
 def _lstm_cell(params, inputs, state):
