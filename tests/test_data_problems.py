@@ -101,22 +101,61 @@ def test_cifar_starts_near_chance_and_descends(data_dir):
   assert trained < first - 0.1
 
 
-def test_cifar_multi_assigns_kernels_to_a_kernel_lstm(data_dir):
+def test_cifar_multi_is_deepminds_split(data_dir):
   problem, net_config, assignments = util.get_config("cifar-multi",
                                                      data_dir=data_dir)
-  assert net_config["conv"]["net"] == "KernelDeepLSTM"
+  assert net_config == {key: util.get_default_net_config(key, None)
+                        for key in ("conv", "fc")}
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(0)
     optimizer = meta.MetaOptimizer(**net_config)
     step = optimizer.meta_minimize(problem, 2, net_assignments=assignments)
     sess.run(tf.compat.v1.global_variables_initializer())
     fx, _, _ = sess.run([step.fx, step.step, step.update])
-    kernels = [v for v in tf.compat.v1.global_variables()
-               if v.name.startswith("conv_net/conv_") and "/w" in v.name]
-  assert [k.shape.as_list() for k in kernels] == [
-      [5, 5, 3, 16], [5, 5, 16, 16], [5, 5, 16, 16]]
-  assert math.isfinite(fx)
+    shapes = {v.name[:-2]: v.shape.as_list()
+              for v in tf.compat.v1.global_variables()
+              if v.name.startswith(("conv_net_2d/", "mlp/"))}
+  # DeepMind's variable names, each assigned to exactly one net.
+  assert shapes == {
+      "conv_net_2d/conv_2d_0/w": [5, 5, 3, 16],
+      "conv_net_2d/conv_2d_1/w": [5, 5, 16, 16],
+      "conv_net_2d/conv_2d_2/w": [5, 5, 16, 16],
+      "conv_net_2d/conv_2d_0/b": [16], "conv_net_2d/conv_2d_1/b": [16],
+      "conv_net_2d/conv_2d_2/b": [16],
+      "conv_net_2d/batch_norm_0/beta": [16],
+      "conv_net_2d/batch_norm_1/beta": [16],
+      "conv_net_2d/batch_norm_2/beta": [16],
+      "mlp/linear_0/w": [256, 32], "mlp/linear_0/b": [32],
+      "mlp/batch_norm/beta": [32],
+      "mlp/linear_1/w": [32, 10], "mlp/linear_1/b": [10]}
+  assert sorted(sum([names for _, names in assignments], [])) == sorted(shapes)
   assert [key for key, _ in assignments] == ["conv", "fc"]
-  assert len(assignments[0][1]) == 3 and len(assignments[1][1]) == 10
+  assert assignments[0][1] == ["conv_net_2d/conv_2d_{}/w".format(i)
+                               for i in range(3)]
+  assert math.isfinite(fx)
+
+
+def test_cifar_mlp_is_relu_of_batch_norm(data_dir):
+  # Hidden units are relu(BatchNorm(x)): over a batch, each unit is zero for
+  # about half the examples and its positive part has the batch-norm scale.
+  problem = problems.cifar10(data_dir, conv_channels=(4,), linear_layers=(6,),
+                             batch_size=64)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(0)
+    problem()
+    graph = tf.compat.v1.get_default_graph()
+    hidden = graph.get_tensor_by_name("mlp/Relu:0")
+    sess.run(tf.compat.v1.global_variables_initializer())
+    values = sess.run(hidden)
+    biases = sess.run([v for v in tf.compat.v1.global_variables()
+                       if v.name.endswith("/b:0")])
+  assert values.shape == (64, 6)
+  zero_fraction = np.mean(values == 0, axis=0)
+  assert np.all((zero_fraction > 0.2) & (zero_fraction < 0.8))
+  np.testing.assert_allclose(np.mean(values**2, axis=0), 0.5, atol=0.2)
+  # N(0, 0.01) biases, as DeepMind's.
+  all_biases = np.concatenate([b.ravel() for b in biases])
+  assert np.all(all_biases != 0) and np.std(all_biases) < 0.02
 
 
 def test_dataset_is_held_once_however_long_the_unroll(data_dir):
@@ -184,3 +223,21 @@ def test_truncated_mnist_file_is_refused(tmp_path):
 def test_unknown_initializer_is_refused():
   with pytest.raises(ValueError, match="fan_in"):
     problems.digits(initializer="glorot")(),
+
+
+def test_mnist_weights_and_biases_are_small_normals(data_dir):
+  # DeepMind's mnist: every weight and bias drawn from N(0, 0.01).
+  problem = problems.mnist(layers=(20,), data_dir=data_dir)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(0)
+    problem()
+    sess.run(tf.compat.v1.global_variables_initializer())
+    values = sess.run({v.name: v for v in tf.compat.v1.trainable_variables()})
+  assert sorted(values) == ["mlp/linear_0/b:0", "mlp/linear_0/w:0",
+                            "mlp/linear_1/b:0", "mlp/linear_1/w:0"]
+  biases = np.concatenate([values["mlp/linear_0/b:0"],
+                           values["mlp/linear_1/b:0"]])
+  weights = values["mlp/linear_0/w:0"].ravel()
+  assert np.all(biases != 0) and np.any(biases < 0)
+  np.testing.assert_allclose(np.std(weights), 0.01, rtol=0.05)
+  assert 0.004 < np.std(biases) < 0.02

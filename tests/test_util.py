@@ -3,9 +3,12 @@
 import io
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
+from l2l.checkpoint import l2l_file
+import networks
 import util
 
 DEFAULT_LSTM_OPTIONS = {"layers": (20, 20), "preprocess_name": "LogAndSign",
@@ -26,6 +29,9 @@ def _variable_shapes(problem):
     ("simple-multi", ["adam", "cw"], {"x_0": ((), True), "x_1": ((), True)}),
     ("quadratic", ["cw"], {"x": ((128, 10), True), "w": ((128, 10, 10), False),
                            "y": ((128, 10), False)}),
+    ("quadratic-las", ["cw"], {"x": ((128, 10), True),
+                               "w": ((128, 10, 10), False),
+                               "y": ((128, 10), False)}),
     ("square_cos_2", ["cw"], {"x": ((128, 2), True), "w": ((128, 2, 2), False),
                               "y": ((128, 2), False),
                               "wcos": ((128, 2), False)}),
@@ -51,7 +57,9 @@ def test_get_config(name, net_ids, variables):
 
 @pytest.mark.parametrize("name, options", [
     ("simple", {"layers": (), "initializer": "zeros"}),
-    ("quadratic", DEFAULT_LSTM_OPTIONS),
+    # DeepMind's quadratic: the raw gradient, scale 1.
+    ("quadratic", {"layers": (20, 20)}),
+    ("quadratic-las", DEFAULT_LSTM_OPTIONS),
     ("square_cos_2", DEFAULT_LSTM_OPTIONS),
 ])
 def test_get_config_learned_net_and_path(name, options):
@@ -66,6 +74,42 @@ def test_get_config_learned_net_and_path(name, options):
 def test_square_cos_test_mode_has_no_random_instance():
   problem, _, _ = util.get_config("square_cos_10", mode="test")
   assert _variable_shapes(problem) == {"x": ((128, 10), True)}
+
+
+def test_deepmind_quadratic_checkpoint_loads(ref, tmp_path):
+  # A file in the layout of DeepMind's quadratic optimizer: lstm_1/w_gates
+  # [21, 80], one raw-gradient input per coordinate, scale 1.
+  values = ref.random_checkpoint(7, 1, (20, 20), 1)
+  l2l_file.save(values, tmp_path / "cw.l2l")
+  _, net_config, _ = util.get_config("quadratic", path=str(tmp_path))
+  gradient = np.array([[0.3, -1.2], [2e-3, 0.0]], np.float32)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    net = networks.factory(**net_config["cw"])
+    update, _ = net(tf.constant(gradient),
+                    net.initial_state_for_inputs(tf.constant(gradient)))
+    ref.init(sess)
+    actual = sess.run(update)
+  expected, _ = ref.deep_lstm(values, gradient.reshape(-1, 1),
+                              ref.zero_state(4, (20, 20)))
+  np.testing.assert_allclose(actual, expected.reshape(2, 2), rtol=1e-5,
+                             atol=1e-6)
+
+
+def test_get_config_mode_follows_the_path(monkeypatch):
+  modes = []
+  monkeypatch.setattr(util.problems, "square_cos",
+                      lambda **kwargs: modes.append(kwargs["mode"]))
+  util.get_config("square_cos_2")
+  util.get_config("square_cos_2", path="/models/run")
+  util.get_config("square_cos_2", path="/models/run", mode="train")
+  assert modes == ["train", "test", "train"]
+
+
+def test_problem_names_list_the_improved_configurations():
+  names = util.problem_names()
+  for name in ("quadratic", "quadratic-las", "digits", "mnist", "cifar",
+               "cifar-multi", "simple", "simple-multi"):
+    assert name in names
 
 
 def test_get_config_unknown_problem_lists_known_ones():
