@@ -134,12 +134,13 @@ def test_sgd_baseline_matches_numpy():
 
 
 def test_evaluate_checkpoint_of_another_shape(tmp_path, ref):
-  # Input width 1: saved without LogAndSign, which gives the LSTM 2 inputs.
+  # Input width 1 (DeepMind's quadratic): quadratic-las's LogAndSign gives
+  # the LSTM 2 inputs.
   path = l2l_file.save(ref.random_checkpoint(0, 1, (20, 20), 1),
                          tmp_path / "cw.l2l")
   with pytest.raises(ValueError) as error:
-    evaluation.evaluate("L2L", "quadratic", num_steps=1, path=str(tmp_path),
-                        **EVAL_ARGS)
+    evaluation.evaluate("L2L", "quadratic-las", num_steps=1,
+                        path=str(tmp_path), **EVAL_ARGS)
   message = str(error.value)
   assert "lstm_1/w_gates" in message and path in message
   assert "[21, 80]" in message and "[22, 80]" in message

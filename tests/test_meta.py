@@ -326,20 +326,6 @@ def test_unassigned_variable_stays_and_shared_variable_sums_updates(sess,
   np.testing.assert_allclose(history, [2.0, 1.16, 1.0256], rtol=1e-6)
 
 
-def test_swarm_with_unassigned_and_shared_variables(sess, ref):
-  optimizer = meta.MetaOptimizer(
-      num_particles=2, use_gradient_attention=False, use_momentum=False,
-      use_personal_best=False, use_attraction=False,
-      use_feature_attention=False, use_entropy=False, **_two_sgd_nets())
-  info = optimizer.meta_loss(
-      problems.simple_multi_optimizer(num_dims=2), 1,
-      net_assignments=[("slow", ["x_0"]), ("fast", ["x_0"])])
-  ref.init(sess)
-  (x_0, x_1), (start_0, start_1) = sess.run([info.x, optimizer.x_initial])
-  np.testing.assert_allclose(x_0, 0.4 * start_0, rtol=1e-6)
-  np.testing.assert_array_equal(x_1, start_1)
-
-
 @pytest.mark.usefixtures("graph")
 def test_model_path_without_checkpoint_names_the_directory(tmp_path):
   with pytest.raises(ValueError, match="No checkpoint 'cw.l2l'") as error:
