@@ -1,12 +1,14 @@
-"""Shared setup of the l2l tests: import path, fresh graphs, numpy references.
+"""Shared setup of the l2l tests: import path, fresh graphs, numpy references,
+and one short meta-training run.
 
 The numpy functions here are independent re-statements of the formulas in
-SPEC.md (Sonnet 1 LSTM, LogAndSign, Adam); tests compare the library against
+docs/design.md (Sonnet 1 LSTM, LogAndSign, Adam); tests compare the library against
 them. They are handed to tests through the `ref` fixture.
 """
 
 import contextlib
 import os
+import pickle
 import sys
 import types
 
@@ -20,7 +22,7 @@ if ROOT not in sys.path:
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf
 # Imported while eager execution is still on: Sonnet 2 then builds modules
-# inside the tests' v1 graphs (see sonnet_graph_mode.py).
+# inside the tests' v1 graphs (see l2l/core/graph_mode.py).
 import networks  # pylint: disable=unused-import
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -165,3 +167,69 @@ def ref():
       random_checkpoint=_random_checkpoint,
       adam=_adam,
       assert_nested_equal=_assert_nested_equal)
+
+
+def linear_optimizer_positions(values, steps):
+  """Positions on f = x^2 from 1 under `simple`'s learned update w g + b.
+
+  `simple` meta-trains a coordinate-wise LSTM with no layers: the update of a
+  gradient g is the linear layer `w g + b` (scale 1, no preprocessing).
+  """
+  w = float(values["linear"]["w"][0, 0])
+  b = float(values["linear"]["b"][0])
+  positions = [1.0]
+  for _ in range(steps):
+    x = positions[-1]
+    positions.append(x + w * 2 * x + b)
+  return np.array(positions)
+
+
+# A short meta-training run on `simple`: 4 epochs of 2 unrolls of 2 steps,
+# evaluated twice.
+TRAIN_ARGS = {"num_epochs": 4, "evaluation_period": 2, "evaluation_epochs": 1,
+              "num_steps": 4, "unroll_length": 2, "seed": 1,
+              "show_progress": False}
+
+
+@pytest.fixture(scope="session")
+def trained_simple(tmp_path_factory):
+  """Meta-trains on `simple` into a directory that also holds a user file.
+
+  Returns:
+    `(directory, train's return value)`.
+  """
+  from l2l.experiment import training  # pylint: disable=g-import-not-at-top
+  directory = tmp_path_factory.mktemp("simple")
+  (directory / "notes.txt").write_text("keep me")
+  result = training.train("simple", save_path=str(directory), **TRAIN_ARGS)
+  return directory, result
+
+
+def write_lois_released(directory, size, seed=0, hidden=10):
+  """Writes a LOIS released model's two files, in LOIS's format.
+
+  Args:
+    directory: where `cw.l2l` and `loss_record.pickle` go.
+    size: n, the flattened size of the one optimizee variable (128 d for
+      LOIS's square_cos_<d>).
+    seed: seed of the random values.
+    hidden: rows of the attention weights (LOIS: 10).
+
+  Returns:
+    `(lstm values, record)` as written.
+  """
+  from l2l.checkpoint import l2l_file  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(seed)
+  values = _random_checkpoint(seed, 1, (20, 20), 1)
+  l2l_file.save(values, os.path.join(directory, "cw.l2l"))
+  record = {
+      "loss_record": [np.float64(v) for v in (800.0, 30.0, 0.5)],
+      "fc_weights": [rng.normal(size=[hidden, 2 * size]).astype(np.float32)],
+      "fc_bias": [rng.normal(size=[hidden, 4]).astype(np.float32)],
+      "fc_va": [np.ones([1, hidden], np.float32)],
+      "constant": [],
+  }
+  # LOIS pickled its records with Python 3's pickle, protocol 3.
+  with open(os.path.join(directory, "loss_record.pickle"), "wb") as stream:
+    pickle.dump(record, stream, protocol=3)
+  return values, record

@@ -1,46 +1,27 @@
 """Tests for l2l/swarm/lois_released.py: LOIS's released models as they ran.
 
-The files are written here in LOIS's format (a dill-free stand-in of
-`cw.l2l` and a plain pickle of `loss_record.pickle`); the numpy reference
+The files are written in LOIS's format (conftest.write_lois_released: a
+dill-free stand-in of `cw.l2l` and a plain pickle of `loss_record.pickle`); the numpy reference
 below restates the released code's evaluation step loop by loop.
 """
 
 import os
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from l2l.checkpoint import l2l_file
-from l2l.experiment import evaluation
 from l2l.swarm import lois_released
 import problems
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import write_lois_released
+
 K = 4
 BATCH = 3
 DIMS = 2
 HIDDEN = 10
-
-
-def _write_released(directory, ref, size, seed=0, hidden=HIDDEN):
-  """Writes a released model's two files for variables of `size` values."""
-  rng = np.random.RandomState(seed)
-  values = ref.random_checkpoint(seed, 1, (20, 20), 1)
-  l2l_file.save(values, os.path.join(directory, "cw.l2l"))
-  record = {
-      "loss_record": [np.float64(v) for v in (800.0, 30.0, 0.5)],
-      "fc_weights": [rng.normal(size=[hidden, 2 * size]).astype(np.float32)],
-      "fc_bias": [rng.normal(size=[hidden, 4]).astype(np.float32)],
-      "fc_va": [np.ones([1, hidden], np.float32)],
-      "constant": [],
-  }
-  with open(os.path.join(directory, "loss_record.pickle"), "wb") as stream:
-    pickle.dump(record, stream, protocol=3)
-  return values, record
 
 
 def _softmax(logits, axis):
@@ -97,7 +78,7 @@ def _graph_variable(name):
 
 
 def test_steps_match_the_released_code(tmp_path, ref):
-  values, record = _write_released(str(tmp_path), ref, BATCH * DIMS)
+  values, record = write_lois_released(str(tmp_path), BATCH * DIMS)
   problem = problems.square_cos(batch_size=BATCH, num_dims=DIMS, mode="test",
                                 init_stddev=0.2)
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
@@ -126,8 +107,8 @@ def test_steps_match_the_released_code(tmp_path, ref):
   assert np.any(np.abs(seen[-1][0] - seen[0][0]) > 1e-3)
 
 
-def test_reset_redraws_particles_but_keeps_the_noise(tmp_path, ref):
-  _write_released(str(tmp_path), ref, BATCH * DIMS)
+def test_reset_redraws_particles_but_keeps_the_noise(tmp_path):
+  write_lois_released(str(tmp_path), BATCH * DIMS)
   problem = problems.square_cos(batch_size=BATCH, num_dims=DIMS, mode="test")
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     swarm = lois_released.build(problem, K, str(tmp_path))
@@ -142,10 +123,10 @@ def test_reset_redraws_particles_but_keeps_the_noise(tmp_path, ref):
   np.testing.assert_array_equal(noise_before, noise_after)
 
 
-def test_released_directory_is_recognised(tmp_path, ref):
+def test_released_directory_is_recognised(tmp_path):
   assert not lois_released.is_released_model(None)
   assert not lois_released.is_released_model(str(tmp_path))
-  _write_released(str(tmp_path), ref, 4)
+  write_lois_released(str(tmp_path), 4)
   assert lois_released.is_released_model(str(tmp_path))
   # A directory this library wrote has its own attention checkpoint.
   l2l_file.save({"feature_attention": {"w": np.zeros([10, 2])}},
@@ -154,8 +135,8 @@ def test_released_directory_is_recognised(tmp_path, ref):
 
 
 @pytest.mark.usefixtures("graph")
-def test_attention_sized_for_another_batch_is_refused(tmp_path, ref):
-  _write_released(str(tmp_path), ref, 128 * DIMS)
+def test_attention_sized_for_another_batch_is_refused(tmp_path):
+  write_lois_released(str(tmp_path), 128 * DIMS)
   problem = problems.square_cos(batch_size=BATCH, num_dims=DIMS, mode="test")
   with pytest.raises(ValueError, match=r"fc_weights has shape \[10, 512\] "
                      r"but this problem needs \[10, 12\]") as error:
@@ -164,8 +145,8 @@ def test_attention_sized_for_another_batch_is_refused(tmp_path, ref):
 
 
 @pytest.mark.usefixtures("graph")
-def test_record_without_weights_is_refused(tmp_path, ref):
-  _write_released(str(tmp_path), ref, 4)
+def test_record_without_weights_is_refused(tmp_path):
+  write_lois_released(str(tmp_path), 4)
   with open(tmp_path / "loss_record.pickle", "wb") as stream:
     pickle.dump({"loss_record": [1.0]}, stream)
   with pytest.raises(ValueError, match="has no fc_weights, fc_bias, fc_va"):
@@ -184,30 +165,3 @@ def test_record_is_read_through_the_restricted_unpickler(tmp_path):
     pickle.dump({"fc_weights": [_Exploit()]}, stream)
   with pytest.raises(l2l_file.CheckpointError, match="refused"):
     l2l_file.load_record(path)
-
-
-def test_evaluate_runs_a_released_directory_as_released(tmp_path, ref):
-  _write_released(str(tmp_path), ref, 128 * DIMS)
-  result = evaluation.evaluate(
-      "L2L", "square_cos_2", num_steps=2, num_epochs=1, path=str(tmp_path),
-      swarm_options={"num_particles": K}, show_progress=False)
-  assert result.losses.shape == (1, 3, K)
-  assert np.all(np.isfinite(result.losses))
-  positions = result.positions[0].reshape(3, K, 128, DIMS).astype(np.float64)
-  rastrigin = np.mean(np.sum(positions**2 - 10 * np.cos(2 * np.pi *
-                                                        positions), -1) +
-                      10 * DIMS, -1)
-  np.testing.assert_allclose(result.losses[0], rastrigin, rtol=1e-4)
-
-
-def test_evaluate_command_on_a_released_directory(tmp_path, ref):
-  _write_released(str(tmp_path), ref, 128 * DIMS)
-  completed = subprocess.run(
-      [sys.executable, "evaluate.py", "--problem=square_cos_2",
-       "--num_particle=4", "--optimizer=L2L", "--path=" + str(tmp_path),
-       "--num_steps=3", "--num_epochs=1", "--records_dir=" +
-       str(tmp_path / "records")],
-      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
-  assert completed.returncode == 0, completed.stderr
-  assert "Best particle mean final loss" in completed.stdout
-  assert "LOIS released model" in completed.stderr

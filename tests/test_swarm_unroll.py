@@ -1,6 +1,6 @@
 """Tests for LOIS swarm mode: swarm_unroll.py through meta.MetaOptimizer.
 
-The unroll is compared with an independent numpy re-statement of SPEC.md's
+The unroll is compared with an independent numpy re-statement of docs/design.md's
 "LOIS swarm mode" section (features, inter-particle attention, feature
 attention, the personal-best rule), run from the particles and the problem
 instance the session drew.
@@ -77,7 +77,7 @@ def _init(sess):
 
 
 # ---------------------------------------------------------------------------
-# numpy reference of SPEC.md's swarm step (float64).
+# numpy reference of the swarm step of docs/design.md section 6 (float64).
 
 
 def _softmax_rows(z):

@@ -1,0 +1,122 @@
+"""Tests for evaluation.py: optimizers on fresh problem instances."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from l2l.checkpoint import l2l_file
+from l2l.experiment import evaluation
+from l2l.experiment import training
+
+from conftest import TRAIN_ARGS
+from conftest import linear_optimizer_positions
+from conftest import write_lois_released
+
+EVAL_ARGS = {"num_epochs": 2, "show_progress": False}
+
+
+def _losses(result, num_steps):
+  """The losses of a single-point `Evaluation`, [epochs, num_steps + 1]."""
+  assert result.losses.shape == (EVAL_ARGS["num_epochs"], num_steps + 1, 1)
+  return result.losses[:, :, 0]
+
+
+def test_evaluate_trained_optimizer_follows_its_update_rule(trained_simple):
+  directory, _ = trained_simple
+  result = evaluation.evaluate("L2L", "simple", num_steps=5,
+                               path=str(directory), **EVAL_ARGS)
+  values = l2l_file.load(directory / "cw.l2l")
+  expected = linear_optimizer_positions(values, 5)**2
+  np.testing.assert_allclose(_losses(result, 5), [expected, expected],
+                             rtol=1e-5)
+  assert result.seconds.shape == (2,)
+
+
+def test_evaluate_trained_simple_multi(tmp_path):
+  training.train("simple-multi", save_path=str(tmp_path), **TRAIN_ARGS)
+  result = evaluation.evaluate("L2L", "simple-multi", num_steps=2,
+                               path=str(tmp_path), **EVAL_ARGS)
+  assert np.all(np.isfinite(result.losses))
+
+
+def test_optimizers_see_the_same_instances():
+  losses = {name: _losses(evaluation.evaluate(
+      name, "quadratic", num_steps=2, seed=3, learning_rate=0.01, **EVAL_ARGS),
+                           2)
+            for name in ("L2L", "Adam", "SGD")}
+  for name, value in losses.items():
+    np.testing.assert_allclose(value[:, 0], losses["SGD"][:, 0], rtol=1e-5,
+                               err_msg=name)
+  # Each epoch is a fresh instance.
+  assert abs(losses["SGD"][0, 0] - losses["SGD"][1, 0]) > 1e-3
+  np.testing.assert_array_less(losses["SGD"][:, 1:], losses["SGD"][:, :-1])
+
+
+def test_sgd_baseline_matches_numpy():
+  result = evaluation.evaluate("SGD", "simple", num_steps=6,
+                               learning_rate=0.1, **EVAL_ARGS)
+  expected = 0.8**(2 * np.arange(7))  # x <- x - 0.1 * 2x from 1; f = x^2.
+  np.testing.assert_allclose(_losses(result, 6), [expected, expected],
+                             rtol=1e-5)
+
+
+def test_evaluate_checkpoint_of_another_shape(tmp_path, ref):
+  # Input width 1 (DeepMind's quadratic): quadratic-las's LogAndSign gives
+  # the LSTM 2 inputs.
+  path = l2l_file.save(ref.random_checkpoint(0, 1, (20, 20), 1),
+                         tmp_path / "cw.l2l")
+  with pytest.raises(ValueError) as error:
+    evaluation.evaluate("L2L", "quadratic-las", num_steps=1,
+                        path=str(tmp_path), **EVAL_ARGS)
+  message = str(error.value)
+  assert "lstm_1/w_gates" in message and path in message
+  assert "[21, 80]" in message and "[22, 80]" in message
+
+
+def test_evaluate_untrained_l2l_warns(caplog):
+  with caplog.at_level(logging.WARNING):
+    result = evaluation.evaluate("L2L", "simple", num_steps=2, **EVAL_ARGS)
+  assert any(record.levelno == logging.WARNING and
+             "untrained L2L optimizer" in record.getMessage()
+             for record in caplog.records)
+  # The zero-initialised update rule does not move x.
+  np.testing.assert_array_equal(_losses(result, 2), np.ones([2, 3]))
+
+
+def test_evaluate_unknown_optimizer():
+  with pytest.raises(ValueError, match="Unknown optimizer 'Lion'"):
+    evaluation.evaluate("Lion", "simple")
+
+
+def test_baseline_restarts_start_where_the_swarms_start():
+  swarm = {"num_particles": 3}
+  args = dict(num_steps=4, num_epochs=2, show_progress=False)
+  restarts = evaluation.evaluate("Adam", "square_cos_2", learning_rate=0.03,
+                                 swarm_options=swarm, **args)
+  single = evaluation.evaluate("Adam", "square_cos_2", learning_rate=0.03,
+                               **args)
+  pso = evaluation.evaluate("PSO", "square_cos_2", swarm_options=swarm, **args)
+  assert restarts.losses.shape == (2, 5, 3)
+  assert restarts.positions.shape == (1, 5, 3, 256)
+  # Adam is elementwise: the first start moves exactly as a lone Adam does.
+  np.testing.assert_array_equal(restarts.losses[..., 0], single.losses[..., 0])
+  np.testing.assert_array_equal(restarts.losses[:, 0], pso.losses[:, 0])
+  np.testing.assert_array_equal(restarts.positions[:, 0],
+                                pso.positions[:, 0])
+  # The other starts are other points.
+  assert np.all(restarts.losses[:, 0, 1] != restarts.losses[:, 0, 0])
+
+
+def test_evaluate_runs_a_released_directory_as_released(tmp_path):
+  write_lois_released(str(tmp_path), 128 * 2)
+  result = evaluation.evaluate(
+      "L2L", "square_cos_2", num_steps=2, num_epochs=1, path=str(tmp_path),
+      swarm_options={"num_particles": 4}, show_progress=False)
+  assert result.losses.shape == (1, 3, 4)
+  assert np.all(np.isfinite(result.losses))
+  positions = result.positions[0].reshape(3, 4, 128, 2).astype(np.float64)
+  rastrigin = np.mean(np.sum(positions**2 - 10 * np.cos(2 * np.pi *
+                                                        positions), -1) +
+                      10 * 2, -1)
+  np.testing.assert_allclose(result.losses[0], rastrigin, rtol=1e-4)

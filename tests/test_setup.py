@@ -1,0 +1,119 @@
+"""Tests for the packaging (setup.py, pyproject.toml): what the wheel installs.
+
+The wheel must install the package `l2l` and the five research-script
+modules, nothing else at the top level, so that it never shadows or
+overwrites another distribution's modules (PyPI has `records`, `progress`,
+`datasets`, `evaluate`...).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESEARCH_MODULES = {"meta", "networks", "preprocess", "problems", "util"}
+# PyPI distributions whose module names our old flat layout took.
+NEIGHBOURS = ("records", "progress", "datasets", "evaluate")
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "l2l") + tuple(
+    name + ".py" for name in RESEARCH_MODULES)
+
+
+def _pip(*args, cwd=None):
+  return subprocess.run([sys.executable, "-m", "pip"] + list(args), cwd=cwd,
+                        capture_output=True, text=True, timeout=600,
+                        check=False)
+
+
+def _top_level_names(wheel):
+  """The importable top-level names a wheel installs (no .dist-info)."""
+  with zipfile.ZipFile(wheel) as archive:
+    names = set()
+    for member in archive.namelist():
+      first = member.split("/")[0]
+      if first.endswith((".dist-info", ".data")):
+        continue
+      names.add(first[:-3] if first.endswith(".py") else first)
+  return names
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+  """Builds the project's wheel from a copy of its sources."""
+  source = tmp_path_factory.mktemp("source")
+  for name in SOURCES:
+    origin = os.path.join(ROOT, name)
+    if os.path.isdir(origin):
+      shutil.copytree(origin, source / name,
+                      ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+      shutil.copy(origin, source / name)
+  out = tmp_path_factory.mktemp("wheel")
+  built = _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(out),
+               str(source))
+  assert built.returncode == 0, built.stderr
+  (path,) = out.glob("l2l-*.whl")
+  return path
+
+
+def test_wheel_installs_only_l2l_and_the_research_modules(wheel):
+  assert _top_level_names(wheel) == RESEARCH_MODULES | {"l2l"}
+  with zipfile.ZipFile(wheel) as archive:
+    entry_points = next(archive.read(m).decode() for m in archive.namelist()
+                        if m.endswith("entry_points.txt"))
+  for command in ("l2l-train", "l2l-evaluate", "l2l-compare"):
+    assert command + " = l2l.experiment." in entry_points
+
+
+@pytest.fixture(scope="module")
+def neighbours(tmp_path_factory):
+  """The wheels of PyPI's records, progress, datasets and evaluate."""
+  directory = tmp_path_factory.mktemp("neighbours")
+  done = _pip("download", "--no-deps", "--only-binary=:all:", "-d",
+              str(directory), *NEIGHBOURS)
+  if done.returncode != 0:
+    pytest.skip("PyPI is not reachable: " + done.stderr.strip()[-200:])
+  return directory
+
+
+def test_wheel_shares_no_top_level_name_with_pypi_neighbours(wheel,
+                                                             neighbours):
+  ours = _top_level_names(wheel)
+  for other in neighbours.glob("*.whl"):
+    assert not ours & _top_level_names(other), other.name
+
+
+def test_commands_run_next_to_pypi_records_and_progress(wheel, neighbours,
+                                                        tmp_path):
+  target = tmp_path / "site"
+  wheels = [str(p) for p in neighbours.glob("*.whl")
+            if p.name.startswith(("records-", "progress-"))] + [str(wheel)]
+  installed = _pip("install", "--no-deps", "--target", str(target), *wheels)
+  assert installed.returncode == 0, installed.stderr
+  env = dict(os.environ, PYTHONPATH=str(target))
+  # Run from elsewhere, so nothing of the repository is importable.
+  for command in ("l2l-train", "l2l-evaluate", "l2l-compare"):
+    done = subprocess.run([str(target / "bin" / command), "--help"],
+                          cwd=str(tmp_path), env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert "--" in done.stdout and "Traceback" not in done.stderr, (
+        command, done.stderr[-2000:])
+  train_help = subprocess.run(
+      [str(target / "bin" / "l2l-train"), "--help"], cwd=str(tmp_path),
+      env=env, capture_output=True, text=True, timeout=300, check=False)
+  assert "--num_particle" in train_help.stdout
+  assert "--problem" in train_help.stdout
+  # Their modules are still theirs (records needs SQL libraries to import,
+  # so its file is checked), and ours are importable from anywhere.
+  assert "class Database" in (target / "records.py").read_text()
+  probe = ("import progress.bar, meta, l2l; "
+           "assert meta.__file__.startswith({0!r}); "
+           "print(progress.bar.Bar.__name__)").format(str(target))
+  done = subprocess.run([sys.executable, "-c", probe], cwd=str(tmp_path),
+                        env=env, capture_output=True, text=True, timeout=300,
+                        check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert done.stdout.strip() == "Bar"

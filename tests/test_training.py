@@ -1,0 +1,100 @@
+"""Tests for training.py: the meta-training loop behind train.py."""
+
+import logging
+import os
+
+import numpy as np
+import pytest
+
+from l2l.checkpoint import l2l_file
+from l2l.experiment import training
+
+from conftest import TRAIN_ARGS
+from conftest import linear_optimizer_positions
+
+
+def test_train_saves_the_best_optimizer(trained_simple):
+  directory, result = trained_simple
+  assert sorted(os.listdir(directory)) == ["cw.l2l", "notes.txt"]
+  assert (directory / "notes.txt").read_text() == "keep me"
+  values = l2l_file.load(directory / "cw.l2l")
+  assert {m: sorted(v) for m, v in values.items()} == {"linear": ["b", "w"]}
+  assert values["linear"]["w"].shape == (1, 1)
+  # Meta-training moved the zero-initialised update rule.
+  assert np.abs(values["linear"]["w"]).max() > 1e-4
+  # The returned value is the saved optimizer's evaluation: f after 4 steps.
+  expected = linear_optimizer_positions(values, 4)[-1]**2
+  np.testing.assert_allclose(result, expected, rtol=1e-5)
+  assert result < 1.0
+
+
+def test_train_refuses_to_overwrite(tmp_path):
+  saved = tmp_path / "cw.l2l"
+  saved.write_bytes(b"earlier optimizer")
+  with pytest.raises(ValueError, match="--overwrite"):
+    training.train("simple", save_path=str(tmp_path), **TRAIN_ARGS)
+  assert saved.read_bytes() == b"earlier optimizer"
+  training.train("simple", save_path=str(tmp_path), overwrite=True, **TRAIN_ARGS)
+  assert sorted(l2l_file.load(saved)) == ["linear"]
+
+
+def test_train_save_path_must_be_a_directory(tmp_path):
+  path = tmp_path / "file"
+  path.write_text("x")
+  with pytest.raises(ValueError, match="is not a directory"):
+    training.train("simple", save_path=str(path), **TRAIN_ARGS)
+
+
+def test_train_num_steps_must_be_a_multiple_of_unroll_length():
+  with pytest.raises(ValueError,
+                     match=r"num_steps \(5\) must be a multiple of "
+                     r"unroll_length \(2\)"):
+    training.train("simple", **dict(TRAIN_ARGS, num_steps=5))
+
+
+def test_train_writes_tensorboard_summaries(tmp_path):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  training.train("simple", logdir=str(tmp_path), **TRAIN_ARGS)
+  events = [f for f in os.listdir(tmp_path) if "tfevents" in f]
+  assert len(events) == 1
+  tags = {}
+  for event in tf.compat.v1.train.summary_iterator(
+      str(tmp_path / events[0])):
+    for value in event.summary.value:
+      tags.setdefault(value.tag, []).append((event.step, value.simple_value))
+  epochs = TRAIN_ARGS["num_epochs"]
+  assert sorted(tags) == ["epoch_seconds", "evaluation_final_loss",
+                          "final_loss", "meta_loss"]
+  assert [step for step, _ in tags["meta_loss"]] == list(range(1, epochs + 1))
+  # simple starts at x = 1: the meta-loss sums f over an unroll's points,
+  # and each point's f = x^2 is at most 1 for a descending optimizer.
+  assert all(0 < v <= TRAIN_ARGS["unroll_length"] + 1
+             for _, v in tags["meta_loss"])
+  assert all(v > 0 for _, v in tags["epoch_seconds"])
+
+
+def test_train_stops_on_divergence_and_keeps_the_saved_optimizer(
+    tmp_path, monkeypatch, caplog):
+  real_run_epoch = training.util.run_epoch
+  calls = []
+
+  def diverging_run_epoch(*args):
+    calls.append(1)
+    seconds, (cost, meta_loss) = real_run_epoch(*args)
+    if len(calls) > 3:
+      cost = float("nan")
+    return seconds, (cost, meta_loss)
+
+  monkeypatch.setattr(training.util, "run_epoch", diverging_run_epoch)
+  args = dict(TRAIN_ARGS, num_epochs=10, evaluation_period=1,
+              evaluation_epochs=1)
+  with caplog.at_level(logging.ERROR):
+    result = training.train("simple", save_path=str(tmp_path), **args)
+  saved = l2l_file.load(tmp_path / "cw.l2l")
+  # Epoch 1 and its evaluation ran (calls 1-2), epoch 2 (call 3), then its
+  # evaluation diverged: the optimizer saved after epoch 1 is kept.
+  assert len(calls) == 4
+  assert np.isfinite(result)
+  assert np.all(np.isfinite(saved["linear"]["w"]))
+  assert "diverged" in caplog.text
+  assert str(tmp_path) in caplog.text
