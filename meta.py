@@ -18,6 +18,7 @@ import tensorflow as tf
 from l2l.checkpoint import l2l_file
 from l2l.core import interception
 from l2l.core import unroll
+from l2l.swarm import lois_released
 from l2l.swarm import swarm_unroll
 import networks
 import problems
@@ -282,6 +283,12 @@ class MetaOptimizer:
       logging.info("Optimizer %r: %s", key, config[key]["net"])
     if self._swarm.active:
       attention_path = None
+      if lois_released.is_released_model(model_path):
+        raise ValueError(
+            "{} is a LOIS released model, whose attention this swarm cannot "
+            "run: evaluate it with evaluate.py --path (or "
+            "l2l.swarm.lois_released.build), which runs it as LOIS's code "
+            "did.".format(model_path))
       if model_path is not None and self._swarm.use_feature_attention:
         attention_path = l2l_file.find(model_path,
                                         swarm_unroll.ATTENTION_ID)

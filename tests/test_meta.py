@@ -12,6 +12,8 @@ import meta
 import problems
 import util
 
+from conftest import write_lois_released
+
 LR = 0.1
 # A fixed quadratic instance ||W x - y||^2 with a fixed start, for runs that
 # must see the same problem in two graphs whatever the seeds.
@@ -332,6 +334,17 @@ def test_model_path_without_checkpoint_names_the_directory(tmp_path):
     meta.MetaOptimizer(**_small_lstm_config()).meta_loss(
         problems.simple(), 2, model_path=str(tmp_path))
   assert str(tmp_path) in str(error.value)
+
+
+@pytest.mark.usefixtures("graph")
+def test_swarm_model_path_of_a_lois_released_model_points_to_evaluate(
+    tmp_path):
+  write_lois_released(str(tmp_path), 2)
+  with pytest.raises(ValueError, match="is a LOIS released model.*"
+                     "evaluate.py --path"):
+    meta.MetaOptimizer(num_particles=2).meta_loss(
+        problems.square_cos(batch_size=1, num_dims=2), 1,
+        model_path=str(tmp_path))
 
 
 @pytest.mark.usefixtures("graph")
