@@ -1,6 +1,7 @@
 """Tests for util.py: problem configurations, epoch loops and statistics."""
 
 import io
+import math
 import os
 
 import numpy as np
@@ -8,6 +9,8 @@ import pytest
 import tensorflow as tf
 
 from l2l.checkpoint import l2l_file
+from l2l.data import datasets
+import meta
 import networks
 import util
 
@@ -179,3 +182,61 @@ def test_eval_run_epoch_continues_and_returns_every_cost(sess):
   _, second = util.eval_run_epoch(sess, cost, ops, 3)
   assert first == [1.0, 2.0] and second == [3.0, 4.0, 5.0]
   assert sess.run(runs) == 5
+
+
+def test_cifar_multi_is_deepminds_split(data_dir):
+  problem, net_config, assignments = util.get_config("cifar-multi",
+                                                     data_dir=data_dir)
+  assert net_config == {key: util.get_default_net_config(key, None)
+                        for key in ("conv", "fc")}
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(0)
+    info = meta.MetaOptimizer(**net_config).meta_loss(
+        problem, 1, net_assignments=assignments)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    fx = sess.run(info.fx)
+    shapes = {v.name[:-2]: v.shape.as_list()
+              for v in tf.compat.v1.global_variables()
+              if v.name.startswith(("conv_net_2d/", "mlp/"))}
+  # DeepMind's variable names, each assigned to exactly one net.
+  assert shapes == {
+      "conv_net_2d/conv_2d_0/w": [5, 5, 3, 16],
+      "conv_net_2d/conv_2d_1/w": [5, 5, 16, 16],
+      "conv_net_2d/conv_2d_2/w": [5, 5, 16, 16],
+      "conv_net_2d/conv_2d_0/b": [16], "conv_net_2d/conv_2d_1/b": [16],
+      "conv_net_2d/conv_2d_2/b": [16],
+      "conv_net_2d/batch_norm_0/beta": [16],
+      "conv_net_2d/batch_norm_1/beta": [16],
+      "conv_net_2d/batch_norm_2/beta": [16],
+      "mlp/linear_0/w": [256, 32], "mlp/linear_0/b": [32],
+      "mlp/batch_norm/beta": [32],
+      "mlp/linear_1/w": [32, 10], "mlp/linear_1/b": [10]}
+  assert sorted(sum([names for _, names in assignments], [])) == sorted(shapes)
+  assert [key for key, _ in assignments] == ["conv", "fc"]
+  assert assignments[0][1] == ["conv_net_2d/conv_2d_{}/w".format(i)
+                               for i in range(3)]
+  assert math.isfinite(fx)
+
+
+def test_get_config_passes_the_data_dir_and_mode(data_dir, monkeypatch):
+  calls = []
+  real_load = datasets.load_mnist
+
+  def recording_load(directory=None, split="train"):
+    calls.append((directory, split))
+    return real_load(directory, split)
+
+  monkeypatch.setattr(datasets, "load_mnist", recording_load)
+  util.get_config("mnist", data_dir=data_dir, mode="test")
+  assert calls == [(data_dir, "test")]
+
+
+def test_mnist_without_data_names_the_remedy(monkeypatch):
+  monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+  with pytest.raises(datasets.DataError, match="--data_dir"):
+    util.get_config("mnist")
+
+
+def test_missing_cifar_files_are_named(tmp_path):
+  with pytest.raises(datasets.DataError, match="data_batch_1.bin"):
+    util.get_config("cifar", data_dir=str(tmp_path))
