@@ -19,6 +19,7 @@ from l2l.core import interception
 from l2l.core import particles
 from l2l.experiment import progress
 from l2l.experiment import records
+from l2l.swarm import lois_released
 import meta
 import problems
 import util
@@ -163,6 +164,14 @@ def _build_l2l(problem, net_config, net_assignments, path, swarm_options):
     logging.warning("Evaluating an untrained L2L optimizer: no --path given.")
   net_config, net_assignments, swarm_options = saved_configuration(
       path, problem, net_config, net_assignments, swarm_options)
+  num_particles = swarm_options.get("num_particles", 1)
+  if num_particles > 1 and lois_released.is_released_model(path):
+    # LOIS's released files run as LOIS's code ran them.
+    logging.info("%s is a LOIS released model: running it as released.",
+                 path)
+    released = lois_released.build(problem, num_particles, path)
+    return _Runner(released.setup, released.reset, released.step,
+                   released.losses, positions=released.positions)
   # The posterior entropy only shapes meta-training; evaluation skips it.
   options = dict(swarm_options, use_entropy=False) if swarm_options else {}
   optimizer = meta.MetaOptimizer(**dict(net_config, **options))
