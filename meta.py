@@ -10,14 +10,18 @@ see `l2l/swarm/swarm_unroll.py`.
 """
 
 import collections
+import dataclasses
 import os
 
 from absl import logging
 import tensorflow as tf
 
+import l2l
 from l2l.checkpoint import l2l_file
+from l2l.checkpoint import manifest
 from l2l.core import interception
 from l2l.core import unroll
+from l2l.swarm import lois_released
 from l2l.swarm import swarm_unroll
 import networks
 import problems
@@ -63,6 +67,9 @@ def _make_nets(variables, config, net_assignments):
     net_assignments: None (one net for all variables) or a list of
       `(net_id, [variable names])`.
 
+  As DeepMind's: a variable no net is given stays where it is, and a
+  variable given to several nets moves by the sum of their updates.
+
   Returns:
     `(nets, keys, subsets)`: the nets by id, the ids in assignment order, and
     for each id the indices of its variables.
@@ -81,7 +88,7 @@ def _make_nets(variables, config, net_assignments):
   nets = {}
   keys = []
   subsets = []
-  assigned = {}
+  assigned = set()
   for entry in net_assignments:
     if not (isinstance(entry, (list, tuple)) and len(entry) == 2):
       raise ValueError("Each net assignment must be (net_id, [variable "
@@ -103,19 +110,16 @@ def _make_nets(variables, config, net_assignments):
             "net_assignments names variable {!r}, which the problem does not "
             "have; its trainable variables are: {}.".format(
                 name, ", ".join(names)))
-      if name in assigned:
-        raise ValueError("Variable {!r} is assigned to both {!r} and {!r}."
-                         .format(name, assigned[name], key))
-      assigned[name] = key
+      assigned.add(name)
       subset.append(name_to_index[name])
     with tf.compat.v1.variable_scope("vars_optimizer"):
       nets[key] = networks.factory(**config[key])
     keys.append(key)
     subsets.append(subset)
-  missing = [name for name in names if name not in assigned]
-  if missing:
-    raise ValueError("Variables {} are not assigned to any net.".format(
-        ", ".join(missing)))
+  fixed = [name for name in names if name not in assigned]
+  if fixed:
+    logging.info("Variables no net is assigned to stay fixed: %s",
+                 ", ".join(fixed))
   return nets, keys, subsets
 
 
@@ -162,23 +166,30 @@ class MetaOptimizer:
     self._schedule = []
     self._fx_history = None
     self._x_initial = None
+    self._assignment_rule = None
 
   @property
   def swarm(self):
     """The swarm options (a `swarm_unroll.SwarmConfig`)."""
     return self._swarm
 
-  def save(self, sess, path=None):
+  def save(self, sess, path=None, problem=None, training=None):
     """Reads the optimizer's parameters and optionally saves them.
 
     Args:
       sess: the session holding the values.
       path: a directory; each net is written to `<net_id>.l2l` there (and the
-        swarm attention weights to `attention.l2l`), atomically. Other files
-        in it are left alone.
+        swarm attention weights to `attention.l2l`), atomically, then the
+        manifest `manifest.json` that describes them (see
+        `l2l.checkpoint.manifest`). Other files in it are left alone.
+      problem: the problem name the manifest records, or None.
+      training: the training settings the manifest records (a JSON-safe
+        dict), or None.
 
     Returns:
-      `{net_id: {module: {variable: ndarray}}}`.
+      `{key: {module: {variable: ndarray}}}`, keyed as DeepMind's: by each
+      written file's path (`<path>/<net_id>.l2l`) when `path` is given, by
+      net id without one.
 
     Raises:
       ValueError: if `meta_loss` has not been built yet.
@@ -195,8 +206,43 @@ class MetaOptimizer:
     for key, module in modules.items():
       filename = (None if path is None else
                   l2l_file.checkpoint_path(path, key))
-      result[key] = networks.save(module, sess, filename)
+      result[filename or key] = networks.save(module, sess, filename)
+    if path is not None:
+      manifest.write(path, self.manifest(problem, training))
     return result
+
+  def manifest(self, problem=None, training=None):
+    """The manifest `save` writes: nets, assignment rule, swarm, version.
+
+    Args:
+      problem: the problem name it records, or None.
+      training: the training settings it records, or None.
+
+    Returns:
+      A JSON-safe dict (see `l2l.checkpoint.manifest.build`).
+
+    Raises:
+      ValueError: if `meta_loss` has not been built yet.
+    """
+    if self._nets is None:
+      raise ValueError("No manifest yet: build meta_loss or meta_minimize "
+                       "first.")
+    return manifest.build(self.net_config, self._assignment_rule,
+                          dataclasses.asdict(self._swarm), l2l.__version__,
+                          problem=problem, training=training)
+
+  @property
+  def net_config(self):
+    """`{net_id: factory config}` of the nets the last unroll built."""
+    return {key: self._config[key] for key in (self._nets or self._config)}
+
+  @property
+  def assignment_rule(self):
+    """The last unroll's net assignment as a rule for any model's variables.
+
+    None before `meta_loss`; see `l2l.checkpoint.manifest`.
+    """
+    return self._assignment_rule
 
   def trainable_variables(self):
     """The meta-optimizer's own trainable variables (after `meta_loss`)."""
@@ -253,7 +299,9 @@ class MetaOptimizer:
     Args:
       make_loss: the problem's `build` function.
       len_unroll: optimization steps per unroll.
-      net_assignments: None, or a list of `(net_id, [variable names])`.
+      net_assignments: None, or a list of `(net_id, [variable names])`; a
+        variable left out stays fixed, one listed under several nets moves
+        by the sum of their updates.
       model_path: a directory written by `save`; every meta-optimizer
         parameter starts from it.
       second_derivatives: if False, gradients do not flow through the
@@ -274,10 +322,19 @@ class MetaOptimizer:
     config = self._config_with_model_path(model_path)
     nets, net_keys, subsets = _make_nets(x, config, net_assignments)
     self._nets = nets
+    self._assignment_rule = manifest.rule_from_assignments(
+        net_keys, [interception.variable_name(v) for v in x],
+        [v.shape.rank for v in x], subsets)
     for key in net_keys:
       logging.info("Optimizer %r: %s", key, config[key]["net"])
     if self._swarm.active:
       attention_path = None
+      if lois_released.is_released_model(model_path):
+        raise ValueError(
+            "{} is a LOIS released model, whose attention this swarm cannot "
+            "run: evaluate it with evaluate.py --path (or "
+            "l2l.swarm.lois_released.build), which runs it as LOIS's code "
+            "did.".format(model_path))
       if model_path is not None and self._swarm.use_feature_attention:
         attention_path = l2l_file.find(model_path,
                                         swarm_unroll.ATTENTION_ID)
