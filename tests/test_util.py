@@ -95,7 +95,14 @@ def test_format_stats():
   text = util.format_stats("EVALUATION", 0.3, 6.0, 3)
   assert text == ("EVALUATION\nLog Mean Final Error: -1.00\n"
                   "Mean epoch time: 2.00 s\n")
-  assert "Log Mean Final Error: -inf" in util.format_stats("E", 0.0, 1.0, 1)
+  # The rule of scores.py: 0 is log -inf (the truth); NaN and inf diverged;
+  # a negative mean has no log.
+  assert "Log Mean Final Error: -inf\n" in util.format_stats("E", 0.0, 1.0, 1)
+  for loss in (float("nan"), float("inf")):
+    assert "Log Mean Final Error: diverged\n" in util.format_stats(
+        "E", loss, 1.0, 1)
+  assert "Log Mean Final Error: none (negative mean)\n" in util.format_stats(
+      "E", -1.0, 1.0, 1)
 
 
 def test_print_stats(capsys):
