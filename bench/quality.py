@@ -102,7 +102,7 @@ def meta_train(problem, directory):
   logging.info("Meta-training on %s for %d epochs", problem,
                FLAGS.train_epochs)
   start = timeit.default_timer()
-  train_loss = training.train(
+  result = training.train(
       problem, save_path=directory, num_epochs=FLAGS.train_epochs,
       log_period=max(1, FLAGS.train_epochs // 5),
       evaluation_period=FLAGS.train_epochs,
@@ -114,8 +114,8 @@ def meta_train(problem, directory):
       ("problem", problem), ("stage", "meta_train"),
       ("train_epochs", FLAGS.train_epochs),
       ("seconds", timeit.default_timer() - start),
-      ("train_mean_final", train_loss)]))
-  return math.isfinite(train_loss)
+      ("train_mean_final", scores.mean_text(result.best_evaluation))]))
+  return result.saved
 
 
 def run_optimizer(optimizer, problem, **kwargs):
