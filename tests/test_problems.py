@@ -135,3 +135,10 @@ def test_mean_loss(sess):
   assert problems.mean_loss(scalar) is scalar
   np.testing.assert_allclose(
       sess.run(problems.mean_loss(tf.constant([1.0, 2.0, 6.0]))), 3.0)
+
+
+@pytest.mark.parametrize("argument", ["batch_size", "num_dims"])
+def test_square_cos_needs_positive_sizes(argument):
+  with pytest.raises(ValueError, match="square_cos {} must be >= 1, got "
+                     "0".format(argument)):
+    problems.square_cos(**{argument: 0})

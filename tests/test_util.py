@@ -81,6 +81,16 @@ def test_get_config_malformed_square_cos(name):
     util.get_config(name)
 
 
+@pytest.mark.parametrize("name", ["square_cos_0", "square_cos_00"])
+def test_square_cos_needs_a_dimension(name):
+  for check in (util.check_problem_name, util.get_config):
+    with pytest.raises(ValueError, match=r"'{}' has 0 dimensions; "
+                       r"square_cos_<d> needs d >= 1".format(name)):
+      check(name)
+  util.check_problem_name("square_cos_1")
+  util.check_problem_name("quadratic")
+
+
 def test_get_config_unknown_mode():
   with pytest.raises(ValueError, match="mode must be 'train' or 'test'"):
     util.get_config("simple", mode="eval")
