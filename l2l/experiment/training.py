@@ -248,17 +248,16 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
     raise ValueError(
         "num_steps ({}) must be a multiple of unroll_length ({}).".format(
             num_steps, unroll_length))
-  _check_resume(save_path, resume, overwrite)
   with contextlib.ExitStack() as stack:
     if save_path is not None:
       if os.path.exists(save_path) and not os.path.isdir(save_path):
         raise ValueError("--save_path {} exists and is not a directory."
                          .format(save_path))
+      # The lock first: a run in progress is what a second one must hear
+      # about, not the state it keeps.
       stack.enter_context(files.directory_lock(
           save_path, " ".join(sys.argv), training_state.LOCK_NAME))
-      # Checked again under the lock: a run that ended meanwhile may have
-      # left a state.
-      _check_resume(save_path, resume, overwrite)
+    _check_resume(save_path, resume, overwrite)
     return _train_locked(
         problem_name, save_path, num_epochs, log_period, evaluation_period,
         evaluation_epochs, num_steps, unroll_length, learning_rate,
