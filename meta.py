@@ -6,7 +6,7 @@ applies the optimizer nets `len_unroll` times, and the summed optimizee loss is
 the meta-loss that trains the nets (Andrychowicz et al., 2016). With
 `num_particles > 1` the optimizer drives a swarm of points that share one
 coordinate-wise LSTM and see each other through attention (Cao et al., 2019);
-see `swarm_unroll.py`.
+see `l2l/swarm/swarm_unroll.py`.
 """
 
 import collections

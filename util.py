@@ -183,18 +183,39 @@ def get_config(problem_name, path=None, mode="train", data_dir=None):
   return _square_cos(_square_cos_dims(problem_name))(path, mode, data_dir)
 
 
+def run_unrolls(sess, fetches, ops, num_unrolls, reset=None):
+  """The one epoch loop: runs `num_unrolls` unrolls, fetching `fetches`.
+
+  `run_epoch`, `eval_run_epoch`, meta-training and evaluation all run their
+  epochs through this loop.
+
+  Args:
+    sess: the session.
+    fetches: what to read with every unroll (any `sess.run` fetch structure).
+    ops: ops run together with every unroll (the update, the meta-step).
+    num_unrolls: how many unrolls to run.
+    reset: op run once first (drawing a fresh instance), or None to continue
+      from where the previous unroll stopped.
+
+  Returns:
+    `(seconds, list of the fetched values, one per unroll)`; the seconds
+    include the reset.
+  """
+  start = timeit.default_timer()
+  if reset is not None:
+    sess.run(reset)
+  values = [sess.run([fetches] + list(ops))[0] for _ in range(num_unrolls)]
+  return timeit.default_timer() - start, values
+
+
 def run_epoch(sess, cost_op, ops, reset, num_unrolls):
   """Resets the problem, runs `num_unrolls` unrolls and returns the last cost.
 
   Returns:
-    `(seconds, final cost)`.
+    `(seconds, final cost)`; the cost is None when `num_unrolls` is 0.
   """
-  start = timeit.default_timer()
-  sess.run(reset)
-  cost = None
-  for _ in range(num_unrolls):
-    cost = sess.run([cost_op] + list(ops))[0]
-  return timeit.default_timer() - start, cost
+  seconds, costs = run_unrolls(sess, cost_op, ops, num_unrolls, reset=reset)
+  return seconds, costs[-1] if costs else None
 
 
 def eval_run_epoch(sess, cost_op, ops, num_unrolls):
@@ -203,9 +224,7 @@ def eval_run_epoch(sess, cost_op, ops, num_unrolls):
   Returns:
     `(seconds, list of costs, one per unroll)`.
   """
-  start = timeit.default_timer()
-  costs = [sess.run([cost_op] + list(ops))[0] for _ in range(num_unrolls)]
-  return timeit.default_timer() - start, costs
+  return run_unrolls(sess, cost_op, ops, num_unrolls)
 
 
 def format_stats(header, total_error, total_time, n):

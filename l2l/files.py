@@ -123,7 +123,8 @@ def remove_stale_temporaries(path):
 
 def _with_path(error, path):
   """`error` naming `path` if it names no file (e.g. ENOSPC on a write)."""
-  if isinstance(error, OSError) and error.filename is None:
+  if (isinstance(error, OSError) and error.errno is not None and
+      error.filename is None):
     return type(error)(error.errno, error.strerror, path)
   return error
 

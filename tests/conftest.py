@@ -2,12 +2,13 @@
 and one short meta-training run.
 
 The numpy functions here are independent re-statements of the formulas in
-SPEC.md (Sonnet 1 LSTM, LogAndSign, Adam); tests compare the library against
+docs/design.md (Sonnet 1 LSTM, LogAndSign, Adam); tests compare the library against
 them. They are handed to tests through the `ref` fixture.
 """
 
 import contextlib
 import os
+import struct
 import sys
 import types
 
@@ -21,8 +22,10 @@ if ROOT not in sys.path:
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf
 # Imported while eager execution is still on: Sonnet 2 then builds modules
-# inside the tests' v1 graphs (see sonnet_graph_mode.py).
+# inside the tests' v1 graphs (see l2l/core/graph_mode.py).
 import networks  # pylint: disable=unused-import
+from l2l.experiment import evaluation
+from l2l.experiment import records
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 
@@ -47,6 +50,20 @@ def graph():
   with tf.Graph().as_default() as new_graph:
     tf.compat.v1.set_random_seed(0)
     yield new_graph
+
+
+def _run_built(build):
+  """Builds `build()` in a fresh seeded graph and returns its output's value."""
+  with _fresh_session() as session:
+    out = build()
+    session.run(tf.compat.v1.global_variables_initializer())
+    return session.run(out)
+
+
+@pytest.fixture
+def run_built():
+  """`run_built(build)`: the value of `build()`'s output in a fresh graph."""
+  return _run_built
 
 
 @pytest.fixture
@@ -166,6 +183,112 @@ def ref():
       random_checkpoint=_random_checkpoint,
       adam=_adam,
       assert_nested_equal=_assert_nested_equal)
+
+
+# The best particle per (epoch, step) of `_hand_made_losses`: 4 epochs,
+# 3 steps (0, 1, 2).
+_HAND_MADE_BEST = np.array([[1.0, 10.0, 0.5],
+                            [2.0, 20.0, 0.5],
+                            [3.0, 30.0, 0.5],
+                            [4.0, 40.0, 4.5]])
+
+
+def _hand_made_losses():
+  """[4, 3, 2]: the best particle is particle 0 in even epochs, 1 in odd."""
+  worse = _HAND_MADE_BEST * 3 + 1
+  losses = np.stack([_HAND_MADE_BEST, worse], axis=2)
+  losses[1::2] = losses[1::2, :, ::-1]
+  return losses
+
+
+def _write_records(directory, losses, seconds=None, **settings):
+  """Writes a records file of hand-made arrays; returns its path."""
+  losses = np.asarray(losses, np.float64)
+  if seconds is None:
+    seconds = np.ones(losses.shape[0])
+  base = {"optimizer": "SGD", "problem": "quadratic", "learning_rate": 0.1,
+          "seed": 0, "num_steps": losses.shape[1] - 1,
+          "num_epochs": losses.shape[0], "swarm_options": {}, "tuning": None}
+  base.update(settings)
+  return records.write(
+      str(directory),
+      evaluation.Evaluation(losses, np.asarray(seconds, np.float64), None),
+      base)
+
+
+def _comparison(directory):
+  """Four records files (Adam, L2L, SGD, PSO); returns their paths."""
+  write = _write_records
+  adam = write(directory, [[[9.0], [5.0]], [[9.0], [15.0]]],
+               seconds=[0.5, 1.5], optimizer="Adam", learning_rate=0.01)
+  l2l = write(directory,
+              [[[9.0, 9.0], [1.0, 4.0]], [[9.0, 9.0], [6.0, 3.0]]],
+              seconds=[2.0, 4.0], optimizer="L2L", learning_rate=None,
+              swarm_options={"num_particles": 2})
+  sgd = write(directory, [[[9.0], [np.nan]], [[9.0], [1.0]]],
+              seconds=[0.25, 0.25], optimizer="SGD", learning_rate=0.1,
+              tuning={"seed": 100003, "epochs": 2, "scores": {}})
+  pso = write(directory,
+              [[[9.0, 9.0], [0.0, 1.0]], [[9.0, 9.0], [-1.0, 2.0]]],
+              seconds=[1.0, 1.0], optimizer="PSO", learning_rate=None,
+              swarm_options={"num_particles": 2})
+  return adam, l2l, sgd, pso
+
+
+@pytest.fixture
+def records_files():
+  """Hand-made records files for the plots and compare tests.
+
+  `losses()` is a [4, 3, 2] array whose best particle is `BEST`;
+  `write(directory, losses, seconds=None, **settings)` writes a records file;
+  `comparison(directory)` writes four (Adam, L2L, SGD, PSO) and returns
+  their paths.
+  """
+  return types.SimpleNamespace(BEST=_HAND_MADE_BEST, losses=_hand_made_losses,
+                               write=_write_records, comparison=_comparison)
+
+
+# Sizes of the MNIST splits in the `data_dir` fixture.
+DATA_NUM_TRAIN = 24
+DATA_NUM_TEST = 12
+
+
+def _write_mnist_idx(directory, prefix, images, labels):
+  """Writes MNIST IDX images and labels named `<prefix>-...-idx?-ubyte`."""
+  (directory / (prefix + "-images-idx3-ubyte")).write_bytes(
+      struct.pack(">IIII", 0x803, len(images), 28, 28) + images.tobytes())
+  (directory / (prefix + "-labels-idx1-ubyte")).write_bytes(
+      struct.pack(">II", 0x801, len(labels)) + labels.tobytes())
+
+
+def _learnable_images(rng, labels):
+  """Noise images in which rows 2c..2c+1 are bright for label c."""
+  images = rng.randint(0, 64, (len(labels), 28, 28))
+  for image, label in zip(images, labels):
+    image[2 * label:2 * label + 2] = 255
+  return images.astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+  """A directory of tiny MNIST IDX files and CIFAR-10 binary batches.
+
+  Both are in the real formats: DATA_NUM_TRAIN training and DATA_NUM_TEST
+  test MNIST images whose label shows as bright rows, and DATA_NUM_TRAIN // 4
+  CIFAR records per batch file.
+  """
+  directory = tmp_path_factory.mktemp("data")
+  rng = np.random.RandomState(0)
+  for prefix, count in (("train", DATA_NUM_TRAIN), ("t10k", DATA_NUM_TEST)):
+    labels = (np.arange(count) % 10).astype(np.uint8)
+    _write_mnist_idx(directory, prefix, _learnable_images(rng, labels), labels)
+  names = ["data_batch_{}.bin".format(i) for i in range(1, 6)]
+  for name in names + ["test_batch.bin"]:
+    cifar_records = np.concatenate([
+        (np.arange(DATA_NUM_TRAIN // 4) % 10)[:, None],
+        rng.randint(0, 256, (DATA_NUM_TRAIN // 4, 3072))], axis=1)
+    (directory / name).write_bytes(cifar_records.astype(np.uint8).tobytes())
+  return str(directory)
 
 
 def linear_optimizer_positions(values, steps):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from l2l.checkpoint import l2l_file
+from l2l.data import datasets
 from l2l.experiment import evaluation
 from l2l.experiment import training
 
@@ -104,3 +105,17 @@ def test_baseline_restarts_start_where_the_swarms_start():
                                 pso.positions[:, 0])
   # The other starts are other points.
   assert np.all(restarts.losses[:, 0, 1] != restarts.losses[:, 0, 0])
+
+
+def test_evaluation_uses_the_test_split(monkeypatch):
+  splits = []
+  real_load = datasets.load_digits
+
+  def recording_load(split="train", **kwargs):
+    splits.append(split)
+    return real_load(split, **kwargs)
+
+  monkeypatch.setattr(datasets, "load_digits", recording_load)
+  evaluation.evaluate("SGD", "digits", num_steps=1, num_epochs=1,
+                      show_progress=False)
+  assert splits == ["test"]

@@ -9,6 +9,9 @@ import sonnet as snt
 import tensorflow as tf
 
 from l2l.checkpoint import l2l_file
+from l2l.core import interception
+from l2l.core import unroll
+from l2l.swarm import config as swarm_config
 import meta
 import problems
 import util
@@ -308,6 +311,14 @@ def test_bad_net_assignments(assignments, match):
 
 
 @pytest.mark.usefixtures("graph")
+def test_swarm_option_names_are_never_net_ids():
+  # pylint: disable=protected-access
+  defaults = swarm_config.SwarmConfig()
+  for name in swarm_config.SwarmConfig.option_names():
+    optimizer = meta.MetaOptimizer(**{name: getattr(defaults, name)})
+    assert name not in optimizer._config
+
+
 def test_model_path_without_checkpoint_names_the_directory(tmp_path):
   with pytest.raises(ValueError, match="No checkpoint 'cw.l2l'") as error:
     meta.MetaOptimizer(**_small_lstm_config()).meta_loss(
@@ -352,16 +363,11 @@ def test_get_variables_and_make_with_custom_variables(sess, ref):
                              rtol=1e-5)
 
 
-def test_nested_variable_and_assign(sess, ref):
+def test_seed_helper_names_are_the_l2l_core_functions():
   # pylint: disable=protected-access
-  variables = meta._nested_variable((tf.zeros([2]), [tf.ones([])]))
-  assert isinstance(variables, tuple) and isinstance(variables[1], list)
-  assign = meta._nested_assign(variables, (tf.constant([3.0, 4.0]),
-                                           [tf.constant(5.0)]))
-  ref.init(sess)
-  sess.run(assign)
-  first, (second,) = sess.run(variables)
-  np.testing.assert_array_equal(first, [3.0, 4.0])
-  assert second == 5.0
-  with pytest.raises(ValueError, match="different lengths"):
-    meta._nested_assign(variables, (tf.zeros([2]),))
+  # Their own behaviour is tested in test_unroll.py and test_interception.py.
+  assert meta._nested_assign is unroll.nested_assign
+  assert meta._nested_variable is unroll.nested_variable
+  assert meta._wrap_variable_creation is interception.wrap_variable_creation
+  assert (meta._make_with_custom_variables is
+          interception.make_with_custom_variables)

@@ -226,21 +226,9 @@ def test_zeros_initializer_gives_zero_updates(sess):
 def test_legacy_pickles_match_sonnet1_formula(sess, ref, tmp_path, style):
   # The byte-level stream builders of the checkpoint tests write files as
   # DeepMind's (Python 2) and LOIS's (dill) code did.
-  import test_l2l_file as streams  # pylint: disable=g-import-not-at-top
+  import test_l2l_file  # pylint: disable=g-import-not-at-top
   values = _cw_checkpoint(ref, seed=3)
-  if style == "dill":
-    factory = streams._call(
-        streams._global("collections", "defaultdict"),
-        streams._call(streams._global("dill._dill", "_load_type"),
-                      streams._unicode("dict")))
-    body = streams._numpy1_stream(values,
-                                  reconstruct=streams._dill_reconstruct())
-    stream = (streams.PROTO2 + factory +
-              body[len(streams.PROTO2 + streams.EMPTY_DICT):])
-  else:
-    stream = streams._numpy1_stream(
-        values, key=lambda text: streams._py2_str(text.encode()),
-        flavor="py2")
+  stream = test_l2l_file.legacy_checkpoint_stream(values, style)
   path = tmp_path / "cw.l2l"
   path.write_bytes(stream)
   net = networks.factory("CoordinateWiseDeepLSTM", CW_OPTIONS,

@@ -1,9 +1,15 @@
-"""Tests for problems.py: each loss against numpy on the variables' values."""
+"""Tests for problems.py: each loss against numpy; the real-data problems."""
+
+import math
+import os
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from l2l.data import datasets
+import meta
 import problems
 
 
@@ -142,3 +148,90 @@ def test_square_cos_needs_positive_sizes(argument):
   with pytest.raises(ValueError, match="square_cos {} must be >= 1, got "
                      "0".format(argument)):
     problems.square_cos(**{argument: 0})
+
+
+# Real-data problems on the tiny files of the `data_dir` fixture.
+
+
+def _initial_and_trained_loss(problem, net_config, net_assignments=None,
+                              steps=30):
+  """Loss at the start and the mean loss of the last 5 of `steps` L2L steps.
+
+  Each step is one unroll of the meta-optimizer's graph, so the problem's
+  data variables and random batches go through the variable replay.
+  """
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(0)
+    optimizer = meta.MetaOptimizer(**net_config)
+    info = optimizer.meta_loss(problem, 1, net_assignments=net_assignments)
+    initial = optimizer.fx_history[0]
+    sess.run(tf.compat.v1.global_variables_initializer())
+    first = sess.run(initial)
+    losses = [sess.run([info.fx, info.update])[0] for _ in range(steps)]
+  return first, float(np.mean(losses[-5:]))
+
+
+def _sgd(learning_rate):
+  return {"sgd": {"net": "Sgd", "net_options": {"learning_rate":
+                                                 learning_rate}}}
+
+
+def _adam(learning_rate):
+  return {"adam": {"net": "Adam", "net_options": {"learning_rate":
+                                                   learning_rate}}}
+
+
+@pytest.mark.parametrize("net_config", [_adam(0.02), _adam(0.05)])
+def test_mnist_starts_near_chance_and_descends(data_dir, net_config):
+  problem = problems.mnist(layers=(8,), batch_size=8, data_dir=data_dir)
+  first, trained = _initial_and_trained_loss(problem, net_config)
+  assert abs(first - math.log(10)) < 0.05
+  assert trained < first - 0.1
+
+
+@pytest.mark.parametrize("net_config", [_sgd(0.5), _adam(0.05)])
+def test_digits_starts_near_chance_and_descends(net_config):
+  problem = problems.digits(layers=(8,), batch_size=32)
+  first, trained = _initial_and_trained_loss(problem, net_config)
+  assert abs(first - math.log(10)) < 0.5
+  assert trained < first - 0.3
+
+
+def test_cifar_starts_near_chance_and_descends(data_dir):
+  problem = problems.cifar10(data_dir, conv_channels=(4,),
+                             linear_layers=(8,), batch_size=8)
+  first, trained = _initial_and_trained_loss(problem, _adam(0.05), steps=20)
+  assert abs(first - math.log(10)) < 0.1
+  assert trained < first - 0.1
+
+
+def test_dataset_is_held_once_however_long_the_unroll(data_dir):
+  problem = problems.mnist(layers=(8,), batch_size=8, data_dir=data_dir)
+  num_train = len(datasets.load_mnist(data_dir)[1])
+  assert num_train == 24
+  with tf.Graph().as_default():
+    meta.MetaOptimizer(**_sgd(0.1)).meta_loss(problem, 5)
+    images = [v for v in tf.compat.v1.global_variables()
+              if v.name == "images:0"]
+    image_constants = [
+        op for op in tf.compat.v1.get_default_graph().get_operations()
+        if op.type == "Const" and
+        len(op.get_attr("value").tensor_shape.dim) == 2 and
+        op.get_attr("value").tensor_shape.dim[0].size == num_train]
+  assert len(images) == 1
+  assert len(image_constants) == 1
+
+
+def test_truncated_mnist_file_is_refused(data_dir, tmp_path):
+  for kind in ("images-idx3", "labels-idx1"):
+    name = "train-{}-ubyte".format(kind)
+    shutil.copy(os.path.join(data_dir, name), str(tmp_path / name))
+  images = tmp_path / "train-images-idx3-ubyte"
+  images.write_bytes(images.read_bytes()[:-10])
+  with pytest.raises(datasets.DataError, match="train-images-idx3-ubyte"):
+    problems.mnist(layers=(8,), data_dir=str(tmp_path))
+
+
+def test_unknown_initializer_is_refused():
+  with pytest.raises(ValueError, match="fan_in"):
+    problems.digits(initializer="glorot")(),

@@ -1,11 +1,14 @@
 """Tests for util.py: problem configurations, epoch loops and statistics."""
 
 import io
+import math
 import os
 
 import pytest
 import tensorflow as tf
 
+from l2l.data import datasets
+import meta
 import util
 
 DEFAULT_LSTM_OPTIONS = {"layers": (20, 20), "preprocess_name": "LogAndSign",
@@ -152,3 +155,45 @@ def test_eval_run_epoch_continues_and_returns_every_cost(sess):
   _, second = util.eval_run_epoch(sess, cost, ops, 3)
   assert first == [1.0, 2.0] and second == [3.0, 4.0, 5.0]
   assert sess.run(runs) == 5
+
+
+def test_cifar_multi_assigns_kernels_to_a_kernel_lstm(data_dir):
+  problem, net_config, assignments = util.get_config("cifar-multi",
+                                                     data_dir=data_dir)
+  assert net_config["conv"]["net"] == "KernelDeepLSTM"
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    optimizer = meta.MetaOptimizer(**net_config)
+    step = optimizer.meta_minimize(problem, 2, net_assignments=assignments)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    fx, _, _ = sess.run([step.fx, step.step, step.update])
+    kernels = [v for v in tf.compat.v1.global_variables()
+               if v.name.startswith("conv_net/conv_") and "/w" in v.name]
+  assert [k.shape.as_list() for k in kernels] == [
+      [5, 5, 3, 16], [5, 5, 16, 16], [5, 5, 16, 16]]
+  assert math.isfinite(fx)
+  assert [key for key, _ in assignments] == ["conv", "fc"]
+  assert len(assignments[0][1]) == 3 and len(assignments[1][1]) == 10
+
+
+def test_get_config_passes_the_data_dir_and_mode(data_dir, monkeypatch):
+  calls = []
+  real_load = datasets.load_mnist
+
+  def recording_load(directory=None, split="train"):
+    calls.append((directory, split))
+    return real_load(directory, split)
+
+  monkeypatch.setattr(datasets, "load_mnist", recording_load)
+  util.get_config("mnist", data_dir=data_dir, mode="test")
+  assert calls == [(data_dir, "test")]
+
+
+def test_mnist_without_data_names_the_remedy(monkeypatch):
+  monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+  with pytest.raises(datasets.DataError, match="--data_dir"):
+    util.get_config("mnist")
+
+
+def test_missing_cifar_files_are_named(tmp_path):
+  with pytest.raises(datasets.DataError, match="data_batch_1.bin"):
+    util.get_config("cifar", data_dir=str(tmp_path))

@@ -80,12 +80,12 @@ class _Runner:
     Returns:
       Losses [steps + 1, k], and positions [steps + 1, k, n] or None.
     """
-    sess.run(self.reset)
     observe = {"losses": self.losses}
     if record_positions and self.positions is not None:
       observe["positions"] = self.positions
-    seen = [sess.run(dict(observe, step=self.step))
-            for _ in range(num_steps)]
+    # Each "unroll" here is one step; the last point is read once more.
+    _, seen = util.run_unrolls(sess, observe, [self.step], num_steps,
+                               reset=self.reset)
     seen.append(sess.run(observe))
     losses = np.asarray([s["losses"] for s in seen], np.float64)
     if "positions" not in observe:
