@@ -245,6 +245,10 @@ def test_a_second_run_on_a_save_path_is_refused_naming_the_first(tmp_path):
   finally:
     first.kill()
     first.wait()
-  # The killed run's lock is gone with it: its state can be resumed.
+  # The killed run's lock is gone with it: its state can be resumed (here
+  # to an end it had already passed, before any evaluation: nothing saved).
   third = _train(*(command[2:] + ["--resume", "--num_epochs=1"]))
-  assert third.returncode == 0, third.stderr
+  assert third.returncode == 1, third.stderr
+  assert third.stderr.strip().splitlines()[-1].startswith(
+      "Error: no optimizer was saved in {}: training ended at epoch ".format(
+          tmp_path))

@@ -98,6 +98,11 @@ def _report(result):
     return 128 + signal.Signals[result.interrupted].value
   if result.diverged:
     return EXIT_DIVERGED
+  if FLAGS.save_path is not None and not result.saved:
+    sys.stderr.write("Error: no optimizer was saved in {}: training ended at "
+                     "epoch {} without an evaluation.\n".format(
+                         FLAGS.save_path, result.epochs))
+    return 1
   if FLAGS.save_path is None:
     logging.warning("No --save_path: the trained optimizer was not saved.")
   return 0
