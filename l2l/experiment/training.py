@@ -314,6 +314,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
       run.checkpoint(sess)
     total_time = 0.0
     total_cost = 0.0
+    # Epochs behind the totals: fewer than log_period after a resume.
+    logged_epochs = 0
     epochs = progress.bar(range(run.epoch, num_epochs),
                           "Training on " + problem_name,
                           enabled=show_progress)
@@ -326,10 +328,13 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
                       epoch_seconds=seconds)
         total_time += seconds
         total_cost += cost
+        logged_epochs += 1
         if (e + 1) % log_period == 0:
           logging.info("%s", util.format_stats(
-              "Epoch {}".format(e + 1), total_cost, total_time, log_period))
+              "Epoch {}".format(e + 1), total_cost, total_time,
+              logged_epochs))
           total_time = total_cost = 0.0
+          logged_epochs = 0
         if (e + 1) % evaluation_period == 0 or e + 1 == num_epochs:
           eval_time, eval_cost, _ = _run_epochs(
               sess, fetches, [update], reset, num_unrolls, evaluation_epochs)
