@@ -54,7 +54,8 @@ def test_train_command_unknown_problem_is_one_line(tmp_path):
   done = _train("--problem=nonsense", "--save_path=" + str(tmp_path / "x"))
   assert done.returncode == 1
   lines = done.stderr.strip().splitlines()
-  assert lines[-1].startswith("Error: Unknown problem 'nonsense'")
+  assert lines[-1].startswith(
+      "Error: --problem=nonsense is invalid: Unknown problem 'nonsense'")
 
 
 # Validates each argument list in one process: absl parses it as train.py
