@@ -8,6 +8,7 @@ them. They are handed to tests through the `ref` fixture.
 
 import contextlib
 import os
+import pickle
 import struct
 import sys
 import types
@@ -86,7 +87,7 @@ def _log_and_sign(g, k):
   eps = np.finfo(np.float32).eps
   log = np.maximum(np.log(np.abs(g) + eps) / k, -1.0)
   sign = np.clip(g * np.exp(k), -1.0, 1.0)
-  return np.stack([log, sign], axis=-1)
+  return np.concatenate([log, sign], axis=-1)
 
 
 def _lstm_cell(params, inputs, state):
@@ -325,3 +326,33 @@ def trained_simple(tmp_path_factory):
   (directory / "notes.txt").write_text("keep me")
   result = training.train("simple", save_path=str(directory), **TRAIN_ARGS)
   return directory, result
+
+
+def write_lois_released(directory, size, seed=0, hidden=10):
+  """Writes a LOIS released model's two files, in LOIS's format.
+
+  Args:
+    directory: where `cw.l2l` and `loss_record.pickle` go.
+    size: n, the flattened size of the one optimizee variable (128 d for
+      LOIS's square_cos_<d>).
+    seed: seed of the random values.
+    hidden: rows of the attention weights (LOIS: 10).
+
+  Returns:
+    `(lstm values, record)` as written.
+  """
+  from l2l.checkpoint import l2l_file  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(seed)
+  values = _random_checkpoint(seed, 1, (20, 20), 1)
+  l2l_file.save(values, os.path.join(directory, "cw.l2l"))
+  record = {
+      "loss_record": [np.float64(v) for v in (800.0, 30.0, 0.5)],
+      "fc_weights": [rng.normal(size=[hidden, 2 * size]).astype(np.float32)],
+      "fc_bias": [rng.normal(size=[hidden, 4]).astype(np.float32)],
+      "fc_va": [np.ones([1, hidden], np.float32)],
+      "constant": [],
+  }
+  # LOIS pickled its records with Python 3's pickle, protocol 3.
+  with open(os.path.join(directory, "loss_record.pickle"), "wb") as stream:
+    pickle.dump(record, stream, protocol=3)
+  return values, record

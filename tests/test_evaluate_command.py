@@ -8,6 +8,7 @@ import numpy as np
 
 from l2l.checkpoint import l2l_file
 from l2l.experiment import records
+from conftest import write_lois_released
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -99,3 +100,16 @@ def test_a_deeply_nested_checkpoint_is_one_line(tmp_path):
   assert done.stderr.strip().splitlines()[-1] == (
       "Error: {} is not an l2l checkpoint: its objects nest more than 32 "
       "deep (a checkpoint nests about 6)".format(tmp_path / "cw.l2l"))
+
+
+def test_evaluate_command_on_a_released_directory(tmp_path):
+  write_lois_released(str(tmp_path), 128 * 2)
+  completed = subprocess.run(
+      [sys.executable, "evaluate.py", "--problem=square_cos_2",
+       "--num_particle=4", "--optimizer=L2L", "--path=" + str(tmp_path),
+       "--num_steps=3", "--num_epochs=1", "--records_dir=" +
+       str(tmp_path / "records")],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert completed.returncode == 0, completed.stderr
+  assert "Best particle mean final loss" in completed.stdout
+  assert "LOIS released model" in completed.stderr

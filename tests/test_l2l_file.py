@@ -672,3 +672,31 @@ def test_a_directory_named_like_a_checkpoint(tmp_path):
     l2l_file.find(tmp_path, "cw")
   with pytest.raises(ValueError, match="found: no .l2l files"):
     l2l_file.find(tmp_path, "adam")
+
+
+def test_load_record_of_arrays_lists_and_floats(tmp_path):
+  # LOIS's loss_record.pickle: lists of arrays (one per variable) and of
+  # numpy floats, written by Python 3 pickle.
+  path = tmp_path / "loss_record.pickle"
+  kernel = np.arange(8, dtype=np.float32).reshape(2, 4)
+  with open(path, "wb") as stream:
+    pickle.dump({"fc_weights": [kernel], "loss_record": [np.float64(2.5), 1.0],
+                 "constant": []}, stream, protocol=3)
+  record = l2l_file.load_record(path)
+  assert sorted(record) == ["constant", "fc_weights", "loss_record"]
+  np.testing.assert_array_equal(record["fc_weights"][0], kernel)
+  assert record["fc_weights"][0].dtype == np.float32
+  assert [float(v) for v in record["loss_record"]] == [2.5, 1.0]
+  assert record["constant"] == []
+
+
+@pytest.mark.parametrize("data, message", [
+    ([1.0], "expected a dict of arrays, got a list"),
+    ({"fc_weights": ["text"]}, r"variable 'fc_weights\[0\]' is a str"),
+])
+def test_load_record_refuses_other_structures(tmp_path, data, message):
+  path = tmp_path / "loss_record.pickle"
+  with open(path, "wb") as stream:
+    pickle.dump(data, stream, protocol=3)
+  with pytest.raises(l2l_file.CheckpointError, match=message):
+    l2l_file.load_record(path)

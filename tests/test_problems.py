@@ -235,3 +235,44 @@ def test_truncated_mnist_file_is_refused(data_dir, tmp_path):
 def test_unknown_initializer_is_refused():
   with pytest.raises(ValueError, match="fan_in"):
     problems.digits(initializer="glorot")(),
+
+
+def test_cifar_mlp_is_relu_of_batch_norm(data_dir):
+  # Hidden units are relu(BatchNorm(x)): over a batch, each unit is zero for
+  # about half the examples and its positive part has the batch-norm scale.
+  problem = problems.cifar10(data_dir, conv_channels=(4,), linear_layers=(6,),
+                             batch_size=64)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(0)
+    problem()
+    graph = tf.compat.v1.get_default_graph()
+    hidden = graph.get_tensor_by_name("mlp/Relu:0")
+    sess.run(tf.compat.v1.global_variables_initializer())
+    values = sess.run(hidden)
+    biases = sess.run([v for v in tf.compat.v1.global_variables()
+                       if v.name.endswith("/b:0")])
+  assert values.shape == (64, 6)
+  zero_fraction = np.mean(values == 0, axis=0)
+  assert np.all((zero_fraction > 0.2) & (zero_fraction < 0.8))
+  np.testing.assert_allclose(np.mean(values**2, axis=0), 0.5, atol=0.2)
+  # N(0, 0.01) biases, as DeepMind's.
+  all_biases = np.concatenate([b.ravel() for b in biases])
+  assert np.all(all_biases != 0) and np.std(all_biases) < 0.02
+
+
+def test_mnist_weights_and_biases_are_small_normals(data_dir):
+  # DeepMind's mnist: every weight and bias drawn from N(0, 0.01).
+  problem = problems.mnist(layers=(20,), data_dir=data_dir)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(0)
+    problem()
+    sess.run(tf.compat.v1.global_variables_initializer())
+    values = sess.run({v.name: v for v in tf.compat.v1.trainable_variables()})
+  assert sorted(values) == ["mlp/linear_0/b:0", "mlp/linear_0/w:0",
+                            "mlp/linear_1/b:0", "mlp/linear_1/w:0"]
+  biases = np.concatenate([values["mlp/linear_0/b:0"],
+                           values["mlp/linear_1/b:0"]])
+  weights = values["mlp/linear_0/w:0"].ravel()
+  assert np.all(biases != 0) and np.any(biases < 0)
+  np.testing.assert_allclose(np.std(weights), 0.01, rtol=0.05)
+  assert 0.004 < np.std(biases) < 0.02

@@ -17,6 +17,7 @@ from l2l.core import interception
 from l2l.core import particles
 from l2l.experiment import progress
 from l2l.experiment import scores
+from l2l.swarm import lois_released
 import meta
 import problems
 import util
@@ -120,6 +121,14 @@ def _build_baseline(name, problem, learning_rate, num_particles=1):
 def _build_l2l(problem, net_config, net_assignments, path, swarm_options):
   if path is None:
     logging.warning("Evaluating an untrained L2L optimizer: no --path given.")
+  num_particles = swarm_options.get("num_particles", 1)
+  if num_particles > 1 and lois_released.is_released_model(path):
+    # LOIS's released files run as LOIS's code ran them.
+    logging.info("%s is a LOIS released model: running it as released.",
+                 path)
+    released = lois_released.build(problem, num_particles, path)
+    return _Runner(released.setup, released.reset, released.step,
+                   released.losses, positions=released.positions)
   # The posterior entropy only shapes meta-training; evaluation skips it.
   options = dict(swarm_options, use_entropy=False) if swarm_options else {}
   optimizer = meta.MetaOptimizer(**dict(net_config, **options))
