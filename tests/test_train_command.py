@@ -233,7 +233,8 @@ def test_interrupted_and_killed_runs_resume_to_the_uninterrupted_result(
 def test_a_second_run_on_a_save_path_is_refused_naming_the_first(tmp_path):
   command = [sys.executable, "train.py", "--save_path=" + str(tmp_path),
              "--problem=simple", "--num_epochs=1000000", "--num_steps=2",
-             "--unroll_length=2", "--checkpoint_period=10"]
+             "--unroll_length=2", "--checkpoint_period=10",
+             "--evaluation_period=1000000"]
   first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
   try:
