@@ -280,6 +280,14 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
   if saved_state is not None:
     training_state.check_settings(saved_state[1].get("settings", {}),
                                   settings, training_state.path(save_path))
+  # What the saved manifest records about this training.
+  manifest_settings = {"num_epochs": num_epochs, "num_steps": num_steps,
+                       "unroll_length": unroll_length,
+                       "learning_rate": learning_rate,
+                       "second_derivatives": second_derivatives,
+                       "seed": seed, "num_particles": num_particles,
+                       "evaluation_period": evaluation_period,
+                       "evaluation_epochs": evaluation_epochs}
   graph = tf.Graph()
   with graph.as_default():
     if seed is not None:
@@ -346,7 +354,9 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
           if evaluation < run.best_evaluation:
             run.best_evaluation = evaluation
             if save_path is not None:
-              optimizer.save(sess, save_path)
+              optimizer.save(sess, save_path, problem=problem_name,
+                             training=dict(manifest_settings,
+                                           epochs_done=e + 1))
               run.saved = True
               logging.info("Saved the meta-optimizer to %s", save_path)
         run.epoch = e + 1
