@@ -225,8 +225,9 @@ def test_interrupted_and_killed_runs_resume_to_the_uninterrupted_result(
     for name, value in variables.items():
       np.testing.assert_allclose(got[module][name], value, rtol=1e-5,
                                  atol=1e-7)
-  # Nothing but the optimizer, its lock and its state.
-  assert sorted(os.listdir(part)) == [".lock", "cw.l2l", "training_state"]
+  # Nothing but the optimizer, its manifest, its lock and its state.
+  assert sorted(os.listdir(part)) == [".lock", "cw.l2l", "manifest.json",
+                                      "training_state"]
   assert os.listdir(part / "training_state") == ["state.npz"]
 
 
