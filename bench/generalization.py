@@ -112,7 +112,7 @@ def meta_train(problem, directory):
   epochs = budget("train_epochs")
   seconds = []
   start = timeit.default_timer()
-  loss = training.train(
+  result = training.train(
       problem, save_path=directory, num_epochs=epochs,
       log_period=max(1, epochs // 5), evaluation_period=epochs,
       evaluation_epochs=10, num_steps=common.TRAIN_STEPS,
@@ -129,8 +129,8 @@ def meta_train(problem, directory):
        if len(seconds) > 1 else math.nan),
       ("last_tenth_epoch_seconds", np.mean(seconds[-tenth:])
        if seconds else math.nan),
-      ("train_mean_final", loss)]))
-  return math.isfinite(loss)
+      ("train_mean_final", result.best_evaluation)]))
+  return result.saved
 
 
 def run(optimizer, task, **kwargs):

@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from l2l.checkpoint import l2l_file
+from l2l.experiment import records
 from conftest import write_lois_released
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,6 +38,70 @@ def test_evaluate_help_lists_every_flag():
     assert flag in done.stdout, flag
 
 
+def _evaluate(*args):
+  return subprocess.run([sys.executable, "evaluate.py"] + list(args),
+                        cwd=ROOT, capture_output=True, text=True,
+                        timeout=300, check=False)
+
+
+def test_every_bad_evaluate_flag_is_one_line_before_any_work(tmp_path):
+  from test_train_command import validate  # pylint: disable=g-import-not-at-top
+  cases = {
+      ("--num_epochs=0",): "--num_epochs=0 is invalid: expected an integer "
+                           ">= 1.",
+      ("--num_steps=0",): "--num_steps=0 is invalid",
+      ("--num_steps=-2",): "--num_steps=-2 is invalid",
+      ("--num_particle=0",): "--num_particle=0 is invalid",
+      ("--tune_epochs=0",): "--tune_epochs=0 is invalid",
+      ("--record_positions=-1",): "--record_positions=-1 is invalid: "
+                                  "expected an integer >= 0.",
+      ("--optimizer=SGD", "--learning_rate=-1"):
+          "--learning_rate=-1.0 is invalid: expected a finite number > 0.",
+      ("--problem=square_cos_0",): "--problem=square_cos_0 is invalid",
+      ("--records_dir=/proc/l2l-test",): "--records_dir=/proc/l2l-test is "
+                                         "not writable",
+  }
+  fine = ("--record_positions=0", "--records_dir=" + str(tmp_path / "r"))
+  results = validate("evaluate_command", list(cases) + [fine])
+  for argv, expected in cases.items():
+    code, err = results[argv]
+    assert code == 1, argv
+    assert err.startswith("Error: ") and err.count("\n") == 1, (argv, err)
+    assert expected in err, (argv, err)
+  assert results[fine] == (0, "")
+
+
+def test_nan_weights_are_reported_as_diverged(trained_simple, tmp_path):
+  directory, _ = trained_simple
+  values = l2l_file.load(directory / "cw.l2l")
+  nan_values = {m: {v: np.full_like(a, np.nan) for v, a in variables.items()}
+                for m, variables in values.items()}
+  l2l_file.save(nan_values, tmp_path / "cw.l2l")
+  done = _evaluate("--problem=simple", "--optimizer=L2L",
+                   "--path=" + str(tmp_path), "--num_epochs=2",
+                   "--num_steps=2")
+  assert done.returncode == 2, done.stderr
+  assert "Log Mean Final Error: diverged\n" in done.stdout
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: L2L diverged on simple: its mean final loss is not a finite "
+      "number.")
+  (record,) = [f for f in os.listdir(tmp_path) if f.endswith(".npz")]
+  assert records.read(str(tmp_path / record))[1]["final_status"] == (
+      "diverged")
+
+
+def test_a_deeply_nested_checkpoint_is_one_line(tmp_path):
+  (tmp_path / "cw.l2l").write_bytes(b"\x80\x02}K\x01" + b"\x85" * 200000 +
+                                    b"}s.")
+  done = _evaluate("--problem=simple", "--optimizer=L2L",
+                   "--path=" + str(tmp_path))
+  assert done.returncode == 1
+  assert "Traceback" not in done.stderr
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: {} is not an l2l checkpoint: its objects nest more than 32 "
+      "deep (a checkpoint nests about 6)".format(tmp_path / "cw.l2l"))
+
+
 def test_evaluate_command_on_a_released_directory(tmp_path):
   write_lois_released(str(tmp_path), 128 * 2)
   completed = subprocess.run(
@@ -47,3 +113,25 @@ def test_evaluate_command_on_a_released_directory(tmp_path):
   assert completed.returncode == 0, completed.stderr
   assert "Best particle mean final loss" in completed.stdout
   assert "LOIS released model" in completed.stderr
+
+
+def test_an_optimizer_saved_by_a_script_loads_in_evaluate(tmp_path):
+  # The README's "In your own scripts" route: MetaOptimizer() with its
+  # default net, saved by the script, evaluated by the command.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import meta  # pylint: disable=g-import-not-at-top
+  import problems  # pylint: disable=g-import-not-at-top
+  with tf.Graph().as_default():
+    optimizer = meta.MetaOptimizer()
+    optimizer.meta_minimize(problems.quadratic(batch_size=4, num_dims=3), 2)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      saved = optimizer.save(sess, str(tmp_path / "mine"))
+  assert sorted(saved) == [str(tmp_path / "mine" / "cw.l2l")]
+  done = subprocess.run(
+      [sys.executable, "evaluate.py", "--problem=quadratic", "--optimizer=L2L",
+       "--path=" + str(tmp_path / "mine"), "--num_epochs=1", "--num_steps=2",
+       "--records_dir=" + str(tmp_path / "records")],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert "Log Mean Final Error: " in done.stdout

@@ -165,6 +165,13 @@ def test_digits_convnet_is_cross_entropy_of_its_logits(sess):
   assert 1.5 < loss < 4.0
 
 
+@pytest.mark.parametrize("argument", ["batch_size", "num_dims"])
+def test_square_cos_needs_positive_sizes(argument):
+  with pytest.raises(ValueError, match="square_cos {} must be >= 1, got "
+                     "0".format(argument)):
+    problems.square_cos(**{argument: 0})
+
+
 # Real-data problems on the tiny files of the `data_dir` fixture.
 
 
