@@ -8,6 +8,7 @@ arranged by role:
   l2l.swarm       the LOIS swarm: its features, attention, posterior and unroll
   l2l.baselines   hand-designed optimizers and PSO
   l2l.data        offline readers of MNIST, CIFAR-10 and scikit-learn's digits
+  l2l.tasks       the task family: a new optimizee every epoch
   l2l.checkpoint  the .l2l file format
   l2l.experiment  training loop, evaluation, records, plots, compare, CLI
   l2l.dropin      a trained optimizer on one's own model: `LearnedOptimizer`
