@@ -15,6 +15,7 @@ from absl import logging
 
 from l2l.checkpoint import l2l_file
 from l2l.data import datasets
+from l2l.swarm import config as swarm_config
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,6 +34,25 @@ def define_shared_flags():
                       "files; defaults to $" + datasets.ENV_VAR + ".")
   flags.DEFINE_integer("num_particle", 1, "Particles per swarm (LOIS); 1 is "
                        "plain L2L.")
+  defaults = swarm_config.SwarmConfig()
+  flags.DEFINE_boolean(
+      "swarm_per_instance", defaults.per_instance, "Swarm: on a batch of "
+      "independent instances (Rastrigin's rows) each row is a swarm of its "
+      "own; off, particles compare their mean loss over the batch. Train "
+      "and evaluate a swarm with the same setting.")
+  flags.DEFINE_float("swarm_step_noise", defaults.step_noise, "Swarm: "
+                     "stddev of Gaussian noise added to every move (>= 0).",
+                     lower_bound=0.0)
+  flags.DEFINE_float("swarm_step_scale", defaults.step_scale, "Swarm: factor "
+                     "of the net's updates (> 0). Train and evaluate a swarm "
+                     "with the same setting.", lower_bound=1e-30)
+
+
+def swarm_flag_options():
+  """The swarm options the shared flags set (for --num_particle > 1)."""
+  return {"per_instance": FLAGS.swarm_per_instance,
+          "step_noise": FLAGS.swarm_step_noise,
+          "step_scale": FLAGS.swarm_step_scale}
 
 
 def fail(message):

@@ -13,6 +13,7 @@ from absl import logging
 # cli first: it quiets TensorFlow before training imports it.
 from l2l.experiment import cli
 from l2l.experiment import training
+from l2l.swarm import config as swarm_config
 import util
 
 FLAGS = flags.FLAGS
@@ -34,7 +35,29 @@ flags.DEFINE_integer("seed", None, "Graph-level random seed.")
 flags.DEFINE_string("logdir", None, "Directory for TensorBoard summaries.")
 flags.DEFINE_boolean("overwrite", False, "Allow replacing the optimizer "
                      "already saved in --save_path.")
+flags.DEFINE_enum("swarm_objective", "sum", list(swarm_config.OBJECTIVES),
+                  "Swarm meta-objective: sum (every particle, every step), "
+                  "best_so_far (the best loss found yet, every step) or "
+                  "final_best (the best particle at the unroll's end).")
+flags.DEFINE_enum("swarm_time_weighting", "uniform",
+                  list(swarm_config.TIME_WEIGHTINGS),
+                  "Swarm: weight of an unroll's steps in the meta-objective.")
+flags.DEFINE_float("swarm_entropy_weight", 0.001, "Swarm: weight of the "
+                   "posterior entropy term (>= 0).", lower_bound=0.0)
+flags.DEFINE_boolean("swarm_normalise_entropy", False, "Swarm: "
+                     "--swarm_entropy_weight is the entropy term's share of "
+                     "the objective's size, not an absolute factor.")
 cli.define_shared_flags()
+
+
+def swarm_options():
+  """The swarm's options from the flags (empty for plain L2L)."""
+  if FLAGS.num_particle <= 1:
+    return {}
+  return dict(cli.swarm_flag_options(), objective=FLAGS.swarm_objective,
+              time_weighting=FLAGS.swarm_time_weighting,
+              entropy_weight=FLAGS.swarm_entropy_weight,
+              normalise_entropy=FLAGS.swarm_normalise_entropy)
 
 
 def main(argv):
@@ -49,7 +72,8 @@ def main(argv):
         unroll_length=FLAGS.unroll_length, learning_rate=FLAGS.learning_rate,
         second_derivatives=FLAGS.second_derivatives, seed=FLAGS.seed,
         num_particles=FLAGS.num_particle, overwrite=FLAGS.overwrite,
-        data_dir=FLAGS.data_dir, logdir=FLAGS.logdir)
+        data_dir=FLAGS.data_dir, logdir=FLAGS.logdir,
+        swarm_options=swarm_options())
   logging.info("Training took %.1f s", timeit.default_timer() - start)
 
 

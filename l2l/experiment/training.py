@@ -17,6 +17,17 @@ from l2l.swarm import swarm_unroll
 import util
 
 
+# The documented recipe that trains a swarm on Rastrigin (`square_cos_<d>`):
+# docs/design.md, "Training a swarm", gives the reasons and the command.
+SWARM_RECIPE = {
+    "num_epochs": 100,
+    "num_steps": 100,
+    "unroll_length": 20,
+    "learning_rate": 0.001,
+    "swarm_options": {"objective": "sum", "per_instance": False},
+}
+
+
 class TrainingDiverged(RuntimeError):
   """The meta-loss became NaN or infinite."""
 
@@ -103,7 +114,7 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
           evaluation_period=1000, evaluation_epochs=20, num_steps=100,
           unroll_length=20, learning_rate=0.001, second_derivatives=False,
           seed=None, num_particles=1, overwrite=False, data_dir=None,
-          logdir=None, show_progress=True):
+          logdir=None, show_progress=True, swarm_options=None):
   """Meta-trains an optimizer and saves the best one by periodic evaluation.
 
   An evaluation also runs after the last epoch, so a short run saves too.
@@ -126,6 +137,8 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
     logdir: directory for TensorBoard summaries (meta-loss, final loss and
       seconds per epoch, evaluation loss), or None.
     show_progress: show a progress readout.
+    swarm_options: other `SwarmConfig` options of the swarm (objective,
+      per_instance, ...), e.g. {"objective": "best_so_far"}.
 
   Returns:
     The best evaluation's mean final loss (inf if none completed).
@@ -133,6 +146,10 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
   Raises:
     ValueError: for bad settings.
   """
+  if swarm_options and "num_particles" in swarm_options:
+    raise ValueError("swarm_options must not hold num_particles; pass "
+                     "num_particles={} instead.".format(
+                         swarm_options["num_particles"]))
   if num_steps % unroll_length:
     raise ValueError(
         "num_steps ({}) must be a multiple of unroll_length ({}).".format(
@@ -146,7 +163,8 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
         problem_name, data_dir=data_dir)
     check_save_path(save_path, _saved_ids(net_config, num_particles),
                     overwrite)
-    optimizer = meta.MetaOptimizer(num_particles=num_particles, **net_config)
+    optimizer = meta.MetaOptimizer(num_particles=num_particles,
+                                   **dict(swarm_options or {}), **net_config)
     step, update, reset, cost_op, _ = optimizer.meta_minimize(
         problem, unroll_length, learning_rate=learning_rate,
         net_assignments=net_assignments,
