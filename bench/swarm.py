@@ -8,8 +8,8 @@ held-out instances (4 particles, 250 steps, batch 128, starts N(0, 1.3)).
 Reports each one's best-particle final loss and each particle's mean
 displacement (|x_250 - x_0| per coordinate), and an ablation: the recipe
 re-trained with each feature, the feature attention and the objective
-switched off in turn. Prints one `BENCH swarm` line per figure and markdown
-tables.
+switched off in turn (in the first of `--dims`). Prints one `BENCH swarm`
+line per figure and markdown tables.
 
     python bench/swarm.py                 # the recipe in 10-d and 20-d
     python bench/swarm.py --quick         # a brief version, under 10 min
@@ -38,15 +38,15 @@ from l2l.experiment import training
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("dims", ["10", "20"], "Rastrigin dimensions to run.")
-flags.DEFINE_boolean("quick", False, "Train briefly (--quick_train_epochs), "
-                     "evaluate on --quick_eval_epochs instances and ablate "
-                     "in the first of --dims only: under 10 minutes.")
+flags.DEFINE_boolean("quick", False, "Train briefly (--quick_train_epochs) "
+                     "and evaluate on --quick_eval_epochs instances: under "
+                     "10 minutes on 2 idle cores.")
 flags.DEFINE_string("path", None, "Score the swarm saved in this directory "
                     "(the coordinate-wise swarm runs in every dimension) "
                     "instead of training one; skips the ablation.")
 flags.DEFINE_integer("train_epochs", None, "Meta-training epochs per swarm; "
                      "defaults to the recipe's.")
-flags.DEFINE_integer("quick_train_epochs", 20, "Meta-training epochs per "
+flags.DEFINE_integer("quick_train_epochs", 10, "Meta-training epochs per "
                      "swarm with --quick.")
 flags.DEFINE_integer("eval_epochs", 20, "Held-out instances per optimizer.")
 flags.DEFINE_integer("quick_eval_epochs", 5, "Held-out instances with "
@@ -58,7 +58,8 @@ flags.DEFINE_integer("num_particles", 4, "Particles (restarts for Adam).")
 flags.DEFINE_integer("seed", 0, "Seed of the held-out instances, the same "
                      "for every optimizer; tuning uses other instances.")
 flags.DEFINE_integer("train_seed", 1, "Graph-level seed of meta-training.")
-flags.DEFINE_boolean("ablation", True, "Re-train and score the ablations.")
+flags.DEFINE_boolean("ablation", True, "Re-train and score the ablations "
+                     "(in the first of --dims).")
 flags.DEFINE_string("output", None, "Also write the markdown tables here.")
 
 # LOIS's reported final losses on Rastrigin (its poster's ablation).
@@ -256,7 +257,7 @@ def main(argv):
     sections.append("### {}-d\n\n{}\n{}\n".format(
         dims, common.markdown_table(HEADERS, rows(results)),
         "\n".join("- " + line for line in verdicts(dims, results))))
-    if FLAGS.ablation and not FLAGS.path and (index == 0 or not FLAGS.quick):
+    if FLAGS.ablation and not FLAGS.path and index == 0:
       ablations = [results[0]]
       for name, change in ABLATIONS.items():
         ablations.append(learned_score(name, problem, recipe_options(

@@ -904,9 +904,11 @@ def test_evaluate_swarm_l2l_and_pso():
 # the swarm is trained to do").
 
 
-def _objective(objective, fx, per_instance, prior, time_weighting="uniform"):
+def _objective(objective, fx, per_instance, prior, time_weighting="uniform",
+               final_weight=0.0):
   config = swarm_unroll.SwarmConfig(num_particles=2, objective=objective,
-                                    time_weighting=time_weighting)
+                                    time_weighting=time_weighting,
+                                    final_weight=final_weight)
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     return sess.run(swarm_unroll.objective_loss(
         config, tf.constant(fx), tf.constant(per_instance),
@@ -944,6 +946,11 @@ def test_best_so_far_objective_keeps_each_instance_record():
   assert _objective("best_so_far", _MEANS, _INSTANCE_LOSSES, prior,
                     "increasing") == pytest.approx(
                         0.5 * 6.1 + 1.0 * 3.5 + 1.5 * 3.0)
+  # The final term: every particle's loss at the end, (4.5 + 9 + 6.5 + 2) / 4
+  # = 5.5, times T + 1 = 3 and the weight.
+  assert _objective("best_so_far", _MEANS, _INSTANCE_LOSSES, prior,
+                    final_weight=0.5) == pytest.approx(
+                        6.1 + 3.5 + 3.0 + 0.5 * 3 * 5.5)
 
 
 def test_final_best_objective_is_the_best_particle_at_the_end():
@@ -1071,6 +1078,7 @@ def test_step_noise_moves_every_coordinate_by_its_stddev():
 @pytest.mark.parametrize("options, name", [
     ({"objective": "greedy"}, "objective"),
     ({"time_weighting": "late"}, "time_weighting"),
+    ({"final_weight": "1"}, "final_weight"),
     ({"normalise_entropy": 1}, "normalise_entropy"),
     ({"per_instance": "yes"}, "per_instance"),
     ({"step_noise": -0.1}, "step_noise"),

@@ -55,6 +55,7 @@ def test_train_command_swarm_objective_flags(tmp_path):
                 "--num_particle=2", "--swarm_objective=best_so_far",
                 "--swarm_time_weighting=increasing",
                 "--swarm_normalise_entropy", "--swarm_entropy_weight=0.1",
+                "--swarm_entropy",
                 "--swarm_per_instance", "--swarm_step_noise=0.01",
                 "--num_epochs=1", "--evaluation_epochs=1", "--num_steps=4",
                 "--unroll_length=2", "--seed=1")

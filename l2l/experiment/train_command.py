@@ -44,6 +44,9 @@ flags.DEFINE_enum("swarm_time_weighting", "uniform",
                   "Swarm: weight of an unroll's steps in the meta-objective.")
 flags.DEFINE_float("swarm_entropy_weight", 0.001, "Swarm: weight of the "
                    "posterior entropy term (>= 0).", lower_bound=0.0)
+flags.DEFINE_boolean("swarm_entropy", True, "Swarm: add LOIS's posterior "
+                     "entropy term to the meta-loss (it about triples the "
+                     "cost of an epoch).")
 flags.DEFINE_boolean("swarm_normalise_entropy", False, "Swarm: "
                      "--swarm_entropy_weight is the entropy term's share of "
                      "the objective's size, not an absolute factor.")
@@ -56,6 +59,7 @@ def swarm_options():
     return {}
   return dict(cli.swarm_flag_options(), objective=FLAGS.swarm_objective,
               time_weighting=FLAGS.swarm_time_weighting,
+              use_entropy=FLAGS.swarm_entropy,
               entropy_weight=FLAGS.swarm_entropy_weight,
               normalise_entropy=FLAGS.swarm_normalise_entropy)
 

@@ -23,8 +23,9 @@ SWARM_RECIPE = {
     "num_epochs": 100,
     "num_steps": 100,
     "unroll_length": 20,
-    "learning_rate": 0.001,
-    "swarm_options": {"objective": "sum", "per_instance": False},
+    "learning_rate": 0.01,
+    "swarm_options": {"objective": "sum", "time_weighting": "final",
+                      "per_instance": True, "use_entropy": False},
 }
 
 

@@ -45,6 +45,10 @@ class SwarmConfig:
       instance's best before the unroll) of F[s, j, i]: only improving the
       best point found pays, so moving away from a basin costs nothing.
       "final_best": mean_i min_j F[T, j, i], the best particle at the end.
+    final_weight: with "best_so_far", adds
+      `final_weight * (T + 1) * mean_j mean_i F[T, j, i]`, every particle's
+      loss at the unroll's end, so the record pays for exploring and this
+      term for ending in the best basin found (0: off).
     time_weighting: "uniform"; "increasing": step t of an unroll of T
       counts w_t = 2 (t + 1) / (T + 2) (mean 1), so late steps matter more
       than early ones; or "final": only the unroll's last step counts, with
@@ -90,6 +94,7 @@ class SwarmConfig:
   use_entropy: bool = True
   objective: str = "sum"
   time_weighting: str = "uniform"
+  final_weight: float = 0.0
   normalise_entropy: bool = False
   per_instance: bool = False
   step_noise: float = 0.0

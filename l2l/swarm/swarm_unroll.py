@@ -311,7 +311,11 @@ def objective_loss(config, fx_history, instance_history, prior_best):
   if config.objective == "best_so_far":
     best_now = tf.reduce_min(instance_history, axis=1)
     record = tf.scan(tf.minimum, best_now, initializer=prior_best)
-    return tf.reduce_sum(weights * tf.reduce_mean(record, axis=1))
+    loss = tf.reduce_sum(weights * tf.reduce_mean(record, axis=1))
+    if config.final_weight:
+      loss += config.final_weight * (num_steps + 1) * tf.reduce_mean(
+          fx_history[-1])
+    return loss
   return tf.reduce_sum(weights[:, None] * fx_history)
 
 
