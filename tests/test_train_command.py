@@ -38,7 +38,8 @@ def test_train_help_lists_every_flag_and_the_problems():
   for flag in ("--problem", "--save_path", "--num_epochs", "--num_particle",
                "--data_dir", "--unroll_length", "--[no]overwrite"):
     assert flag in done.stdout, flag
-  for problem in ("simple", "quadratic", "digits", "square_cos_<d>"):
+  for problem in ("simple", "quadratic", "quadratic-las", "digits",
+                  "square_cos_<d>"):
     assert problem in done.stdout, problem
 
 
