@@ -1067,20 +1067,6 @@ def test_step_noise_moves_every_coordinate_by_its_stddev():
   assert abs(np.mean(moved)) < 0.05
 
 
-@pytest.mark.parametrize("options, name", [
-    ({"objective": "greedy"}, "objective"),
-    ({"time_weighting": "late"}, "time_weighting"),
-    ({"final_weight": "1"}, "final_weight"),
-    ({"normalise_entropy": 1}, "normalise_entropy"),
-    ({"per_instance": "yes"}, "per_instance"),
-    ({"step_noise": -0.1}, "step_noise"),
-    ({"step_noise": "0.1"}, "step_noise"),
-])
-def test_bad_objective_options_name_the_option(options, name):
-  with pytest.raises(ValueError, match=name):
-    meta.MetaOptimizer(num_particles=2, **options)
-
-
 def test_step_scale_multiplies_the_nets_update():
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     tf.compat.v1.set_random_seed(19)
