@@ -74,9 +74,6 @@ ABLATIONS = collections.OrderedDict([
     ("no objective (LOIS's sum)", {"objective": "sum",
                                    "time_weighting": "uniform"}),
 ])
-# The options that shape the optimizer itself (evaluation needs them too);
-# the others only shape meta-training.
-ARCHITECTURE_PREFIXES = ("use_", "per_instance", "step_")
 
 Score = collections.namedtuple("Score", "name, lr, final, std, displacements")
 Score.__doc__ = """One optimizer in one dimension.
@@ -104,12 +101,6 @@ def train_epochs():
 def recipe_options(**changes):
   """The recipe's swarm options with `changes`."""
   return dict(training.SWARM_RECIPE["swarm_options"], **changes)
-
-
-def architecture(options):
-  """The options evaluation needs: those that shape the optimizer."""
-  return {key: value for key, value in options.items()
-          if key.startswith(ARCHITECTURE_PREFIXES)}
 
 
 def score(name, problem, lr=None, **kwargs):
@@ -150,8 +141,11 @@ def train_swarm(problem, directory, options):
 
 
 def learned_score(name, problem, options, path=None):
-  """Trains (unless `path` is given) and scores one swarm."""
-  swarm = dict(architecture(options), num_particles=FLAGS.num_particles)
+  """Trains (unless `path` is given) and scores one swarm.
+
+  The saved directory's manifest gives evaluation the swarm's options.
+  """
+  swarm = {"num_particles": FLAGS.num_particles}
   if path is not None:
     return score(name, problem, path=path, swarm_options=swarm)
   with tempfile.TemporaryDirectory(prefix="l2l-swarm-") as directory:

@@ -1,5 +1,6 @@
 """Tests for train_command.py through train.py, as a user runs it."""
 
+import json
 import os
 import subprocess
 import sys
@@ -63,10 +64,16 @@ def test_train_command_swarm_objective_flags(tmp_path):
   assert done.returncode == 0, done.stderr
   attention = l2l_file.load(save_path / "attention.l2l")
   assert attention["feature_attention"]["b"].shape == (10, 4)
+  with open(save_path / "manifest.json") as stream:
+    swarm = json.load(stream)["swarm"]
+  assert swarm["objective"] == "best_so_far"
+  assert swarm["time_weighting"] == "increasing"
+  assert swarm["entropy_weight"] == 0.1 and swarm["normalise_entropy"]
+  assert swarm["per_instance"] and swarm["step_noise"] == 0.01
   evaluated = subprocess.run(
       [sys.executable, "evaluate.py", "--problem=square_cos_2",
        "--optimizer=L2L", "--path=" + str(save_path), "--num_particle=2",
-       "--swarm_per_instance", "--num_epochs=1", "--num_steps=2",
+       "--num_epochs=1", "--num_steps=2",
        "--records_dir=" + str(tmp_path / "records")],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
   assert evaluated.returncode == 0, evaluated.stderr

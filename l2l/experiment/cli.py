@@ -48,11 +48,21 @@ def define_shared_flags():
                      "with the same setting.", lower_bound=1e-30)
 
 
-def swarm_flag_options():
-  """The swarm options the shared flags set (for --num_particle > 1)."""
-  return {"per_instance": FLAGS.swarm_per_instance,
-          "step_noise": FLAGS.swarm_step_noise,
-          "step_scale": FLAGS.swarm_step_scale}
+def swarm_flag_options(only_given=False):
+  """The swarm options the shared flags set (for --num_particle > 1).
+
+  Args:
+    only_given: only the flags given on the command line, so that a saved
+      swarm's manifest supplies the others.
+
+  Returns:
+    A dict of `SwarmConfig` options.
+  """
+  flag_of = {"per_instance": "swarm_per_instance",
+             "step_noise": "swarm_step_noise",
+             "step_scale": "swarm_step_scale"}
+  return {option: FLAGS[flag].value for option, flag in flag_of.items()
+          if not only_given or FLAGS[flag].present}
 
 
 def fail(message):

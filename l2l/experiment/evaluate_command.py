@@ -59,7 +59,10 @@ def _swarm_options():
   if FLAGS.num_particle <= 1:
     return {}
   if FLAGS.optimizer == "L2L":
-    return dict(cli.swarm_flag_options(), num_particles=FLAGS.num_particle)
+    # The saved manifest gives the swarm's other options; flags given here
+    # override them.
+    return dict(cli.swarm_flag_options(only_given=True),
+                num_particles=FLAGS.num_particle)
   return {"num_particles": FLAGS.num_particle}
 
 
