@@ -71,8 +71,8 @@ ABLATIONS = collections.OrderedDict([
     ("no personal best", {"use_personal_best": False}),
     ("no attraction", {"use_attraction": False}),
     ("no feature attention", {"use_feature_attention": False}),
-    ("no objective (LOIS's sum)", {"objective": "sum",
-                                   "time_weighting": "uniform"}),
+    # The objective switched off: LOIS's sum over every step.
+    ("no objective", {"objective": "sum", "time_weighting": "uniform"}),
 ])
 
 Score = collections.namedtuple("Score", "name, lr, final, std, displacements")
@@ -195,7 +195,12 @@ def verdicts(dims, results):
   for rival, label in (("PSO", "PSO"), ("Adam", "best-of-{} tuned Adam".format(
       FLAGS.num_particles))):
     theirs = by_name[rival].final
-    word = "beats" if ours < theirs else "does NOT beat"
+    if common.tied(ours, theirs):
+      word = "ties (within {:.0%}) with".format(common.TIE_TOLERANCE)
+    elif ours < theirs:
+      word = "beats"
+    else:
+      word = "does NOT beat"
     lines.append("{}-d: the learned swarm ({}) {} {} ({}).".format(
         dims, common.format_value(ours), word, label,
         common.format_value(theirs)))
