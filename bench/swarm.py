@@ -39,8 +39,8 @@ from l2l.experiment import training
 FLAGS = flags.FLAGS
 flags.DEFINE_list("dims", ["10", "20"], "Rastrigin dimensions to run.")
 flags.DEFINE_boolean("quick", False, "Train briefly (--quick_train_epochs) "
-                     "and evaluate on --quick_eval_epochs instances: under "
-                     "10 minutes on 2 idle cores.")
+                     "and evaluate on --quick_eval_epochs instances: aimed at "
+                     "under 10 minutes on 2 idle cores.")
 flags.DEFINE_string("path", None, "Score the swarm saved in this directory "
                     "(the coordinate-wise swarm runs in every dimension) "
                     "instead of training one; skips the ablation.")
