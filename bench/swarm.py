@@ -124,7 +124,7 @@ def train_swarm(problem, directory, options):
   """Meta-trains a swarm with the recipe's settings; True if it saved."""
   recipe = training.SWARM_RECIPE
   start = timeit.default_timer()
-  loss = training.train(
+  result = training.train(
       problem, save_path=directory, num_epochs=train_epochs(),
       log_period=max(1, train_epochs() // 5),
       evaluation_period=train_epochs(), evaluation_epochs=5,
@@ -136,8 +136,8 @@ def train_swarm(problem, directory, options):
       ("problem", problem), ("stage", "meta_train"),
       ("train_epochs", train_epochs()),
       ("seconds", timeit.default_timer() - start),
-      ("train_mean_final", loss)]))
-  return math.isfinite(loss)
+      ("train_mean_final", result.best_evaluation)]))
+  return result.saved and math.isfinite(result.best_evaluation)
 
 
 def learned_score(name, problem, options, path=None):
