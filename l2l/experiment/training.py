@@ -281,14 +281,14 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
         evaluation_epochs, num_steps, unroll_length, learning_rate,
         second_derivatives, seed, num_particles, overwrite or resume,
         data_dir, logdir, show_progress, checkpoint_period, resume,
-        handle_signals)
+        handle_signals, swarm_options)
 
 
 def _train_locked(problem_name, save_path, num_epochs, log_period,
                   evaluation_period, evaluation_epochs, num_steps,
                   unroll_length, learning_rate, second_derivatives, seed,
                   num_particles, overwrite, data_dir, logdir, show_progress,
-                  checkpoint_period, resume, handle_signals):
+                  checkpoint_period, resume, handle_signals, swarm_options):
   """`train`'s work, with `save_path` (if any) locked."""
   num_unrolls = num_steps // unroll_length
   settings = _trajectory_settings(problem_name, num_steps, unroll_length,
