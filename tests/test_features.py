@@ -247,7 +247,7 @@ def test_feature_attention_inside_while_loop(run_built):
 # --- posterior_entropy --------------------------------------------------------
 
 
-# --- a batch of independent swarms ---------------------------------------------
+# --- a batch of independent swarms ---------------------------------------
 
 
 def test_swarm_features_take_a_batch_of_instances(run_built):

@@ -15,8 +15,8 @@ Conventions: with k particles, each particle's optimizee variables are
 flattened and concatenated into one row, so positions and gradients are
 [k, n] tensors and per-particle losses are [k] tensors. The swarm functions
 also take leading batch axes, [..., k, n] and [..., k], for a batch of
-independent instances, each with its own swarm of k points. Everything here builds
-`tf.compat.v1` graph-mode ops: functions take and return tensors. The
+independent instances, each with its own swarm of k points. Everything here
+builds `tf.compat.v1` graph-mode ops: functions take and return tensors. The
 meta-loss's exploration term is in `posterior.py`.
 """
 
