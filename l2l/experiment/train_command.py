@@ -16,6 +16,7 @@ from absl import logging
 # cli first: it quiets TensorFlow before training imports it.
 from l2l.experiment import cli
 from l2l.experiment import training
+from l2l.swarm import config as swarm_config
 import util
 
 FLAGS = flags.FLAGS
@@ -43,6 +44,21 @@ flags.DEFINE_integer("checkpoint_period", training.DEFAULT_CHECKPOINT_PERIOD,
                      "SIGTERM); a killed run loses at most this many.")
 flags.DEFINE_boolean("resume", False, "Continue the run whose training "
                      "state is in --save_path.")
+flags.DEFINE_enum("swarm_objective", "sum", list(swarm_config.OBJECTIVES),
+                  "Swarm meta-objective: sum (every particle, every step), "
+                  "best_so_far (the best loss found yet, every step) or "
+                  "final_best (the best particle at the unroll's end).")
+flags.DEFINE_enum("swarm_time_weighting", "uniform",
+                  list(swarm_config.TIME_WEIGHTINGS),
+                  "Swarm: weight of an unroll's steps in the meta-objective.")
+flags.DEFINE_float("swarm_entropy_weight", 0.001, "Swarm: weight of the "
+                   "posterior entropy term (>= 0).", lower_bound=0.0)
+flags.DEFINE_boolean("swarm_entropy", True, "Swarm: add LOIS's posterior "
+                     "entropy term to the meta-loss (it about triples the "
+                     "cost of an epoch).")
+flags.DEFINE_boolean("swarm_normalise_entropy", False, "Swarm: "
+                     "--swarm_entropy_weight is the entropy term's share of "
+                     "the objective's size, not an absolute factor.")
 cli.define_shared_flags()
 
 # Exit status of a run stopped because a loss became NaN or infinite.
@@ -108,6 +124,17 @@ def _report(result):
   return 0
 
 
+def swarm_options():
+  """The swarm's options from the flags (empty for plain L2L)."""
+  if FLAGS.num_particle <= 1:
+    return {}
+  return dict(cli.swarm_flag_options(), objective=FLAGS.swarm_objective,
+              time_weighting=FLAGS.swarm_time_weighting,
+              use_entropy=FLAGS.swarm_entropy,
+              entropy_weight=FLAGS.swarm_entropy_weight,
+              normalise_entropy=FLAGS.swarm_normalise_entropy)
+
+
 def main(argv):
   del argv
   validate_flags()
@@ -124,7 +151,8 @@ def main(argv):
           second_derivatives=FLAGS.second_derivatives, seed=FLAGS.seed,
           num_particles=FLAGS.num_particle, overwrite=FLAGS.overwrite,
           data_dir=FLAGS.data_dir, logdir=FLAGS.logdir,
-          checkpoint_period=FLAGS.checkpoint_period, resume=FLAGS.resume)
+          checkpoint_period=FLAGS.checkpoint_period, resume=FLAGS.resume,
+          swarm_options=swarm_options())
     except KeyboardInterrupt:
       # Interrupted before training could keep a state (building the graph).
       sys.stderr.write("Interrupted (SIGINT) before training started: "
