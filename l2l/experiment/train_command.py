@@ -2,6 +2,10 @@
 
     python train.py --problem=quadratic --save_path=./quadratic
     l2l-train --problem=quadratic --save_path=./quadratic
+
+With a cluster description (TF_CONFIG, or --ps_hosts, --worker_hosts,
+--job_name and --task_index) it runs one task of a cluster training (see
+l2l/experiment/distributed_training.py and local_cluster.py).
 """
 
 import sys
@@ -12,6 +16,8 @@ from absl import logging
 
 # cli first: it quiets TensorFlow before training imports it.
 from l2l.experiment import cli
+from l2l.experiment import cluster
+from l2l.experiment import distributed_training
 from l2l.experiment import training
 import util
 
@@ -35,22 +41,41 @@ flags.DEFINE_string("logdir", None, "Directory for TensorBoard summaries.")
 flags.DEFINE_boolean("overwrite", False, "Allow replacing the optimizer "
                      "already saved in --save_path.")
 cli.define_shared_flags()
+cluster.define_flags()
 
 
 def main(argv):
   del argv
   start = timeit.default_timer()
+  settings = dict(
+      save_path=FLAGS.save_path, num_epochs=FLAGS.num_epochs,
+      log_period=FLAGS.log_period,
+      evaluation_period=FLAGS.evaluation_period,
+      evaluation_epochs=FLAGS.evaluation_epochs, num_steps=FLAGS.num_steps,
+      unroll_length=FLAGS.unroll_length, learning_rate=FLAGS.learning_rate,
+      second_derivatives=FLAGS.second_derivatives, seed=FLAGS.seed,
+      num_particles=FLAGS.num_particle, overwrite=FLAGS.overwrite,
+      data_dir=FLAGS.data_dir, logdir=FLAGS.logdir)
   with cli.plain_errors():
-    training.train(
-        FLAGS.problem, save_path=FLAGS.save_path, num_epochs=FLAGS.num_epochs,
-        log_period=FLAGS.log_period,
-        evaluation_period=FLAGS.evaluation_period,
-        evaluation_epochs=FLAGS.evaluation_epochs, num_steps=FLAGS.num_steps,
-        unroll_length=FLAGS.unroll_length, learning_rate=FLAGS.learning_rate,
-        second_derivatives=FLAGS.second_derivatives, seed=FLAGS.seed,
-        num_particles=FLAGS.num_particle, overwrite=FLAGS.overwrite,
-        data_dir=FLAGS.data_dir, logdir=FLAGS.logdir)
+    task = cluster.from_parsed_flags(FLAGS)
+    if task is not None:
+      _train_on_cluster(task, settings)
+    else:
+      training.train(FLAGS.problem, **settings)
   logging.info("Training took %.1f s", timeit.default_timer() - start)
+
+
+def _train_on_cluster(task, settings):
+  """Runs this process's task of a cluster training."""
+  try:
+    best = distributed_training.train(
+        task, FLAGS.problem, sync_replicas=FLAGS.sync_replicas,
+        timeout=FLAGS.cluster_timeout, **settings)
+  except (RuntimeError, TimeoutError, training.TrainingDiverged) as error:
+    cli.fail("{} {}: {}".format(task.job_name, task.task_index, error))
+  if task.is_chief and settings["save_path"] and not best < float("inf"):
+    cli.fail("The chief finished without saving an optimizer to {}.".format(
+        settings["save_path"]))
 
 
 def run():
