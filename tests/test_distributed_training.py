@@ -18,6 +18,7 @@ import meta
 import problems
 from l2l.experiment import cluster
 from l2l.experiment import distributed_training
+from l2l.experiment import local_cluster
 
 _NET = {"cw": {"net": "CoordinateWiseDeepLSTM",
                "net_options": {"layers": (), "initializer": "zeros"}}}
@@ -33,7 +34,7 @@ def _problem():
 def _start_cluster(num_workers=2):
   hosts = set()
   while len(hosts) < num_workers + 1:
-    hosts.add("127.0.0.1:{}".format(cluster.free_port()))
+    hosts.add("127.0.0.1:{}".format(local_cluster.free_port()))
   hosts = sorted(hosts)
   jobs = {"ps": hosts[:1], "worker": hosts[1:]}
   servers = [cluster.start_server(cluster.Cluster(jobs, "worker", i))
@@ -112,6 +113,12 @@ def _adam_first_step(parameters, gradients, beta1=np.float32(0.9),
   return new, m, v
 
 
+def _assert_all_close(actual, wanted, atol=0.0):
+  assert len(actual) == len(wanted)
+  for a, w in zip(actual, wanted):
+    np.testing.assert_allclose(a, w, rtol=1e-5, atol=atol)
+
+
 def test_sync_meta_step_is_adam_on_the_mean_of_the_two_workers_gradients():
   jobs, servers = _start_cluster()
   with contextlib.ExitStack() as stack:
@@ -138,19 +145,15 @@ def test_sync_meta_step_is_adam_on_the_mean_of_the_two_workers_gradients():
   # meta-gradient on it.
   assert not np.allclose(instances[0][1], instances[1][1])
   for instance, worker_gradients in zip(instances, gradients):
-    expected = _one_process_gradients(start, instance)
-    for actual, wanted in zip(worker_gradients, expected):
-      np.testing.assert_allclose(actual, wanted, rtol=1e-5)
+    _assert_all_close(worker_gradients,
+                      _one_process_gradients(start, instance))
   assert not np.allclose(gradients[0][1], gradients[1][1], rtol=0.01)
   # One meta-step: Adam on their mean, on the ps task.
   mean = [(a + b) / 2 for a, b in zip(*gradients)]
   new, m, v = _adam_first_step(start, mean)
-  for actual, wanted in zip(slots, m):
-    np.testing.assert_allclose(actual, wanted, rtol=1e-5)
-  for actual, wanted in zip(slots_squared, v):
-    np.testing.assert_allclose(actual, wanted, rtol=1e-5)
-  for actual, wanted in zip(after, new):
-    np.testing.assert_allclose(actual, wanted, rtol=1e-5, atol=1e-7)
+  _assert_all_close(slots, m)
+  _assert_all_close(slots_squared, v)
+  _assert_all_close(after, new, atol=1e-7)
 
 
 def test_async_meta_step_applies_one_workers_gradient_alone():
@@ -165,9 +168,7 @@ def test_async_meta_step_applies_one_workers_gradient_alone():
     assert workers[0].sess.run(workers[0].replica.global_step) == 1
     workers[0].meta_step()
     assert workers[1].sess.run(workers[1].replica.global_step) == 2
-  new, _, _ = _adam_first_step(start, gradients)
-  for actual, wanted in zip(after, new):
-    np.testing.assert_allclose(actual, wanted, rtol=1e-5, atol=1e-7)
+  _assert_all_close(after, _adam_first_step(start, gradients)[0], atol=1e-7)
 
 
 def test_restarted_workers_rejoin_without_reinitialising_the_parameters():

@@ -36,7 +36,9 @@ def test_train_help_lists_every_flag_and_the_problems():
   # absl prints the help and exits with status 1.
   done = _train("--help")
   for flag in ("--problem", "--save_path", "--num_epochs", "--num_particle",
-               "--data_dir", "--unroll_length", "--[no]overwrite"):
+               "--data_dir", "--unroll_length", "--[no]overwrite",
+               "--ps_hosts", "--worker_hosts", "--job_name", "--task_index",
+               "--[no]sync_replicas", "--cluster_timeout"):
     assert flag in done.stdout, flag
   for problem in ("simple", "quadratic", "digits", "square_cos_<d>"):
     assert problem in done.stdout, problem
@@ -47,3 +49,12 @@ def test_train_command_unknown_problem_is_one_line(tmp_path):
   assert done.returncode == 1
   lines = done.stderr.strip().splitlines()
   assert lines[-1].startswith("Error: Unknown problem 'nonsense'")
+
+
+def test_train_command_bad_cluster_description_is_one_line(tmp_path):
+  done = _train("--problem=simple", "--save_path=" + str(tmp_path / "x"),
+                "--ps_hosts=127.0.0.1:1", "--worker_hosts=127.0.0.1:2",
+                "--job_name=chief")
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: --job_name must be one of ps, worker, got 'chief'.")

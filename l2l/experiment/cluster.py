@@ -19,7 +19,6 @@ Importing this module defines no command-line flags; `define_flags` does.
 import collections
 import json
 import os
-import socket
 
 from absl import flags
 from absl import logging
@@ -340,10 +339,3 @@ def serve(cluster):
     sess.run(stop)
   logging.info("The chief has finished; parameter server %s stops.",
                cluster.device)
-
-
-def free_port():
-  """A TCP port on 127.0.0.1 that nothing listens on right now."""
-  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-    probe.bind(("127.0.0.1", 0))
-    return probe.getsockname()[1]

@@ -119,7 +119,8 @@ def build_replica(cluster, make_optimizer, problem, unroll_length,
                                              names + ["global_step"])):
     global_step = tf.compat.v1.train.get_or_create_global_step()
     optimizer = make_optimizer()
-    info = optimizer.meta_loss(problem, unroll_length, **meta_loss_args)
+    with _cached_on(cluster.device, names):
+      info = optimizer.meta_loss(problem, unroll_length, **meta_loss_args)
     built = [v.op.name for v in optimizer.variables()]
     if sorted(built) != sorted(names):
       raise RuntimeError("The meta-optimizer's variables are named {} here "
@@ -176,6 +177,25 @@ def _sync_ops(sync_optimizer, is_chief):
                  sync_optimizer.local_step_init_op),
       init_tokens=sync_optimizer.get_init_tokens_op(),
       close_tokens=queue_runner.queue.close(cancel_pending_enqueues=True))
+
+
+def _cached_on(device, names):
+  """Reads the variables named `names` once per session run, on `device`.
+
+  The unroll's loop uses the optimizer's parameters at every step; without
+  a caching device each step would fetch them from the ps task again. With
+  one, a run (one unroll and its meta-step) fetches them once, so the whole
+  unroll sees the same parameters.
+  """
+  names = frozenset(names)
+
+  def creator(next_creator, **kwargs):
+    scope = tf.compat.v1.get_default_graph().get_name_scope()
+    name = "/".join(part for part in (scope, kwargs.get("name")) if part)
+    if name in names:
+      kwargs["caching_device"] = device
+    return next_creator(**kwargs)
+  return tf.variable_creator_scope(creator)
 
 
 def _on_ps(variable):

@@ -14,6 +14,7 @@ SIGTERM it stops every process it started.
 import glob
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,8 +23,8 @@ import time
 from absl import flags
 from absl import logging
 
+# No TensorFlow here: the launcher only starts processes.
 from l2l.experiment import cli
-from l2l.experiment import cluster
 
 _OWN_FLAGS = flags.FlagValues()
 flags.DEFINE_integer("workers", 2, "Number of workers (the first is the "
@@ -90,6 +91,13 @@ class _Task:
     return lines[-1].strip() if lines else ""
 
 
+def free_port():
+  """A TCP port on 127.0.0.1 that nothing listens on right now."""
+  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    probe.bind(("127.0.0.1", 0))
+    return probe.getsockname()[1]
+
+
 def flag_value(args, name):
   """The value of `--name=value` or `--name value` in `args`, or None."""
   value = None
@@ -144,7 +152,7 @@ def start(num_workers, train_args, log_dir):
   """
   ports = set()
   while len(ports) < num_workers + 1:
-    ports.add(cluster.free_port())
+    ports.add(free_port())
   hosts = ["127.0.0.1:{}".format(p) for p in sorted(ports)]
   ps_hosts, worker_hosts = hosts[:1], hosts[1:]
   env = dict(os.environ)

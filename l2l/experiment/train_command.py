@@ -80,7 +80,7 @@ def _train_on_cluster(task, settings):
 
 def run():
   """Entry point of train.py and the l2l-train command."""
-  cli.run(main, sys.modules[__name__], cli)
+  cli.run(main, sys.modules[__name__], cli, cluster)
 
 
 if __name__ == "__main__":
