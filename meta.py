@@ -18,6 +18,7 @@ import tensorflow as tf
 from l2l.checkpoint import l2l_file
 from l2l.core import interception
 from l2l.core import unroll
+from l2l.swarm import lois_released
 from l2l.swarm import swarm_unroll
 import networks
 import problems
@@ -63,6 +64,9 @@ def _make_nets(variables, config, net_assignments):
     net_assignments: None (one net for all variables) or a list of
       `(net_id, [variable names])`.
 
+  As DeepMind's: a variable no net is given stays where it is, and a
+  variable given to several nets moves by the sum of their updates.
+
   Returns:
     `(nets, keys, subsets)`: the nets by id, the ids in assignment order, and
     for each id the indices of its variables.
@@ -81,7 +85,7 @@ def _make_nets(variables, config, net_assignments):
   nets = {}
   keys = []
   subsets = []
-  assigned = {}
+  assigned = set()
   for entry in net_assignments:
     if not (isinstance(entry, (list, tuple)) and len(entry) == 2):
       raise ValueError("Each net assignment must be (net_id, [variable "
@@ -103,19 +107,16 @@ def _make_nets(variables, config, net_assignments):
             "net_assignments names variable {!r}, which the problem does not "
             "have; its trainable variables are: {}.".format(
                 name, ", ".join(names)))
-      if name in assigned:
-        raise ValueError("Variable {!r} is assigned to both {!r} and {!r}."
-                         .format(name, assigned[name], key))
-      assigned[name] = key
+      assigned.add(name)
       subset.append(name_to_index[name])
     with tf.compat.v1.variable_scope("vars_optimizer"):
       nets[key] = networks.factory(**config[key])
     keys.append(key)
     subsets.append(subset)
-  missing = [name for name in names if name not in assigned]
-  if missing:
-    raise ValueError("Variables {} are not assigned to any net.".format(
-        ", ".join(missing)))
+  fixed = [name for name in names if name not in assigned]
+  if fixed:
+    logging.info("Variables no net is assigned to stay fixed: %s",
+                 ", ".join(fixed))
   return nets, keys, subsets
 
 
@@ -178,7 +179,9 @@ class MetaOptimizer:
         in it are left alone.
 
     Returns:
-      `{net_id: {module: {variable: ndarray}}}`.
+      `{key: {module: {variable: ndarray}}}`, keyed as DeepMind's: by each
+      written file's path (`<path>/<net_id>.l2l`) when `path` is given, by
+      net id without one.
 
     Raises:
       ValueError: if `meta_loss` has not been built yet.
@@ -195,7 +198,7 @@ class MetaOptimizer:
     for key, module in modules.items():
       filename = (None if path is None else
                   l2l_file.checkpoint_path(path, key))
-      result[key] = networks.save(module, sess, filename)
+      result[filename or key] = networks.save(module, sess, filename)
     return result
 
   def trainable_variables(self):
@@ -253,7 +256,9 @@ class MetaOptimizer:
     Args:
       make_loss: the problem's `build` function.
       len_unroll: optimization steps per unroll.
-      net_assignments: None, or a list of `(net_id, [variable names])`.
+      net_assignments: None, or a list of `(net_id, [variable names])`; a
+        variable left out stays fixed, one listed under several nets moves
+        by the sum of their updates.
       model_path: a directory written by `save`; every meta-optimizer
         parameter starts from it.
       second_derivatives: if False, gradients do not flow through the
@@ -278,6 +283,12 @@ class MetaOptimizer:
       logging.info("Optimizer %r: %s", key, config[key]["net"])
     if self._swarm.active:
       attention_path = None
+      if lois_released.is_released_model(model_path):
+        raise ValueError(
+            "{} is a LOIS released model, whose attention this swarm cannot "
+            "run: evaluate it with evaluate.py --path (or "
+            "l2l.swarm.lois_released.build), which runs it as LOIS's code "
+            "did.".format(model_path))
       if model_path is not None and self._swarm.use_feature_attention:
         attention_path = l2l_file.find(model_path,
                                         swarm_unroll.ATTENTION_ID)

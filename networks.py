@@ -42,23 +42,36 @@ class LoadedCheckpoint(dict):
 
 
 class _ArrayInitializer:
-  """Initializes a variable from a fixed array, checking the shape first."""
+  """Initializes a variable from a fixed array.
 
-  def __init__(self, value, where):
+  A checkpoint's array must have the variable's shape exactly. An array
+  given in code may also hold a single value, which fills the shape, as
+  DeepMind's constant initializers did.
+  """
+
+  def __init__(self, value, where, exact):
     self._value = np.asarray(value)
     self._where = where
+    self._exact = exact
 
   def __call__(self, shape, dtype=tf.float32, **unused_kwargs):
     shape = tuple(int(d) for d in shape)
-    if self._value.shape != shape:
+    if self._value.shape == shape:
+      return tf.constant(self._value, dtype=dtype)
+    if self._value.size == 1 and not self._exact:
+      return tf.fill(shape, tf.constant(self._value.item(), dtype=dtype))
+    if self._exact:
       raise ValueError(
-          "{} has shape {} but this network needs shape {}; the checkpoint was "
-          "written for a different net configuration or problem.".format(
+          "{} has shape {} but this network needs shape {}; the checkpoint "
+          "was written for a different net configuration or problem.".format(
               self._where, list(self._value.shape), list(shape)))
-    return tf.constant(self._value, dtype=dtype)
+    raise ValueError(
+        "The initializer of {} has shape {} but the variable has shape {}; "
+        "give an array of that shape or a single value.".format(
+            self._where, list(self._value.shape), list(shape)))
 
 
-def _to_initializer(value, where):
+def _to_initializer(value, where, exact):
   """Converts a name, an array or a callable to an initializer callable."""
   if isinstance(value, str):
     if value not in _NAMED_INITIALIZERS:
@@ -66,7 +79,7 @@ def _to_initializer(value, where):
           value, where, ", ".join(sorted(_NAMED_INITIALIZERS))))
     return _NAMED_INITIALIZERS[value]()
   if isinstance(value, (np.ndarray, np.generic, float, int)):
-    return _ArrayInitializer(value, where)
+    return _ArrayInitializer(value, where, exact)
   if callable(value):
     return value
   raise ValueError(
@@ -74,33 +87,38 @@ def _to_initializer(value, where):
       "dict of those, got {!r}.".format(where, type(value).__name__))
 
 
-def _is_checkpoint(initializer):
-  return (isinstance(initializer, dict) and bool(initializer) and
-          all(isinstance(v, dict) for v in initializer.values()))
-
-
 def _check_checkpoint_layout(initializer, expected, net_name):
-  """Raises if checkpoint values do not have exactly the modules a net needs."""
-  if not _is_checkpoint(initializer):
+  """Raises unless a checkpoint file has exactly the modules a net needs.
+
+  Only checkpoint files must fit exactly; initializers given in code may
+  cover part of the net, as DeepMind's.
+  """
+  if not isinstance(initializer, LoadedCheckpoint):
     return
+  if not initializer:
+    raise ValueError("{} is empty: it holds no parameters for {}.".format(
+        initializer.path, net_name))
   for module, variables in expected.items():
     got = initializer.get(module)
-    if got is None or set(got) != set(variables):
-      source = getattr(initializer, "path", "the initializer")
+    if not isinstance(got, dict) or set(got) != set(variables):
       raise ValueError(
           "{} does not fit {}: expected modules {} but found {}.".format(
-              source, net_name,
+              initializer.path, net_name,
               {m: sorted(v) for m, v in expected.items()},
               {m: sorted(v) for m, v in initializer.items()}))
   extra = set(initializer) - set(expected)
   if extra:
     raise ValueError("{} does not fit {}: unexpected modules {}.".format(
-        getattr(initializer, "path", "the initializer"), net_name,
-        sorted(extra)))
+        initializer.path, net_name, sorted(extra)))
 
 
 def _initializer_for(initializer, module, variable, default):
   """Picks the initializer of `module/variable` from a net's `initializer`.
+
+  As DeepMind's: a dict keyed by module applies its entry to that module;
+  otherwise a dict keyed by variable name applies to every module (keys no
+  variable has are ignored); anything else applies to every variable.
+  Whatever the initializer does not cover keeps `default`.
 
   Args:
     initializer: None, a name, an ndarray, a callable, a dict keyed by variable
@@ -113,16 +131,16 @@ def _initializer_for(initializer, module, variable, default):
     An initializer callable `(shape, dtype) -> Tensor`.
   """
   where = "{}/{}".format(module, variable)
-  if hasattr(initializer, "path"):
+  exact = isinstance(initializer, LoadedCheckpoint)
+  if exact:
     where = "{} in {}".format(where, initializer.path)
+  if isinstance(initializer, dict) and module in initializer:
+    initializer = initializer[module]
+  if isinstance(initializer, dict):
+    initializer = initializer.get(variable)
   if initializer is None:
     return default
-  if isinstance(initializer, dict):
-    value = initializer.get(module, initializer.get(variable))
-    if isinstance(value, dict):
-      value = value.get(variable)
-    return default if value is None else _to_initializer(value, where)
-  return _to_initializer(initializer, where)
+  return _to_initializer(initializer, where, exact)
 
 
 def _make_preprocess(name, options):
@@ -212,12 +230,16 @@ class StandardDeepLSTM(Network):
       preprocess_name: "identity", "LogAndSign" or "Clamp".
       preprocess_options: keyword arguments of the preprocessing module.
       scale: factor applied to the linear layer's output.
-      initializer: a name ("zeros"), an ndarray, an initializer, or the nested
-        dict `{module: {variable: ndarray}}` that `save` returns.
+      initializer: a name ("zeros"), an ndarray (a single value fills the
+        shape), an initializer, a dict of those by variable name (applied to
+        every module; unknown names are ignored), or a nested dict
+        `{module: {variable: ...}}` as `save` returns. What it does not
+        cover keeps the default; a checkpoint file (`factory`'s
+        `net_path`) must fit exactly.
       name: module name.
 
     Raises:
-      ValueError: if `initializer` is a checkpoint of another layout.
+      ValueError: if `initializer` is a checkpoint file of another layout.
     """
     super().__init__(name=name)
     self._output_size = output_size

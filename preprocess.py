@@ -4,6 +4,10 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+# Lets this module's classes be built inside v1 graphs even when it is the
+# first Sonnet user imported.
+from l2l.core import graph_mode  # pylint: disable=unused-import
+
 
 class Clamp(snt.Module):
   """Clips its input to `[min_value, max_value]`; either bound may be None."""
@@ -25,9 +29,10 @@ class Clamp(snt.Module):
 class LogAndSign(snt.Module):
   """The log-magnitude and sign encoding of Andrychowicz et al. (2016).
 
-  For a gradient g the output is the pair
-  `[max(log(|g| + eps) / k, -1), clip(g * exp(k), -1, 1)]` on a new last axis,
-  which keeps gradients of very different magnitudes in a range an LSTM can use.
+  For a gradient g of shape [..., d] the output is
+  `[max(log(|g| + eps) / k, -1), clip(g * exp(k), -1, 1)]` concatenated on the
+  last axis, [..., 2d], as DeepMind's: the log half, then the sign half. It
+  keeps gradients of very different magnitudes in a range an LSTM can use.
   """
 
   def __init__(self, k, name="preprocess_log"):
@@ -41,4 +46,4 @@ class LogAndSign(snt.Module):
     log = tf.math.log(tf.abs(gradients) + eps)
     clamped_log = self._clamp_log(log / self._k)
     sign = self._clamp_sign(gradients * np.exp(self._k))
-    return tf.stack([clamped_log, sign], axis=-1)
+    return tf.concat([clamped_log, sign], axis=-1)

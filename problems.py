@@ -182,9 +182,9 @@ def _weight_init(initializer="original"):
   """Initialisers `(w_init, b_init)` of a problem's layers.
 
   Args:
-    initializer: "original", the L2L code's small normal weights (stddev
-      0.01) and uniform biases in [-0.1, 0.1); or "fan_in", Sonnet's default
-      (truncated normal weights scaled by 1/sqrt(fan-in), zero biases).
+    initializer: "original", the L2L code's small normal weights and biases
+      (N(0, 0.01) both); or "fan_in", Sonnet's default (truncated normal
+      weights scaled by 1/sqrt(fan-in), zero biases).
 
   Returns:
     The pair; None stands for Sonnet's default.
@@ -194,7 +194,7 @@ def _weight_init(initializer="original"):
   """
   if initializer == "original":
     return (tf.compat.v1.random_normal_initializer(stddev=0.01),
-            tf.compat.v1.random_uniform_initializer(minval=-0.1, maxval=0.1))
+            tf.compat.v1.random_normal_initializer(stddev=0.01))
   if initializer == "fan_in":
     return None, None
   raise ValueError("initializer must be 'original' or 'fan_in', got {!r}."
@@ -333,36 +333,49 @@ def digits(layers=(20,), activation="sigmoid", batch_size=128, mode="train",
 
 
 class _BatchNormalization(snt.Module):
-  """Normalises with the batch's own statistics and learns an offset.
+  """Normalises with the batch's own statistics and learns an offset `beta`.
 
-  As the original's batch norm in training mode, with no moving averages to
-  carry through an unroll.
+  As the original's (Sonnet 1) batch norm in training mode: no scale,
+  epsilon 1e-3, and no moving averages to carry through an unroll.
   """
 
-  def __init__(self, epsilon=1e-5, name="batch_norm"):
+  def __init__(self, epsilon=1e-3, name="batch_norm"):
     super().__init__(name=name)
     self._epsilon = epsilon
 
   @snt.once
   def _create_variables(self, inputs):
-    self.offset = tf.Variable(tf.zeros([inputs.shape[-1]], inputs.dtype),
-                              name="offset")
+    self.beta = tf.Variable(tf.zeros([inputs.shape[-1]], inputs.dtype),
+                            name="beta")
 
   def __call__(self, inputs):
     self._create_variables(inputs)
-    mean, variance = tf.nn.moments(inputs, axes=[0, 1, 2], keepdims=True)
+    axes = list(range(inputs.shape.rank - 1))
+    mean, variance = tf.nn.moments(inputs, axes=axes, keepdims=True)
     return (inputs - mean) * tf.math.rsqrt(variance + self._epsilon) + \
-        self.offset
+        self.beta
+
+
+def _batch_norm_relu(inputs):
+  """The original's MLP activation with batch norm: relu(BatchNorm(x)).
+
+  Called inside the MLP, so the batch norm is named `mlp/batch_norm`.
+  """
+  return tf.nn.relu(_BatchNormalization()(inputs))
 
 
 class _ConvNet(snt.Module):
-  """Blocks of 5x5 convolution, optional batch norm, relu and 2x2 max-pool."""
+  """Blocks of 5x5 convolution, optional batch norm, relu and 2x2 max-pool.
 
-  def __init__(self, channels, batch_norm, name="conv_net"):
+  Named as the original's Sonnet 1 ConvNet2D (`conv_net_2d/conv_2d_<i>`,
+  `conv_net_2d/batch_norm_<i>`), so DeepMind's net assignments apply.
+  """
+
+  def __init__(self, channels, batch_norm, name="conv_net_2d"):
     super().__init__(name=name)
     w_init, b_init = _weight_init()
     self._convs = [snt.Conv2D(c, 5, w_init=w_init, b_init=b_init,
-                              name="conv_{}".format(i))
+                              name="conv_2d_{}".format(i))
                    for i, c in enumerate(channels)]
     self._norms = [_BatchNormalization(name="batch_norm_{}".format(i))
                    for i in range(len(channels))] if batch_norm else None
@@ -381,11 +394,15 @@ def cifar10(path=None, conv_channels=(16, 16, 16), linear_layers=(32,),
             batch_norm=True, batch_size=128, mode="train"):
   """A small convnet classifying CIFAR-10 (binary version), cross-entropy.
 
+  As the original: relu convolution blocks (with batch norm), then an MLP
+  whose hidden layers are relu(BatchNorm(x)) (relu without batch norm),
+  every weight and bias drawn from N(0, 0.01).
+
   Args:
     path: directory of the CIFAR-10 binary files; defaults to $L2L_DATA_DIR.
     conv_channels: output channels of each convolution block.
     linear_layers: hidden sizes of the MLP after the convolutions.
-    batch_norm: normalise each block with batch statistics.
+    batch_norm: normalise each block and hidden layer with batch statistics.
     batch_size: examples per step, drawn at random every step.
     mode: "train" (data_batch_1..5) or "test" (test_batch).
 
@@ -397,12 +414,13 @@ def cifar10(path=None, conv_channels=(16, 16, 16), linear_layers=(32,),
   """
   images, labels = datasets.load_cifar10(path, mode)
   images = _as_uint8(images)
+  activation = _batch_norm_relu if batch_norm else tf.nn.relu
 
   def build():
     inputs, batch_labels = _random_batch(images, labels, batch_size,
                                          1.0 / 255.0)
     features = snt.Flatten()(_ConvNet(conv_channels, batch_norm)(inputs))
-    logits = _mlp(linear_layers, tf.sigmoid)(features)
+    logits = _mlp(linear_layers, activation)(features)
     return _xent_loss(logits, batch_labels)
 
   return build

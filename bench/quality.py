@@ -9,7 +9,7 @@ steps and read the loss after 100, 200 and 500 steps: the training horizon and
 table per problem.
 
     python bench/quality.py
-    python bench/quality.py --problems=quadratic --train_epochs=100
+    python bench/quality.py --problems=quadratic-las --train_epochs=100
     python bench/quality.py --eval_epochs=10 --output=/tmp/quality.md
 """
 
@@ -34,7 +34,8 @@ from l2l.experiment import records
 from l2l.experiment import training
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("problems", ["quadratic", "digits", "square_cos_10"],
+flags.DEFINE_list("problems",
+                  ["quadratic-las", "digits", "square_cos_10"],
                   "Comma-separated problems (names util.get_config knows).")
 flags.DEFINE_integer("seed", 0, "Seed of the held-out instances, the same "
                      "for every optimizer; tuning uses other instances.")

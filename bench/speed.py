@@ -16,7 +16,7 @@ For each problem, in one process:
   includes every problem measured before, and TensorFlow itself.
 
     python bench/speed.py
-    python bench/speed.py --problems=quadratic --epochs=5 --steps=200
+    python bench/speed.py --problems=quadratic-las --epochs=5 --steps=200
 """
 
 import os
@@ -41,7 +41,7 @@ import problems
 import util
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("problems", ["quadratic", "digits"],
+flags.DEFINE_list("problems", ["quadratic-las", "digits"],
                   "Comma-separated problems (names util.get_config knows).")
 flags.DEFINE_integer("seed", 0, "Graph-level seed of the timed graphs.")
 flags.DEFINE_integer("epochs", 20, "Training epochs averaged (after one "

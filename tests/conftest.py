@@ -8,6 +8,8 @@ them. They are handed to tests through the `ref` fixture.
 
 import contextlib
 import os
+import pickle
+import struct
 import sys
 import types
 
@@ -23,6 +25,8 @@ import tensorflow as tf
 # Imported while eager execution is still on: Sonnet 2 then builds modules
 # inside the tests' v1 graphs (see l2l/core/graph_mode.py).
 import networks  # pylint: disable=unused-import
+from l2l.experiment import evaluation
+from l2l.experiment import records
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 
@@ -49,6 +53,20 @@ def graph():
     yield new_graph
 
 
+def _run_built(build):
+  """Builds `build()` in a fresh seeded graph and returns its output's value."""
+  with _fresh_session() as session:
+    out = build()
+    session.run(tf.compat.v1.global_variables_initializer())
+    return session.run(out)
+
+
+@pytest.fixture
+def run_built():
+  """`run_built(build)`: the value of `build()`'s output in a fresh graph."""
+  return _run_built
+
+
 @pytest.fixture
 def sess():
   """A session whose new seeded graph is the default graph during the test."""
@@ -69,7 +87,7 @@ def _log_and_sign(g, k):
   eps = np.finfo(np.float32).eps
   log = np.maximum(np.log(np.abs(g) + eps) / k, -1.0)
   sign = np.clip(g * np.exp(k), -1.0, 1.0)
-  return np.stack([log, sign], axis=-1)
+  return np.concatenate([log, sign], axis=-1)
 
 
 def _lstm_cell(params, inputs, state):
@@ -168,6 +186,112 @@ def ref():
       assert_nested_equal=_assert_nested_equal)
 
 
+# The best particle per (epoch, step) of `_hand_made_losses`: 4 epochs,
+# 3 steps (0, 1, 2).
+_HAND_MADE_BEST = np.array([[1.0, 10.0, 0.5],
+                            [2.0, 20.0, 0.5],
+                            [3.0, 30.0, 0.5],
+                            [4.0, 40.0, 4.5]])
+
+
+def _hand_made_losses():
+  """[4, 3, 2]: the best particle is particle 0 in even epochs, 1 in odd."""
+  worse = _HAND_MADE_BEST * 3 + 1
+  losses = np.stack([_HAND_MADE_BEST, worse], axis=2)
+  losses[1::2] = losses[1::2, :, ::-1]
+  return losses
+
+
+def _write_records(directory, losses, seconds=None, **settings):
+  """Writes a records file of hand-made arrays; returns its path."""
+  losses = np.asarray(losses, np.float64)
+  if seconds is None:
+    seconds = np.ones(losses.shape[0])
+  base = {"optimizer": "SGD", "problem": "quadratic", "learning_rate": 0.1,
+          "seed": 0, "num_steps": losses.shape[1] - 1,
+          "num_epochs": losses.shape[0], "swarm_options": {}, "tuning": None}
+  base.update(settings)
+  return records.write(
+      str(directory),
+      evaluation.Evaluation(losses, np.asarray(seconds, np.float64), None),
+      base)
+
+
+def _comparison(directory):
+  """Four records files (Adam, L2L, SGD, PSO); returns their paths."""
+  write = _write_records
+  adam = write(directory, [[[9.0], [5.0]], [[9.0], [15.0]]],
+               seconds=[0.5, 1.5], optimizer="Adam", learning_rate=0.01)
+  l2l = write(directory,
+              [[[9.0, 9.0], [1.0, 4.0]], [[9.0, 9.0], [6.0, 3.0]]],
+              seconds=[2.0, 4.0], optimizer="L2L", learning_rate=None,
+              swarm_options={"num_particles": 2})
+  sgd = write(directory, [[[9.0], [np.nan]], [[9.0], [1.0]]],
+              seconds=[0.25, 0.25], optimizer="SGD", learning_rate=0.1,
+              tuning={"seed": 100003, "epochs": 2, "scores": {}})
+  pso = write(directory,
+              [[[9.0, 9.0], [0.0, 1.0]], [[9.0, 9.0], [-1.0, 2.0]]],
+              seconds=[1.0, 1.0], optimizer="PSO", learning_rate=None,
+              swarm_options={"num_particles": 2})
+  return adam, l2l, sgd, pso
+
+
+@pytest.fixture
+def records_files():
+  """Hand-made records files for the plots and compare tests.
+
+  `losses()` is a [4, 3, 2] array whose best particle is `BEST`;
+  `write(directory, losses, seconds=None, **settings)` writes a records file;
+  `comparison(directory)` writes four (Adam, L2L, SGD, PSO) and returns
+  their paths.
+  """
+  return types.SimpleNamespace(BEST=_HAND_MADE_BEST, losses=_hand_made_losses,
+                               write=_write_records, comparison=_comparison)
+
+
+# Sizes of the MNIST splits in the `data_dir` fixture.
+DATA_NUM_TRAIN = 24
+DATA_NUM_TEST = 12
+
+
+def _write_mnist_idx(directory, prefix, images, labels):
+  """Writes MNIST IDX images and labels named `<prefix>-...-idx?-ubyte`."""
+  (directory / (prefix + "-images-idx3-ubyte")).write_bytes(
+      struct.pack(">IIII", 0x803, len(images), 28, 28) + images.tobytes())
+  (directory / (prefix + "-labels-idx1-ubyte")).write_bytes(
+      struct.pack(">II", 0x801, len(labels)) + labels.tobytes())
+
+
+def _learnable_images(rng, labels):
+  """Noise images in which rows 2c..2c+1 are bright for label c."""
+  images = rng.randint(0, 64, (len(labels), 28, 28))
+  for image, label in zip(images, labels):
+    image[2 * label:2 * label + 2] = 255
+  return images.astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+  """A directory of tiny MNIST IDX files and CIFAR-10 binary batches.
+
+  Both are in the real formats: DATA_NUM_TRAIN training and DATA_NUM_TEST
+  test MNIST images whose label shows as bright rows, and DATA_NUM_TRAIN // 4
+  CIFAR records per batch file.
+  """
+  directory = tmp_path_factory.mktemp("data")
+  rng = np.random.RandomState(0)
+  for prefix, count in (("train", DATA_NUM_TRAIN), ("t10k", DATA_NUM_TEST)):
+    labels = (np.arange(count) % 10).astype(np.uint8)
+    _write_mnist_idx(directory, prefix, _learnable_images(rng, labels), labels)
+  names = ["data_batch_{}.bin".format(i) for i in range(1, 6)]
+  for name in names + ["test_batch.bin"]:
+    cifar_records = np.concatenate([
+        (np.arange(DATA_NUM_TRAIN // 4) % 10)[:, None],
+        rng.randint(0, 256, (DATA_NUM_TRAIN // 4, 3072))], axis=1)
+    (directory / name).write_bytes(cifar_records.astype(np.uint8).tobytes())
+  return str(directory)
+
+
 def linear_optimizer_positions(values, steps):
   """Positions on f = x^2 from 1 under `simple`'s learned update w g + b.
 
@@ -202,3 +326,33 @@ def trained_simple(tmp_path_factory):
   (directory / "notes.txt").write_text("keep me")
   result = training.train("simple", save_path=str(directory), **TRAIN_ARGS)
   return directory, result
+
+
+def write_lois_released(directory, size, seed=0, hidden=10):
+  """Writes a LOIS released model's two files, in LOIS's format.
+
+  Args:
+    directory: where `cw.l2l` and `loss_record.pickle` go.
+    size: n, the flattened size of the one optimizee variable (128 d for
+      LOIS's square_cos_<d>).
+    seed: seed of the random values.
+    hidden: rows of the attention weights (LOIS: 10).
+
+  Returns:
+    `(lstm values, record)` as written.
+  """
+  from l2l.checkpoint import l2l_file  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(seed)
+  values = _random_checkpoint(seed, 1, (20, 20), 1)
+  l2l_file.save(values, os.path.join(directory, "cw.l2l"))
+  record = {
+      "loss_record": [np.float64(v) for v in (800.0, 30.0, 0.5)],
+      "fc_weights": [rng.normal(size=[hidden, 2 * size]).astype(np.float32)],
+      "fc_bias": [rng.normal(size=[hidden, 4]).astype(np.float32)],
+      "fc_va": [np.ones([1, hidden], np.float32)],
+      "constant": [],
+  }
+  # LOIS pickled its records with Python 3's pickle, protocol 3.
+  with open(os.path.join(directory, "loss_record.pickle"), "wb") as stream:
+    pickle.dump(record, stream, protocol=3)
+  return values, record

@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from conftest import write_lois_released
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -32,3 +34,16 @@ def test_evaluate_help_lists_every_flag():
   for flag in ("--optimizer", "--path", "--problem", "--num_particle",
                "--data_dir", "--tune", "--records_dir", "--pso_inertia"):
     assert flag in done.stdout, flag
+
+
+def test_evaluate_command_on_a_released_directory(tmp_path):
+  write_lois_released(str(tmp_path), 128 * 2)
+  completed = subprocess.run(
+      [sys.executable, "evaluate.py", "--problem=square_cos_2",
+       "--num_particle=4", "--optimizer=L2L", "--path=" + str(tmp_path),
+       "--num_steps=3", "--num_epochs=1", "--records_dir=" +
+       str(tmp_path / "records")],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert completed.returncode == 0, completed.stderr
+  assert "Best particle mean final loss" in completed.stdout
+  assert "LOIS released model" in completed.stderr

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from l2l.checkpoint import l2l_file
+from l2l.data import datasets
 from l2l.experiment import evaluation
 from l2l.experiment import training
 
 from conftest import TRAIN_ARGS
 from conftest import linear_optimizer_positions
+from conftest import write_lois_released
 
 EVAL_ARGS = {"num_epochs": 2, "show_progress": False}
 
@@ -61,12 +63,13 @@ def test_sgd_baseline_matches_numpy():
 
 
 def test_evaluate_checkpoint_of_another_shape(tmp_path, ref):
-  # Input width 1: saved without LogAndSign, which gives the LSTM 2 inputs.
+  # Input width 1 (DeepMind's quadratic): quadratic-las's LogAndSign gives
+  # the LSTM 2 inputs.
   path = l2l_file.save(ref.random_checkpoint(0, 1, (20, 20), 1),
                          tmp_path / "cw.l2l")
   with pytest.raises(ValueError) as error:
-    evaluation.evaluate("L2L", "quadratic", num_steps=1, path=str(tmp_path),
-                        **EVAL_ARGS)
+    evaluation.evaluate("L2L", "quadratic-las", num_steps=1,
+                        path=str(tmp_path), **EVAL_ARGS)
   message = str(error.value)
   assert "lstm_1/w_gates" in message and path in message
   assert "[21, 80]" in message and "[22, 80]" in message
@@ -104,3 +107,31 @@ def test_baseline_restarts_start_where_the_swarms_start():
                                 pso.positions[:, 0])
   # The other starts are other points.
   assert np.all(restarts.losses[:, 0, 1] != restarts.losses[:, 0, 0])
+
+
+def test_evaluation_uses_the_test_split(monkeypatch):
+  splits = []
+  real_load = datasets.load_digits
+
+  def recording_load(split="train", **kwargs):
+    splits.append(split)
+    return real_load(split, **kwargs)
+
+  monkeypatch.setattr(datasets, "load_digits", recording_load)
+  evaluation.evaluate("SGD", "digits", num_steps=1, num_epochs=1,
+                      show_progress=False)
+  assert splits == ["test"]
+
+
+def test_evaluate_runs_a_released_directory_as_released(tmp_path):
+  write_lois_released(str(tmp_path), 128 * 2)
+  result = evaluation.evaluate(
+      "L2L", "square_cos_2", num_steps=2, num_epochs=1, path=str(tmp_path),
+      swarm_options={"num_particles": 4}, show_progress=False)
+  assert result.losses.shape == (1, 3, 4)
+  assert np.all(np.isfinite(result.losses))
+  positions = result.positions[0].reshape(3, 4, 128, 2).astype(np.float64)
+  rastrigin = np.mean(np.sum(positions**2 - 10 * np.cos(2 * np.pi *
+                                                        positions), -1) +
+                      10 * 2, -1)
+  np.testing.assert_allclose(result.losses[0], rastrigin, rtol=1e-4)

@@ -9,16 +9,6 @@ import tensorflow as tf
 from l2l.swarm import features
 
 
-def _run(build):
-  """Builds `build()` in a fresh graph and runs its output."""
-  with tf.Graph().as_default():
-    tf.compat.v1.set_random_seed(0)
-    out = build()
-    with tf.compat.v1.Session() as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      return sess.run(out)
-
-
 def _np_softmax(x, axis=-1):
   e = np.exp(x - np.max(x, axis=axis, keepdims=True))
   return e / np.sum(e, axis=axis, keepdims=True)
@@ -40,15 +30,15 @@ def _np_inter_particle(g, x, gamma, length_scale):
 # --- inter_particle_attention ----------------------------------------------
 
 
-def test_inter_particle_attention_explicit_gamma():
-  got = _run(lambda: features.inter_particle_attention(
+def test_inter_particle_attention_explicit_gamma(run_built):
+  got = run_built(lambda: features.inter_particle_attention(
       tf.constant(GRADS), tf.constant(POSITIONS), gamma=0.7, length_scale=2.0))
   want = _np_inter_particle(GRADS, POSITIONS, 0.7, 2.0)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-def test_inter_particle_attention_default_gamma():
-  got = _run(lambda: features.inter_particle_attention(
+def test_inter_particle_attention_default_gamma(run_built):
+  got = run_built(lambda: features.inter_particle_attention(
       tf.constant(GRADS), tf.constant(POSITIONS)))
   want = _np_inter_particle(GRADS, POSITIONS, 1.0 / 3, 1.0)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
@@ -64,33 +54,34 @@ def test_inter_particle_attention_needs_static_k_for_default_gamma():
 # --- momentum -----------------------------------------------------------------
 
 
-def test_momentum():
+def test_momentum(run_built):
   m = np.array([1.0, -2.0], np.float32)
   g = np.array([3.0, 4.0], np.float32)
-  got = _run(lambda: features.momentum(tf.constant(m), tf.constant(g)))
+  got = run_built(lambda: features.momentum(tf.constant(m), tf.constant(g)))
   np.testing.assert_allclose(got, 0.9 * m + 0.1 * g, rtol=1e-6)
-  got = _run(lambda: features.momentum(tf.constant(m), tf.constant(g), beta=0.5))
+  got = run_built(lambda: features.momentum(tf.constant(m), tf.constant(g),
+                                            beta=0.5))
   np.testing.assert_allclose(got, 0.5 * m + 0.5 * g)
 
 
 # --- update_personal_best -----------------------------------------------------
 
 
-def test_personal_best_first_step_from_inf():
+def test_personal_best_first_step_from_inf(run_built):
   best_x = np.zeros((3, 2), np.float32)
   best_f = np.full([3], np.inf, np.float32)
   f = np.array([1.0, 2.0, 3.0], np.float32)
-  new_x, new_f = _run(lambda: features.update_personal_best(
+  new_x, new_f = run_built(lambda: features.update_personal_best(
       POSITIONS, f, best_x, best_f))
   np.testing.assert_array_equal(new_x, POSITIONS)
   np.testing.assert_array_equal(new_f, f)
 
 
-def test_personal_best_strict_improvement_only():
+def test_personal_best_strict_improvement_only(run_built):
   best_x = np.array([[9.0, 9.0], [8.0, 8.0], [7.0, 7.0]], np.float32)
   best_f = np.array([1.0, 2.0, 3.0], np.float32)
   f = np.array([0.5, 2.0, 4.0], np.float32)  # better, tie, worse
-  new_x, new_f = _run(lambda: features.update_personal_best(
+  new_x, new_f = run_built(lambda: features.update_personal_best(
       POSITIONS, f, best_x, best_f))
   np.testing.assert_array_equal(new_f, [0.5, 2.0, 3.0])
   np.testing.assert_array_equal(new_x[0], POSITIONS[0])
@@ -114,9 +105,9 @@ def _np_attraction(x, f, alpha):
   return out
 
 
-def test_attraction_matches_numpy_and_best_is_zero():
+def test_attraction_matches_numpy_and_best_is_zero(run_built):
   f = np.array([2.0, 0.5, 1.0], np.float32)
-  got = _run(lambda: features.attraction(POSITIONS, f, alpha=0.8))
+  got = run_built(lambda: features.attraction(POSITIONS, f, alpha=0.8))
   want = _np_attraction(POSITIONS, f, 0.8)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
   np.testing.assert_array_equal(got[1], [0.0, 0.0])
@@ -124,28 +115,28 @@ def test_attraction_matches_numpy_and_best_is_zero():
   np.testing.assert_allclose(got[2], POSITIONS[1] - POSITIONS[2], rtol=1e-6)
 
 
-def test_attraction_ties_are_not_better():
+def test_attraction_ties_are_not_better(run_built):
   f = np.array([1.0, 1.0, 2.0], np.float32)
-  got = _run(lambda: features.attraction(POSITIONS, f))
+  got = run_built(lambda: features.attraction(POSITIONS, f))
   np.testing.assert_array_equal(got[0], [0.0, 0.0])
   np.testing.assert_array_equal(got[1], [0.0, 0.0])
   np.testing.assert_allclose(got[2], _np_attraction(POSITIONS, f, 1.0)[2],
                              rtol=1e-5)
 
 
-def test_attraction_all_tied_is_zero():
+def test_attraction_all_tied_is_zero(run_built):
   f = np.ones([3], np.float32)
   np.testing.assert_array_equal(
-      _run(lambda: features.attraction(POSITIONS, f)), np.zeros((3, 2)))
+      run_built(lambda: features.attraction(POSITIONS, f)), np.zeros((3, 2)))
 
 
-def test_attraction_no_nan_in_value_or_gradient():
+def test_attraction_no_nan_in_value_or_gradient(run_built):
   def build():
     x = tf.constant(POSITIONS * 30.0)  # far apart: large negative logits
     f = tf.constant([2.0, 0.5, 0.5])
     a = features.attraction(x, f)
     return a, tf.gradients(tf.reduce_sum(a * a), x)[0]
-  value, grad = _run(build)
+  value, grad = run_built(build)
   assert np.all(np.isfinite(value))
   assert np.all(np.isfinite(grad))
   np.testing.assert_array_equal(value[1:], np.zeros((2, 2)))
@@ -177,7 +168,7 @@ def _np_feature_attention(init, stacked, delta):
 
 
 @pytest.mark.parametrize("shape", [(2, 3), (5,)])
-def test_feature_attention_matches_numpy(shape):
+def test_feature_attention_matches_numpy(shape, run_built):
   init = _attention_init()
   rng = np.random.RandomState(1)
   stacked = rng.randn(*(shape + (4,))).astype(np.float32)
@@ -187,7 +178,7 @@ def test_feature_attention_matches_numpy(shape):
     module = features.FeatureAttention(hidden_size=3, initializer=init)
     return module(stacked, delta)
 
-  got = _run(build)
+  got = run_built(build)
   assert got.shape == shape
   np.testing.assert_allclose(got, _np_feature_attention(init, stacked, delta),
                              rtol=1e-5, atol=1e-6)
@@ -232,7 +223,7 @@ def test_feature_attention_unknown_initializer_key():
       features.FeatureAttention(initializer={"u": np.zeros(3)})
 
 
-def test_feature_attention_inside_while_loop():
+def test_feature_attention_inside_while_loop(run_built):
   init = _attention_init()
   rng = np.random.RandomState(2)
   stacked = rng.randn(2, 3, 4).astype(np.float32)
@@ -248,7 +239,7 @@ def test_feature_attention_inside_while_loop():
                            (tf.constant(0), tf.zeros([2, 3])))
     return acc
 
-  got = _run(build)
+  got = run_built(build)
   np.testing.assert_allclose(
       got, 3 * _np_feature_attention(init, stacked, delta), rtol=1e-5)
 

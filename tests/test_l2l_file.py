@@ -172,6 +172,30 @@ def _dill_reconstruct(module="numpy.core.multiarray"):
       _unicode("_reconstruct"))
 
 
+def legacy_checkpoint_stream(values, style):
+  """A checkpoint's bytes as DeepMind's or LOIS's code pickled them.
+
+  Other test files (test_networks.py) use it to load legacy files.
+
+  Args:
+    values: `{module: {variable: array}}`.
+    style: "python2" (DeepMind: Python 2 byte strings) or "dill" (LOIS: a
+      dill defaultdict with dill's array reconstructor).
+
+  Returns:
+    The pickle stream.
+  """
+  if style == "python2":
+    return _numpy1_stream(values, key=lambda text: _py2_str(text.encode()),
+                          flavor="py2")
+  factory = _call(_global("collections", "defaultdict"),
+                  _call(_global("dill._dill", "_load_type"), _unicode("dict")))
+  body = _numpy1_stream(values, reconstruct=_dill_reconstruct())
+  # Swap the plain top-level dict for the defaultdict.
+  assert body.startswith(PROTO2 + EMPTY_DICT)
+  return PROTO2 + factory + body[len(PROTO2 + EMPTY_DICT):]
+
+
 def _marker_command(marker):
   return _unicode(f"touch {marker}")
 
@@ -354,8 +378,7 @@ def test_loads_numpy2_spelling(tmp_path):
 
 
 def test_loads_python2_stream_with_byte_string_keys_and_data(tmp_path):
-  stream = _numpy1_stream(
-      _expected(), key=lambda s: _py2_str(s.encode()), flavor="py2")
+  stream = legacy_checkpoint_stream(_expected(), "python2")
   assert b"_codecs" not in stream and b"X\x01" not in stream
   loaded = l2l_file.load(_write(tmp_path, stream))
   _assert_same(loaded, _expected())
@@ -395,13 +418,7 @@ def test_loads_dill_stream_without_dill(tmp_path):
   assert "dill" not in sys.modules
   # defaultdict(dill._dill._load_type('dict')), arrays rebuilt through
   # dill._dill._get_attr(dill._dill._import_module(...), '_reconstruct').
-  factory = _call(
-      _global("collections", "defaultdict"),
-      _call(_global("dill._dill", "_load_type"), _unicode("dict")))
-  body = _numpy1_stream(_expected(), reconstruct=_dill_reconstruct())
-  # Swap the plain top-level dict for the defaultdict.
-  assert body.startswith(PROTO2 + EMPTY_DICT)
-  stream = PROTO2 + factory + body[len(PROTO2 + EMPTY_DICT):]
+  stream = legacy_checkpoint_stream(_expected(), "dill")
   _assert_same(l2l_file.load(_write(tmp_path, stream)), _expected())
   assert "dill" not in sys.modules
 
@@ -607,3 +624,31 @@ def test_wrong_structure(tmp_path, data, message):
 
 def test_checkpoint_error_is_value_error():
   assert issubclass(l2l_file.CheckpointError, ValueError)
+
+
+def test_load_record_of_arrays_lists_and_floats(tmp_path):
+  # LOIS's loss_record.pickle: lists of arrays (one per variable) and of
+  # numpy floats, written by Python 3 pickle.
+  path = tmp_path / "loss_record.pickle"
+  kernel = np.arange(8, dtype=np.float32).reshape(2, 4)
+  with open(path, "wb") as stream:
+    pickle.dump({"fc_weights": [kernel], "loss_record": [np.float64(2.5), 1.0],
+                 "constant": []}, stream, protocol=3)
+  record = l2l_file.load_record(path)
+  assert sorted(record) == ["constant", "fc_weights", "loss_record"]
+  np.testing.assert_array_equal(record["fc_weights"][0], kernel)
+  assert record["fc_weights"][0].dtype == np.float32
+  assert [float(v) for v in record["loss_record"]] == [2.5, 1.0]
+  assert record["constant"] == []
+
+
+@pytest.mark.parametrize("data, message", [
+    ([1.0], "expected a dict of arrays, got a list"),
+    ({"fc_weights": ["text"]}, r"variable 'fc_weights\[0\]' is a str"),
+])
+def test_load_record_refuses_other_structures(tmp_path, data, message):
+  path = tmp_path / "loss_record.pickle"
+  with open(path, "wb") as stream:
+    pickle.dump(data, stream, protocol=3)
+  with pytest.raises(l2l_file.CheckpointError, match=message):
+    l2l_file.load_record(path)

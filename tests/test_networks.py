@@ -1,5 +1,7 @@
 """Tests for networks.py and preprocess.py against numpy re-statements."""
 
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -10,6 +12,7 @@ from l2l.checkpoint import l2l_file
 import networks
 import preprocess
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = (3, 3)
 SCALE = 0.01
 CW_OPTIONS = {"layers": LAYERS, "preprocess_name": "LogAndSign",
@@ -39,7 +42,7 @@ def _reference_steps(ref, values, gradients, k=5, scale=SCALE):
   state = ref.zero_state(gradients[0].size, LAYERS)
   outputs = []
   for gradient in gradients:
-    rows = ref.log_and_sign(gradient.reshape(-1), k)
+    rows = ref.log_and_sign(gradient.reshape(-1, 1), k)
     output, state = ref.deep_lstm(values, rows, state, scale)
     outputs.append(output.reshape(gradient.shape))
   return outputs, state
@@ -59,18 +62,44 @@ def _cw_checkpoint(ref, seed=0):
 def test_log_and_sign_matches_formula(sess, ref):
   g = np.array([0.0, 1e-30, 1e-8, -1e-3, 0.5, -2.0, 1e30, -1e30], np.float32)
   out = sess.run(preprocess.LogAndSign(5)(tf.constant(g)))
-  assert out.shape == (8, 2)
+  # As DeepMind's: the log half then the sign half on the last axis.
+  assert out.shape == (16,)
   np.testing.assert_allclose(out, ref.log_and_sign(g, 5), rtol=1e-6)
+  log, sign = out[:8], out[8:]
   # By hand: tiny magnitudes clamp to -1, huge ones are log/k; signs saturate.
   # log(1e-3) / 5 = -1.38 clamps too.
-  np.testing.assert_allclose(out[[0, 1, 2, 3], 0], -1.0)
-  np.testing.assert_allclose(out[0, 1], 0.0)
-  np.testing.assert_allclose(out[[4, 5], 0], np.log([0.5, 2.0]) / 5,
-                             rtol=1e-5)
-  np.testing.assert_allclose(out[6:, 0], np.log(1e30) / 5, rtol=1e-6)
+  np.testing.assert_allclose(log[[0, 1, 2, 3]], -1.0)
+  np.testing.assert_allclose(sign[0], 0.0)
+  np.testing.assert_allclose(log[[4, 5]], np.log([0.5, 2.0]) / 5, rtol=1e-5)
+  np.testing.assert_allclose(log[6:], np.log(1e30) / 5, rtol=1e-6)
   np.testing.assert_allclose(
-      out[[2, 3, 4, 5, 6, 7], 1],
+      sign[[2, 3, 4, 5, 6, 7]],
       [1e-8 * np.exp(5), -1e-3 * np.exp(5), 1, -1, 1, -1], rtol=1e-5)
+
+
+def test_log_and_sign_concatenates_on_the_last_axis(sess, ref):
+  g = np.array([[0.5, -2.0, 1e-3], [3.0, -1e-9, 0.0]], np.float32)
+  out = sess.run(preprocess.LogAndSign(2)(tf.constant(g)))
+  assert out.shape == (2, 6)
+  np.testing.assert_allclose(out[:, :3], np.maximum(
+      np.log(np.abs(g) + np.finfo(np.float32).eps) / 2, -1), rtol=1e-6)
+  np.testing.assert_allclose(out[:, 3:], np.clip(g * np.exp(2), -1, 1),
+                             rtol=1e-6)
+
+
+def test_preprocess_builds_in_a_graph_when_imported_alone(tmp_path):
+  # A fresh interpreter that imports only preprocess, then builds in a v1
+  # graph: Sonnet 2 would refuse unless preprocess prepared it on import.
+  script = ("import tensorflow as tf\n"
+            "import preprocess\n"
+            "with tf.Graph().as_default(), tf.compat.v1.Session() as s:\n"
+            "  out = preprocess.LogAndSign(5)(tf.constant([[0.0]]))\n"
+            "  print(s.run(out).tolist())\n")
+  result = subprocess.run([sys.executable, "-c", script], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          check=False)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.strip().splitlines()[-1] == "[[-1.0, 0.0]]"
 
 
 @pytest.mark.parametrize("min_value, max_value, expected", [
@@ -226,21 +255,9 @@ def test_zeros_initializer_gives_zero_updates(sess):
 def test_legacy_pickles_match_sonnet1_formula(sess, ref, tmp_path, style):
   # The byte-level stream builders of the checkpoint tests write files as
   # DeepMind's (Python 2) and LOIS's (dill) code did.
-  import test_l2l_file as streams  # pylint: disable=g-import-not-at-top
+  import test_l2l_file  # pylint: disable=g-import-not-at-top
   values = _cw_checkpoint(ref, seed=3)
-  if style == "dill":
-    factory = streams._call(
-        streams._global("collections", "defaultdict"),
-        streams._call(streams._global("dill._dill", "_load_type"),
-                      streams._unicode("dict")))
-    body = streams._numpy1_stream(values,
-                                  reconstruct=streams._dill_reconstruct())
-    stream = (streams.PROTO2 + factory +
-              body[len(streams.PROTO2 + streams.EMPTY_DICT):])
-  else:
-    stream = streams._numpy1_stream(
-        values, key=lambda text: streams._py2_str(text.encode()),
-        flavor="py2")
+  stream = test_l2l_file.legacy_checkpoint_stream(values, style)
   path = tmp_path / "cw.l2l"
   path.write_bytes(stream)
   net = networks.factory("CoordinateWiseDeepLSTM", CW_OPTIONS,
@@ -248,3 +265,51 @@ def test_legacy_pickles_match_sonnet1_formula(sess, ref, tmp_path, style):
   actual = _run_steps(sess, net, GRADIENTS)
   assert "dill" not in sys.modules
   _assert_steps_close(actual, _reference_steps(ref, values, GRADIENTS))
+
+
+@pytest.mark.parametrize("initializer", [
+    # As DeepMind's tests: a flat dict by variable name (unknown keys are
+    # ignored) with a size-1 array, and a nested dict covering one module.
+    {"w": tf.compat.v1.zeros_initializer(), "b": np.array([0]), "bad": 3},
+    {"linear": {"w": tf.compat.v1.zeros_initializer(), "b": "zeros"}},
+])
+def test_partial_initializers_in_code(sess, initializer):
+  net = networks.CoordinateWiseDeepLSTM(layers=(3,), initializer=initializer)
+  gradient = tf.constant([[0.5, -1.0], [2.0, 0.0]])
+  update, _ = net(gradient, net.initial_state_for_inputs(gradient))
+  sess.run(tf.compat.v1.global_variables_initializer())
+  values, out = sess.run([net.checkpoint_variables(), update])
+  np.testing.assert_array_equal(out, np.zeros([2, 2]))
+  np.testing.assert_array_equal(values["linear"]["w"], np.zeros([3, 1]))
+  # The LSTM keeps Sonnet 1's default: truncated normal weights.
+  w_gates = values["lstm_1"]["w_gates"]
+  assert w_gates.shape == (4, 12) and np.all(w_gates != 0)
+  assert np.all(np.abs(w_gates) <= 2 / np.sqrt(4))
+
+
+def test_size_one_array_fills_the_shape(sess):
+  net = networks.CoordinateWiseDeepLSTM(
+      layers=(2,), initializer={"lstm_1": {"b_gates": np.array([0.25])}})
+  gradient = tf.constant([1.0])
+  net(gradient, net.initial_state_for_inputs(gradient))
+  sess.run(tf.compat.v1.global_variables_initializer())
+  np.testing.assert_array_equal(sess.run(net.checkpoint_variables())[
+      "lstm_1"]["b_gates"], np.full([8], 0.25))
+
+
+@pytest.mark.usefixtures("graph")
+def test_initializer_array_of_another_shape_names_the_variable():
+  net = networks.CoordinateWiseDeepLSTM(
+      layers=(2,), initializer={"linear": {"w": np.zeros([3, 1])}})
+  gradient = tf.constant([1.0])
+  with pytest.raises(ValueError, match=r"linear/w has shape \[3, 1\] but the "
+                     r"variable has shape \[2, 1\]"):
+    net(gradient, net.initial_state_for_inputs(gradient))
+
+
+@pytest.mark.usefixtures("graph")
+def test_empty_checkpoint_file_is_refused(tmp_path):
+  path = l2l_file.save({}, tmp_path / "cw.l2l")
+  with pytest.raises(ValueError, match="is empty") as error:
+    networks.factory("CoordinateWiseDeepLSTM", CW_OPTIONS, net_path=path)
+  assert path in str(error.value)

@@ -9,16 +9,6 @@ import tensorflow as tf
 from l2l.swarm import posterior
 
 
-def _run(build):
-  """Builds `build()` in a fresh graph and runs its output."""
-  with tf.Graph().as_default():
-    tf.compat.v1.set_random_seed(0)
-    out = build()
-    with tf.compat.v1.Session() as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      return sess.run(out)
-
-
 def _np_posterior_entropy(points, values, rho, candidates, length_scale,
                           nugget):
   entropies = []
@@ -43,49 +33,50 @@ def _entropy_inputs():
   return points, values, candidates
 
 
-def test_posterior_entropy_matches_numpy():
+def test_posterior_entropy_matches_numpy(run_built):
   points, values, candidates = _entropy_inputs()
-  got = _run(lambda: posterior.posterior_entropy(
+  got = run_built(lambda: posterior.posterior_entropy(
       tf.constant(points, tf.float32), tf.constant(values, tf.float32),
       rho=3.0, length_scale=0.8, nugget=0.5, candidates=candidates))
   want = _np_posterior_entropy(points, values, 3.0, candidates, 0.8, 0.5)
   np.testing.assert_allclose(got, want, atol=1e-5)
 
 
-def test_posterior_entropy_default_constants_float64():
+def test_posterior_entropy_default_constants_float64(run_built):
   points, values, candidates = _entropy_inputs()
-  got = _run(lambda: posterior.posterior_entropy(
+  got = run_built(lambda: posterior.posterior_entropy(
       points, values, rho=10.0, candidates=candidates))
   want = _np_posterior_entropy(points, values, 10.0, candidates, 1.0, 2.1)
   np.testing.assert_allclose(got, want, atol=1e-10)
 
 
-def test_posterior_entropy_uniform_mean_is_log_m():
+def test_posterior_entropy_uniform_mean_is_log_m(run_built):
   points, _, candidates = _entropy_inputs()
   values = np.zeros((2, 5))
-  got = _run(lambda: posterior.posterior_entropy(
+  got = run_built(lambda: posterior.posterior_entropy(
       points, values, rho=5.0, candidates=candidates))
   np.testing.assert_allclose(got, math.log(7), atol=1e-6)
 
 
-def test_posterior_entropy_gradients_finite():
+def test_posterior_entropy_gradients_finite(run_built):
   points, values, candidates = _entropy_inputs()
 
   def build():
     x = tf.constant(points, tf.float32)
     f = tf.constant(values, tf.float32)
     h = posterior.posterior_entropy(x, f, rho=3.0, num_samples=50)
-    h_explicit = posterior.posterior_entropy(x, f, rho=3.0, candidates=candidates)
+    h_explicit = posterior.posterior_entropy(x, f, rho=3.0,
+                                             candidates=candidates)
     return tf.gradients(h, [x, f]) + tf.gradients(h_explicit, [x, f])
 
-  grads = _run(build)
+  grads = run_built(build)
   for g in grads:
     assert np.all(np.isfinite(g))
   assert np.any(grads[1] != 0.0)
   assert np.any(grads[2] != 0.0)
 
 
-def test_sampled_candidates_lie_near_visited_points():
+def test_sampled_candidates_lie_near_visited_points(run_built):
   rng = np.random.RandomState(4)
   points = (100.0 + rng.randn(2, 6, 2)).astype(np.float32)
 
@@ -93,7 +84,7 @@ def test_sampled_candidates_lie_near_visited_points():
     return posterior.sample_candidates(points, num_samples=500,
                                    sample_stddev=1.0)
 
-  cands = _run(build)
+  cands = run_built(build)
   assert cands.shape == (2, 500, 2)
   np.testing.assert_allclose(np.mean(cands, axis=(0, 1)), [100.0, 100.0],
                              atol=0.5)
@@ -102,19 +93,19 @@ def test_sampled_candidates_lie_near_visited_points():
   assert np.max(np.min(d2, axis=-1)) < 6.0 ** 2
 
 
-def test_posterior_entropy_far_from_origin_is_finite():
+def test_posterior_entropy_far_from_origin_is_finite(run_built):
   rng = np.random.RandomState(5)
   points = (100.0 + rng.randn(1, 6, 2)).astype(np.float32)
   values = rng.randn(1, 6).astype(np.float32)
-  got = _run(lambda: posterior.posterior_entropy(points, values, rho=2.0,
+  got = run_built(lambda: posterior.posterior_entropy(points, values, rho=2.0,
                                              num_samples=200))
   assert np.isfinite(got)
   # Candidates near the data see a non-constant mean: entropy below log(M).
   assert 0.0 < got < math.log(200)
 
 
-def test_entropy_temperature_and_initial_scale():
+def test_entropy_temperature_and_initial_scale(run_built):
   assert posterior.initial_entropy_scale(2) == pytest.approx(2 * math.log(5))
   assert posterior.entropy_temperature(16, 2.0) == pytest.approx(math.exp(2.0))
-  got = _run(lambda: posterior.entropy_temperature(tf.constant(16), 2.0))
+  got = run_built(lambda: posterior.entropy_temperature(tf.constant(16), 2.0))
   np.testing.assert_allclose(got, math.exp(2.0), rtol=1e-6)

@@ -1,9 +1,15 @@
-"""Tests for problems.py: each loss against numpy on the variables' values."""
+"""Tests for problems.py: each loss against numpy; the real-data problems."""
+
+import math
+import os
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from l2l.data import datasets
+import meta
 import problems
 
 
@@ -135,3 +141,131 @@ def test_mean_loss(sess):
   assert problems.mean_loss(scalar) is scalar
   np.testing.assert_allclose(
       sess.run(problems.mean_loss(tf.constant([1.0, 2.0, 6.0]))), 3.0)
+
+
+# Real-data problems on the tiny files of the `data_dir` fixture.
+
+
+def _initial_and_trained_loss(problem, net_config, net_assignments=None,
+                              steps=30):
+  """Loss at the start and the mean loss of the last 5 of `steps` L2L steps.
+
+  Each step is one unroll of the meta-optimizer's graph, so the problem's
+  data variables and random batches go through the variable replay.
+  """
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(0)
+    optimizer = meta.MetaOptimizer(**net_config)
+    info = optimizer.meta_loss(problem, 1, net_assignments=net_assignments)
+    initial = optimizer.fx_history[0]
+    sess.run(tf.compat.v1.global_variables_initializer())
+    first = sess.run(initial)
+    losses = [sess.run([info.fx, info.update])[0] for _ in range(steps)]
+  return first, float(np.mean(losses[-5:]))
+
+
+def _sgd(learning_rate):
+  return {"sgd": {"net": "Sgd", "net_options": {"learning_rate":
+                                                 learning_rate}}}
+
+
+def _adam(learning_rate):
+  return {"adam": {"net": "Adam", "net_options": {"learning_rate":
+                                                   learning_rate}}}
+
+
+@pytest.mark.parametrize("net_config", [_adam(0.02), _adam(0.05)])
+def test_mnist_starts_near_chance_and_descends(data_dir, net_config):
+  problem = problems.mnist(layers=(8,), batch_size=8, data_dir=data_dir)
+  first, trained = _initial_and_trained_loss(problem, net_config)
+  assert abs(first - math.log(10)) < 0.05
+  assert trained < first - 0.1
+
+
+@pytest.mark.parametrize("net_config", [_sgd(0.5), _adam(0.05)])
+def test_digits_starts_near_chance_and_descends(net_config):
+  problem = problems.digits(layers=(8,), batch_size=32)
+  first, trained = _initial_and_trained_loss(problem, net_config)
+  assert abs(first - math.log(10)) < 0.5
+  assert trained < first - 0.3
+
+
+def test_cifar_starts_near_chance_and_descends(data_dir):
+  problem = problems.cifar10(data_dir, conv_channels=(4,),
+                             linear_layers=(8,), batch_size=8)
+  first, trained = _initial_and_trained_loss(problem, _adam(0.05), steps=20)
+  assert abs(first - math.log(10)) < 0.1
+  assert trained < first - 0.1
+
+
+def test_dataset_is_held_once_however_long_the_unroll(data_dir):
+  problem = problems.mnist(layers=(8,), batch_size=8, data_dir=data_dir)
+  num_train = len(datasets.load_mnist(data_dir)[1])
+  assert num_train == 24
+  with tf.Graph().as_default():
+    meta.MetaOptimizer(**_sgd(0.1)).meta_loss(problem, 5)
+    images = [v for v in tf.compat.v1.global_variables()
+              if v.name == "images:0"]
+    image_constants = [
+        op for op in tf.compat.v1.get_default_graph().get_operations()
+        if op.type == "Const" and
+        len(op.get_attr("value").tensor_shape.dim) == 2 and
+        op.get_attr("value").tensor_shape.dim[0].size == num_train]
+  assert len(images) == 1
+  assert len(image_constants) == 1
+
+
+def test_truncated_mnist_file_is_refused(data_dir, tmp_path):
+  for kind in ("images-idx3", "labels-idx1"):
+    name = "train-{}-ubyte".format(kind)
+    shutil.copy(os.path.join(data_dir, name), str(tmp_path / name))
+  images = tmp_path / "train-images-idx3-ubyte"
+  images.write_bytes(images.read_bytes()[:-10])
+  with pytest.raises(datasets.DataError, match="train-images-idx3-ubyte"):
+    problems.mnist(layers=(8,), data_dir=str(tmp_path))
+
+
+def test_unknown_initializer_is_refused():
+  with pytest.raises(ValueError, match="fan_in"):
+    problems.digits(initializer="glorot")(),
+
+
+def test_cifar_mlp_is_relu_of_batch_norm(data_dir):
+  # Hidden units are relu(BatchNorm(x)): over a batch, each unit is zero for
+  # about half the examples and its positive part has the batch-norm scale.
+  problem = problems.cifar10(data_dir, conv_channels=(4,), linear_layers=(6,),
+                             batch_size=64)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(0)
+    problem()
+    graph = tf.compat.v1.get_default_graph()
+    hidden = graph.get_tensor_by_name("mlp/Relu:0")
+    sess.run(tf.compat.v1.global_variables_initializer())
+    values = sess.run(hidden)
+    biases = sess.run([v for v in tf.compat.v1.global_variables()
+                       if v.name.endswith("/b:0")])
+  assert values.shape == (64, 6)
+  zero_fraction = np.mean(values == 0, axis=0)
+  assert np.all((zero_fraction > 0.2) & (zero_fraction < 0.8))
+  np.testing.assert_allclose(np.mean(values**2, axis=0), 0.5, atol=0.2)
+  # N(0, 0.01) biases, as DeepMind's.
+  all_biases = np.concatenate([b.ravel() for b in biases])
+  assert np.all(all_biases != 0) and np.std(all_biases) < 0.02
+
+
+def test_mnist_weights_and_biases_are_small_normals(data_dir):
+  # DeepMind's mnist: every weight and bias drawn from N(0, 0.01).
+  problem = problems.mnist(layers=(20,), data_dir=data_dir)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(0)
+    problem()
+    sess.run(tf.compat.v1.global_variables_initializer())
+    values = sess.run({v.name: v for v in tf.compat.v1.trainable_variables()})
+  assert sorted(values) == ["mlp/linear_0/b:0", "mlp/linear_0/w:0",
+                            "mlp/linear_1/b:0", "mlp/linear_1/w:0"]
+  biases = np.concatenate([values["mlp/linear_0/b:0"],
+                           values["mlp/linear_1/b:0"]])
+  weights = values["mlp/linear_0/w:0"].ravel()
+  assert np.all(biases != 0) and np.any(biases < 0)
+  np.testing.assert_allclose(np.std(weights), 0.01, rtol=0.05)
+  assert 0.004 < np.std(biases) < 0.02

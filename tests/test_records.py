@@ -297,3 +297,37 @@ def test_tune_picks_the_lower_score_on_tuning_instances_only(evaluation,
 def test_tune_rejects_optimizers_without_a_learning_rate(evaluation):
   with pytest.raises(ValueError, match="PSO"):
     evaluation.tune("PSO", "quadratic")
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("single.npy", None, "single.npy is not a records file"),
+    ("zip.npz", b"PK\x03\x04" + bytes(20), "zip.npz is not a records file"),
+    ("text.npz", b"hello", "text.npz is not a records file"),
+])
+def test_read_records_names_the_file(tmp_path, name, content, message):
+  path = tmp_path / name
+  if content is None:
+    np.save(str(path), np.zeros((1, 2, 1)))
+  else:
+    path.write_bytes(content)
+  with pytest.raises(records.RecordsError, match=message):
+    records.read(str(path))
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"losses": np.zeros((2, 3)), "settings": np.asarray("{}")},
+     r"shape \[2, 3\]"),
+    ({"losses": np.zeros((0, 3, 1)), "settings": np.asarray("{}")},
+     r"shape \[0, 3, 1\]"),
+    ({"losses": np.array([[["a"]]]), "settings": np.asarray("{}")},
+     "not numbers"),
+    ({"losses": np.zeros((1, 2, 1)), "settings": np.asarray("[1]")},
+     "JSON list"),
+    ({"losses": np.zeros((1, 2, 1)), "settings": np.asarray("{x")},
+     "odd.npz is not a records file"),
+])
+def test_read_records_checks_the_contents(tmp_path, arrays, message):
+  path = str(tmp_path / "odd.npz")
+  np.savez(path, **arrays)
+  with pytest.raises(records.RecordsError, match=message):
+    records.read(path)

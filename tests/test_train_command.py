@@ -40,7 +40,8 @@ def test_train_help_lists_every_flag_and_the_problems():
                "--ps_hosts", "--worker_hosts", "--job_name", "--task_index",
                "--[no]sync_replicas", "--cluster_timeout"):
     assert flag in done.stdout, flag
-  for problem in ("simple", "quadratic", "digits", "square_cos_<d>"):
+  for problem in ("simple", "quadratic", "quadratic-las", "digits",
+                  "square_cos_<d>"):
     assert problem in done.stdout, problem
 
 

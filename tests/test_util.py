@@ -1,11 +1,17 @@
 """Tests for util.py: problem configurations, epoch loops and statistics."""
 
 import io
+import math
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
+from l2l.checkpoint import l2l_file
+from l2l.data import datasets
+import meta
+import networks
 import util
 
 DEFAULT_LSTM_OPTIONS = {"layers": (20, 20), "preprocess_name": "LogAndSign",
@@ -26,6 +32,9 @@ def _variable_shapes(problem):
     ("simple-multi", ["adam", "cw"], {"x_0": ((), True), "x_1": ((), True)}),
     ("quadratic", ["cw"], {"x": ((128, 10), True), "w": ((128, 10, 10), False),
                            "y": ((128, 10), False)}),
+    ("quadratic-las", ["cw"], {"x": ((128, 10), True),
+                               "w": ((128, 10, 10), False),
+                               "y": ((128, 10), False)}),
     ("square_cos_2", ["cw"], {"x": ((128, 2), True), "w": ((128, 2, 2), False),
                               "y": ((128, 2), False),
                               "wcos": ((128, 2), False)}),
@@ -51,7 +60,9 @@ def test_get_config(name, net_ids, variables):
 
 @pytest.mark.parametrize("name, options", [
     ("simple", {"layers": (), "initializer": "zeros"}),
-    ("quadratic", DEFAULT_LSTM_OPTIONS),
+    # DeepMind's quadratic: the raw gradient, scale 1.
+    ("quadratic", {"layers": (20, 20)}),
+    ("quadratic-las", DEFAULT_LSTM_OPTIONS),
     ("square_cos_2", DEFAULT_LSTM_OPTIONS),
 ])
 def test_get_config_learned_net_and_path(name, options):
@@ -66,6 +77,42 @@ def test_get_config_learned_net_and_path(name, options):
 def test_square_cos_test_mode_has_no_random_instance():
   problem, _, _ = util.get_config("square_cos_10", mode="test")
   assert _variable_shapes(problem) == {"x": ((128, 10), True)}
+
+
+def test_deepmind_quadratic_checkpoint_loads(ref, tmp_path):
+  # A file in the layout of DeepMind's quadratic optimizer: lstm_1/w_gates
+  # [21, 80], one raw-gradient input per coordinate, scale 1.
+  values = ref.random_checkpoint(7, 1, (20, 20), 1)
+  l2l_file.save(values, tmp_path / "cw.l2l")
+  _, net_config, _ = util.get_config("quadratic", path=str(tmp_path))
+  gradient = np.array([[0.3, -1.2], [2e-3, 0.0]], np.float32)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    net = networks.factory(**net_config["cw"])
+    update, _ = net(tf.constant(gradient),
+                    net.initial_state_for_inputs(tf.constant(gradient)))
+    ref.init(sess)
+    actual = sess.run(update)
+  expected, _ = ref.deep_lstm(values, gradient.reshape(-1, 1),
+                              ref.zero_state(4, (20, 20)))
+  np.testing.assert_allclose(actual, expected.reshape(2, 2), rtol=1e-5,
+                             atol=1e-6)
+
+
+def test_get_config_mode_follows_the_path(monkeypatch):
+  modes = []
+  monkeypatch.setattr(util.problems, "square_cos",
+                      lambda **kwargs: modes.append(kwargs["mode"]))
+  util.get_config("square_cos_2")
+  util.get_config("square_cos_2", path="/models/run")
+  util.get_config("square_cos_2", path="/models/run", mode="train")
+  assert modes == ["train", "test", "train"]
+
+
+def test_problem_names_list_the_improved_configurations():
+  names = util.problem_names()
+  for name in ("quadratic", "quadratic-las", "digits", "mnist", "cifar",
+               "cifar-multi", "simple", "simple-multi"):
+    assert name in names
 
 
 def test_get_config_unknown_problem_lists_known_ones():
@@ -135,3 +182,61 @@ def test_eval_run_epoch_continues_and_returns_every_cost(sess):
   _, second = util.eval_run_epoch(sess, cost, ops, 3)
   assert first == [1.0, 2.0] and second == [3.0, 4.0, 5.0]
   assert sess.run(runs) == 5
+
+
+def test_cifar_multi_is_deepminds_split(data_dir):
+  problem, net_config, assignments = util.get_config("cifar-multi",
+                                                     data_dir=data_dir)
+  assert net_config == {key: util.get_default_net_config(key, None)
+                        for key in ("conv", "fc")}
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(0)
+    info = meta.MetaOptimizer(**net_config).meta_loss(
+        problem, 1, net_assignments=assignments)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    fx = sess.run(info.fx)
+    shapes = {v.name[:-2]: v.shape.as_list()
+              for v in tf.compat.v1.global_variables()
+              if v.name.startswith(("conv_net_2d/", "mlp/"))}
+  # DeepMind's variable names, each assigned to exactly one net.
+  assert shapes == {
+      "conv_net_2d/conv_2d_0/w": [5, 5, 3, 16],
+      "conv_net_2d/conv_2d_1/w": [5, 5, 16, 16],
+      "conv_net_2d/conv_2d_2/w": [5, 5, 16, 16],
+      "conv_net_2d/conv_2d_0/b": [16], "conv_net_2d/conv_2d_1/b": [16],
+      "conv_net_2d/conv_2d_2/b": [16],
+      "conv_net_2d/batch_norm_0/beta": [16],
+      "conv_net_2d/batch_norm_1/beta": [16],
+      "conv_net_2d/batch_norm_2/beta": [16],
+      "mlp/linear_0/w": [256, 32], "mlp/linear_0/b": [32],
+      "mlp/batch_norm/beta": [32],
+      "mlp/linear_1/w": [32, 10], "mlp/linear_1/b": [10]}
+  assert sorted(sum([names for _, names in assignments], [])) == sorted(shapes)
+  assert [key for key, _ in assignments] == ["conv", "fc"]
+  assert assignments[0][1] == ["conv_net_2d/conv_2d_{}/w".format(i)
+                               for i in range(3)]
+  assert math.isfinite(fx)
+
+
+def test_get_config_passes_the_data_dir_and_mode(data_dir, monkeypatch):
+  calls = []
+  real_load = datasets.load_mnist
+
+  def recording_load(directory=None, split="train"):
+    calls.append((directory, split))
+    return real_load(directory, split)
+
+  monkeypatch.setattr(datasets, "load_mnist", recording_load)
+  util.get_config("mnist", data_dir=data_dir, mode="test")
+  assert calls == [(data_dir, "test")]
+
+
+def test_mnist_without_data_names_the_remedy(monkeypatch):
+  monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+  with pytest.raises(datasets.DataError, match="--data_dir"):
+    util.get_config("mnist")
+
+
+def test_missing_cifar_files_are_named(tmp_path):
+  with pytest.raises(datasets.DataError, match="data_batch_1.bin"):
+    util.get_config("cifar", data_dir=str(tmp_path))

@@ -29,7 +29,8 @@ import numpy as np
 
 from l2l import files
 
-__all__ = ["CheckpointError", "checkpoint_path", "load", "save"]
+__all__ = ["CheckpointError", "checkpoint_path", "load", "load_record",
+           "save"]
 
 _LAYOUT = "{module_name: {variable_name: numpy.ndarray}}"
 
@@ -303,6 +304,27 @@ def _as_array(value, context, name):
       f"array (layout {_LAYOUT})")
 
 
+def _named_entries(data, context, expected, what):
+  """The `(str name, value)` pairs of an unpickled dict.
+
+  Args:
+   data: the unpickled object.
+   context: message prefix naming the file, for errors.
+   expected: what the file should hold, for the error.
+   what: what its keys name, for the error.
+
+  Returns:
+   A list of pairs, in the dict's order.
+
+  Raises:
+   CheckpointError: if `data` is not a dict with string keys.
+  """
+  if not isinstance(data, dict):
+    raise CheckpointError(f"{context}: expected {expected}, got "
+                          f"{_describe(data)}")
+  return [(_as_name(key, context, what), value) for key, value in data.items()]
+
+
 def _normalize(data, context):
   """Validates a checkpoint structure and copies it into plain dicts.
 
@@ -316,12 +338,9 @@ def _normalize(data, context):
   Raises:
    CheckpointError: if `data` does not have the checkpoint layout.
   """
-  if not isinstance(data, dict):
-    raise CheckpointError(f"{context}: expected a dict of the form {_LAYOUT}, "
-                          f"got {_describe(data)}")
   result = {}
-  for module_key, variables in data.items():
-    module = _as_name(module_key, context, "module name")
+  for module, variables in _named_entries(
+      data, context, f"a dict of the form {_LAYOUT}", "module name"):
     if module in result:
       raise CheckpointError(f"{context}: duplicate module {module!r}")
     if not isinstance(variables, dict):
@@ -387,6 +406,51 @@ def find(directory, net_id):
           ", ".join(found) or "no .l2l files"))
 
 
+def _unpickle(path):
+  """Unpickles a user's file through the restricted unpickler.
+
+  Args:
+   path: the file (str or os.PathLike).
+
+  Returns:
+   The unpickled object, built only from allowlisted globals.
+
+  Raises:
+   FileNotFoundError: if `path` does not exist.
+   CheckpointError: if the file is empty or not a pickle, or references any
+    global outside the allowlist.
+  """
+  path = os.fspath(path)
+  try:
+    stream = open(path, "rb")
+  except FileNotFoundError:
+    raise FileNotFoundError(errno.ENOENT, "l2l checkpoint file not found",
+                            path) from None
+  with stream:
+    if os.fstat(stream.fileno()).st_size == 0:
+      raise CheckpointError(
+          f"{path} is not an l2l checkpoint: the file is empty")
+    try:
+      # latin1 turns Python 2 byte strings (array data included) into
+      # str that numpy accepts as array state.
+      return _RestrictedUnpickler(stream, encoding="latin1").load()
+    except _Refused as refused:
+      raise CheckpointError(
+          f"{path} is not a trusted l2l checkpoint: refused "
+          f"{refused.what}; a checkpoint may only contain numpy arrays "
+          f"in nested dicts") from None
+    except Exception as err:  # pylint: disable=broad-except
+      # Corrupt input surfaces as many exception types.
+      raise CheckpointError(
+          f"{path} is not an l2l checkpoint: cannot unpickle it "
+          f"({type(err).__name__}: {err})") from err
+
+
+def _writeable(array):
+  # Arrays rebuilt from immutable bytes can be read-only.
+  return array if array.flags.writeable else array.copy()
+
+
 def load(path):
   """Loads an ``.l2l`` checkpoint without executing code from the file.
 
@@ -403,36 +467,46 @@ def load(path):
     global outside the allowlist, or does not have the layout above.
   """
   path = os.fspath(path)
-  try:
-    stream = open(path, "rb")
-  except FileNotFoundError:
-    raise FileNotFoundError(errno.ENOENT, "l2l checkpoint file not found",
-                            path) from None
-  with stream:
-    if os.fstat(stream.fileno()).st_size == 0:
-      raise CheckpointError(
-          f"{path} is not an l2l checkpoint: the file is empty")
-    try:
-      # latin1 turns Python 2 byte strings (array data included) into
-      # str that numpy accepts as array state.
-      data = _RestrictedUnpickler(stream, encoding="latin1").load()
-    except _Refused as refused:
-      raise CheckpointError(
-          f"{path} is not a trusted l2l checkpoint: refused "
-          f"{refused.what}; a checkpoint may only contain numpy arrays "
-          f"in nested dicts") from None
-    except Exception as err:  # pylint: disable=broad-except
-      # Corrupt input surfaces as many exception types.
-      raise CheckpointError(
-          f"{path} is not an l2l checkpoint: cannot unpickle it "
-          f"({type(err).__name__}: {err})") from err
-  result = _normalize(data, f"{path} is not an l2l checkpoint")
+  result = _normalize(_unpickle(path), f"{path} is not an l2l checkpoint")
   for arrays in result.values():
     for name, array in arrays.items():
-      # Arrays rebuilt from immutable bytes can be read-only.
-      if not array.flags.writeable:
-        arrays[name] = array.copy()
+      arrays[name] = _writeable(array)
   return result
+
+
+def _record_value(value, context, name):
+  """A record entry as numeric arrays, in lists as stored."""
+  if isinstance(value, (list, tuple)):
+    return [_record_value(item, context, f"{name}[{i}]")
+            for i, item in enumerate(value)]
+  return _writeable(_as_array(value, context, name))
+
+
+def load_record(path):
+  """Loads a pickled record of arrays, as LOIS's `loss_record.pickle`.
+
+  Such a file is a dict from names to numeric arrays, numbers, or lists of
+  those (LOIS keeps its feature-attention weights there, one array per
+  optimizee variable, beside its training losses). It goes through the same
+  restricted unpickler as `load`.
+
+  Args:
+   path: the file (str or os.PathLike).
+
+  Returns:
+   A plain ``dict`` with str keys; numbers and numpy scalars become 0-d
+   arrays, lists stay lists.
+
+  Raises:
+   FileNotFoundError: if `path` does not exist.
+   CheckpointError: if the file is empty or not a pickle, references any
+    global outside the allowlist, or is not a dict of arrays and lists.
+  """
+  path = os.fspath(path)
+  context = f"{path} is not a record of arrays"
+  return {name: _record_value(value, context, name)
+          for name, value in _named_entries(
+              _unpickle(path), context, "a dict of arrays", "entry name")}
 
 
 def _encode(data):

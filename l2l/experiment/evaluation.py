@@ -18,6 +18,7 @@ from l2l.core import interception
 from l2l.core import particles
 from l2l.experiment import progress
 from l2l.experiment import records
+from l2l.swarm import lois_released
 import meta
 import problems
 import util
@@ -81,12 +82,12 @@ class _Runner:
     Returns:
       Losses [steps + 1, k], and positions [steps + 1, k, n] or None.
     """
-    sess.run(self.reset)
     observe = {"losses": self.losses}
     if record_positions and self.positions is not None:
       observe["positions"] = self.positions
-    seen = [sess.run(dict(observe, step=self.step))
-            for _ in range(num_steps)]
+    # Each "unroll" here is one step; the last point is read once more.
+    _, seen = util.run_unrolls(sess, observe, [self.step], num_steps,
+                               reset=self.reset)
     seen.append(sess.run(observe))
     losses = np.asarray([s["losses"] for s in seen], np.float64)
     if "positions" not in observe:
@@ -121,6 +122,14 @@ def _build_baseline(name, problem, learning_rate, num_particles=1):
 def _build_l2l(problem, net_config, net_assignments, path, swarm_options):
   if path is None:
     logging.warning("Evaluating an untrained L2L optimizer: no --path given.")
+  num_particles = swarm_options.get("num_particles", 1)
+  if num_particles > 1 and lois_released.is_released_model(path):
+    # LOIS's released files run as LOIS's code ran them.
+    logging.info("%s is a LOIS released model: running it as released.",
+                 path)
+    released = lois_released.build(problem, num_particles, path)
+    return _Runner(released.setup, released.reset, released.step,
+                   released.losses, positions=released.positions)
   # The posterior entropy only shapes meta-training; evaluation skips it.
   options = dict(swarm_options, use_entropy=False) if swarm_options else {}
   optimizer = meta.MetaOptimizer(**dict(net_config, **options))

@@ -1,0 +1,97 @@
+"""Tests for compare.py on hand-made records files."""
+
+import csv
+import io
+import math
+
+import numpy as np
+import pytest
+
+from l2l.experiment import compare
+from l2l.experiment import records
+
+
+def test_rows_are_sorted_by_mean_final_loss(tmp_path, records_files):
+  adam, l2l, sgd, pso = records_files.comparison(tmp_path)
+  rows = compare.rows([adam, l2l, sgd, pso])
+  assert [row.path for row in rows] == [pso, l2l, adam, sgd]
+  by_path = {row.path: row for row in rows}
+  assert by_path[adam][1:] == (
+      "Adam (lr=0.01)", "quadratic", 0.01, False, 0, 2, 1, 10.0, 5.0, 1.0,
+      1.0)
+  assert by_path[l2l][1:] == (
+      "L2L swarm (k=2)", "quadratic", None, False, 0, 2, 1, 2.0, 1.0,
+      math.log10(2.0), 3.0)
+  assert by_path[pso].final == -0.5 and by_path[pso].final_std == 0.5
+  assert math.isnan(by_path[pso].log_final)
+  assert by_path[sgd].label == "SGD (lr=0.1) (diverged)"
+  assert by_path[sgd].tuned
+  assert math.isnan(by_path[sgd].final)
+  assert by_path[sgd].seconds == 0.25
+
+
+def test_markdown_table(tmp_path, records_files):
+  adam, l2l, sgd, pso = records_files.comparison(tmp_path)
+  text = compare.table([adam, l2l, sgd, pso])
+  assert text.split("\n") == [
+      "| Optimizer | Problem | Learning rate | Seed | Epochs | Steps | "
+      "Final loss (mean ± std) | Log Mean Final Error | Seconds / epoch |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+      "| PSO (k=2) | quadratic | - | 0 | 2 | 1 | -0.5 ± 0.5 | n/a | 1 |",
+      "| L2L swarm (k=2) | quadratic | - | 0 | 2 | 1 | 2 ± 1 | 0.30 | 3 |",
+      "| Adam (lr=0.01) | quadratic | 0.01 | 0 | 2 | 1 | 10 ± 5 | 1.00 | 1 |",
+      "| SGD (lr=0.1) (diverged) | quadratic | 0.1 (tuned) | 0 | 2 | 1 | "
+      "n/a ± n/a | n/a | 0.25 |",
+      "",
+  ]
+
+
+def test_csv_table(tmp_path, records_files):
+  adam, l2l, _, _ = records_files.comparison(tmp_path)
+  text = compare.table([adam, l2l], fmt="csv")
+  rows = list(csv.DictReader(io.StringIO(text)))
+  assert [row["optimizer"] for row in rows] == ["L2L swarm (k=2)",
+                                                 "Adam (lr=0.01)"]
+  assert rows[1] == {
+      "optimizer": "Adam (lr=0.01)", "problem": "quadratic",
+      "learning_rate": "0.01", "tuned": "0", "seed": "0", "epochs": "2",
+      "steps": "1", "final_loss_mean": "10.0", "final_loss_std": "5.0",
+      "log_mean_final_error": "1.0", "seconds_per_epoch": "1.0"}
+  assert rows[0]["learning_rate"] == ""
+  assert float(rows[0]["log_mean_final_error"]) == math.log10(2.0)
+
+
+def test_table_rejects_no_files_and_unknown_formats(tmp_path, records_files):
+  with pytest.raises(ValueError, match="No records files"):
+    compare.table([])
+  path = records_files.write(tmp_path, records_files.losses())
+  with pytest.raises(ValueError, match="latex"):
+    compare.table([path], fmt="latex")
+
+
+def test_table_names_a_file_whose_settings_it_cannot_show(tmp_path,
+                                                          records_files):
+  path = records_files.write(tmp_path, records_files.losses(),
+                             learning_rate="fast")
+  with pytest.raises(records.RecordsError,
+                     match="SGD.*npz has settings the table cannot show"):
+    compare.table([path])
+
+
+def test_differences(tmp_path, records_files):
+  same = [records_files.write(tmp_path / "a", records_files.losses(),
+                              optimizer=name) for name in ("SGD", "Adam")]
+  assert compare.differences(compare.rows(same)) == []
+  other_seed = records_files.write(tmp_path / "b", records_files.losses(),
+                                   seed=5)
+  longer = records_files.write(tmp_path / "c", np.ones((2, 9, 1)),
+                               problem="square_cos_2")
+  rows = compare.rows(same + [other_seed, longer])
+  assert rows[0].path == longer  # Final loss 1 before 1.5: values in row order.
+  assert compare.differences(rows) == [
+      "the records differ in problem: square_cos_2, quadratic",
+      "the records differ in seed: 0, 5",
+      "the records differ in num_steps: 8, 2",
+  ]
+
+

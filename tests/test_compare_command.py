@@ -1,0 +1,50 @@
+"""Subprocess tests of `python -m l2l.experiment.compare_command`."""
+
+import csv
+import io
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _compare(*args):
+  return subprocess.run(
+      [sys.executable, "-m", "l2l.experiment.compare_command"] + list(args),
+      cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_compare_command_on_a_bad_file(tmp_path, records_files):
+  good = records_files.write(tmp_path, records_files.losses())
+  bad = tmp_path / "broken.npz"
+  bad.write_bytes(b"PK\x03\x04 not really a zip")
+  result = _compare(good, str(bad))
+  assert result.returncode == 1
+  assert "Traceback" not in result.stderr
+  errors = [line for line in result.stderr.splitlines()
+            if line.startswith("Error:")]
+  assert len(errors) == 1 and str(bad) in errors[0]
+  assert result.stdout == ""
+
+
+def test_compare_command_writes_table_warnings_and_plot(tmp_path,
+                                                        records_files):
+  adam, l2l, _, _ = records_files.comparison(tmp_path)
+  other_seed = records_files.write(
+      tmp_path / "seed", [[[9.0], [20.0]], [[9.0], [20.0]]],
+      optimizer="RMSProp", learning_rate=0.001, seed=1)
+  output = str(tmp_path / "comparison.png")
+  result = _compare(adam, l2l, other_seed, "--format=csv",
+                    "--output=" + output)
+  assert result.returncode == 0, result.stderr
+  assert "Traceback" not in result.stderr
+  rows = list(csv.DictReader(io.StringIO(result.stdout)))
+  assert [row["optimizer"] for row in rows] == [
+      "L2L swarm (k=2)", "Adam (lr=0.01)", "RMSProp (lr=0.001)"]
+  assert ("Warning: the records differ in seed: 0, 1; the optimizers were "
+          "not compared on the same instances.") in result.stderr
+  assert "differ in problem" not in result.stderr
+  with open(output, "rb") as stream:
+    assert stream.read(8) == PNG_SIGNATURE

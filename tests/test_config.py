@@ -1,0 +1,70 @@
+"""Tests for l2l/swarm/config.py: the swarm's options."""
+
+import dataclasses
+
+import pytest
+
+from l2l.swarm import config
+
+
+@pytest.mark.parametrize("options, name", [
+    ({"num_particles": 0}, "num_particles"),
+    ({"num_particles": -2}, "num_particles"),
+    ({"num_particles": 2.5}, "num_particles"),
+    ({"num_particles": "3"}, "num_particles"),
+    ({"num_particles": True}, "num_particles"),
+    ({"num_particles": float("inf")}, "num_particles"),
+    ({"num_particles": float("nan")}, "num_particles"),
+    ({"num_particles": 2, "momentum_beta": "x"}, "momentum_beta"),
+    ({"num_particles": 2, "entropy_weight": None}, "entropy_weight"),
+    ({"num_particles": 2, "use_entropy": "no"}, "use_entropy"),
+    ({"num_particles": 2, "use_entropy": 1}, "use_entropy"),
+    ({"num_particles": 2, "attention_gamma": "1/k"}, "attention_gamma"),
+])
+def test_bad_options_name_the_option(options, name):
+  with pytest.raises(ValueError, match="Swarm option " + name):
+    config.SwarmConfig(**options)
+
+
+def test_defaults_are_the_papers():
+  swarm = config.SwarmConfig()
+  assert swarm.num_particles == 1 and not swarm.active
+  assert swarm.momentum_beta == 0.9
+  assert swarm.gp_nugget == 2.1
+  assert swarm.entropy_weight == 0.001
+  assert swarm.num_posterior_samples == 1000
+  assert swarm.attention_gamma is None and swarm.entropy_scale is None
+
+
+def test_optional_numbers_take_none_or_a_number():
+  swarm = config.SwarmConfig(num_particles=4, attention_gamma=0.5,
+                             entropy_scale=2)
+  assert swarm.active
+  assert swarm.attention_gamma == 0.5
+  assert swarm.entropy_scale == 2
+
+
+def test_options_are_frozen():
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    config.SwarmConfig().num_particles = 3
+
+
+def test_option_names():
+  names = config.SwarmConfig.option_names()
+  assert len(names) == 18
+  assert {"num_particles", "momentum_beta", "use_entropy",
+          "use_feature_attention", "entropy_scale"} <= names
+  assert config.ATTENTION_ID not in names
+
+
+@pytest.mark.parametrize("switches, expected", [
+    ({}, ("gradient", "momentum", "personal_best", "attraction")),
+    ({"use_momentum": False}, ("gradient", "personal_best", "attraction")),
+    ({"use_momentum": False, "use_personal_best": False,
+      "use_attraction": False}, ("gradient",)),
+    ({"use_attraction": False}, ("gradient", "momentum", "personal_best")),
+])
+def test_feature_names_keep_the_stacking_order(switches, expected):
+  assert config.SwarmConfig(num_particles=2, **switches).feature_names() == (
+      expected)
+  assert expected == tuple(f for f in config.FEATURES if f in expected)

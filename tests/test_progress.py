@@ -1,0 +1,31 @@
+"""Tests for progress.py: a bar on a terminal, log lines off it."""
+
+from absl import logging
+
+from l2l.experiment import progress
+
+
+def test_disabled_returns_the_iterable_itself():
+  items = [1, 2, 3]
+  assert progress.bar(items, "x", enabled=False) is items
+
+
+def test_off_a_terminal_it_logs_every_tenth_and_the_last(monkeypatch):
+  monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False)
+  lines = []
+  monkeypatch.setattr(logging, "info",
+                      lambda fmt, *args: lines.append(fmt % args))
+  assert list(progress.bar(range(25), "Training")) == list(range(25))
+  done = [line.split(",")[0] for line in lines]
+  assert done == ["Training: {}/25 done".format(n)
+                  for n in (2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 25)]
+
+
+def test_unknown_length_is_shown_as_a_question_mark(monkeypatch):
+  monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False)
+  lines = []
+  monkeypatch.setattr(logging, "info",
+                      lambda fmt, *args: lines.append(fmt % args))
+  assert list(progress.bar(iter(range(10)), "Eval")) == list(range(10))
+  assert lines[0].startswith("Eval: 1/? done")
+  assert len(lines) == 10
