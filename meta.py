@@ -10,12 +10,15 @@ see `l2l/swarm/swarm_unroll.py`.
 """
 
 import collections
+import dataclasses
 import os
 
 from absl import logging
 import tensorflow as tf
 
+import l2l
 from l2l.checkpoint import l2l_file
+from l2l.checkpoint import manifest
 from l2l.core import interception
 from l2l.core import unroll
 from l2l.swarm import lois_released
@@ -163,20 +166,25 @@ class MetaOptimizer:
     self._schedule = []
     self._fx_history = None
     self._x_initial = None
+    self._assignment_rule = None
 
   @property
   def swarm(self):
     """The swarm options (a `swarm_unroll.SwarmConfig`)."""
     return self._swarm
 
-  def save(self, sess, path=None):
+  def save(self, sess, path=None, problem=None, training=None):
     """Reads the optimizer's parameters and optionally saves them.
 
     Args:
       sess: the session holding the values.
       path: a directory; each net is written to `<net_id>.l2l` there (and the
-        swarm attention weights to `attention.l2l`), atomically. Other files
-        in it are left alone.
+        swarm attention weights to `attention.l2l`), atomically, then the
+        manifest `manifest.json` that describes them (see
+        `l2l.checkpoint.manifest`). Other files in it are left alone.
+      problem: the problem name the manifest records, or None.
+      training: the training settings the manifest records (a JSON-safe
+        dict), or None.
 
     Returns:
       `{key: {module: {variable: ndarray}}}`, keyed as DeepMind's: by each
@@ -199,7 +207,42 @@ class MetaOptimizer:
       filename = (None if path is None else
                   l2l_file.checkpoint_path(path, key))
       result[filename or key] = networks.save(module, sess, filename)
+    if path is not None:
+      manifest.write(path, self.manifest(problem, training))
     return result
+
+  def manifest(self, problem=None, training=None):
+    """The manifest `save` writes: nets, assignment rule, swarm, version.
+
+    Args:
+      problem: the problem name it records, or None.
+      training: the training settings it records, or None.
+
+    Returns:
+      A JSON-safe dict (see `l2l.checkpoint.manifest.build`).
+
+    Raises:
+      ValueError: if `meta_loss` has not been built yet.
+    """
+    if self._nets is None:
+      raise ValueError("No manifest yet: build meta_loss or meta_minimize "
+                       "first.")
+    return manifest.build(self.net_config, self._assignment_rule,
+                          dataclasses.asdict(self._swarm), l2l.__version__,
+                          problem=problem, training=training)
+
+  @property
+  def net_config(self):
+    """`{net_id: factory config}` of the nets the last unroll built."""
+    return {key: self._config[key] for key in (self._nets or self._config)}
+
+  @property
+  def assignment_rule(self):
+    """The last unroll's net assignment as a rule for any model's variables.
+
+    None before `meta_loss`; see `l2l.checkpoint.manifest`.
+    """
+    return self._assignment_rule
 
   def trainable_variables(self):
     """The meta-optimizer's own trainable variables (after `meta_loss`)."""
@@ -279,6 +322,9 @@ class MetaOptimizer:
     config = self._config_with_model_path(model_path)
     nets, net_keys, subsets = _make_nets(x, config, net_assignments)
     self._nets = nets
+    self._assignment_rule = manifest.rule_from_assignments(
+        net_keys, [interception.variable_name(v) for v in x],
+        [v.shape.rank for v in x], subsets)
     for key in net_keys:
       logging.info("Optimizer %r: %s", key, config[key]["net"])
     if self._swarm.active:

@@ -10,6 +10,30 @@ arranged by role:
   l2l.data        offline readers of MNIST, CIFAR-10 and scikit-learn's digits
   l2l.checkpoint  the .l2l file format
   l2l.experiment  training loop, evaluation, records, plots, compare, CLI
+  l2l.dropin      a trained optimizer on one's own model: `LearnedOptimizer`
+                  (graph mode) and `keras_optimizer` (Keras 3)
+
+`l2l.LearnedOptimizer` and `l2l.keras_optimizer` are imported on first use:
+importing `l2l` stays light (the commands import it before TensorFlow is
+quieted).
 """
 
+import importlib
+
 __version__ = "0.2.0"
+
+# Public names of subpackages, imported when first asked for.
+_LAZY_EXPORTS = {
+    "LearnedOptimizer": "l2l.dropin.learned_optimizer",
+    "keras_optimizer": "l2l.dropin.keras_optimizer",
+}
+
+
+def __getattr__(name):
+  if name in _LAZY_EXPORTS:
+    return getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
+  raise AttributeError("module 'l2l' has no attribute {!r}".format(name))
+
+
+def __dir__():
+  return sorted(list(globals()) + list(_LAZY_EXPORTS))

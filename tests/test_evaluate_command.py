@@ -47,3 +47,25 @@ def test_evaluate_command_on_a_released_directory(tmp_path):
   assert completed.returncode == 0, completed.stderr
   assert "Best particle mean final loss" in completed.stdout
   assert "LOIS released model" in completed.stderr
+
+
+def test_an_optimizer_saved_by_a_script_loads_in_evaluate(tmp_path):
+  # The README's "In your own scripts" route: MetaOptimizer() with its
+  # default net, saved by the script, evaluated by the command.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import meta  # pylint: disable=g-import-not-at-top
+  import problems  # pylint: disable=g-import-not-at-top
+  with tf.Graph().as_default():
+    optimizer = meta.MetaOptimizer()
+    optimizer.meta_minimize(problems.quadratic(batch_size=4, num_dims=3), 2)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      saved = optimizer.save(sess, str(tmp_path / "mine"))
+  assert sorted(saved) == [str(tmp_path / "mine" / "cw.l2l")]
+  done = subprocess.run(
+      [sys.executable, "evaluate.py", "--problem=quadratic", "--optimizer=L2L",
+       "--path=" + str(tmp_path / "mine"), "--num_epochs=1", "--num_steps=2",
+       "--records_dir=" + str(tmp_path / "records")],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert "Log Mean Final Error: " in done.stdout

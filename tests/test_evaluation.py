@@ -4,11 +4,15 @@ import logging
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from l2l.checkpoint import l2l_file
+from l2l.checkpoint import manifest
 from l2l.data import datasets
 from l2l.experiment import evaluation
 from l2l.experiment import training
+import meta
+import problems
 
 from conftest import TRAIN_ARGS
 from conftest import linear_optimizer_positions
@@ -39,6 +43,24 @@ def test_evaluate_trained_simple_multi(tmp_path):
   result = evaluation.evaluate("L2L", "simple-multi", num_steps=2,
                                path=str(tmp_path), **EVAL_ARGS)
   assert np.all(np.isfinite(result.losses))
+
+
+def test_evaluate_reads_the_manifest_not_the_problem_config(tmp_path):
+  # An Sgd net under an id util's `simple` config does not know: only the
+  # manifest says what the directory holds.
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    optimizer = meta.MetaOptimizer(
+        mine={"net": "Sgd", "net_options": {"learning_rate": 0.5}})
+    optimizer.meta_loss(problems.simple(), 1)
+    optimizer.save(sess, tmp_path)
+  result = evaluation.evaluate("L2L", "simple", num_steps=3,
+                               path=str(tmp_path), **EVAL_ARGS)
+  # x <- x - 0.5 * 2x: x = 0 after one step.
+  np.testing.assert_allclose(_losses(result, 3), np.tile([1, 0, 0, 0], [2, 1]))
+  (tmp_path / manifest.FILENAME).unlink()
+  with pytest.raises(ValueError, match="No checkpoint 'cw.l2l'"):
+    evaluation.evaluate("L2L", "simple", num_steps=1, path=str(tmp_path),
+                        **EVAL_ARGS)
 
 
 def test_optimizers_see_the_same_instances():

@@ -243,7 +243,8 @@ def test_save_then_model_path_restores_the_optimizer(fresh_session, ref,
     sess.run(step.reset)
     expected = sess.run([step.x, step.fx])
     saved = optimizer.save(sess, str(tmp_path))
-  assert sorted(os.listdir(tmp_path)) == ["cw.l2l", "notes.txt", "other.l2l"]
+  assert sorted(os.listdir(tmp_path)) == ["cw.l2l", "manifest.json",
+                                          "notes.txt", "other.l2l"]
   assert (tmp_path / "notes.txt").read_text() == "mine"
   assert (tmp_path / "other.l2l").read_bytes() == b"not ours"
   # Keyed by each written file, as DeepMind's save.

@@ -568,7 +568,8 @@ def test_save_then_load_an_sgd_swarm_with_feature_attention(tmp_path):
     _init(sess)
     sess.run(step.step)
     saved = optimizer.save(sess, str(tmp_path))
-  assert sorted(os.listdir(tmp_path)) == ["attention.l2l", "sgd.l2l"]
+  assert sorted(os.listdir(tmp_path)) == ["attention.l2l", "manifest.json",
+                                          "sgd.l2l"]
   assert not saved[str(tmp_path / "sgd.l2l")]
   params = saved[str(tmp_path / "attention.l2l")]["feature_attention"]
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
@@ -687,7 +688,8 @@ def _fixed_instance_ops(fixed):
 
 def test_save_writes_the_net_and_the_attention(trained_swarm):
   path, saved, _, _ = trained_swarm
-  assert sorted(os.listdir(path)) == ["attention.l2l", "cw.l2l", "notes.txt"]
+  assert sorted(os.listdir(path)) == ["attention.l2l", "cw.l2l",
+                                      "manifest.json", "notes.txt"]
   with open(os.path.join(path, "notes.txt")) as f:
     assert f.read() == "mine"
   assert sorted(saved) == ["attention", "cw"]
@@ -822,7 +824,7 @@ def test_save_then_load_without_feature_attention(tmp_path):
     _init(sess)
     optimizer.save(sess, str(tmp_path))
     expected = sess.run(info.fx)
-  assert sorted(os.listdir(tmp_path)) == ["cw.l2l"]
+  assert sorted(os.listdir(tmp_path)) == ["cw.l2l", "manifest.json"]
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     tf.compat.v1.set_random_seed(37)
     optimizer = meta.MetaOptimizer(**options)

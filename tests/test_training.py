@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from l2l.checkpoint import l2l_file
+from l2l.checkpoint import manifest
 from l2l.experiment import training
 
 from conftest import TRAIN_ARGS
@@ -15,8 +16,17 @@ from conftest import linear_optimizer_positions
 
 def test_train_saves_the_best_optimizer(trained_simple):
   directory, result = trained_simple
-  assert sorted(os.listdir(directory)) == ["cw.l2l", "notes.txt"]
+  assert sorted(os.listdir(directory)) == ["cw.l2l", "manifest.json",
+                                           "notes.txt"]
   assert (directory / "notes.txt").read_text() == "keep me"
+  saved = manifest.read(directory)
+  assert saved["problem"] == "simple"
+  assert saved["training"]["num_epochs"] == TRAIN_ARGS["num_epochs"]
+  assert saved["training"]["unroll_length"] == TRAIN_ARGS["unroll_length"]
+  assert saved["training"]["epochs_done"] in (2, 4)
+  assert saved["nets"] == {"cw": {"net": "CoordinateWiseDeepLSTM",
+                                  "net_options": {"layers": [],
+                                                  "initializer": "zeros"}}}
   values = l2l_file.load(directory / "cw.l2l")
   assert {m: sorted(v) for m, v in values.items()} == {"linear": ["b", "w"]}
   assert values["linear"]["w"].shape == (1, 1)

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from l2l.baselines import pso
+from l2l.checkpoint import manifest
 from l2l.core import interception
 from l2l.core import particles
 from l2l.experiment import progress
@@ -119,9 +120,50 @@ def _build_baseline(name, problem, learning_rate, num_particles=1):
   return _Runner(tf.no_op(), reset, step, loss, positions=positions)
 
 
+def saved_configuration(path, problem, net_config, net_assignments,
+                        swarm_options):
+  """What a saved optimizer's manifest says, in place of the problem's.
+
+  A directory with a manifest loads with the nets, the assignment rule and
+  the swarm options it was saved with, whatever configuration the problem
+  name gives; one without a manifest (DeepMind's and LOIS's files, older
+  saves) loads with the problem's, as before.
+
+  Args:
+    path: the saved optimizer's directory, or None.
+    problem: the problem's `build` function.
+    net_config: the problem's net config.
+    net_assignments: the problem's net assignments.
+    swarm_options: swarm options given by the caller; they override the
+      saved ones.
+
+  Returns:
+    `(net_config, net_assignments, swarm_options)`.
+
+  Raises:
+    ValueError: for a bad manifest, a missing `.l2l` file, or a problem
+      variable no net of the manifest covers.
+  """
+  saved = None if path is None else manifest.read(path)
+  if saved is None:
+    return net_config, net_assignments, swarm_options
+  # The rule is applied to the problem's variables, which only a build
+  # reveals; a throwaway graph keeps that build out of the evaluated one.
+  with tf.Graph().as_default():
+    variables, _ = interception.get_variables(problem)
+  assignments, _ = manifest.assign(
+      saved["assignment"],
+      [interception.variable_name(v) for v in variables],
+      [v.shape.rank for v in variables], where=path)
+  return (manifest.net_configs(saved, path), assignments,
+          dict(saved["swarm"], **swarm_options))
+
+
 def _build_l2l(problem, net_config, net_assignments, path, swarm_options):
   if path is None:
     logging.warning("Evaluating an untrained L2L optimizer: no --path given.")
+  net_config, net_assignments, swarm_options = saved_configuration(
+      path, problem, net_config, net_assignments, swarm_options)
   num_particles = swarm_options.get("num_particles", 1)
   if num_particles > 1 and lois_released.is_released_model(path):
     # LOIS's released files run as LOIS's code ran them.

@@ -138,6 +138,13 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
         "num_steps ({}) must be a multiple of unroll_length ({}).".format(
             num_steps, unroll_length))
   num_unrolls = num_steps // unroll_length
+  # What the saved manifest records about this training.
+  settings = {"num_epochs": num_epochs, "num_steps": num_steps,
+              "unroll_length": unroll_length, "learning_rate": learning_rate,
+              "second_derivatives": second_derivatives, "seed": seed,
+              "num_particles": num_particles,
+              "evaluation_period": evaluation_period,
+              "evaluation_epochs": evaluation_epochs}
   graph = tf.Graph()
   with graph.as_default():
     if seed is not None:
@@ -188,7 +195,8 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
           if eval_cost < best_evaluation:
             best_evaluation = eval_cost
             if save_path is not None:
-              optimizer.save(sess, save_path)
+              optimizer.save(sess, save_path, problem=problem_name,
+                             training=dict(settings, epochs_done=e + 1))
               logging.info("Saved the meta-optimizer to %s", save_path)
     except TrainingDiverged as error:
       logging.error(

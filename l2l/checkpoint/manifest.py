@@ -1,0 +1,302 @@
+"""The manifest of a saved optimizer: what its `.l2l` files are and how to use them.
+
+`MetaOptimizer.save` writes `manifest.json` beside the `.l2l` files, so that a
+saved directory says by itself which nets it holds, how each was configured,
+which variables each net drives, the swarm options, the library version and
+what it was trained on. Readers (evaluation, the drop-in optimizer) use it in
+place of the problem's configuration; a directory without one (DeepMind's and
+LOIS's released files, older saves) loads as before.
+
+The net assignment is kept as a rule that applies to any model's variables,
+not as the training problem's variable names. It is a list of entries, the
+first entry that matches a variable deciding its net:
+
+    {"net": "cw", "match": "everything"}
+    {"net": "conv", "match": "rank", "ranks": [4]}
+    {"net": "fc", "match": "pattern", "pattern": "^mlp/"}
+
+A pattern is a regular expression searched in the variable's name (without
+the `:0` suffix).
+"""
+
+import json
+import os
+import re
+
+from l2l import files
+from l2l.checkpoint import l2l_file
+
+FILENAME = "manifest.json"
+# The layout of the manifest; readers refuse a newer one.
+FORMAT_VERSION = 1
+
+_MATCH_KINDS = ("everything", "rank", "pattern")
+_REQUIRED_KEYS = ("format_version", "nets", "assignment", "swarm",
+                  "library_version")
+
+
+class ManifestError(ValueError):
+  """A manifest that cannot be read or does not describe the optimizer."""
+
+
+def path_in(directory):
+  """The manifest's path in a saved optimizer's directory."""
+  return os.path.join(os.fspath(directory), FILENAME)
+
+
+def json_safe(value):
+  """A copy of `value` that `json` writes and reads back unchanged.
+
+  Tuples become lists and numpy scalars plain numbers.
+
+  Args:
+    value: nested dicts, lists, tuples, strings, numbers, booleans, None.
+
+  Returns:
+    The converted value.
+
+  Raises:
+    ValueError: for anything else (an array, an initializer object...).
+  """
+  if isinstance(value, dict):
+    return {str(key): json_safe(item) for key, item in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [json_safe(item) for item in value]
+  if value is None or isinstance(value, (bool, str)):
+    return value
+  if isinstance(value, int):
+    return int(value)
+  if isinstance(value, float):
+    return float(value)
+  if hasattr(value, "item") and getattr(value, "shape", None) == ():
+    return json_safe(value.item())
+  raise ValueError("{!r} cannot be written to a manifest.".format(value))
+
+
+def net_entry(config):
+  """A net's factory config as the manifest keeps it.
+
+  The checkpoint path is left out (the weights are the `.l2l` file beside
+  the manifest), and so is an initializer given as values or an object: the
+  saved weights replace it.
+
+  Args:
+    config: `{"net": ..., "net_options": {...}, "net_path": ...}`.
+
+  Returns:
+    `{"net": ..., "net_options": {...}}`, JSON-safe.
+  """
+  options = dict(config.get("net_options") or {})
+  if not isinstance(options.get("initializer", ""), str):
+    del options["initializer"]
+  return {"net": config["net"], "net_options": json_safe(options)}
+
+
+def rule_from_assignments(net_ids, names, ranks, assigned):
+  """Turns one problem's net assignment into a rule for any model.
+
+  One net drives everything. Several nets are told apart by tensor rank when
+  their ranks do not overlap (DeepMind's cifar-multi: the rank-4 convolution
+  kernels on one net, the rest on another), and otherwise by the exact
+  variable names.
+
+  Args:
+    net_ids: the net ids, in assignment order.
+    names: every optimizee variable's name.
+    ranks: every optimizee variable's rank.
+    assigned: for each net id, the indices of its variables.
+
+  Returns:
+    The rule: a list of entries (see the module docstring).
+  """
+  if len(net_ids) == 1:
+    return [{"net": net_ids[0], "match": "everything"}]
+  rank_sets = [sorted({ranks[i] for i in subset}) for subset in assigned]
+  all_ranks = [rank for rank_set in rank_sets for rank in rank_set]
+  if len(all_ranks) == len(set(all_ranks)):
+    return [{"net": net_id, "match": "rank", "ranks": rank_set}
+            for net_id, rank_set in zip(net_ids, rank_sets)]
+  return [{"net": net_id, "match": "pattern",
+           "pattern": "^(?:{})$".format("|".join(
+               re.escape(names[i]) for i in subset))}
+          for net_id, subset in zip(net_ids, assigned) if subset]
+
+
+def _entry_matches(entry, name, rank):
+  kind = entry["match"]
+  if kind == "everything":
+    return True
+  if kind == "rank":
+    return rank in entry["ranks"]
+  return re.search(entry["pattern"], name) is not None
+
+
+def assign(rule, names, ranks, where="the optimizer"):
+  """Applies a rule to a model's variables.
+
+  Args:
+    rule: a list of entries (see the module docstring).
+    names: the variables' names.
+    ranks: their ranks.
+    where: what the rule belongs to, for the error message.
+
+  Returns:
+    `(net_assignments, net_of)`: DeepMind's `[(net_id, [names])]`, one entry
+    per net the variables use, and for each variable its net id.
+
+  Raises:
+    ValueError: if no entry covers some variable, naming them all.
+  """
+  net_of = []
+  uncovered = []
+  for name, rank in zip(names, ranks):
+    net_id = next((entry["net"] for entry in rule
+                   if _entry_matches(entry, name, rank)), None)
+    if net_id is None:
+      uncovered.append("{} (rank {})".format(name, rank))
+    net_of.append(net_id)
+  if uncovered:
+    raise ValueError(
+        "No net of {} covers the variables {}; its assignment rule is {}."
+        .format(where, ", ".join(uncovered), json.dumps(rule)))
+  assignments = {}
+  for name, net_id in zip(names, net_of):
+    assignments.setdefault(net_id, []).append(name)
+  return list(assignments.items()), net_of
+
+
+def build(nets, assignment, swarm, library_version, problem=None,
+          training=None):
+  """The manifest of a saved optimizer.
+
+  Args:
+    nets: `{net_id: factory config}`.
+    assignment: the assignment rule.
+    swarm: the swarm options as a dict.
+    library_version: `l2l.__version__`.
+    problem: the problem name it was trained on, or None.
+    training: the training settings (a JSON-safe dict), or None.
+
+  Returns:
+    A JSON-safe dict.
+  """
+  return {
+      "format_version": FORMAT_VERSION,
+      "library_version": library_version,
+      "nets": {net_id: net_entry(config) for net_id, config in nets.items()},
+      "assignment": json_safe(assignment),
+      "swarm": json_safe(swarm),
+      "problem": problem,
+      "training": json_safe(training or {}),
+  }
+
+
+def write(directory, manifest):
+  """Writes `manifest` to `<directory>/manifest.json`, atomically.
+
+  Args:
+    directory: the saved optimizer's directory.
+    manifest: the dict `build` returns.
+
+  Returns:
+    The path written.
+  """
+  text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+  return files.write_atomic(path_in(directory), text.encode("utf-8"))
+
+
+def _fail(path, message):
+  raise ManifestError("{}: {}".format(path, message))
+
+
+def _validate(manifest, path):
+  """Raises ManifestError unless `manifest` has the layout `build` writes."""
+  if not isinstance(manifest, dict):
+    _fail(path, "expected a JSON object, got {}.".format(
+        type(manifest).__name__))
+  missing = [key for key in _REQUIRED_KEYS if key not in manifest]
+  if missing:
+    _fail(path, "missing keys {}.".format(", ".join(missing)))
+  version = manifest["format_version"]
+  if not isinstance(version, int) or version > FORMAT_VERSION:
+    _fail(path, "format_version {!r} is not one this library reads (up to "
+          "{}); upgrade l2l.".format(version, FORMAT_VERSION))
+  nets = manifest["nets"]
+  if not isinstance(nets, dict) or not nets:
+    _fail(path, "'nets' must map net ids to configs.")
+  for net_id, config in nets.items():
+    if (not isinstance(config, dict) or not isinstance(config.get("net"), str)
+        or not isinstance(config.get("net_options", {}), dict)):
+      _fail(path, "net {!r} must be {{'net': name, 'net_options': {{...}}}}, "
+            "got {!r}.".format(net_id, config))
+  rule = manifest["assignment"]
+  if not isinstance(rule, list) or not rule:
+    _fail(path, "'assignment' must be a non-empty list of rule entries.")
+  for entry in rule:
+    if not isinstance(entry, dict) or entry.get("net") not in nets:
+      _fail(path, "assignment entry {!r} must name one of the nets {}.".format(
+          entry, ", ".join(sorted(nets))))
+    kind = entry.get("match")
+    if kind not in _MATCH_KINDS:
+      _fail(path, "assignment entry {!r}: 'match' must be one of {}.".format(
+          entry, ", ".join(_MATCH_KINDS)))
+    if kind == "rank" and not (
+        isinstance(entry.get("ranks"), list) and
+        all(isinstance(r, int) for r in entry["ranks"])):
+      _fail(path, "assignment entry {!r} needs 'ranks', a list of "
+            "integers.".format(entry))
+    if kind == "pattern":
+      try:
+        re.compile(entry.get("pattern"))
+      except (TypeError, re.error) as error:
+        _fail(path, "assignment entry {!r} needs 'pattern', a regular "
+              "expression ({}).".format(entry, error))
+  if not isinstance(manifest["swarm"], dict):
+    _fail(path, "'swarm' must be a JSON object of swarm options.")
+
+
+def read(directory):
+  """Reads and checks the manifest of a saved optimizer's directory.
+
+  Args:
+    directory: a directory written by `MetaOptimizer.save`.
+
+  Returns:
+    The manifest dict, or None when the directory has none (DeepMind's and
+    LOIS's files, older saves).
+
+  Raises:
+    ManifestError: (a ValueError) if the file is not valid JSON or not a
+      manifest, naming the file and what is wrong.
+  """
+  path = path_in(directory)
+  if not os.path.isfile(path):
+    return None
+  try:
+    with open(path, "rb") as stream:
+      manifest = json.loads(stream.read().decode("utf-8"))
+  except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    raise ManifestError("{}: not a JSON manifest ({}).".format(
+        path, error)) from error
+  _validate(manifest, path)
+  manifest.setdefault("problem", None)
+  manifest.setdefault("training", {})
+  return manifest
+
+
+def net_configs(manifest, directory):
+  """The `networks.factory` configs of a manifest's nets, with their files.
+
+  Args:
+    manifest: the dict `read` returns.
+    directory: where its `.l2l` files are.
+
+  Returns:
+    `{net_id: {"net": ..., "net_options": ..., "net_path": ...}}`.
+
+  Raises:
+    ValueError: if a net's `.l2l` file is missing.
+  """
+  return {net_id: dict(config, net_options=dict(config.get("net_options", {})),
+                       net_path=l2l_file.find(directory, net_id))
+          for net_id, config in manifest["nets"].items()}

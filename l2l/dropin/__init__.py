@@ -1,0 +1,1 @@
+"""Using a trained optimizer on one's own model, in graph mode or in Keras."""

@@ -1,0 +1,127 @@
+"""A trained optimizer as a Keras 3 optimizer, for `model.compile` / `fit`.
+
+    model.compile(optimizer=l2l.keras_optimizer("./digits"), loss=...)
+    model.fit(images, labels, batch_size=128, epochs=10)
+
+The update is `LearnedOptimizer`'s: per variable, `delta, state = net(g,
+state)` and `x <- x + delta`, with the nets' state in optimizer variables.
+"""
+
+import keras
+import tensorflow as tf
+
+from l2l.core import unroll
+from l2l.dropin import update_rule as update_rule_lib
+
+
+class KerasLearnedOptimizer(keras.optimizers.Optimizer):
+  """A meta-trained update rule as a `keras.optimizers.Optimizer`.
+
+  It has no learning rate: Keras's `learning_rate` attribute exists (the
+  base class requires one) but is never used, and passing one is refused.
+  """
+
+  def __init__(self, update_rule, name="learned_optimizer", **kwargs):
+    """Creates the optimizer; prefer `l2l.keras_optimizer(directory)`.
+
+    Args:
+      update_rule: an `update_rule.UpdateRule`.
+      name: the optimizer's name.
+      **kwargs: Keras optimizer options that act on the gradients
+        (`clipnorm`, `clipvalue`, `global_clipnorm`, `use_ema`, ...).
+
+    Raises:
+      ValueError: for a learning rate, or a weight decay (which Keras scales
+        by the learning rate).
+    """
+    update_rule_lib.refuse_learning_rate(kwargs, "keras_optimizer")
+    if kwargs.get("weight_decay"):
+      raise ValueError(
+          "keras_optimizer: weight_decay={!r} is not accepted: Keras scales "
+          "weight decay by the learning rate, which a learned optimizer does "
+          "not have. Add the penalty to the loss instead.".format(
+              kwargs["weight_decay"]))
+    super().__init__(learning_rate=0.0, name=name, **kwargs)
+    self._update_rule = update_rule
+    self._nets = None
+    self._net_ids = []
+    self._state_structures = []
+    self._state_variables = []
+
+  @property
+  def update_rule(self):
+    """The `UpdateRule` it applies."""
+    return self._update_rule
+
+  def build(self, variables):
+    """Creates the nets and, for every variable, its net's state.
+
+    Args:
+      variables: the model's trainable variables.
+
+    Raises:
+      ValueError: if the assignment rule covers some variable with no net.
+    """
+    if self.built:
+      return
+    super().build(variables)
+    self._net_ids = self._update_rule.net_ids(variables)
+    # The nets' own variables are created here, outside the traced train
+    # step, where Sonnet 2 can create them.
+    with tf.init_scope():
+      self._nets = self._update_rule.make_nets()
+      for variable, net_id in zip(variables, self._net_ids):
+        initial = update_rule_lib.initial_state(self._nets[net_id], variable)
+        self._state_structures.append(initial)
+        self._state_variables.append([
+            self.add_variable(
+                shape=value.shape, dtype=value.dtype,
+                initializer=_constant(value.numpy()),
+                name="{}_state_{}".format(_clean(variable.path), i))
+            for i, value in enumerate(tf.nest.flatten(initial))])
+
+  def update_step(self, gradient, variable, learning_rate):
+    """Applies the learned step to one variable (the learning rate unused)."""
+    del learning_rate  # A learned optimizer has none; see the class doc.
+    index = self._get_variable_index(variable)
+    slots = self._state_variables[index]
+    state = tf.nest.pack_sequence_as(self._state_structures[index],
+                                     [tf.convert_to_tensor(s) for s in slots])
+    (delta,), (next_state,) = unroll.net_updates(
+        self._nets[self._net_ids[index]],
+        [tf.cast(tf.convert_to_tensor(gradient), tf.float32)], [state])
+    self.assign_add(variable, delta)
+    for slot, value in zip(slots, tf.nest.flatten(next_state)):
+      self.assign(slot, value)
+
+
+def _clean(path):
+  return path.replace("/", "_").replace(":", "_")
+
+
+def _constant(array):
+  """A Keras initializer returning a fixed array (the nets' initial state)."""
+  def initializer(shape, dtype=None):
+    del shape  # The array has it.
+    return tf.constant(array, dtype=dtype)
+  return initializer
+
+
+def keras_optimizer(directory, name="learned_optimizer", **kwargs):
+  """The optimizer saved in `directory`, for `model.compile(optimizer=...)`.
+
+  Args:
+    directory: a directory written by `MetaOptimizer.save` or train.py.
+    name: the optimizer's name.
+    **kwargs: Keras options acting on the gradients (`clipnorm`, ...).
+
+  Returns:
+    A `keras.optimizers.Optimizer`.
+
+  Raises:
+    ValueError: for a learning rate (`learning_rate`, `lr`) or weight decay,
+      a missing or bad save, or a swarm (LOIS) optimizer.
+  """
+  update_rule_lib.refuse_learning_rate(kwargs, "keras_optimizer")
+  return KerasLearnedOptimizer(
+      update_rule_lib.UpdateRule.from_path(directory), name=name, **kwargs)

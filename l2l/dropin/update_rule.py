@@ -1,0 +1,199 @@
+"""A trained optimizer's update rule, outside the unroll it was trained in.
+
+`UpdateRule` holds what a saved optimizer is: its nets (factory configs
+with their weights) and the rule that gives each variable of a model to one
+of them. `LearnedOptimizer` (graph mode) and the Keras optimizer both apply
+it with `unroll.net_updates`, the step the meta-training unroll takes.
+"""
+
+import contextlib
+import os
+
+import tensorflow as tf
+
+from l2l.checkpoint import l2l_file
+from l2l.checkpoint import manifest
+from l2l.core import interception
+import networks
+
+# Keyword names under which optimizer APIs take a learning rate.
+_LEARNING_RATE_NAMES = ("learning_rate", "lr")
+
+
+def refuse_learning_rate(kwargs, what):
+  """Raises ValueError if `kwargs` passes a learning rate.
+
+  A learned optimizer's step size is part of what it learned; a learning
+  rate given to it would be ignored, so it is refused instead.
+
+  Args:
+    kwargs: the keyword arguments given.
+    what: the optimizer's name, for the message.
+
+  Raises:
+    ValueError: naming the argument.
+  """
+  for name in _LEARNING_RATE_NAMES:
+    if name in kwargs:
+      raise ValueError(
+          "{}: {}={!r} is not accepted: a learned optimizer has no learning "
+          "rate (its nets produce the whole update). Remove the argument; to "
+          "change the step size, meta-train another optimizer.".format(
+              what, name, kwargs[name]))
+
+
+@contextlib.contextmanager
+def _untrainable_variables():
+  """Creates every variable non-trainable inside the block.
+
+  The nets' weights are fixed: kept out of the trainable variables, they are
+  never handed to the optimizer that trains the user's model.
+  """
+  def creator(next_creator, **kwargs):
+    kwargs["trainable"] = False
+    return next_creator(**kwargs)
+  with tf.variable_creator_scope(creator):
+    yield
+
+
+def _swarm_refusal(source):
+  return ValueError(
+      "{} is a LOIS swarm optimizer (num_particles > 1); it cannot be used "
+      "as a single-point drop-in optimizer: its LSTM was trained on the "
+      "swarm's attention-weighted features (momentum, personal best, "
+      "attraction to other particles), which one point does not have. Use "
+      "it with MetaOptimizer(num_particles=...).meta_loss instead.".format(
+          source))
+
+
+class UpdateRule:
+  """A trained optimizer's nets and the rule that assigns variables to them."""
+
+  def __init__(self, net_configs, assignment_rule, source="the optimizer"):
+    """Keeps the configuration; nets are built per graph by `make_nets`.
+
+    Args:
+      net_configs: `{net_id: networks.factory config}`, with the weights
+        given by `net_path` or by a checkpoint dict as the `initializer`
+        net option.
+      assignment_rule: a list of rule entries (see
+        `l2l.checkpoint.manifest`).
+      source: where the rule comes from, for messages.
+
+    Raises:
+      ValueError: if the rule names a net that is not configured.
+    """
+    unknown = sorted({entry["net"] for entry in assignment_rule} -
+                     set(net_configs))
+    if unknown:
+      raise ValueError("The assignment rule of {} names nets {} that it does "
+                       "not configure ({}).".format(source, unknown,
+                                                    sorted(net_configs)))
+    self.net_configs = net_configs
+    self.assignment_rule = assignment_rule
+    self.source = source
+
+  @classmethod
+  def from_path(cls, directory):
+    """Reads a directory written by `MetaOptimizer.save` or train.py.
+
+    Without a manifest (DeepMind's files, older saves) the directory must
+    hold the default net, `cw.l2l`, with `networks.default_config()`.
+
+    Args:
+      directory: the saved optimizer's directory.
+
+    Returns:
+      An `UpdateRule`.
+
+    Raises:
+      ValueError: for a missing directory or file, a bad manifest, or a
+        swarm (LOIS) optimizer.
+    """
+    directory = os.fspath(directory)
+    saved = manifest.read(directory)
+    if saved is None:
+      path = l2l_file.find(directory, networks.DEFAULT_NET_ID)
+      configs = {networks.DEFAULT_NET_ID: dict(networks.default_config(),
+                                               net_path=path)}
+      rule = [{"net": networks.DEFAULT_NET_ID, "match": "everything"}]
+      return cls(configs, rule, source=directory)
+    if saved["swarm"].get("num_particles", 1) > 1:
+      raise _swarm_refusal(directory)
+    return cls(manifest.net_configs(saved, directory), saved["assignment"],
+               source=directory)
+
+  @classmethod
+  def from_meta_optimizer(cls, meta_optimizer, sess):
+    """Takes a `MetaOptimizer`'s nets with their current values in `sess`.
+
+    Args:
+      meta_optimizer: a `meta.MetaOptimizer` whose `meta_loss` was built.
+      sess: the session holding its values.
+
+    Returns:
+      An `UpdateRule`.
+
+    Raises:
+      ValueError: if `meta_loss` was not built or it is a swarm optimizer.
+    """
+    if meta_optimizer.swarm.active:
+      raise _swarm_refusal("This MetaOptimizer")
+    values = meta_optimizer.save(sess)
+    configs = {}
+    for net_id, config in meta_optimizer.net_config.items():
+      options = dict(config.get("net_options") or {})
+      if values[net_id]:
+        options["initializer"] = values[net_id]
+      configs[net_id] = {"net": config["net"], "net_options": options}
+    return cls(configs, meta_optimizer.assignment_rule,
+               source="the MetaOptimizer")
+
+  def net_ids(self, variables):
+    """The net of each variable, by the assignment rule.
+
+    Args:
+      variables: the model's variables (anything with `name` and `shape`).
+
+    Returns:
+      One net id per variable.
+
+    Raises:
+      ValueError: if the rule covers some variable with no net.
+    """
+    _, net_of = manifest.assign(
+        self.assignment_rule,
+        [interception.variable_name(v) for v in variables],
+        [len(v.shape) for v in variables], where=self.source)
+    return net_of
+
+  def make_nets(self):
+    """Builds the nets, in the current graph (or eagerly).
+
+    Returns:
+      `{net_id: networks.Network}`; their variables, created on their first
+      call (see `connect`), are not trainable.
+    """
+    return {net_id: networks.factory(**config)
+            for net_id, config in self.net_configs.items()}
+
+
+def initial_state(net, variable):
+  """The net's initial state for `variable`, created variables untrainable.
+
+  The net is also connected once to a zero gradient of the variable's
+  shape: Sonnet 2 creates a net's variables on its first call, which must
+  happen here, outside any `tf.function` or control-flow body.
+
+  Args:
+    net: a `networks.Network`.
+    variable: the variable it will update.
+
+  Returns:
+    The state, a nested structure of tensors.
+  """
+  zeros = tf.zeros(variable.shape, tf.float32)
+  state = net.initial_state_for_inputs(zeros, dtype=tf.float32)
+  with _untrainable_variables():
+    net(zeros, state)
+  return state

@@ -1,0 +1,86 @@
+"""Tests of l2l/dropin/keras_optimizer.py: the Keras 3 drop-in (eager)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import l2l
+import meta
+import problems
+
+
+@pytest.fixture
+def saved_path(tmp_path, fresh_session):
+  """A directory holding the default optimizer with random weights."""
+  with fresh_session(seed=1) as sess:
+    optimizer = meta.MetaOptimizer()
+    optimizer.meta_loss(problems.simple(), 1)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    optimizer.save(sess, tmp_path)
+  return tmp_path
+
+
+def _model(seed):
+  keras.utils.set_random_seed(seed)
+  model = keras.Sequential([keras.Input((4,)),
+                            keras.layers.Dense(3, activation="relu"),
+                            keras.layers.Dense(2)])
+  return model
+
+
+def test_updates_equal_learned_optimizer(saved_path, fresh_session):
+  assert tf.executing_eagerly()
+  model = _model(0)
+  start = [v.numpy() for v in model.trainable_variables]
+  rng = np.random.RandomState(0)
+  gradients = [[rng.normal(scale=0.1, size=v.shape).astype(np.float32)
+                for v in start] for _ in range(4)]
+  optimizer = l2l.keras_optimizer(saved_path)
+  for step in gradients:
+    optimizer.apply_gradients(zip(step, model.trainable_variables))
+  keras_values = [v.numpy() for v in model.trainable_variables]
+
+  with fresh_session() as sess:
+    variables = [tf.Variable(value, name="v{}".format(i))
+                 for i, value in enumerate(start)]
+    placeholders = [tf.compat.v1.placeholder(tf.float32, value.shape)
+                    for value in start]
+    learned = l2l.LearnedOptimizer.from_path(saved_path)
+    train_op = learned.apply_gradients(zip(placeholders, variables))
+    sess.run(tf.compat.v1.global_variables_initializer())
+    for step in gradients:
+      sess.run(train_op, dict(zip(placeholders, step)))
+    graph_values = sess.run(variables)
+  for keras_value, graph_value, first in zip(keras_values, graph_values,
+                                             start):
+    assert np.abs(graph_value - first).max() > 1e-4
+    np.testing.assert_allclose(keras_value, graph_value, rtol=1e-6,
+                               atol=1e-7)
+  assert tf.executing_eagerly()
+
+
+def test_model_fit_trains_with_the_learned_rule(saved_path):
+  rng = np.random.RandomState(0)
+  inputs = rng.normal(size=(64, 4)).astype(np.float32)
+  labels = (inputs[:, 0] > 0).astype(np.int32)
+  model = _model(1)
+  model.compile(optimizer=l2l.keras_optimizer(saved_path),
+                loss=keras.losses.SparseCategoricalCrossentropy(
+                    from_logits=True))
+  start = [v.numpy() for v in model.trainable_variables]
+  history = model.fit(inputs, labels, batch_size=16, epochs=3, verbose=0)
+  losses = history.history["loss"]
+  assert len(losses) == 3 and np.all(np.isfinite(losses))
+  moved = [np.abs(v.numpy() - s).max() for v, s in
+           zip(model.trainable_variables, start)]
+  assert min(moved) > 0
+
+
+def test_learning_rate_and_weight_decay_are_refused(saved_path):
+  with pytest.raises(ValueError, match="learning_rate=0.001 is not accepted"):
+    l2l.keras_optimizer(saved_path, learning_rate=0.001)
+  with pytest.raises(ValueError, match="lr=0.1 is not accepted"):
+    l2l.keras_optimizer(saved_path, lr=0.1)
+  with pytest.raises(ValueError, match="weight_decay=0.01 is not accepted"):
+    l2l.keras_optimizer(saved_path, weight_decay=0.01)

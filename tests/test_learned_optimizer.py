@@ -1,0 +1,229 @@
+"""Tests of l2l/dropin/learned_optimizer.py: the graph-mode drop-in."""
+
+import numpy as np
+import pytest
+import sonnet as snt
+import tensorflow as tf
+
+import l2l
+from l2l.checkpoint import manifest
+from l2l.dropin import learned_optimizer
+import meta
+import problems
+
+
+def _unroll_trajectory(sess, problem, len_unroll, num_unrolls):
+  """Builds DeepMind's unroll and runs it; returns (optimizer, values).
+
+  Returns the MetaOptimizer, the losses of every step of `num_unrolls`
+  consecutive unrolls (the point each step starts from, then the final
+  one), and the problem's starting variable values by name.
+  """
+  optimizer = meta.MetaOptimizer()
+  info = optimizer.meta_loss(problem, len_unroll)
+  sess.run(tf.compat.v1.global_variables_initializer())
+  start = {v.op.name: sess.run(v) for v in tf.compat.v1.global_variables()
+           if v.op.name.startswith(("x", "w", "y"))}
+  losses = []
+  for _ in range(num_unrolls):
+    history, _ = sess.run([optimizer.fx_history, info.update])
+    losses.extend(history[:-1])
+  losses.append(history[-1])
+  return optimizer, np.asarray(losses), start
+
+
+def test_reproduces_the_meta_loss_unroll(fresh_session):
+  problem = problems.quadratic(batch_size=8, num_dims=5)
+  with fresh_session(seed=3) as sess:
+    optimizer, expected, start = _unroll_trajectory(sess, problem, 10, 5)
+    learned = learned_optimizer.LearnedOptimizer.from_meta_optimizer(
+        optimizer, sess)
+  with fresh_session(seed=7) as sess:
+    loss = problems.mean_loss(problem())
+    train_op = learned.minimize(loss)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    for variable in tf.compat.v1.global_variables():
+      if variable.op.name in start:
+        variable.load(start[variable.op.name], sess)
+    losses = []
+    for _ in range(50):
+      losses.append(sess.run(loss))
+      sess.run(train_op)
+    losses.append(sess.run(loss))
+  assert len(expected) == 51
+  # The trajectory moves, so matching it is not trivial.
+  assert abs(expected[-1] - expected[0]) > 1e-3 * abs(expected[0])
+  np.testing.assert_allclose(losses, expected, rtol=1e-6, atol=1e-6)
+
+
+def _saved_default(sess, directory, problem):
+  optimizer = meta.MetaOptimizer()
+  optimizer.meta_loss(problem, 1)
+  sess.run(tf.compat.v1.global_variables_initializer())
+  optimizer.save(sess, directory)
+  return optimizer
+
+
+def _run_steps(sess, train_op, variables, steps):
+  for _ in range(steps):
+    sess.run(train_op)
+  return [sess.run(v) for v in variables]
+
+
+# tf.compat.v1.layers is gone with Keras 3 (TF 2.21 without tf_keras); the
+# "legacy" model stands for that style: v1 variable scopes of
+# reference (non-resource) variables.
+@pytest.mark.parametrize("model", ["raw", "legacy", "sonnet"])
+def test_minimize_works_on_any_graph_model(fresh_session, tmp_path, model):
+  with fresh_session() as sess:
+    _saved_default(sess, tmp_path, problems.simple())
+  rng = np.random.RandomState(0)
+  inputs = rng.normal(size=(16, 3)).astype(np.float32)
+  targets = inputs @ np.array([[1.0], [-2.0], [0.5]], np.float32)
+  with fresh_session() as sess:
+    if model == "raw":
+      w = tf.compat.v1.get_variable("w", [3, 1],
+                                    initializer=tf.zeros_initializer())
+      prediction = tf.matmul(inputs, w)
+    elif model == "legacy":
+      with tf.compat.v1.variable_scope("dense", use_resource=False):
+        kernel = tf.compat.v1.get_variable(
+            "kernel", [3, 1], initializer=tf.zeros_initializer())
+        bias = tf.compat.v1.get_variable(
+            "bias", [1], initializer=tf.zeros_initializer())
+      assert type(kernel).__name__ == "RefVariable"
+      prediction = tf.compat.v1.nn.xw_plus_b(inputs, kernel, bias)
+    else:
+      prediction = snt.Linear(1, w_init=tf.zeros_initializer())(inputs)
+    loss = tf.reduce_mean(tf.square(prediction - targets))
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    optimizer = l2l.LearnedOptimizer.from_path(tmp_path)
+    train_op = optimizer.minimize(loss, global_step=global_step)
+    # The optimizer's own nets are not trainable: only the model is.
+    assert all("LearnedOptimizer" not in v.name
+               for v in tf.compat.v1.trainable_variables())
+    sess.run(tf.compat.v1.global_variables_initializer())
+    before = sess.run(loss)
+    for _ in range(20):
+      sess.run(train_op)
+    after = sess.run(loss)
+    assert sess.run(global_step) == 20
+    assert np.isfinite(after) and after != before
+
+
+def test_state_persists_and_reset_restarts(fresh_session, tmp_path):
+  with fresh_session() as sess:
+    _saved_default(sess, tmp_path, problems.simple())
+  with fresh_session() as sess:
+    x = tf.compat.v1.get_variable("x", [4], initializer=tf.ones_initializer())
+    optimizer = l2l.LearnedOptimizer.from_path(tmp_path)
+    assert optimizer.reset_ops() == []
+    train_op = optimizer.minimize(tf.reduce_sum(tf.square(x)))
+    slots = [optimizer.get_slot(x, name) for name in optimizer.get_slot_names()]
+    assert len(slots) == 4  # (h, c) of each of the two LSTM layers.
+    init = tf.compat.v1.global_variables_initializer()
+    sess.run(init)
+    first = [_run_steps(sess, train_op, [x], 1)[0] for _ in range(3)]
+    assert np.abs(sess.run(slots[0])).max() > 0
+    # A fresh start (variables and state) repeats the same three steps.
+    sess.run(tf.compat.v1.variables_initializer([x]))
+    sess.run(optimizer.reset_ops())
+    assert np.abs(sess.run(slots[0])).max() == 0
+    again = [_run_steps(sess, train_op, [x], 1)[0] for _ in range(3)]
+    np.testing.assert_array_equal(again, first)
+    # Without resetting the state, the same start moves differently.
+    sess.run(tf.compat.v1.variables_initializer([x]))
+    carried = _run_steps(sess, train_op, [x], 1)[0]
+    assert not np.array_equal(carried, first[0])
+  # The same optimizer in another graph: its own state, its own reset.
+  with fresh_session() as sess:
+    x = tf.compat.v1.get_variable("x", [4], initializer=tf.ones_initializer())
+    assert optimizer.reset_ops() == []
+    train_op = optimizer.minimize(tf.reduce_sum(tf.square(x)))
+    sess.run(tf.compat.v1.global_variables_initializer())
+    sess.run(optimizer.reset_ops())
+    np.testing.assert_array_equal(_run_steps(sess, train_op, [x], 1)[0],
+                                  first[0])
+
+
+def test_multi_net_assignment_by_rule(fresh_session, tmp_path):
+  config = {
+      "sgd": {"net": "Sgd", "net_options": {"learning_rate": 0.5}},
+      "adam": {"net": "Adam", "net_options": {"learning_rate": 0.1}},
+  }
+  with fresh_session() as sess:
+    optimizer = meta.MetaOptimizer(**config)
+    optimizer.meta_loss(problems.simple_multi_optimizer(2), 1,
+                        net_assignments=[("sgd", ["x_0"]), ("adam", ["x_1"])])
+    sess.run(tf.compat.v1.global_variables_initializer())
+    optimizer.save(sess, tmp_path)
+  with fresh_session() as sess:
+    x_0 = tf.compat.v1.get_variable("x_0", [], initializer=tf.ones_initializer())
+    x_1 = tf.compat.v1.get_variable("x_1", [], initializer=tf.ones_initializer())
+    learned = l2l.LearnedOptimizer.from_path(tmp_path)
+    train_op = learned.minimize(tf.square(x_0) + tf.square(x_1))
+    sess.run(tf.compat.v1.global_variables_initializer())
+    sess.run(train_op)
+    # SGD: 1 - 0.5 * 2; Adam's first step: 1 - 0.1 (times 1 - tiny epsilon).
+    np.testing.assert_allclose(sess.run([x_0, x_1]), [0.0, 0.9], rtol=1e-6)
+  with fresh_session():
+    other = tf.compat.v1.get_variable("other", [], initializer=tf.ones_initializer())
+    with pytest.raises(ValueError, match="No net of .* covers the variables other"):
+      learned.minimize(tf.square(other))
+
+
+def test_rank_rule_and_uncovered_variable(fresh_session, tmp_path):
+  saved = manifest.build(
+      {"matrices": {"net": "Sgd", "net_options": {"learning_rate": 1.0}}},
+      [{"net": "matrices", "match": "rank", "ranks": [2]}], {}, "0")
+  manifest.write(tmp_path, saved)
+  with fresh_session() as sess:
+    optimizer = meta.MetaOptimizer(
+        matrices={"net": "Sgd", "net_options": {"learning_rate": 1.0}})
+    optimizer.meta_loss(problems.simple(), 1)
+    optimizer.save(sess, tmp_path / "unused")
+  (tmp_path / "matrices.l2l").write_bytes(
+      (tmp_path / "unused" / "matrices.l2l").read_bytes())
+  with fresh_session() as sess:
+    w = tf.compat.v1.get_variable("w", [2, 2], initializer=tf.ones_initializer())
+    b = tf.compat.v1.get_variable("b", [2], initializer=tf.ones_initializer())
+    learned = l2l.LearnedOptimizer.from_path(tmp_path)
+    train_op = learned.minimize(tf.reduce_sum(w), var_list=[w])
+    sess.run(tf.compat.v1.global_variables_initializer())
+    sess.run(train_op)
+    np.testing.assert_array_equal(sess.run(w), np.zeros([2, 2]))
+    with pytest.raises(ValueError, match=r"covers the variables b \(rank 1\)"):
+      learned.minimize(tf.reduce_sum(b))
+
+
+def test_directory_without_manifest_uses_the_default_net(fresh_session,
+                                                          tmp_path):
+  with fresh_session() as sess:
+    _saved_default(sess, tmp_path, problems.simple())
+  (tmp_path / manifest.FILENAME).unlink()
+  learned = l2l.LearnedOptimizer.from_path(tmp_path)
+  assert list(learned.update_rule.net_configs) == ["cw"]
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(ValueError, match="No checkpoint 'cw.l2l'"):
+    l2l.LearnedOptimizer.from_path(tmp_path / "empty")
+
+
+def test_learning_rate_is_refused(fresh_session, tmp_path):
+  with fresh_session() as sess:
+    _saved_default(sess, tmp_path, problems.simple())
+  with pytest.raises(ValueError, match="learning_rate=0.1 is not accepted"):
+    l2l.LearnedOptimizer.from_path(tmp_path, learning_rate=0.1)
+  with pytest.raises(ValueError, match="lr=0.01 is not accepted"):
+    l2l.LearnedOptimizer.from_path(tmp_path, lr=0.01)
+
+
+def test_swarm_save_is_refused(fresh_session, tmp_path):
+  with fresh_session() as sess:
+    optimizer = meta.MetaOptimizer(num_particles=2, use_entropy=False)
+    optimizer.meta_loss(problems.quadratic(batch_size=2, num_dims=2), 1)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    optimizer.save(sess, tmp_path)
+    with pytest.raises(ValueError, match="LOIS swarm optimizer"):
+      learned_optimizer.LearnedOptimizer.from_meta_optimizer(optimizer, sess)
+  with pytest.raises(ValueError, match="cannot be used as a single-point"):
+    l2l.LearnedOptimizer.from_path(tmp_path)

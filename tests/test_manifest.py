@@ -1,0 +1,130 @@
+"""Tests of l2l/checkpoint/manifest.py: the saved optimizer's manifest."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import l2l
+from l2l.checkpoint import manifest
+import meta
+import networks
+import problems
+import util
+
+
+def test_single_net_rule_covers_everything():
+  rule = manifest.rule_from_assignments(["cw"], ["a", "b"], [2, 1], [[0, 1]])
+  assert rule == [{"net": "cw", "match": "everything"}]
+  assignments, net_of = manifest.assign(rule, ["w", "b", "s"], [4, 1, 0])
+  assert assignments == [("cw", ["w", "b", "s"])]
+  assert net_of == ["cw", "cw", "cw"]
+
+
+def test_disjoint_ranks_give_a_rank_rule():
+  # DeepMind's cifar-multi: conv kernels (rank 4) on one net, the rest on
+  # another.
+  names = ["conv/w", "conv/b", "mlp/w", "mlp/b"]
+  rule = manifest.rule_from_assignments(["conv", "fc"], names, [4, 1, 2, 1],
+                                        [[0], [1, 2, 3]])
+  assert rule == [{"net": "conv", "match": "rank", "ranks": [4]},
+                  {"net": "fc", "match": "rank", "ranks": [1, 2]}]
+  assignments, net_of = manifest.assign(
+      rule, ["k1", "dense/kernel", "dense/bias", "k2"], [4, 2, 1, 4])
+  assert assignments == [("conv", ["k1", "k2"]),
+                         ("fc", ["dense/kernel", "dense/bias"])]
+  assert net_of == ["conv", "fc", "fc", "conv"]
+  with pytest.raises(ValueError, match=r"covers the variables odd \(rank 3\)"):
+    manifest.assign(rule, ["odd"], [3])
+
+
+def test_overlapping_ranks_give_exact_name_patterns():
+  rule = manifest.rule_from_assignments(["cw", "adam"], ["x_0", "x.1"],
+                                        [0, 0], [[0], [1]])
+  assert [entry["match"] for entry in rule] == ["pattern", "pattern"]
+  _, net_of = manifest.assign(rule, ["x_0", "x.1"], [0, 0])
+  assert net_of == ["cw", "adam"]
+  # The dot is escaped; a name that merely contains another does not match.
+  with pytest.raises(ValueError, match=r"x_1 \(rank 0\), scope/x_0"):
+    manifest.assign(rule, ["x_1", "scope/x_0"], [0, 0])
+
+
+def test_net_entry_is_json_safe_and_drops_paths():
+  config = dict(networks.default_config(), net_path="/somewhere/cw.l2l")
+  entry = manifest.net_entry(config)
+  assert entry == {"net": "CoordinateWiseDeepLSTM", "net_options": {
+      "layers": [20, 20], "preprocess_name": "LogAndSign",
+      "preprocess_options": {"k": 5}, "scale": 0.01}}
+  # Values as an initializer are replaced by the saved file; a name stays.
+  arrays = {"net": "Sgd", "net_options": {"initializer": {"a": np.ones(2)}}}
+  assert manifest.net_entry(arrays)["net_options"] == {}
+  named = {"net": "Sgd", "net_options": {"initializer": "zeros"}}
+  assert manifest.net_entry(named)["net_options"] == {"initializer": "zeros"}
+  with pytest.raises(ValueError, match="cannot be written"):
+    manifest.json_safe({"a": object()})
+
+
+def test_meta_optimizer_save_writes_the_manifest(fresh_session, tmp_path):
+  problem, net_config, assignments = util.get_config("simple-multi")
+  with fresh_session() as sess:
+    optimizer = meta.MetaOptimizer(**net_config)
+    optimizer.meta_loss(problem, 2, net_assignments=assignments)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    optimizer.save(sess, tmp_path, problem="simple-multi",
+                   training={"num_epochs": 3, "shape": (1, 2)})
+  written = json.loads((tmp_path / manifest.FILENAME).read_text())
+  assert written["library_version"] == l2l.__version__
+  assert written["problem"] == "simple-multi"
+  assert written["training"] == {"num_epochs": 3, "shape": [1, 2]}
+  assert written["swarm"]["num_particles"] == 1
+  assert written["nets"]["adam"] == {"net": "Adam",
+                                     "net_options": {"learning_rate": 0.1}}
+  assert written["nets"]["cw"]["net_options"] == {"layers": [],
+                                                  "initializer": "zeros"}
+  read = manifest.read(tmp_path)
+  assert read == written
+  _, net_of = manifest.assign(read["assignment"], ["x_0", "x_1"], [0, 0])
+  assert net_of == ["cw", "adam"]
+  configs = manifest.net_configs(read, tmp_path)
+  assert configs["cw"]["net_path"] == str(tmp_path / "cw.l2l")
+
+
+def test_script_save_leaves_problem_and_training_empty(fresh_session,
+                                                       tmp_path):
+  with fresh_session() as sess:
+    optimizer = meta.MetaOptimizer(num_particles=2, use_entropy=False)
+    optimizer.meta_loss(problems.quadratic(batch_size=2, num_dims=2), 1)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    optimizer.save(sess, tmp_path)
+  read = manifest.read(tmp_path)
+  assert read["problem"] is None and read["training"] == {}
+  assert read["swarm"]["num_particles"] == 2
+  assert read["swarm"]["use_entropy"] is False
+
+
+def test_directory_without_manifest_reads_as_none(tmp_path):
+  assert manifest.read(tmp_path) is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not a JSON manifest"),
+    ("[]", "expected a JSON object"),
+    ('{"format_version": 1}', "missing keys nets, assignment"),
+    ('{"format_version": 99, "nets": {}, "assignment": [], "swarm": {}, '
+     '"library_version": "9"}', "format_version 99"),
+    ('{"format_version": 1, "nets": {"cw": {"net": "Sgd"}}, "assignment": '
+     '[{"net": "other", "match": "everything"}], "swarm": {}, '
+     '"library_version": "0"}', "must name one of the nets cw"),
+    ('{"format_version": 1, "nets": {"cw": {"net": "Sgd"}}, "assignment": '
+     '[{"net": "cw", "match": "pattern", "pattern": "("}], "swarm": {}, '
+     '"library_version": "0"}', "needs 'pattern'"),
+    ('{"format_version": 1, "nets": {"cw": {"net": "Sgd"}}, "assignment": '
+     '[{"net": "cw", "match": "size"}], "swarm": {}, '
+     '"library_version": "0"}', "'match' must be one of"),
+])
+def test_bad_manifests_are_refused_naming_the_file(tmp_path, text, message):
+  (tmp_path / manifest.FILENAME).write_text(text)
+  with pytest.raises(manifest.ManifestError, match=message) as error:
+    manifest.read(tmp_path)
+  assert str(tmp_path / manifest.FILENAME) in str(error.value)
