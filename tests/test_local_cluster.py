@@ -1,5 +1,6 @@
 """Tests for local_cluster.py: a whole 1-ps/2-worker run as subprocesses."""
 
+import json
 import os
 import subprocess
 import sys
@@ -39,6 +40,11 @@ def test_two_workers_train_an_optimizer_that_beats_its_untrained_start(
   assert "Saved the meta-optimizer" in chief_log
   assert "parameter server /job:ps/task:0 stops" in (
       logs / "ps0.log").read_text()
+  manifest = json.loads((save_path / "manifest.json").read_text())
+  assert manifest["problem"] == "quadratic"
+  assert manifest["training"]["cluster"] == {
+      "workers": 2, "ps_tasks": 1, "sync_replicas": True}
+  assert manifest["training"]["epochs_done"] == 16
   values = l2l_file.load(save_path / "cw.l2l")
   assert values["linear"]["w"].shape == (20, 1)
   trained, untrained = (

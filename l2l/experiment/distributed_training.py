@@ -393,8 +393,18 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
                schedule.total_steps)
   with graph.as_default(), worker_session(cluster, server, replica,
                                           timeout) as sess:
+    # What the saved manifest records about this training.
+    settings = dict(
+        num_epochs=num_epochs, num_steps=num_steps,
+        unroll_length=unroll_length, learning_rate=learning_rate,
+        second_derivatives=second_derivatives, seed=seed,
+        num_particles=num_particles, evaluation_period=evaluation_period,
+        evaluation_epochs=evaluation_epochs,
+        cluster={"workers": cluster.num_workers, "ps_tasks": cluster.num_ps,
+                 "sync_replicas": sync_replicas})
     chief = (_Chief(sess, replica, schedule, evaluation_period,
-                    evaluation_epochs, save_path, summaries)
+                    evaluation_epochs, save_path, summaries,
+                    (problem_name, settings))
              if cluster.is_chief else None)
     try:
       _train_worker(sess, replica, schedule, log_period, timeout, chief)
@@ -512,7 +522,7 @@ class _Chief:
   """The chief's evaluations and saves, at global-epoch boundaries."""
 
   def __init__(self, sess, replica, schedule, evaluation_period,
-               evaluation_epochs, save_path, summaries):
+               evaluation_epochs, save_path, summaries, manifest):
     self._sess = sess
     self._replica = replica
     self._schedule = schedule
@@ -520,6 +530,7 @@ class _Chief:
     self._evaluation_epochs = evaluation_epochs
     self._save_path = save_path
     self._summaries = summaries
+    self._problem, self._settings = manifest
     self._evaluated_period = 0
     self._epochs = 0
     self._evaluated_at = None
@@ -555,5 +566,7 @@ class _Chief:
     if eval_cost < self.best:
       self.best = eval_cost
       if self._save_path is not None:
-        replica.optimizer.save(self._sess, self._save_path)
+        replica.optimizer.save(
+            self._sess, self._save_path, problem=self._problem,
+            training=dict(self._settings, epochs_done=self._epochs))
         logging.info("Saved the meta-optimizer to %s", self._save_path)
