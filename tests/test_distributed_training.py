@@ -193,9 +193,9 @@ def test_sync_worker_waiting_for_a_dead_chief_stops_with_a_clear_error():
   jobs, servers = _start_cluster()
   with contextlib.ExitStack() as stack:
     chief = _Worker(stack, jobs, servers, 0, sync=True, open_session=False)
-    with chief.graph.as_default():
-      sess = stack.enter_context(tf.compat.v1.Session(
-          servers[0].target, config=cluster.session_config(chief.task)))
+    sess = tf.compat.v1.Session(servers[0].target, graph=chief.graph,
+                                config=cluster.session_config(chief.task))
+    stack.callback(sess.close)
     replica = chief.replica
     # Initialised as a chief does, but its aggregating queue runner never
     # runs: the chief "died" after starting the cluster.
