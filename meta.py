@@ -11,6 +11,7 @@ see `l2l/swarm/swarm_unroll.py`.
 
 import collections
 import dataclasses
+import numbers
 import os
 
 from absl import logging
@@ -313,8 +314,9 @@ class MetaOptimizer:
     Raises:
       ValueError: for a bad assignment or a checkpoint that does not fit.
     """
-    if int(len_unroll) < 1:
-      raise ValueError("len_unroll must be at least 1, got {}.".format(
+    if (isinstance(len_unroll, bool) or
+        not isinstance(len_unroll, numbers.Integral) or len_unroll < 1):
+      raise ValueError("len_unroll must be an integer >= 1, got {!r}.".format(
           len_unroll))
     x, constants = _get_variables(make_loss)
     if not x:

@@ -7,7 +7,9 @@ Sonnet 1 code (`lstm_1/w_gates`, `lstm_1/b_gates`, ..., `linear/w`,
 and the files we write load there.
 """
 
+import collections.abc
 import math
+import numbers
 
 import numpy as np
 import sonnet as snt
@@ -216,6 +218,20 @@ class _LSTMCell(snt.Module):
     return next_hidden, (next_hidden, next_cell)
 
 
+def _layer_sizes(layers):
+  """`layers` as a tuple of hidden sizes, each an integer >= 1."""
+  if isinstance(layers, (str, bytes)) or not isinstance(
+      layers, collections.abc.Iterable):
+    raise ValueError("layers must be a sequence of hidden sizes such as "
+                     "(20, 20), got {!r}.".format(layers))
+  sizes = tuple(layers)
+  if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and
+             s >= 1 for s in sizes):
+    raise ValueError("layers must hold integers >= 1 (hidden sizes such as "
+                     "(20, 20)), got {!r}.".format(layers))
+  return tuple(int(s) for s in sizes)
+
+
 class StandardDeepLSTM(Network):
   """A deep LSTM followed by a linear layer, scaled by `scale`."""
 
@@ -243,7 +259,7 @@ class StandardDeepLSTM(Network):
     """
     super().__init__(name=name)
     self._output_size = output_size
-    self._layers = tuple(int(size) for size in layers)
+    self._layers = _layer_sizes(layers)
     self._scale = scale
     self._preprocess = _make_preprocess(preprocess_name, preprocess_options)
     expected = {"lstm_{}".format(i + 1): ("w_gates", "b_gates")
@@ -409,6 +425,31 @@ def default_config():
   }
 
 
+def _options_dict(net_options):
+  """`net_options` (a mapping or (name, value) pairs) as a dict."""
+  if isinstance(net_options, collections.abc.Mapping):
+    return dict(net_options)
+  try:
+    options = dict(net_options)
+  except (TypeError, ValueError):
+    options = None
+  if options is None or not all(isinstance(k, str) for k in options):
+    raise ValueError("net_options must be a dict of constructor keyword "
+                     "arguments (or (name, value) pairs), got {!r}.".format(
+                         net_options))
+  return options
+
+
+def _check_float_parameters(values, net_path):
+  """Refuses a checkpoint whose parameters are not floating point."""
+  for module, variables in sorted(values.items()):
+    for name, value in sorted(variables.items()):
+      if value.dtype.kind != "f":
+        raise l2l_file.CheckpointError(
+            "{}: parameter {}/{} is {}, expected floating point.".format(
+                net_path, module, name, value.dtype))
+
+
 def factory(net, net_options=(), net_path=None):
   """Builds a net by class name.
 
@@ -428,10 +469,11 @@ def factory(net, net_options=(), net_path=None):
   if net not in _NETWORKS:
     raise ValueError("Unknown net {!r}; expected one of {}.".format(
         net, ", ".join(sorted(_NETWORKS))))
-  options = dict(net_options)
+  options = _options_dict(net_options)
   if net_path is not None:
     values = l2l_file.load(net_path)
     if _NETWORKS[net].has_parameters:
+      _check_float_parameters(values, net_path)
       options["initializer"] = LoadedCheckpoint(values, net_path)
     elif values:
       raise ValueError("{} holds parameters {}, but {} has none: it was "

@@ -97,11 +97,15 @@ def square_cos(batch_size=128, num_dims=2, stddev=0.01, mode="train",
     The problem's `build` function; its loss has one value per batch row.
 
   Raises:
-    ValueError: for an unknown mode.
+    ValueError: for an unknown mode, or `batch_size` or `num_dims` below 1.
   """
   if mode not in ("train", "test"):
     raise ValueError("square_cos mode must be 'train' or 'test', got {!r}."
                      .format(mode))
+  for name, value in (("batch_size", batch_size), ("num_dims", num_dims)):
+    if value < 1:
+      raise ValueError("square_cos {} must be >= 1, got {}.".format(
+          name, value))
   init_stddev = stddev if init_stddev is None else init_stddev
   spread = stddev / num_dims
 
@@ -427,5 +431,27 @@ def cifar10(path=None, conv_channels=(16, 16, 16), linear_layers=(32,),
 
 
 def mean_loss(loss):
-  """Reduces a per-row loss to the scalar the optimizer descends."""
+  """Reduces a per-row loss to the scalar the optimizer descends.
+
+  Args:
+    loss: what a problem's `make_loss` (its `build`) returned.
+
+  Returns:
+    A scalar tensor.
+
+  Raises:
+    ValueError: naming `make_loss` if it returned no tensor (e.g. None).
+  """
+  if loss is None:
+    raise ValueError("make_loss returned None; it must return the loss, a "
+                     "scalar tensor or one value per batch row.")
+  try:
+    loss = tf.convert_to_tensor(loss)
+  except (TypeError, ValueError) as error:
+    raise ValueError("make_loss returned {!r}, which is not a tensor: it "
+                     "must return the loss, a scalar tensor or one value per "
+                     "batch row.".format(loss)) from error
+  if not loss.dtype.is_floating:
+    raise ValueError("make_loss returned a {} tensor; the loss must be "
+                     "floating point.".format(loss.dtype.name))
   return tf.reduce_mean(loss) if loss.shape.rank else loss

@@ -6,6 +6,7 @@ import timeit
 import numpy as np
 
 from l2l.checkpoint import l2l_file
+from l2l.experiment import scores
 import networks
 import problems
 
@@ -144,6 +145,37 @@ def problem_names():
   return sorted(_CONFIGS) + ["square_cos_<d>"]
 
 
+def _square_cos_dims(problem_name):
+  """The d of "square_cos_<d>", or None for another name."""
+  prefix = "square_cos_"
+  if problem_name.startswith(prefix) and problem_name[len(prefix):].isdigit():
+    return int(problem_name[len(prefix):])
+  return None
+
+
+def check_problem_name(problem_name):
+  """Raises ValueError unless `get_config` knows `problem_name`.
+
+  Cheap (builds nothing), so commands check it before any work.
+
+  Args:
+    problem_name: e.g. "quadratic" or "square_cos_2".
+
+  Raises:
+    ValueError: for an unknown name, or square_cos with fewer than 1
+      dimension.
+  """
+  if problem_name in _CONFIGS:
+    return
+  dims = _square_cos_dims(problem_name)
+  if dims is None:
+    raise ValueError("Unknown problem {!r}; known problems: {}.".format(
+        problem_name, ", ".join(problem_names())))
+  if dims < 1:
+    raise ValueError("Problem {!r} has {} dimensions; square_cos_<d> needs "
+                     "d >= 1.".format(problem_name, dims))
+
+
 def get_config(problem_name, path=None, mode=None, data_dir=None):
   """Returns the problem and optimizer configuration of a named problem.
 
@@ -168,13 +200,10 @@ def get_config(problem_name, path=None, mode=None, data_dir=None):
     mode = "train" if path is None else "test"
   if mode not in ("train", "test"):
     raise ValueError("mode must be 'train' or 'test', got {!r}.".format(mode))
+  check_problem_name(problem_name)
   if problem_name in _CONFIGS:
     return _CONFIGS[problem_name](path, mode, data_dir)
-  prefix = "square_cos_"
-  if problem_name.startswith(prefix) and problem_name[len(prefix):].isdigit():
-    return _square_cos(int(problem_name[len(prefix):]))(path, mode, data_dir)
-  raise ValueError("Unknown problem {!r}; known problems: {}.".format(
-      problem_name, ", ".join(problem_names())))
+  return _square_cos(_square_cos_dims(problem_name))(path, mode, data_dir)
 
 
 def run_unrolls(sess, fetches, ops, num_unrolls, reset=None):
@@ -222,11 +251,14 @@ def eval_run_epoch(sess, cost_op, ops, num_unrolls):
 
 
 def format_stats(header, total_error, total_time, n):
-  """The originals' statistics block as text."""
-  mean_error = np.mean(total_error) / n
-  log_error = np.log10(mean_error) if mean_error > 0 else float("-inf")
-  return "{}\nLog Mean Final Error: {:.2f}\nMean epoch time: {:.2f} s\n".format(
-      header, log_error, total_time / n)
+  """The originals' statistics block as text.
+
+  The "Log Mean Final Error" follows `scores.log_text`: "diverged" for a NaN
+  or infinite mean, -inf for 0, no number for a negative mean.
+  """
+  mean_error = float(np.mean(total_error)) / n
+  return "{}\nLog Mean Final Error: {}\nMean epoch time: {:.2f} s\n".format(
+      header, scores.log_text(mean_error), total_time / n)
 
 
 def print_stats(header, total_error, total_time, n, stream=None):

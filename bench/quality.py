@@ -30,7 +30,7 @@ from absl import logging
 
 import common  # First: it quiets TensorFlow before anything imports it.
 from l2l.experiment import evaluation
-from l2l.experiment import records
+from l2l.experiment import scores
 from l2l.experiment import training
 
 FLAGS = flags.FLAGS
@@ -62,27 +62,24 @@ Result.__doc__ = """One optimizer on one problem.
 
 optimizer: "L2L", a name in `evaluation.BASELINES`, or "PSO".
 learning_rate: the tuned learning rate of a baseline, else None.
-figures: {steps: (mean final loss, its log10)} for each of `HORIZONS`.
+figures: {steps: mean final loss} for each of `HORIZONS` (inf if diverged).
 """
 
 
 def horizon_figures(losses):
-  """The mean final loss and its log10 after each of `HORIZONS` steps.
+  """The mean final loss after each of `HORIZONS` steps.
 
   Args:
     losses: an `Evaluation`'s losses, at least max(HORIZONS) steps long.
 
   Returns:
-    {steps: (mean, log10 mean)}; both inf where a run diverged, and the log
-    nan where the mean is not positive.
+    {steps: mean}; inf where a run diverged (`scores.diverged`), so it ranks
+    last and prints as "diverged".
   """
   figures = {}
   for steps in HORIZONS:
-    summary = records.summary(losses[:, :steps + 1])
-    if math.isfinite(summary["final"]):
-      figures[steps] = (summary["final"], summary["log_final"])
-    else:
-      figures[steps] = (math.inf, math.inf)
+    mean = scores.mean_final(losses[:, :steps + 1])
+    figures[steps] = math.inf if scores.diverged(mean) else mean
   return figures
 
 
@@ -106,7 +103,7 @@ def meta_train(problem, directory):
   logging.info("Meta-training on %s for %d epochs", problem,
                FLAGS.train_epochs)
   start = timeit.default_timer()
-  train_loss = training.train(
+  result = training.train(
       problem, save_path=directory, num_epochs=FLAGS.train_epochs,
       log_period=max(1, FLAGS.train_epochs // 5),
       evaluation_period=FLAGS.train_epochs,
@@ -118,8 +115,8 @@ def meta_train(problem, directory):
       ("problem", problem), ("stage", "meta_train"),
       ("train_epochs", FLAGS.train_epochs),
       ("seconds", timeit.default_timer() - start),
-      ("train_mean_final", train_loss)]))
-  return math.isfinite(train_loss)
+      ("train_mean_final", scores.mean_text(result.best_evaluation))]))
+  return result.saved
 
 
 def run_optimizer(optimizer, problem, **kwargs):
@@ -152,7 +149,7 @@ def learned_result(problem):
   with tempfile.TemporaryDirectory(prefix="l2l-bench-") as directory:
     if not meta_train(problem, directory):
       logging.warning("Meta-training on %s diverged: L2L scores inf.", problem)
-      return Result("L2L", None, {s: (math.inf, math.inf) for s in HORIZONS})
+      return Result("L2L", None, {s: math.inf for s in HORIZONS})
     figures = run_optimizer("L2L", problem, path=directory,
                             swarm_options=swarm_options())
   return Result("L2L", None, figures)
@@ -198,13 +195,14 @@ def print_figures(problem, results):
   """Prints one `BENCH quality` line per optimizer and horizon."""
   for result in results:
     for steps in HORIZONS:
-      mean, log = result.figures[steps]
+      mean = result.figures[steps]
       fields = collections.OrderedDict([
           ("problem", problem), ("optimizer", result.optimizer),
           ("lr", "none" if result.learning_rate is None
            else result.learning_rate),
           ("steps", steps), ("train_epochs", FLAGS.train_epochs),
-          ("log_mean_final_error", log), ("mean_final", mean)])
+          ("log_mean_final_error", scores.log_text(mean, ".4g")),
+          ("mean_final", scores.mean_text(mean))])
       if swarm_options():
         fields["particles"] = FLAGS.num_particles
       common.print_bench_line("quality", fields)
@@ -230,8 +228,8 @@ def verdict(results, steps, rivals, label):
   """
   learned = next(r for r in results if r.optimizer == "L2L")
   best = min((r for r in results if r.optimizer in rivals),
-             key=lambda r: r.figures[steps][0])
-  ours, theirs = learned.figures[steps][0], best.figures[steps][0]
+             key=lambda r: r.figures[steps])
+  ours, theirs = learned.figures[steps], best.figures[steps]
   if tied(ours, theirs):
     word = "ties (within {:.0%}) with".format(TIE_TOLERANCE)
   elif ours < theirs:
@@ -239,8 +237,8 @@ def verdict(results, steps, rivals, label):
   else:
     word = "does NOT beat"
   return "{} steps: L2L ({}) {} {}, {} ({}).".format(
-      steps, common.format_value(learned.figures[steps][1]), word, label,
-      best.optimizer, common.format_value(best.figures[steps][1]))
+      steps, scores.log_text(ours, ".4g"), word, label, best.optimizer,
+      scores.log_text(theirs, ".4g"))
 
 
 def verdicts(results):
@@ -254,11 +252,11 @@ def verdicts(results):
 
 def table_cells(results, steps):
   """The log10 figures of one column; the lowest mean and its ties in bold."""
-  lowest = min(r.figures[steps][0] for r in results)
+  lowest = min(r.figures[steps] for r in results)
   cells = []
   for result in results:
-    mean, log = result.figures[steps]
-    text = common.format_value(log)
+    mean = result.figures[steps]
+    text = scores.log_text(mean, ".4g")
     cells.append("**{}**".format(text) if tied(mean, lowest) else text)
   return cells
 

@@ -3,7 +3,9 @@
 A reader (or a crash) never sees a partial file: the bytes go to a temporary
 file in the destination's directory, are synced, and only then take the
 destination's name. The temporary name is `.<name>.<random>.tmp`, so a
-leftover of a killed writer is recognisable.
+leftover of a killed writer is recognisable; the next write of the same
+file removes such leftovers (only those, and only when no live writer holds
+them).
 
 File modes follow one policy: a file that replaces another keeps the old
 file's permissions; a new file gets what `open` would give it under the
@@ -12,8 +14,23 @@ current umask (temporary files are private until they are renamed).
 
 import contextlib
 import os
+import re
+import socket
 import stat
 import tempfile
+import time
+
+from absl import logging
+
+try:
+  import fcntl  # pylint: disable=g-import-not-at-top
+except ImportError:  # Not on Windows: no locks, no stale-file detection.
+  fcntl = None
+
+# tempfile.mkstemp's random part of a name.
+_RANDOM_LENGTH = 8
+# A temporary file this recent may belong to a writer about to lock it.
+_STALE_SECONDS = 1.0
 
 
 def new_file_mode():
@@ -40,31 +57,119 @@ def fsync_directory(directory):
       os.close(fd)
 
 
+def _temporary_pattern(name):
+  """Matches exactly the temporary names `_temporary_beside` gives `name`."""
+  return re.compile(r"\A\." + re.escape(name) + r"\.[A-Za-z0-9_]{" +
+                    str(_RANDOM_LENGTH) + r"}\.tmp\Z")
+
+
+def _lock_nonblocking(fd):
+  """Takes an exclusive flock on `fd`; False if another process holds one."""
+  if fcntl is None:
+    return True
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    return False
+  return True
+
+
+def remove_stale_temporaries(path):
+  """Removes what killed writers of `path` left: `.<name>.<random>.tmp`.
+
+  Only files of exactly that pattern, in `path`'s directory, are candidates,
+  and only those no live writer holds: a writer keeps its temporary file
+  flock-ed until it is renamed, and a killed process's flock is released. A
+  file younger than `_STALE_SECONDS` is skipped too, since a writer locks its
+  file a moment after creating it.
+
+  Args:
+    path: the destination whose leftovers to remove.
+
+  Returns:
+    The removed paths.
+  """
+  directory = os.path.dirname(os.path.abspath(path))
+  pattern = _temporary_pattern(os.path.basename(path))
+  removed = []
+  try:
+    names = os.listdir(directory)
+  except OSError:
+    return removed
+  now = time.time()
+  for name in names:
+    if not pattern.match(name):
+      continue
+    candidate = os.path.join(directory, name)
+    try:
+      fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+      continue
+    try:
+      info = os.fstat(fd)
+      if (stat.S_ISREG(info.st_mode) and
+          now - info.st_mtime >= _STALE_SECONDS and _lock_nonblocking(fd)):
+        os.unlink(candidate)
+        removed.append(candidate)
+    except OSError:
+      pass
+    finally:
+      os.close(fd)
+  if removed:
+    logging.info("Removed %d leftover temporary file(s) of %s: %s",
+                 len(removed), path, ", ".join(removed))
+  return removed
+
+
+def _with_path(error, path):
+  """`error` naming `path` if it names no file (e.g. ENOSPC on a write)."""
+  if (isinstance(error, OSError) and error.errno is not None and
+      error.filename is None):
+    return type(error)(error.errno, error.strerror, path)
+  return error
+
+
 @contextlib.contextmanager
 def _temporary_beside(path):
-  """Yields `(stream, temporary path)` of a synced file next to `path`.
+  """Yields `(stream, temporary path)` of a locked file next to `path`.
 
-  The temporary file is removed if the block raises, and is left for the
-  caller to rename otherwise.
+  The caller writes, then calls `_commit`-style code inside the block (the
+  file stays open, hence flock-ed, until the block ends). The temporary file
+  is removed if the block raises.
   """
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, temporary = tempfile.mkstemp(
-      dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+  remove_stale_temporaries(path)
+  try:
+    fd, temporary = tempfile.mkstemp(
+        dir=directory, prefix="." + os.path.basename(path) + ".",
+        suffix=".tmp")
+  except OSError as error:
+    raise _with_path(error, path) from error
+  _lock_nonblocking(fd)
   try:
     with os.fdopen(fd, "wb") as stream:
       yield stream, temporary
-      stream.flush()
-      os.fsync(stream.fileno())
-  except BaseException:
+  except BaseException as error:
     with contextlib.suppress(OSError):
       os.unlink(temporary)
+    named = _with_path(error, path)
+    if named is not error:
+      raise named from error
     raise
+
+
+def _sync(stream):
+  stream.flush()
+  os.fsync(stream.fileno())
 
 
 @contextlib.contextmanager
 def atomic_writer(path):
   """Opens a binary stream whose contents replace `path` atomically on exit.
+
+  Leftover temporary files of `path` from killed writers are removed first
+  (see `remove_stale_temporaries`).
 
   Args:
     path: the destination (str or os.PathLike); missing parent directories
@@ -74,19 +179,15 @@ def atomic_writer(path):
     A writable binary stream.
 
   Raises:
-    OSError: if writing fails; `path` is then left unchanged.
+    OSError: if writing fails (naming `path`); `path` is then left unchanged.
   """
   path = os.fspath(path)
   mode = _mode_for(path)
   with _temporary_beside(path) as (stream, temporary):
     yield stream
-  try:
+    _sync(stream)
     os.chmod(temporary, mode)
     os.replace(temporary, path)
-  except BaseException:
-    with contextlib.suppress(OSError):
-      os.unlink(temporary)
-    raise
   fsync_directory(os.path.dirname(os.path.abspath(path)))
 
 
@@ -128,18 +229,72 @@ def write_new(directory, stem, extension, data, attempts=1000):
   with _temporary_beside(os.path.join(directory, stem + extension)) as (
       stream, temporary):
     stream.write(data)
-  try:
+    _sync(stream)
     os.chmod(temporary, new_file_mode())
-    for attempt in range(attempts):
-      suffix = "" if attempt == 0 else "-{}".format(attempt)
-      path = os.path.join(directory, stem + suffix + extension)
-      try:
-        os.link(temporary, path)
-      except FileExistsError:
-        continue
-      fsync_directory(directory)
-      return path
-    raise OSError("No free file name for {}{} in {}.".format(
-        stem, extension, directory))
-  finally:
-    os.unlink(temporary)
+    try:
+      for attempt in range(attempts):
+        suffix = "" if attempt == 0 else "-{}".format(attempt)
+        path = os.path.join(directory, stem + suffix + extension)
+        try:
+          os.link(temporary, path)
+        except FileExistsError:
+          continue
+        fsync_directory(directory)
+        return path
+      raise OSError("No free file name for {}{} in {}.".format(
+          stem, extension, directory))
+    finally:
+      os.unlink(temporary)
+
+
+class DirectoryBusyError(OSError):
+  """Another live process holds a directory's lock."""
+
+
+def _lock_owner_text(stream):
+  stream.seek(0)
+  text = " ".join(stream.read(4096).split())
+  return text or "a process that has not yet written its details"
+
+
+@contextlib.contextmanager
+def directory_lock(directory, description, lock_name=".lock"):
+  """Holds an exclusive lock on `directory` for one writer at a time.
+
+  The lock is an flock on `<directory>/<lock_name>`, which holds the owner's
+  pid, host, start time and `description` (e.g. its command line) so a
+  refused process can name it. The operating system releases an flock when
+  its process dies, however it dies, so a crash never leaves the directory
+  locked; the file itself stays (removing it would race with a new owner).
+
+  Args:
+    directory: the directory (created if missing).
+    description: what holds the lock, e.g. the command line.
+    lock_name: the lock file's name.
+
+  Yields:
+    The lock file's path.
+
+  Raises:
+    DirectoryBusyError: naming the holder, if another process holds it.
+    OSError: if the lock file cannot be created.
+  """
+  directory = os.fspath(directory)
+  os.makedirs(directory, exist_ok=True)
+  path = os.path.join(directory, lock_name)
+  try:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, new_file_mode())
+  except OSError as error:
+    raise _with_path(error, path) from error
+  with os.fdopen(fd, "r+", encoding="utf-8", errors="replace") as stream:
+    if not _lock_nonblocking(stream.fileno()):
+      raise DirectoryBusyError(
+          "{} is in use by another run ({}); wait for it to finish or choose "
+          "another directory.".format(directory, _lock_owner_text(stream)))
+    stream.seek(0)
+    stream.truncate()
+    stream.write("pid {} on {}, since {}: {}\n".format(
+        os.getpid(), socket.gethostname(),
+        time.strftime("%Y-%m-%d %H:%M:%S"), description))
+    stream.flush()
+    yield path

@@ -37,11 +37,12 @@ def test_markdown_table(tmp_path, records_files):
       "| Optimizer | Problem | Learning rate | Seed | Epochs | Steps | "
       "Final loss (mean ± std) | Log Mean Final Error | Seconds / epoch |",
       "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-      "| PSO (k=2) | quadratic | - | 0 | 2 | 1 | -0.5 ± 0.5 | n/a | 1 |",
+      "| PSO (k=2) | quadratic | - | 0 | 2 | 1 | -0.5 ± 0.5 | "
+      "none (negative mean) | 1 |",
       "| L2L swarm (k=2) | quadratic | - | 0 | 2 | 1 | 2 ± 1 | 0.30 | 3 |",
       "| Adam (lr=0.01) | quadratic | 0.01 | 0 | 2 | 1 | 10 ± 5 | 1.00 | 1 |",
       "| SGD (lr=0.1) (diverged) | quadratic | 0.1 (tuned) | 0 | 2 | 1 | "
-      "n/a ± n/a | n/a | 0.25 |",
+      "diverged | diverged | 0.25 |",
       "",
   ]
 
@@ -59,6 +60,16 @@ def test_csv_table(tmp_path, records_files):
       "log_mean_final_error": "1.0", "seconds_per_epoch": "1.0"}
   assert rows[0]["learning_rate"] == ""
   assert float(rows[0]["log_mean_final_error"]) == math.log10(2.0)
+
+
+def test_csv_table_says_diverged(tmp_path, records_files):
+  _, _, sgd, pso = records_files.comparison(tmp_path)
+  rows = list(csv.DictReader(io.StringIO(compare.table([sgd, pso],
+                                                       fmt="csv"))))
+  assert [(r["final_loss_mean"], r["final_loss_std"],
+           r["log_mean_final_error"]) for r in rows] == [
+               ("-0.5", "0.5", "none (negative mean)"),
+               ("diverged", "", "diverged")]
 
 
 def test_table_rejects_no_files_and_unknown_formats(tmp_path, records_files):

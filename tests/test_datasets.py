@@ -368,3 +368,17 @@ def test_digits_bad_arguments():
     datasets.load_digits("dev")
   with pytest.raises(ValueError, match="test_fraction"):
     datasets.load_digits("test", test_fraction=1.0)
+
+
+def test_mnist_corrupt_gzip_is_one_data_error(tmp_path):
+  _write_mnist_idx(tmp_path, compress=True)
+  bad = tmp_path / "train-images-idx3-ubyte.gz"
+  payload = bytearray(bad.read_bytes())
+  # Damage the deflate stream past the gzip header: zlib.error, not OSError.
+  payload[20:40] = b"\xff" * 20
+  bad.write_bytes(bytes(payload))
+  with pytest.raises(datasets.DataError) as info:
+    datasets.load_mnist(str(tmp_path))
+  message = str(info.value)
+  assert "Could not read {!r}".format(str(bad)) in message
+  assert "\n" not in message.splitlines()[0]

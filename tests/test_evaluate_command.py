@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from l2l.checkpoint import l2l_file
+from l2l.experiment import records
 from conftest import write_lois_released
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,6 +36,70 @@ def test_evaluate_help_lists_every_flag():
   for flag in ("--optimizer", "--path", "--problem", "--num_particle",
                "--data_dir", "--tune", "--records_dir", "--pso_inertia"):
     assert flag in done.stdout, flag
+
+
+def _evaluate(*args):
+  return subprocess.run([sys.executable, "evaluate.py"] + list(args),
+                        cwd=ROOT, capture_output=True, text=True,
+                        timeout=300, check=False)
+
+
+def test_every_bad_evaluate_flag_is_one_line_before_any_work(tmp_path):
+  from test_train_command import validate  # pylint: disable=g-import-not-at-top
+  cases = {
+      ("--num_epochs=0",): "--num_epochs=0 is invalid: expected an integer "
+                           ">= 1.",
+      ("--num_steps=0",): "--num_steps=0 is invalid",
+      ("--num_steps=-2",): "--num_steps=-2 is invalid",
+      ("--num_particle=0",): "--num_particle=0 is invalid",
+      ("--tune_epochs=0",): "--tune_epochs=0 is invalid",
+      ("--record_positions=-1",): "--record_positions=-1 is invalid: "
+                                  "expected an integer >= 0.",
+      ("--optimizer=SGD", "--learning_rate=-1"):
+          "--learning_rate=-1.0 is invalid: expected a finite number > 0.",
+      ("--problem=square_cos_0",): "--problem=square_cos_0 is invalid",
+      ("--records_dir=/proc/l2l-test",): "--records_dir=/proc/l2l-test is "
+                                         "not writable",
+  }
+  fine = ("--record_positions=0", "--records_dir=" + str(tmp_path / "r"))
+  results = validate("evaluate_command", list(cases) + [fine])
+  for argv, expected in cases.items():
+    code, err = results[argv]
+    assert code == 1, argv
+    assert err.startswith("Error: ") and err.count("\n") == 1, (argv, err)
+    assert expected in err, (argv, err)
+  assert results[fine] == (0, "")
+
+
+def test_nan_weights_are_reported_as_diverged(trained_simple, tmp_path):
+  directory, _ = trained_simple
+  values = l2l_file.load(directory / "cw.l2l")
+  nan_values = {m: {v: np.full_like(a, np.nan) for v, a in variables.items()}
+                for m, variables in values.items()}
+  l2l_file.save(nan_values, tmp_path / "cw.l2l")
+  done = _evaluate("--problem=simple", "--optimizer=L2L",
+                   "--path=" + str(tmp_path), "--num_epochs=2",
+                   "--num_steps=2")
+  assert done.returncode == 2, done.stderr
+  assert "Log Mean Final Error: diverged\n" in done.stdout
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: L2L diverged on simple: its mean final loss is not a finite "
+      "number.")
+  (record,) = [f for f in os.listdir(tmp_path) if f.endswith(".npz")]
+  assert records.read(str(tmp_path / record))[1]["final_status"] == (
+      "diverged")
+
+
+def test_a_deeply_nested_checkpoint_is_one_line(tmp_path):
+  (tmp_path / "cw.l2l").write_bytes(b"\x80\x02}K\x01" + b"\x85" * 200000 +
+                                    b"}s.")
+  done = _evaluate("--problem=simple", "--optimizer=L2L",
+                   "--path=" + str(tmp_path))
+  assert done.returncode == 1
+  assert "Traceback" not in done.stderr
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: {} is not an l2l checkpoint: its objects nest more than 32 "
+      "deep (a checkpoint nests about 6)".format(tmp_path / "cw.l2l"))
 
 
 def test_evaluate_command_on_a_released_directory(tmp_path):

@@ -626,6 +626,54 @@ def test_checkpoint_error_is_value_error():
   assert issubclass(l2l_file.CheckpointError, ValueError)
 
 
+@pytest.mark.parametrize("depth", [50, 200000])
+def test_deeply_nested_key_is_refused_before_unpickling(tmp_path, depth):
+  # {1-tuple of 1-tuple of ... of 1: {}}: unpickling would hash the key,
+  # which recurses once per level in C and overflows the stack.
+  path = _write(tmp_path, b"\x80\x02}K\x01" + b"\x85" * depth + b"}s.")
+  with pytest.raises(l2l_file.CheckpointError,
+                     match="its objects nest more than {} deep".format(
+                         l2l_file.MAX_NESTING)):
+    l2l_file.load(path)
+
+
+def test_nesting_through_the_memo_is_counted(tmp_path):
+  # A 20-deep tuple memoized, then fetched and wrapped twice more: 60 deep.
+  chunk = b"\x85" * 20 + b"q\x00"  # TUPLE1 x 20, BINPUT 0
+  data = (b"\x80\x02}K\x01" + chunk + b"h\x00" + chunk.replace(b"q\x00", b"") +
+          b"\x85" * 20 + b"}s.")
+  with pytest.raises(l2l_file.CheckpointError, match="nest more than"):
+    l2l_file.load(_write(tmp_path, data))
+
+
+def test_a_shallow_non_string_key_is_named_briefly(tmp_path):
+  path = _write(tmp_path, b"\x80\x02}K\x01" + b"\x85" * 10 + b"}s.")
+  with pytest.raises(l2l_file.CheckpointError,
+                     match=r"module name \(\(\(\(\(\(.*\.\.\..*is a tuple"):
+    l2l_file.load(path)
+
+
+def test_oversized_file_is_refused_before_reading(tmp_path, monkeypatch):
+  path = str(tmp_path / "cw.l2l")
+  l2l_file.save(_expected(), path)
+  monkeypatch.setattr(l2l_file, "MAX_BYTES", 16)
+  with pytest.raises(l2l_file.CheckpointError,
+                     match=r"bytes, more than the 16 a checkpoint may have"):
+    l2l_file.load(path)
+
+
+def test_a_directory_named_like_a_checkpoint(tmp_path):
+  (tmp_path / "cw.l2l").mkdir()
+  with pytest.raises(l2l_file.CheckpointError,
+                     match="cw.l2l is a directory, not an l2l checkpoint"):
+    l2l_file.load(tmp_path / "cw.l2l")
+  with pytest.raises(ValueError, match=r"cw.l2l is not a file; expected the "
+                     r"\.l2l checkpoint of optimizer 'cw'"):
+    l2l_file.find(tmp_path, "cw")
+  with pytest.raises(ValueError, match="found: no .l2l files"):
+    l2l_file.find(tmp_path, "adam")
+
+
 def test_load_record_of_arrays_lists_and_floats(tmp_path):
   # LOIS's loss_record.pickle: lists of arrays (one per variable) and of
   # numpy floats, written by Python 3 pickle.

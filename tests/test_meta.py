@@ -1,6 +1,7 @@
 """Tests for meta.py: the unrolled graph, its ops, training and saving."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -360,11 +361,23 @@ def test_swarm_model_path_of_a_lois_released_model_points_to_evaluate(
 
 
 @pytest.mark.usefixtures("graph")
-@pytest.mark.parametrize("len_unroll", [0, -1])
-def test_len_unroll_must_be_positive(len_unroll):
-  with pytest.raises(ValueError, match="len_unroll must be at least 1"):
+@pytest.mark.parametrize("len_unroll", [0, -1, 2.7, "2", True])
+def test_len_unroll_must_be_a_positive_integer(len_unroll):
+  with pytest.raises(ValueError, match=r"len_unroll must be an integer >= 1, "
+                     r"got {}\.".format(re.escape(repr(len_unroll)))):
     meta.MetaOptimizer(**_sgd_config()).meta_loss(problems.simple(),
                                                   len_unroll)
+
+
+@pytest.mark.usefixtures("graph")
+@pytest.mark.parametrize("returned", [None, "loss"])
+def test_make_loss_must_return_a_loss(returned):
+  def make_loss():
+    tf.compat.v1.get_variable("x", initializer=1.0)
+    return returned
+
+  with pytest.raises(ValueError, match="make_loss returned"):
+    meta.MetaOptimizer(**_sgd_config()).meta_loss(make_loss, 2)
 
 
 def test_get_variables_and_make_with_custom_variables(sess, ref):

@@ -267,6 +267,35 @@ def test_legacy_pickles_match_sonnet1_formula(sess, ref, tmp_path, style):
   _assert_steps_close(actual, _reference_steps(ref, values, GRADIENTS))
 
 
+@pytest.mark.parametrize("net_options, message", [
+    (5, "net_options must be a dict"),
+    ([("layers", (2,)), 3], "net_options must be a dict"),
+    ({"layers": "ab"}, "layers must be a sequence of hidden sizes"),
+    ({"layers": (20, 0)}, r"layers must hold integers >= 1"),
+    ({"layers": (2.5,)}, r"layers must hold integers >= 1"),
+])
+def test_factory_names_a_bad_argument(graph, net_options, message):
+  del graph
+  with pytest.raises(ValueError, match=message):
+    networks.factory("CoordinateWiseDeepLSTM", net_options)
+
+
+def test_factory_refuses_empty_and_non_float_checkpoints(tmp_path, graph):
+  del graph
+  empty = str(tmp_path / "empty.l2l")
+  l2l_file.save({}, empty)
+  with pytest.raises(ValueError, match="is empty: it holds no parameters"):
+    networks.factory("CoordinateWiseDeepLSTM", {"layers": ()}, empty)
+  # A net without parameters still takes its empty file.
+  assert networks.factory("Adam", net_path=empty) is not None
+  integer = str(tmp_path / "integer.l2l")
+  l2l_file.save({"linear": {"w": np.ones((2, 1), np.int64),
+                            "b": np.zeros(1, np.float32)}}, integer)
+  with pytest.raises(l2l_file.CheckpointError,
+                     match="parameter linear/w is int64, expected floating"):
+    networks.factory("CoordinateWiseDeepLSTM", {"layers": ()}, integer)
+
+
 @pytest.mark.parametrize("initializer", [
     # As DeepMind's tests: a flat dict by variable name (unknown keys are
     # ignored) with a size-1 array, and a nested dict covering one module.

@@ -143,6 +143,13 @@ def test_mean_loss(sess):
       sess.run(problems.mean_loss(tf.constant([1.0, 2.0, 6.0]))), 3.0)
 
 
+@pytest.mark.parametrize("argument", ["batch_size", "num_dims"])
+def test_square_cos_needs_positive_sizes(argument):
+  with pytest.raises(ValueError, match="square_cos {} must be >= 1, got "
+                     "0".format(argument)):
+    problems.square_cos(**{argument: 0})
+
+
 # Real-data problems on the tiny files of the `data_dir` fixture.
 
 

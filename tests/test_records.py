@@ -69,7 +69,7 @@ def test_write_read_round_trip(tmp_path):
   np.testing.assert_array_equal(arrays["seconds"], seconds)
   assert arrays["positions"].dtype == np.float32
   np.testing.assert_array_equal(arrays["positions"], positions)
-  added = {"versions", "command", "created"}
+  added = {"versions", "command", "created", "final_status"}
   assert set(settings) == set(SETTINGS) | added
   assert {k: settings[k] for k in SETTINGS} == SETTINGS
   assert isinstance(settings["versions"]["tensorflow"], str)
@@ -88,7 +88,8 @@ def test_write_without_positions_and_with_given_versions(tmp_path):
                        _Evaluation(losses, seconds, None), given)
   arrays, settings = records.read(path)
   assert sorted(arrays) == ["losses", "seconds"]
-  assert settings == given
+  # The verdict of scores.py is always added from the losses.
+  assert settings == dict(given, final_status="finite")
 
 
 def test_second_write_in_the_same_second_never_overwrites(tmp_path,
@@ -196,6 +197,7 @@ def test_summary_of_a_hand_made_array():
   assert figures == {
       "final": 10.0,
       "log_final": 1.0,
+      "status": "finite",
       "final_std": 5.0,
       "particle_means": [11.5, 13.0, 12.0],
   }
@@ -212,12 +214,26 @@ def test_summary_of_one_particle():
 
 
 def test_summary_of_non_positive_losses():
-  # Rastrigin's minimum is 0 and its train-mode variant can be negative:
-  # log10 of the mean is then undefined, reported as NaN.
+  # Rastrigin's minimum is 0: its log10 is -inf, the truth. The train-mode
+  # variant can be negative: log10 of the mean is then undefined (NaN) and
+  # the status says why.
   zero = records.summary(np.zeros((2, 3, 1)))
-  assert zero["final"] == 0.0 and np.isnan(zero["log_final"])
+  assert zero["final"] == 0.0 and zero["log_final"] == -np.inf
+  assert zero["status"] == "finite"
   negative = records.summary(np.full((2, 3, 2), -2.0))
   assert negative["final"] == -2.0 and np.isnan(negative["log_final"])
+  assert negative["status"] == "negative"
+
+
+def test_summary_and_records_file_of_a_diverged_run(tmp_path):
+  losses = np.ones((2, 3, 1))
+  losses[1, -1, 0] = np.nan
+  figures = records.summary(losses)
+  assert figures["status"] == "diverged"
+  assert np.isnan(figures["final"]) and np.isnan(figures["log_final"])
+  path = records.write(str(tmp_path), _Evaluation(losses, np.ones(2), None),
+                       {"optimizer": "SGD", "problem": "simple"})
+  assert records.read(path)[1]["final_status"] == "diverged"
 
 
 def test_settings_are_stored_as_sorted_json(tmp_path):

@@ -1,10 +1,18 @@
 """Tests for train_command.py through train.py, as a user runs it."""
 
+import json
 import os
+import random
+import signal
 import subprocess
 import sys
+import time
+
+import numpy as np
 
 from l2l.checkpoint import l2l_file
+from l2l.experiment import training
+from l2l.experiment import training_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,7 +57,8 @@ def test_train_command_unknown_problem_is_one_line(tmp_path):
   done = _train("--problem=nonsense", "--save_path=" + str(tmp_path / "x"))
   assert done.returncode == 1
   lines = done.stderr.strip().splitlines()
-  assert lines[-1].startswith("Error: Unknown problem 'nonsense'")
+  assert lines[-1].startswith(
+      "Error: --problem=nonsense is invalid: Unknown problem 'nonsense'")
 
 
 def test_train_command_bad_cluster_description_is_one_line(tmp_path):
@@ -59,3 +68,202 @@ def test_train_command_bad_cluster_description_is_one_line(tmp_path):
   assert done.returncode == 1
   assert done.stderr.strip().splitlines()[-1] == (
       "Error: --job_name must be one of ps, worker, got 'chief'.")
+
+
+# Validates each argument list in one process: absl parses it as train.py
+# would, then the command's validate_flags runs. Prints one JSON line each.
+_VALIDATE = """
+import contextlib, io, json, sys
+from absl import flags
+from l2l.experiment import {module} as command
+for argv in json.loads(sys.argv[1]):
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS([sys.argv[0]] + argv)
+  err = io.StringIO()
+  code = 0
+  with contextlib.redirect_stderr(err):
+    try:
+      command.validate_flags()
+    except SystemExit as exit:
+      code = exit.code
+  print(json.dumps([argv, code, err.getvalue()]))
+"""
+
+
+def validate(module, cases):
+  """{argv tuple: (exit code, stderr)} of `module.validate_flags`."""
+  done = subprocess.run(
+      [sys.executable, "-c", _VALIDATE.format(module=module),
+       json.dumps([list(c) for c in cases])],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr
+  results = {}
+  for line in done.stdout.splitlines():
+    argv, code, err = json.loads(line)
+    results[tuple(argv)] = (code, err)
+  return results
+
+
+def test_every_bad_train_flag_is_one_line_before_any_work(tmp_path):
+  read_only = tmp_path / "a_file"
+  read_only.write_text("not a directory")
+  cases = {
+      ("--num_epochs=0",): "--num_epochs=0 is invalid: expected an integer "
+                           ">= 1.",
+      ("--num_epochs=-3",): "--num_epochs=-3 is invalid",
+      ("--log_period=0",): "--log_period=0 is invalid",
+      ("--evaluation_period=0",): "--evaluation_period=0 is invalid",
+      ("--evaluation_epochs=-1",): "--evaluation_epochs=-1 is invalid",
+      ("--num_steps=0",): "--num_steps=0 is invalid",
+      ("--unroll_length=0",): "--unroll_length=0 is invalid",
+      ("--checkpoint_period=0",): "--checkpoint_period=0 is invalid",
+      ("--num_particle=0",): "--num_particle=0 is invalid",
+      ("--learning_rate=0",): "--learning_rate=0.0 is invalid: expected a "
+                              "finite number > 0.",
+      ("--learning_rate=nan",): "--learning_rate=nan is invalid",
+      ("--num_steps=10", "--unroll_length=3"):
+          "--num_steps=10 is invalid: expected a multiple of "
+          "--unroll_length=3.",
+      ("--problem=square_cos_0",):
+          "--problem=square_cos_0 is invalid: Problem 'square_cos_0' has 0 "
+          "dimensions; square_cos_<d> needs d >= 1.",
+      ("--problem=nonsense",): "--problem=nonsense is invalid: Unknown "
+                               "problem 'nonsense'",
+      ("--resume", "--overwrite", "--save_path=" + str(tmp_path)):
+          "--resume continues the run in --save_path and --overwrite starts "
+          "over",
+      ("--resume",): "--resume needs the --save_path",
+      ("--save_path=" + str(read_only / "sub"),):
+          "cannot be created: {} is not a directory.".format(read_only),
+      ("--save_path=" + str(read_only),):
+          "it exists and is not a directory",
+      ("--save_path=/proc/l2l-test",): "--save_path=/proc/l2l-test is not "
+                                       "writable",
+      ("--logdir=/proc/l2l-test",): "--logdir=/proc/l2l-test is not "
+                                    "writable",
+  }
+  results = validate("train_command", list(cases) + [
+      ("--save_path=" + str(tmp_path / "new"), "--seed=1")])
+  for argv, expected in cases.items():
+    code, err = results[argv]
+    assert code == 1, argv
+    assert err.startswith("Error: ") and err.count("\n") == 1, (argv, err)
+    assert expected in err, (argv, err)
+  assert results[("--save_path=" + str(tmp_path / "new"), "--seed=1")] == (
+      0, "")
+  # Validation creates nothing.
+  assert not (tmp_path / "new").exists()
+
+
+def test_a_zero_flag_through_train_py_is_one_line():
+  done = _train("--num_steps=0")
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: --num_steps=0 is invalid: expected an integer >= 1.")
+  assert "Traceback" not in done.stderr
+
+
+def _state_epoch(save_path):
+  try:
+    return training_state.read(str(save_path))[1]["epoch"]
+  except (training_state.TrainingStateError, OSError):
+    return None
+
+
+def _wait_for_state(process, save_path, after):
+  """Waits until the run keeps a state past epoch `after`; returns it."""
+  while True:
+    epoch = _state_epoch(save_path)
+    if epoch is not None and epoch > after:
+      return epoch
+    assert process.poll() is None, process.communicate()
+    time.sleep(0.05)
+
+
+KILL_ARGS = ("--problem=square_cos_2", "--num_epochs=300",
+             "--evaluation_period=100", "--evaluation_epochs=2",
+             "--num_steps=4", "--unroll_length=2", "--seed=5",
+             "--checkpoint_period=10")
+
+
+def test_interrupted_and_killed_runs_resume_to_the_uninterrupted_result(
+    tmp_path):
+  settings = {arg.split("=")[0][2:]: arg.split("=")[1] for arg in KILL_ARGS}
+  whole = tmp_path / "whole"
+  training.train(
+      settings["problem"], save_path=str(whole),
+      **{k: int(v) for k, v in settings.items() if k != "problem"},
+      show_progress=False, handle_signals=False)
+  part = tmp_path / "part"
+  command = [sys.executable, "train.py", "--save_path=" + str(part)]
+  command += list(KILL_ARGS)
+  rng = random.Random(0)
+  # Ctrl-C: the epoch under way finishes, its state is kept, one line says
+  # how to resume.
+  process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+  epoch = _wait_for_state(process, part, 0)
+  time.sleep(rng.uniform(0, 0.2))
+  process.send_signal(signal.SIGINT)
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == 128 + signal.SIGINT, stderr
+  assert "Traceback" not in stderr
+  last = stderr.strip().splitlines()[-1]
+  epoch = _state_epoch(part)
+  assert last.startswith("Interrupted (SIGINT): the training state of epoch "
+                         "{} is in {}; continue with: python train.py "
+                         .format(epoch, training_state.path(part)))
+  assert last.endswith(" --resume")
+  # SIGKILL at random moments, twice: the last kept state stands.
+  for _ in range(2):
+    process = subprocess.Popen(command + ["--resume"], cwd=ROOT,
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    epoch = _wait_for_state(process, part, epoch)
+    time.sleep(rng.uniform(0, 0.2))
+    process.kill()
+    process.wait()
+    epoch = _state_epoch(part)
+    assert 0 < epoch < 300
+  done = subprocess.run(command + ["--resume"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300,
+                        check=False)
+  assert done.returncode == 0, done.stderr
+  assert _state_epoch(part) == 300
+  expected = l2l_file.load(whole / "cw.l2l")
+  got = l2l_file.load(part / "cw.l2l")
+  for module, variables in expected.items():
+    for name, value in variables.items():
+      np.testing.assert_allclose(got[module][name], value, rtol=1e-5,
+                                 atol=1e-7)
+  # Nothing but the optimizer, its manifest, its lock and its state.
+  assert sorted(os.listdir(part)) == [".lock", "cw.l2l", "manifest.json",
+                                      "training_state"]
+  assert os.listdir(part / "training_state") == ["state.npz"]
+
+
+def test_a_second_run_on_a_save_path_is_refused_naming_the_first(tmp_path):
+  command = [sys.executable, "train.py", "--save_path=" + str(tmp_path),
+             "--problem=simple", "--num_epochs=1000000", "--num_steps=2",
+             "--unroll_length=2", "--checkpoint_period=10",
+             "--evaluation_period=1000000"]
+  first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+  try:
+    _wait_for_state(first, tmp_path, 0)
+    second = _train(*command[2:])
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines()[-1].startswith(
+        "Error: {} is in use by another run (pid {} on ".format(
+            tmp_path, first.pid))
+    assert "train.py --save_path=" + str(tmp_path) in second.stderr
+  finally:
+    first.kill()
+    first.wait()
+  # The killed run's lock is gone with it: its state can be resumed (here
+  # to an end it had already passed, before any evaluation: nothing saved).
+  third = _train(*(command[2:] + ["--resume", "--num_epochs=1"]))
+  assert third.returncode == 1, third.stderr
+  assert third.stderr.strip().splitlines()[-1].startswith(
+      "Error: no optimizer was saved in {}: training ended at epoch ".format(
+          tmp_path))

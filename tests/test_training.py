@@ -2,13 +2,16 @@
 
 import logging
 import os
+import signal
 
 import numpy as np
 import pytest
 
+from l2l import files
 from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
 from l2l.experiment import training
+from l2l.experiment import training_state
 
 from conftest import TRAIN_ARGS
 from conftest import linear_optimizer_positions
@@ -16,8 +19,8 @@ from conftest import linear_optimizer_positions
 
 def test_train_saves_the_best_optimizer(trained_simple):
   directory, result = trained_simple
-  assert sorted(os.listdir(directory)) == ["cw.l2l", "manifest.json",
-                                           "notes.txt"]
+  assert sorted(os.listdir(directory)) == [".lock", "cw.l2l", "manifest.json",
+                                           "notes.txt", "training_state"]
   assert (directory / "notes.txt").read_text() == "keep me"
   saved = manifest.read(directory)
   assert saved["problem"] == "simple"
@@ -34,8 +37,10 @@ def test_train_saves_the_best_optimizer(trained_simple):
   assert np.abs(values["linear"]["w"]).max() > 1e-4
   # The returned value is the saved optimizer's evaluation: f after 4 steps.
   expected = linear_optimizer_positions(values, 4)[-1]**2
-  np.testing.assert_allclose(result, expected, rtol=1e-5)
-  assert result < 1.0
+  np.testing.assert_allclose(result.best_evaluation, expected, rtol=1e-5)
+  assert result.best_evaluation < 1.0
+  assert result.saved and not result.diverged and not result.interrupted
+  assert result.epochs == TRAIN_ARGS["num_epochs"]
 
 
 def test_train_refuses_to_overwrite(tmp_path):
@@ -104,7 +109,98 @@ def test_train_stops_on_divergence_and_keeps_the_saved_optimizer(
   # Epoch 1 and its evaluation ran (calls 1-2), epoch 2 (call 3), then its
   # evaluation diverged: the optimizer saved after epoch 1 is kept.
   assert len(calls) == 4
-  assert np.isfinite(result)
+  assert np.isfinite(result.best_evaluation)
+  assert result.diverged and result.saved
   assert np.all(np.isfinite(saved["linear"]["w"]))
   assert "diverged" in caplog.text
   assert str(tmp_path) in caplog.text
+
+
+RESUME_ARGS = {"num_epochs": 9, "evaluation_period": 4, "evaluation_epochs": 2,
+               "num_steps": 4, "unroll_length": 2, "seed": 3,
+               "checkpoint_period": 2, "show_progress": False}
+
+
+def test_training_state_cadence_and_refusals(tmp_path, monkeypatch):
+  written = []
+  real_write = training_state.write
+
+  def recording_write(save_path, values, info):
+    written.append(info["epoch"])
+    return real_write(save_path, values, info)
+
+  monkeypatch.setattr(training_state, "write", recording_write)
+  training.train("simple", save_path=str(tmp_path), **RESUME_ARGS)
+  # At the start, every checkpoint_period epochs, and at the end.
+  assert written == [0, 2, 4, 6, 8, 9]
+  _, info = training_state.read(str(tmp_path))
+  # 9 training epochs and evaluations at 4, 8 and 9, of 2 instances each.
+  assert info["epoch"] == 9 and info["resets"] == 9 + 3 * 2
+  with pytest.raises(ValueError, match="pass --resume to continue it or "
+                     "--overwrite"):
+    training.train("simple", save_path=str(tmp_path), **RESUME_ARGS)
+  with pytest.raises(ValueError, match="pass one of them"):
+    training.train("simple", save_path=str(tmp_path), resume=True,
+                   overwrite=True, **RESUME_ARGS)
+  with pytest.raises(training_state.TrainingStateError,
+                     match="--unroll_length=2, but this run has "
+                     "--unroll_length=1"):
+    training.train("simple", save_path=str(tmp_path), resume=True,
+                   **dict(RESUME_ARGS, unroll_length=1))
+  with pytest.raises(training_state.TrainingStateError,
+                     match="No training state"):
+    training.train("simple", save_path=str(tmp_path / "new"), resume=True,
+                   **RESUME_ARGS)
+
+
+def test_a_second_writer_is_refused_naming_the_first(tmp_path):
+  with files.directory_lock(str(tmp_path), "the first run",
+                            training_state.LOCK_NAME):
+    with pytest.raises(files.DirectoryBusyError,
+                       match=r"in use by another run \(pid {} .*: the first "
+                       r"run\)".format(os.getpid())):
+      training.train("simple", save_path=str(tmp_path), **RESUME_ARGS)
+  assert not os.path.exists(tmp_path / "cw.l2l")
+  # Released when its holder is done: training proceeds.
+  assert training.train("simple", save_path=str(tmp_path),
+                        **RESUME_ARGS).saved
+
+
+def test_interrupted_then_resumed_run_follows_the_uninterrupted_one(
+    tmp_path, monkeypatch):
+  # square_cos_2 draws random instances: the resumed run must replay them.
+  whole = training.train("square_cos_2", save_path=str(tmp_path / "whole"),
+                         **RESUME_ARGS)
+  real_run_epoch = training.util.run_epoch
+  calls = []
+
+  def interrupted_run_epoch(*args):
+    calls.append(1)
+    # Calls 1-4 are epochs 1-4, calls 5-6 epoch 4's evaluation: stop in 5.
+    if len(calls) == 7:
+      os.kill(os.getpid(), signal.SIGINT)
+    return real_run_epoch(*args)
+
+  monkeypatch.setattr(training.util, "run_epoch", interrupted_run_epoch)
+  part = str(tmp_path / "part")
+  stopped = training.train("square_cos_2", save_path=part, **RESUME_ARGS)
+  # The epoch under way finished and its state was kept.
+  assert stopped.interrupted == "SIGINT" and stopped.epochs == 5
+  assert training_state.read(part)[1]["epoch"] == 5
+  monkeypatch.setattr(training.util, "run_epoch", real_run_epoch)
+  resumed = training.train("square_cos_2", save_path=part, resume=True,
+                           **RESUME_ARGS)
+  assert resumed.epochs == 9 and resumed.interrupted is None
+  assert resumed.best_evaluation == pytest.approx(whole.best_evaluation,
+                                                  rel=1e-6)
+  expected, _ = training_state.read(str(tmp_path / "whole"))
+  got, _ = training_state.read(part)
+  assert sorted(got) == sorted(expected)
+  for name in expected:
+    np.testing.assert_allclose(got[name], expected[name], rtol=1e-5,
+                               atol=1e-7, err_msg=name)
+  saved = l2l_file.load(os.path.join(part, "cw.l2l"))
+  for module, variables in l2l_file.load(
+      tmp_path / "whole" / "cw.l2l").items():
+    for name, value in variables.items():
+      np.testing.assert_allclose(saved[module][name], value, rtol=1e-5)

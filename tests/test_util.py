@@ -128,6 +128,16 @@ def test_get_config_malformed_square_cos(name):
     util.get_config(name)
 
 
+@pytest.mark.parametrize("name", ["square_cos_0", "square_cos_00"])
+def test_square_cos_needs_a_dimension(name):
+  for check in (util.check_problem_name, util.get_config):
+    with pytest.raises(ValueError, match=r"'{}' has 0 dimensions; "
+                       r"square_cos_<d> needs d >= 1".format(name)):
+      check(name)
+  util.check_problem_name("square_cos_1")
+  util.check_problem_name("quadratic")
+
+
 def test_get_config_unknown_mode():
   with pytest.raises(ValueError, match="mode must be 'train' or 'test'"):
     util.get_config("simple", mode="eval")
@@ -142,7 +152,14 @@ def test_format_stats():
   text = util.format_stats("EVALUATION", 0.3, 6.0, 3)
   assert text == ("EVALUATION\nLog Mean Final Error: -1.00\n"
                   "Mean epoch time: 2.00 s\n")
-  assert "Log Mean Final Error: -inf" in util.format_stats("E", 0.0, 1.0, 1)
+  # The rule of scores.py: 0 is log -inf (the truth); NaN and inf diverged;
+  # a negative mean has no log.
+  assert "Log Mean Final Error: -inf\n" in util.format_stats("E", 0.0, 1.0, 1)
+  for loss in (float("nan"), float("inf")):
+    assert "Log Mean Final Error: diverged\n" in util.format_stats(
+        "E", loss, 1.0, 1)
+  assert "Log Mean Final Error: none (negative mean)\n" in util.format_stats(
+      "E", -1.0, 1.0, 1)
 
 
 def test_print_stats(capsys):

@@ -21,9 +21,11 @@ numpy 1.x can read it, and replaces the target file atomically.
 import collections
 import errno
 import importlib
+import io
 import os
 import pickle
 import pickletools
+import reprlib
 
 import numpy as np
 
@@ -34,13 +36,29 @@ __all__ = ["CheckpointError", "checkpoint_path", "load", "load_record",
 
 _LAYOUT = "{module_name: {variable_name: numpy.ndarray}}"
 
-# bool, signed/unsigned integer, float, complex.
+# bool, signed/unsigned integer, float, complex (networks.factory then
+# requires floating point of a net's parameters).
 _NUMERIC_KINDS = "biufc"
 
 # Protocol 2 is readable by Python 2 and every Python 3.
 _PROTOCOL = 2
 
 # Mode for newly created checkpoints (mkstemp would leave them 0600).
+
+
+# Bounds checked before anything is unpickled. Real checkpoints nest about
+# six deep (dict, dict, array reduction, its state tuple, shape tuple) and
+# hold a few megabytes; a crafted one can nest deep enough that hashing a
+# key overflows the C stack.
+MAX_NESTING = 32
+MAX_BYTES = 1 << 30
+
+# Opcodes that change the container under their arguments instead of
+# building a new object: the container's depth is at least one more than
+# what is put in it.
+_IN_PLACE = frozenset(["APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS",
+                       "BUILD"])
+_MARK = object()
 
 
 class CheckpointError(ValueError):
@@ -269,6 +287,64 @@ class _RestrictedUnpickler(pickle.Unpickler):
     return _resolve(module, name)
 
 
+def _check_nesting(data, context):
+  """Refuses a pickle whose objects would nest deeper than `MAX_NESTING`.
+
+  Walks the opcodes (nothing is built) and tracks, for each stack entry and
+  memo slot, how deep the object it stands for nests.
+
+  Args:
+    data: the pickle's bytes.
+    context: message prefix naming the file.
+
+  Raises:
+    CheckpointError: for deep nesting or a stream that is not a pickle.
+  """
+  stack = []
+  memo = {}
+  try:
+    for opcode, arg, _ in pickletools.genops(data):
+      before = opcode.stack_before
+      popped = []
+      if pickletools.markobject in before:
+        while stack and stack[-1] is not _MARK:
+          popped.append(stack.pop())
+        if not stack:
+          raise ValueError("{} without a MARK".format(opcode.name))
+        stack.pop()
+        fixed = before.index(pickletools.markobject)
+      else:
+        fixed = len(before)
+      for _ in range(fixed):
+        if not stack or stack[-1] is _MARK:
+          raise ValueError("{} on a short stack".format(opcode.name))
+        popped.append(stack.pop())
+      if opcode.name in _IN_PLACE:
+        container, items = popped[-1], popped[:-1]
+        depth = max([container] + [d + 1 for d in items])
+      else:
+        depth = max(popped) + 1 if popped else 0
+      if depth > MAX_NESTING:
+        raise CheckpointError(
+            "{}: its objects nest more than {} deep (a checkpoint nests "
+            "about 6)".format(context, MAX_NESTING))
+      for item in opcode.stack_after:
+        stack.append(_MARK if item is pickletools.markobject else depth)
+      if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT"):
+        memo[arg] = stack[-1]
+      elif opcode.name == "MEMOIZE":
+        memo[len(memo)] = stack[-1]
+      elif opcode.name in ("GET", "BINGET", "LONG_BINGET"):
+        stack[-1] = memo.get(arg, 0)
+      elif opcode.name == "DUP":
+        stack[-1] = stack[-2]
+  except CheckpointError:
+    raise
+  except (ValueError, TypeError, IndexError) as error:
+    raise CheckpointError("{}: cannot unpickle it ({})".format(
+        context, error)) from None
+
+
 def _describe(value):
   kind = type(value)
   if kind.__module__ == "builtins":
@@ -286,8 +362,8 @@ def _as_name(key, context, what):
   if isinstance(key, str):
     return key
   raise CheckpointError(
-      f"{context}: {what} {key!r} is {_describe(key)}, expected a string "
-      f"(layout {_LAYOUT})")
+      f"{context}: {what} {reprlib.repr(key)} is {_describe(key)}, expected "
+      f"a string (layout {_LAYOUT})")
 
 
 def _as_array(value, context, name):
@@ -398,7 +474,8 @@ def find(directory, net_id):
   if os.path.exists(path):
     raise ValueError("{} is not a file; expected the .l2l checkpoint of "
                      "optimizer {!r}.".format(path, net_id))
-  found = sorted(f for f in os.listdir(directory) if f.endswith(".l2l"))
+  found = sorted(f for f in os.listdir(directory) if f.endswith(".l2l") and
+                 os.path.isfile(os.path.join(directory, f)))
   raise ValueError(
       "No checkpoint {!r} for optimizer {!r} in {}; found: {}. Expected a "
       "directory written by MetaOptimizer.save (train.py --save_path).".format(
@@ -409,6 +486,9 @@ def find(directory, net_id):
 def _unpickle(path):
   """Unpickles a user's file through the restricted unpickler.
 
+  The file's size and the nesting of its objects are bounded
+  (`MAX_BYTES`, `MAX_NESTING`) before anything is built.
+
   Args:
    path: the file (str or os.PathLike).
 
@@ -417,33 +497,46 @@ def _unpickle(path):
 
   Raises:
    FileNotFoundError: if `path` does not exist.
-   CheckpointError: if the file is empty or not a pickle, or references any
-    global outside the allowlist.
+   CheckpointError: if the file is a directory, empty, too large, nested too
+    deep or not a pickle, or references any global outside the allowlist.
   """
   path = os.fspath(path)
+  if os.path.isdir(path):
+    raise CheckpointError(f"{path} is a directory, not an l2l checkpoint "
+                          f"file")
   try:
     stream = open(path, "rb")
   except FileNotFoundError:
     raise FileNotFoundError(errno.ENOENT, "l2l checkpoint file not found",
                             path) from None
   with stream:
-    if os.fstat(stream.fileno()).st_size == 0:
+    size = os.fstat(stream.fileno()).st_size
+    if size == 0:
       raise CheckpointError(
           f"{path} is not an l2l checkpoint: the file is empty")
-    try:
-      # latin1 turns Python 2 byte strings (array data included) into
-      # str that numpy accepts as array state.
-      return _RestrictedUnpickler(stream, encoding="latin1").load()
-    except _Refused as refused:
+    if size > MAX_BYTES:
       raise CheckpointError(
-          f"{path} is not a trusted l2l checkpoint: refused "
-          f"{refused.what}; a checkpoint may only contain numpy arrays "
-          f"in nested dicts") from None
-    except Exception as err:  # pylint: disable=broad-except
-      # Corrupt input surfaces as many exception types.
-      raise CheckpointError(
-          f"{path} is not an l2l checkpoint: cannot unpickle it "
-          f"({type(err).__name__}: {err})") from err
+          f"{path} is not an l2l checkpoint: it has {size} bytes, more than "
+          f"the {MAX_BYTES} a checkpoint may have")
+    raw = stream.read(MAX_BYTES + 1)
+  if len(raw) > MAX_BYTES:
+    raise CheckpointError(f"{path} is not an l2l checkpoint: it has more "
+                          f"than {MAX_BYTES} bytes")
+  _check_nesting(raw, f"{path} is not an l2l checkpoint")
+  try:
+    # latin1 turns Python 2 byte strings (array data included) into
+    # str that numpy accepts as array state.
+    return _RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
+  except _Refused as refused:
+    raise CheckpointError(
+        f"{path} is not a trusted l2l checkpoint: refused "
+        f"{refused.what}; a checkpoint may only contain numpy arrays "
+        f"in nested dicts") from None
+  except Exception as err:  # pylint: disable=broad-except
+    # Corrupt input surfaces as many exception types.
+    raise CheckpointError(
+        f"{path} is not an l2l checkpoint: cannot unpickle it "
+        f"({type(err).__name__}: {err})") from err
 
 
 def _writeable(array):

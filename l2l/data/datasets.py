@@ -21,6 +21,7 @@ import gzip
 import os
 import struct
 import zipfile
+import zlib
 
 from absl import logging
 import numpy as np
@@ -146,7 +147,8 @@ def _read_bytes(path, dataset):
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as f:
       return f.read()
-  except (OSError, EOFError) as e:
+  except (OSError, EOFError, zlib.error) as e:
+    # A truncated or corrupt .gz raises zlib.error, not an OSError.
     raise _data_error("Could not read %r: %s." % (path, e), dataset) from e
 
 

@@ -6,13 +6,16 @@ before anything imports TensorFlow.
 """
 
 import contextlib
+import math
 import os
 import sys
+import tempfile
 
 from absl import app
 from absl import flags
 from absl import logging
 
+from l2l import files
 from l2l.checkpoint import l2l_file
 from l2l.data import datasets
 
@@ -22,17 +25,97 @@ FLAGS = flags.FLAGS
 
 # Errors that mean the input was wrong, not that the code is.
 USER_ERRORS = (ValueError, OSError, l2l_file.CheckpointError,
-               datasets.DataError)
+               datasets.DataError, files.DirectoryBusyError)
 
 
 def define_shared_flags():
-  """Defines the flags train and evaluate both take (once)."""
+  """Defines the flags train and evaluate both take (once).
+
+  `check_shared_flags` validates them.
+  """
   if "num_particle" in FLAGS:
     return
   flags.DEFINE_string("data_dir", None, "Directory of the mnist/cifar data "
                       "files; defaults to $" + datasets.ENV_VAR + ".")
   flags.DEFINE_integer("num_particle", 1, "Particles per swarm (LOIS); 1 is "
                        "plain L2L.")
+
+
+def check_shared_flags():
+  """Validates the flags of `define_shared_flags` (exits on a bad one)."""
+  check_at_least(1, "num_particle")
+
+
+def check_at_least(minimum, *names):
+  """Exits with one line unless each integer flag in `names` is >= minimum.
+
+  Args:
+    minimum: the smallest allowed value.
+    *names: flag names.
+  """
+  for name in names:
+    value = FLAGS[name].value
+    if value is None or value < minimum:
+      fail("--{}={} is invalid: expected an integer >= {}.".format(
+          name, value, minimum))
+
+
+def check_positive_number(*names):
+  """Exits with one line unless each float flag in `names` is finite and > 0.
+
+  Args:
+    *names: flag names.
+  """
+  for name in names:
+    value = FLAGS[name].value
+    if value is None or not math.isfinite(value) or value <= 0:
+      fail("--{}={} is invalid: expected a finite number > 0.".format(
+          name, value))
+
+
+def check_with(name, check):
+  """Exits with one line if `check(flag value)` raises ValueError.
+
+  Args:
+    name: the flag.
+    check: a validator, e.g. `util.check_problem_name`.
+  """
+  try:
+    check(FLAGS[name].value)
+  except ValueError as error:
+    fail("--{}={} is invalid: {}".format(name, FLAGS[name].value, error))
+
+
+def check_writable_directory(name, path=None):
+  """Exits with one line unless a directory can be written (or created).
+
+  A probe file is created and removed in the directory, or in its nearest
+  existing parent if it does not exist yet (nothing is created), so a
+  read-only or missing location is found before any work rather than at
+  the first save.
+
+  Args:
+    name: the flag, for the message.
+    path: the directory; defaults to the flag's value. None passes.
+  """
+  path = FLAGS[name].value if path is None else path
+  if path is None:
+    return
+  if os.path.exists(path) and not os.path.isdir(path):
+    fail("--{}={} is invalid: it exists and is not a directory.".format(
+        name, path))
+  existing = os.path.abspath(path)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    fail("--{}={} cannot be created: {} is not a directory.".format(
+        name, path, existing))
+  try:
+    with tempfile.TemporaryFile(dir=existing, prefix=".l2l-write-check-"):
+      pass
+  except OSError as error:
+    fail("--{}={} is not writable: {} ({}).".format(
+        name, path, error.strerror or error, existing))
 
 
 def fail(message):

@@ -6,7 +6,8 @@
 Prints one row per records file (see records.py), best final loss first.
 The figures are those evaluate.py prints: the final loss is the best
 particle's loss after the last step, its mean ± standard deviation over
-epochs, and the "Log Mean Final Error" is log10 of that mean. A warning goes
+epochs, and the "Log Mean Final Error" is log10 of that mean, or
+"diverged" when the mean is NaN or infinite (the rule of scores.py). A warning goes
 to stderr when the files differ in problem, seed or number of steps, since
 their optimizers then did not see the same instances.
 """
@@ -21,6 +22,7 @@ import numpy as np
 
 from l2l.experiment import plots
 from l2l.experiment import records
+from l2l.experiment import scores
 
 Row = collections.namedtuple(
     "Row", "path, label, problem, learning_rate, tuned, seed, epochs, steps, "
@@ -69,8 +71,8 @@ def _figures(path, arrays, settings):
   return Row(
       path=path,
       label=plots.label(settings, losses.shape[2]) + (
-          "" if np.all(np.isfinite(plots.best_particle(losses)))
-          else " (diverged)"),
+          " (diverged)" if figures["status"] == scores.DIVERGED or
+          not np.all(np.isfinite(plots.best_particle(losses))) else ""),
       problem=settings.get("problem"),
       learning_rate=None if learning_rate is None else float(learning_rate),
       tuned=bool(settings.get("tuning")),
@@ -137,6 +139,13 @@ def _number(value, spec):
   return format(value, spec)
 
 
+def _final_text(row):
+  if scores.diverged(row.final):
+    return scores.DIVERGED
+  return "{} ± {}".format(_number(row.final, ".4g"),
+                          _number(row.final_std, ".2g"))
+
+
 def _markdown(table_rows):
   cells = []
   for row in table_rows:
@@ -147,9 +156,8 @@ def _markdown(table_rows):
         row.label, "-" if row.problem is None else str(row.problem),
         learning_rate, _number(row.seed, ""), str(row.epochs),
         str(row.steps),
-        "{} ± {}".format(_number(row.final, ".4g"),
-                         _number(row.final_std, ".2g")),
-        _number(row.log_final, ".2f"), _number(row.seconds, ".3g")))
+        _final_text(row), scores.log_text(row.final),
+        _number(row.seconds, ".3g")))
   lines = ["| " + " | ".join(_HEADER) + " |",
            "|" + "|".join(["---"] * 2 + ["---:"] * (len(_HEADER) - 2)) + "|"]
   for line in cells:
@@ -167,8 +175,9 @@ def _csv(table_rows):
         row.label, "" if row.problem is None else row.problem,
         "" if row.learning_rate is None else repr(row.learning_rate),
         int(row.tuned), "" if row.seed is None else row.seed, row.epochs,
-        row.steps, repr(row.final), repr(row.final_std), repr(row.log_final),
-        repr(row.seconds)))
+        row.steps, scores.mean_text(row.final, "r"),
+        "" if scores.diverged(row.final) else repr(row.final_std),
+        scores.log_text(row.final, "r"), repr(row.seconds)))
   return stream.getvalue()
 
 

@@ -16,9 +16,12 @@ import numpy as np
 from l2l.experiment import cli
 from l2l.experiment import evaluation
 from l2l.experiment import records
+from l2l.experiment import scores
 import util
 
 FLAGS = flags.FLAGS
+# Where records go without --records_dir or --path.
+DEFAULT_RECORDS_DIR = "records"
 flags.DEFINE_enum("optimizer", "L2L", list(evaluation.OPTIMIZERS),
                   "Optimizer to evaluate.")
 flags.DEFINE_string("path", None, "Directory of a saved L2L optimizer.")
@@ -46,6 +49,25 @@ flags.DEFINE_float("pso_social", 1.49618, "PSO attraction to the swarm's "
 cli.define_shared_flags()
 
 
+# Exit status of an evaluation whose mean final loss is NaN or infinite.
+EXIT_DIVERGED = 2
+
+
+def validate_flags():
+  """Checks every flag before any work; exits with one line on a bad one."""
+  cli.check_shared_flags()
+  cli.check_at_least(1, "num_epochs", "num_steps", "tune_epochs")
+  cli.check_at_least(0, "record_positions")
+  if FLAGS.optimizer not in ("L2L", "PSO"):
+    cli.check_positive_number("learning_rate")
+  cli.check_with("problem", util.check_problem_name)
+  if FLAGS.records_dir is None and FLAGS.path is not None:
+    cli.check_writable_directory("path")  # The records go beside the model.
+  else:
+    cli.check_writable_directory(
+        "records_dir", FLAGS.records_dir or DEFAULT_RECORDS_DIR)
+
+
 def _swarm_options():
   if FLAGS.optimizer == "PSO":
     options = {"inertia": FLAGS.pso_inertia,
@@ -68,8 +90,8 @@ def _report(result, settings, path):
                    figures["final"] * FLAGS.num_epochs,
                    np.sum(result.seconds), FLAGS.num_epochs)
   if result.losses.shape[2] > 1:
-    print("Best particle mean final loss: {:.6g} (std {:.3g})".format(
-        figures["final"], figures["final_std"]))
+    print("Best particle mean final loss: {} (std {:.3g})".format(
+        scores.mean_text(figures["final"], ".6g"), figures["final_std"]))
     print("Per-particle mean final loss: " + ", ".join(
         "{:.6g}".format(v) for v in figures["particle_means"]))
   if settings.get("tuning"):
@@ -79,18 +101,19 @@ def _report(result, settings, path):
 
 def main(argv):
   del argv
+  validate_flags()
   with cli.plain_errors():
     common = dict(num_steps=FLAGS.num_steps, data_dir=FLAGS.data_dir,
                   swarm_options=_swarm_options())
     learning_rate = FLAGS.learning_rate
     tuning = None
     if FLAGS.tune:
-      learning_rate, scores = evaluation.tune(
+      learning_rate, tuning_scores = evaluation.tune(
           FLAGS.optimizer, FLAGS.problem, seed=FLAGS.seed,
           num_epochs=FLAGS.tune_epochs, **common)
       tuning = {"seed": evaluation.tuning_seed(FLAGS.seed),
                 "epochs": FLAGS.tune_epochs,
-                "scores": {repr(lr): s for lr, s in scores.items()}}
+                "scores": {repr(lr): s for lr, s in tuning_scores.items()}}
     result = evaluation.evaluate(
         FLAGS.optimizer, FLAGS.problem, num_epochs=FLAGS.num_epochs,
         seed=FLAGS.seed, learning_rate=learning_rate, path=FLAGS.path,
@@ -103,7 +126,7 @@ def main(argv):
         "num_epochs": FLAGS.num_epochs, "path": FLAGS.path,
         "swarm_options": common["swarm_options"], "tuning": tuning,
     }
-    directory = FLAGS.records_dir or FLAGS.path or "records"
+    directory = FLAGS.records_dir or FLAGS.path or DEFAULT_RECORDS_DIR
     path = records.write(directory, result, settings)
     _report(result, settings, path)
     if FLAGS.plot:
@@ -111,6 +134,10 @@ def main(argv):
       image = os.path.splitext(path)[0] + ".png"
       plots.loss_curves([path], image)
       print("Plot: " + image)
+  if records.summary(result.losses)["status"] == scores.DIVERGED:
+    sys.stderr.write("Error: {} diverged on {}: its mean final loss is not a "
+                     "finite number.\n".format(FLAGS.optimizer, FLAGS.problem))
+    sys.exit(EXIT_DIVERGED)
 
 
 def run():

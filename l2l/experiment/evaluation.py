@@ -6,7 +6,6 @@ random initialisers draw the same sequence, epoch after epoch.
 """
 
 import collections
-import math
 import timeit
 
 from absl import logging
@@ -18,7 +17,7 @@ from l2l.checkpoint import manifest
 from l2l.core import interception
 from l2l.core import particles
 from l2l.experiment import progress
-from l2l.experiment import records
+from l2l.experiment import scores
 from l2l.swarm import lois_released
 import meta
 import problems
@@ -267,7 +266,10 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
 
 
 def final_error(losses):
-  """Mean over epochs of the best particle's final loss (inf if diverged).
+  """Mean over epochs of the best particle's final loss, as a ranking key.
+
+  A diverged run (`scores.diverged`) ranks last: inf, never NaN, so `min`
+  over learning rates stays correct.
 
   Args:
     losses: the `losses` of an `Evaluation`.
@@ -275,8 +277,8 @@ def final_error(losses):
   Returns:
     A float.
   """
-  value = records.summary(losses)["final"]
-  return value if math.isfinite(value) else float("inf")
+  value = scores.mean_final(losses)
+  return float("inf") if scores.diverged(value) else value
 
 
 def tune(optimizer, problem_name, seed=0, grid=LEARNING_RATE_GRID,

@@ -4,7 +4,8 @@ A record is an `.npz` file (no pickles) with the arrays `losses` [epochs,
 steps + 1, particles] and `seconds` [epochs], optionally `positions`
 [recorded epochs, steps + 1, particles, coordinates], and `settings`, a JSON
 string with the optimizer, problem, learning rate, seeds, step and epoch
-counts, tuning results and the versions of everything that produced it.
+counts, tuning results, the versions of everything that produced it and
+`final_status` ("diverged", "negative" or "finite"; see scores.py).
 """
 
 import datetime
@@ -20,6 +21,7 @@ import zlib
 import numpy as np
 
 from l2l import files
+from l2l.experiment import scores
 
 EXTENSION = ".npz"
 
@@ -63,6 +65,9 @@ def write(directory, evaluation, settings):
   settings.setdefault("command", " ".join(sys.argv))
   created = datetime.datetime.now(datetime.timezone.utc)
   settings.setdefault("created", created.isoformat(timespec="seconds"))
+  # The verdict travels with the numbers, so no reader mistakes a diverged
+  # run's NaN for a score.
+  settings["final_status"] = summary(evaluation.losses)["status"]
   arrays = {"losses": np.asarray(evaluation.losses, np.float64),
             "seconds": np.asarray(evaluation.seconds, np.float64),
             "settings": np.asarray(json.dumps(settings, sort_keys=True))}
@@ -129,14 +134,20 @@ def summary(losses):
 
   Returns:
     A dict: `final` (mean over epochs of the best particle's final loss),
-    `log_final` (its log10, the originals' "Log Mean Final Error"),
-    `particle_means` (each particle's mean final loss) and `final_std`.
+    `log_final` (its log10 under `scores.log_final`: NaN when diverged or
+    negative, -inf for 0), `status` (`scores.status` of `final`: a run whose
+    `final` is NaN or infinite is "diverged"), `particle_means` (each
+    particle's mean final loss) and `final_std`.
   """
-  best = np.min(losses[:, -1, :], axis=1)
-  mean = float(np.mean(best))
+  best = scores.best_final_losses(losses)
+  mean = scores.mean_final(losses)
+  with np.errstate(invalid="ignore"):  # inf - inf in a diverged run's std.
+    final_std = float(np.std(best))
   return {
       "final": mean,
-      "log_final": float(np.log10(mean)) if mean > 0 else float("nan"),
-      "final_std": float(np.std(best)),
-      "particle_means": [float(v) for v in np.mean(losses[:, -1, :], 0)],
+      "log_final": scores.log_final(mean),
+      "status": scores.status(mean),
+      "final_std": final_std,
+      "particle_means": [float(v) for v in np.mean(
+          np.asarray(losses, np.float64)[:, -1, :], 0)],
   }

@@ -8,6 +8,9 @@ With a cluster description (TF_CONFIG, or --ps_hosts, --worker_hosts,
 l2l/experiment/distributed_training.py and local_cluster.py).
 """
 
+import os
+import shlex
+import signal
 import sys
 import timeit
 
@@ -39,13 +42,82 @@ flags.DEFINE_boolean("second_derivatives", False,
 flags.DEFINE_integer("seed", None, "Graph-level random seed.")
 flags.DEFINE_string("logdir", None, "Directory for TensorBoard summaries.")
 flags.DEFINE_boolean("overwrite", False, "Allow replacing the optimizer "
-                     "already saved in --save_path.")
+                     "(and the training state) already in --save_path.")
+flags.DEFINE_integer("checkpoint_period", training.DEFAULT_CHECKPOINT_PERIOD,
+                     "Epochs between training states kept in "
+                     "--save_path/training_state (also kept on Ctrl-C or "
+                     "SIGTERM); a killed run loses at most this many.")
+flags.DEFINE_boolean("resume", False, "Continue the run whose training "
+                     "state is in --save_path.")
 cli.define_shared_flags()
 cluster.define_flags()
+
+# Exit status of a run stopped because a loss became NaN or infinite.
+EXIT_DIVERGED = 2
+
+
+def validate_flags():
+  """Checks every flag before any work; exits with one line on a bad one."""
+  cli.check_shared_flags()
+  cli.check_at_least(1, "num_epochs", "log_period", "evaluation_period",
+                     "evaluation_epochs", "num_steps", "unroll_length",
+                     "checkpoint_period")
+  cli.check_positive_number("learning_rate")
+  if FLAGS.num_steps % FLAGS.unroll_length:
+    cli.fail("--num_steps={} is invalid: expected a multiple of "
+             "--unroll_length={}.".format(FLAGS.num_steps,
+                                         FLAGS.unroll_length))
+  cli.check_with("problem", util.check_problem_name)
+  if FLAGS.resume and FLAGS.overwrite:
+    cli.fail("--resume continues the run in --save_path and --overwrite "
+             "starts over: pass one of them.")
+  if FLAGS.resume and FLAGS.save_path is None:
+    cli.fail("--resume needs the --save_path of the run to continue.")
+  cli.check_writable_directory("save_path")
+  cli.check_writable_directory("logdir")
+
+
+def _resume_command():
+  """This command line with --resume, as the user would type it again."""
+  argv = [a for a in sys.argv[1:]
+          if a.split("=")[0] not in ("--overwrite", "--resume",
+                                     "--nooverwrite", "--noresume")]
+  program = sys.argv[0]
+  if program.endswith(".py"):
+    program = "python " + shlex.quote(program)
+  else:
+    program = os.path.basename(program)
+  return " ".join([program] + [shlex.quote(a) for a in argv] + ["--resume"])
+
+
+def _report(result):
+  """Says how the run ended, and returns its exit status."""
+  if result.interrupted:
+    if result.state_path is None:
+      kept = "nothing was kept (no --save_path)"
+    else:
+      kept = ("the training state of epoch {} is in {}{}; continue with: "
+              "{}".format(result.epochs, result.state_path,
+                          ", the best optimizer beside it"
+                          if result.saved else "", _resume_command()))
+    sys.stderr.write("Interrupted ({}): {}\n".format(result.interrupted,
+                                                     kept))
+    return 128 + signal.Signals[result.interrupted].value
+  if result.diverged:
+    return EXIT_DIVERGED
+  if FLAGS.save_path is not None and not result.saved:
+    sys.stderr.write("Error: no optimizer was saved in {}: training ended at "
+                     "epoch {} without an evaluation.\n".format(
+                         FLAGS.save_path, result.epochs))
+    return 1
+  if FLAGS.save_path is None:
+    logging.warning("No --save_path: the trained optimizer was not saved.")
+  return 0
 
 
 def main(argv):
   del argv
+  validate_flags()
   start = timeit.default_timer()
   settings = dict(
       save_path=FLAGS.save_path, num_epochs=FLAGS.num_epochs,
@@ -60,13 +132,26 @@ def main(argv):
     task = cluster.from_parsed_flags(FLAGS)
     if task is not None:
       _train_on_cluster(task, settings)
-    else:
-      training.train(FLAGS.problem, **settings)
+      logging.info("Training took %.1f s", timeit.default_timer() - start)
+      return
+    try:
+      result = training.train(
+          FLAGS.problem, checkpoint_period=FLAGS.checkpoint_period,
+          resume=FLAGS.resume, **settings)
+    except KeyboardInterrupt:
+      # Interrupted before training could keep a state (building the graph).
+      sys.stderr.write("Interrupted (SIGINT) before training started: "
+                       "nothing new was kept.\n")
+      sys.exit(128 + signal.SIGINT)
   logging.info("Training took %.1f s", timeit.default_timer() - start)
+  sys.exit(_report(result))
 
 
 def _train_on_cluster(task, settings):
   """Runs this process's task of a cluster training."""
+  if FLAGS.resume:
+    cli.fail("--resume continues a one-machine run; cluster training keeps "
+             "no training state yet.")
   try:
     best = distributed_training.train(
         task, FLAGS.problem, sync_replicas=FLAGS.sync_replicas,

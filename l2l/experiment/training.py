@@ -3,16 +3,23 @@
 Importing this module defines no command-line flags.
 """
 
+import collections
+import contextlib
 import math
 import os
+import signal
+import sys
+import threading
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from l2l import files
 from l2l.checkpoint import l2l_file
 import meta
 from l2l.experiment import progress
+from l2l.experiment import training_state
 from l2l.swarm import swarm_unroll
 import util
 
@@ -99,19 +106,105 @@ def _run_epochs(sess, fetches, ops, reset, num_unrolls, num_epochs):
   return total_time, total_cost, float(np.mean(meta_losses))
 
 
+TrainingResult = collections.namedtuple(
+    "TrainingResult", "best_evaluation, epochs, saved, diverged, interrupted, "
+    "state_path")
+TrainingResult.__doc__ = """What a `train` run achieved.
+
+best_evaluation: the best evaluation's mean final loss (inf if none
+  completed).
+epochs: epochs completed (counting those of the run resumed from).
+saved: True if the best optimizer is in `save_path`.
+diverged: True if training stopped because a loss became NaN or infinite.
+interrupted: the name of the signal that stopped training ("SIGINT",
+  "SIGTERM"), or None.
+state_path: the training state file to resume from, or None.
+"""
+
+# Epochs between training states when not told otherwise.
+DEFAULT_CHECKPOINT_PERIOD = 100
+
+
+class _StopSignals:
+  """Turns the first SIGINT/SIGTERM into a request to stop after the epoch.
+
+  A second signal interrupts at once (KeyboardInterrupt). Handlers are only
+  installed in the main thread (Python allows no other) and are restored on
+  exit.
+  """
+
+  SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+  def __init__(self, enabled):
+    self.received = None
+    self._enabled = (enabled and threading.current_thread() is
+                     threading.main_thread())
+    self._previous = {}
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.received is not None:
+      raise KeyboardInterrupt
+    self.received = signal.Signals(signum).name
+
+  def __enter__(self):
+    if self._enabled:
+      for signum in self.SIGNALS:
+        self._previous[signum] = signal.signal(signum, self._handle)
+    return self
+
+  def __exit__(self, *exc_info):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+
+
+def _trajectory_settings(problem_name, num_steps, unroll_length,
+                         learning_rate, second_derivatives, seed,
+                         num_particles):
+  return {"problem": problem_name, "num_steps": num_steps,
+          "unroll_length": unroll_length,
+          "learning_rate": float(learning_rate),
+          "second_derivatives": bool(second_derivatives), "seed": seed,
+          "num_particles": num_particles}
+
+
+def _check_resume(save_path, resume, overwrite):
+  """Refuses to start over a training state, or to resume from none."""
+  if resume and overwrite:
+    raise ValueError("--resume continues the training state in --save_path "
+                     "and --overwrite starts over; pass one of them.")
+  if resume and save_path is None:
+    raise ValueError("--resume needs the --save_path of the run to "
+                     "continue.")
+  if save_path is None or resume or overwrite:
+    return
+  if training_state.exists(save_path):
+    raise ValueError(
+        "{} holds the training state of an earlier run ({}); pass --resume "
+        "to continue it or --overwrite to start over.".format(
+            save_path, training_state.path(save_path)))
+
+
 def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
           evaluation_period=1000, evaluation_epochs=20, num_steps=100,
           unroll_length=20, learning_rate=0.001, second_derivatives=False,
           seed=None, num_particles=1, overwrite=False, data_dir=None,
-          logdir=None, show_progress=True):
+          logdir=None, show_progress=True,
+          checkpoint_period=DEFAULT_CHECKPOINT_PERIOD, resume=False,
+          handle_signals=True):
   """Meta-trains an optimizer and saves the best one by periodic evaluation.
 
   An evaluation also runs after the last epoch, so a short run saves too.
+  With a `save_path`, the run holds the directory's lock (one writer at a
+  time) and keeps a training state there (see training_state.py) at the
+  start, every `checkpoint_period` epochs, at the end and when stopped by
+  SIGINT/SIGTERM; `resume=True` continues from it. A seeded run that is
+  resumed follows the uninterrupted run's trajectory.
 
   Args:
     problem_name: a name `util.get_config` knows.
     save_path: directory for the best optimizer, or None.
-    num_epochs: training epochs.
+    num_epochs: training epochs (in all, counting those resumed from).
     log_period: epochs between logged statistics.
     evaluation_period: epochs between evaluations.
     evaluation_epochs: epochs per evaluation.
@@ -121,30 +214,80 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
     second_derivatives: backpropagate through optimizee gradients.
     seed: graph-level seed.
     num_particles: LOIS swarm size (1: plain L2L).
-    overwrite: allow replacing an optimizer already in `save_path`.
+    overwrite: allow replacing an optimizer (and a training state) already in
+      `save_path`.
     data_dir: directory of mnist/cifar files.
     logdir: directory for TensorBoard summaries (meta-loss, final loss and
       seconds per epoch, evaluation loss), or None.
     show_progress: show a progress readout.
+    checkpoint_period: epochs between training states.
+    resume: continue from the training state in `save_path`.
+    handle_signals: on SIGINT/SIGTERM, finish the epoch, keep the state and
+      return (a second signal stops at once).
 
   Returns:
-    The best evaluation's mean final loss (inf if none completed).
+    A `TrainingResult`.
 
   Raises:
     ValueError: for bad settings.
+    files.DirectoryBusyError: if another run holds `save_path`.
+    training_state.TrainingStateError: if the state to resume from is
+      missing or does not fit.
   """
+  for name, value in (("num_epochs", num_epochs), ("log_period", log_period),
+                      ("evaluation_period", evaluation_period),
+                      ("evaluation_epochs", evaluation_epochs),
+                      ("num_steps", num_steps),
+                      ("unroll_length", unroll_length),
+                      ("checkpoint_period", checkpoint_period),
+                      ("num_particles", num_particles)):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      raise ValueError("{} must be an integer >= 1, got {!r}.".format(
+          name, value))
   if num_steps % unroll_length:
     raise ValueError(
         "num_steps ({}) must be a multiple of unroll_length ({}).".format(
             num_steps, unroll_length))
+  with contextlib.ExitStack() as stack:
+    if save_path is not None:
+      if os.path.exists(save_path) and not os.path.isdir(save_path):
+        raise ValueError("--save_path {} exists and is not a directory."
+                         .format(save_path))
+      # The lock first: a run in progress is what a second one must hear
+      # about, not the state it keeps.
+      stack.enter_context(files.directory_lock(
+          save_path, " ".join(sys.argv), training_state.LOCK_NAME))
+    _check_resume(save_path, resume, overwrite)
+    return _train_locked(
+        problem_name, save_path, num_epochs, log_period, evaluation_period,
+        evaluation_epochs, num_steps, unroll_length, learning_rate,
+        second_derivatives, seed, num_particles, overwrite or resume,
+        data_dir, logdir, show_progress, checkpoint_period, resume,
+        handle_signals)
+
+
+def _train_locked(problem_name, save_path, num_epochs, log_period,
+                  evaluation_period, evaluation_epochs, num_steps,
+                  unroll_length, learning_rate, second_derivatives, seed,
+                  num_particles, overwrite, data_dir, logdir, show_progress,
+                  checkpoint_period, resume, handle_signals):
+  """`train`'s work, with `save_path` (if any) locked."""
   num_unrolls = num_steps // unroll_length
+  settings = _trajectory_settings(problem_name, num_steps, unroll_length,
+                                  learning_rate, second_derivatives, seed,
+                                  num_particles)
+  saved_state = training_state.read(save_path) if resume else None
+  if saved_state is not None:
+    training_state.check_settings(saved_state[1].get("settings", {}),
+                                  settings, training_state.path(save_path))
   # What the saved manifest records about this training.
-  settings = {"num_epochs": num_epochs, "num_steps": num_steps,
-              "unroll_length": unroll_length, "learning_rate": learning_rate,
-              "second_derivatives": second_derivatives, "seed": seed,
-              "num_particles": num_particles,
-              "evaluation_period": evaluation_period,
-              "evaluation_epochs": evaluation_epochs}
+  manifest_settings = {"num_epochs": num_epochs, "num_steps": num_steps,
+                       "unroll_length": unroll_length,
+                       "learning_rate": learning_rate,
+                       "second_derivatives": second_derivatives,
+                       "seed": seed, "num_particles": num_particles,
+                       "evaluation_period": evaluation_period,
+                       "evaluation_epochs": evaluation_epochs}
   graph = tf.Graph()
   with graph.as_default():
     if seed is not None:
@@ -162,50 +305,139 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
     # swarm's entropy term).
     fetches = (cost_op, tf.reduce_sum(optimizer.fx_history))
     init = tf.compat.v1.global_variables_initializer()
+    state_variables = (training_state.Variables(
+        tf.compat.v1.global_variables()) if save_path is not None else None)
+    unreplayed = training_state.unreplayed_random_ops(graph, [init, reset])
     # FileWriter refuses eager mode, so it is made inside the graph.
     summaries = _Summaries(logdir)
     graph.finalize()
 
-  best_evaluation = float("inf")
-  with tf.compat.v1.Session(graph=graph) as sess:
+  run = _Run(save_path, settings, state_variables)
+  with tf.compat.v1.Session(graph=graph) as sess, \
+      _StopSignals(handle_signals) as signals:
     sess.run(init)
+    if saved_state is not None:
+      run.restore(sess, saved_state, reset, seed, unreplayed)
+    else:
+      run.checkpoint(sess)
     total_time = 0.0
     total_cost = 0.0
-    epochs = progress.bar(range(num_epochs), "Training on " + problem_name,
+    # Epochs behind the totals: fewer than log_period after a resume.
+    logged_epochs = 0
+    epochs = progress.bar(range(run.epoch, num_epochs),
+                          "Training on " + problem_name,
                           enabled=show_progress)
     try:
       for e in epochs:
         seconds, cost, meta_loss = _run_epochs(
             sess, fetches, [update, step], reset, num_unrolls, 1)
+        run.resets += 1
         summaries.add(e + 1, meta_loss=meta_loss, final_loss=cost,
                       epoch_seconds=seconds)
         total_time += seconds
         total_cost += cost
+        logged_epochs += 1
         if (e + 1) % log_period == 0:
           logging.info("%s", util.format_stats(
-              "Epoch {}".format(e + 1), total_cost, total_time, log_period))
+              "Epoch {}".format(e + 1), total_cost, total_time,
+              logged_epochs))
           total_time = total_cost = 0.0
+          logged_epochs = 0
         if (e + 1) % evaluation_period == 0 or e + 1 == num_epochs:
           eval_time, eval_cost, _ = _run_epochs(
               sess, fetches, [update], reset, num_unrolls, evaluation_epochs)
-          summaries.add(e + 1, evaluation_final_loss=(
-              eval_cost / evaluation_epochs))
+          run.resets += evaluation_epochs
+          evaluation = eval_cost / evaluation_epochs
+          summaries.add(e + 1, evaluation_final_loss=evaluation)
           logging.info("%s", util.format_stats(
               "EVALUATION", eval_cost, eval_time, evaluation_epochs))
-          if eval_cost < best_evaluation:
-            best_evaluation = eval_cost
+          if evaluation < run.best_evaluation:
+            run.best_evaluation = evaluation
             if save_path is not None:
               optimizer.save(sess, save_path, problem=problem_name,
-                             training=dict(settings, epochs_done=e + 1))
+                             training=dict(manifest_settings,
+                                           epochs_done=e + 1))
+              run.saved = True
               logging.info("Saved the meta-optimizer to %s", save_path)
+        run.epoch = e + 1
+        if signals.received:
+          run.checkpoint(sess)
+          run.interrupted = signals.received
+          break
+        if run.epoch % checkpoint_period == 0 or run.epoch == num_epochs:
+          run.checkpoint(sess)
     except TrainingDiverged as error:
+      run.diverged = True
       logging.error(
           "Training diverged (%s); stopped. The last good optimizer%s.", error,
-          (" is in " + save_path) if save_path and math.isfinite(
-              best_evaluation) else " was never saved")
+          (" is in " + save_path) if run.saved else " was never saved")
+    except KeyboardInterrupt:
+      # A second signal: the last training state stands.
+      run.interrupted = signals.received or "SIGINT"
+      run.epoch = run.checkpointed_epoch
     finally:
       summaries.close()
-  return best_evaluation / evaluation_epochs
+  return run.result()
+
+
+class _Run:
+  """The progress of one training run, and its training state on disk."""
+
+  def __init__(self, save_path, settings, state_variables):
+    self.save_path = save_path
+    self.settings = settings
+    self.state_variables = state_variables
+    self.epoch = 0
+    self.checkpointed_epoch = 0
+    self.resets = 0
+    self.best_evaluation = math.inf
+    self.saved = False
+    self.diverged = False
+    self.interrupted = None
+
+  def checkpoint(self, sess):
+    """Writes the training state (if there is a save path)."""
+    if self.save_path is None:
+      return
+    info = {"epoch": self.epoch, "resets": self.resets,
+            "best_evaluation": (self.best_evaluation if
+                                math.isfinite(self.best_evaluation) else None),
+            "saved": self.saved, "settings": self.settings}
+    training_state.write(self.save_path,
+                         self.state_variables.read(sess), info)
+    self.checkpointed_epoch = self.epoch
+
+  def restore(self, sess, saved_state, reset, seed, unreplayed):
+    """Continues from a training state."""
+    values, info = saved_state
+    where = training_state.path(self.save_path)
+    if seed is not None:
+      # A new session restarts every seeded random sequence: draw the
+      # instances the run drew, so the next one is the one it would draw.
+      logging.info("Replaying %d instance draws of the seeded run.",
+                   info["resets"])
+      for _ in range(info["resets"]):
+        sess.run(reset)
+      if unreplayed:
+        logging.warning(
+            "This problem also draws random numbers during the unroll (%s); "
+            "the resumed run continues with fresh draws, so it will not "
+            "repeat the uninterrupted run exactly.", ", ".join(unreplayed[:3]))
+    self.state_variables.restore(sess, values, where)
+    self.epoch = self.checkpointed_epoch = int(info["epoch"])
+    self.resets = int(info["resets"])
+    best = info.get("best_evaluation")
+    self.best_evaluation = math.inf if best is None else float(best)
+    self.saved = bool(info.get("saved"))
+    logging.info("Resuming from %s at epoch %d.", where, self.epoch)
+
+  def result(self):
+    return TrainingResult(
+        best_evaluation=self.best_evaluation, epochs=self.epoch,
+        saved=self.saved, diverged=self.diverged,
+        interrupted=self.interrupted,
+        state_path=(training_state.path(self.save_path)
+                    if self.save_path is not None else None))
 
 
 def _saved_ids(net_config, num_particles):

@@ -1,0 +1,221 @@
+"""The state of a meta-training run, kept so that it can be resumed.
+
+train.py keeps it in `<save_path>/training_state/state.npz`, beside the saved
+optimizer and never mixed with it: evaluation reads only `<net_id>.l2l` files.
+The file is an `.npz` (no pickles) written atomically, holding
+
+- `variables/<name>`: every variable of the training graph, i.e. the
+  optimizer's parameters, the meta-optimizer's Adam slots and powers, and the
+  recurrent and swarm state;
+- `info`: a JSON string with the epoch reached, the best evaluation so far,
+  the number of problem instances drawn (`resets`), and the settings that
+  shape the trajectory (problem, steps, unroll, learning rate, seed...).
+
+Random numbers: TensorFlow's seeded random ops are stateful per session, so
+a new session starts their sequences over. A seeded run resumes exactly by
+replaying the instance draws it made (running the reset op `resets` times);
+random ops that run inside the unroll (minibatches, the swarm's posterior
+candidates) cannot be replayed that cheaply, and `unreplayed_random_ops`
+names them so the resumed run can say it continues with fresh draws.
+"""
+
+import json
+import os
+import zipfile
+import zlib
+
+import numpy as np
+import tensorflow as tf
+
+from l2l import files
+
+DIRECTORY = "training_state"
+FILE_NAME = "state.npz"
+# train.py's directory lock, beside the state (see files.directory_lock).
+LOCK_NAME = ".lock"
+VERSION = 1
+_VARIABLE_PREFIX = "variables/"
+# Settings a resumed run must share with the run that wrote the state.
+TRAJECTORY_SETTINGS = ("problem", "num_steps", "unroll_length",
+                       "learning_rate", "second_derivatives", "seed",
+                       "num_particles")
+
+
+class TrainingStateError(ValueError):
+  """A training state is missing, unreadable or does not fit the run."""
+
+
+def path(save_path):
+  """The training state file of a save directory."""
+  return os.path.join(os.fspath(save_path), DIRECTORY, FILE_NAME)
+
+
+def exists(save_path):
+  """True if `save_path` holds a training state."""
+  return os.path.isfile(path(save_path))
+
+
+class Variables:
+  """Reads and restores every variable of a graph (built before finalize)."""
+
+  def __init__(self, variables):
+    """Builds the assign ops.
+
+    Args:
+      variables: the graph's variables.
+    """
+    self._variables = {v.op.name: v for v in variables}
+    self._placeholders = {}
+    assigns = []
+    for name, variable in sorted(self._variables.items()):
+      placeholder = tf.compat.v1.placeholder(
+          variable.dtype.base_dtype, variable.shape,
+          name="restore_" + name.replace("/", "_"))
+      self._placeholders[name] = placeholder
+      assigns.append(variable.assign(placeholder))
+    self._restore = tf.group(*assigns, name="restore_training_state")
+
+  def read(self, sess):
+    """Returns {variable name: ndarray}."""
+    return sess.run(self._variables)
+
+  def restore(self, sess, values, where):
+    """Assigns `values` (as `read` returns) to the variables.
+
+    Args:
+      sess: the session.
+      values: {variable name: ndarray}.
+      where: the state file, for errors.
+
+    Raises:
+      TrainingStateError: if the names or shapes differ from the graph's.
+    """
+    missing = sorted(set(self._variables) - set(values))
+    unknown = sorted(set(values) - set(self._variables))
+    if missing or unknown:
+      raise TrainingStateError(
+          "{} does not fit this run's graph (missing {}, unexpected {}); was "
+          "it written by another version or problem?".format(
+              where, missing[:3] or "none", unknown[:3] or "none"))
+    feed = {}
+    for name, placeholder in self._placeholders.items():
+      value = values[name]
+      if not placeholder.shape.is_compatible_with(value.shape):
+        raise TrainingStateError(
+            "{}: variable {} has shape {}, but this run's has {}.".format(
+                where, name, list(value.shape), placeholder.shape.as_list()))
+      feed[placeholder] = value
+    sess.run(self._restore, feed_dict=feed)
+
+
+def write(save_path, values, info):
+  """Writes the training state atomically.
+
+  Args:
+    save_path: the save directory.
+    values: {variable name: ndarray}.
+    info: JSON-serialisable dict (epoch, best evaluation, resets, settings).
+
+  Returns:
+    The path written.
+  """
+  arrays = {_VARIABLE_PREFIX + name: np.asarray(value)
+            for name, value in values.items()}
+  arrays["info"] = np.asarray(json.dumps(dict(info, version=VERSION),
+                                         sort_keys=True, allow_nan=False))
+  with files.atomic_writer(path(save_path)) as stream:
+    np.savez(stream, **arrays)
+  return path(save_path)
+
+
+def read(save_path):
+  """Reads a training state.
+
+  Args:
+    save_path: the save directory.
+
+  Returns:
+    `(values, info)` as `write` took them.
+
+  Raises:
+    TrainingStateError: if there is none or it is unreadable.
+  """
+  where = path(save_path)
+  if not os.path.isfile(where):
+    raise TrainingStateError(
+        "No training state in {} (expected {}); run without --resume to "
+        "start training.".format(save_path, where))
+  try:
+    with np.load(where, allow_pickle=False) as data:
+      arrays = {key: data[key] for key in data.files}
+    info = json.loads(str(arrays.pop("info")))
+  except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile,
+          zlib.error) as error:
+    raise TrainingStateError("{} is not a readable training state: {}".format(
+        where, error)) from error
+  if not isinstance(info, dict) or info.get("version") != VERSION:
+    raise TrainingStateError("{} is a training state of another version "
+                             "({!r}).".format(where, info.get("version") if
+                                              isinstance(info, dict) else
+                                              info))
+  values = {key[len(_VARIABLE_PREFIX):]: value
+            for key, value in arrays.items()
+            if key.startswith(_VARIABLE_PREFIX)}
+  return values, info
+
+
+def check_settings(saved, settings, where):
+  """Refuses to resume with settings that change the trajectory.
+
+  Args:
+    saved: the settings in the state.
+    settings: this run's.
+    where: the state file, for errors.
+
+  Raises:
+    TrainingStateError: naming the first differing flag.
+  """
+  for name in TRAJECTORY_SETTINGS:
+    if saved.get(name) != settings.get(name):
+      raise TrainingStateError(
+          "{} was written with --{}={}, but this run has --{}={}; resume "
+          "with the same settings.".format(where, name, saved.get(name), name,
+                                           settings.get(name)))
+
+
+_RANDOM_OP_TYPES = frozenset([
+    "RandomUniform", "RandomUniformInt", "RandomStandardNormal",
+    "TruncatedNormal", "RandomShuffle", "Multinomial", "RandomGamma",
+    "RandomPoisson", "RandomPoissonV2", "ParameterizedTruncatedNormal",
+    "RandomCrop", "RandomShuffleQueueV2",
+])
+
+
+def _upstream_ops(roots):
+  seen = set()
+  stack = list(roots)
+  while stack:
+    op = stack.pop()
+    if op in seen:
+      continue
+    seen.add(op)
+    stack.extend(t.op for t in op.inputs)
+    stack.extend(op.control_inputs)
+  return seen
+
+
+def unreplayed_random_ops(graph, replayed):
+  """The stateful random ops that replaying `replayed` does not advance.
+
+  Args:
+    graph: the training graph.
+    replayed: ops (or tensors) a resume runs again: the initializer and the
+      reset op.
+
+  Returns:
+    Sorted names of the other random ops (empty for e.g. `quadratic`).
+  """
+  roots = [getattr(r, "op", r) for r in tf.nest.flatten(replayed)]
+  reached = _upstream_ops(roots)
+  return sorted(op.name for op in graph.get_operations()
+                if op.type in _RANDOM_OP_TYPES and op not in reached)
