@@ -267,3 +267,13 @@ def test_a_second_run_on_a_save_path_is_refused_naming_the_first(tmp_path):
   assert third.stderr.strip().splitlines()[-1].startswith(
       "Error: no optimizer was saved in {}: training ended at epoch ".format(
           tmp_path))
+
+
+def test_train_command_refuses_resume_on_a_cluster(tmp_path):
+  done = _train("--problem=simple", "--save_path=" + str(tmp_path / "x"),
+                "--resume", "--ps_hosts=127.0.0.1:1",
+                "--worker_hosts=127.0.0.1:2", "--job_name=worker")
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: --resume continues a one-machine run; cluster training keeps "
+      "no training state yet.")
