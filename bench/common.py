@@ -24,6 +24,16 @@ UNROLL_LENGTH = 20
 META_LEARNING_RATE = 0.001
 
 
+# Mean final losses closer than this (relative) count as a tie.
+TIE_TOLERANCE = 0.01
+
+
+def tied(first, second):
+  """True if two mean final losses differ by at most TIE_TOLERANCE."""
+  return first == second or (
+      abs(first - second) <= TIE_TOLERANCE * min(abs(first), abs(second)))
+
+
 def format_value(value):
   """Formats a figure compactly: 4 significant digits, `inf`, `nan`.
 

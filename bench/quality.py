@@ -53,7 +53,7 @@ flags.DEFINE_string("output", None, "Also write the markdown tables here.")
 # Loss read after these many steps: the training horizon, 2x and 5x.
 HORIZONS = tuple(m * common.TRAIN_STEPS for m in (1, 2, 5))
 # Mean final losses closer than this (relative) count as a tie.
-TIE_TOLERANCE = 0.01
+TIE_TOLERANCE = common.TIE_TOLERANCE
 # Epochs of train.py's end-of-training evaluation (its default).
 TRAIN_EVALUATION_EPOCHS = 20
 
@@ -208,12 +208,6 @@ def print_figures(problem, results):
       common.print_bench_line("quality", fields)
 
 
-def tied(first, second):
-  """True if two mean final losses differ by at most TIE_TOLERANCE."""
-  return first == second or (
-      abs(first - second) <= TIE_TOLERANCE * min(abs(first), abs(second)))
-
-
 def verdict(results, steps, rivals, label):
   """Says whether L2L beats the best of `rivals` after `steps` steps.
 
@@ -230,7 +224,7 @@ def verdict(results, steps, rivals, label):
   best = min((r for r in results if r.optimizer in rivals),
              key=lambda r: r.figures[steps])
   ours, theirs = learned.figures[steps], best.figures[steps]
-  if tied(ours, theirs):
+  if common.tied(ours, theirs):
     word = "ties (within {:.0%}) with".format(TIE_TOLERANCE)
   elif ours < theirs:
     word = "beats"
@@ -257,7 +251,7 @@ def table_cells(results, steps):
   for result in results:
     mean = result.figures[steps]
     text = scores.log_text(mean, ".4g")
-    cells.append("**{}**".format(text) if tied(mean, lowest) else text)
+    cells.append("**{}**".format(text) if common.tied(mean, lowest) else text)
   return cells
 
 

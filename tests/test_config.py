@@ -20,6 +20,15 @@ from l2l.swarm import config
     ({"num_particles": 2, "use_entropy": "no"}, "use_entropy"),
     ({"num_particles": 2, "use_entropy": 1}, "use_entropy"),
     ({"num_particles": 2, "attention_gamma": "1/k"}, "attention_gamma"),
+    ({"objective": "greedy"}, "objective"),
+    ({"objective": None}, "objective"),
+    ({"time_weighting": "late"}, "time_weighting"),
+    ({"final_weight": None}, "final_weight"),
+    ({"normalise_entropy": 1}, "normalise_entropy"),
+    ({"per_instance": "yes"}, "per_instance"),
+    ({"step_noise": -0.1}, "step_noise"),
+    ({"step_scale": 0.0}, "step_scale"),
+    ({"step_scale": -1.0}, "step_scale"),
 ])
 def test_bad_options_name_the_option(options, name):
   with pytest.raises(ValueError, match="Swarm option " + name):
@@ -34,6 +43,12 @@ def test_defaults_are_the_papers():
   assert swarm.entropy_weight == 0.001
   assert swarm.num_posterior_samples == 1000
   assert swarm.attention_gamma is None and swarm.entropy_scale is None
+  # LOIS's objective and whole-particle features stay the default: nothing
+  # measured beat them clearly (docs/design.md, "Training a swarm").
+  assert swarm.objective == "sum" and swarm.time_weighting == "uniform"
+  assert swarm.final_weight == 0.0 and not swarm.normalise_entropy
+  assert not swarm.per_instance
+  assert swarm.step_noise == 0.0 and swarm.step_scale == 1.0
 
 
 def test_optional_numbers_take_none_or_a_number():
@@ -51,9 +66,11 @@ def test_options_are_frozen():
 
 def test_option_names():
   names = config.SwarmConfig.option_names()
-  assert len(names) == 18
+  assert len(names) == 25
   assert {"num_particles", "momentum_beta", "use_entropy",
-          "use_feature_attention", "entropy_scale"} <= names
+          "use_feature_attention", "entropy_scale", "objective",
+          "time_weighting", "final_weight", "normalise_entropy",
+          "per_instance", "step_noise", "step_scale"} <= names
   assert config.ATTENTION_ID not in names
 
 

@@ -245,3 +245,39 @@ def test_feature_attention_inside_while_loop(run_built):
 
 
 # --- posterior_entropy --------------------------------------------------------
+
+
+# --- a batch of independent swarms ---------------------------------------
+
+
+def test_swarm_features_take_a_batch_of_instances(run_built):
+  # Two instances of three particles: each is computed on its own.
+  positions = np.stack([POSITIONS, POSITIONS[::-1] * 2.0])
+  grads = np.stack([GRADS, -GRADS])
+  losses = np.array([[2.0, 0.5, 1.0], [0.1, 3.0, 2.0]], np.float32)
+  attended = run_built(lambda: features.inter_particle_attention(
+      tf.constant(grads), tf.constant(positions), length_scale=2.0))
+  pulled = run_built(lambda: features.attraction(positions, losses, alpha=0.8))
+  for i in range(2):
+    np.testing.assert_allclose(
+        attended[i], _np_inter_particle(grads[i], positions[i], 1.0 / 3, 2.0),
+        rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        pulled[i], _np_attraction(positions[i], losses[i], 0.8), rtol=1e-5,
+        atol=1e-6)
+  assert np.abs(pulled[1, 0]).max() == 0.0  # Instance 1's best particle.
+
+
+def test_personal_best_per_row(run_built):
+  # Three particles, two rows each of two coordinates: each row keeps its
+  # own best.
+  x = np.arange(12, dtype=np.float32).reshape(3, 2, 2)
+  best_x = np.full((3, 2, 2), -1.0, np.float32)
+  best_f = np.array([[1.0, 1.0], [5.0, 0.0], [2.0, 2.0]], np.float32)
+  f = np.array([[0.5, 3.0], [6.0, -1.0], [2.0, 1.0]], np.float32)
+  new_x, new_f = run_built(lambda: features.update_personal_best(
+      x, f, best_x, best_f))
+  np.testing.assert_array_equal(new_f, [[0.5, 1.0], [5.0, -1.0], [2.0, 1.0]])
+  improved = np.array([[True, False], [False, True], [False, True]])
+  np.testing.assert_array_equal(new_x, np.where(improved[..., None], x,
+                                                best_x))

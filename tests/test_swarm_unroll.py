@@ -893,6 +893,196 @@ def test_evaluate_swarm_l2l_and_pso():
                                 l2l.positions[0, 0, 0])
 
 
+# ---------------------------------------------------------------------------
+# Meta-objectives, per-instance swarms and step noise (docs/design.md, "What
+# the swarm is trained to do").
+
+
+def _objective(objective, fx, per_instance, prior, time_weighting="uniform",
+               final_weight=0.0):
+  config = swarm_unroll.SwarmConfig(num_particles=2, objective=objective,
+                                    time_weighting=time_weighting,
+                                    final_weight=final_weight)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    return sess.run(swarm_unroll.objective_loss(
+        config, tf.constant(fx), tf.constant(per_instance),
+        tf.constant(prior)))
+
+
+# Two particles, two instances, three losses (T = 2).
+_INSTANCE_LOSSES = np.array([[[5.0, 9.0], [6.0, 8.0]],
+                             [[4.0, 9.5], [7.0, 3.0]],
+                             [[4.5, 9.0], [6.5, 2.0]]], np.float32)
+_MEANS = _INSTANCE_LOSSES.mean(-1)
+
+
+def test_sum_objective_is_every_particle_every_step():
+  prior = np.array([np.inf, np.inf], np.float32)
+  assert _objective("sum", _MEANS, _INSTANCE_LOSSES, prior) == pytest.approx(
+      _MEANS.sum())
+  # Increasing weights 2 (t + 1) / (T + 2): 0.5, 1, 1.5.
+  assert _objective("sum", _MEANS, _INSTANCE_LOSSES, prior,
+                    "increasing") == pytest.approx(
+                        (np.array([0.5, 1.0, 1.5]) * _MEANS.sum(1)).sum())
+  assert _objective("sum", _MEANS, _INSTANCE_LOSSES, prior,
+                    "final") == pytest.approx(3.0 * _MEANS[-1].sum())
+
+
+def test_best_so_far_objective_keeps_each_instance_record():
+  # Instance 0: best 5, 4, 4; instance 1: 8, 3, 2 (no prior).
+  prior = np.array([np.inf, np.inf], np.float32)
+  assert _objective("best_so_far", _MEANS, _INSTANCE_LOSSES,
+                    prior) == pytest.approx((6.5 + 3.5 + 3.0))
+  # A record from before the unroll caps instance 0 at 4.2 from the start.
+  prior = np.array([4.2, np.inf], np.float32)
+  assert _objective("best_so_far", _MEANS, _INSTANCE_LOSSES,
+                    prior) == pytest.approx((4.2 + 8) / 2 + 3.5 + 3.0)
+  assert _objective("best_so_far", _MEANS, _INSTANCE_LOSSES, prior,
+                    "increasing") == pytest.approx(
+                        0.5 * 6.1 + 1.0 * 3.5 + 1.5 * 3.0)
+  # The final term: every particle's loss at the end, (4.5 + 9 + 6.5 + 2) / 4
+  # = 5.5, times T + 1 = 3 and the weight.
+  assert _objective("best_so_far", _MEANS, _INSTANCE_LOSSES, prior,
+                    final_weight=0.5) == pytest.approx(
+                        6.1 + 3.5 + 3.0 + 0.5 * 3 * 5.5)
+
+
+def test_final_best_objective_is_the_best_particle_at_the_end():
+  prior = np.array([0.0, 0.0], np.float32)
+  assert _objective("final_best", _MEANS, _INSTANCE_LOSSES,
+                    prior) == pytest.approx((4.5 + 2.0) / 2)
+
+
+def test_best_so_far_gradient_reaches_only_the_record_holder():
+  config = swarm_unroll.SwarmConfig(num_particles=2, objective="best_so_far")
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    losses = tf.constant(_INSTANCE_LOSSES)
+    loss = swarm_unroll.objective_loss(
+        config, tf.reduce_mean(losses, -1), losses,
+        tf.constant([np.inf, np.inf], tf.float32))
+    grad = sess.run(tf.gradients(loss, losses)[0])
+  expected = np.zeros_like(_INSTANCE_LOSSES)
+  # Instance 0: particle 0's loss at step 0 is the record once, at step 1
+  # twice (steps 1 and 2); instance 1: particle 1's at steps 0, 1 and 2 once
+  # each. Each record counts 1/2 (the mean over two instances).
+  expected[0, 0, 0] = 0.5
+  expected[1, 0, 0] = 1.0
+  expected[0, 1, 1] = expected[1, 1, 1] = expected[2, 1, 1] = 0.5
+  np.testing.assert_allclose(grad, expected)
+
+
+def test_normalised_entropy_weight_is_a_share_of_the_objective():
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    objective = tf.constant(-200.0)
+    entropy = tf.constant(4.0)
+    plain = swarm_unroll.SwarmConfig(num_particles=2, entropy_weight=0.1)
+    share = swarm_unroll.SwarmConfig(num_particles=2, entropy_weight=0.1,
+                                     normalise_entropy=True)
+    weight = swarm_unroll.entropy_weight(share, objective, entropy)
+    to_objective, to_entropy = tf.gradients(weight * entropy,
+                                            [objective, entropy])
+    assert swarm_unroll.entropy_weight(plain, objective, entropy) == 0.1
+    # The scale is held constant: the gradient reaches only the entropy.
+    assert to_objective is None
+    value, grad = sess.run([weight, to_entropy])
+  assert value == pytest.approx(0.1 * 200.0 / 4.0)
+  assert grad == pytest.approx(5.0)
+
+
+def test_best_so_far_meta_loss_of_an_sgd_swarm_over_two_unrolls():
+  steps = 2
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(11)
+    optimizer = _swarm(objective="best_so_far", per_instance=True)
+    info = optimizer.meta_loss(_shifted_quadratic(), steps)
+    _init(sess)
+    x0, c = sess.run([optimizer.x_initial[0], info.subproblem_constants[0]])
+    loss_1 = sess.run([info.loss, info.update])[0]
+    loss_2 = sess.run(info.loss)
+  expected = _np_swarm(x0, c, 2 * steps)
+  rows = np.square(expected["positions"] - c).sum(-1)  # [T + 1, k, B].
+  best = np.minimum.accumulate(rows.min(1), axis=0)     # [T + 1, B].
+  assert loss_1 == pytest.approx(best[:steps + 1].mean(1).sum(), rel=1e-5)
+  # The second unroll starts from the first one's record.
+  assert loss_2 == pytest.approx(best[steps:].mean(1).sum(), rel=1e-5)
+
+
+def _np_per_instance_features(x, c, f_rows, best_x, best_f):
+  """Per-row gradient attention, personal best and attraction (numpy).
+
+  x: [k, B, D]; c: [B, D]; f_rows: [k, B]; best_x [k, B, D], best_f [k, B].
+  """
+  g = 2.0 * (x - c) / x.shape[1]
+  improved = f_rows < best_f
+  best_x = np.where(improved[..., None], x, best_x)
+  best_f = np.where(improved, f_rows, best_f)
+  attended = np.stack([_np_gradient_attention(g[:, b], x[:, b])
+                       for b in range(x.shape[1])], 1)
+  pulled = np.stack([_np_attraction(x[:, b], f_rows[:, b])
+                     for b in range(x.shape[1])], 1)
+  return attended, x - best_x, pulled, best_x, best_f
+
+
+def test_per_instance_features_compare_particles_within_each_row():
+  flags = dict(use_gradient_attention=True, use_personal_best=True,
+               use_attraction=True, per_instance=True)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(13)
+    optimizer = _swarm(**flags)
+    info = optimizer.meta_loss(_shifted_quadratic(), 2)
+    best_f = _graph_variable("swarm_state/best_f")
+    _init(sess)
+    x0, c = sess.run([optimizer.x_initial[0], info.subproblem_constants[0]])
+    history, _ = sess.run([optimizer.fx_history, info.update])
+    state_best_f = sess.run(best_f)
+  c = np.asarray(c, np.float64)
+  x = np.asarray(x0, np.float64)
+  bx, bf = np.zeros_like(x), np.full(x.shape[:2], np.inf)
+  losses = []
+  for _ in range(2):
+    f_rows = np.square(x - c).sum(-1)
+    losses.append(f_rows.mean(-1))
+    attended, residual, pulled, bx, bf = _np_per_instance_features(
+        x, c, f_rows, bx, bf)
+    x = x - LR * (attended + residual + pulled) / 3.0
+  losses.append(np.square(x - c).sum(-1).mean(-1))
+  assert state_best_f.shape == (K, B)
+  np.testing.assert_allclose(state_best_f, bf, rtol=1e-5)
+  np.testing.assert_allclose(history, np.array(losses), rtol=1e-4)
+  # Whole-particle features give another trajectory on the same instance.
+  whole = _np_swarm(x0, c, 2, use_gradient_attention=True,
+                    use_personal_best=True, use_attraction=True)
+  assert np.abs(history[-1] - whole["losses"][-1]).max() > 1e-3
+
+
+def test_step_noise_moves_every_coordinate_by_its_stddev():
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(17)
+    optimizer = _swarm(num_particles=4, learning_rate=0.0, step_noise=0.5)
+    info = optimizer.meta_loss(_shifted_quadratic(batch=64, dims=4), 1)
+    _init(sess)
+    before = sess.run(optimizer.x_initial[0])
+    after = sess.run(info.x[0])
+  moved = (after - before).ravel()
+  assert moved.size == 4 * 64 * 4
+  assert np.std(moved) == pytest.approx(0.5, rel=0.1)
+  assert abs(np.mean(moved)) < 0.05
+
+
+def test_step_scale_multiplies_the_nets_update():
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(19)
+    optimizer = _swarm(step_scale=3.0)
+    info = optimizer.meta_loss(_shifted_quadratic(), 1)
+    _init(sess)
+    x0, c, after = sess.run([optimizer.x_initial[0],
+                             info.subproblem_constants[0], info.x[0]])
+  expected = _np_swarm(x0, c, 1, lr=3.0 * LR)["positions"][-1]
+  np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match="step_scale"):
+    meta.MetaOptimizer(num_particles=2, step_scale=0.0)
+
+
 def test_swarm_with_unassigned_and_shared_variables():
   optimizer = meta.MetaOptimizer(
       num_particles=2, use_gradient_attention=False, use_momentum=False,

@@ -277,3 +277,44 @@ def test_train_command_refuses_resume_on_a_cluster(tmp_path):
   assert done.stderr.strip().splitlines()[-1] == (
       "Error: --resume continues a one-machine run; cluster training keeps "
       "no training state yet.")
+
+
+def test_train_command_swarm_objective_flags(tmp_path):
+  save_path = tmp_path / "swarm"
+  done = _train("--problem=square_cos_2", "--save_path=" + str(save_path),
+                "--num_particle=2", "--swarm_objective=best_so_far",
+                "--swarm_time_weighting=increasing",
+                "--swarm_normalise_entropy", "--swarm_entropy_weight=0.1",
+                "--swarm_entropy",
+                "--swarm_per_instance", "--swarm_step_noise=0.01",
+                "--num_epochs=1", "--evaluation_epochs=1", "--num_steps=4",
+                "--unroll_length=2", "--seed=1")
+  assert done.returncode == 0, done.stderr
+  attention = l2l_file.load(save_path / "attention.l2l")
+  assert attention["feature_attention"]["b"].shape == (10, 4)
+  with open(save_path / "manifest.json") as stream:
+    swarm = json.load(stream)["swarm"]
+  assert swarm["objective"] == "best_so_far"
+  assert swarm["time_weighting"] == "increasing"
+  assert swarm["entropy_weight"] == 0.1 and swarm["normalise_entropy"]
+  assert swarm["per_instance"] and swarm["step_noise"] == 0.01
+  evaluated = subprocess.run(
+      [sys.executable, "evaluate.py", "--problem=square_cos_2",
+       "--optimizer=L2L", "--path=" + str(save_path), "--num_particle=2",
+       "--num_epochs=1", "--num_steps=2",
+       "--records_dir=" + str(tmp_path / "records")],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert evaluated.returncode == 0, evaluated.stderr
+  assert "Best particle mean final loss" in evaluated.stdout
+
+
+def test_train_command_bad_swarm_flags_name_the_flag(tmp_path):
+  for flag, name in (("--swarm_objective=greedy", "swarm_objective"),
+                     ("--swarm_time_weighting=late", "swarm_time_weighting"),
+                     ("--swarm_step_noise=-1", "swarm_step_noise"),
+                     ("--swarm_entropy_weight=-0.5", "swarm_entropy_weight")):
+    done = _train("--problem=square_cos_2", "--num_particle=2", flag,
+                  "--save_path=" + str(tmp_path / "x"))
+    assert done.returncode == 1, flag
+    assert name in done.stderr, (flag, done.stderr)
+    assert not (tmp_path / "x").exists()

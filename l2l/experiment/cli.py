@@ -18,6 +18,7 @@ from absl import logging
 from l2l import files
 from l2l.checkpoint import l2l_file
 from l2l.data import datasets
+from l2l.swarm import config as swarm_config
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -39,6 +40,35 @@ def define_shared_flags():
                       "files; defaults to $" + datasets.ENV_VAR + ".")
   flags.DEFINE_integer("num_particle", 1, "Particles per swarm (LOIS); 1 is "
                        "plain L2L.")
+  defaults = swarm_config.SwarmConfig()
+  flags.DEFINE_boolean(
+      "swarm_per_instance", defaults.per_instance, "Swarm: on a batch of "
+      "independent instances (Rastrigin's rows) each row is a swarm of its "
+      "own; off, particles compare their mean loss over the batch. Train "
+      "and evaluate a swarm with the same setting.")
+  flags.DEFINE_float("swarm_step_noise", defaults.step_noise, "Swarm: "
+                     "stddev of Gaussian noise added to every move (>= 0).",
+                     lower_bound=0.0)
+  flags.DEFINE_float("swarm_step_scale", defaults.step_scale, "Swarm: factor "
+                     "of the net's updates (> 0). Train and evaluate a swarm "
+                     "with the same setting.", lower_bound=1e-30)
+
+
+def swarm_flag_options(only_given=False):
+  """The swarm options the shared flags set (for --num_particle > 1).
+
+  Args:
+    only_given: only the flags given on the command line, so that a saved
+      swarm's manifest supplies the others.
+
+  Returns:
+    A dict of `SwarmConfig` options.
+  """
+  flag_of = {"per_instance": "swarm_per_instance",
+             "step_noise": "swarm_step_noise",
+             "step_scale": "swarm_step_scale"}
+  return {option: FLAGS[flag].value for option, flag in flag_of.items()
+          if not only_given or FLAGS[flag].present}
 
 
 def check_shared_flags():

@@ -326,7 +326,7 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
           num_steps=100, unroll_length=20, learning_rate=0.001,
           second_derivatives=False, seed=None, num_particles=1,
           overwrite=False, data_dir=None, logdir=None, sync_replicas=True,
-          timeout=600.0):
+          timeout=600.0, swarm_options=None):
   """Runs this task's part of a cluster meta-training.
 
   A ps task serves until the chief has finished. A worker trains; the chief
@@ -352,6 +352,8 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
     sync_replicas: synchronous (True) or asynchronous meta-steps.
     timeout: seconds to wait for the parameters at start, for one meta-step,
       and (the chief) for the other workers at the end.
+    swarm_options: other `SwarmConfig` options of the swarm, as
+      `training.train` takes them.
 
   Returns:
     The chief: the best evaluation's mean final loss (inf if none); other
@@ -377,8 +379,9 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
   graph = tf.Graph()
   with graph.as_default():
     replica = build_replica(
-        cluster, lambda: meta.MetaOptimizer(num_particles=num_particles,
-                                            **net_config),
+        cluster, lambda: meta.MetaOptimizer(
+            num_particles=num_particles, **dict(swarm_options or {}),
+            **net_config),
         problem, unroll_length, learning_rate, sync_replicas, seed=seed,
         net_assignments=net_assignments,
         second_derivatives=second_derivatives)

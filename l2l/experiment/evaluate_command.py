@@ -78,9 +78,14 @@ def _swarm_options():
       options["num_particles"] = FLAGS.num_particle
     return options
   # L2L runs a LOIS swarm; a baseline runs from as many starts.
-  if FLAGS.num_particle > 1:
-    return {"num_particles": FLAGS.num_particle}
-  return {}
+  if FLAGS.num_particle <= 1:
+    return {}
+  if FLAGS.optimizer == "L2L":
+    # The saved manifest gives the swarm's other options; flags given here
+    # override them.
+    return dict(cli.swarm_flag_options(only_given=True),
+                num_particles=FLAGS.num_particle)
+  return {"num_particles": FLAGS.num_particle}
 
 
 def _report(result, settings, path):

@@ -113,8 +113,11 @@ def _build_baseline(name, problem, learning_rate, num_particles=1):
     starts = particles.draw_particles(problem, x, constants, num_particles)
     loss = tf.stack([problems.mean_loss(interception.make_with_custom_variables(
         problem, start, constants)) for start in starts])
-    step = optimizer.minimize(tf.reduce_sum(loss), var_list=sum(starts, []))
     positions = particles.flatten([tf.stack(v) for v in zip(*starts)])
+    # The positions are read by ops of their own; the step waits for them,
+    # so a run of [positions, step] reads where the step starts.
+    with tf.control_dependencies([positions]):
+      step = optimizer.minimize(tf.reduce_sum(loss), var_list=sum(starts, []))
   reset = tf.compat.v1.global_variables_initializer()
   return _Runner(tf.no_op(), reset, step, loss, positions=positions)
 

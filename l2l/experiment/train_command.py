@@ -22,6 +22,7 @@ from l2l.experiment import cli
 from l2l.experiment import cluster
 from l2l.experiment import distributed_training
 from l2l.experiment import training
+from l2l.swarm import config as swarm_config
 import util
 
 FLAGS = flags.FLAGS
@@ -49,6 +50,21 @@ flags.DEFINE_integer("checkpoint_period", training.DEFAULT_CHECKPOINT_PERIOD,
                      "SIGTERM); a killed run loses at most this many.")
 flags.DEFINE_boolean("resume", False, "Continue the run whose training "
                      "state is in --save_path.")
+flags.DEFINE_enum("swarm_objective", "sum", list(swarm_config.OBJECTIVES),
+                  "Swarm meta-objective: sum (every particle, every step), "
+                  "best_so_far (the best loss found yet, every step) or "
+                  "final_best (the best particle at the unroll's end).")
+flags.DEFINE_enum("swarm_time_weighting", "uniform",
+                  list(swarm_config.TIME_WEIGHTINGS),
+                  "Swarm: weight of an unroll's steps in the meta-objective.")
+flags.DEFINE_float("swarm_entropy_weight", 0.001, "Swarm: weight of the "
+                   "posterior entropy term (>= 0).", lower_bound=0.0)
+flags.DEFINE_boolean("swarm_entropy", True, "Swarm: add LOIS's posterior "
+                     "entropy term to the meta-loss (it about triples the "
+                     "cost of an epoch).")
+flags.DEFINE_boolean("swarm_normalise_entropy", False, "Swarm: "
+                     "--swarm_entropy_weight is the entropy term's share of "
+                     "the objective's size, not an absolute factor.")
 cli.define_shared_flags()
 cluster.define_flags()
 
@@ -115,6 +131,17 @@ def _report(result):
   return 0
 
 
+def swarm_options():
+  """The swarm's options from the flags (empty for plain L2L)."""
+  if FLAGS.num_particle <= 1:
+    return {}
+  return dict(cli.swarm_flag_options(), objective=FLAGS.swarm_objective,
+              time_weighting=FLAGS.swarm_time_weighting,
+              use_entropy=FLAGS.swarm_entropy,
+              entropy_weight=FLAGS.swarm_entropy_weight,
+              normalise_entropy=FLAGS.swarm_normalise_entropy)
+
+
 def main(argv):
   del argv
   validate_flags()
@@ -137,7 +164,7 @@ def main(argv):
     try:
       result = training.train(
           FLAGS.problem, checkpoint_period=FLAGS.checkpoint_period,
-          resume=FLAGS.resume, **settings)
+          resume=FLAGS.resume, swarm_options=swarm_options(), **settings)
     except KeyboardInterrupt:
       # Interrupted before training could keep a state (building the graph).
       sys.stderr.write("Interrupted (SIGINT) before training started: "
@@ -155,7 +182,8 @@ def _train_on_cluster(task, settings):
   try:
     best = distributed_training.train(
         task, FLAGS.problem, sync_replicas=FLAGS.sync_replicas,
-        timeout=FLAGS.cluster_timeout, **settings)
+        timeout=FLAGS.cluster_timeout, swarm_options=swarm_options(),
+        **settings)
   except (RuntimeError, TimeoutError, training.TrainingDiverged) as error:
     cli.fail("{} {}: {}".format(task.job_name, task.task_index, error))
   if task.is_chief and settings["save_path"] and not best < float("inf"):

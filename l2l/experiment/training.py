@@ -24,6 +24,18 @@ from l2l.swarm import swarm_unroll
 import util
 
 
+# The documented recipe that trains a swarm on Rastrigin (`square_cos_<d>`):
+# docs/design.md, "Training a swarm", gives the reasons and the command.
+SWARM_RECIPE = {
+    "num_epochs": 100,
+    "num_steps": 100,
+    "unroll_length": 20,
+    "learning_rate": 0.01,
+    "swarm_options": {"objective": "sum", "time_weighting": "final",
+                      "per_instance": True, "use_entropy": False},
+}
+
+
 class TrainingDiverged(RuntimeError):
   """The meta-loss became NaN or infinite."""
 
@@ -191,7 +203,7 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
           seed=None, num_particles=1, overwrite=False, data_dir=None,
           logdir=None, show_progress=True,
           checkpoint_period=DEFAULT_CHECKPOINT_PERIOD, resume=False,
-          handle_signals=True):
+          handle_signals=True, swarm_options=None):
   """Meta-trains an optimizer and saves the best one by periodic evaluation.
 
   An evaluation also runs after the last epoch, so a short run saves too.
@@ -224,6 +236,8 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
     resume: continue from the training state in `save_path`.
     handle_signals: on SIGINT/SIGTERM, finish the epoch, keep the state and
       return (a second signal stops at once).
+    swarm_options: other `SwarmConfig` options of the swarm (objective,
+      per_instance, ...), e.g. {"objective": "best_so_far"}.
 
   Returns:
     A `TrainingResult`.
@@ -234,6 +248,10 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
     training_state.TrainingStateError: if the state to resume from is
       missing or does not fit.
   """
+  if swarm_options and "num_particles" in swarm_options:
+    raise ValueError("swarm_options must not hold num_particles; pass "
+                     "num_particles={} instead.".format(
+                         swarm_options["num_particles"]))
   for name, value in (("num_epochs", num_epochs), ("log_period", log_period),
                       ("evaluation_period", evaluation_period),
                       ("evaluation_epochs", evaluation_epochs),
@@ -263,14 +281,14 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
         evaluation_epochs, num_steps, unroll_length, learning_rate,
         second_derivatives, seed, num_particles, overwrite or resume,
         data_dir, logdir, show_progress, checkpoint_period, resume,
-        handle_signals)
+        handle_signals, swarm_options)
 
 
 def _train_locked(problem_name, save_path, num_epochs, log_period,
                   evaluation_period, evaluation_epochs, num_steps,
                   unroll_length, learning_rate, second_derivatives, seed,
                   num_particles, overwrite, data_dir, logdir, show_progress,
-                  checkpoint_period, resume, handle_signals):
+                  checkpoint_period, resume, handle_signals, swarm_options):
   """`train`'s work, with `save_path` (if any) locked."""
   num_unrolls = num_steps // unroll_length
   settings = _trajectory_settings(problem_name, num_steps, unroll_length,
@@ -296,7 +314,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
         problem_name, data_dir=data_dir)
     check_save_path(save_path, _saved_ids(net_config, num_particles),
                     overwrite)
-    optimizer = meta.MetaOptimizer(num_particles=num_particles, **net_config)
+    optimizer = meta.MetaOptimizer(num_particles=num_particles,
+                                   **dict(swarm_options or {}), **net_config)
     step, update, reset, cost_op, _ = optimizer.meta_minimize(
         problem, unroll_length, learning_rate=learning_rate,
         net_assignments=net_assignments,

@@ -10,6 +10,14 @@ ATTENTION_ID = "attention"
 # The per-coordinate features, in the order they are stacked.
 FEATURES = ("gradient", "momentum", "personal_best", "attraction")
 
+# The meta-objectives of `SwarmConfig.objective` (docs/design.md, "What the
+# swarm is trained to do").
+OBJECTIVES = ("sum", "best_so_far", "final_best")
+# The weightings over an unroll's steps of `SwarmConfig.time_weighting`.
+TIME_WEIGHTINGS = ("uniform", "increasing", "final")
+# The options that take one of a few names, and the names.
+_CHOICES = {"objective": OBJECTIVES, "time_weighting": TIME_WEIGHTINGS}
+
 
 @dataclasses.dataclass(frozen=True)
 class SwarmConfig:
@@ -29,6 +37,39 @@ class SwarmConfig:
     posterior_sample_stddev: spread of candidates around visited points.
     entropy_scale: h of `rho = exp(sqrt(n) / h)`; None follows LOIS's
       schedule (d ln 5, then the first meta-iteration's entropy).
+    objective: what the unroll's loss F[t, j, i] (step t, particle j,
+      instance i) is summed into. "sum" (LOIS's): sum_t sum_j mean_i F, every
+      particle paid for every step, so greedy descent from each start is
+      what it rewards. "best_so_far": sum_t mean_i B[t, i], with
+      B[t, i] = min over the particles and the steps s <= t (and the
+      instance's best before the unroll) of F[s, j, i]: only improving the
+      best point found pays, so moving away from a basin costs nothing.
+      "final_best": mean_i min_j F[T, j, i], the best particle at the end.
+    final_weight: with "best_so_far", adds
+      `final_weight * (T + 1) * mean_j mean_i F[T, j, i]`, every particle's
+      loss at the unroll's end, so the record pays for exploring and this
+      term for ending in the best basin found (0: off).
+    time_weighting: "uniform"; "increasing": step t of an unroll of T
+      counts w_t = 2 (t + 1) / (T + 2) (mean 1), so late steps matter more
+      than early ones; or "final": only the unroll's last step counts, with
+      weight T + 1 (unused by "final_best", which is final already).
+    normalise_entropy: when True, the entropy enters as
+      `entropy_weight * |L| / H * H` with |L| and H held constant, so
+      `entropy_weight` is the entropy's share of the objective L's scale
+      instead of an absolute factor.
+    per_instance: when the problem is a batch of independent instances (one
+      [batch, d] variable, one loss per row), each row is a swarm of its own:
+      personal bests, attraction and gradient attention compare the
+      particles' points and losses in that row. When False they compare
+      whole particles by their mean loss over the batch (the rows' swarms
+      then mix, and attraction softmaxes over distances summed over every
+      row).
+    step_noise: standard deviation of Gaussian noise added to every
+      coordinate of every move (0: none), in training and evaluation alike.
+    step_scale: factor of the nets' updates in the swarm (> 0). The default
+      net's outputs are scaled by 0.01, so a jump of one Rastrigin basin
+      needs an LSTM output near 100, which a brief meta-training never
+      reaches; a larger factor makes long moves reachable.
     use_gradient_attention, use_momentum, use_personal_best, use_attraction,
     use_feature_attention, use_entropy: switches for ablations. Without
       feature attention the enabled features are averaged.
@@ -51,11 +92,23 @@ class SwarmConfig:
   use_attraction: bool = True
   use_feature_attention: bool = True
   use_entropy: bool = True
+  objective: str = "sum"
+  time_weighting: str = "uniform"
+  final_weight: float = 0.0
+  normalise_entropy: bool = False
+  per_instance: bool = False
+  step_noise: float = 0.0
+  step_scale: float = 1.0
 
   def __post_init__(self):
     for field in dataclasses.fields(self):
       value = getattr(self, field.name)
-      if field.name.startswith("use_"):
+      if field.name in _CHOICES:
+        if value not in _CHOICES[field.name]:
+          raise ValueError("Swarm option {}={!r} must be one of {}.".format(
+              field.name, value, ", ".join(_CHOICES[field.name])))
+        continue
+      if field.type is bool:
         valid = isinstance(value, bool)
       elif field.default is None:
         valid = value is None or isinstance(value, numbers.Real)
@@ -64,8 +117,14 @@ class SwarmConfig:
                  not isinstance(value, bool))
       if not valid:
         raise ValueError("Swarm option {}={!r} must be {}.".format(
-            field.name, value, "True or False" if field.name.startswith(
-                "use_") else "a number"))
+            field.name, value, "True or False" if field.type is bool
+            else "a number"))
+    if not self.step_scale > 0:
+      raise ValueError("Swarm option step_scale must be > 0, got {!r}."
+                       .format(self.step_scale))
+    if self.step_noise < 0:
+      raise ValueError("Swarm option step_noise must be >= 0, got {!r}."
+                       .format(self.step_noise))
     if (not isinstance(self.num_particles, numbers.Integral) or
         isinstance(self.num_particles, bool) or self.num_particles < 1):
       raise ValueError("Swarm option num_particles must be a positive "

@@ -13,8 +13,10 @@ al., NeurIPS 2019) on top of the learning-to-learn optimizer:
 
 Conventions: with k particles, each particle's optimizee variables are
 flattened and concatenated into one row, so positions and gradients are
-[k, n] tensors and per-particle losses are [k] tensors. Everything here builds
-`tf.compat.v1` graph-mode ops: functions take and return tensors. The
+[k, n] tensors and per-particle losses are [k] tensors. The swarm functions
+also take leading batch axes, [..., k, n] and [..., k], for a batch of
+independent instances, each with its own swarm of k points. Everything here
+builds `tf.compat.v1` graph-mode ops: functions take and return tensors. The
 meta-loss's exploration term is in `posterior.py`.
 """
 
@@ -36,12 +38,12 @@ def _pairwise_sq_dist(x):
   diagonal is exactly zero and the gradient is finite everywhere.
 
   Args:
-    x: [k, n] tensor.
+    x: [..., k, n] tensor.
 
   Returns:
-    [k, k] tensor, entry (j, r) is ||x_j - x_r||^2.
+    [..., k, k] tensor, entry (j, r) is ||x_j - x_r||^2.
   """
-  diff = tf.expand_dims(x, 1) - tf.expand_dims(x, 0)
+  diff = tf.expand_dims(x, -2) - tf.expand_dims(x, -3)
   return tf.reduce_sum(tf.square(diff), axis=-1)
 
 
@@ -52,13 +54,14 @@ def inter_particle_attention(grads, positions, gamma=None, length_scale=1.0):
   `A = softmax_rows(G G^T) @ softmax_rows(-||x_j - x_r||^2 / (2 l))`.
 
   Args:
-    grads: [k, n] tensor G, one flattened gradient per particle.
-    positions: [k, n] tensor X, one flattened position per particle.
+    grads: [..., k, n] tensor G, one flattened gradient per particle (leading
+      axes: independent instances, each attended over separately).
+    positions: [..., k, n] tensor X, one flattened position per particle.
     gamma: mixing weight; defaults to 1 / k.
     length_scale: `l` in the position kernel above.
 
   Returns:
-    [k, n] tensor of attended gradients.
+    [..., k, n] tensor of attended gradients.
 
   Raises:
     ValueError: if `gamma` is None and the number of particles is not static.
@@ -66,7 +69,7 @@ def inter_particle_attention(grads, positions, gamma=None, length_scale=1.0):
   grads = tf.convert_to_tensor(grads)
   positions = tf.convert_to_tensor(positions, dtype=grads.dtype)
   if gamma is None:
-    num_particles = tf.compat.dimension_value(grads.shape[0])
+    num_particles = tf.compat.dimension_value(grads.shape[-2])
     if num_particles is None:
       raise ValueError("gamma=None needs a static number of particles; got "
                        "grads of shape {}.".format(grads.shape))
@@ -100,9 +103,10 @@ def update_personal_best(x, f, best_x, best_f):
 
   Args:
     x: [k, ...] current positions.
-    f: [k] current losses.
+    f: [k] current losses, or [k, rows] for a batch of independent instances
+      (x then [k, rows, ...]), each row with its own best.
     best_x: [k, ...] best positions so far.
-    best_f: [k] best losses so far.
+    best_f: best losses so far, shaped like `f`.
 
   Returns:
     `(new_best_x, new_best_f)` with the shapes of `(best_x, best_f)`.
@@ -111,11 +115,13 @@ def update_personal_best(x, f, best_x, best_f):
   f = tf.convert_to_tensor(f)
   improved = tf.less(f, best_f)
   new_best_f = tf.where(improved, f, best_f)
-  # Broadcast the per-particle decision over each particle's coordinates.
+  # Broadcast each decision over the coordinates it decides.
   rank = x.shape.rank
   if rank is None:
     rank = 2
-  improved_x = tf.reshape(improved, [-1] + [1] * (rank - 1))
+  improved_x = tf.reshape(improved, tf.concat(
+      [tf.shape(improved), tf.ones([rank - improved.shape.rank], tf.int32)],
+      0))
   new_best_x = tf.where(improved_x, x, best_x)
   return new_best_x, new_best_f
 
@@ -129,21 +135,21 @@ def attraction(positions, losses, alpha=1.0):
   zero.
 
   Args:
-    positions: [k, n] tensor.
-    losses: [k] tensor of per-particle losses.
+    positions: [..., k, n] tensor (leading axes: independent instances).
+    losses: [..., k] tensor of per-particle losses.
     alpha: inverse temperature of the distance softmax.
 
   Returns:
-    [k, n] tensor.
+    [..., k, n] tensor.
   """
   positions = tf.convert_to_tensor(positions)
   losses = tf.convert_to_tensor(losses, dtype=positions.dtype)
   # better[j, r] is True when particle r is strictly better than particle j.
-  better = tf.less(tf.expand_dims(losses, 0), tf.expand_dims(losses, 1))
+  better = tf.less(tf.expand_dims(losses, -2), tf.expand_dims(losses, -1))
   logits = -alpha * _pairwise_sq_dist(positions)
   weights = _masked_softmax(logits, better)
   # sum_r w_jr (x_r - x_j) = (W X)_j - (sum_r w_jr) x_j.
-  total = tf.reduce_sum(weights, axis=1, keepdims=True)
+  total = tf.reduce_sum(weights, axis=-1, keepdims=True)
   return tf.matmul(weights, positions) - total * positions
 
 
@@ -155,22 +161,22 @@ def _masked_softmax(logits, mask):
   entries yields NaN for empty rows).
 
   Args:
-    logits: [k, k] tensor.
-    mask: [k, k] boolean tensor.
+    logits: [..., k, k] tensor.
+    mask: [..., k, k] boolean tensor.
 
   Returns:
-    [k, k] tensor of weights.
+    [..., k, k] tensor of weights.
   """
   zeros = tf.zeros_like(logits)
-  has_any = tf.reduce_any(mask, axis=1, keepdims=True)
+  has_any = tf.reduce_any(mask, axis=-1, keepdims=True)
   # Shift by the row max over valid entries for stability; softmax is shift
   # invariant so the shift needs no gradient.
   row_max = tf.reduce_max(tf.where(mask, logits, zeros + logits.dtype.min),
-                          axis=1, keepdims=True)
+                          axis=-1, keepdims=True)
   row_max = tf.stop_gradient(tf.where(has_any, row_max, tf.zeros_like(row_max)))
   shifted = tf.where(mask, logits - row_max, zeros)
   exps = tf.where(mask, tf.exp(shifted), zeros)
-  norm = tf.reduce_sum(exps, axis=1, keepdims=True)
+  norm = tf.reduce_sum(exps, axis=-1, keepdims=True)
   # Rows with a valid entry have norm >= 1 (the max contributes exp(0)).
   safe_norm = tf.where(has_any, norm, tf.ones_like(norm))
   return exps / safe_norm

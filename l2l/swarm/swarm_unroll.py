@@ -3,9 +3,10 @@
 Each optimizee variable gets a leading particle axis [k, ...]. Every step, each
 particle's gradient, momentum, personal-best residual and attraction to better
 particles are combined per coordinate by `features.FeatureAttention` and fed
-to the (coordinate-wise) nets. The meta-loss adds the entropy of a Gaussian
-process posterior over the optimum's location (`posterior.py`) to the summed
-particle losses.
+to the (coordinate-wise) nets. The meta-loss is the objective of
+`SwarmConfig.objective` (`objective_loss`: LOIS's sum of every particle's
+loss, or a reward for the best point found) plus the entropy of a Gaussian
+process posterior over the optimum's location (`posterior.py`).
 
 The unroll is built from small steps: `initial_swarm_state` creates the
 persistent `SwarmState`, `swarm_features` computes one step's features and
@@ -40,61 +41,112 @@ SwarmState.__doc__ = """The swarm's own loop state, besides positions and nets.
 
 momentum: [k, n] running average of each particle's gradient.
 best_x: [k, n] the best point each particle has visited.
-best_f: [k] its loss (inf before the first step).
+best_f: its loss (inf before the first step): [k], or [k, rows] when each
+  batch row is a swarm of its own (`SwarmConfig.per_instance`).
 delta_prev: [k, n] the previous step's update.
 """
 
 
-def initial_swarm_state(num_particles, num_coordinates):
+class Instances:
+  """How a swarm's [k, n] tensors split into independent instances.
+
+  A problem that is a batch of independent instances (one [rows, d]
+  variable, one loss per row) under `SwarmConfig.per_instance` holds `rows`
+  swarms of k points in R^d; anything else is one swarm of k points in R^n.
+  The swarm features compare particles within each instance.
+
+  Attributes:
+    count: R, the number of instances.
+    per_row: whether the instances are the batch rows.
+  """
+
+  def __init__(self, per_row, count):
+    self.per_row = per_row
+    self.count = count
+
+  def points(self, flat):
+    """[k, n] -> [R, k, n / R]: each instance's particles."""
+    k = int(flat.shape[0])
+    return tf.transpose(tf.reshape(flat, [k, self.count, -1]), [1, 0, 2])
+
+  def flat(self, points):
+    """The inverse of `points`: [R, k, d] -> [k, R * d]."""
+    k = int(points.shape[1])
+    return tf.reshape(tf.transpose(points, [1, 0, 2]), [k, -1])
+
+  def losses(self, rows, means):
+    """[k, R] losses: each particle's per-row losses, or its mean."""
+    return rows if self.per_row else tf.expand_dims(means, 1)
+
+  def state_shape(self, num_particles):
+    """The shape of `SwarmState.best_f`."""
+    return [num_particles, self.count] if self.per_row else [num_particles]
+
+
+def initial_swarm_state(num_particles, num_coordinates, instances=None):
   """Creates the swarm state's persistent variables.
 
   Args:
     num_particles: k.
     num_coordinates: n, the flattened size of one particle.
+    instances: the `Instances` (None: one).
 
   Returns:
     A `SwarmState` of non-trainable variables.
   """
+  instances = instances or Instances(False, 1)
   zeros = tf.zeros([num_particles, num_coordinates])
   return SwarmState(
       momentum=tf.Variable(zeros, trainable=False, name="momentum"),
       best_x=tf.Variable(zeros, trainable=False, name="best_x"),
-      best_f=tf.Variable(tf.fill([num_particles], float("inf")),
+      best_f=tf.Variable(tf.fill(instances.state_shape(num_particles),
+                                 float("inf")),
                          trainable=False, name="best_f"),
       delta_prev=tf.Variable(zeros, trainable=False, name="delta_prev"))
 
 
-def swarm_features(config, grads, flat_x, losses, state):
+def swarm_features(config, grads, flat_x, losses, state, instances=None):
   """One step's per-coordinate features and the next swarm state.
 
   Args:
     config: the `SwarmConfig`.
     grads: [k, n] gradients.
     flat_x: [k, n] positions.
-    losses: [k] the particles' losses.
+    losses: [k, R] the particles' losses on each instance.
     state: the `SwarmState` before the step.
+    instances: the `Instances` (None: one, `losses` [k, 1]).
 
   Returns:
     `(features [k, n, F], state)`: F the enabled features in
     `config.feature_names()` order; `delta_prev` is left for the caller,
-    which knows the step's update.
+    which knows the step's update. Personal bests are kept whether or not
+    their feature is on: the "best_so_far" objective reads them.
   """
+  instances = instances or Instances(False, 1)
+  points = instances.points(flat_x)
+  instance_losses = tf.transpose(losses)
   if config.use_gradient_attention:
-    stacked = [features.inter_particle_attention(
-        grads, flat_x, config.attention_gamma, config.attention_length_scale)]
+    stacked = [instances.flat(features.inter_particle_attention(
+        instances.points(grads), points, config.attention_gamma,
+        config.attention_length_scale))]
   else:
     stacked = [grads]
-  momentum, best_x, best_f = state.momentum, state.best_x, state.best_f
+  momentum = state.momentum
   if config.use_momentum:
     momentum = features.momentum(momentum, grads, config.momentum_beta)
     stacked.append(momentum)
+  best_shape = state.best_f.shape
+  best_x, best_f = features.update_personal_best(
+      tf.transpose(points, [1, 0, 2]), losses,
+      tf.transpose(instances.points(state.best_x), [1, 0, 2]),
+      tf.reshape(state.best_f, [-1, instances.count]))
+  best_x = tf.reshape(best_x, tf.shape(flat_x))
+  best_f = tf.reshape(best_f, best_shape)
   if config.use_personal_best:
-    best_x, best_f = features.update_personal_best(flat_x, losses, best_x,
-                                                   best_f)
     stacked.append(flat_x - best_x)
   if config.use_attraction:
-    stacked.append(features.attraction(flat_x, losses,
-                                       config.attraction_alpha))
+    stacked.append(instances.flat(features.attraction(
+        points, instance_losses, config.attraction_alpha)))
   return tf.stack(stacked, axis=-1), state._replace(
       momentum=momentum, best_x=best_x, best_f=best_f)
 
@@ -141,7 +193,8 @@ class SwarmStep:
   """
 
   def __init__(self, config, make_loss, constants, names, shapes, nets,
-               net_keys, subsets, attention, second_derivatives):
+               net_keys, subsets, attention, second_derivatives,
+               instances=None):
     """Keeps what every step uses.
 
     Args:
@@ -155,8 +208,11 @@ class SwarmStep:
       subsets: the indices of each id's variables.
       attention: the feature attention, or None (features are averaged).
       second_derivatives: let the meta-gradient flow through gradients.
+      instances: the `Instances` the features compare particles within
+        (None: one).
     """
     self.config = config
+    self.instances = instances or Instances(False, 1)
     self.shapes = shapes
     self._make_loss = make_loss
     self._constants = constants
@@ -171,7 +227,7 @@ class SwarmStep:
     """Per-row losses [k, rows] and per-particle mean losses [k] at `x`."""
     return particles.particle_losses(self._make_loss, x, self._constants)
 
-  def move(self, x, losses, net_state, state):
+  def move(self, x, losses, net_state, state, rows=None):
     """Moves every particle once.
 
     Args:
@@ -179,6 +235,8 @@ class SwarmStep:
       losses: [k] the particles' losses at `x`.
       net_state: the nets' states.
       state: the `SwarmState`.
+      rows: [k, rows] the per-row losses at `x`; needed when the instances
+        are the batch rows.
 
     Returns:
       `(x_next, net_state_next, state_next)`.
@@ -186,8 +244,9 @@ class SwarmStep:
     grads = unroll.optimizee_gradients(tf.reduce_sum(losses), x, self._names,
                                        self._second_derivatives)
     flat_x = particles.flatten(x)
-    stacked, state = swarm_features(self.config, particles.flatten(grads),
-                                    flat_x, losses, state)
+    stacked, state = swarm_features(
+        self.config, particles.flatten(grads), flat_x,
+        self.instances.losses(rows, losses), state, self.instances)
     if self._attention is None:
       combined = tf.reduce_mean(stacked, axis=-1)
     else:
@@ -200,10 +259,83 @@ class SwarmStep:
       outputs = [self._nets[key](inputs[j], s) for j, s in zip(subset,
                                                                net_states)]
       for j, (delta, _) in zip(subset, outputs):
+        if self.config.step_scale != 1:
+          delta *= self.config.step_scale
+        if self.config.step_noise:
+          delta += tf.random.normal(tf.shape(delta),
+                                    stddev=self.config.step_noise)
         x_next[j] = x_next[j] + delta
       net_state_next.append([s for _, s in outputs])
     delta = particles.flatten([a - b for a, b in zip(x_next, x)])
     return x_next, net_state_next, state._replace(delta_prev=delta)
+
+
+def time_weights(config, num_steps):
+  """The weight of each of an unroll's `num_steps` + 1 losses (mean 1).
+
+  Args:
+    config: the `SwarmConfig` (`time_weighting`).
+    num_steps: T, the unroll's length.
+
+  Returns:
+    A [T + 1] float32 tensor: ones; 2 (t + 1) / (T + 2) for "increasing";
+    T + 1 at the last step and 0 before for "final".
+  """
+  steps = tf.range(num_steps + 1, dtype=tf.float32)
+  if config.time_weighting == "increasing":
+    return 2.0 * (steps + 1.0) / (num_steps + 2.0)
+  if config.time_weighting == "final":
+    return tf.one_hot(num_steps, num_steps + 1) * (num_steps + 1.0)
+  return tf.ones_like(steps)
+
+
+def objective_loss(config, fx_history, instance_history, prior_best):
+  """The meta-objective of one unroll, before the entropy term.
+
+  docs/design.md ("What the swarm is trained to do") states each objective.
+
+  Args:
+    config: the `SwarmConfig` (`objective`, `time_weighting`).
+    fx_history: [T + 1, k] each particle's mean loss at every step.
+    instance_history: [T + 1, k, R] its loss on each instance.
+    prior_best: [R] each instance's best loss before the unroll (inf at the
+      start of a trajectory).
+
+  Returns:
+    A scalar.
+  """
+  num_steps = int(fx_history.shape[0]) - 1
+  weights = time_weights(config, num_steps)
+  if config.objective == "final_best":
+    return tf.reduce_mean(tf.reduce_min(instance_history[-1], axis=0))
+  if config.objective == "best_so_far":
+    best_now = tf.reduce_min(instance_history, axis=1)
+    record = tf.scan(tf.minimum, best_now, initializer=prior_best)
+    loss = tf.reduce_sum(weights * tf.reduce_mean(record, axis=1))
+    if config.final_weight:
+      loss += config.final_weight * (num_steps + 1) * tf.reduce_mean(
+          fx_history[-1])
+    return loss
+  return tf.reduce_sum(weights[:, None] * fx_history)
+
+
+def entropy_weight(config, objective, entropy):
+  """The factor of the entropy term in the meta-loss.
+
+  Args:
+    config: the `SwarmConfig` (`entropy_weight`, `normalise_entropy`).
+    objective: the scalar objective the entropy is added to.
+    entropy: the scalar entropy.
+
+  Returns:
+    `entropy_weight`, or with `normalise_entropy`
+    `entropy_weight * |objective| / max(entropy, 1e-8)`, its factors held
+    constant, so the term is `entropy_weight` times the objective's size.
+  """
+  if not config.normalise_entropy:
+    return config.entropy_weight
+  return config.entropy_weight * tf.stop_gradient(
+      tf.abs(objective) / tf.maximum(tf.abs(entropy), 1e-8))
 
 
 def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
@@ -232,39 +364,44 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
   starts = particles.draw_particles(make_loss, x, constants, k)
   shapes = [[k] + v.shape.as_list() for v in x]
   attention = make_attention(config, attention_path)
-  step = SwarmStep(config, make_loss, constants,
-                   [interception.variable_name(v) for v in x], shapes, nets,
-                   net_keys, subsets, attention, second_derivatives)
-  x_initial = [tf.stack(p) for p in zip(*starts)]
   with tf.name_scope("fx_probe"):
     probe_rows = interception.make_with_custom_variables(make_loss, x,
                                                          constants)
   points = posterior.PosteriorPoints(x, probe_rows)
+  per_row = points.per_row and config.per_instance
+  instances = Instances(per_row, int(x[0].shape[0]) if per_row else 1)
+  step = SwarmStep(config, make_loss, constants,
+                   [interception.variable_name(v) for v in x], shapes, nets,
+                   net_keys, subsets, attention, second_derivatives,
+                   instances)
+  x_initial = [tf.stack(p) for p in zip(*starts)]
   with tf.name_scope("swarm_state"):
     net_states = unroll.net_states(nets, net_keys, subsets, shapes,
                                    name="net_state")
     swarm_state = initial_swarm_state(k, int(particles.flatten(
-        x_initial).shape[1]))
+        x_initial).shape[1]), instances)
 
-  def time_step(t, fx_array, points_array, values_array, x, net_state,
-                state):
+  def time_step(t, fx_array, instance_array, points_array, values_array, x,
+                net_state, state):
     rows, losses = step.losses(x)
     fx_array = fx_array.write(t, losses)
+    instance_array = instance_array.write(t, instances.losses(rows, losses))
     if config.use_entropy:
       # The posterior's points; evaluation switches the entropy off.
       points_array = points_array.write(
           t, points.points(x, particles.flatten(x)))
       values_array = values_array.write(t, points.values(rows, losses))
-    x, net_state, state = step.move(x, losses, net_state, state)
-    return t + 1, fx_array, points_array, values_array, x, net_state, state
+    x, net_state, state = step.move(x, losses, net_state, state, rows)
+    return (t + 1, fx_array, instance_array, points_array, values_array, x,
+            net_state, state)
 
   arrays = [tf.TensorArray(tf.float32, size=len_unroll + 1,
-                           clear_after_read=False) for _ in range(3)]
+                           clear_after_read=False) for _ in range(4)]
   loop_vars = (0, *arrays, x_initial,
                tf.nest.map_structure(tf.identity, net_states),
                SwarmState(*[tf.identity(v) for v in swarm_state]))
-  (_, fx_array, points_array, values_array, x_final, net_state_final,
-   swarm_state_final) = tf.while_loop(
+  (_, fx_array, instance_array, points_array, values_array, x_final,
+   net_state_final, swarm_state_final) = tf.while_loop(
        cond=lambda t, *_: t < len_unroll, body=time_step, loop_vars=loop_vars,
        parallel_iterations=1, name="swarm_unroll")
 
@@ -272,7 +409,12 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
     rows_final, fx_final = step.losses(x_final)
   fx_array = fx_array.write(len_unroll, fx_final)
   fx_history = fx_array.stack()
-  loss = tf.reduce_sum(fx_history)
+  instance_array = instance_array.write(
+      len_unroll, instances.losses(rows_final, fx_final))
+  prior_best = tf.reduce_min(tf.reshape(loop_vars[-1].best_f,
+                                        [k, instances.count]), axis=0)
+  loss = objective_loss(config, fx_history, instance_array.stack(),
+                        prior_best)
   update = []
   entropy_variables = []
   if config.use_entropy:
@@ -282,7 +424,7 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
         len_unroll, points.values(rows_final, fx_final))
     entropy, entropy_update, entropy_variables = posterior.entropy_term(
         config, points.dims, points_array.stack(), values_array.stack())
-    loss += config.entropy_weight * entropy
+    loss += entropy_weight(config, loss, entropy) * entropy
     update.append(entropy_update)
   loss = tf.identity(loss, name="loss")
 
