@@ -44,7 +44,9 @@ def test_train_help_lists_every_flag_and_the_problems():
   # absl prints the help and exits with status 1.
   done = _train("--help")
   for flag in ("--problem", "--save_path", "--num_epochs", "--num_particle",
-               "--data_dir", "--unroll_length", "--[no]overwrite"):
+               "--data_dir", "--unroll_length", "--[no]overwrite",
+               "--ps_hosts", "--worker_hosts", "--job_name", "--task_index",
+               "--[no]sync_replicas", "--cluster_timeout"):
     assert flag in done.stdout, flag
   for problem in ("simple", "quadratic", "quadratic-las", "digits",
                   "square_cos_<d>"):
@@ -57,6 +59,15 @@ def test_train_command_unknown_problem_is_one_line(tmp_path):
   lines = done.stderr.strip().splitlines()
   assert lines[-1].startswith(
       "Error: --problem=nonsense is invalid: Unknown problem 'nonsense'")
+
+
+def test_train_command_bad_cluster_description_is_one_line(tmp_path):
+  done = _train("--problem=simple", "--save_path=" + str(tmp_path / "x"),
+                "--ps_hosts=127.0.0.1:1", "--worker_hosts=127.0.0.1:2",
+                "--job_name=chief")
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: --job_name must be one of ps, worker, got 'chief'.")
 
 
 # Validates each argument list in one process: absl parses it as train.py
@@ -256,6 +267,16 @@ def test_a_second_run_on_a_save_path_is_refused_naming_the_first(tmp_path):
   assert third.stderr.strip().splitlines()[-1].startswith(
       "Error: no optimizer was saved in {}: training ended at epoch ".format(
           tmp_path))
+
+
+def test_train_command_refuses_resume_on_a_cluster(tmp_path):
+  done = _train("--problem=simple", "--save_path=" + str(tmp_path / "x"),
+                "--resume", "--ps_hosts=127.0.0.1:1",
+                "--worker_hosts=127.0.0.1:2", "--job_name=worker")
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: --resume continues a one-machine run; cluster training keeps "
+      "no training state yet.")
 
 
 def test_train_command_swarm_objective_flags(tmp_path):

@@ -2,6 +2,10 @@
 
     python train.py --problem=quadratic --save_path=./quadratic
     l2l-train --problem=quadratic --save_path=./quadratic
+
+With a cluster description (TF_CONFIG, or --ps_hosts, --worker_hosts,
+--job_name and --task_index) it runs one task of a cluster training (see
+l2l/experiment/distributed_training.py and local_cluster.py).
 """
 
 import os
@@ -15,6 +19,8 @@ from absl import logging
 
 # cli first: it quiets TensorFlow before training imports it.
 from l2l.experiment import cli
+from l2l.experiment import cluster
+from l2l.experiment import distributed_training
 from l2l.experiment import training
 from l2l.swarm import config as swarm_config
 import util
@@ -60,6 +66,7 @@ flags.DEFINE_boolean("swarm_normalise_entropy", False, "Swarm: "
                      "--swarm_entropy_weight is the entropy term's share of "
                      "the objective's size, not an absolute factor.")
 cli.define_shared_flags()
+cluster.define_flags()
 
 # Exit status of a run stopped because a loss became NaN or infinite.
 EXIT_DIVERGED = 2
@@ -139,20 +146,25 @@ def main(argv):
   del argv
   validate_flags()
   start = timeit.default_timer()
+  settings = dict(
+      save_path=FLAGS.save_path, num_epochs=FLAGS.num_epochs,
+      log_period=FLAGS.log_period,
+      evaluation_period=FLAGS.evaluation_period,
+      evaluation_epochs=FLAGS.evaluation_epochs, num_steps=FLAGS.num_steps,
+      unroll_length=FLAGS.unroll_length, learning_rate=FLAGS.learning_rate,
+      second_derivatives=FLAGS.second_derivatives, seed=FLAGS.seed,
+      num_particles=FLAGS.num_particle, overwrite=FLAGS.overwrite,
+      data_dir=FLAGS.data_dir, logdir=FLAGS.logdir)
   with cli.plain_errors():
+    task = cluster.from_parsed_flags(FLAGS)
+    if task is not None:
+      _train_on_cluster(task, settings)
+      logging.info("Training took %.1f s", timeit.default_timer() - start)
+      return
     try:
       result = training.train(
-          FLAGS.problem, save_path=FLAGS.save_path,
-          num_epochs=FLAGS.num_epochs, log_period=FLAGS.log_period,
-          evaluation_period=FLAGS.evaluation_period,
-          evaluation_epochs=FLAGS.evaluation_epochs,
-          num_steps=FLAGS.num_steps, unroll_length=FLAGS.unroll_length,
-          learning_rate=FLAGS.learning_rate,
-          second_derivatives=FLAGS.second_derivatives, seed=FLAGS.seed,
-          num_particles=FLAGS.num_particle, overwrite=FLAGS.overwrite,
-          data_dir=FLAGS.data_dir, logdir=FLAGS.logdir,
-          checkpoint_period=FLAGS.checkpoint_period, resume=FLAGS.resume,
-          swarm_options=swarm_options())
+          FLAGS.problem, checkpoint_period=FLAGS.checkpoint_period,
+          resume=FLAGS.resume, swarm_options=swarm_options(), **settings)
     except KeyboardInterrupt:
       # Interrupted before training could keep a state (building the graph).
       sys.stderr.write("Interrupted (SIGINT) before training started: "
@@ -162,9 +174,26 @@ def main(argv):
   sys.exit(_report(result))
 
 
+def _train_on_cluster(task, settings):
+  """Runs this process's task of a cluster training."""
+  if FLAGS.resume:
+    cli.fail("--resume continues a one-machine run; cluster training keeps "
+             "no training state yet.")
+  try:
+    best = distributed_training.train(
+        task, FLAGS.problem, sync_replicas=FLAGS.sync_replicas,
+        timeout=FLAGS.cluster_timeout, swarm_options=swarm_options(),
+        **settings)
+  except (RuntimeError, TimeoutError, training.TrainingDiverged) as error:
+    cli.fail("{} {}: {}".format(task.job_name, task.task_index, error))
+  if task.is_chief and settings["save_path"] and not best < float("inf"):
+    cli.fail("The chief finished without saving an optimizer to {}.".format(
+        settings["save_path"]))
+
+
 def run():
   """Entry point of train.py and the l2l-train command."""
-  cli.run(main, sys.modules[__name__], cli)
+  cli.run(main, sys.modules[__name__], cli, cluster)
 
 
 if __name__ == "__main__":

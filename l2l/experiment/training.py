@@ -480,3 +480,10 @@ def _saved_ids(net_config, num_particles):
   if num_particles > 1:
     ids.append(swarm_unroll.ATTENTION_ID)
   return ids
+
+
+# The pieces of `train` that cluster training (distributed_training.py)
+# shares.
+run_epochs = _run_epochs
+saved_ids = _saved_ids
+Summaries = _Summaries

@@ -1,0 +1,575 @@
+"""Meta-training replicated over the workers of a TensorFlow cluster.
+
+Between-graph replication: every worker builds the whole meta-training graph,
+with the meta-optimizer's parameters and Adam's slots on the ps tasks and its
+own problem instances and unroll state at home (see cluster.py). Two modes:
+
+- synchronous (default): `tf.compat.v1.train.SyncReplicasOptimizer` averages
+  one meta-gradient from each of the N workers per meta-step, which is one
+  Adam step on the mean of N unrolls' meta-gradients. Training lasts
+  `ceil(num_epochs * unrolls per epoch / N)` meta-steps.
+- asynchronous: every worker applies its own meta-steps to the shared
+  parameters; training lasts `num_epochs * unrolls per epoch` meta-steps.
+
+Either way `num_epochs` counts the epochs of all workers together. The chief
+(worker 0) initialises the parameters, evaluates every `evaluation_period`
+of those epochs and at the end, and saves the best optimizer; the other
+workers only train.
+
+Failures. A worker keeps nothing of its own that others need, so a worker
+that dies corrupts nothing. In asynchronous mode the others go on. In
+synchronous mode each meta-step waits for the missing worker's meta-gradient:
+the others wait, and a worker that has waited `timeout` seconds for one
+meta-step stops with an error that says so. A restarted worker (same flags)
+finds the parameters initialised, draws fresh instances and rejoins the
+current meta-step; a restarted chief does not re-initialise them either, but
+starts its best evaluation afresh (pass --overwrite to let it replace the
+saved optimizer).
+"""
+
+import collections
+import contextlib
+import math
+import threading
+import time
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+import meta
+from l2l.experiment import cluster as cluster_lib
+from l2l.experiment import training
+import util
+
+# How long the chief waits, at the end, for the other workers to report
+# (they end with the same meta-step, so a live one reports at once).
+_FINISH_GRACE_SECONDS = 10.0
+
+Replica = collections.namedtuple(
+    "Replica", "optimizer, fetches, update, step, reset, position, "
+    "global_step, gradients, "
+    "parameter_variables, init_parameters, init_local, not_ready, "
+    "aggregate, init_sync, init_tokens, close_tokens")
+Replica.__doc__ = """One worker's meta-training graph.
+
+optimizer: the `meta.MetaOptimizer`.
+fetches: `(final loss, summed optimizee losses)` of one unroll.
+update: ops that carry the unroll on (`MetaLoss.update`).
+step: the meta-step op (applies or, in sync mode, contributes a
+  meta-gradient).
+reset: ops that draw a fresh instance.
+position: run with `step`, the meta-steps applied when it returned.
+global_step: the meta-steps applied.
+gradients: `[(meta-gradient, parameter)]` of this worker's unroll.
+parameter_variables: every variable on the ps tasks.
+init_parameters: initialises them (the chief, once per cluster).
+init_local: initialises this worker's own variables.
+not_ready: names of the ps variables not initialised yet.
+aggregate: sync mode: the op the chief runs over and over, which waits for
+  N meta-gradients, applies their mean and hands out the next tokens; None
+  in async mode.
+init_sync: sync mode: initialises this worker's step (the chief: also the
+  accumulators); a no-op in async mode.
+init_tokens: sync mode: the first meta-step's tokens (run once, by the
+  chief); a no-op in async mode.
+close_tokens: sync mode: closes the token queue, releasing every worker
+  that waits for a meta-step; a no-op in async mode.
+"""
+
+
+def _parameter_names(make_optimizer, problem, unroll_length, meta_loss_args):
+  """Op names of the meta-optimizer's variables, from a throwaway graph.
+
+  The device function must know them before `meta_loss` creates them.
+  """
+  with tf.Graph().as_default():
+    optimizer = make_optimizer()
+    optimizer.meta_loss(problem, unroll_length, **meta_loss_args)
+    return [v.op.name for v in optimizer.variables()]
+
+
+def build_replica(cluster, make_optimizer, problem, unroll_length,
+                  learning_rate, sync_replicas, seed=None, **meta_loss_args):
+  """Builds a worker's graph in the current default graph.
+
+  Args:
+    cluster: the worker's `cluster.Cluster`.
+    make_optimizer: returns a fresh `meta.MetaOptimizer`.
+    problem: the problem's `build` function.
+    unroll_length: steps per unroll.
+    learning_rate: Adam's learning rate for the meta-steps.
+    sync_replicas: average the workers' meta-gradients in each meta-step.
+    seed: the run's seed (each worker derives its own), or None.
+    **meta_loss_args: passed to `MetaOptimizer.meta_loss`.
+
+  Returns:
+    A `Replica`.
+
+  Raises:
+    RuntimeError: if the optimizer's variables came out named differently
+      from the throwaway build (the placement would be wrong).
+  """
+  names = _parameter_names(make_optimizer, problem, unroll_length,
+                           meta_loss_args)
+  own_seed = cluster_lib.worker_seed(seed, cluster.rank)
+  if own_seed is not None:
+    tf.compat.v1.set_random_seed(own_seed)
+  with tf.compat.v1.device(cluster_lib.device_function(cluster,
+                                             names + ["global_step"])):
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    optimizer = make_optimizer()
+    with _cached_on(cluster.device, names):
+      info = optimizer.meta_loss(problem, unroll_length, **meta_loss_args)
+    built = [v.op.name for v in optimizer.variables()]
+    if sorted(built) != sorted(names):
+      raise RuntimeError("The meta-optimizer's variables are named {} here "
+                         "but {} in the throwaway graph.".format(built, names))
+    adam = tf.compat.v1.train.AdamOptimizer(learning_rate)
+    sync_optimizer = None
+    if sync_replicas:
+      sync_optimizer = tf.compat.v1.train.SyncReplicasOptimizer(
+          adam, replicas_to_aggregate=cluster.num_workers,
+          total_num_replicas=cluster.num_workers)
+      adam = sync_optimizer
+    gradients = adam.compute_gradients(
+        info.loss, var_list=optimizer.trainable_variables())
+    step = adam.apply_gradients(gradients, global_step=global_step)
+    if sync_replicas:
+      # The step's value is its token: the meta-steps applied when it was
+      # handed out.
+      position = step
+    else:
+      with tf.control_dependencies([step]):
+        position = global_step.read_value()
+    fetches = (info.fx, tf.reduce_sum(optimizer.fx_history))
+  parameter_variables = [v for v in tf.compat.v1.global_variables()
+                         if _on_ps(v)]
+  local_variables = [v for v in (tf.compat.v1.global_variables() +
+                                 tf.compat.v1.local_variables())
+                     if not _on_ps(v)]
+  not_ready = tf.compat.v1.report_uninitialized_variables(parameter_variables)
+  # Graphs built only to be inspected never run it.
+  not_ready.mark_used()
+  return Replica(
+      optimizer=optimizer, fetches=fetches, update=info.update, step=step,
+      reset=info.reset, position=position, global_step=global_step,
+      gradients=gradients,
+      parameter_variables=parameter_variables,
+      init_parameters=tf.compat.v1.variables_initializer(parameter_variables),
+      init_local=tf.compat.v1.variables_initializer(local_variables),
+      not_ready=not_ready,
+      **_sync_ops(sync_optimizer, cluster.is_chief))
+
+
+def _sync_ops(sync_optimizer, is_chief):
+  if sync_optimizer is None:
+    return dict(aggregate=None, init_sync=tf.no_op(),
+                init_tokens=tf.no_op(), close_tokens=tf.no_op())
+  queue_runner = sync_optimizer.get_chief_queue_runner()
+  # Its readiness check covers every global variable, this worker's own
+  # too, which the chief never initialises; `worker_session` checks the ps
+  # variables instead.
+  sync_optimizer.ready_for_local_init_op.mark_used()
+  return dict(
+      aggregate=queue_runner.enqueue_ops[0],
+      init_sync=(sync_optimizer.chief_init_op if is_chief else
+                 sync_optimizer.local_step_init_op),
+      init_tokens=sync_optimizer.get_init_tokens_op(),
+      close_tokens=queue_runner.queue.close(cancel_pending_enqueues=True))
+
+
+def _cached_on(device, names):
+  """Reads the variables named `names` once per session run, on `device`.
+
+  The unroll's loop uses the optimizer's parameters at every step; without
+  a caching device each step would fetch them from the ps task again. With
+  one, a run (one unroll and its meta-step) fetches them once, so the whole
+  unroll sees the same parameters.
+  """
+  names = frozenset(names)
+
+  def creator(next_creator, **kwargs):
+    scope = tf.compat.v1.get_default_graph().get_name_scope()
+    name = "/".join(part for part in (scope, kwargs.get("name")) if part)
+    if name in names:
+      kwargs["caching_device"] = device
+    return next_creator(**kwargs)
+  return tf.variable_creator_scope(creator)
+
+
+def _on_ps(variable):
+  return tf.DeviceSpec.from_string(variable.device).job == cluster_lib.PS_JOB
+
+
+def _wait_until_ready(sess, replica, timeout):
+  """Waits for the chief to initialise the ps variables."""
+  deadline = time.monotonic() + timeout
+  while True:
+    missing = sess.run(replica.not_ready)
+    if not len(missing):  # pylint: disable=g-explicit-length-test
+      return
+    if time.monotonic() > deadline:
+      raise TimeoutError(
+          "The meta-optimizer's parameters were not initialised within {:.0f} "
+          "s (still missing: {}); is the chief (worker 0) running?".format(
+              timeout, ", ".join(m.decode() for m in missing[:3])))
+    time.sleep(1.0)
+
+
+@contextlib.contextmanager
+def worker_session(cluster, server, replica, timeout):
+  """A session on this worker's server, ready for training.
+
+  The chief initialises the ps variables unless a previous chief did (it then
+  rejoins) and, in sync mode, runs the token queue; other workers wait for
+  the parameters. Every worker initialises its own variables.
+
+  Args:
+    cluster: the worker's `cluster.Cluster`.
+    server: its running `tf.distribute.Server`.
+    replica: its `Replica`, built in the graph that is default here.
+    timeout: seconds to wait for the parameters.
+
+  Yields:
+    The session.
+  """
+  deadline = time.monotonic() + timeout
+  # The first run waits until the ps tasks are up.
+  sess = tf.compat.v1.Session(server.target,
+                              config=cluster_lib.session_config(cluster))
+  stopping = threading.Event()
+  try:
+    if cluster.is_chief:
+      if len(sess.run(replica.not_ready)):  # pylint: disable=g-explicit-length-test
+        sess.run(replica.init_parameters)
+        fresh = True
+      else:
+        logging.info("The parameters are already initialised: the chief "
+                     "rejoins a running cluster.")
+        fresh = False
+      sess.run([replica.init_local, replica.init_sync])
+      if fresh:
+        sess.run(replica.init_tokens)
+      if replica.aggregate is not None:
+        threading.Thread(target=_aggregate, name="meta_step_aggregation",
+                         args=(sess, replica.aggregate, stopping),
+                         daemon=True).start()
+    else:
+      _wait_until_ready(sess, replica, max(0.0, deadline - time.monotonic()))
+      sess.run([replica.init_local, replica.init_sync])
+    yield sess
+  finally:
+    stopping.set()
+    sess.close()
+
+
+def _aggregate(sess, aggregate, stopping):
+  """The chief's aggregation loop: one synchronous meta-step per run.
+
+  It is the sync optimizer's queue-runner op (wait for N meta-gradients,
+  apply their mean, hand out the next tokens), run until the session closes.
+  """
+  while not stopping.is_set():
+    try:
+      sess.run(aggregate)
+    except tf.errors.OpError as error:
+      if not stopping.is_set():
+        logging.error("The meta-step aggregation stopped: %s",
+                      error.message.splitlines()[0])
+      return
+
+
+class _Finished(Exception):
+  """The cluster has run all its meta-steps."""
+
+
+class _Schedule:
+  """Converts between global meta-steps and epochs of all workers."""
+
+  def __init__(self, num_epochs, num_unrolls, unrolls_per_step):
+    self.num_unrolls = num_unrolls
+    self.unrolls_per_step = unrolls_per_step
+    self.total_steps = int(math.ceil(num_epochs * num_unrolls /
+                                     unrolls_per_step))
+
+  def epochs(self, position):
+    return position * self.unrolls_per_step // self.num_unrolls
+
+
+def _train_epoch(sess, replica, schedule, options):
+  """Draws an instance and runs one epoch of meta-steps.
+
+  Returns:
+    `(seconds, final loss, summed losses, position reached)`.
+
+  Raises:
+    _Finished: (after the meta-step) when the cluster has run its last one.
+    training.TrainingDiverged: for a loss that is not finite.
+  """
+  start = time.monotonic()
+  sess.run(replica.reset)
+  for _ in range(schedule.num_unrolls):
+    (cost, losses), position, _ = sess.run(
+        [replica.fetches, replica.position, replica.update], options=options)
+    cost = float(np.mean(cost))
+    if not (math.isfinite(cost) and math.isfinite(losses)):
+      raise training.TrainingDiverged(
+          "the optimizee loss became {}".format(cost))
+    if position >= schedule.total_steps:
+      raise _Finished(position)
+  return time.monotonic() - start, cost, float(losses), int(position)
+
+
+def train(cluster, problem_name, save_path=None, num_epochs=10000,
+          log_period=100, evaluation_period=1000, evaluation_epochs=20,
+          num_steps=100, unroll_length=20, learning_rate=0.001,
+          second_derivatives=False, seed=None, num_particles=1,
+          overwrite=False, data_dir=None, logdir=None, sync_replicas=True,
+          timeout=600.0, swarm_options=None):
+  """Runs this task's part of a cluster meta-training.
+
+  A ps task serves until the chief has finished. A worker trains; the chief
+  also evaluates and saves the best optimizer, as `training.train` does.
+
+  Args:
+    cluster: this task's `cluster.Cluster`.
+    problem_name: a name `util.get_config` knows.
+    save_path: directory for the best optimizer (the chief writes it).
+    num_epochs: training epochs, of all workers together.
+    log_period: this worker's epochs between logged statistics.
+    evaluation_period: epochs (of all workers) between evaluations.
+    evaluation_epochs: epochs per evaluation.
+    num_steps: optimizer steps per epoch.
+    unroll_length: steps per unroll; must divide `num_steps`.
+    learning_rate: meta-optimizer learning rate.
+    second_derivatives: backpropagate through optimizee gradients.
+    seed: base seed; worker r uses `cluster.worker_seed(seed, r)`.
+    num_particles: LOIS swarm size (1: plain L2L).
+    overwrite: allow the chief to replace an optimizer in `save_path`.
+    data_dir: directory of mnist/cifar files.
+    logdir: TensorBoard directory (the chief's summaries), or None.
+    sync_replicas: synchronous (True) or asynchronous meta-steps.
+    timeout: seconds to wait for the parameters at start, for one meta-step,
+      and (the chief) for the other workers at the end.
+    swarm_options: other `SwarmConfig` options of the swarm, as
+      `training.train` takes them.
+
+  Returns:
+    The chief: the best evaluation's mean final loss (inf if none); other
+    workers and ps tasks: None.
+
+  Raises:
+    ValueError: for bad settings.
+    RuntimeError: when a synchronous meta-step waited `timeout` seconds.
+  """
+  if num_steps % unroll_length:
+    raise ValueError(
+        "num_steps ({}) must be a multiple of unroll_length ({}).".format(
+            num_steps, unroll_length))
+  if cluster.is_ps:
+    cluster_lib.serve(cluster)
+    return None
+  problem, net_config, net_assignments = util.get_config(
+      problem_name, data_dir=data_dir)
+  if cluster.is_chief:
+    training.check_save_path(
+        save_path, training.saved_ids(net_config, num_particles), overwrite)
+  server = cluster_lib.start_server(cluster)
+  graph = tf.Graph()
+  with graph.as_default():
+    replica = build_replica(
+        cluster, lambda: meta.MetaOptimizer(
+            num_particles=num_particles, **dict(swarm_options or {}),
+            **net_config),
+        problem, unroll_length, learning_rate, sync_replicas, seed=seed,
+        net_assignments=net_assignments,
+        second_derivatives=second_derivatives)
+    ending = _Ending(cluster, replica.close_tokens)
+    summaries = training.Summaries(logdir if cluster.is_chief else None)
+    graph.finalize()
+  schedule = _Schedule(num_epochs, num_steps // unroll_length,
+                       cluster.num_workers if sync_replicas else 1)
+  logging.info("Worker %d of %d (%s mode): training until meta-step %d.",
+               cluster.rank, cluster.num_workers,
+               "synchronous" if sync_replicas else "asynchronous",
+               schedule.total_steps)
+  with graph.as_default(), worker_session(cluster, server, replica,
+                                          timeout) as sess:
+    # What the saved manifest records about this training.
+    settings = dict(
+        num_epochs=num_epochs, num_steps=num_steps,
+        unroll_length=unroll_length, learning_rate=learning_rate,
+        second_derivatives=second_derivatives, seed=seed,
+        num_particles=num_particles, evaluation_period=evaluation_period,
+        evaluation_epochs=evaluation_epochs,
+        cluster={"workers": cluster.num_workers, "ps_tasks": cluster.num_ps,
+                 "sync_replicas": sync_replicas})
+    chief = (_Chief(sess, replica, schedule, evaluation_period,
+                    evaluation_epochs, save_path, summaries,
+                    (problem_name, settings))
+             if cluster.is_chief else None)
+    try:
+      _train_worker(sess, replica, schedule, log_period, timeout, chief)
+      if chief is not None:
+        ending.wait_for_workers(sess)
+        _wait_until_settled(sess, replica.global_step)
+        chief.evaluate(final=True)
+    finally:
+      summaries.close()
+      ending.finish(sess)
+  return None if chief is None else chief.best / evaluation_epochs
+
+
+def _wait_until_settled(sess, global_step, quiet_seconds=0.5):
+  """Waits until no meta-step has been applied for `quiet_seconds`.
+
+  In sync mode the chief's queue runner applies the meta-step that the
+  workers' last meta-gradients complete after their runs have returned; the
+  final evaluation should see it.
+  """
+  deadline = time.monotonic() + _FINISH_GRACE_SECONDS
+  last = sess.run(global_step)
+  while time.monotonic() < deadline:
+    time.sleep(quiet_seconds)
+    now = sess.run(global_step)
+    if now == last:
+      return
+    last = now
+
+
+class _Ending:
+  """How a worker leaves: the others report to the chief, which then
+  releases any worker still waiting for a meta-step and stops the ps tasks.
+  """
+
+  def __init__(self, cluster, close_tokens):
+    self._cluster = cluster
+    done = cluster_lib.done_queue()
+    self._report = done.enqueue(cluster.rank)
+    self._reported = done.size()
+    self._close_tokens = close_tokens
+    self._stop_ps = [cluster_lib.shutdown_queue(i).enqueue(0)
+                     for i in range(cluster.num_ps)]
+
+  def wait_for_workers(self, sess, warn=False):
+    """The chief: waits (briefly) for the other workers to report."""
+    expected = self._cluster.num_workers - 1
+    deadline = time.monotonic() + _FINISH_GRACE_SECONDS
+    while (sess.run(self._reported) < expected and
+           time.monotonic() < deadline):
+      time.sleep(0.2)
+    missing = expected - sess.run(self._reported)
+    if missing > 0 and warn:
+      logging.warning("%d of %d other workers did not report the end of "
+                      "training within %.0f s.", missing, expected,
+                      _FINISH_GRACE_SECONDS)
+
+  def finish(self, sess):
+    """Reports (a worker) or ends the cluster's run (the chief).
+
+    Errors are logged, not raised: the ps tasks may already be gone.
+    """
+    try:
+      if not self._cluster.is_chief:
+        sess.run(self._report)
+        return
+      # A worker still waiting for a meta-step is released and told that
+      # training has ended.
+      sess.run(self._close_tokens)
+      self.wait_for_workers(sess, warn=True)
+      sess.run(self._stop_ps)
+    except tf.errors.OpError as error:
+      logging.warning("Could not end the run cleanly: %s",
+                      error.message.splitlines()[0])
+
+
+def _train_worker(sess, replica, schedule, log_period, timeout, chief):
+  """Runs epochs until the cluster has run its meta-steps."""
+  options = tf.compat.v1.RunOptions(timeout_in_ms=int(timeout * 1000))
+  own_epochs = 0
+  total_time = total_cost = 0.0
+  try:
+    while True:
+      seconds, cost, losses, position = _train_epoch(sess, replica, schedule,
+                                                     options)
+      own_epochs += 1
+      total_time += seconds
+      total_cost += cost
+      if chief is not None:
+        chief.after_epoch(own_epochs, position, cost, losses, seconds)
+      if own_epochs % log_period == 0:
+        logging.info("%s", util.format_stats(
+            "Epoch {} (all workers: {} of {})".format(
+                own_epochs, schedule.epochs(position),
+                schedule.epochs(schedule.total_steps)),
+            total_cost, total_time, log_period))
+        total_time = total_cost = 0.0
+  except _Finished as finished:
+    logging.info("The cluster reached meta-step %d: training ends.",
+                 finished.args[0])
+  except tf.errors.DeadlineExceededError as error:
+    raise RuntimeError(
+        "A meta-step waited more than {:.0f} s. In synchronous mode every "
+        "meta-step needs one meta-gradient from each worker and the chief's "
+        "aggregation: a worker or the chief has probably died. Restart it "
+        "with the same flags, or raise --cluster_timeout.".format(
+            timeout)) from error
+  except (tf.errors.CancelledError, tf.errors.OutOfRangeError) as error:
+    # The chief closes the synchronisation queue when training has ended.
+    logging.info("The chief has ended training (%s).",
+                 error.message.splitlines()[0])
+
+
+class _Chief:
+  """The chief's evaluations and saves, at global-epoch boundaries."""
+
+  def __init__(self, sess, replica, schedule, evaluation_period,
+               evaluation_epochs, save_path, summaries, manifest):
+    self._sess = sess
+    self._replica = replica
+    self._schedule = schedule
+    self._evaluation_period = evaluation_period
+    self._evaluation_epochs = evaluation_epochs
+    self._save_path = save_path
+    self._summaries = summaries
+    self._problem, self._settings = manifest
+    self._evaluated_period = 0
+    self._epochs = 0
+    self._evaluated_at = None
+    self.best = math.inf
+
+  def after_epoch(self, own_epochs, position, cost, losses, seconds):
+    """Logs the epoch and evaluates when the cluster crossed a period."""
+    del own_epochs
+    self._epochs = self._schedule.epochs(position)
+    self._summaries.add(self._epochs, meta_loss=losses, final_loss=cost,
+                        epoch_seconds=seconds)
+    period = self._epochs // self._evaluation_period
+    if period > self._evaluated_period:
+      self._evaluated_period = period
+      self.evaluate()
+
+  def evaluate(self, final=False):
+    """Evaluates the current optimizer; saves it if it is the best yet."""
+    if final:
+      self._epochs = self._schedule.epochs(self._schedule.total_steps)
+      if self._evaluated_at == self._epochs:
+        return
+    self._evaluated_at = self._epochs
+    replica = self._replica
+    eval_time, eval_cost, _ = training.run_epochs(
+        self._sess, replica.fetches, [replica.update], replica.reset,
+        self._schedule.num_unrolls, self._evaluation_epochs)
+    self._summaries.add(self._epochs, evaluation_final_loss=(
+        eval_cost / self._evaluation_epochs))
+    logging.info("%s", util.format_stats(
+        "EVALUATION (all workers: {} epochs)".format(self._epochs), eval_cost,
+        eval_time, self._evaluation_epochs))
+    if eval_cost < self.best:
+      self.best = eval_cost
+      if self._save_path is not None:
+        replica.optimizer.save(
+            self._sess, self._save_path, problem=self._problem,
+            training=dict(self._settings, epochs_done=self._epochs))
+        logging.info("Saved the meta-optimizer to %s", self._save_path)

@@ -1,0 +1,210 @@
+"""Tests for distributed_training.py on in-process localhost clusters.
+
+Each test starts its own servers (one ps task, two workers) on free ports of
+127.0.0.1; TensorFlow cannot stop a server, so they end with the test
+process. The optimizer is a zero-layer coordinate-wise net (update
+`w * g + b`), whose meta-gradient a one-process graph computes too.
+"""
+
+import contextlib
+import threading
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import meta
+import problems
+from l2l.experiment import cluster
+from l2l.experiment import distributed_training
+from l2l.experiment import local_cluster
+
+_NET = {"cw": {"net": "CoordinateWiseDeepLSTM",
+               "net_options": {"layers": (), "initializer": "zeros"}}}
+_UNROLL = 3
+_LEARNING_RATE = 0.1
+_INSTANCE = ("x", "w", "y")
+
+
+def _problem():
+  return problems.quadratic(batch_size=2, num_dims=3)
+
+
+def _start_cluster(num_workers=2):
+  hosts = set()
+  while len(hosts) < num_workers + 1:
+    hosts.add("127.0.0.1:{}".format(local_cluster.free_port()))
+  hosts = sorted(hosts)
+  jobs = {"ps": hosts[:1], "worker": hosts[1:]}
+  servers = [cluster.start_server(cluster.Cluster(jobs, "worker", i))
+             for i in range(num_workers)]
+  cluster.start_server(cluster.Cluster(jobs, "ps", 0))
+  return jobs, servers
+
+
+class _Worker:
+  """A worker's graph and its session, opened in `stack`."""
+
+  def __init__(self, stack, jobs, servers, rank, sync, open_session=True):
+    self.task = cluster.Cluster(jobs, "worker", rank)
+    self.graph = tf.Graph()
+    with self.graph.as_default():
+      self.replica = distributed_training.build_replica(
+          self.task, lambda: meta.MetaOptimizer(**_NET), _problem(), _UNROLL,
+          _LEARNING_RATE, sync, seed=5)
+      self.variables = {v.op.name: v
+                        for v in tf.compat.v1.global_variables()}
+    if open_session:
+      stack.enter_context(self.graph.as_default())
+      self.sess = stack.enter_context(distributed_training.worker_session(
+          self.task, servers[rank], self.replica, timeout=30))
+
+  def read(self, names):
+    return self.sess.run([self.variables[n] for n in names])
+
+  def meta_step(self):
+    """Runs one meta-step; returns this worker's meta-gradients."""
+    gradients = [g for g, _ in self.replica.gradients]
+    return self.sess.run([gradients, self.replica.step])[0]
+
+  @property
+  def parameters(self):
+    return [v.op.name for v in self.replica.optimizer.trainable_variables()]
+
+
+def _one_process_gradients(parameters, instance):
+  """The meta-gradient of one unroll in an ordinary one-process graph."""
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    optimizer = meta.MetaOptimizer(**_NET)
+    loss = optimizer.meta_loss(_problem(), _UNROLL).loss
+    params = optimizer.trainable_variables()
+    # Built before the first run: it adds outputs to the unroll's loop.
+    gradients = tf.gradients(loss, params)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    variables = {v.op.name: v for v in tf.compat.v1.global_variables()}
+    for variable, value in zip(params, parameters):
+      variable.load(value, sess)
+    for name, value in zip(_INSTANCE, instance):
+      variables[name].load(value, sess)
+    return sess.run(gradients)
+
+
+def _wait_for_global_step(worker, step):
+  deadline = time.monotonic() + 20
+  while worker.sess.run(worker.replica.global_step) < step:
+    assert time.monotonic() < deadline, "meta-step {} never applied".format(
+        step)
+    time.sleep(0.05)
+
+
+def _adam_first_step(parameters, gradients, beta1=np.float32(0.9),
+                     beta2=np.float32(0.999), epsilon=1e-8):
+  """TF's Adam, first step from zero slots: new parameters, m, v.
+
+  The constants are float32, as in TF's kernel (1 - 0.999 is 0.99998713e-3
+  there).
+  """
+  m = [(1 - beta1) * g for g in gradients]
+  v = [(1 - beta2) * np.square(g) for g in gradients]
+  rate = _LEARNING_RATE * np.sqrt(1 - beta2) / (1 - beta1)
+  new = [p - rate * mm / (np.sqrt(vv) + epsilon)
+         for p, mm, vv in zip(parameters, m, v)]
+  return new, m, v
+
+
+def _assert_all_close(actual, wanted, atol=0.0):
+  assert len(actual) == len(wanted)
+  for a, w in zip(actual, wanted):
+    np.testing.assert_allclose(a, w, rtol=1e-5, atol=atol)
+
+
+def test_sync_meta_step_is_adam_on_the_mean_of_the_two_workers_gradients():
+  jobs, servers = _start_cluster()
+  with contextlib.ExitStack() as stack:
+    workers = [_Worker(stack, jobs, servers, rank, sync=True)
+               for rank in (0, 1)]
+    chief = workers[0]
+    names = chief.parameters
+    start = chief.read(names)
+    instances = [w.read(_INSTANCE) for w in workers]
+    gradients = [None, None]
+
+    def step(rank):
+      gradients[rank] = workers[rank].meta_step()
+    threads = [threading.Thread(target=step, args=(r,)) for r in (0, 1)]
+    for thread in threads:
+      thread.start()
+    for thread in threads:
+      thread.join(timeout=60)
+    _wait_for_global_step(chief, 1)
+    after = chief.read(names)
+    slots = chief.read([n + "/Adam" for n in names])
+    slots_squared = chief.read([n + "/Adam_1" for n in names])
+  # Each worker drew its own instance and computed the one-process
+  # meta-gradient on it.
+  assert not np.allclose(instances[0][1], instances[1][1])
+  for instance, worker_gradients in zip(instances, gradients):
+    _assert_all_close(worker_gradients,
+                      _one_process_gradients(start, instance))
+  assert not np.allclose(gradients[0][1], gradients[1][1], rtol=0.01)
+  # One meta-step: Adam on their mean, on the ps task.
+  mean = [(a + b) / 2 for a, b in zip(*gradients)]
+  new, m, v = _adam_first_step(start, mean)
+  _assert_all_close(slots, m)
+  _assert_all_close(slots_squared, v)
+  _assert_all_close(after, new, atol=1e-7)
+
+
+def test_async_meta_step_applies_one_workers_gradient_alone():
+  jobs, servers = _start_cluster()
+  with contextlib.ExitStack() as stack:
+    workers = [_Worker(stack, jobs, servers, rank, sync=False)
+               for rank in (0, 1)]
+    names = workers[1].parameters
+    start = workers[1].read(names)
+    gradients = workers[1].meta_step()
+    after = workers[0].read(names)
+    assert workers[0].sess.run(workers[0].replica.global_step) == 1
+    workers[0].meta_step()
+    assert workers[1].sess.run(workers[1].replica.global_step) == 2
+  _assert_all_close(after, _adam_first_step(start, gradients)[0], atol=1e-7)
+
+
+def test_restarted_workers_rejoin_without_reinitialising_the_parameters():
+  jobs, servers = _start_cluster()
+  with contextlib.ExitStack() as stack:
+    first = [_Worker(stack, jobs, servers, rank, sync=False)
+             for rank in (0, 1)]
+    first[1].meta_step()
+    trained = first[0].read(first[0].parameters)
+    # A new chief and a new worker 1 (fresh graphs and sessions).
+    again = [_Worker(stack, jobs, servers, rank, sync=False)
+             for rank in (0, 1)]
+    rejoined = again[0].read(again[0].parameters)
+    again[1].meta_step()
+    assert again[0].sess.run(again[0].replica.global_step) == 2
+  assert np.abs(trained[1]).max() > 0
+  for before, now in zip(trained, rejoined):
+    np.testing.assert_array_equal(before, now)
+
+
+def test_sync_worker_waiting_for_a_dead_chief_stops_with_a_clear_error():
+  jobs, servers = _start_cluster()
+  with contextlib.ExitStack() as stack:
+    chief = _Worker(stack, jobs, servers, 0, sync=True, open_session=False)
+    sess = tf.compat.v1.Session(servers[0].target, graph=chief.graph,
+                                config=cluster.session_config(chief.task))
+    stack.callback(sess.close)
+    replica = chief.replica
+    # Initialised as a chief does, but its aggregating queue runner never
+    # runs: the chief "died" after starting the cluster.
+    sess.run([replica.init_parameters, replica.init_local])
+    sess.run(replica.init_sync)
+    sess.run(replica.init_tokens)
+    worker = _Worker(stack, jobs, servers, 1, sync=True)
+    schedule = distributed_training._Schedule(100, 1, 2)
+    with pytest.raises(RuntimeError, match="waited more than 1 s.*died"):
+      distributed_training._train_worker(worker.sess, worker.replica,
+                                         schedule, log_period=100,
+                                         timeout=1.0, chief=None)
