@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import meta
-import problems
+from l2l import files
 from l2l.experiment import cluster
 from l2l.experiment import distributed_training
 from l2l.experiment import local_cluster
+from l2l.experiment import training_state
+import meta
+import problems
 
 _NET = {"cw": {"net": "CoordinateWiseDeepLSTM",
                "net_options": {"layers": (), "initializer": "zeros"}}}
@@ -208,3 +210,13 @@ def test_sync_worker_waiting_for_a_dead_chief_stops_with_a_clear_error():
       distributed_training._train_worker(worker.sess, worker.replica,
                                          schedule, log_period=100,
                                          timeout=1.0, chief=None)
+
+
+def test_the_chief_is_the_save_directorys_one_writer(tmp_path):
+  chief = cluster.Cluster(
+      {"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2", "127.0.0.1:3"]},
+      "worker", 0)
+  with files.directory_lock(str(tmp_path), "the other run",
+                            training_state.LOCK_NAME):
+    with pytest.raises(files.DirectoryBusyError, match="the other run"):
+      distributed_training.train(chief, "simple", save_path=str(tmp_path))

@@ -30,6 +30,7 @@ saved optimizer).
 import collections
 import contextlib
 import math
+import sys
 import threading
 import time
 
@@ -37,9 +38,11 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-import meta
+from l2l import files
 from l2l.experiment import cluster as cluster_lib
 from l2l.experiment import training
+from l2l.experiment import training_state
+import meta
 import util
 
 # How long the chief waits, at the end, for the other workers to report
@@ -372,53 +375,58 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
     return None
   problem, net_config, net_assignments = util.get_config(
       problem_name, data_dir=data_dir)
-  if cluster.is_chief:
-    training.check_save_path(
-        save_path, training.saved_ids(net_config, num_particles), overwrite)
-  server = cluster_lib.start_server(cluster)
-  graph = tf.Graph()
-  with graph.as_default():
-    replica = build_replica(
-        cluster, lambda: meta.MetaOptimizer(
-            num_particles=num_particles, **dict(swarm_options or {}),
-            **net_config),
-        problem, unroll_length, learning_rate, sync_replicas, seed=seed,
-        net_assignments=net_assignments,
-        second_derivatives=second_derivatives)
-    ending = _Ending(cluster, replica.close_tokens)
-    summaries = training.Summaries(logdir if cluster.is_chief else None)
-    graph.finalize()
-  schedule = _Schedule(num_epochs, num_steps // unroll_length,
-                       cluster.num_workers if sync_replicas else 1)
-  logging.info("Worker %d of %d (%s mode): training until meta-step %d.",
-               cluster.rank, cluster.num_workers,
-               "synchronous" if sync_replicas else "asynchronous",
-               schedule.total_steps)
-  with graph.as_default(), worker_session(cluster, server, replica,
-                                          timeout) as sess:
-    # What the saved manifest records about this training.
-    settings = dict(
-        num_epochs=num_epochs, num_steps=num_steps,
-        unroll_length=unroll_length, learning_rate=learning_rate,
-        second_derivatives=second_derivatives, seed=seed,
-        num_particles=num_particles, evaluation_period=evaluation_period,
-        evaluation_epochs=evaluation_epochs,
-        cluster={"workers": cluster.num_workers, "ps_tasks": cluster.num_ps,
-                 "sync_replicas": sync_replicas})
-    chief = (_Chief(sess, replica, schedule, evaluation_period,
-                    evaluation_epochs, save_path, summaries,
-                    (problem_name, settings))
-             if cluster.is_chief else None)
-    try:
-      _train_worker(sess, replica, schedule, log_period, timeout, chief)
-      if chief is not None:
-        ending.wait_for_workers(sess)
-        _wait_until_settled(sess, replica.global_step)
-        chief.evaluate(final=True)
-    finally:
-      summaries.close()
-      ending.finish(sess)
-  return None if chief is None else chief.best / evaluation_epochs
+  with contextlib.ExitStack() as held:
+    if cluster.is_chief and save_path is not None:
+      # The chief is the save directory's one writer, as a one-machine run.
+      held.enter_context(files.directory_lock(
+          save_path, " ".join(sys.argv), training_state.LOCK_NAME))
+    if cluster.is_chief:
+      training.check_save_path(
+          save_path, training.saved_ids(net_config, num_particles), overwrite)
+    server = cluster_lib.start_server(cluster)
+    graph = tf.Graph()
+    with graph.as_default():
+      replica = build_replica(
+          cluster, lambda: meta.MetaOptimizer(
+              num_particles=num_particles, **dict(swarm_options or {}),
+              **net_config),
+          problem, unroll_length, learning_rate, sync_replicas, seed=seed,
+          net_assignments=net_assignments,
+          second_derivatives=second_derivatives)
+      ending = _Ending(cluster, replica.close_tokens)
+      summaries = training.Summaries(logdir if cluster.is_chief else None)
+      graph.finalize()
+    schedule = _Schedule(num_epochs, num_steps // unroll_length,
+                         cluster.num_workers if sync_replicas else 1)
+    logging.info("Worker %d of %d (%s mode): training until meta-step %d.",
+                 cluster.rank, cluster.num_workers,
+                 "synchronous" if sync_replicas else "asynchronous",
+                 schedule.total_steps)
+    with graph.as_default(), worker_session(cluster, server, replica,
+                                            timeout) as sess:
+      # What the saved manifest records about this training.
+      settings = dict(
+          num_epochs=num_epochs, num_steps=num_steps,
+          unroll_length=unroll_length, learning_rate=learning_rate,
+          second_derivatives=second_derivatives, seed=seed,
+          num_particles=num_particles, evaluation_period=evaluation_period,
+          evaluation_epochs=evaluation_epochs,
+          cluster={"workers": cluster.num_workers, "ps_tasks": cluster.num_ps,
+                   "sync_replicas": sync_replicas})
+      chief = (_Chief(sess, replica, schedule, evaluation_period,
+                      evaluation_epochs, save_path, summaries,
+                      (problem_name, settings))
+               if cluster.is_chief else None)
+      try:
+        _train_worker(sess, replica, schedule, log_period, timeout, chief)
+        if chief is not None:
+          ending.wait_for_workers(sess)
+          _wait_until_settled(sess, replica.global_step)
+          chief.evaluate(final=True)
+      finally:
+        summaries.close()
+        ending.finish(sess)
+    return None if chief is None else chief.best / evaluation_epochs
 
 
 def _wait_until_settled(sess, global_step, quiet_seconds=0.5):
