@@ -10,9 +10,11 @@ import datetime
 import math
 import numbers
 import os
+import timeit
 
 # The scripts import this module before anything imports TensorFlow; cli
 # quiets its start-up notices, which would bury the figures.
+from l2l import files
 from l2l.experiment import cli  # pylint: disable=unused-import
 
 # Optimizer steps per meta-training epoch: the training horizon.
@@ -105,3 +107,21 @@ def print_environment(script):
       ("date", datetime.date.today().isoformat()),
       ("cpus", os.cpu_count()),
       ("load_1min", os.getloadavg()[0])]))
+
+
+def write_report(script, report, output, start, **fields):
+  """Prints a bench's tables, writes them to `output`, ends with its total.
+
+  Args:
+    script: the bench's name, as in its BENCH lines.
+    report: the markdown tables.
+    output: a file to write them to too (atomically), or None.
+    start: `timeit.default_timer()` when the bench began.
+    **fields: extra fields of the closing BENCH line, before the stage.
+  """
+  print("\n" + report, flush=True)
+  if output:
+    files.write_atomic(output, report.encode("utf-8"))
+  print_bench_line(script, collections.OrderedDict(
+      list(fields.items()) +
+      [("stage", "total"), ("seconds", timeit.default_timer() - start)]))

@@ -303,12 +303,7 @@ def main(argv):
   common.print_environment("generalization")
   start = timeit.default_timer()
   report = ablation() if FLAGS.ablation else comparison()
-  print("\n" + report, flush=True)
-  if FLAGS.output:
-    with open(FLAGS.output, "w") as stream:
-      stream.write(report)
-  common.print_bench_line("generalization", collections.OrderedDict([
-      ("stage", "total"), ("seconds", timeit.default_timer() - start)]))
+  common.write_report("generalization", report, FLAGS.output, start)
 
 
 if __name__ == "__main__":

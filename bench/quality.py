@@ -297,14 +297,7 @@ def main(argv):
     print_figures(problem, results)
     sections.append(problem_table(problem, results))
   report = "\n".join(sections)
-  print("\n" + report, flush=True)
-  if FLAGS.output:
-    with open(FLAGS.output, "w") as stream:
-      stream.write(report)
-    logging.info("Wrote the tables to %s", FLAGS.output)
-  common.print_bench_line("quality", collections.OrderedDict([
-      ("problem", "all"), ("stage", "total"),
-      ("seconds", timeit.default_timer() - start)]))
+  common.write_report("quality", report, FLAGS.output, start, problem="all")
 
 
 if __name__ == "__main__":

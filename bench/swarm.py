@@ -265,12 +265,7 @@ def main(argv):
       sections.append("### {}-d ablation (each re-trained alike)\n\n{}".format(
           dims, common.markdown_table(HEADERS, rows(ablations))))
   report = "\n".join(sections)
-  print("\n" + report, flush=True)
-  if FLAGS.output:
-    with open(FLAGS.output, "w") as stream:
-      stream.write(report)
-  common.print_bench_line("swarm", collections.OrderedDict([
-      ("stage", "total"), ("seconds", timeit.default_timer() - start)]))
+  common.write_report("swarm", report, FLAGS.output, start)
 
 
 if __name__ == "__main__":
