@@ -1,0 +1,54 @@
+"""Tests for training_state.py: the kept state of a resumable run."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from l2l.experiment import training_state
+
+
+def test_write_then_read_round_trips_values_and_info(tmp_path):
+  values = {"vars_optimizer/linear/w:0": np.arange(6, dtype=np.float32)
+            .reshape(2, 3), "beta1_power:0": np.float32(0.81)}
+  written = training_state.write(str(tmp_path), values,
+                                 {"epoch": 7, "best": 0.25})
+  assert written == training_state.path(str(tmp_path))
+  assert training_state.exists(str(tmp_path))
+  read_values, info = training_state.read(str(tmp_path))
+  assert sorted(read_values) == sorted(values)
+  np.testing.assert_array_equal(read_values["vars_optimizer/linear/w:0"],
+                                values["vars_optimizer/linear/w:0"])
+  assert float(read_values["beta1_power:0"]) == pytest.approx(0.81)
+  assert info["epoch"] == 7 and info["best"] == 0.25
+  assert info["version"] == training_state.VERSION
+
+
+def test_missing_or_corrupt_state_is_one_clear_error(tmp_path):
+  with pytest.raises(training_state.TrainingStateError,
+                     match="No training state"):
+    training_state.read(str(tmp_path))
+  where = training_state.path(str(tmp_path))
+  training_state.write(str(tmp_path), {}, {"epoch": 0})
+  with open(where, "wb") as stream:
+    stream.write(b"PK\x03\x04 not an npz")
+  with pytest.raises(training_state.TrainingStateError,
+                     match="not a readable training state"):
+    training_state.read(str(tmp_path))
+
+
+def test_resuming_with_other_settings_names_the_flag():
+  saved = {"problem": "simple", "num_steps": 4, "unroll_length": 2,
+           "learning_rate": 0.001, "second_derivatives": False, "seed": 1,
+           "num_particles": 1}
+  training_state.check_settings(saved, dict(saved), "state.npz")
+  with pytest.raises(training_state.TrainingStateError,
+                     match="--seed=1, but this run has --seed=2"):
+    training_state.check_settings(saved, dict(saved, seed=2), "state.npz")
+
+
+def test_random_ops_that_no_replay_covers_are_found():
+  with tf.Graph().as_default() as graph:
+    replayed = tf.random.uniform([2], name="instance")
+    tf.random.normal([3], name="minibatch")
+    found = training_state.unreplayed_random_ops(graph, [replayed])
+  assert found == ["minibatch/RandomStandardNormal"]
