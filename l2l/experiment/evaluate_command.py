@@ -88,20 +88,31 @@ def _swarm_options():
   return {"num_particles": FLAGS.num_particle}
 
 
-def _report(result, settings, path):
-  """Prints the originals' statistics and the swarm's figures."""
-  figures = records.summary(result.losses)
-  util.print_stats("Epoch {}".format(FLAGS.num_epochs),
-                   figures["final"] * FLAGS.num_epochs,
-                   np.sum(result.seconds), FLAGS.num_epochs)
+def _report(result, figures, settings, path):
+  """The originals' statistics and the swarm's figures, as the command's text.
+
+  Args:
+    result: the `evaluation.Evaluation`.
+    figures: `records.summary` of its losses.
+    settings: what the records file says of the run.
+    path: the records file written.
+
+  Returns:
+    The lines the command writes to stdout.
+  """
+  lines = [util.format_stats("Epoch {}".format(FLAGS.num_epochs),
+                             figures["final"] * FLAGS.num_epochs,
+                             np.sum(result.seconds), FLAGS.num_epochs)]
   if result.losses.shape[2] > 1:
-    print("Best particle mean final loss: {} (std {:.3g})".format(
+    lines.append("Best particle mean final loss: {} (std {:.3g})\n".format(
         scores.mean_text(figures["final"], ".6g"), figures["final_std"]))
-    print("Per-particle mean final loss: " + ", ".join(
-        "{:.6g}".format(v) for v in figures["particle_means"]))
+    lines.append("Per-particle mean final loss: " + ", ".join(
+        "{:.6g}".format(v) for v in figures["particle_means"]) + "\n")
   if settings.get("tuning"):
-    print("Tuned learning rate: {:g}".format(settings["learning_rate"]))
-  print("Records: " + path)
+    lines.append("Tuned learning rate: {:g}\n".format(
+        settings["learning_rate"]))
+  lines.append("Records: " + path + "\n")
+  return "".join(lines)
 
 
 def main(argv):
@@ -133,13 +144,14 @@ def main(argv):
     }
     directory = FLAGS.records_dir or FLAGS.path or DEFAULT_RECORDS_DIR
     path = records.write(directory, result, settings)
-    _report(result, settings, path)
+    figures = records.summary(result.losses)
+    sys.stdout.write(_report(result, figures, settings, path))
     if FLAGS.plot:
       from l2l.experiment import plots  # pylint: disable=g-import-not-at-top (matplotlib is slow)
       image = os.path.splitext(path)[0] + ".png"
       plots.loss_curves([path], image)
-      print("Plot: " + image)
-  if records.summary(result.losses)["status"] == scores.DIVERGED:
+      sys.stdout.write("Plot: " + image + "\n")
+  if figures["status"] == scores.DIVERGED:
     sys.stderr.write("Error: {} diverged on {}: its mean final loss is not a "
                      "finite number.\n".format(FLAGS.optimizer, FLAGS.problem))
     sys.exit(EXIT_DIVERGED)
