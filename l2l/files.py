@@ -133,9 +133,9 @@ def _with_path(error, path):
 def _temporary_beside(path):
   """Yields `(stream, temporary path)` of a locked file next to `path`.
 
-  The caller writes, then calls `_commit`-style code inside the block (the
-  file stays open, hence flock-ed, until the block ends). The temporary file
-  is removed if the block raises.
+  The caller writes, syncs and renames the file inside the block (it stays
+  open, hence flock-ed, until the block ends, so no other writer takes it
+  for a leftover). The temporary file is removed if the block raises.
   """
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
