@@ -8,7 +8,10 @@ are re-sampled by `reset`.
 
 A `build` may also have a `next_task(sess)` method, as the task family's
 (`l2l.tasks.family`) has: the training and evaluation loops call it through
-`draw_next_task` before every epoch's reset, to pose that epoch's task.
+`draw_next_task` before every epoch's reset, to pose that epoch's task. It
+may also have `epoch_unrolls(num_unrolls)`, which meta-training asks, through
+`epoch_unrolls`, how many unrolls the drawn task's epoch runs (the family's
+heavy-tailed unroll lengths).
 """
 
 import math
@@ -505,6 +508,21 @@ def draw_next_task(problem, sess):
   next_task = getattr(problem, "next_task", None)
   if next_task is not None:
     next_task(sess)
+
+
+def epoch_unrolls(problem, num_unrolls):
+  """The unrolls of a training epoch on the problem's current task.
+
+  Args:
+    problem: a problem's `build`.
+    num_unrolls: the usual number, `num_steps / unroll_length`.
+
+  Returns:
+    The problem's `epoch_unrolls(num_unrolls)` if it has one, else
+    `num_unrolls`.
+  """
+  unrolls = getattr(problem, "epoch_unrolls", None)
+  return num_unrolls if unrolls is None else unrolls(num_unrolls)
 
 
 def mean_loss(loss):

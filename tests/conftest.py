@@ -309,6 +309,10 @@ def linear_optimizer_positions(values, steps):
 
 # A short meta-training run on `simple`: 4 epochs of 2 unrolls of 2 steps,
 # evaluated twice.
+# A small task family (util.get_config name): fast graphs, every kind.
+SMALL_FAMILY = ("family:datasets=iris,max_width=4,min_width=2,max_dims=3,"
+                "quadratic_batch=2,batch_size=8")
+
 TRAIN_ARGS = {"num_epochs": 4, "evaluation_period": 2, "evaluation_epochs": 1,
               "num_steps": 4, "unroll_length": 2, "seed": 1,
               "show_progress": False}

@@ -1,6 +1,7 @@
 """Tests for l2l/tasks/family.py: the task family, its sampler and switches."""
 
 import collections
+import dataclasses
 import math
 
 import numpy as np
@@ -76,6 +77,31 @@ def test_default_family_never_draws_the_held_out_mlps():
 def test_each_switch_restricts_the_draws(options, check):
   config = family.parse_options(options)
   assert all(check(t) for t in _draws(config))
+
+
+def test_heavy_tailed_unroll_factors_and_their_switch(graph):
+  del graph
+  tailed = family.FamilyConfig(unroll_tail=2.0, max_unroll_factor=1e9)
+  factors = np.array([t.unroll_factor for t in _draws(tailed, count=4000)])
+  # Pareto of index 2, minimum 0.5: mean 1, median 0.71, P(> 4) = 1/64.
+  assert factors.min() >= 0.5
+  np.testing.assert_allclose(np.median(factors), 2**-0.5, rtol=0.05)
+  np.testing.assert_allclose((factors > 4).mean(), 1 / 64, rtol=0.3)
+  assert 0.9 < factors.mean() < 1.15
+  capped = family.FamilyConfig(unroll_tail=1.5, max_unroll_factor=3)
+  assert max(t.unroll_factor for t in _draws(capped, count=400)) == 3
+  # Off (the default): factor 1, and the problems drawn are the same ones.
+  off = _draws(family.FamilyConfig())
+  assert {t.unroll_factor for t in off} == {1.0}
+  assert [dataclasses.replace(t, unroll_factor=1.0)
+          for t in _draws(tailed)] == off
+  # An epoch's unrolls: scaled, rounded, at least one.
+  problem = family.TaskFamily(dataclasses.replace(SMALL, unroll_tail=2.0))
+  assert problem.epoch_unrolls(5) == 5  # Before any draw.
+  problem.task = family.Task("quadratic", dims=2, unroll_factor=0.5)
+  assert problem.epoch_unrolls(5) == 2 and problem.epoch_unrolls(1) == 1
+  problem.task = family.Task("quadratic", dims=2, unroll_factor=7.3)
+  assert problem.epoch_unrolls(5) == 36
 
 
 def test_scale_switch_and_masks_in_the_task_values(graph):
@@ -211,6 +237,8 @@ def test_family_seed_defaults_to_the_graph_seed():
      "must be >= 0 and not all 0"),
     ("datasets=mnist", "datasets must be a non-empty subset"),
     ("scale_range=0.5", "scale_range must be >= 1"),
+    ("unroll_tail=1", "unroll_tail must be 0 \\(off\\) or a tail index > 1"),
+    ("max_unroll_factor=0.5", "max_unroll_factor must be >= 1"),
 ])
 def test_parse_options_rejects_bad_options(text, message):
   with pytest.raises(ValueError, match=message):

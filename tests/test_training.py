@@ -13,6 +13,7 @@ from l2l.checkpoint import manifest
 from l2l.experiment import training
 from l2l.experiment import training_state
 
+from conftest import SMALL_FAMILY
 from conftest import TRAIN_ARGS
 from conftest import linear_optimizer_positions
 
@@ -116,10 +117,6 @@ def test_train_stops_on_divergence_and_keeps_the_saved_optimizer(
   assert str(tmp_path) in caplog.text
 
 
-SMALL_FAMILY = ("family:datasets=iris,max_width=4,min_width=2,max_dims=3,"
-                "quadratic_batch=2,batch_size=8")
-
-
 def test_train_on_the_family_reports_every_epoch():
   seen = []
   result = training.train(
@@ -128,6 +125,83 @@ def test_train_on_the_family_reports_every_epoch():
   assert [epoch for epoch, _, _ in seen] == [1, 2, 3, 4]
   assert all(seconds > 0 and np.isfinite(loss) for _, seconds, loss in seen)
   assert np.isfinite(result.best_evaluation) and not result.diverged
+
+
+# Quadratics only: nothing random happens inside the unroll (the
+# classification tasks draw minibatches there, which a resume does not
+# replay), so a resumed run can repeat the uninterrupted one exactly.
+QUADRATIC_FAMILY = ("family:mlp_weight=0,logistic_weight=0,datasets=iris,"
+                    "max_dims=4,quadratic_batch=2,unroll_tail=1.5,"
+                    "max_unroll_factor=4")
+
+
+def _recording_run_epoch(monkeypatch):
+  """Records the number of unrolls of every `util.run_epoch` call."""
+  real_run_epoch = training.util.run_epoch
+  unrolls = []
+
+  def recording(sess, fetches, ops, reset, num_unrolls):
+    unrolls.append(num_unrolls)
+    return real_run_epoch(sess, fetches, ops, reset, num_unrolls)
+
+  monkeypatch.setattr(training.util, "run_epoch", recording)
+  return unrolls
+
+
+def test_heavy_tailed_unrolls_vary_training_epochs_only(monkeypatch):
+  unrolls = _recording_run_epoch(monkeypatch)
+  seen = []
+  result = training.train(
+      QUADRATIC_FAMILY, epoch_callback=lambda *args: seen.append(args),
+      **dict(TRAIN_ARGS, num_epochs=8, evaluation_period=4,
+             evaluation_epochs=1, num_steps=8))
+  assert np.isfinite(result.best_evaluation) and len(seen) == 8
+  # Epochs 1-4, evaluation, epochs 5-8, evaluation; 4 unrolls usual.
+  training_unrolls = unrolls[:4] + unrolls[5:9]
+  assert [unrolls[4], unrolls[9]] == [4, 4]
+  # Pareto of index 1.5 and mean 1, minimum 1/3, capped at 4: 1..16 unrolls.
+  assert all(1 <= n <= 16 for n in training_unrolls)
+  assert len(set(training_unrolls)) > 2
+
+
+def test_resumed_family_run_repeats_the_uninterrupted_one(tmp_path,
+                                                          monkeypatch):
+  args = dict(TRAIN_ARGS, num_epochs=4, evaluation_period=2, seed=5,
+              checkpoint_period=1)
+  unrolls = _recording_run_epoch(monkeypatch)
+  whole_costs = []
+  whole = training.train(
+      QUADRATIC_FAMILY, save_path=str(tmp_path / "whole"),
+      epoch_callback=lambda e, s, cost: whole_costs.append(cost), **args)
+  whole_unrolls = list(unrolls)
+  del unrolls[:]
+  part = str(tmp_path / "part")
+  first = training.train(QUADRATIC_FAMILY, save_path=part,
+                         **dict(args, num_epochs=2))
+  assert first.epochs == 2
+  resumed_costs = []
+  resumed = training.train(
+      QUADRATIC_FAMILY, save_path=part, resume=True,
+      epoch_callback=lambda e, s, cost: resumed_costs.append(cost), **args)
+  assert resumed.epochs == 4
+  # The family's draws replay: epochs 3 and 4 pose the same tasks (their
+  # heavy-tailed unroll counts and final losses match).
+  assert unrolls == whole_unrolls
+  assert len(set(whole_unrolls)) > 1
+  np.testing.assert_allclose(resumed_costs, whole_costs[2:], rtol=1e-5)
+  assert resumed.best_evaluation == pytest.approx(whole.best_evaluation,
+                                                  rel=1e-5)
+  expected, _ = training_state.read(str(tmp_path / "whole"))
+  got, _ = training_state.read(part)
+  assert sorted(got) == sorted(expected)
+  for name in expected:
+    np.testing.assert_allclose(got[name], expected[name], rtol=1e-5,
+                               atol=1e-7, err_msg=name)
+  saved = l2l_file.load(os.path.join(part, "cw.l2l"))
+  for module, variables in l2l_file.load(
+      tmp_path / "whole" / "cw.l2l").items():
+    for name, value in variables.items():
+      np.testing.assert_allclose(saved[module][name], value, rtol=1e-5)
 
 
 RESUME_ARGS = {"num_epochs": 9, "evaluation_period": 4, "evaluation_epochs": 2,

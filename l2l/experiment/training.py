@@ -89,7 +89,7 @@ class _Summaries:
 
 
 def _run_epochs(sess, fetches, ops, reset, num_unrolls, num_epochs,
-                problem=None):
+                problem=None, vary_unrolls=False):
   """Runs epochs of `num_unrolls` unrolls from a fresh instance each.
 
   Args:
@@ -101,6 +101,9 @@ def _run_epochs(sess, fetches, ops, reset, num_unrolls, num_epochs,
     num_epochs: epochs to run.
     problem: the problem's `build`; one that draws a task per epoch (the
       task family) draws it first, and the draw counts in the seconds.
+    vary_unrolls: let the problem scale each epoch's `num_unrolls`
+      (`problems.epoch_unrolls`: the family's heavy-tailed unroll lengths);
+      training epochs do, evaluations keep the fixed horizon.
 
   Returns:
     `(total seconds, total final loss, mean meta-loss per unroll)`.
@@ -114,8 +117,9 @@ def _run_epochs(sess, fetches, ops, reset, num_unrolls, num_epochs,
   for _ in range(num_epochs):
     start = timeit.default_timer()
     problems.draw_next_task(problem, sess)
-    _, (cost, meta_loss) = util.run_epoch(sess, fetches, ops, reset,
-                                          num_unrolls)
+    unrolls = (problems.epoch_unrolls(problem, num_unrolls) if vary_unrolls
+               else num_unrolls)
+    _, (cost, meta_loss) = util.run_epoch(sess, fetches, ops, reset, unrolls)
     seconds = timeit.default_timer() - start
     cost = float(np.mean(cost))
     if not (math.isfinite(cost) and math.isfinite(meta_loss)):
@@ -360,7 +364,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
     try:
       for e in epochs:
         seconds, cost, meta_loss = _run_epochs(
-            sess, fetches, [update, step], reset, num_unrolls, 1, problem)
+            sess, fetches, [update, step], reset, num_unrolls, 1, problem,
+            vary_unrolls=True)
         run.resets += 1
         if epoch_callback is not None:
           epoch_callback(e + 1, seconds, cost)

@@ -97,6 +97,14 @@ class FamilyConfig:
       [1 / scale_range, scale_range]; 1 switches the trick off.
     standardize: scale the tables' features to zero mean and unit variance.
     batch_size: examples per step of the classification tasks.
+    unroll_tail: heavy-tailed unroll lengths (Wichrowska et al., 2017): 0
+      (off) runs every training epoch for the trainer's `num_steps`; a tail
+      index > 1 multiplies each epoch's number of unrolls by a factor drawn
+      from a Pareto distribution of that index with mean 1 (see
+      `TaskSampler.unroll_factor`), so the meta-training budget stays the
+      same on average while a few epochs run many times longer. Smaller
+      indices give heavier tails.
+    max_unroll_factor: the largest factor drawn (caps an epoch's length).
   """
   mlp_weight: float = 0.5
   logistic_weight: float = 0.25
@@ -118,6 +126,8 @@ class FamilyConfig:
   scale_range: float = 10.0
   standardize: bool = True
   batch_size: int = 128
+  unroll_tail: float = 0.0
+  max_unroll_factor: float = 10.0
 
   def __post_init__(self):
     weights = [self.mlp_weight, self.logistic_weight, self.quadratic_weight]
@@ -153,6 +163,12 @@ class FamilyConfig:
           self.max_log10_condition))
     if self.quadratic_batch < 1 or self.batch_size < 1:
       raise ValueError("quadratic_batch and batch_size must be positive.")
+    if self.unroll_tail != 0 and self.unroll_tail <= 1:
+      raise ValueError("unroll_tail must be 0 (off) or a tail index > 1 (a "
+                       "finite mean), got {}.".format(self.unroll_tail))
+    if self.max_unroll_factor < 1:
+      raise ValueError("max_unroll_factor must be >= 1, got {}.".format(
+          self.max_unroll_factor))
 
   def kind_probabilities(self):
     """The probability of each of `KINDS`."""
@@ -217,6 +233,8 @@ class Task:
     activation: the MLP's activation name, else None.
     dims: the quadratic's dimension, else None.
     log10_condition: the quadratic's log10 condition number, else None.
+    unroll_factor: how many times the usual number of unrolls a training
+      epoch on this task runs (1 unless `unroll_tail` is on).
   """
   kind: str
   dataset: str = None
@@ -224,6 +242,7 @@ class Task:
   activation: str = None
   dims: int = None
   log10_condition: float = None
+  unroll_factor: float = 1.0
 
 
 class TaskSampler:
@@ -243,6 +262,9 @@ class TaskSampler:
     """
     self.config = config
     self._rng = np.random.RandomState(seed)
+    # A stream of its own: switching heavy-tailed unrolls on or off leaves
+    # the problems drawn the same, so ablations compare like with like.
+    self._unroll_rng = np.random.RandomState([seed, 1])
     self.tables = {name: datasets.load_table(name, split,
                                              standardize=config.standardize)
                    for name in config.datasets}
@@ -252,6 +274,28 @@ class TaskSampler:
 
   def draw_task(self):
     """The next `Task` (an excluded MLP is drawn again)."""
+    task = self._draw_problem()
+    if self.config.unroll_tail:
+      task = dataclasses.replace(task, unroll_factor=self.unroll_factor())
+    return task
+
+  def unroll_factor(self):
+    """A heavy-tailed factor on an epoch's unrolls, of mean 1 before the cap.
+
+    A Pareto variable of tail index `a = unroll_tail` and minimum
+    `(a - 1) / a` has mean 1; its probability of exceeding `k` is
+    `((a - 1) / (a k))^a`. At `a = 2`: at least 0.5, median 0.71, above 4
+    once in 64 epochs. Capped at `max_unroll_factor`.
+
+    Returns:
+      The factor, a float.
+    """
+    tail = self.config.unroll_tail
+    factor = (tail - 1.0) / tail * (1.0 + self._unroll_rng.pareto(tail))
+    return float(min(factor, self.config.max_unroll_factor))
+
+  def _draw_problem(self):
+    """The next task's problem, without its unroll factor."""
     config = self.config
     kind = KINDS[self._rng.choice(len(KINDS), p=config.kind_probabilities())]
     if kind == "quadratic":
@@ -489,6 +533,20 @@ class TaskFamily:
     sess.run(self._assign, feed_dict={self._placeholders[n]: v
                                       for n, v in values.items()})
     return self.task
+
+  def epoch_unrolls(self, num_unrolls):
+    """The unrolls a training epoch on the current task runs.
+
+    Args:
+      num_unrolls: the trainer's usual number (`num_steps / unroll_length`).
+
+    Returns:
+      `num_unrolls` scaled by the task's `unroll_factor` and rounded, at
+      least 1; `num_unrolls` itself before any task is drawn.
+    """
+    if self.task is None:
+      return num_unrolls
+    return max(1, int(round(num_unrolls * self.task.unroll_factor)))
 
   def _mlp_logits(self, theta, inputs):
     """The MLP's logits: masked units, skipped layers, mixed activation."""
