@@ -20,7 +20,10 @@ coordinate's parameter is `theta = theta_0 + c * delta`, the optimizer moving
 are rescaled per coordinate. Every trick is an option and each switches off:
 a kind's weight 0, `random_width`/`random_depth`/`random_activation` False
 (the L2L paper's one layer of 20 sigmoid units), `scale_range` 1,
-`standardize` False, `max_log10_condition` 0.
+`standardize` False, `max_log10_condition` 0. One trick is off by default:
+heavy-tailed unroll lengths (Wichrowska et al., 2017; `unroll_tail`), which
+draw with each task how many unrolls its training epoch runs
+(`TaskFamily.epoch_unrolls`).
 
 The graph never grows with the number of tasks drawn: `TaskFamily` builds
 every kind once at its largest shapes, and a task is a set of values fed into
