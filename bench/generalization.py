@@ -48,6 +48,8 @@ flags.DEFINE_multi_string("variant", None, "With --ablation, run only this "
                           "problem of ABLATIONS (repeat the flag for more; "
                           "default: all of them).")
 flags.DEFINE_integer("train_epochs", 300, "Meta-training epochs, each run.")
+flags.DEFINE_float("meta_learning_rate", common.META_LEARNING_RATE,
+                   "Meta-training's learning rate (both runs).")
 flags.DEFINE_integer("eval_epochs", 3, "Held-out instances per optimizer "
                      "and task.")
 flags.DEFINE_integer("tune_epochs", 3, "Family draws per learning rate "
@@ -123,7 +125,7 @@ def meta_train(problem, directory):
       log_period=max(1, epochs // 5), evaluation_period=epochs,
       evaluation_epochs=10, num_steps=common.TRAIN_STEPS,
       unroll_length=common.UNROLL_LENGTH,
-      learning_rate=common.META_LEARNING_RATE, seed=FLAGS.train_seed,
+      learning_rate=FLAGS.meta_learning_rate, seed=FLAGS.train_seed,
       show_progress=False,
       epoch_callback=lambda epoch, s, cost: seconds.append(s))
   tenth = max(1, len(seconds) // 10)
@@ -255,7 +257,7 @@ def settings_text():
   text = ("Meta-training: {} epochs of {} steps, unroll {}, meta lr {:g}, "
           "seed {}, on {}. Held-out: {} instances each (seed {}). ".format(
               budget("train_epochs"), common.TRAIN_STEPS,
-              common.UNROLL_LENGTH, common.META_LEARNING_RATE,
+              common.UNROLL_LENGTH, FLAGS.meta_learning_rate,
               FLAGS.train_seed, trained_on, budget("eval_epochs"),
               FLAGS.seed))
   if not FLAGS.ablation:
