@@ -38,33 +38,38 @@ def _unroll_trajectory(sess, problem, len_unroll, num_unrolls,
   return optimizer, np.asarray(losses), start
 
 
+def _drop_in_losses(fresh_session, problem, optimizer, start, steps):
+  """The losses of `steps` drop-in steps from `_unroll_trajectory`'s start.
+
+  Builds the problem in a fresh graph, loads the values the unroll started
+  from and returns the loss before each step, then the final one.
+  """
+  with fresh_session(seed=7) as sess:
+    loss = problems.mean_loss(problem())
+    train_op = optimizer.minimize(loss)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    for variable in tf.compat.v1.global_variables():
+      if variable.op.name in start:
+        variable.load(start[variable.op.name], sess)
+    losses = []
+    for _ in range(steps):
+      losses.append(sess.run(loss))
+      sess.run(train_op)
+    losses.append(sess.run(loss))
+  return losses
+
+
 def test_reproduces_the_meta_loss_unroll(fresh_session):
   problem = problems.quadratic(batch_size=8, num_dims=5)
   with fresh_session(seed=3) as sess:
     optimizer, expected, start = _unroll_trajectory(sess, problem, 10, 5)
     learned = learned_optimizer.LearnedOptimizer.from_meta_optimizer(
         optimizer, sess)
-  with fresh_session(seed=7) as sess:
-    loss = problems.mean_loss(problem())
-    train_op = learned.minimize(loss)
-    sess.run(tf.compat.v1.global_variables_initializer())
-    _start_from(sess, start)
-    losses = []
-    for _ in range(50):
-      losses.append(sess.run(loss))
-      sess.run(train_op)
-    losses.append(sess.run(loss))
+  losses = _drop_in_losses(fresh_session, problem, learned, start, 50)
   assert len(expected) == 51
   # The trajectory moves, so matching it is not trivial.
   assert abs(expected[-1] - expected[0]) > 1e-3 * abs(expected[0])
   np.testing.assert_allclose(losses, expected, rtol=1e-6, atol=1e-6)
-
-
-def _start_from(sess, start):
-  """Loads the values `_unroll_trajectory` started from into this graph."""
-  for variable in tf.compat.v1.global_variables():
-    if variable.op.name in start:
-      variable.load(start[variable.op.name], sess)
 
 
 def test_family_trained_optimizer_drops_in_on_held_out_tasks(fresh_session,
@@ -81,16 +86,8 @@ def test_family_trained_optimizer_drops_in_on_held_out_tasks(fresh_session,
   problem, net_config, _ = util.get_config("quadratic-100", str(tmp_path))
   with fresh_session(seed=3) as sess:
     _, expected, start = _unroll_trajectory(sess, problem, 10, 3, net_config)
-  with fresh_session(seed=7) as sess:
-    loss = problems.mean_loss(problem())
-    train_op = l2l.LearnedOptimizer.from_path(tmp_path).minimize(loss)
-    sess.run(tf.compat.v1.global_variables_initializer())
-    _start_from(sess, start)
-    losses = []
-    for _ in range(30):
-      losses.append(sess.run(loss))
-      sess.run(train_op)
-    losses.append(sess.run(loss))
+  losses = _drop_in_losses(fresh_session, problem,
+                           l2l.LearnedOptimizer.from_path(tmp_path), start, 30)
   np.testing.assert_allclose(losses, expected, rtol=1e-5, atol=1e-6)
   # And it descends: 33.8 to 19.1 in 30 steps when this was written.
   assert losses[-1] < 0.75 * losses[0]

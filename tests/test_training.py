@@ -127,6 +127,21 @@ def test_train_on_the_family_reports_every_epoch():
   assert np.isfinite(result.best_evaluation) and not result.diverged
 
 
+def _assert_same_saved_state(expected_path, got_path):
+  """The training states and saved optimizers of two runs are equal."""
+  expected, _ = training_state.read(str(expected_path))
+  got, _ = training_state.read(str(got_path))
+  assert sorted(got) == sorted(expected)
+  for name in expected:
+    np.testing.assert_allclose(got[name], expected[name], rtol=1e-5,
+                               atol=1e-7, err_msg=name)
+  saved = l2l_file.load(os.path.join(got_path, "cw.l2l"))
+  for module, variables in l2l_file.load(
+      os.path.join(expected_path, "cw.l2l")).items():
+    for name, value in variables.items():
+      np.testing.assert_allclose(saved[module][name], value, rtol=1e-5)
+
+
 # Quadratics only: nothing random happens inside the unroll (the
 # classification tasks draw minibatches there, which a resume does not
 # replay), so a resumed run can repeat the uninterrupted one exactly.
@@ -191,17 +206,7 @@ def test_resumed_family_run_repeats_the_uninterrupted_one(tmp_path,
   np.testing.assert_allclose(resumed_costs, whole_costs[2:], rtol=1e-5)
   assert resumed.best_evaluation == pytest.approx(whole.best_evaluation,
                                                   rel=1e-5)
-  expected, _ = training_state.read(str(tmp_path / "whole"))
-  got, _ = training_state.read(part)
-  assert sorted(got) == sorted(expected)
-  for name in expected:
-    np.testing.assert_allclose(got[name], expected[name], rtol=1e-5,
-                               atol=1e-7, err_msg=name)
-  saved = l2l_file.load(os.path.join(part, "cw.l2l"))
-  for module, variables in l2l_file.load(
-      tmp_path / "whole" / "cw.l2l").items():
-    for name, value in variables.items():
-      np.testing.assert_allclose(saved[module][name], value, rtol=1e-5)
+  _assert_same_saved_state(tmp_path / "whole", part)
 
 
 RESUME_ARGS = {"num_epochs": 9, "evaluation_period": 4, "evaluation_epochs": 2,
@@ -281,14 +286,4 @@ def test_interrupted_then_resumed_run_follows_the_uninterrupted_one(
   assert resumed.epochs == 9 and resumed.interrupted is None
   assert resumed.best_evaluation == pytest.approx(whole.best_evaluation,
                                                   rel=1e-6)
-  expected, _ = training_state.read(str(tmp_path / "whole"))
-  got, _ = training_state.read(part)
-  assert sorted(got) == sorted(expected)
-  for name in expected:
-    np.testing.assert_allclose(got[name], expected[name], rtol=1e-5,
-                               atol=1e-7, err_msg=name)
-  saved = l2l_file.load(os.path.join(part, "cw.l2l"))
-  for module, variables in l2l_file.load(
-      tmp_path / "whole" / "cw.l2l").items():
-    for name, value in variables.items():
-      np.testing.assert_allclose(saved[module][name], value, rtol=1e-5)
+  _assert_same_saved_state(tmp_path / "whole", part)
