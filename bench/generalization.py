@@ -37,6 +37,7 @@ import common  # First: it quiets TensorFlow before anything imports it.
 from l2l.experiment import evaluation
 from l2l.experiment import records
 from l2l.experiment import training
+import util
 
 FLAGS = flags.FLAGS
 flags.DEFINE_boolean("quick", False, "Small budget (under 10 minutes): "
@@ -44,9 +45,10 @@ flags.DEFINE_boolean("quick", False, "Small budget (under 10 minutes): "
 flags.DEFINE_boolean("ablation", False, "Instead of the baseline comparison, "
                      "meta-train on each family variant of ABLATIONS and "
                      "run each on the held-out tasks.")
-flags.DEFINE_multi_string("variant", None, "With --ablation, run only this "
-                          "problem of ABLATIONS (repeat the flag for more; "
-                          "default: all of them).")
+flags.DEFINE_multi_string("variant", None, "With --ablation, meta-train on "
+                          "this problem instead of every ABLATIONS one "
+                          "(repeat the flag for more), e.g. "
+                          "family:scale_range=3.")
 flags.DEFINE_integer("train_epochs", 300, "Meta-training epochs, each run.")
 flags.DEFINE_float("meta_learning_rate", common.META_LEARNING_RATE,
                    "Meta-training's learning rate (both runs).")
@@ -287,9 +289,9 @@ def comparison():
 def ablation():
   """Meta-trains each variant of ABLATIONS; a table of held-out scores."""
   rows = []
-  for label, problem in ABLATIONS.items():
-    if FLAGS.variant and problem not in FLAGS.variant:
-      continue
+  labels = {problem: label for label, problem in ABLATIONS.items()}
+  for problem in FLAGS.variant or ABLATIONS.values():
+    label = labels.get(problem, "(not in ABLATIONS)")
     with tempfile.TemporaryDirectory(prefix="l2l-ablation-") as directory:
       scores = learned_scores(problem, directory)
     for task in HELD_OUT:
@@ -310,11 +312,11 @@ def ablation():
 
 def main(argv):
   del argv
-  unknown = set(FLAGS.variant or ()) - set(ABLATIONS.values())
-  if unknown:
-    raise app.UsageError("--variant: {} not in ABLATIONS; expected some of "
-                         "{}.".format(", ".join(sorted(unknown)),
-                                      ", ".join(ABLATIONS.values())))
+  for problem in FLAGS.variant or ():
+    try:
+      util.check_problem_name(problem)
+    except ValueError as error:
+      raise app.UsageError("--variant={}: {}".format(problem, error))
   common.print_environment("generalization")
   start = timeit.default_timer()
   report = ablation() if FLAGS.ablation else comparison()
