@@ -298,3 +298,25 @@ def test_mnist_weights_and_biases_are_small_normals(data_dir):
   assert np.all(biases != 0) and np.any(biases < 0)
   np.testing.assert_allclose(np.std(weights), 0.01, rtol=0.05)
   assert 0.004 < np.std(biases) < 0.02
+
+
+def test_per_epoch_hooks_only_reach_problems_that_have_them():
+  drawn = []
+
+  class Drawing:
+    def __call__(self):
+      return tf.constant(0.0)
+
+    def next_task(self, sess):
+      drawn.append(sess)
+
+    def epoch_unrolls(self, num_unrolls):
+      return 3 * num_unrolls
+
+  plain = problems.simple()
+  # A plain problem: no draw, the usual number of unrolls.
+  problems.draw_next_task(plain, "session")
+  assert problems.epoch_unrolls(plain, 5) == 5
+  problems.draw_next_task(Drawing(), "session")
+  assert drawn == ["session"]
+  assert problems.epoch_unrolls(Drawing(), 5) == 15
