@@ -11,8 +11,8 @@ best learning rate at each horizon, picked on the evaluation instances (an
 oracle). Prints `BENCH generalization` lines, two markdown tables, the win
 counts and any divergence.
 
-    python bench/generalization.py            # 41 min on 2 busy cores
-    python bench/generalization.py --quick    # 3 min of CPU; 13 min busy
+    python bench/generalization.py            # 12 min CPU, 33 min busy wall
+    python bench/generalization.py --quick    # 3 min CPU, 6-7 min wall
     python bench/generalization.py --ablation --quick   # the trick ablation
     python bench/generalization.py --ablation --variant=family:unroll_tail=2
 """
