@@ -40,8 +40,9 @@ flags.DEFINE_float("timeout", 0.0, "Seconds after which the whole run is "
 _CLUSTER_FLAGS = ("ps_hosts", "worker_hosts", "job_name", "task_index")
 # Seconds the other tasks get to end after the chief has ended.
 _END_GRACE_SECONDS = 30.0
-# Seconds between SIGTERM and SIGKILL when stopping a task.
-_KILL_GRACE_SECONDS = 5.0
+# Seconds between SIGTERM and SIGKILL when stopping a task (the chief
+# finishes its epoch and keeps its training state in them).
+_KILL_GRACE_SECONDS = 15.0
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -179,7 +180,9 @@ def start(num_workers, train_args, log_dir):
 
 
 def stop_all(tasks):
-  for task in tasks:
+  """Stops the tasks, the chief first: it keeps its training state on
+  SIGTERM, which needs the ps task (and, in sync mode, the workers) up."""
+  for task in tasks[1:2] + tasks[2:] + tasks[:1]:
     task.stop()
 
 
@@ -248,7 +251,9 @@ def main(argv):
   if status != 0:
     cli.fail("The chief failed (status {}): {} (logs in {})".format(
         status, chief.last_error(), log_dir))
-  saved = _saved_files(save_path, started)
+  # A resumed run may end without beating the optimizer saved before it.
+  resumed = "--resume" in train_args
+  saved = _saved_files(save_path, 0.0 if resumed else started)
   if not saved:
     cli.fail("The chief ended without saving an optimizer in {} (logs in {})"
              .format(save_path, log_dir))
