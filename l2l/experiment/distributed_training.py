@@ -646,6 +646,11 @@ def _train_worker(sess, replica, schedule, log_period, timeout, chief):
     # The chief closes the synchronisation queue when training has ended.
     logging.info("The chief has ended training (%s).",
                  error.message.splitlines()[0])
+  except (tf.errors.UnavailableError, tf.errors.AbortedError) as error:
+    raise RuntimeError(
+        "Lost the parameter servers ({}): the chief has ended the run (e.g. "
+        "it was interrupted; resume it with --resume) or a ps task "
+        "died.".format(error.message.splitlines()[0])) from error
 
 
 class _Chief:

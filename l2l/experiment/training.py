@@ -494,7 +494,10 @@ class _Run:
     """Takes the epoch, instance draws and best evaluation of a state."""
     where = training_state.path(self.save_path)
     self.epoch = self.checkpointed_epoch = int(info["epoch"])
-    self.resets = int(info["resets"])
+    # Instance draws replay only from one machine to one machine: a
+    # cluster's workers draw with seeds of their own.
+    self.resets = (int(info["resets"]) if self.cluster is None and
+                   not info.get("cluster") else 0)
     best = info.get("best_evaluation")
     self.best_evaluation = math.inf if best is None else float(best)
     self.saved = bool(info.get("saved"))
