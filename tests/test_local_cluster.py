@@ -2,15 +2,19 @@
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+import pytest
 
 from l2l.checkpoint import l2l_file
 from l2l.experiment import evaluation
 from l2l.experiment import local_cluster
+from l2l.experiment import training_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,16 +25,18 @@ def _local_cluster(*args, timeout=240):
       cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def test_two_workers_train_an_optimizer_that_beats_its_untrained_start(
+_QUADRATIC = ("--problem=quadratic", "--evaluation_period=8",
+              "--evaluation_epochs=2", "--num_steps=20", "--unroll_length=10",
+              "--learning_rate=0.01", "--seed=1", "--checkpoint_period=4")
+
+
+def test_two_workers_train_then_one_machine_and_the_cluster_resume(
     tmp_path):
   save_path = tmp_path / "quadratic"
   logs = tmp_path / "logs"
   done = _local_cluster(
       "--workers=2", "--log_dir=" + str(logs), "--timeout=200",
-      "--problem=quadratic", "--save_path=" + str(save_path),
-      "--num_epochs=16", "--evaluation_period=8", "--evaluation_epochs=2",
-      "--num_steps=20", "--unroll_length=10", "--learning_rate=0.01",
-      "--seed=1")
+      "--save_path=" + str(save_path), "--num_epochs=16", *_QUADRATIC)
   assert done.returncode == 0, done.stderr[-3000:]
   assert sorted(os.listdir(logs)) == ["ps0.log", "worker0.log",
                                       "worker1.log"]
@@ -54,6 +60,56 @@ def test_two_workers_train_an_optimizer_that_beats_its_untrained_start(
       for path in (str(save_path), None))
   assert np.isfinite(trained)
   assert trained < 0.8 * untrained
+  _, info = training_state.read(str(save_path))
+  assert info["epoch"] == 16 and info["saved"] and info["resets"] == 0
+  assert info["cluster"] == {"workers": 2, "sync_replicas": True}
+  assert np.isfinite(info["best_evaluation"])
+  _resume_on_one_machine_then_on_the_cluster(save_path, info,
+                                             tmp_path / "resumed")
+
+
+def _beta1_power(save_path):
+  return float(training_state.read(str(save_path))[0]["beta1_power"])
+
+
+def _resume_on_one_machine_then_on_the_cluster(save_path, on_cluster, logs):
+  """Continues the cluster's 16 epochs to 20 on one machine, then to 24 on
+  the cluster again."""
+  common = ("--save_path=" + str(save_path),) + _QUADRATIC
+  # One machine continues it: 4 more epochs, an evaluation of 2 at the end.
+  beta1_power = _beta1_power(save_path)
+  one = subprocess.run(
+      [sys.executable, "train.py", "--resume", "--num_epochs=20", *common],
+      cwd=ROOT, capture_output=True, text=True, timeout=200, check=False)
+  assert one.returncode == 0, one.stderr[-3000:]
+  _, on_one = training_state.read(str(save_path))
+  assert on_one["epoch"] == 20 and "cluster" not in on_one
+  # Draws counted from the resume: the cluster's are not replayable.
+  assert on_one["resets"] == 4 + 2
+  # Adam's step count carried over: 2 meta-steps in each of 4 epochs.
+  assert _beta1_power(save_path) == pytest.approx(beta1_power * 0.9**8,
+                                                  rel=1e-5)
+  assert on_one["best_evaluation"] <= on_cluster["best_evaluation"]
+  # Pretend the best so far was far better than anything the cluster will
+  # reach: the resumed chief must keep that optimizer.
+  values, info = training_state.read(str(save_path))
+  training_state.write(str(save_path), values,
+                       dict(info, best_evaluation=1e-12))
+  kept = (save_path / "cw.l2l").read_bytes()
+  again = _local_cluster("--workers=2", "--log_dir=" + str(logs),
+                         "--timeout=200", "--num_epochs=24", "--resume",
+                         *common)
+  assert again.returncode == 0, again.stderr[-3000:]
+  chief_log = (logs / "worker0.log").read_text()
+  assert "the cluster starts at meta-step 20" in chief_log
+  assert "EVALUATION (all workers: 24 epochs)" in chief_log
+  assert "Saved the meta-optimizer" not in chief_log
+  assert (save_path / "cw.l2l").read_bytes() == kept
+  _, resumed = training_state.read(str(save_path))
+  assert resumed["epoch"] == 24 and resumed["best_evaluation"] == 1e-12
+  # 2 workers, 2 unrolls per epoch, sync: one meta-step per epoch.
+  assert _beta1_power(save_path) == pytest.approx(
+      float(values["beta1_power"]) * 0.9**4, rel=1e-5)
 
 
 def test_without_save_path_the_launcher_refuses_in_one_line():
@@ -85,3 +141,79 @@ def test_stopping_a_task_ends_its_process(tmp_path):
   task.stop()
   assert task.poll() is not None
   assert time.monotonic() - start < 10
+
+
+def _all_workers_epochs(log):
+  """The cluster's epoch counts a worker's log reports, in order."""
+  try:
+    text = log.read_text()
+  except FileNotFoundError:
+    return []
+  return [int(n) for n in re.findall(r"\(all workers: (\d+) of", text)]
+
+
+def _wait_for(condition, what, seconds=120):
+  deadline = time.monotonic() + seconds
+  while not condition():
+    assert time.monotonic() < deadline, "timed out waiting for " + what
+    time.sleep(0.2)
+
+
+def test_async_cluster_survives_a_killed_worker_which_rejoins(tmp_path):
+  """1 ps + 2 async workers as processes: kill -9 worker 1; the chief goes on
+  and keeps its state; worker 1 restarted joins the running count; SIGTERM
+  to the chief keeps the state and ends the run."""
+  save_path = tmp_path / "quadratic"
+  args = ["--save_path=" + str(save_path), "--num_epochs=1000000",
+          "--nosync_replicas", "--log_period=1", "--evaluation_period=4",
+          "--evaluation_epochs=1", "--checkpoint_period=2", "--num_steps=20",
+          "--unroll_length=10", "--learning_rate=0.01", "--seed=1",
+          "--problem=quadratic"]
+  tasks = local_cluster.start(2, args, str(tmp_path))
+  chief, worker = tasks[1], tasks[2]
+  chief_log = tmp_path / "worker0.log"
+  again = None
+  try:
+    _wait_for(lambda: _all_workers_epochs(tmp_path / "worker1.log"),
+              "worker 1's first epoch")
+    worker.process.kill()
+    assert worker.process.wait(timeout=30) == -signal.SIGKILL
+    at_kill = max(_all_workers_epochs(chief_log) +
+                  _all_workers_epochs(tmp_path / "worker1.log"))
+    with open(tmp_path / "worker1-again.log", "xb") as log:
+      again = subprocess.Popen(worker.process.args, cwd=ROOT, stdout=log,
+                               stderr=subprocess.STDOUT)
+    # The chief goes on alone, evaluating and keeping its state.
+    _wait_for(lambda: training_state.read(str(save_path))[1]["epoch"] >
+              at_kill + 4, "the chief's state after the kill")
+    _wait_for(lambda: _all_workers_epochs(tmp_path / "worker1-again.log"),
+              "the restarted worker's first epoch")
+    # It joined the running count: it did not start the parameters over.
+    joined_at = _all_workers_epochs(tmp_path / "worker1-again.log")[0]
+    assert joined_at > at_kill + 4
+    chief.process.send_signal(signal.SIGTERM)
+    assert chief.process.wait(timeout=60) == 128 + signal.SIGTERM
+    said = [line for line in chief_log.read_text().splitlines()
+            if line.startswith("Interrupted")]
+    # The chief ended the run early: the workers end with it.
+    assert again.wait(timeout=60) == 0
+    ended = (tmp_path / "worker1-again.log").read_text()
+  finally:
+    if again is not None and again.poll() is None:
+      again.kill()
+      again.wait()
+    local_cluster.stop_all(tasks)
+  # 1000000 epochs of 2 meta-steps each: the end the chief skipped to.
+  assert re.search(r"The cluster reached meta-step 200000\d: training ends",
+                   ended)
+  for task in tasks:
+    assert task.poll() in (0, -signal.SIGKILL, 128 + signal.SIGTERM)
+  _, info = training_state.read(str(save_path))
+  assert info["epoch"] >= joined_at
+  assert info["cluster"] == {"workers": 2, "sync_replicas": False}
+  assert len(said) == 1 and said[0].startswith(
+      "Interrupted (SIGTERM): the training state of epoch {} is in {}, the "
+      "best optimizer beside it;".format(info["epoch"],
+                                         training_state.path(save_path)))
+  assert info["saved"] and np.isfinite(info["best_evaluation"])
+  assert l2l_file.load(save_path / "cw.l2l")["linear"]["w"].shape == (20, 1)

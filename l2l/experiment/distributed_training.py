@@ -436,13 +436,14 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
           problem, unroll_length, learning_rate, sync_replicas, seed=seed,
           net_assignments=net_assignments,
           second_derivatives=second_derivatives)
-      ending = _Ending(cluster, replica.close_tokens)
+      schedule = _Schedule(num_epochs, num_steps // unroll_length,
+                           cluster.num_workers if sync_replicas else 1)
+      ending = _Ending(cluster, replica.close_tokens, replica.global_step,
+                       schedule.total_steps)
       summaries = training.Summaries(logdir if cluster.is_chief else None)
       kept = (_KeptState(replica, save_path) if cluster.is_chief and
               save_path is not None else None)
       graph.finalize()
-    schedule = _Schedule(num_epochs, num_steps // unroll_length,
-                         cluster.num_workers if sync_replicas else 1)
     initialise = None
     if saved_state is not None:
       initialise = kept.initialiser(saved_state, schedule)
@@ -498,7 +499,7 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
         run.epoch = run.checkpointed_epoch
       finally:
         summaries.close()
-        ending.finish(sess, wait=not interrupted)
+        ending.finish(sess, early=interrupted)
     return None if chief is None else run.result()
 
 
@@ -561,12 +562,17 @@ class _Ending:
   releases any worker still waiting for a meta-step and stops the ps tasks.
   """
 
-  def __init__(self, cluster, close_tokens):
+  def __init__(self, cluster, close_tokens, global_step, total_steps):
     self._cluster = cluster
     done = cluster_lib.done_queue()
     self._report = done.enqueue(cluster.rank)
     self._reported = done.size()
     self._close_tokens = close_tokens
+    # Ends the run early: an asynchronous worker stops when a meta-step
+    # returns a count at the end.
+    self._skip_to_end = global_step.assign(
+        tf.maximum(global_step.read_value(),
+                   tf.constant(total_steps, global_step.dtype.base_dtype)))
     self._stop_ps = [cluster_lib.shutdown_queue(i).enqueue(0)
                      for i in range(cluster.num_ps)]
 
@@ -583,15 +589,15 @@ class _Ending:
                       "training within %.0f s.", missing, expected,
                       _FINISH_GRACE_SECONDS)
 
-  def finish(self, sess, wait=True):
+  def finish(self, sess, early=False):
     """Reports (a worker) or ends the cluster's run (the chief).
 
     Errors are logged, not raised: the ps tasks may already be gone.
 
     Args:
       sess: the session.
-      wait: the chief waits (briefly) for the others to report first; an
-        interrupted chief does not, since they have not finished.
+      early: the chief was interrupted: the other workers are told to stop
+        (they have not reached the end), and are waited for as usual.
     """
     try:
       if not self._cluster.is_chief:
@@ -599,9 +605,10 @@ class _Ending:
         return
       # A worker still waiting for a meta-step is released and told that
       # training has ended.
+      if early:
+        sess.run(self._skip_to_end)
       sess.run(self._close_tokens)
-      if wait:
-        self.wait_for_workers(sess, warn=True)
+      self.wait_for_workers(sess, warn=True)
       sess.run(self._stop_ps)
     except tf.errors.OpError as error:
       logging.warning("Could not end the run cleanly: %s",
