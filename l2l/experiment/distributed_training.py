@@ -22,9 +22,21 @@ synchronous mode each meta-step waits for the missing worker's meta-gradient:
 the others wait, and a worker that has waited `timeout` seconds for one
 meta-step stops with an error that says so. A restarted worker (same flags)
 finds the parameters initialised, draws fresh instances and rejoins the
-current meta-step; a restarted chief does not re-initialise them either, but
-starts its best evaluation afresh (pass --overwrite to let it replace the
-saved optimizer).
+current meta-step.
+
+Training state. The chief keeps the training state of `training.train`
+(training_state.py) in `save_path`, variable for variable the one a
+one-machine run keeps (the cluster's `global_step` is left out), so either
+resumes the other's run. With `resume`, a chief that finds the ps variables
+uninitialised (a new cluster) assigns them the state's values and sets
+`global_step` to the state's epochs, rounded down to a whole meta-step; one
+that finds them initialised (only the chief died) keeps their newer values.
+Either way it takes the state's best evaluation and so never saves a worse
+optimizer over a better one; it keeps a state after every save for the same
+reason. Instance draws are not replayed: the workers draw with seeds of
+their own, so a resumed cluster run continues the epoch count, parameters,
+slots and best evaluation exactly but not the instances the uninterrupted
+run would have drawn.
 """
 
 import collections
