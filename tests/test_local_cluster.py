@@ -30,19 +30,37 @@ _QUADRATIC = ("--problem=quadratic", "--evaluation_period=8",
               "--learning_rate=0.01", "--seed=1", "--checkpoint_period=4")
 
 
-def test_two_workers_train_then_one_machine_and_the_cluster_resume(
-    tmp_path):
+def _one_machine(*args):
+  return subprocess.run([sys.executable, "train.py"] + list(args), cwd=ROOT,
+                        capture_output=True, text=True, timeout=200,
+                        check=False)
+
+
+def _beta1_power(save_path):
+  return float(training_state.read(str(save_path))[0]["beta1_power"])
+
+
+def test_a_run_moves_between_one_machine_and_two_workers_both_ways(tmp_path):
+  """One machine trains 2 epochs, two workers resume to 16, a restarted
+  cluster to 20, one machine to 24. Meta-steps: 2 unrolls per epoch on one
+  machine; one per epoch on 2 synchronous workers (2 unrolls each)."""
   save_path = tmp_path / "quadratic"
+  common = ("--save_path=" + str(save_path),) + _QUADRATIC
+  started = _one_machine("--num_epochs=2", *common)
+  assert started.returncode == 0, started.stderr[-3000:]
+  beta1_power = _beta1_power(save_path)
+  assert beta1_power == pytest.approx(0.9**4, rel=1e-5)
   logs = tmp_path / "logs"
   done = _local_cluster(
       "--workers=2", "--log_dir=" + str(logs), "--timeout=200",
-      "--save_path=" + str(save_path), "--num_epochs=16", *_QUADRATIC)
+      "--num_epochs=16", "--resume", *common)
   assert done.returncode == 0, done.stderr[-3000:]
   assert sorted(os.listdir(logs)) == ["ps0.log", "worker0.log",
                                       "worker1.log"]
   chief_log = (logs / "worker0.log").read_text()
   assert "Worker 0 of 2 (synchronous mode): training until meta-step 16" in (
       chief_log)
+  assert "the cluster starts at meta-step 2." in chief_log
   assert "Saved the meta-optimizer" in chief_log
   assert "parameter server /job:ps/task:0 stops" in (
       logs / "ps0.log").read_text()
@@ -60,56 +78,44 @@ def test_two_workers_train_then_one_machine_and_the_cluster_resume(
       for path in (str(save_path), None))
   assert np.isfinite(trained)
   assert trained < 0.8 * untrained
-  _, info = training_state.read(str(save_path))
-  assert info["epoch"] == 16 and info["saved"] and info["resets"] == 0
-  assert info["cluster"] == {"workers": 2, "sync_replicas": True}
-  assert np.isfinite(info["best_evaluation"])
-  _resume_on_one_machine_then_on_the_cluster(save_path, info,
-                                             tmp_path / "resumed")
-
-
-def _beta1_power(save_path):
-  return float(training_state.read(str(save_path))[0]["beta1_power"])
-
-
-def _resume_on_one_machine_then_on_the_cluster(save_path, on_cluster, logs):
-  """Continues the cluster's 16 epochs to 20 on one machine, then to 24 on
-  the cluster again."""
-  common = ("--save_path=" + str(save_path),) + _QUADRATIC
-  # One machine continues it: 4 more epochs, an evaluation of 2 at the end.
-  beta1_power = _beta1_power(save_path)
-  one = subprocess.run(
-      [sys.executable, "train.py", "--resume", "--num_epochs=20", *common],
-      cwd=ROOT, capture_output=True, text=True, timeout=200, check=False)
-  assert one.returncode == 0, one.stderr[-3000:]
-  _, on_one = training_state.read(str(save_path))
-  assert on_one["epoch"] == 20 and "cluster" not in on_one
-  # Draws counted from the resume: the cluster's are not replayable.
-  assert on_one["resets"] == 4 + 2
-  # Adam's step count carried over: 2 meta-steps in each of 4 epochs.
-  assert _beta1_power(save_path) == pytest.approx(beta1_power * 0.9**8,
+  state, on_cluster = training_state.read(str(save_path))
+  assert on_cluster["epoch"] == 16 and on_cluster["saved"]
+  assert on_cluster["resets"] == 0
+  assert on_cluster["cluster"] == {"workers": 2, "sync_replicas": True}
+  # Adam's step count carried over: 14 epochs of one meta-step.
+  assert _beta1_power(save_path) == pytest.approx(beta1_power * 0.9**14,
                                                   rel=1e-5)
-  assert on_one["best_evaluation"] <= on_cluster["best_evaluation"]
-  # Pretend the best so far was far better than anything the cluster will
-  # reach: the resumed chief must keep that optimizer.
-  values, info = training_state.read(str(save_path))
-  training_state.write(str(save_path), values,
-                       dict(info, best_evaluation=1e-12))
+  # Pretend the best so far was far better than anything the restarted
+  # cluster will reach: its chief must keep that optimizer.
+  training_state.write(str(save_path), state,
+                       dict(on_cluster, best_evaluation=1e-12))
   kept = (save_path / "cw.l2l").read_bytes()
+  logs = tmp_path / "restarted"
   again = _local_cluster("--workers=2", "--log_dir=" + str(logs),
-                         "--timeout=200", "--num_epochs=24", "--resume",
+                         "--timeout=200", "--num_epochs=20", "--resume",
                          *common)
   assert again.returncode == 0, again.stderr[-3000:]
   chief_log = (logs / "worker0.log").read_text()
-  assert "the cluster starts at meta-step 20" in chief_log
-  assert "EVALUATION (all workers: 24 epochs)" in chief_log
+  assert "the cluster starts at meta-step 16." in chief_log
+  assert "EVALUATION (all workers: 20 epochs)" in chief_log
   assert "Saved the meta-optimizer" not in chief_log
   assert (save_path / "cw.l2l").read_bytes() == kept
-  _, resumed = training_state.read(str(save_path))
-  assert resumed["epoch"] == 24 and resumed["best_evaluation"] == 1e-12
-  # 2 workers, 2 unrolls per epoch, sync: one meta-step per epoch.
+  _, restarted = training_state.read(str(save_path))
+  assert restarted["epoch"] == 20 and restarted["best_evaluation"] == 1e-12
   assert _beta1_power(save_path) == pytest.approx(
-      float(values["beta1_power"]) * 0.9**4, rel=1e-5)
+      float(state["beta1_power"]) * 0.9**4, rel=1e-5)
+  # One machine goes on: 4 more epochs, an evaluation of 2 at the end.
+  beta1_power = _beta1_power(save_path)
+  one = _one_machine("--resume", "--num_epochs=24", *common)
+  assert one.returncode == 0, one.stderr[-3000:]
+  _, on_one = training_state.read(str(save_path))
+  assert on_one["epoch"] == 24 and "cluster" not in on_one
+  # Draws counted from the resume: the cluster's are not replayable.
+  assert on_one["resets"] == 4 + 2
+  assert on_one["best_evaluation"] == 1e-12
+  assert (save_path / "cw.l2l").read_bytes() == kept
+  assert _beta1_power(save_path) == pytest.approx(beta1_power * 0.9**8,
+                                                  rel=1e-5)
 
 
 def test_without_save_path_the_launcher_refuses_in_one_line():

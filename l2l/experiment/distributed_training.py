@@ -666,10 +666,13 @@ def _train_worker(sess, replica, schedule, log_period, timeout, chief):
     logging.info("The chief has ended training (%s).",
                  error.message.splitlines()[0])
   except (tf.errors.UnavailableError, tf.errors.AbortedError) as error:
-    raise RuntimeError(
-        "Lost the parameter servers ({}): the chief has ended the run (e.g. "
-        "it was interrupted; resume it with --resume) or a ps task "
-        "died.".format(error.message.splitlines()[0])) from error
+    message = ("Lost the parameter servers ({}): a ps task died or the run "
+               "was stopped; restart the cluster with --resume to continue "
+               "from the chief's last training state.".format(
+                   error.message.splitlines()[0]))
+    # Said here too: closing a session whose ps tasks are gone can hang.
+    logging.error("%s", message)
+    raise RuntimeError(message) from error
 
 
 class _Chief:
