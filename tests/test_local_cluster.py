@@ -49,7 +49,8 @@ def test_a_run_moves_between_one_machine_and_two_workers_both_ways(tmp_path):
   started = _one_machine("--num_epochs=2", *common)
   assert started.returncode == 0, started.stderr[-3000:]
   beta1_power = _beta1_power(save_path)
-  assert beta1_power == pytest.approx(0.9**4, rel=1e-5)
+  # TF's Adam keeps beta1^(t + 1) after t meta-steps: here 4.
+  assert beta1_power == pytest.approx(0.9**5, rel=1e-5)
   logs = tmp_path / "logs"
   done = _local_cluster(
       "--workers=2", "--log_dir=" + str(logs), "--timeout=200",
