@@ -7,8 +7,9 @@ Its own flags are --workers, --log_dir and --timeout; every other flag is a
 train.py flag and goes to every task. The tasks listen on free ports of
 127.0.0.1, each writes its log to `<log_dir>/<job><index>.log`, and the
 command waits for the run to end. It exits 0 only when the chief (worker 0)
-has ended well and saved an optimizer in --save_path. On exit, Ctrl-C or
-SIGTERM it stops every process it started.
+has ended well and saved an optimizer in --save_path (with --resume, an
+optimizer saved before counts too). On exit, Ctrl-C or SIGTERM it stops
+every process it started, the chief first, which keeps its training state.
 """
 
 import glob
