@@ -213,8 +213,6 @@ def test_async_cluster_survives_a_killed_worker_which_rejoins(tmp_path):
   # 1000000 epochs of 2 meta-steps each: the end the chief skipped to.
   assert re.search(r"The cluster reached meta-step 200000\d: training ends",
                    ended)
-  for task in tasks:
-    assert task.poll() in (0, -signal.SIGKILL, 128 + signal.SIGTERM)
   _, info = training_state.read(str(save_path))
   assert info["epoch"] >= joined_at
   assert info["cluster"] == {"workers": 2, "sync_replicas": False}
