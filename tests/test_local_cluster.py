@@ -140,6 +140,16 @@ def test_flag_value_reads_both_spellings():
   assert local_cluster.flag_value(args, "logdir") is None
 
 
+@pytest.mark.parametrize("args, expected", [
+    ([], False), (["--resume"], True), (["--resume=true"], True),
+    (["--resume=1"], True), (["--resume=False"], False),
+    (["--resume", "--noresume"], False), (["--noresume", "--resume=t"], True),
+    (["--resume_path=x"], False),
+])
+def test_boolean_flag_reads_every_spelling_absl_takes(args, expected):
+  assert local_cluster.boolean_flag(["--seed=2"] + args, "resume") is expected
+
+
 def test_stopping_a_task_ends_its_process(tmp_path):
   task = local_cluster._Task(  # pylint: disable=protected-access
       "sleeper", [sys.executable, "-c", "import time; time.sleep(60)"],

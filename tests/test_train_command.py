@@ -7,10 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
+from absl import flags
+from absl.testing import flagsaver
 import numpy as np
 
 from l2l.checkpoint import l2l_file
+from l2l.experiment import distributed_training
+from l2l.experiment import train_command
 from l2l.experiment import training
 from l2l.experiment import training_state
 
@@ -344,3 +349,19 @@ def test_train_command_on_the_family(tmp_path):
   assert bad.stderr.strip().splitlines()[-1].startswith(
       "Error: --problem=family:nonsense=1 is invalid: Bad family option "
       "'nonsense=1'")
+
+
+def test_a_diverged_cluster_task_exits_as_a_diverged_run(monkeypatch, capsys):
+  def diverge(*args, **kwargs):
+    del args, kwargs
+    raise training.TrainingDiverged("the optimizee loss became nan")
+
+  monkeypatch.setattr(distributed_training, "train", diverge)
+  task = types.SimpleNamespace(job_name="worker", task_index=0)
+  with flagsaver.flagsaver():
+    if not flags.FLAGS.is_parsed():
+      flags.FLAGS.mark_as_parsed()
+    status = train_command._train_on_cluster(task, {})
+  assert status == train_command.EXIT_DIVERGED == 2
+  assert capsys.readouterr().err == (
+      "Error: worker 0: training diverged: the optimizee loss became nan\n")

@@ -111,6 +111,23 @@ def flag_value(args, name):
   return value
 
 
+def boolean_flag(args, name):
+  """Whether `args` turn the boolean flag `name` on, as absl reads them.
+
+  `--name`, `--name=true` (or t, 1) turn it on, `--noname` and
+  `--name=false` off; the last one counts.
+  """
+  value = False
+  for arg in args:
+    if arg == "--" + name:
+      value = True
+    elif arg == "--no" + name:
+      value = False
+    elif arg.startswith("--{}=".format(name)):
+      value = arg.split("=", 1)[1].lower() in ("true", "t", "1")
+  return value
+
+
 def _check_train_args(args):
   for name in _CLUSTER_FLAGS:
     if any(a == "--" + name or a.startswith("--{}=".format(name))
@@ -253,7 +270,7 @@ def main(argv):
     cli.fail("The chief failed (status {}): {} (logs in {})".format(
         status, chief.last_error(), log_dir))
   # A resumed run may end without beating the optimizer saved before it.
-  resumed = "--resume" in train_args
+  resumed = boolean_flag(train_args, "resume")
   saved = _saved_files(save_path, 0.0 if resumed else started)
   if not saved:
     cli.fail("The chief ended without saving an optimizer in {} (logs in {})"

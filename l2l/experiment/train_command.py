@@ -186,7 +186,12 @@ def _train_on_cluster(task, settings):
         timeout=FLAGS.cluster_timeout, swarm_options=swarm_options(),
         checkpoint_period=FLAGS.checkpoint_period, resume=FLAGS.resume,
         **settings)
-  except (RuntimeError, TimeoutError, training.TrainingDiverged) as error:
+  except training.TrainingDiverged as error:
+    # The same status as a one-machine run that diverged.
+    sys.stderr.write("Error: {} {}: training diverged: {}\n".format(
+        task.job_name, task.task_index, error))
+    return EXIT_DIVERGED
+  except (RuntimeError, TimeoutError) as error:
     cli.fail("{} {}: {}".format(task.job_name, task.task_index, error))
   return 0 if result is None else _report(result)
 
