@@ -382,7 +382,8 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
           save_path, " ".join(sys.argv), training_state.LOCK_NAME))
     if cluster.is_chief:
       training.check_save_path(
-          save_path, training.saved_ids(net_config, num_particles), overwrite)
+          save_path, training.saved_ids(net_config, num_particles,
+                                        swarm_options), overwrite)
     server = cluster_lib.start_server(cluster)
     graph = tf.Graph()
     with graph.as_default():

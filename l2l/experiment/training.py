@@ -5,6 +5,7 @@ Importing this module defines no command-line flags.
 
 import collections
 import contextlib
+import dataclasses
 import math
 import os
 import signal
@@ -18,6 +19,7 @@ import tensorflow as tf
 
 from l2l import files
 from l2l.checkpoint import l2l_file
+from l2l.checkpoint import manifest
 import meta
 from l2l.experiment import progress
 from l2l.experiment import training_state
@@ -205,6 +207,29 @@ def _check_resume(save_path, resume, overwrite):
             save_path, training_state.path(save_path)))
 
 
+def _check_resumed_swarm(save_path, saved, options):
+  """Refuses to resume with swarm options other than the run's.
+
+  Args:
+    save_path: the save directory.
+    saved: the swarm options the training state records, or None (a state
+      written before it recorded them: the manifest's are checked instead).
+    options: this run's, as `dataclasses.asdict` of its `SwarmConfig`.
+
+  Raises:
+    training_state.TrainingStateError: naming the first differing option.
+  """
+  where = training_state.path(save_path)
+  if saved is None:
+    saved_manifest = manifest.read(save_path)
+    if saved_manifest is None:
+      logging.warning("%s does not record the swarm options and no manifest "
+                      "is beside it: they are not checked.", where)
+      return
+    saved, where = saved_manifest["swarm"], manifest.path_in(save_path)
+  training_state.check_swarm_options(saved, options, where)
+
+
 def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
           evaluation_period=1000, evaluation_epochs=20, num_steps=100,
           unroll_length=20, learning_rate=0.001, second_derivatives=False,
@@ -305,10 +330,15 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
   settings = _trajectory_settings(problem_name, num_steps, unroll_length,
                                   learning_rate, second_derivatives, seed,
                                   num_particles)
+  settings["swarm"] = dataclasses.asdict(swarm_unroll.SwarmConfig(
+      num_particles=num_particles, **dict(swarm_options or {})))
   saved_state = training_state.read(save_path) if resume else None
   if saved_state is not None:
-    training_state.check_settings(saved_state[1].get("settings", {}),
-                                  settings, training_state.path(save_path))
+    saved_settings = saved_state[1].get("settings", {})
+    training_state.check_settings(saved_settings, settings,
+                                  training_state.path(save_path))
+    _check_resumed_swarm(save_path, saved_settings.get("swarm"),
+                         settings["swarm"])
   # What the saved manifest records about this training.
   manifest_settings = {"num_epochs": num_epochs, "num_steps": num_steps,
                        "unroll_length": unroll_length,
@@ -323,8 +353,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
       tf.compat.v1.set_random_seed(seed)
     problem, net_config, net_assignments = util.get_config(
         problem_name, data_dir=data_dir)
-    check_save_path(save_path, _saved_ids(net_config, num_particles),
-                    overwrite)
+    check_save_path(save_path, _saved_ids(net_config, num_particles,
+                                          swarm_options), overwrite)
     optimizer = meta.MetaOptimizer(num_particles=num_particles,
                                    **dict(swarm_options or {}), **net_config)
     step, update, reset, cost_op, _ = optimizer.meta_minimize(
@@ -475,10 +505,12 @@ class _Run:
                     if self.save_path is not None else None))
 
 
-def _saved_ids(net_config, num_particles):
+def _saved_ids(net_config, num_particles, swarm_options=None):
   ids = list(net_config)
   if num_particles > 1:
     ids.append(swarm_unroll.ATTENTION_ID)
+    if (swarm_options or {}).get("attraction_gain", "off") != "off":
+      ids.append(swarm_unroll.GATE_ID)
   return ids
 
 
