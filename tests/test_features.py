@@ -297,14 +297,15 @@ def test_record_point_is_each_instances_best_personal_best(run_built):
 
 
 def test_gate_inputs_are_the_gap_to_the_record_and_the_stillness(run_built):
-  losses = np.array([[3.0, 1.0]], np.float32)
-  deltas = np.array([[[1e-4, -1e-4], [1.0, 1.0]]], np.float32)
+  losses = np.array([[3.0, 1.0, 2.0]], np.float32)
+  previous_best = np.array([[3.0 + 6e-4, 1.0, np.inf]], np.float32)
   got = run_built(lambda: features.gate_inputs(losses, np.array([1.0]),
-                                               deltas))
-  assert got.shape == (1, 2, 2)
-  # Gaps (3 - 1) / (3 + 1) = 0.5 and 0; stillness log(1e-4) / log(1e-8)
-  # = 0.5 and log(1) / log(1e-8) = 0.
-  np.testing.assert_allclose(got[0], [[0.5, 0.5], [0.0, 0.0]], atol=1e-5)
+                                               previous_best))
+  assert got.shape == (1, 3, 2)
+  # Gaps (3 - 1) / (3 + 1) = 0.5, 0 and 1 / 3. Progress 6e-4 / 6 = 1e-4:
+  # stillness log(1e-4) / log(1e-8) = 0.5; no progress: 1; no best yet: 0.
+  np.testing.assert_allclose(got[0], [[0.5, 0.5], [0.0, 1.0], [1 / 3, 0.0]],
+                             atol=1e-4)
 
 
 def test_attraction_gate_starts_nearly_shut_and_reads_its_weights(run_built):

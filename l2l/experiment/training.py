@@ -36,7 +36,8 @@ SWARM_RECIPE = {
     "unroll_length": 20,
     "learning_rate": 0.01,
     "swarm_options": {"objective": "sum", "time_weighting": "final",
-                      "per_instance": True, "use_entropy": False},
+                      "per_instance": True, "use_entropy": False,
+                      "attraction_gain": "learned"},
 }
 
 

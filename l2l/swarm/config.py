@@ -82,8 +82,8 @@ class SwarmConfig:
       has found (its record), added to the net's update:
       `x' = x + delta + c (x_record - x)`, with `c` from a learned gate
       g = sigmoid(logit) per particle and instance (`features.AttractionGate`:
-      it reads how much worse the particle is than the record and how still
-      it is). "off": c = 0 (no gate). "learned": c = g, trained through the
+      it reads how much worse the particle is than the record and whether it
+      has stopped improving). "off": c = 0 (no gate). "learned": c = g, trained through the
       move like every other weight. "jump": c ~ Bernoulli(g), a jump onto
       the record, trained by the score-function (REINFORCE) estimator, since
       the loss after a jump across basins has no useful gradient in g

@@ -351,27 +351,37 @@ def record_point(best_points, best_losses):
   return point, tf.reduce_min(best_losses, axis=-1)
 
 
-def gate_inputs(losses, record_loss, delta_prev):
+def gate_inputs(losses, record_loss, previous_best):
   """What `AttractionGate` reads about each particle of each instance.
 
   Args:
     losses: [..., k] each particle's loss now.
     record_loss: [...] its instance's record loss.
-    delta_prev: [..., k, n] each particle's previous update.
+    previous_best: [..., k] each particle's best loss before this step (inf
+      before its first).
 
   Returns:
     [..., k, 2]: the gap `(f - f_record) / (|f| + |f_record| + 1e-8)` (0 for
     the record holder, towards 1 for a particle far worse), and the
-    stillness `log(rms(delta_prev) + 1e-8) / log(1e-8)` (0 for moves of
-    size 1, 1 for a particle that has stopped).
+    stillness `log(p + 1e-8) / log(1e-8)` of the particle's progress
+    `p = clip((f_best - f) / (|f| + |f_best| + 1e-8), 0, 1)` on its own best
+    (1 before its first step): 0 for a particle still improving fast, 1
+    for one that has stopped improving.
   """
   losses = tf.convert_to_tensor(losses)
   record_loss = tf.expand_dims(tf.convert_to_tensor(record_loss,
                                                     dtype=losses.dtype), -1)
+  previous_best = tf.convert_to_tensor(previous_best, dtype=losses.dtype)
   gap = (losses - record_loss) / (tf.abs(losses) + tf.abs(record_loss) +
                                   1e-8)
-  rms = tf.sqrt(tf.reduce_mean(tf.square(delta_prev), axis=-1))
-  stillness = tf.math.log(rms + 1e-8) / math.log(1e-8)
+  seen = tf.math.is_finite(previous_best)
+  # The inf of a particle with no best yet never reaches the arithmetic.
+  previous_best = tf.where(seen, previous_best, losses)
+  progress = tf.clip_by_value(
+      (previous_best - losses) / (tf.abs(losses) + tf.abs(previous_best) +
+                                  1e-8), 0.0, 1.0)
+  progress = tf.where(seen, progress, tf.ones_like(progress))
+  stillness = tf.math.log(progress + 1e-8) / math.log(1e-8)
   return tf.stack([gap, stillness], axis=-1)
 
 

@@ -292,6 +292,7 @@ class SwarmStep:
     grads = unroll.optimizee_gradients(tf.reduce_sum(losses), x, self._names,
                                        self._second_derivatives)
     flat_x = particles.flatten(x)
+    previous_best = state.best_f
     stacked, state = swarm_features(
         self.config, particles.flatten(grads), flat_x,
         self.instances.losses(rows, losses), state, self.instances)
@@ -317,20 +318,21 @@ class SwarmStep:
     instance_losses = self.instances.losses(rows, losses)
     log_prob = tf.zeros_like(instance_losses)
     if self._gate is not None:
-      pull, log_prob = self._pull(flat_x, instance_losses, state)
+      pull, log_prob = self._pull(flat_x, instance_losses, previous_best,
+                                  state)
       x_next = [a + b for a, b in zip(x_next, particles.unflatten(
           pull, self.shapes))]
     delta = particles.flatten([a - b for a, b in zip(x_next, x)])
     return x_next, net_state_next, state._replace(delta_prev=delta), log_prob
 
-  def _pull(self, flat_x, instance_losses, state):
+  def _pull(self, flat_x, instance_losses, previous_best, state):
     """The gated move toward each instance's record.
 
     Args:
       flat_x: [k, n] positions.
       instance_losses: [k, R] the particles' losses on each instance.
-      state: the `SwarmState` after this step's personal-best update
-        (`delta_prev` still the previous step's).
+      previous_best: `SwarmState.best_f` before this step.
+      state: the `SwarmState` after this step's personal-best update.
 
     Returns:
       `(pull [k, n], log_prob [k, R])`: `c (x_record - x)` per instance, and
@@ -346,7 +348,7 @@ class SwarmStep:
     # not through what it reads.
     inputs = tf.stop_gradient(features.gate_inputs(
         tf.transpose(instance_losses), record_loss,
-        self.instances.points(state.delta_prev)))
+        tf.transpose(tf.reshape(previous_best, [k, self.instances.count]))))
     coefficient = self._gate(inputs)
     log_prob = tf.zeros_like(coefficient)
     if self.config.attraction_gain == "jump":
