@@ -35,9 +35,8 @@ SWARM_RECIPE = {
     "num_steps": 100,
     "unroll_length": 20,
     "learning_rate": 0.01,
-    "swarm_options": {"objective": "sum", "time_weighting": "final",
-                      "per_instance": True, "use_entropy": False,
-                      "attraction_gain": "learned"},
+    "swarm_options": {"objective": "final_best", "per_instance": True,
+                      "use_entropy": False, "attraction_gain": "learned"},
 }
 
 
