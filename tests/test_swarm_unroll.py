@@ -1130,6 +1130,20 @@ def test_learned_gain_pulls_every_particle_toward_its_rows_record():
   assert np.abs(after - x0).max() > 1e-3
 
 
+def test_learned_gain_on_whole_particles_pulls_toward_the_best_particle():
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(31)
+    optimizer = _swarm(learning_rate=0.0, attraction_gain="learned")
+    info = optimizer.meta_loss(_shifted_quadratic(), 1)
+    _init(sess)
+    x0, c, after = sess.run([optimizer.x_initial[0],
+                             info.subproblem_constants[0], info.x[0]])
+  best = np.square(x0 - c).sum(-1).mean(-1).argmin()
+  gain = 1.0 / (1.0 + math.exp(4.0))
+  np.testing.assert_allclose(after, x0 + gain * (x0[best][None] - x0),
+                             rtol=1e-5, atol=1e-6)
+
+
 def _gated_swarm_dir(tmp_path, gate_bias):
   """A saved jump swarm whose gate always (b=1) or never (b=-1) opens."""
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
