@@ -334,6 +334,8 @@ def test_train_command_bad_swarm_flags_name_the_flag(tmp_path):
   for flag, name in (("--swarm_objective=greedy", "swarm_objective"),
                      ("--swarm_time_weighting=late", "swarm_time_weighting"),
                      ("--swarm_step_noise=-1", "swarm_step_noise"),
+                     ("--swarm_attraction_gain=always",
+                      "swarm_attraction_gain"),
                      ("--swarm_entropy_weight=-0.5", "swarm_entropy_weight")):
     done = _train("--problem=square_cos_2", "--num_particle=2", flag,
                   "--save_path=" + str(tmp_path / "x"))

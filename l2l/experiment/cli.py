@@ -57,7 +57,7 @@ def define_shared_flags():
                     "gate moves each particle toward its instance's best "
                     "point: off, learned (a pull by the gate's value) or "
                     "jump (onto that point with the gate's probability). "
-                    "Evaluation takes the saved swarm's.")
+                    "Evaluation takes the saved swarm's unless given.")
 
 
 def swarm_flag_options(only_given=False):
