@@ -18,6 +18,7 @@ from l2l import files
 from l2l.experiment import cluster
 from l2l.experiment import distributed_training
 from l2l.experiment import local_cluster
+from l2l.experiment import training
 from l2l.experiment import training_state
 import meta
 import problems
@@ -48,7 +49,8 @@ def _start_cluster(num_workers=2):
 class _Worker:
   """A worker's graph and its session, opened in `stack`."""
 
-  def __init__(self, stack, jobs, servers, rank, sync, open_session=True):
+  def __init__(self, stack, jobs, servers, rank, sync, open_session=True,
+               resume_from=None):
     self.task = cluster.Cluster(jobs, "worker", rank)
     self.graph = tf.Graph()
     with self.graph.as_default():
@@ -57,10 +59,17 @@ class _Worker:
           _LEARNING_RATE, sync, seed=5)
       self.variables = {v.op.name: v
                         for v in tf.compat.v1.global_variables()}
+      self.kept = distributed_training._KeptState(self.replica, "saved")
+    initialise = None
+    if resume_from is not None:
+      # One unroll per epoch, one meta-step per unroll.
+      initialise = self.kept.initialiser(
+          resume_from, distributed_training._Schedule(100, 1, 1))
     if open_session:
       stack.enter_context(self.graph.as_default())
       self.sess = stack.enter_context(distributed_training.worker_session(
-          self.task, servers[rank], self.replica, timeout=30))
+          self.task, servers[rank], self.replica, timeout=30,
+          initialise=initialise))
 
   def read(self, names):
     return self.sess.run([self.variables[n] for n in names])
@@ -220,3 +229,96 @@ def test_the_chief_is_the_save_directorys_one_writer(tmp_path):
                             training_state.LOCK_NAME):
     with pytest.raises(files.DirectoryBusyError, match="the other run"):
       distributed_training.train(chief, "simple", save_path=str(tmp_path))
+
+
+def _one_machine_state(net, meta_steps):
+  """The variables a one-machine run keeps after `meta_steps` meta-steps."""
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(1)
+    optimizer = meta.MetaOptimizer(**net)
+    step, update, _, _, _ = optimizer.meta_minimize(
+        _problem(), _UNROLL, learning_rate=_LEARNING_RATE)
+    kept = training_state.Variables(tf.compat.v1.global_variables())
+    sess.run(tf.compat.v1.global_variables_initializer())
+    for _ in range(meta_steps):
+      sess.run([step, update])
+    return kept.read(sess)
+
+
+def test_a_resumed_chief_starts_the_cluster_from_a_one_machine_state():
+  values = _one_machine_state(_NET, meta_steps=3)
+  jobs, servers = _start_cluster()
+  with contextlib.ExitStack() as stack:
+    chief = _Worker(stack, jobs, servers, 0, sync=False,
+                    resume_from=(values, {"epoch": 6}))
+    worker = _Worker(stack, jobs, servers, 1, sync=False)
+    on_ps = sorted(v.op.name for v in chief.replica.parameter_variables
+                   if v.op.name != "global_step")
+    restored = dict(zip(on_ps, chief.read(on_ps)))
+    seen_by_worker = dict(zip(on_ps, worker.read(on_ps)))
+    meta_steps = chief.sess.run(chief.replica.global_step)
+    # The state the chief keeps is again a one-machine state.
+    kept = chief.kept.variables.read(chief.sess)
+  # Parameters, Adam's slots and powers: the state's, bit for bit.
+  assert sorted(on_ps) == sorted(
+      n for n in values if n.startswith("vars_optimizer") or "power" in n)
+  assert np.abs(values["vars_optimizer/cw_deep_lstm/linear/w"]).max() > 0
+  assert float(values["beta1_power"]) == pytest.approx(0.9**4, rel=1e-6)
+  for name in on_ps:
+    np.testing.assert_array_equal(restored[name], values[name], name)
+    np.testing.assert_array_equal(seen_by_worker[name], values[name], name)
+  # Epoch 6 at one meta-step per epoch.
+  assert meta_steps == 6
+  assert sorted(kept) == sorted(values)
+  for name in on_ps:
+    np.testing.assert_array_equal(kept[name], values[name], name)
+
+
+def test_a_state_of_another_net_is_refused_before_the_session(tmp_path):
+  other_net = {"cw": {"net": "CoordinateWiseDeepLSTM",
+                      "net_options": {"layers": (2,)}}}
+  values = _one_machine_state(other_net, meta_steps=0)
+  task = cluster.Cluster({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]},
+                         "worker", 0)
+  with tf.Graph().as_default():
+    replica = distributed_training.build_replica(
+        task, lambda: meta.MetaOptimizer(**_NET), _problem(), _UNROLL,
+        _LEARNING_RATE, False)
+    kept = distributed_training._KeptState(replica, str(tmp_path))
+    with pytest.raises(training_state.TrainingStateError,
+                       match=r"state.npz does not fit this run's graph "
+                       r"\(missing none, unexpected \['states/state_0/state',"):
+      kept.initialiser((values, {"epoch": 1}),
+                       distributed_training._Schedule(10, 1, 1))
+
+
+class _RecordingRun(training.Run):
+  """A `training.Run` that records the epochs of its training states."""
+
+  def __init__(self, epoch):
+    super().__init__(None, {}, None)
+    self.epoch = epoch
+    self.kept = []
+
+  def checkpoint(self, sess):
+    del sess
+    self.kept.append(self.epoch)
+
+
+def test_the_chief_keeps_states_every_period_of_all_workers_epochs():
+  run = _RecordingRun(epoch=6)
+  signals = training.StopSignals(enabled=False)
+  # 2 unrolls per epoch, 2 workers in sync: one meta-step is one epoch.
+  schedule = distributed_training._Schedule(100, 2, 2)
+  chief = distributed_training._Chief(
+      None, None, schedule, training.Summaries(None), run, signals,
+      ("quadratic", {}), distributed_training._Periods(
+          evaluation=1000, evaluation_epochs=1, checkpoint=4))
+  for position in (7, 8, 9, 11, 13, 17):
+    chief.after_epoch(1, position, 1.0, 2.0, 0.1)
+  # Resumed at 6: the next period ends at 8; a skipped boundary counts once.
+  assert run.kept == [8, 13, 17]
+  signals.received = "SIGTERM"
+  with pytest.raises(distributed_training._Interrupted):
+    chief.after_epoch(1, 18, 1.0, 2.0, 0.1)
+  assert run.kept == [8, 13, 17, 18] and run.interrupted == "SIGTERM"

@@ -1,6 +1,7 @@
 """Tests for evaluate_command.py through evaluate.py."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -27,6 +28,28 @@ def test_evaluate_command_line(ref, tmp_path):
       np.log10(final**2)) in done.stdout
   (records,) = os.listdir(tmp_path)
   assert "Records: {}\n".format(tmp_path / records) in done.stdout
+
+
+def test_ctrl_c_during_an_evaluation_is_one_line_and_writes_nothing(
+    tmp_path):
+  command = [sys.executable, "evaluate.py", "--problem=simple",
+             "--optimizer=Adam", "--num_epochs=500", "--num_steps=100",
+             "--records_dir=" + str(tmp_path)]
+  process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+  # The first progress line says the evaluation is under way.
+  for line in process.stderr:
+    if "Adam on simple:" in line:
+      break
+  process.send_signal(signal.SIGINT)
+  stdout, stderr = process.communicate(timeout=120)
+  assert process.returncode == 128 + signal.SIGINT, stderr
+  assert "Traceback" not in stderr
+  assert stderr.strip().splitlines()[-1] == (
+      "Interrupted (SIGINT): the evaluation stopped; a records file is only "
+      "written when it ends.")
+  assert not stdout
+  assert os.listdir(tmp_path) == []
 
 
 def test_evaluate_help_lists_every_flag():

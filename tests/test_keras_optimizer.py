@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import l2l
+from l2l.dropin import keras_optimizer
 import meta
 import problems
 
@@ -84,3 +85,41 @@ def test_learning_rate_and_weight_decay_are_refused(saved_path):
     l2l.keras_optimizer(saved_path, lr=0.1)
   with pytest.raises(ValueError, match="weight_decay=0.01 is not accepted"):
     l2l.keras_optimizer(saved_path, weight_decay=0.01)
+
+
+def test_a_saved_model_reloads_with_the_optimizer_and_its_state(
+    saved_path, tmp_path_factory):
+  rng = np.random.RandomState(2)
+  inputs = rng.normal(size=(32, 4)).astype(np.float32)
+  labels = (inputs[:, 1] > 0).astype(np.int32)
+  model = _model(2)
+  model.compile(optimizer=l2l.keras_optimizer(saved_path, clipnorm=5.0),
+                loss=keras.losses.SparseCategoricalCrossentropy(
+                    from_logits=True))
+  model.fit(inputs, labels, batch_size=16, epochs=2, verbose=0)
+  saved_model = tmp_path_factory.mktemp("model") / "model.keras"
+  model.save(saved_model)
+  # The optimizer's own files are not needed to load it.
+  moved = tmp_path_factory.mktemp("moved")
+  for path in saved_path.iterdir():
+    path.rename(moved / path.name)
+  loaded = keras.models.load_model(saved_model)
+  assert isinstance(loaded.optimizer, type(model.optimizer))
+  assert loaded.optimizer.clipnorm == 5.0
+  states = [v.numpy() for v in model.optimizer.variables]
+  loaded_states = [v.numpy() for v in loaded.optimizer.variables]
+  assert len(states) == len(loaded_states) > 2
+  assert max(np.abs(s).max() for s in states[1:]) > 0  # States, not zeros.
+  for state, loaded_state in zip(states, loaded_states):
+    np.testing.assert_array_equal(loaded_state, state)
+  # Both continue with the same step.
+  model.fit(inputs, labels, batch_size=16, epochs=1, verbose=0)
+  loaded.fit(inputs, labels, batch_size=16, epochs=1, verbose=0)
+  for value, loaded_value in zip(model.get_weights(), loaded.get_weights()):
+    np.testing.assert_allclose(loaded_value, value, rtol=1e-6, atol=1e-7)
+
+
+def test_a_malformed_rule_config_names_itself():
+  with pytest.raises(ValueError, match="update rule config: 'assignment' is missing"):
+    keras_optimizer.KerasLearnedOptimizer.from_config(
+        {"name": "x", "update_rule": {"nets": {}}})

@@ -2,15 +2,19 @@
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+import pytest
 
 from l2l.checkpoint import l2l_file
 from l2l.experiment import evaluation
 from l2l.experiment import local_cluster
+from l2l.experiment import training_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,22 +25,43 @@ def _local_cluster(*args, timeout=240):
       cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def test_two_workers_train_an_optimizer_that_beats_its_untrained_start(
-    tmp_path):
+_QUADRATIC = ("--problem=quadratic", "--evaluation_period=8",
+              "--evaluation_epochs=2", "--num_steps=20", "--unroll_length=10",
+              "--learning_rate=0.01", "--seed=1", "--checkpoint_period=4")
+
+
+def _one_machine(*args):
+  return subprocess.run([sys.executable, "train.py"] + list(args), cwd=ROOT,
+                        capture_output=True, text=True, timeout=200,
+                        check=False)
+
+
+def _beta1_power(save_path):
+  return float(training_state.read(str(save_path))[0]["beta1_power"])
+
+
+def test_a_run_moves_between_one_machine_and_two_workers_both_ways(tmp_path):
+  """One machine trains 2 epochs, two workers resume to 16, a restarted
+  cluster to 20, one machine to 24. Meta-steps: 2 unrolls per epoch on one
+  machine; one per epoch on 2 synchronous workers (2 unrolls each)."""
   save_path = tmp_path / "quadratic"
+  common = ("--save_path=" + str(save_path),) + _QUADRATIC
+  started = _one_machine("--num_epochs=2", *common)
+  assert started.returncode == 0, started.stderr[-3000:]
+  beta1_power = _beta1_power(save_path)
+  # TF's Adam keeps beta1^(t + 1) after t meta-steps: here 4.
+  assert beta1_power == pytest.approx(0.9**5, rel=1e-5)
   logs = tmp_path / "logs"
   done = _local_cluster(
       "--workers=2", "--log_dir=" + str(logs), "--timeout=200",
-      "--problem=quadratic", "--save_path=" + str(save_path),
-      "--num_epochs=16", "--evaluation_period=8", "--evaluation_epochs=2",
-      "--num_steps=20", "--unroll_length=10", "--learning_rate=0.01",
-      "--seed=1")
+      "--num_epochs=16", "--resume", *common)
   assert done.returncode == 0, done.stderr[-3000:]
   assert sorted(os.listdir(logs)) == ["ps0.log", "worker0.log",
                                       "worker1.log"]
   chief_log = (logs / "worker0.log").read_text()
   assert "Worker 0 of 2 (synchronous mode): training until meta-step 16" in (
       chief_log)
+  assert "the cluster starts at meta-step 2." in chief_log
   assert "Saved the meta-optimizer" in chief_log
   assert "parameter server /job:ps/task:0 stops" in (
       logs / "ps0.log").read_text()
@@ -54,6 +79,44 @@ def test_two_workers_train_an_optimizer_that_beats_its_untrained_start(
       for path in (str(save_path), None))
   assert np.isfinite(trained)
   assert trained < 0.8 * untrained
+  state, on_cluster = training_state.read(str(save_path))
+  assert on_cluster["epoch"] == 16 and on_cluster["saved"]
+  assert on_cluster["resets"] == 0
+  assert on_cluster["cluster"] == {"workers": 2, "sync_replicas": True}
+  # Adam's step count carried over: 14 epochs of one meta-step.
+  assert _beta1_power(save_path) == pytest.approx(beta1_power * 0.9**14,
+                                                  rel=1e-5)
+  # Pretend the best so far was far better than anything the restarted
+  # cluster will reach: its chief must keep that optimizer.
+  training_state.write(str(save_path), state,
+                       dict(on_cluster, best_evaluation=1e-12))
+  kept = (save_path / "cw.l2l").read_bytes()
+  logs = tmp_path / "restarted"
+  again = _local_cluster("--workers=2", "--log_dir=" + str(logs),
+                         "--timeout=200", "--num_epochs=20", "--resume",
+                         *common)
+  assert again.returncode == 0, again.stderr[-3000:]
+  chief_log = (logs / "worker0.log").read_text()
+  assert "the cluster starts at meta-step 16." in chief_log
+  assert "EVALUATION (all workers: 20 epochs)" in chief_log
+  assert "Saved the meta-optimizer" not in chief_log
+  assert (save_path / "cw.l2l").read_bytes() == kept
+  _, restarted = training_state.read(str(save_path))
+  assert restarted["epoch"] == 20 and restarted["best_evaluation"] == 1e-12
+  assert _beta1_power(save_path) == pytest.approx(
+      float(state["beta1_power"]) * 0.9**4, rel=1e-5)
+  # One machine goes on: 4 more epochs, an evaluation of 2 at the end.
+  beta1_power = _beta1_power(save_path)
+  one = _one_machine("--resume", "--num_epochs=24", *common)
+  assert one.returncode == 0, one.stderr[-3000:]
+  _, on_one = training_state.read(str(save_path))
+  assert on_one["epoch"] == 24 and "cluster" not in on_one
+  # Draws counted from the resume: the cluster's are not replayable.
+  assert on_one["resets"] == 4 + 2
+  assert on_one["best_evaluation"] == 1e-12
+  assert (save_path / "cw.l2l").read_bytes() == kept
+  assert _beta1_power(save_path) == pytest.approx(beta1_power * 0.9**8,
+                                                  rel=1e-5)
 
 
 def test_without_save_path_the_launcher_refuses_in_one_line():
@@ -77,6 +140,16 @@ def test_flag_value_reads_both_spellings():
   assert local_cluster.flag_value(args, "logdir") is None
 
 
+@pytest.mark.parametrize("args, expected", [
+    ([], False), (["--resume"], True), (["--resume=true"], True),
+    (["--resume=1"], True), (["--resume=False"], False),
+    (["--resume", "--noresume"], False), (["--noresume", "--resume=t"], True),
+    (["--resume_path=x"], False),
+])
+def test_boolean_flag_reads_every_spelling_absl_takes(args, expected):
+  assert local_cluster.boolean_flag(["--seed=2"] + args, "resume") is expected
+
+
 def test_stopping_a_task_ends_its_process(tmp_path):
   task = local_cluster._Task(  # pylint: disable=protected-access
       "sleeper", [sys.executable, "-c", "import time; time.sleep(60)"],
@@ -85,3 +158,77 @@ def test_stopping_a_task_ends_its_process(tmp_path):
   task.stop()
   assert task.poll() is not None
   assert time.monotonic() - start < 10
+
+
+def _all_workers_epochs(log):
+  """The cluster's epoch counts a worker's log reports, in order."""
+  try:
+    text = log.read_text()
+  except FileNotFoundError:
+    return []
+  return [int(n) for n in re.findall(r"\(all workers: (\d+) of", text)]
+
+
+def _wait_for(condition, what, seconds=120):
+  deadline = time.monotonic() + seconds
+  while not condition():
+    assert time.monotonic() < deadline, "timed out waiting for " + what
+    time.sleep(0.2)
+
+
+def test_async_cluster_survives_a_killed_worker_which_rejoins(tmp_path):
+  """1 ps + 2 async workers as processes: kill -9 worker 1; the chief goes on
+  and keeps its state; worker 1 restarted joins the running count; SIGTERM
+  to the chief keeps the state and ends the run."""
+  save_path = tmp_path / "quadratic"
+  args = ["--save_path=" + str(save_path), "--num_epochs=1000000",
+          "--nosync_replicas", "--log_period=1", "--evaluation_period=4",
+          "--evaluation_epochs=1", "--checkpoint_period=2", "--num_steps=20",
+          "--unroll_length=10", "--learning_rate=0.01", "--seed=1",
+          "--problem=quadratic"]
+  tasks = local_cluster.start(2, args, str(tmp_path))
+  chief, worker = tasks[1], tasks[2]
+  chief_log = tmp_path / "worker0.log"
+  again = None
+  try:
+    _wait_for(lambda: _all_workers_epochs(tmp_path / "worker1.log"),
+              "worker 1's first epoch")
+    worker.process.kill()
+    assert worker.process.wait(timeout=30) == -signal.SIGKILL
+    at_kill = max(_all_workers_epochs(chief_log) +
+                  _all_workers_epochs(tmp_path / "worker1.log"))
+    with open(tmp_path / "worker1-again.log", "xb") as log:
+      again = subprocess.Popen(worker.process.args, cwd=ROOT, stdout=log,
+                               stderr=subprocess.STDOUT)
+    # The chief goes on alone, evaluating and keeping its state.
+    _wait_for(lambda: training_state.read(str(save_path))[1]["epoch"] >
+              at_kill + 4, "the chief's state after the kill")
+    _wait_for(lambda: _all_workers_epochs(tmp_path / "worker1-again.log"),
+              "the restarted worker's first epoch")
+    # It joined the running count: it did not start the parameters over.
+    joined_at = _all_workers_epochs(tmp_path / "worker1-again.log")[0]
+    assert joined_at > at_kill + 4
+    chief.process.send_signal(signal.SIGTERM)
+    assert chief.process.wait(timeout=60) == 128 + signal.SIGTERM
+    said = [line for line in chief_log.read_text().splitlines()
+            if line.startswith("Interrupted")]
+    # The chief ended the run early: the workers end with it.
+    assert again.wait(timeout=60) == 0
+    ended = (tmp_path / "worker1-again.log").read_text()
+  finally:
+    if again is not None and again.poll() is None:
+      again.kill()
+      again.wait()
+    local_cluster.stop_all(tasks)
+  # 1000000 epochs of 2 meta-steps each: the end the chief skipped to.
+  assert re.search(r"The cluster reached meta-step 200000\d: training ends",
+                   ended)
+  _, info = training_state.read(str(save_path))
+  assert info["epoch"] >= joined_at
+  assert info["cluster"] == {"workers": 2, "sync_replicas": False}
+  assert len(said) == 1 and said[0].startswith(
+      "Interrupted (SIGTERM): the training state of epoch {} is in {}, the "
+      "best optimizer beside it;".format(info["epoch"],
+                                         training_state.path(save_path)))
+  assert info["saved"] and np.isfinite(info["best_evaluation"])
+  assert l2l_file.load(save_path / "cw.l2l")["linear"]["w"].shape == (20, 1)

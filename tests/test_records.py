@@ -246,6 +246,24 @@ def test_settings_are_stored_as_sorted_json(tmp_path):
   assert list(json.loads(text)) == sorted(json.loads(text))
 
 
+def test_non_finite_settings_are_stored_as_strict_json(tmp_path):
+  losses, seconds, _ = _arrays()
+  tuning = {"scores": {"0.1": float("inf"), "0.01": np.float32(0.25),
+                       "1.0": float("nan")}, "bounds": [float("-inf"), 2.0]}
+  path = records.write(str(tmp_path), _Evaluation(losses, seconds, None),
+                       dict(SETTINGS, versions={}, tuning=tuning))
+  with np.load(path, allow_pickle=False) as data:
+    text = str(data["settings"])
+
+  def refuse(constant):
+    raise ValueError("not JSON: " + constant)
+
+  stored = json.loads(text, parse_constant=refuse)["tuning"]
+  assert stored == {"scores": {"0.1": "inf", "0.01": 0.25, "1.0": "nan"},
+                    "bounds": ["-inf", 2.0]}
+  assert records.read(path)[1]["tuning"] == stored
+
+
 # ------------------------------------------------------------- tuning ---
 
 

@@ -7,10 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
+from absl import flags
+from absl.testing import flagsaver
 import numpy as np
 
 from l2l.checkpoint import l2l_file
+from l2l.experiment import distributed_training
+from l2l.experiment import train_command
 from l2l.experiment import training
 from l2l.experiment import training_state
 
@@ -269,14 +274,22 @@ def test_a_second_run_on_a_save_path_is_refused_naming_the_first(tmp_path):
           tmp_path))
 
 
-def test_train_command_refuses_resume_on_a_cluster(tmp_path):
-  done = _train("--problem=simple", "--save_path=" + str(tmp_path / "x"),
-                "--resume", "--ps_hosts=127.0.0.1:1",
-                "--worker_hosts=127.0.0.1:2", "--job_name=worker")
-  assert done.returncode == 1
-  assert done.stderr.strip().splitlines()[-1] == (
-      "Error: --resume continues a one-machine run; cluster training keeps "
-      "no training state yet.")
+def test_a_cluster_chief_refuses_a_state_of_other_settings_in_one_line(
+    tmp_path):
+  settings = training.trajectory_settings("quadratic", 4, 2, 0.001, False,
+                                          None, 1)
+  training_state.write(str(tmp_path), {}, {"epoch": 3, "resets": 0,
+                                           "settings": settings})
+  chief = ("--ps_hosts=127.0.0.1:1", "--worker_hosts=127.0.0.1:2",
+           "--job_name=worker", "--num_steps=4", "--unroll_length=2",
+           "--save_path=" + str(tmp_path))
+  # Refused before the chief starts its server (no ps task is needed).
+  other_problem = _train("--problem=simple", "--resume", *chief)
+  assert other_problem.returncode == 1
+  assert other_problem.stderr.strip().splitlines()[-1] == (
+      "Error: {} was written with --problem=quadratic, but this run has "
+      "--problem=simple; resume with the same settings.".format(
+          training_state.path(tmp_path)))
 
 
 def test_train_command_swarm_objective_flags(tmp_path):
@@ -360,3 +373,19 @@ def test_train_command_on_the_family(tmp_path):
   assert bad.stderr.strip().splitlines()[-1].startswith(
       "Error: --problem=family:nonsense=1 is invalid: Bad family option "
       "'nonsense=1'")
+
+
+def test_a_diverged_cluster_task_exits_as_a_diverged_run(monkeypatch, capsys):
+  def diverge(*args, **kwargs):
+    del args, kwargs
+    raise training.TrainingDiverged("the optimizee loss became nan")
+
+  monkeypatch.setattr(distributed_training, "train", diverge)
+  task = types.SimpleNamespace(job_name="worker", task_index=0)
+  with flagsaver.flagsaver():
+    if not flags.FLAGS.is_parsed():
+      flags.FLAGS.mark_as_parsed()
+    status = train_command._train_on_cluster(task, {})
+  assert status == train_command.EXIT_DIVERGED == 2
+  assert capsys.readouterr().err == (
+      "Error: worker 0: training diverged: the optimizee loss became nan\n")

@@ -1,5 +1,7 @@
 """Tests for update_rule.py: a saved optimizer's nets and assignment rule."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -33,3 +35,62 @@ def test_a_directory_without_manifest_holds_the_default_net(tmp_path):
 def test_a_missing_directory_is_a_clear_error(tmp_path):
   with pytest.raises(ValueError, match="is not a directory"):
     update_rule.UpdateRule.from_path(str(tmp_path / "missing"))
+
+
+def _apply_default_net(rule, gradient):
+  """The first update of the rule's `cw` net on `gradient`, in a new graph."""
+  with tf.Graph().as_default():
+    net = rule.make_nets()["cw"]
+    inputs = tf.constant(gradient)
+    delta, _ = net(inputs, net.initial_state_for_inputs(inputs,
+                                                        dtype=tf.float32))
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      return sess.run(delta)
+
+
+def test_a_rule_survives_a_json_round_trip_of_its_config(tmp_path):
+  with tf.Graph().as_default():
+    tf.compat.v1.set_random_seed(3)
+    net = networks.factory(**networks.default_config())
+    net(tf.zeros([3]), net.initial_state_for_inputs(tf.zeros([3]),
+                                                    dtype=tf.float32))
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      networks.save(net, sess, str(tmp_path / "cw.l2l"))
+  rule = update_rule.UpdateRule.from_path(str(tmp_path))
+  config = json.loads(json.dumps(rule.to_config()))
+  (tmp_path / "cw.l2l").unlink()  # The config carries the weights.
+  copy = update_rule.UpdateRule.from_config(config)
+  assert copy.assignment_rule == rule.assignment_rule
+  assert copy.source == str(tmp_path)
+  weights = config["nets"]["cw"]["weights"]
+  assert sum(np.prod(v["shape"]) for module in weights.values()
+             for v in module.values()) > 100
+  gradient = np.array([0.3, -2.0, 1e-4], np.float32)
+  first = _apply_default_net(copy, gradient)
+  assert np.abs(first).max() > 0
+  # Weights of another seed give another step: the config's weights count.
+  with tf.Graph().as_default():
+    tf.compat.v1.set_random_seed(4)
+    net = networks.factory(**networks.default_config())
+    net(tf.zeros([3]), net.initial_state_for_inputs(tf.zeros([3]),
+                                                    dtype=tf.float32))
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      networks.save(net, sess, str(tmp_path / "cw.l2l"))
+  other = update_rule.UpdateRule.from_path(str(tmp_path))
+  assert np.abs(_apply_default_net(other, gradient) - first).max() > 1e-6
+  np.testing.assert_array_equal(
+      _apply_default_net(update_rule.UpdateRule.from_config(config),
+                         gradient), first)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"nets": {}, "source": "x"}, "config: 'assignment' is missing"),
+    ({"nets": [], "assignment": [], "source": "x"}, "config: "),
+])
+def test_a_malformed_config_is_a_clear_error(config, message):
+  with pytest.raises(ValueError, match="Not a learned optimizer's update rule "
+                     + message):
+    update_rule.UpdateRule.from_config(config)

@@ -14,11 +14,17 @@ from l2l.core import unroll
 from l2l.dropin import update_rule as update_rule_lib
 
 
+@keras.saving.register_keras_serializable(package="l2l")
 class KerasLearnedOptimizer(keras.optimizers.Optimizer):
   """A meta-trained update rule as a `keras.optimizers.Optimizer`.
 
   It has no learning rate: Keras's `learning_rate` attribute exists (the
   base class requires one) but is never used, and passing one is refused.
+
+  A model saved with it (`model.save("m.keras")`) keeps the rule's weights
+  in its config, and the nets' states as optimizer variables, so
+  `keras.models.load_model` restores it whole, on any machine, once this
+  module is imported (`l2l.keras_optimizer` imports it).
   """
 
   def __init__(self, update_rule, name="learned_optimizer", **kwargs):
@@ -52,6 +58,23 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
   def update_rule(self):
     """The `UpdateRule` it applies."""
     return self._update_rule
+
+  def get_config(self):
+    """Keras's config, with the update rule and its weights."""
+    config = super().get_config()
+    # The base class always has a learning rate; this optimizer takes none.
+    del config["learning_rate"]
+    config["update_rule"] = self._update_rule.to_config()
+    return config
+
+  @classmethod
+  def from_config(cls, config, custom_objects=None):
+    """The optimizer `get_config` described."""
+    del custom_objects  # The config holds no Keras objects.
+    config = dict(config)
+    config.pop("learning_rate", None)
+    rule = update_rule_lib.UpdateRule.from_config(config.pop("update_rule"))
+    return cls(rule, **config)
 
   def build(self, variables):
     """Creates the nets and, for every variable, its net's state.

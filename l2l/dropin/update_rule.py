@@ -9,6 +9,7 @@ it with `unroll.net_updates`, the step the meta-training unroll takes.
 import contextlib
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from l2l.checkpoint import l2l_file
@@ -149,6 +150,58 @@ class UpdateRule:
     return cls(configs, meta_optimizer.assignment_rule,
                source="the MetaOptimizer")
 
+  def to_config(self):
+    """The rule as plain JSON values, weights included.
+
+    A model saved with its optimizer (Keras's `model.save`) carries this, so
+    it loads on a machine that has neither the optimizer's directory nor
+    its files.
+
+    Returns:
+      `{"nets": {net_id: {"net", "net_options", "weights"}}, "assignment",
+      "source"}`; "weights" are `{module: {variable: {"dtype", "shape",
+      "values"}}}`, empty for nets without parameters.
+    """
+    nets = {}
+    for net_id, config in self.net_configs.items():
+      options = dict(config.get("net_options") or {})
+      weights = options.pop("initializer", None)
+      if config.get("net_path") is not None:
+        weights = l2l_file.load(config["net_path"])
+      nets[net_id] = {"net": config["net"], "net_options": options,
+                      "weights": _weights_to_json(weights or {})}
+    return {"nets": nets, "assignment": list(self.assignment_rule),
+            "source": self.source}
+
+  @classmethod
+  def from_config(cls, config):
+    """The rule `to_config` described.
+
+    Args:
+      config: a dict `to_config` returned (or its JSON round trip).
+
+    Returns:
+      An `UpdateRule`.
+
+    Raises:
+      ValueError: if the config is not one `to_config` writes.
+    """
+    try:
+      configs = {}
+      for net_id, net in config["nets"].items():
+        options = dict(net["net_options"])
+        if net["weights"]:
+          options["initializer"] = _weights_from_json(net["weights"])
+        configs[net_id] = {"net": net["net"], "net_options": options}
+      assignment, source = config["assignment"], config["source"]
+    except KeyError as error:
+      raise ValueError("Not a learned optimizer's update rule config: {!r} "
+                       "is missing.".format(error.args[0])) from error
+    except (TypeError, AttributeError, ValueError) as error:
+      raise ValueError("Not a learned optimizer's update rule config: "
+                       "{}".format(error)) from error
+    return cls(configs, assignment, source=source)
+
   def net_ids(self, variables):
     """The net of each variable, by the assignment rule.
 
@@ -176,6 +229,22 @@ class UpdateRule:
     """
     return {net_id: networks.factory(**config)
             for net_id, config in self.net_configs.items()}
+
+
+def _weights_to_json(values):
+  """`{module: {variable: ndarray}}` as JSON values."""
+  return {module: {name: {"dtype": str(np.asarray(array).dtype),
+                          "shape": list(np.shape(array)),
+                          "values": np.ravel(array).tolist()}
+                   for name, array in variables.items()}
+          for module, variables in values.items()}
+
+
+def _weights_from_json(values):
+  """The inverse of `_weights_to_json`."""
+  return {module: {name: np.asarray(array["values"], array["dtype"]).reshape(
+      array["shape"]) for name, array in variables.items()}
+          for module, variables in values.items()}
 
 
 def initial_state(net, variable):

@@ -22,9 +22,21 @@ synchronous mode each meta-step waits for the missing worker's meta-gradient:
 the others wait, and a worker that has waited `timeout` seconds for one
 meta-step stops with an error that says so. A restarted worker (same flags)
 finds the parameters initialised, draws fresh instances and rejoins the
-current meta-step; a restarted chief does not re-initialise them either, but
-starts its best evaluation afresh (pass --overwrite to let it replace the
-saved optimizer).
+current meta-step.
+
+Training state. The chief keeps the training state of `training.train`
+(training_state.py) in `save_path`, variable for variable the one a
+one-machine run keeps (the cluster's `global_step` is left out), so either
+resumes the other's run. With `resume`, a chief that finds the ps variables
+uninitialised (a new cluster) assigns them the state's values and sets
+`global_step` to the state's epochs, rounded down to a whole meta-step; one
+that finds them initialised (only the chief died) keeps their newer values.
+Either way it takes the state's best evaluation and so never saves a worse
+optimizer over a better one; it keeps a state after every save for the same
+reason. Instance draws are not replayed: the workers draw with seeds of
+their own, so a resumed cluster run continues the epoch count, parameters,
+slots and best evaluation exactly but not the instances the uninterrupted
+run would have drawn.
 """
 
 import collections
@@ -221,7 +233,7 @@ def _wait_until_ready(sess, replica, timeout):
 
 
 @contextlib.contextmanager
-def worker_session(cluster, server, replica, timeout):
+def worker_session(cluster, server, replica, timeout, initialise=None):
   """A session on this worker's server, ready for training.
 
   The chief initialises the ps variables unless a previous chief did (it then
@@ -233,6 +245,9 @@ def worker_session(cluster, server, replica, timeout):
     server: its running `tf.distribute.Server`.
     replica: its `Replica`, built in the graph that is default here.
     timeout: seconds to wait for the parameters.
+    initialise: None, or the chief's `initialise(sess)` that gives every ps
+      variable its value instead of its initializer (a resumed run's),
+      `global_step` last: the other workers start once that is set.
 
   Yields:
     The session.
@@ -245,7 +260,10 @@ def worker_session(cluster, server, replica, timeout):
   try:
     if cluster.is_chief:
       if len(sess.run(replica.not_ready)):  # pylint: disable=g-explicit-length-test
-        sess.run(replica.init_parameters)
+        if initialise is None:
+          sess.run(replica.init_parameters)
+        else:
+          initialise(sess)
         fresh = True
       else:
         logging.info("The parameters are already initialised: the chief "
@@ -287,6 +305,14 @@ class _Finished(Exception):
   """The cluster has run all its meta-steps."""
 
 
+class _Interrupted(Exception):
+  """The chief was asked to stop (SIGINT/SIGTERM) and kept its state."""
+
+
+_Periods = collections.namedtuple(
+    "_Periods", "evaluation, evaluation_epochs, checkpoint")
+
+
 class _Schedule:
   """Converts between global meta-steps and epochs of all workers."""
 
@@ -298,6 +324,10 @@ class _Schedule:
 
   def epochs(self, position):
     return position * self.unrolls_per_step // self.num_unrolls
+
+  def position(self, epochs):
+    """The meta-steps of `epochs` epochs, rounded down to a whole step."""
+    return epochs * self.num_unrolls // self.unrolls_per_step
 
 
 def _train_epoch(sess, replica, schedule, options):
@@ -329,16 +359,21 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
           num_steps=100, unroll_length=20, learning_rate=0.001,
           second_derivatives=False, seed=None, num_particles=1,
           overwrite=False, data_dir=None, logdir=None, sync_replicas=True,
-          timeout=600.0, swarm_options=None):
+          timeout=600.0, swarm_options=None,
+          checkpoint_period=training.DEFAULT_CHECKPOINT_PERIOD, resume=False,
+          handle_signals=True):
   """Runs this task's part of a cluster meta-training.
 
   A ps task serves until the chief has finished. A worker trains; the chief
-  also evaluates and saves the best optimizer, as `training.train` does.
+  also evaluates, saves the best optimizer and keeps the training state in
+  `save_path`, as `training.train` does: the same file, so either can resume
+  the other's run.
 
   Args:
     cluster: this task's `cluster.Cluster`.
     problem_name: a name `util.get_config` knows.
-    save_path: directory for the best optimizer (the chief writes it).
+    save_path: directory for the best optimizer and the training state (the
+      chief writes them).
     num_epochs: training epochs, of all workers together.
     log_period: this worker's epochs between logged statistics.
     evaluation_period: epochs (of all workers) between evaluations.
@@ -349,7 +384,8 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
     second_derivatives: backpropagate through optimizee gradients.
     seed: base seed; worker r uses `cluster.worker_seed(seed, r)`.
     num_particles: LOIS swarm size (1: plain L2L).
-    overwrite: allow the chief to replace an optimizer in `save_path`.
+    overwrite: allow the chief to replace an optimizer (and a training
+      state) in `save_path`.
     data_dir: directory of mnist/cifar files.
     logdir: TensorBoard directory (the chief's summaries), or None.
     sync_replicas: synchronous (True) or asynchronous meta-steps.
@@ -357,13 +393,24 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
       and (the chief) for the other workers at the end.
     swarm_options: other `SwarmConfig` options of the swarm, as
       `training.train` takes them.
+    checkpoint_period: epochs (of all workers) between training states; the
+      chief also keeps one at the start, after every save, at the end and
+      when stopped by SIGINT/SIGTERM.
+    resume: the chief continues the run whose training state is in
+      `save_path` (written by a cluster or by one machine); other workers
+      ignore it.
+    handle_signals: the chief, on SIGINT/SIGTERM, finishes its epoch, keeps
+      the state and ends the cluster's run (a second signal stops at once).
 
   Returns:
-    The chief: the best evaluation's mean final loss (inf if none); other
-    workers and ps tasks: None.
+    The chief: a `training.TrainingResult`; other workers and ps tasks:
+    None.
 
   Raises:
     ValueError: for bad settings.
+    files.DirectoryBusyError: if another run holds `save_path`.
+    training_state.TrainingStateError: if the state to resume from is
+      missing or does not fit.
     RuntimeError: when a synchronous meta-step waited `timeout` seconds.
   """
   if num_steps % unroll_length:
@@ -375,15 +422,22 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
     return None
   problem, net_config, net_assignments = util.get_config(
       problem_name, data_dir=data_dir)
+  trajectory = training.trajectory_settings(
+      problem_name, num_steps, unroll_length, learning_rate,
+      second_derivatives, seed, num_particles, swarm_options)
   with contextlib.ExitStack() as held:
-    if cluster.is_chief and save_path is not None:
-      # The chief is the save directory's one writer, as a one-machine run.
-      held.enter_context(files.directory_lock(
-          save_path, " ".join(sys.argv), training_state.LOCK_NAME))
+    saved_state = None
     if cluster.is_chief:
+      if save_path is not None:
+        # The chief is the save directory's one writer, as a one-machine
+        # run.
+        held.enter_context(files.directory_lock(
+            save_path, " ".join(sys.argv), training_state.LOCK_NAME))
+      training.check_resume(save_path, resume, overwrite)
+      saved_state = training.resumed_state(save_path, resume, trajectory)
       training.check_save_path(
           save_path, training.saved_ids(net_config, num_particles,
-                                        swarm_options), overwrite)
+                                        swarm_options), overwrite or resume)
     server = cluster_lib.start_server(cluster)
     graph = tf.Graph()
     with graph.as_default():
@@ -394,40 +448,108 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
           problem, unroll_length, learning_rate, sync_replicas, seed=seed,
           net_assignments=net_assignments,
           second_derivatives=second_derivatives)
-      ending = _Ending(cluster, replica.close_tokens)
+      schedule = _Schedule(num_epochs, num_steps // unroll_length,
+                           cluster.num_workers if sync_replicas else 1)
+      ending = _Ending(cluster, replica.close_tokens, replica.global_step,
+                       schedule.total_steps)
       summaries = training.Summaries(logdir if cluster.is_chief else None)
+      kept = (_KeptState(replica, save_path) if cluster.is_chief and
+              save_path is not None else None)
       graph.finalize()
-    schedule = _Schedule(num_epochs, num_steps // unroll_length,
-                         cluster.num_workers if sync_replicas else 1)
+    initialise = None
+    if saved_state is not None:
+      initialise = kept.initialiser(saved_state, schedule)
     logging.info("Worker %d of %d (%s mode): training until meta-step %d.",
                  cluster.rank, cluster.num_workers,
                  "synchronous" if sync_replicas else "asynchronous",
                  schedule.total_steps)
-    with graph.as_default(), worker_session(cluster, server, replica,
-                                            timeout) as sess:
-      # What the saved manifest records about this training.
-      settings = dict(
-          num_epochs=num_epochs, num_steps=num_steps,
-          unroll_length=unroll_length, learning_rate=learning_rate,
-          second_derivatives=second_derivatives, seed=seed,
-          num_particles=num_particles, evaluation_period=evaluation_period,
-          evaluation_epochs=evaluation_epochs,
-          cluster={"workers": cluster.num_workers, "ps_tasks": cluster.num_ps,
-                   "sync_replicas": sync_replicas})
-      chief = (_Chief(sess, replica, schedule, evaluation_period,
-                      evaluation_epochs, save_path, summaries,
-                      (problem_name, settings))
-               if cluster.is_chief else None)
+    with graph.as_default(), worker_session(
+        cluster, server, replica, timeout, initialise) as sess, \
+        training.StopSignals(handle_signals and cluster.is_chief) as signals:
+      chief = None
+      if cluster.is_chief:
+        # What the saved manifest records about this training.
+        settings = dict(
+            num_epochs=num_epochs, num_steps=num_steps,
+            unroll_length=unroll_length, learning_rate=learning_rate,
+            second_derivatives=second_derivatives, seed=seed,
+            num_particles=num_particles, evaluation_period=evaluation_period,
+            evaluation_epochs=evaluation_epochs,
+            cluster={"workers": cluster.num_workers,
+                     "ps_tasks": cluster.num_ps,
+                     "sync_replicas": sync_replicas})
+        run = training.Run(
+            save_path, trajectory,
+            None if kept is None else kept.variables,
+            cluster={"workers": cluster.num_workers,
+                     "sync_replicas": sync_replicas})
+        if saved_state is not None:
+          run.restore_progress(saved_state[1])
+        run.epoch = schedule.epochs(int(sess.run(replica.global_step)))
+        chief = _Chief(sess, replica, schedule, summaries, run, signals,
+                       (problem_name, settings),
+                       _Periods(evaluation_period, evaluation_epochs,
+                                checkpoint_period))
+        if saved_state is None:
+          run.checkpoint(sess)
+      interrupted = False
       try:
         _train_worker(sess, replica, schedule, log_period, timeout, chief)
         if chief is not None:
           ending.wait_for_workers(sess)
           _wait_until_settled(sess, replica.global_step)
           chief.evaluate(final=True)
+          run.checkpoint(sess)
+      except _Interrupted:
+        interrupted = True
+      except KeyboardInterrupt:
+        if chief is None:
+          raise
+        # A second signal: the last training state stands.
+        interrupted = True
+        run.interrupted = signals.received or "SIGINT"
+        run.epoch = run.checkpointed_epoch
       finally:
         summaries.close()
-        ending.finish(sess)
-    return None if chief is None else chief.best / evaluation_epochs
+        ending.finish(sess, early=interrupted)
+    return None if chief is None else run.result()
+
+
+class _KeptState:
+  """The chief's training state: every variable but the cluster's counter.
+
+  Leaving out `global_step` (the cluster's meta-steps) makes the state the
+  one a one-machine run of the same problem keeps, variable for variable.
+  """
+
+  def __init__(self, replica, save_path):
+    self.save_path = save_path
+    counter = replica.global_step.op.name
+    self.variables = training_state.Variables(
+        [v for v in tf.compat.v1.global_variables()
+         if v.op.name != counter])
+    self._position = tf.compat.v1.placeholder(tf.int64, [],
+                                              name="resumed_meta_steps")
+    self._set_position = replica.global_step.assign(self._position)
+
+  def initialiser(self, saved_state, schedule):
+    """The `worker_session` initialiser that restores `saved_state`.
+
+    Raises:
+      training_state.TrainingStateError: at once, if the state does not fit
+        this graph.
+    """
+    values, info = saved_state
+    where = training_state.path(self.save_path)
+    self.variables.check(values, where)
+    position = schedule.position(int(info["epoch"]))
+
+    def initialise(sess):
+      self.variables.restore(sess, values, where)
+      sess.run(self._set_position, {self._position: position})
+      logging.info("Restored the parameters and slots of %s; the cluster "
+                   "starts at meta-step %d.", where, position)
+    return initialise
 
 
 def _wait_until_settled(sess, global_step, quiet_seconds=0.5):
@@ -452,12 +574,17 @@ class _Ending:
   releases any worker still waiting for a meta-step and stops the ps tasks.
   """
 
-  def __init__(self, cluster, close_tokens):
+  def __init__(self, cluster, close_tokens, global_step, total_steps):
     self._cluster = cluster
     done = cluster_lib.done_queue()
     self._report = done.enqueue(cluster.rank)
     self._reported = done.size()
     self._close_tokens = close_tokens
+    # Ends the run early: an asynchronous worker stops when a meta-step
+    # returns a count at the end.
+    self._skip_to_end = global_step.assign(
+        tf.maximum(global_step.read_value(),
+                   tf.constant(total_steps, global_step.dtype.base_dtype)))
     self._stop_ps = [cluster_lib.shutdown_queue(i).enqueue(0)
                      for i in range(cluster.num_ps)]
 
@@ -474,10 +601,15 @@ class _Ending:
                       "training within %.0f s.", missing, expected,
                       _FINISH_GRACE_SECONDS)
 
-  def finish(self, sess):
+  def finish(self, sess, early=False):
     """Reports (a worker) or ends the cluster's run (the chief).
 
     Errors are logged, not raised: the ps tasks may already be gone.
+
+    Args:
+      sess: the session.
+      early: the chief was interrupted: the other workers are told to stop
+        (they have not reached the end), and are waited for as usual.
     """
     try:
       if not self._cluster.is_chief:
@@ -485,6 +617,8 @@ class _Ending:
         return
       # A worker still waiting for a meta-step is released and told that
       # training has ended.
+      if early:
+        sess.run(self._skip_to_end)
       sess.run(self._close_tokens)
       self.wait_for_workers(sess, warn=True)
       sess.run(self._stop_ps)
@@ -499,6 +633,9 @@ def _train_worker(sess, replica, schedule, log_period, timeout, chief):
   own_epochs = 0
   total_time = total_cost = 0.0
   try:
+    if sess.run(replica.global_step) >= schedule.total_steps:
+      # A run resumed at (or past) its end.
+      raise _Finished(int(sess.run(replica.global_step)))
     while True:
       seconds, cost, losses, position = _train_epoch(sess, replica, schedule,
                                                      options)
@@ -528,57 +665,100 @@ def _train_worker(sess, replica, schedule, log_period, timeout, chief):
     # The chief closes the synchronisation queue when training has ended.
     logging.info("The chief has ended training (%s).",
                  error.message.splitlines()[0])
+  except (tf.errors.UnavailableError, tf.errors.AbortedError) as error:
+    message = ("Lost the parameter servers ({}): a ps task died or the run "
+               "was stopped; restart the cluster with --resume to continue "
+               "from the chief's last training state.".format(
+                   error.message.splitlines()[0]))
+    # Said here too: closing a session whose ps tasks are gone can hang.
+    logging.error("%s", message)
+    raise RuntimeError(message) from error
 
 
 class _Chief:
-  """The chief's evaluations and saves, at global-epoch boundaries."""
+  """The chief's evaluations, saves and training states, at global-epoch
+  boundaries."""
 
-  def __init__(self, sess, replica, schedule, evaluation_period,
-               evaluation_epochs, save_path, summaries, manifest):
+  def __init__(self, sess, replica, schedule, summaries, run, signals,
+               manifest, periods):
+    """Takes over the run's progress.
+
+    Args:
+      sess: the chief's session.
+      replica: its `Replica`.
+      schedule: the `_Schedule`.
+      summaries: its `training.Summaries`.
+      run: the `training.Run`, at the cluster's epoch.
+      signals: the `training.StopSignals`.
+      manifest: `(problem name, training settings)` for saved optimizers.
+      periods: the `_Periods`.
+    """
     self._sess = sess
     self._replica = replica
     self._schedule = schedule
-    self._evaluation_period = evaluation_period
-    self._evaluation_epochs = evaluation_epochs
-    self._save_path = save_path
     self._summaries = summaries
+    self._run = run
+    self._signals = signals
     self._problem, self._settings = manifest
-    self._evaluated_period = 0
-    self._epochs = 0
+    self._periods = periods
+    self._evaluated_period = run.epoch // periods.evaluation
+    self._checkpointed_period = run.epoch // periods.checkpoint
     self._evaluated_at = None
-    self.best = math.inf
 
   def after_epoch(self, own_epochs, position, cost, losses, seconds):
-    """Logs the epoch and evaluates when the cluster crossed a period."""
+    """Logs the epoch; evaluates and keeps the state when the cluster
+    crossed a period.
+
+    Raises:
+      _Interrupted: after keeping the state, when a signal asked to stop.
+    """
     del own_epochs
-    self._epochs = self._schedule.epochs(position)
-    self._summaries.add(self._epochs, meta_loss=losses, final_loss=cost,
+    run = self._run
+    run.epoch = self._schedule.epochs(position)
+    self._summaries.add(run.epoch, meta_loss=losses, final_loss=cost,
                         epoch_seconds=seconds)
-    period = self._epochs // self._evaluation_period
+    period = run.epoch // self._periods.evaluation
     if period > self._evaluated_period:
       self._evaluated_period = period
       self.evaluate()
+    if self._signals.received:
+      run.interrupted = self._signals.received
+      run.checkpoint(self._sess)
+      raise _Interrupted()
+    period = run.epoch // self._periods.checkpoint
+    if period > self._checkpointed_period:
+      self._checkpointed_period = period
+      run.checkpoint(self._sess)
 
   def evaluate(self, final=False):
-    """Evaluates the current optimizer; saves it if it is the best yet."""
+    """Evaluates the current optimizer; saves it if it is the best yet.
+
+    A save is followed by a training state, so the state's best evaluation
+    is always the saved optimizer's: a restarted chief never replaces it
+    with a worse one.
+    """
+    run = self._run
     if final:
-      self._epochs = self._schedule.epochs(self._schedule.total_steps)
-      if self._evaluated_at == self._epochs:
+      run.epoch = self._schedule.epochs(self._schedule.total_steps)
+      if self._evaluated_at == run.epoch:
         return
-    self._evaluated_at = self._epochs
+    self._evaluated_at = run.epoch
     replica = self._replica
+    evaluation_epochs = self._periods.evaluation_epochs
     eval_time, eval_cost, _ = training.run_epochs(
         self._sess, replica.fetches, [replica.update], replica.reset,
-        self._schedule.num_unrolls, self._evaluation_epochs)
-    self._summaries.add(self._epochs, evaluation_final_loss=(
-        eval_cost / self._evaluation_epochs))
+        self._schedule.num_unrolls, evaluation_epochs)
+    evaluation = eval_cost / evaluation_epochs
+    self._summaries.add(run.epoch, evaluation_final_loss=evaluation)
     logging.info("%s", util.format_stats(
-        "EVALUATION (all workers: {} epochs)".format(self._epochs), eval_cost,
-        eval_time, self._evaluation_epochs))
-    if eval_cost < self.best:
-      self.best = eval_cost
-      if self._save_path is not None:
+        "EVALUATION (all workers: {} epochs)".format(run.epoch), eval_cost,
+        eval_time, evaluation_epochs))
+    if evaluation < run.best_evaluation:
+      run.best_evaluation = evaluation
+      if run.save_path is not None:
         replica.optimizer.save(
-            self._sess, self._save_path, problem=self._problem,
-            training=dict(self._settings, epochs_done=self._epochs))
-        logging.info("Saved the meta-optimizer to %s", self._save_path)
+            self._sess, run.save_path, problem=self._problem,
+            training=dict(self._settings, epochs_done=run.epoch))
+        run.saved = True
+        logging.info("Saved the meta-optimizer to %s", run.save_path)
+        run.checkpoint(self._sess)

@@ -7,6 +7,7 @@ Every run writes a records file (see records.py) that l2l-compare reads.
 """
 
 import os
+import signal
 import sys
 
 from absl import flags
@@ -118,6 +119,18 @@ def _report(result, figures, settings, path):
 def main(argv):
   del argv
   validate_flags()
+  try:
+    _evaluate_and_report()
+  except KeyboardInterrupt:
+    # A records file is written whole, at the end, so none is left half
+    # written.
+    sys.stderr.write("Interrupted (SIGINT): the evaluation stopped; a "
+                     "records file is only written when it ends.\n")
+    sys.exit(128 + signal.SIGINT)
+
+
+def _evaluate_and_report():
+  """Evaluates as the flags say, writes the records and reports them."""
   with cli.plain_errors():
     common = dict(num_steps=FLAGS.num_steps, data_dir=FLAGS.data_dir,
                   swarm_options=_swarm_options())

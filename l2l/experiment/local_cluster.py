@@ -7,8 +7,9 @@ Its own flags are --workers, --log_dir and --timeout; every other flag is a
 train.py flag and goes to every task. The tasks listen on free ports of
 127.0.0.1, each writes its log to `<log_dir>/<job><index>.log`, and the
 command waits for the run to end. It exits 0 only when the chief (worker 0)
-has ended well and saved an optimizer in --save_path. On exit, Ctrl-C or
-SIGTERM it stops every process it started.
+has ended well and saved an optimizer in --save_path (with --resume, an
+optimizer saved before counts too). On exit, Ctrl-C or SIGTERM it stops
+every process it started, the chief first, which keeps its training state.
 """
 
 import glob
@@ -40,8 +41,9 @@ flags.DEFINE_float("timeout", 0.0, "Seconds after which the whole run is "
 _CLUSTER_FLAGS = ("ps_hosts", "worker_hosts", "job_name", "task_index")
 # Seconds the other tasks get to end after the chief has ended.
 _END_GRACE_SECONDS = 30.0
-# Seconds between SIGTERM and SIGKILL when stopping a task.
-_KILL_GRACE_SECONDS = 5.0
+# Seconds between SIGTERM and SIGKILL when stopping a task (the chief
+# finishes its epoch and keeps its training state in them).
+_KILL_GRACE_SECONDS = 15.0
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -106,6 +108,23 @@ def flag_value(args, name):
       value = arg.split("=", 1)[1]
     elif arg == "--" + name and i + 1 < len(args):
       value = args[i + 1]
+  return value
+
+
+def boolean_flag(args, name):
+  """Whether `args` turn the boolean flag `name` on, as absl reads them.
+
+  `--name`, `--name=true` (or t, 1) turn it on, `--noname` and
+  `--name=false` off; the last one counts.
+  """
+  value = False
+  for arg in args:
+    if arg == "--" + name:
+      value = True
+    elif arg == "--no" + name:
+      value = False
+    elif arg.startswith("--{}=".format(name)):
+      value = arg.split("=", 1)[1].lower() in ("true", "t", "1")
   return value
 
 
@@ -179,7 +198,9 @@ def start(num_workers, train_args, log_dir):
 
 
 def stop_all(tasks):
-  for task in tasks:
+  """Stops the tasks, the chief first: it keeps its training state on
+  SIGTERM, which needs the ps task (and, in sync mode, the workers) up."""
+  for task in tasks[1:2] + tasks[2:] + tasks[:1]:
     task.stop()
 
 
@@ -248,7 +269,9 @@ def main(argv):
   if status != 0:
     cli.fail("The chief failed (status {}): {} (logs in {})".format(
         status, chief.last_error(), log_dir))
-  saved = _saved_files(save_path, started)
+  # A resumed run may end without beating the optimizer saved before it.
+  resumed = boolean_flag(train_args, "resume")
+  saved = _saved_files(save_path, 0.0 if resumed else started)
   if not saved:
     cli.fail("The chief ended without saving an optimizer in {} (logs in {})"
              .format(save_path, log_dir))

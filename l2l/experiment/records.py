@@ -46,6 +46,28 @@ def _slug(text):
   return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-.")
 
 
+def _strict_json(value):
+  """`value` with every non-finite float written as text ("inf", "nan").
+
+  Python's json would write them as Infinity and NaN, which are not JSON:
+  jq, JavaScript and most other readers refuse the whole settings then. A
+  diverged learning rate's tuning score is such a float.
+
+  Args:
+    value: JSON-serialisable settings (dicts, lists, scalars).
+
+  Returns:
+    The same structure, strictly JSON.
+  """
+  if isinstance(value, dict):
+    return {key: _strict_json(item) for key, item in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_strict_json(item) for item in value]
+  if isinstance(value, (float, np.floating)):
+    return float(value) if np.isfinite(value) else str(float(value))
+  return value
+
+
 def write(directory, evaluation, settings):
   """Writes a new records file; never replaces an existing one.
 
@@ -54,6 +76,7 @@ def write(directory, evaluation, settings):
     evaluation: an `evaluation.Evaluation`.
     settings: dict of JSON-serialisable settings; "optimizer" and "problem"
       name the file. Versions, the command line and the time are added.
+      Non-finite floats are kept as the text "inf", "-inf" or "nan".
 
   Returns:
     The path written.
@@ -70,7 +93,9 @@ def write(directory, evaluation, settings):
   settings["final_status"] = summary(evaluation.losses)["status"]
   arrays = {"losses": np.asarray(evaluation.losses, np.float64),
             "seconds": np.asarray(evaluation.seconds, np.float64),
-            "settings": np.asarray(json.dumps(settings, sort_keys=True))}
+            "settings": np.asarray(json.dumps(_strict_json(settings),
+                                              sort_keys=True,
+                                              allow_nan=False))}
   if evaluation.positions is not None:
     arrays["positions"] = np.asarray(evaluation.positions, np.float32)
   buffer = io.BytesIO()

@@ -158,9 +158,9 @@ def main(argv):
   with cli.plain_errors():
     task = cluster.from_parsed_flags(FLAGS)
     if task is not None:
-      _train_on_cluster(task, settings)
+      status = _train_on_cluster(task, settings)
       logging.info("Training took %.1f s", timeit.default_timer() - start)
-      return
+      sys.exit(status)
     try:
       result = training.train(
           FLAGS.problem, checkpoint_period=FLAGS.checkpoint_period,
@@ -175,20 +175,25 @@ def main(argv):
 
 
 def _train_on_cluster(task, settings):
-  """Runs this process's task of a cluster training."""
-  if FLAGS.resume:
-    cli.fail("--resume continues a one-machine run; cluster training keeps "
-             "no training state yet.")
+  """Runs this process's task of a cluster training.
+
+  Returns:
+    The exit status: the chief's says how the run ended, as on one machine.
+  """
   try:
-    best = distributed_training.train(
+    result = distributed_training.train(
         task, FLAGS.problem, sync_replicas=FLAGS.sync_replicas,
         timeout=FLAGS.cluster_timeout, swarm_options=swarm_options(),
+        checkpoint_period=FLAGS.checkpoint_period, resume=FLAGS.resume,
         **settings)
-  except (RuntimeError, TimeoutError, training.TrainingDiverged) as error:
+  except training.TrainingDiverged as error:
+    # The same status as a one-machine run that diverged.
+    sys.stderr.write("Error: {} {}: training diverged: {}\n".format(
+        task.job_name, task.task_index, error))
+    return EXIT_DIVERGED
+  except (RuntimeError, TimeoutError) as error:
     cli.fail("{} {}: {}".format(task.job_name, task.task_index, error))
-  if task.is_chief and settings["save_path"] and not best < float("inf"):
-    cli.fail("The chief finished without saving an optimizer to {}.".format(
-        settings["save_path"]))
+  return 0 if result is None else _report(result)
 
 
 def run():

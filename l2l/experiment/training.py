@@ -182,12 +182,16 @@ class _StopSignals:
 
 def _trajectory_settings(problem_name, num_steps, unroll_length,
                          learning_rate, second_derivatives, seed,
-                         num_particles):
+                         num_particles, swarm_options=None):
+  # The swarm's options decide what its saved variables mean: a resumed run
+  # checks them too (`_check_resumed_swarm`).
+  swarm = dataclasses.asdict(swarm_unroll.SwarmConfig(
+      num_particles=num_particles, **dict(swarm_options or {})))
   return {"problem": problem_name, "num_steps": num_steps,
           "unroll_length": unroll_length,
           "learning_rate": float(learning_rate),
           "second_derivatives": bool(second_derivatives), "seed": seed,
-          "num_particles": num_particles}
+          "num_particles": num_particles, "swarm": swarm}
 
 
 def _check_resume(save_path, resume, overwrite):
@@ -228,6 +232,24 @@ def _check_resumed_swarm(save_path, saved, options):
       return
     saved, where = saved_manifest["swarm"], manifest.path_in(save_path)
   training_state.check_swarm_options(saved, options, where)
+
+
+def _resumed_state(save_path, resume, settings):
+  """The training state to resume from (None when not resuming).
+
+  Raises:
+    training_state.TrainingStateError: if there is none, or it was written
+      with other trajectory `settings` or swarm options.
+  """
+  if not resume:
+    return None
+  saved_state = training_state.read(save_path)
+  saved_settings = saved_state[1].get("settings", {})
+  training_state.check_settings(saved_settings, settings,
+                                training_state.path(save_path))
+  _check_resumed_swarm(save_path, saved_settings.get("swarm"),
+                       settings["swarm"])
+  return saved_state
 
 
 def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
@@ -329,16 +351,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
   num_unrolls = num_steps // unroll_length
   settings = _trajectory_settings(problem_name, num_steps, unroll_length,
                                   learning_rate, second_derivatives, seed,
-                                  num_particles)
-  settings["swarm"] = dataclasses.asdict(swarm_unroll.SwarmConfig(
-      num_particles=num_particles, **dict(swarm_options or {})))
-  saved_state = training_state.read(save_path) if resume else None
-  if saved_state is not None:
-    saved_settings = saved_state[1].get("settings", {})
-    training_state.check_settings(saved_settings, settings,
-                                  training_state.path(save_path))
-    _check_resumed_swarm(save_path, saved_settings.get("swarm"),
-                         settings["swarm"])
+                                  num_particles, swarm_options)
+  saved_state = _resumed_state(save_path, resume, settings)
   # What the saved manifest records about this training.
   manifest_settings = {"num_epochs": num_epochs, "num_steps": num_steps,
                        "unroll_length": unroll_length,
@@ -446,10 +460,20 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
 class _Run:
   """The progress of one training run, and its training state on disk."""
 
-  def __init__(self, save_path, settings, state_variables):
+  def __init__(self, save_path, settings, state_variables, cluster=None):
+    """Starts at epoch 0.
+
+    Args:
+      save_path: the save directory, or None (nothing is kept).
+      settings: the trajectory settings (`_trajectory_settings`).
+      state_variables: a `training_state.Variables`, or None.
+      cluster: for a cluster's chief, `{"workers": N, "sync_replicas":
+        bool}`, recorded in the state; None on one machine.
+    """
     self.save_path = save_path
     self.settings = settings
     self.state_variables = state_variables
+    self.cluster = cluster
     self.epoch = 0
     self.checkpointed_epoch = 0
     self.resets = 0
@@ -466,6 +490,8 @@ class _Run:
             "best_evaluation": (self.best_evaluation if
                                 math.isfinite(self.best_evaluation) else None),
             "saved": self.saved, "settings": self.settings}
+    if self.cluster is not None:
+      info["cluster"] = self.cluster
     training_state.write(self.save_path,
                          self.state_variables.read(sess), info)
     self.checkpointed_epoch = self.epoch
@@ -475,7 +501,12 @@ class _Run:
     """Continues from a training state (`problem`: to replay its tasks)."""
     values, info = saved_state
     where = training_state.path(self.save_path)
-    if seed is not None:
+    if info.get("cluster"):
+      # Its workers drew with seeds of their own: there is nothing to replay.
+      logging.info("The state was written by a cluster of %d workers; this "
+                   "run draws its instances afresh.",
+                   info["cluster"]["workers"])
+    elif seed is not None:
       # A new session restarts every seeded random sequence: draw the
       # instances the run drew, so the next one is the one it would draw.
       logging.info("Replaying %d instance draws of the seeded run.",
@@ -489,8 +520,16 @@ class _Run:
             "the resumed run continues with fresh draws, so it will not "
             "repeat the uninterrupted run exactly.", ", ".join(unreplayed[:3]))
     self.state_variables.restore(sess, values, where)
+    self.restore_progress(info)
+
+  def restore_progress(self, info):
+    """Takes the epoch, instance draws and best evaluation of a state."""
+    where = training_state.path(self.save_path)
     self.epoch = self.checkpointed_epoch = int(info["epoch"])
-    self.resets = int(info["resets"])
+    # Instance draws replay only from one machine to one machine: a
+    # cluster's workers draw with seeds of their own.
+    self.resets = (int(info["resets"]) if self.cluster is None and
+                   not info.get("cluster") else 0)
     best = info.get("best_evaluation")
     self.best_evaluation = math.inf if best is None else float(best)
     self.saved = bool(info.get("saved"))
@@ -519,3 +558,8 @@ def _saved_ids(net_config, num_particles, swarm_options=None):
 run_epochs = _run_epochs
 saved_ids = _saved_ids
 Summaries = _Summaries
+Run = _Run
+StopSignals = _StopSignals
+trajectory_settings = _trajectory_settings
+check_resume = _check_resume
+resumed_state = _resumed_state

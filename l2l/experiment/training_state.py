@@ -84,10 +84,28 @@ class Variables:
   def restore(self, sess, values, where):
     """Assigns `values` (as `read` returns) to the variables.
 
+    An assignment also initialises a variable, so the variables need not be
+    initialised first.
+
     Args:
       sess: the session.
       values: {variable name: ndarray}.
       where: the state file, for errors.
+
+    Raises:
+      TrainingStateError: if the names or shapes differ from the graph's.
+    """
+    sess.run(self._restore, feed_dict=self.check(values, where))
+
+  def check(self, values, where):
+    """Checks that `values` fit the variables, before any session.
+
+    Args:
+      values: {variable name: ndarray}.
+      where: the state file, for errors.
+
+    Returns:
+      The feed dict that restores them.
 
     Raises:
       TrainingStateError: if the names or shapes differ from the graph's.
@@ -107,7 +125,7 @@ class Variables:
             "{}: variable {} has shape {}, but this run's has {}.".format(
                 where, name, list(value.shape), placeholder.shape.as_list()))
       feed[placeholder] = value
-    sess.run(self._restore, feed_dict=feed)
+    return feed
 
 
 def write(save_path, values, info):
