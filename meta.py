@@ -22,6 +22,7 @@ from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
 from l2l.core import interception
 from l2l.core import unroll
+from l2l.swarm import config as swarm_config
 from l2l.swarm import lois_released
 from l2l.swarm import swarm_unroll
 import networks
@@ -126,10 +127,11 @@ def _make_nets(variables, config, net_assignments):
 
 def _check_net_config(net_config):
   """Raises ValueError for a net config the factory could not use."""
-  if swarm_unroll.ATTENTION_ID in net_config:
-    raise ValueError(
-        "Net id {!r} is reserved: the swarm's attention weights are saved "
-        "under it. Choose another net id.".format(swarm_unroll.ATTENTION_ID))
+  for reserved, saved in swarm_config.RESERVED_IDS.items():
+    if reserved in net_config:
+      raise ValueError(
+          "Net id {!r} is reserved: the swarm's {} weights are saved under "
+          "it. Choose another net id.".format(reserved, saved))
   for key, value in net_config.items():
     if not isinstance(value, dict) or "net" not in value:
       raise ValueError(
@@ -164,6 +166,7 @@ class MetaOptimizer:
     _check_net_config(self._config)
     self._nets = None
     self._attention = None
+    self._gate = None
     self._schedule = []
     self._fx_history = None
     self._x_initial = None
@@ -180,7 +183,8 @@ class MetaOptimizer:
     Args:
       sess: the session holding the values.
       path: a directory; each net is written to `<net_id>.l2l` there (and the
-        swarm attention weights to `attention.l2l`), atomically, then the
+        swarm attention weights to `attention.l2l` and its attraction gate
+        to `gate.l2l`), atomically, then the
         manifest `manifest.json` that describes them (see
         `l2l.checkpoint.manifest`). Other files in it are left alone.
       problem: the problem name the manifest records, or None.
@@ -204,6 +208,8 @@ class MetaOptimizer:
     modules = dict(self._nets)
     if self._attention is not None:
       modules[swarm_unroll.ATTENTION_ID] = self._attention
+    if self._gate is not None:
+      modules[swarm_unroll.GATE_ID] = self._gate
     for key, module in modules.items():
       filename = (None if path is None else
                   l2l_file.checkpoint_path(path, key))
@@ -248,8 +254,7 @@ class MetaOptimizer:
   def trainable_variables(self):
     """The meta-optimizer's own trainable variables (after `meta_loss`)."""
     modules = list(self._nets.values())
-    if self._attention is not None:
-      modules.append(self._attention)
+    modules.extend(m for m in (self._attention, self._gate) if m is not None)
     seen = set()
     result = []
     for module in modules:
@@ -330,7 +335,7 @@ class MetaOptimizer:
     for key in net_keys:
       logging.info("Optimizer %r: %s", key, config[key]["net"])
     if self._swarm.active:
-      attention_path = None
+      attention_path = gate_path = None
       if lois_released.is_released_model(model_path):
         raise ValueError(
             "{} is a LOIS released model, whose attention this swarm cannot "
@@ -340,10 +345,13 @@ class MetaOptimizer:
       if model_path is not None and self._swarm.use_feature_attention:
         attention_path = l2l_file.find(model_path,
                                         swarm_unroll.ATTENTION_ID)
+      if model_path is not None and self._swarm.gated:
+        gate_path = l2l_file.find(model_path, swarm_unroll.GATE_ID)
       swarm = swarm_unroll.swarm_meta_loss(
           self._swarm, make_loss, len_unroll, x, constants, nets, net_keys,
-          subsets, attention_path, second_derivatives)
+          subsets, attention_path, second_derivatives, gate_path)
       self._attention = swarm.attention
+      self._gate = swarm.gate
       self._schedule = swarm.schedule_variables
       self._fx_history = swarm.fx_history
       self._x_initial = swarm.x_initial

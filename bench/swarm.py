@@ -8,7 +8,7 @@ held-out instances (4 particles, 250 steps, batch 128, starts N(0, 1.3)).
 Reports each one's best-particle final loss and each particle's mean
 displacement (|x_250 - x_0| per coordinate), and an ablation: the recipe
 re-trained with each feature, the feature attention and the objective
-switched off in turn (in the first of `--dims`). Prints one `BENCH swarm`
+switched off in turn, and the attraction gate (in the first of `--dims`). Prints one `BENCH swarm`
 line per figure and markdown tables.
 
     python bench/swarm.py                 # the recipe in 10-d and 20-d
@@ -71,6 +71,7 @@ ABLATIONS = collections.OrderedDict([
     ("no personal best", {"use_personal_best": False}),
     ("no attraction", {"use_attraction": False}),
     ("no feature attention", {"use_feature_attention": False}),
+    ("no attraction gate", {"attraction_gain": "off"}),
     # The objective switched off: LOIS's sum over every step.
     ("no objective", {"objective": "sum", "time_weighting": "uniform"}),
 ])

@@ -66,12 +66,21 @@ def test_options_are_frozen():
 
 def test_option_names():
   names = config.SwarmConfig.option_names()
-  assert len(names) == 25
+  assert len(names) == 26
   assert {"num_particles", "momentum_beta", "use_entropy",
           "use_feature_attention", "entropy_scale", "objective",
           "time_weighting", "final_weight", "normalise_entropy",
-          "per_instance", "step_noise", "step_scale"} <= names
-  assert config.ATTENTION_ID not in names
+          "per_instance", "step_noise", "step_scale",
+          "attraction_gain"} <= names
+  assert not set(config.RESERVED_IDS) & names
+
+
+def test_attraction_gain_takes_one_of_its_kinds():
+  assert not config.SwarmConfig(num_particles=2).gated
+  assert config.SwarmConfig(num_particles=2, attraction_gain="jump").gated
+  with pytest.raises(ValueError, match="attraction_gain='always'.*off, "
+                     "learned, jump"):
+    config.SwarmConfig(num_particles=2, attraction_gain="always")
 
 
 @pytest.mark.parametrize("switches, expected", [

@@ -281,3 +281,41 @@ def test_personal_best_per_row(run_built):
   improved = np.array([[True, False], [False, True], [False, True]])
   np.testing.assert_array_equal(new_x, np.where(improved[..., None], x,
                                                 best_x))
+
+
+# --- the attraction gate -----------------------------------------------------
+
+
+def test_record_point_is_each_instances_best_personal_best(run_built):
+  # Two instances of three particles in 2-d.
+  points = np.arange(12, dtype=np.float32).reshape(2, 3, 2)
+  losses = np.array([[3.0, 1.0, 2.0], [0.5, 4.0, 0.5]], np.float32)
+  point, loss = run_built(lambda: features.record_point(points, losses))
+  # Instance 0: particle 1; instance 1: a tie, the first (particle 0).
+  np.testing.assert_array_equal(point, [[2.0, 3.0], [6.0, 7.0]])
+  np.testing.assert_array_equal(loss, [1.0, 0.5])
+
+
+def test_gate_inputs_are_the_gap_to_the_record_and_the_stillness(run_built):
+  losses = np.array([[3.0, 1.0, 2.0]], np.float32)
+  previous_best = np.array([[3.0 + 6e-4, 1.0, np.inf]], np.float32)
+  got = run_built(lambda: features.gate_inputs(losses, np.array([1.0]),
+                                               previous_best))
+  assert got.shape == (1, 3, 2)
+  # Gaps (3 - 1) / (3 + 1) = 0.5, 0 and 1 / 3. Progress 6e-4 / 6 = 1e-4:
+  # stillness log(1e-4) / log(1e-8) = 0.5; no progress: 1; no best yet: 0.
+  np.testing.assert_allclose(got[0], [[0.5, 0.5], [0.0, 1.0], [1 / 3, 0.0]],
+                             atol=1e-4)
+
+
+def test_attraction_gate_starts_nearly_shut_and_reads_its_weights(run_built):
+  inputs = np.array([[0.5, 0.25], [0.0, 1.0]], np.float32)
+  fresh = run_built(lambda: features.AttractionGate()(inputs))
+  np.testing.assert_allclose(fresh, [1 / (1 + math.exp(4.0))] * 2, rtol=1e-5)
+  # logit = 10 (w . u + b): 10 (0.5 + 0.5 - 0.3) = 7 and 10 (2 - 0.3) = 17.
+  gate = run_built(lambda: features.AttractionGate(initializer={
+      "w": [1.0, 2.0], "b": -0.3})(inputs))
+  np.testing.assert_allclose(gate, [1 / (1 + math.exp(-7.0)),
+                                    1 / (1 + math.exp(-17.0))], rtol=1e-5)
+  with pytest.raises(ValueError, match=r"AttractionGate.*'w'.*\(3,\).*\(2,\)"):
+    features.AttractionGate(initializer={"w": [1.0, 2.0, 3.0]})

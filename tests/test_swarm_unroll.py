@@ -898,15 +898,14 @@ def test_evaluate_swarm_l2l_and_pso():
 # the swarm is trained to do").
 
 
-def _objective(objective, fx, per_instance, prior, time_weighting="uniform",
+def _objective(objective, per_instance, prior, time_weighting="uniform",
                final_weight=0.0):
   config = swarm_unroll.SwarmConfig(num_particles=2, objective=objective,
                                     time_weighting=time_weighting,
                                     final_weight=final_weight)
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     return sess.run(swarm_unroll.objective_loss(
-        config, tf.constant(fx), tf.constant(per_instance),
-        tf.constant(prior)))
+        config, tf.constant(per_instance), tf.constant(prior)))
 
 
 # Two particles, two instances, three losses (T = 2).
@@ -918,38 +917,38 @@ _MEANS = _INSTANCE_LOSSES.mean(-1)
 
 def test_sum_objective_is_every_particle_every_step():
   prior = np.array([np.inf, np.inf], np.float32)
-  assert _objective("sum", _MEANS, _INSTANCE_LOSSES, prior) == pytest.approx(
+  assert _objective("sum", _INSTANCE_LOSSES, prior) == pytest.approx(
       _MEANS.sum())
   # Increasing weights 2 (t + 1) / (T + 2): 0.5, 1, 1.5.
-  assert _objective("sum", _MEANS, _INSTANCE_LOSSES, prior,
+  assert _objective("sum", _INSTANCE_LOSSES, prior,
                     "increasing") == pytest.approx(
                         (np.array([0.5, 1.0, 1.5]) * _MEANS.sum(1)).sum())
-  assert _objective("sum", _MEANS, _INSTANCE_LOSSES, prior,
+  assert _objective("sum", _INSTANCE_LOSSES, prior,
                     "final") == pytest.approx(3.0 * _MEANS[-1].sum())
 
 
 def test_best_so_far_objective_keeps_each_instance_record():
   # Instance 0: best 5, 4, 4; instance 1: 8, 3, 2 (no prior).
   prior = np.array([np.inf, np.inf], np.float32)
-  assert _objective("best_so_far", _MEANS, _INSTANCE_LOSSES,
+  assert _objective("best_so_far", _INSTANCE_LOSSES,
                     prior) == pytest.approx((6.5 + 3.5 + 3.0))
   # A record from before the unroll caps instance 0 at 4.2 from the start.
   prior = np.array([4.2, np.inf], np.float32)
-  assert _objective("best_so_far", _MEANS, _INSTANCE_LOSSES,
+  assert _objective("best_so_far", _INSTANCE_LOSSES,
                     prior) == pytest.approx((4.2 + 8) / 2 + 3.5 + 3.0)
-  assert _objective("best_so_far", _MEANS, _INSTANCE_LOSSES, prior,
+  assert _objective("best_so_far", _INSTANCE_LOSSES, prior,
                     "increasing") == pytest.approx(
                         0.5 * 6.1 + 1.0 * 3.5 + 1.5 * 3.0)
   # The final term: every particle's loss at the end, (4.5 + 9 + 6.5 + 2) / 4
   # = 5.5, times T + 1 = 3 and the weight.
-  assert _objective("best_so_far", _MEANS, _INSTANCE_LOSSES, prior,
+  assert _objective("best_so_far", _INSTANCE_LOSSES, prior,
                     final_weight=0.5) == pytest.approx(
                         6.1 + 3.5 + 3.0 + 0.5 * 3 * 5.5)
 
 
 def test_final_best_objective_is_the_best_particle_at_the_end():
   prior = np.array([0.0, 0.0], np.float32)
-  assert _objective("final_best", _MEANS, _INSTANCE_LOSSES,
+  assert _objective("final_best", _INSTANCE_LOSSES,
                     prior) == pytest.approx((4.5 + 2.0) / 2)
 
 
@@ -958,8 +957,7 @@ def test_best_so_far_gradient_reaches_only_the_record_holder():
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     losses = tf.constant(_INSTANCE_LOSSES)
     loss = swarm_unroll.objective_loss(
-        config, tf.reduce_mean(losses, -1), losses,
-        tf.constant([np.inf, np.inf], tf.float32))
+        config, losses, tf.constant([np.inf, np.inf], tf.float32))
     grad = sess.run(tf.gradients(loss, losses)[0])
   expected = np.zeros_like(_INSTANCE_LOSSES)
   # Instance 0: particle 0's loss at step 0 is the record once, at step 1
@@ -1100,3 +1098,116 @@ def test_swarm_with_unassigned_and_shared_variables():
                                                optimizer.x_initial])
   np.testing.assert_allclose(x_0, 0.4 * start_0, rtol=1e-6)
   np.testing.assert_array_equal(x_1, start_1)
+
+
+# ---------------------------------------------------------------------------
+# The attraction gate (docs/design.md, "What the swarm is trained to do").
+
+
+def _np_record(x, c):
+  """Each row's best particle at `x` [k, B, D]: [B, D]."""
+  rows = np.square(x - c).sum(-1)
+  return x[rows.argmin(0), np.arange(x.shape[1])]
+
+
+def test_learned_gain_pulls_every_particle_toward_its_rows_record():
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(23)
+    # The net's step is 0: only the gate moves the particles.
+    optimizer = _swarm(learning_rate=0.0, per_instance=True,
+                       attraction_gain="learned")
+    info = optimizer.meta_loss(_shifted_quadratic(), 1)
+    _init(sess)
+    x0, c, after = sess.run([optimizer.x_initial[0],
+                             info.subproblem_constants[0], info.x[0]])
+    gate_grad = tf.gradients(info.loss, optimizer.trainable_variables())
+    assert all(g is not None for g in gate_grad)
+  # The fresh gate is sigmoid(-4) for every particle; the record after the
+  # first step's personal-best update is each row's best start.
+  gain = 1.0 / (1.0 + math.exp(4.0))
+  expected = x0 + gain * (_np_record(x0, c)[None] - x0)
+  np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-6)
+  assert np.abs(after - x0).max() > 1e-3
+
+
+def test_learned_gain_on_whole_particles_pulls_toward_the_best_particle():
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(31)
+    optimizer = _swarm(learning_rate=0.0, attraction_gain="learned")
+    info = optimizer.meta_loss(_shifted_quadratic(), 1)
+    _init(sess)
+    x0, c, after = sess.run([optimizer.x_initial[0],
+                             info.subproblem_constants[0], info.x[0]])
+  best = np.square(x0 - c).sum(-1).mean(-1).argmin()
+  gain = 1.0 / (1.0 + math.exp(4.0))
+  np.testing.assert_allclose(after, x0 + gain * (x0[best][None] - x0),
+                             rtol=1e-5, atol=1e-6)
+
+
+def _gated_swarm_dir(tmp_path, gate_bias):
+  """A saved jump swarm whose gate always (b=1) or never (b=-1) opens."""
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    optimizer = _swarm(learning_rate=0.0, per_instance=True,
+                       attraction_gain="jump")
+    optimizer.meta_loss(_shifted_quadratic(), 1)
+    _init(sess)
+    saved = optimizer.save(sess, str(tmp_path))
+  assert saved[str(tmp_path / "gate.l2l")]["attraction_gate"]["b"] == (
+      pytest.approx(-0.4))
+  l2l_file.save({"attraction_gate": {"w": np.zeros(2, np.float32),
+                                     "b": np.float32(gate_bias)}},
+                str(tmp_path / "gate.l2l"))
+  return str(tmp_path)
+
+
+@pytest.mark.parametrize("gate_bias", [1.0, -1.0])
+def test_jump_gain_loaded_from_a_save_jumps_onto_the_record(tmp_path,
+                                                            gate_bias):
+  path = _gated_swarm_dir(tmp_path, gate_bias)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(29)
+    optimizer = _swarm(learning_rate=0.0, per_instance=True,
+                       attraction_gain="jump")
+    info = optimizer.meta_loss(_shifted_quadratic(), 1, model_path=path)
+    _init(sess)
+    x0, c, after = sess.run([optimizer.x_initial[0],
+                             info.subproblem_constants[0], info.x[0]])
+    bias = sess.run(_graph_variable("attraction_gate/b"))
+  assert bias == pytest.approx(gate_bias)
+  # logit +-10: every particle jumps onto its row's record, or none moves.
+  if gate_bias > 0:
+    np.testing.assert_allclose(after, np.broadcast_to(_np_record(x0, c),
+                                                      x0.shape), rtol=1e-6)
+  else:
+    np.testing.assert_array_equal(after, x0)
+
+
+def test_score_function_loss_weights_each_decision_by_what_follows():
+  # T = 2, one particle, two instances.
+  terms = np.array([[[9.0, 9.0]], [[1.0, 3.0]], [[2.0, 6.0]]], np.float32)
+  log_probs = np.array([[[-0.5, -1.0]], [[-2.0, -0.1]]], np.float32)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    log_probs_t = tf.constant(log_probs)
+    loss = swarm_unroll.score_function_loss(tf.constant(terms), log_probs_t)
+    value, grad = sess.run([loss, tf.gradients(loss, log_probs_t)[0]])
+  # Rewards after step 0: (3, 9); after step 1: (2, 6). Standardised over
+  # the instances, instance 0 is -1 (better) and instance 1 +1 at each step.
+  advantage = np.array([[[-1.0, 1.0]], [[-1.0, 1.0]]])
+  np.testing.assert_allclose(grad, advantage / 2, rtol=1e-5)
+  assert value == pytest.approx((advantage * log_probs).mean(-1).sum(),
+                                rel=1e-5)
+
+
+def test_jump_gain_meta_gradient_reaches_the_gate():
+  with tf.Graph().as_default():
+    optimizer = _swarm(per_instance=True, attraction_gain="jump")
+    info = optimizer.meta_loss(_shifted_quadratic(), 2)
+    gate = optimizer.trainable_variables()
+    assert sorted(v.name for v in gate) == ["attraction_gate/b:0",
+                                            "attraction_gate/w:0"]
+    assert all(g is not None for g in tf.gradients(info.loss, gate))
+
+
+def test_gate_net_id_is_reserved():
+  with pytest.raises(ValueError, match="'gate' is reserved.*attraction gate"):
+    meta.MetaOptimizer(num_particles=2, gate=_small_lstm())

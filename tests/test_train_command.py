@@ -300,17 +300,21 @@ def test_train_command_swarm_objective_flags(tmp_path):
                 "--swarm_normalise_entropy", "--swarm_entropy_weight=0.1",
                 "--swarm_entropy",
                 "--swarm_per_instance", "--swarm_step_noise=0.01",
+                "--swarm_attraction_gain=jump",
                 "--num_epochs=1", "--evaluation_epochs=1", "--num_steps=4",
                 "--unroll_length=2", "--seed=1")
   assert done.returncode == 0, done.stderr
   attention = l2l_file.load(save_path / "attention.l2l")
   assert attention["feature_attention"]["b"].shape == (10, 4)
+  gate = l2l_file.load(save_path / "gate.l2l")["attraction_gate"]
+  assert gate["w"].shape == (2,) and gate["b"].shape == ()
   with open(save_path / "manifest.json") as stream:
     swarm = json.load(stream)["swarm"]
   assert swarm["objective"] == "best_so_far"
   assert swarm["time_weighting"] == "increasing"
   assert swarm["entropy_weight"] == 0.1 and swarm["normalise_entropy"]
   assert swarm["per_instance"] and swarm["step_noise"] == 0.01
+  assert swarm["attraction_gain"] == "jump"
   evaluated = subprocess.run(
       [sys.executable, "evaluate.py", "--problem=square_cos_2",
        "--optimizer=L2L", "--path=" + str(save_path), "--num_particle=2",
@@ -321,10 +325,30 @@ def test_train_command_swarm_objective_flags(tmp_path):
   assert "Best particle mean final loss" in evaluated.stdout
 
 
+def test_train_command_resume_refuses_other_swarm_options(tmp_path):
+  save_path = tmp_path / "swarm"
+  common = ["--problem=square_cos_2", "--save_path=" + str(save_path),
+            "--num_particle=2", "--noswarm_entropy", "--num_epochs=1",
+            "--evaluation_epochs=1", "--num_steps=4", "--unroll_length=2",
+            "--seed=1"]
+  done = _train(*common, "--swarm_objective=sum")
+  assert done.returncode == 0, done.stderr
+  resumed = _train(*common, "--swarm_objective=final_best", "--resume",
+                   "--num_epochs=2")
+  assert resumed.returncode == 1
+  assert resumed.stderr.strip().splitlines()[-1] == (
+      "Error: {} was written with the swarm option objective='sum', but "
+      "this run has objective='final_best'; resume with the same swarm "
+      "options.".format(training_state.path(str(save_path))))
+  assert training_state.read(str(save_path))[1]["epoch"] == 1
+
+
 def test_train_command_bad_swarm_flags_name_the_flag(tmp_path):
   for flag, name in (("--swarm_objective=greedy", "swarm_objective"),
                      ("--swarm_time_weighting=late", "swarm_time_weighting"),
                      ("--swarm_step_noise=-1", "swarm_step_noise"),
+                     ("--swarm_attraction_gain=always",
+                      "swarm_attraction_gain"),
                      ("--swarm_entropy_weight=-0.5", "swarm_entropy_weight")):
     done = _train("--problem=square_cos_2", "--num_particle=2", flag,
                   "--save_path=" + str(tmp_path / "x"))

@@ -287,3 +287,26 @@ def test_interrupted_then_resumed_run_follows_the_uninterrupted_one(
   assert resumed.best_evaluation == pytest.approx(whole.best_evaluation,
                                                   rel=1e-6)
   _assert_same_saved_state(tmp_path / "whole", part)
+
+
+def test_resumed_swarm_must_keep_its_swarm_options(tmp_path):
+  args = dict(RESUME_ARGS, num_epochs=1, num_particles=2,
+              swarm_options={"use_entropy": False, "per_instance": True})
+  path = str(tmp_path)
+  training.train("square_cos_2", save_path=path, **args)
+  other = dict(args, swarm_options=dict(args["swarm_options"],
+                                        attraction_gain="learned"))
+  with pytest.raises(training_state.TrainingStateError,
+                     match="state.npz was written with the swarm option "
+                     "attraction_gain='off'"):
+    training.train("square_cos_2", save_path=path, resume=True, **other)
+  # A state from before the options were recorded: the manifest decides.
+  values, info = training_state.read(path)
+  del info["settings"]["swarm"]
+  training_state.write(path, values, info)
+  with pytest.raises(training_state.TrainingStateError,
+                     match="manifest.json was written with the swarm option "
+                     "attraction_gain='off'"):
+    training.train("square_cos_2", save_path=path, resume=True, **other)
+  assert training.train("square_cos_2", save_path=path, resume=True,
+                        **dict(args, num_epochs=2)).epochs == 2

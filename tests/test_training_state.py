@@ -46,6 +46,26 @@ def test_resuming_with_other_settings_names_the_flag():
     training_state.check_settings(saved, dict(saved, seed=2), "state.npz")
 
 
+def test_resuming_with_other_swarm_options_names_the_option():
+  saved = {"num_particles": 4, "objective": "sum", "attraction_gain": "jump"}
+  training_state.check_swarm_options(saved, dict(saved), "state.npz")
+  with pytest.raises(training_state.TrainingStateError,
+                     match="state.npz was written with the swarm option "
+                     "objective='sum', but this run has "
+                     "objective='final_best'"):
+    training_state.check_swarm_options(
+        saved, dict(saved, objective="final_best"), "state.npz")
+  # An option an older record lacks counts as its default.
+  older = {"num_particles": 4, "objective": "sum"}
+  training_state.check_swarm_options(
+      older, dict(older, attraction_gain="off"), "manifest.json")
+  with pytest.raises(training_state.TrainingStateError,
+                     match="attraction_gain='off', but this run has "
+                     "attraction_gain='learned'"):
+    training_state.check_swarm_options(
+        older, dict(older, attraction_gain="learned"), "manifest.json")
+
+
 def test_random_ops_that_no_replay_covers_are_found():
   with tf.Graph().as_default() as graph:
     replayed = tf.random.uniform([2], name="instance")

@@ -52,6 +52,12 @@ def define_shared_flags():
   flags.DEFINE_float("swarm_step_scale", defaults.step_scale, "Swarm: factor "
                      "of the net's updates (> 0). Train and evaluate a swarm "
                      "with the same setting.", lower_bound=1e-30)
+  flags.DEFINE_enum("swarm_attraction_gain", defaults.attraction_gain,
+                    list(swarm_config.ATTRACTION_GAINS), "Swarm: a learned "
+                    "gate moves each particle toward its instance's best "
+                    "point: off, learned (a pull by the gate's value) or "
+                    "jump (onto that point with the gate's probability). "
+                    "Evaluation takes the saved swarm's unless given.")
 
 
 def swarm_flag_options(only_given=False):
@@ -66,7 +72,8 @@ def swarm_flag_options(only_given=False):
   """
   flag_of = {"per_instance": "swarm_per_instance",
              "step_noise": "swarm_step_noise",
-             "step_scale": "swarm_step_scale"}
+             "step_scale": "swarm_step_scale",
+             "attraction_gain": "swarm_attraction_gain"}
   return {option: FLAGS[flag].value for option, flag in flag_of.items()
           if not only_given or FLAGS[flag].present}
 

@@ -424,7 +424,7 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
       problem_name, data_dir=data_dir)
   trajectory = training.trajectory_settings(
       problem_name, num_steps, unroll_length, learning_rate,
-      second_derivatives, seed, num_particles)
+      second_derivatives, seed, num_particles, swarm_options)
   with contextlib.ExitStack() as held:
     saved_state = None
     if cluster.is_chief:
@@ -436,8 +436,8 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
       training.check_resume(save_path, resume, overwrite)
       saved_state = training.resumed_state(save_path, resume, trajectory)
       training.check_save_path(
-          save_path, training.saved_ids(net_config, num_particles),
-          overwrite or resume)
+          save_path, training.saved_ids(net_config, num_particles,
+                                        swarm_options), overwrite or resume)
     server = cluster_lib.start_server(cluster)
     graph = tf.Graph()
     with graph.as_default():

@@ -5,6 +5,7 @@ Importing this module defines no command-line flags.
 
 import collections
 import contextlib
+import dataclasses
 import math
 import os
 import signal
@@ -18,6 +19,7 @@ import tensorflow as tf
 
 from l2l import files
 from l2l.checkpoint import l2l_file
+from l2l.checkpoint import manifest
 import meta
 from l2l.experiment import progress
 from l2l.experiment import training_state
@@ -33,8 +35,8 @@ SWARM_RECIPE = {
     "num_steps": 100,
     "unroll_length": 20,
     "learning_rate": 0.01,
-    "swarm_options": {"objective": "sum", "time_weighting": "final",
-                      "per_instance": True, "use_entropy": False},
+    "swarm_options": {"objective": "final_best", "per_instance": True,
+                      "use_entropy": False, "attraction_gain": "learned"},
 }
 
 
@@ -184,12 +186,16 @@ class _StopSignals:
 
 def _trajectory_settings(problem_name, num_steps, unroll_length,
                          learning_rate, second_derivatives, seed,
-                         num_particles):
+                         num_particles, swarm_options=None):
+  # The swarm's options decide what its saved variables mean: a resumed run
+  # checks them too (`_check_resumed_swarm`).
+  swarm = dataclasses.asdict(swarm_unroll.SwarmConfig(
+      num_particles=num_particles, **dict(swarm_options or {})))
   return {"problem": problem_name, "num_steps": num_steps,
           "unroll_length": unroll_length,
           "learning_rate": float(learning_rate),
           "second_derivatives": bool(second_derivatives), "seed": seed,
-          "num_particles": num_particles}
+          "num_particles": num_particles, "swarm": swarm}
 
 
 def _check_resume(save_path, resume, overwrite):
@@ -209,18 +215,44 @@ def _check_resume(save_path, resume, overwrite):
             save_path, training_state.path(save_path)))
 
 
+def _check_resumed_swarm(save_path, saved, options):
+  """Refuses to resume with swarm options other than the run's.
+
+  Args:
+    save_path: the save directory.
+    saved: the swarm options the training state records, or None (a state
+      written before it recorded them: the manifest's are checked instead).
+    options: this run's, as `dataclasses.asdict` of its `SwarmConfig`.
+
+  Raises:
+    training_state.TrainingStateError: naming the first differing option.
+  """
+  where = training_state.path(save_path)
+  if saved is None:
+    saved_manifest = manifest.read(save_path)
+    if saved_manifest is None:
+      logging.warning("%s does not record the swarm options and no manifest "
+                      "is beside it: they are not checked.", where)
+      return
+    saved, where = saved_manifest["swarm"], manifest.path_in(save_path)
+  training_state.check_swarm_options(saved, options, where)
+
+
 def _resumed_state(save_path, resume, settings):
   """The training state to resume from (None when not resuming).
 
   Raises:
     training_state.TrainingStateError: if there is none, or it was written
-      with other trajectory `settings`.
+      with other trajectory `settings` or swarm options.
   """
   if not resume:
     return None
   saved_state = training_state.read(save_path)
-  training_state.check_settings(saved_state[1].get("settings", {}), settings,
+  saved_settings = saved_state[1].get("settings", {})
+  training_state.check_settings(saved_settings, settings,
                                 training_state.path(save_path))
+  _check_resumed_swarm(save_path, saved_settings.get("swarm"),
+                       settings["swarm"])
   return saved_state
 
 
@@ -323,7 +355,7 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
   num_unrolls = num_steps // unroll_length
   settings = _trajectory_settings(problem_name, num_steps, unroll_length,
                                   learning_rate, second_derivatives, seed,
-                                  num_particles)
+                                  num_particles, swarm_options)
   saved_state = _resumed_state(save_path, resume, settings)
   # What the saved manifest records about this training.
   manifest_settings = {"num_epochs": num_epochs, "num_steps": num_steps,
@@ -339,8 +371,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
       tf.compat.v1.set_random_seed(seed)
     problem, net_config, net_assignments = util.get_config(
         problem_name, data_dir=data_dir)
-    check_save_path(save_path, _saved_ids(net_config, num_particles),
-                    overwrite)
+    check_save_path(save_path, _saved_ids(net_config, num_particles,
+                                          swarm_options), overwrite)
     optimizer = meta.MetaOptimizer(num_particles=num_particles,
                                    **dict(swarm_options or {}), **net_config)
     step, update, reset, cost_op, _ = optimizer.meta_minimize(
@@ -517,10 +549,12 @@ class _Run:
                     if self.save_path is not None else None))
 
 
-def _saved_ids(net_config, num_particles):
+def _saved_ids(net_config, num_particles, swarm_options=None):
   ids = list(net_config)
   if num_particles > 1:
     ids.append(swarm_unroll.ATTENTION_ID)
+    if (swarm_options or {}).get("attraction_gain", "off") != "off":
+      ids.append(swarm_unroll.GATE_ID)
   return ids
 
 

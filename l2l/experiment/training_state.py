@@ -19,6 +19,7 @@ candidates) cannot be replayed that cheaply, and `unreplayed_random_ops`
 names them so the resumed run can say it continues with fresh draws.
 """
 
+import dataclasses
 import json
 import os
 import zipfile
@@ -28,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from l2l import files
+from l2l.swarm import config as swarm_config
 
 DIRECTORY = "training_state"
 FILE_NAME = "state.npz"
@@ -199,6 +201,34 @@ def check_settings(saved, settings, where):
           "{} was written with --{}={}, but this run has --{}={}; resume "
           "with the same settings.".format(where, name, saved.get(name), name,
                                            settings.get(name)))
+
+
+def check_swarm_options(saved, options, where):
+  """Refuses to resume a run with other swarm options.
+
+  The swarm's options decide what its saved variables mean (the features
+  the attention weighs, the gate, the objective being minimised), so a
+  resumed run must have the same.
+
+  Args:
+    saved: the swarm options the state (or the manifest beside it) records,
+      as `dataclasses.asdict` of a `SwarmConfig`; an option it lacks (an
+      older version's) counts as its default.
+    options: this run's, alike.
+    where: the file `saved` was read from, for errors.
+
+  Raises:
+    TrainingStateError: naming the first differing option.
+  """
+  defaults = dataclasses.asdict(swarm_config.SwarmConfig())
+  saved = dict(defaults, **saved)
+  options = dict(defaults, **options)
+  for name in sorted(set(saved) | set(options)):
+    if saved.get(name) != options.get(name):
+      raise TrainingStateError(
+          "{} was written with the swarm option {}={!r}, but this run has "
+          "{}={!r}; resume with the same swarm options.".format(
+              where, name, saved.get(name), name, options.get(name)))
 
 
 _RANDOM_OP_TYPES = frozenset([

@@ -6,6 +6,11 @@ import numbers
 # The net id under which the swarm's feature-attention weights are saved
 # (`attention.l2l`); reserved, so no optimizer net may take it.
 ATTENTION_ID = "attention"
+# The id under which the learned attraction gate is saved (`gate.l2l`);
+# reserved likewise.
+GATE_ID = "gate"
+# The ids no optimizer net may take, and what is saved under each.
+RESERVED_IDS = {ATTENTION_ID: "attention", GATE_ID: "attraction gate"}
 
 # The per-coordinate features, in the order they are stacked.
 FEATURES = ("gradient", "momentum", "personal_best", "attraction")
@@ -15,8 +20,11 @@ FEATURES = ("gradient", "momentum", "personal_best", "attraction")
 OBJECTIVES = ("sum", "best_so_far", "final_best")
 # The weightings over an unroll's steps of `SwarmConfig.time_weighting`.
 TIME_WEIGHTINGS = ("uniform", "increasing", "final")
+# The kinds of `SwarmConfig.attraction_gain`.
+ATTRACTION_GAINS = ("off", "learned", "jump")
 # The options that take one of a few names, and the names.
-_CHOICES = {"objective": OBJECTIVES, "time_weighting": TIME_WEIGHTINGS}
+_CHOICES = {"objective": OBJECTIVES, "time_weighting": TIME_WEIGHTINGS,
+            "attraction_gain": ATTRACTION_GAINS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +78,17 @@ class SwarmConfig:
       net's outputs are scaled by 0.01, so a jump of one Rastrigin basin
       needs an LSTM output near 100, which a brief meta-training never
       reaches; a larger factor makes long moves reachable.
+    attraction_gain: a move toward the best point the particle's instance
+      has found (its record), added to the net's update:
+      `x' = x + delta + c (x_record - x)`, with `c` from a learned gate
+      g = sigmoid(logit) per particle and instance (`features.AttractionGate`:
+      it reads how much worse the particle is than the record and whether it
+      has stopped improving). "off": c = 0 (no gate). "learned": c = g, trained through the
+      move like every other weight. "jump": c ~ Bernoulli(g), a jump onto
+      the record, trained by the score-function (REINFORCE) estimator, since
+      the loss after a jump across basins has no useful gradient in g
+      (docs/design.md, "What the swarm is trained to do"). The gate starts
+      at g ~ 0.018 (logit -4).
     use_gradient_attention, use_momentum, use_personal_best, use_attraction,
     use_feature_attention, use_entropy: switches for ablations. Without
       feature attention the enabled features are averaged.
@@ -99,6 +118,7 @@ class SwarmConfig:
   per_instance: bool = False
   step_noise: float = 0.0
   step_scale: float = 1.0
+  attraction_gain: str = "off"
 
   def __post_init__(self):
     for field in dataclasses.fields(self):
@@ -138,6 +158,11 @@ class SwarmConfig:
   @property
   def active(self):
     return self.num_particles > 1
+
+  @property
+  def gated(self):
+    """True when the swarm moves particles toward the record by a gate."""
+    return self.attraction_gain != "off"
 
   def feature_names(self):
     """The enabled features, in the order they are stacked."""

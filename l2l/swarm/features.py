@@ -20,15 +20,14 @@ builds `tf.compat.v1` graph-mode ops: functions take and return tensors. The
 meta-loss's exploration term is in `posterior.py`.
 """
 
+import math
+
 from absl import logging
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
 from l2l.core import graph_mode  # pylint: disable=unused-import
-
-
-_ATTENTION_KEYS = ("w", "b", "v")
 
 
 def _pairwise_sq_dist(x):
@@ -277,26 +276,43 @@ def _attention_initial_values(shapes, initializer):
   Raises:
     ValueError: on an unknown key or a shape mismatch.
   """
+  return _initial_values("FeatureAttention", {
+      "w": (shapes["w"], lambda: tf.random.normal(shapes["w"], stddev=0.1)),
+      "b": (shapes["b"], lambda: tf.zeros(shapes["b"])),
+      "v": (shapes["v"], lambda: tf.random.normal(shapes["v"], stddev=0.1)),
+  }, initializer)
+
+
+def _initial_values(kind, defaults, initializer):
+  """Initial values of a swarm module's variables.
+
+  Args:
+    kind: the module's class name, for errors.
+    defaults: dict from variable key to `(shape, make_default_value)`.
+    initializer: None or dict from variable key to array; missing keys
+      take the default.
+
+  Returns:
+    dict from key to a float32 tensor or array of the expected shape.
+
+  Raises:
+    ValueError: on an unknown key or a shape mismatch.
+  """
   initializer = dict(initializer or {})
-  unknown = sorted(set(initializer) - set(_ATTENTION_KEYS))
+  unknown = sorted(set(initializer) - set(defaults))
   if unknown:
-    raise ValueError("Unknown FeatureAttention initializer keys {}; expected "
-                     "a subset of {}.".format(unknown, list(_ATTENTION_KEYS)))
-  values = {
-      "w": lambda: tf.random.normal(shapes["w"], stddev=0.1),
-      "b": lambda: tf.zeros(shapes["b"]),
-      "v": lambda: tf.random.normal(shapes["v"], stddev=0.1),
-  }
+    raise ValueError("Unknown {} initializer keys {}; expected a subset of "
+                     "{}.".format(kind, unknown, list(defaults)))
   out = {}
-  for key in _ATTENTION_KEYS:
+  for key, (shape, make_default) in defaults.items():
     if key not in initializer:
-      out[key] = values[key]()
+      out[key] = make_default()
       continue
     value = np.asarray(initializer[key], dtype=np.float32)
-    if value.shape != shapes[key]:
+    if value.shape != tuple(shape):
       raise ValueError(
-          "FeatureAttention initializer for variable '{}' has shape {}; "
-          "expected shape {}.".format(key, value.shape, shapes[key]))
+          "{} initializer for variable '{}' has shape {}; expected shape "
+          "{}.".format(kind, key, value.shape, tuple(shape)))
     out[key] = value
   return out
 
@@ -313,3 +329,111 @@ def attention_values(module, sess):
     `initializer` of a new `FeatureAttention`.
   """
   return sess.run({"w": module.w, "b": module.b, "v": module.v})
+
+
+def record_point(best_points, best_losses):
+  """Each instance's record: the best point any of its particles has found.
+
+  Args:
+    best_points: [..., k, n] each particle's personal best point.
+    best_losses: [..., k] its loss.
+
+  Returns:
+    `(point [..., n], loss [...])`: the personal best with the lowest loss
+    (the first one on a tie).
+  """
+  best_points = tf.convert_to_tensor(best_points)
+  best_losses = tf.convert_to_tensor(best_losses, dtype=best_points.dtype)
+  num_particles = tf.compat.dimension_value(best_points.shape[-2])
+  choice = tf.one_hot(tf.argmin(best_losses, axis=-1), num_particles,
+                      dtype=best_points.dtype)
+  point = tf.reduce_sum(tf.expand_dims(choice, -1) * best_points, axis=-2)
+  return point, tf.reduce_min(best_losses, axis=-1)
+
+
+def gate_inputs(losses, record_loss, previous_best):
+  """What `AttractionGate` reads about each particle of each instance.
+
+  Args:
+    losses: [..., k] each particle's loss now.
+    record_loss: [...] its instance's record loss.
+    previous_best: [..., k] each particle's best loss before this step (inf
+      before its first).
+
+  Returns:
+    [..., k, 2]: the gap `(f - f_record) / (|f| + |f_record| + 1e-8)` (0 for
+    the record holder, towards 1 for a particle far worse), and the
+    stillness `log(p + 1e-8) / log(1e-8)` of the particle's progress
+    `p = clip((f_best - f) / (|f| + |f_best| + 1e-8), 0, 1)` on its own best
+    (1 before its first step): 0 for a particle still improving fast, 1
+    for one that has stopped improving.
+  """
+  losses = tf.convert_to_tensor(losses)
+  record_loss = tf.expand_dims(tf.convert_to_tensor(record_loss,
+                                                    dtype=losses.dtype), -1)
+  previous_best = tf.convert_to_tensor(previous_best, dtype=losses.dtype)
+  gap = (losses - record_loss) / (tf.abs(losses) + tf.abs(record_loss) +
+                                  1e-8)
+  seen = tf.math.is_finite(previous_best)
+  # The inf of a particle with no best yet never reaches the arithmetic.
+  previous_best = tf.where(seen, previous_best, losses)
+  progress = tf.clip_by_value(
+      (previous_best - losses) / (tf.abs(losses) + tf.abs(previous_best) +
+                                  1e-8), 0.0, 1.0)
+  progress = tf.where(seen, progress, tf.ones_like(progress))
+  stillness = tf.math.log(progress + 1e-8) / math.log(1e-8)
+  return tf.stack([gap, stillness], axis=-1)
+
+
+class AttractionGate(snt.Module):
+  """A learned gate on each particle's move toward its instance's record.
+
+  `g = sigmoid(LOGIT_SCALE * (w . inputs + b))` with the inputs of
+  `gate_inputs`. The logit's fixed scale lets the meta-optimizer (whose Adam
+  steps move a weight by about the learning rate) open or close the gate
+  within tens of meta-steps instead of hundreds.
+  """
+
+  # The module's name in `.l2l` checkpoints.
+  MODULE_NAME = "attraction_gate"
+  NUM_INPUTS = 2
+  LOGIT_SCALE = 10.0
+  # The starting logit: g = sigmoid(-4) ~ 0.018.
+  INITIAL_LOGIT = -4.0
+
+  def __init__(self, initializer=None, name="attraction_gate"):
+    """Creates the module and its two variables.
+
+    Args:
+      initializer: None for the default (w = 0, b = INITIAL_LOGIT /
+        LOGIT_SCALE), or a dict with any of the keys "w" [NUM_INPUTS] and
+        "b" [] holding arrays; missing keys take the default.
+      name: module name.
+
+    Raises:
+      ValueError: if `initializer` has an unknown key or a wrongly shaped
+        array.
+    """
+    super().__init__(name=name)
+    values = _initial_values("AttractionGate", {
+        "w": ((self.NUM_INPUTS,), lambda: tf.zeros([self.NUM_INPUTS])),
+        "b": ((), lambda: tf.constant(self.INITIAL_LOGIT /
+                                      self.LOGIT_SCALE)),
+    }, initializer)
+    with self.name_scope:
+      self.w = tf.Variable(values["w"], name="w")
+      self.b = tf.Variable(values["b"], name="b")
+
+  def checkpoint_variables(self):
+    """Returns `{module: {variable: tf.Variable}}` in the .l2l layout."""
+    return {self.MODULE_NAME: {"w": self.w, "b": self.b}}
+
+  def logits(self, inputs):
+    """[..., NUM_INPUTS] inputs -> [...] logits."""
+    inputs = tf.convert_to_tensor(inputs, dtype=self.w.dtype)
+    return self.LOGIT_SCALE * (tf.reduce_sum(inputs * self.w, axis=-1) +
+                               self.b)
+
+  def __call__(self, inputs):
+    """[..., NUM_INPUTS] inputs -> [...] gates in (0, 1)."""
+    return tf.sigmoid(self.logits(inputs))

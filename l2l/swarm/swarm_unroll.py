@@ -3,7 +3,9 @@
 Each optimizee variable gets a leading particle axis [k, ...]. Every step, each
 particle's gradient, momentum, personal-best residual and attraction to better
 particles are combined per coordinate by `features.FeatureAttention` and fed
-to the (coordinate-wise) nets. The meta-loss is the objective of
+to the (coordinate-wise) nets; with `SwarmConfig.attraction_gain` a learned
+gate also moves each particle toward its instance's record (the best point
+found). The meta-loss is the objective of
 `SwarmConfig.objective` (`objective_loss`: LOIS's sum of every particle's
 loss, or a reward for the best point found) plus the entropy of a Gaussian
 process posterior over the optimum's location (`posterior.py`).
@@ -27,13 +29,15 @@ from l2l.swarm import config as config_lib
 from l2l.swarm import features
 from l2l.swarm import posterior
 
-# Kept here too: callers of the unroll name the reserved id through it.
+# Kept here too: callers of the unroll name the reserved ids through it.
 ATTENTION_ID = config_lib.ATTENTION_ID
+GATE_ID = config_lib.GATE_ID
 SwarmConfig = config_lib.SwarmConfig
 
 SwarmUnroll = collections.namedtuple(
     "SwarmUnroll",
-    "meta_loss, attention, schedule_variables, fx_history, x_initial")
+    "meta_loss, attention, gate, schedule_variables, fx_history, "
+    "x_initial")
 
 SwarmState = collections.namedtuple(
     "SwarmState", "momentum, best_x, best_f, delta_prev")
@@ -151,6 +155,36 @@ def swarm_features(config, grads, flat_x, losses, state, instances=None):
       momentum=momentum, best_x=best_x, best_f=best_f)
 
 
+def _make_module(make, module_name, what, path):
+  """A swarm module, its variables restored from `path` when given.
+
+  Args:
+    make: builds the module from an `initializer` dict (or None).
+    module_name: the module's name in its `.l2l` file.
+    what: what the file holds, for errors ("attention").
+    path: the module's `.l2l` file, or None for a fresh module.
+
+  Returns:
+    The module.
+
+  Raises:
+    ValueError: if the file is not such a checkpoint, or does not fit.
+  """
+  initializer = None
+  if path is not None:
+    values = l2l_file.load(path)
+    if list(values) != [module_name]:
+      raise ValueError("{} is not a swarm {} checkpoint: expected the module "
+                       "{!r}, found {}.".format(path, what, module_name,
+                                               sorted(values)))
+    initializer = values[module_name]
+  try:
+    return make(initializer)
+  except ValueError as error:
+    raise ValueError("{} does not fit this swarm configuration: {}".format(
+        path, error)) from error
+
+
 def make_attention(config, attention_path):
   """The feature attention, restored from `attention_path` when given.
 
@@ -166,22 +200,31 @@ def make_attention(config, attention_path):
   """
   if not config.use_feature_attention:
     return None
-  initializer = None
-  if attention_path is not None:
-    values = l2l_file.load(attention_path)
-    if list(values) != [features.FeatureAttention.MODULE_NAME]:
-      raise ValueError("{} is not a swarm attention checkpoint: expected the "
-                       "module {!r}, found {}.".format(
-                           attention_path, features.FeatureAttention.MODULE_NAME,
-                           sorted(values)))
-    initializer = values[features.FeatureAttention.MODULE_NAME]
-  try:
-    return features.FeatureAttention(
-        num_features=len(config.feature_names()),
-        hidden_size=config.attention_hidden_size, initializer=initializer)
-  except ValueError as error:
-    raise ValueError("{} does not fit this swarm configuration: {}".format(
-        attention_path, error)) from error
+  return _make_module(
+      lambda initializer: features.FeatureAttention(
+          num_features=len(config.feature_names()),
+          hidden_size=config.attention_hidden_size, initializer=initializer),
+      features.FeatureAttention.MODULE_NAME, "attention", attention_path)
+
+
+def make_gate(config, gate_path):
+  """The attraction gate, restored from `gate_path` when given.
+
+  Args:
+    config: the `SwarmConfig`.
+    gate_path: a `gate.l2l` file, or None for a fresh module.
+
+  Returns:
+    A `features.AttractionGate`, or None when `attraction_gain` is "off".
+
+  Raises:
+    ValueError: if the file is not a gate checkpoint that fits.
+  """
+  if not config.gated:
+    return None
+  return _make_module(
+      lambda initializer: features.AttractionGate(initializer=initializer),
+      features.AttractionGate.MODULE_NAME, "gate", gate_path)
 
 
 class SwarmStep:
@@ -194,7 +237,7 @@ class SwarmStep:
 
   def __init__(self, config, make_loss, constants, names, shapes, nets,
                net_keys, subsets, attention, second_derivatives,
-               instances=None):
+               instances=None, gate=None):
     """Keeps what every step uses.
 
     Args:
@@ -210,6 +253,8 @@ class SwarmStep:
       second_derivatives: let the meta-gradient flow through gradients.
       instances: the `Instances` the features compare particles within
         (None: one).
+      gate: the `features.AttractionGate`, or None (no move toward the
+        record).
     """
     self.config = config
     self.instances = instances or Instances(False, 1)
@@ -222,6 +267,7 @@ class SwarmStep:
     self._subsets = subsets
     self._attention = attention
     self._second_derivatives = second_derivatives
+    self._gate = gate
 
   def losses(self, x):
     """Per-row losses [k, rows] and per-particle mean losses [k] at `x`."""
@@ -239,11 +285,14 @@ class SwarmStep:
         are the batch rows.
 
     Returns:
-      `(x_next, net_state_next, state_next)`.
+      `(x_next, net_state_next, state_next, log_prob)`: `log_prob` [k, R]
+      is the log-probability of each particle's jump decision on each
+      instance ("jump" gain), else zeros.
     """
     grads = unroll.optimizee_gradients(tf.reduce_sum(losses), x, self._names,
                                        self._second_derivatives)
     flat_x = particles.flatten(x)
+    previous_best = state.best_f
     stacked, state = swarm_features(
         self.config, particles.flatten(grads), flat_x,
         self.instances.losses(rows, losses), state, self.instances)
@@ -266,8 +315,50 @@ class SwarmStep:
                                     stddev=self.config.step_noise)
         x_next[j] = x_next[j] + delta
       net_state_next.append([s for _, s in outputs])
+    instance_losses = self.instances.losses(rows, losses)
+    log_prob = tf.zeros_like(instance_losses)
+    if self._gate is not None:
+      pull, log_prob = self._pull(flat_x, instance_losses, previous_best,
+                                  state)
+      x_next = [a + b for a, b in zip(x_next, particles.unflatten(
+          pull, self.shapes))]
     delta = particles.flatten([a - b for a, b in zip(x_next, x)])
-    return x_next, net_state_next, state._replace(delta_prev=delta)
+    return x_next, net_state_next, state._replace(delta_prev=delta), log_prob
+
+  def _pull(self, flat_x, instance_losses, previous_best, state):
+    """The gated move toward each instance's record.
+
+    Args:
+      flat_x: [k, n] positions.
+      instance_losses: [k, R] the particles' losses on each instance.
+      previous_best: `SwarmState.best_f` before this step.
+      state: the `SwarmState` after this step's personal-best update.
+
+    Returns:
+      `(pull [k, n], log_prob [k, R])`: `c (x_record - x)` per instance, and
+      the log-probability of each jump decision (zeros unless "jump").
+    """
+    k = int(flat_x.shape[0])
+    points = self.instances.points(flat_x)
+    record, record_loss = features.record_point(
+        self.instances.points(state.best_x),
+        tf.transpose(tf.reshape(state.best_f, [k, self.instances.count])))
+    # The gate reads the swarm's state; the meta-gradient reaches its
+    # weights through the gate's value (or its jumps' log-probabilities),
+    # not through what it reads.
+    inputs = tf.stop_gradient(features.gate_inputs(
+        tf.transpose(instance_losses), record_loss,
+        tf.transpose(tf.reshape(previous_best, [k, self.instances.count]))))
+    coefficient = self._gate(inputs)
+    log_prob = tf.zeros_like(coefficient)
+    if self.config.attraction_gain == "jump":
+      coefficient = tf.cast(
+          tf.random.uniform(tf.shape(coefficient)) < coefficient, tf.float32)
+      log_prob = -tf.nn.sigmoid_cross_entropy_with_logits(
+          labels=coefficient, logits=self._gate.logits(inputs))
+    pull = tf.expand_dims(coefficient, -1) * (tf.expand_dims(record, -2) -
+                                             points)
+    return self.instances.flat(pull), tf.transpose(log_prob)
 
 
 def time_weights(config, num_steps):
@@ -289,34 +380,80 @@ def time_weights(config, num_steps):
   return tf.ones_like(steps)
 
 
-def objective_loss(config, fx_history, instance_history, prior_best):
-  """The meta-objective of one unroll, before the entropy term.
+def objective_terms(config, instance_history, prior_best):
+  """What each step, particle and instance adds to the meta-objective.
 
   docs/design.md ("What the swarm is trained to do") states each objective.
+  Terms shared by an instance's particles (a record, the best particle) are
+  split evenly between them.
 
   Args:
-    config: the `SwarmConfig` (`objective`, `time_weighting`).
-    fx_history: [T + 1, k] each particle's mean loss at every step.
-    instance_history: [T + 1, k, R] its loss on each instance.
+    config: the `SwarmConfig` (`objective`, `time_weighting`,
+      `final_weight`).
+    instance_history: [T + 1, k, R] each particle's loss on each instance at
+      every step.
     prior_best: [R] each instance's best loss before the unroll (inf at the
       start of a trajectory).
 
   Returns:
-    A scalar.
+    [T + 1, k, R] terms C; the objective is `sum_t sum_j mean_i C`.
   """
-  num_steps = int(fx_history.shape[0]) - 1
-  weights = time_weights(config, num_steps)
+  num_steps = int(instance_history.shape[0]) - 1
+  k = int(instance_history.shape[1])
+  weights = tf.reshape(time_weights(config, num_steps), [-1, 1, 1])
+  last = tf.reshape(tf.one_hot(num_steps, num_steps + 1), [-1, 1, 1])
+  if config.objective == "sum":
+    return weights * instance_history
   if config.objective == "final_best":
-    return tf.reduce_mean(tf.reduce_min(instance_history[-1], axis=0))
-  if config.objective == "best_so_far":
-    best_now = tf.reduce_min(instance_history, axis=1)
-    record = tf.scan(tf.minimum, best_now, initializer=prior_best)
-    loss = tf.reduce_sum(weights * tf.reduce_mean(record, axis=1))
-    if config.final_weight:
-      loss += config.final_weight * (num_steps + 1) * tf.reduce_mean(
-          fx_history[-1])
-    return loss
-  return tf.reduce_sum(weights[:, None] * fx_history)
+    best = tf.reduce_min(instance_history[-1], axis=0)
+    return last * tf.ones_like(instance_history) * best / k
+  best_now = tf.reduce_min(instance_history, axis=1)
+  record = tf.scan(tf.minimum, best_now, initializer=prior_best)
+  terms = weights * tf.ones_like(instance_history) * tf.expand_dims(
+      record, 1) / k
+  if config.final_weight:
+    terms += last * config.final_weight * (num_steps + 1) * (
+        instance_history / k)
+  return terms
+
+
+def objective_loss(config, instance_history, prior_best):
+  """The meta-objective of one unroll, before the entropy term.
+
+  Args:
+    config: the `SwarmConfig` (`objective`, `time_weighting`,
+      `final_weight`).
+    instance_history: [T + 1, k, R] each particle's loss on each instance
+      (R = 1 and the particle's mean loss when the instances are not rows).
+    prior_best: [R] each instance's best loss before the unroll.
+
+  Returns:
+    A scalar: `sum_t sum_j mean_i` of `objective_terms`.
+  """
+  return tf.reduce_sum(tf.reduce_mean(
+      objective_terms(config, instance_history, prior_best), axis=-1))
+
+
+def score_function_loss(terms, log_probs):
+  """The REINFORCE surrogate that trains the "jump" gate.
+
+  The decision at step t pays for what follows it: its reward is
+  `G[t, j, i] = sum_{s > t} C[s, j, i]` (the objective terms after the
+  move). Its advantage is G standardised over the instances (the batch is
+  the baseline), and the surrogate `sum_t sum_j mean_i A log p` has the
+  expected objective's gradient in the gate's weights.
+
+  Args:
+    terms: [T + 1, k, R] `objective_terms`.
+    log_probs: [T, k, R] each decision's log-probability.
+
+  Returns:
+    A scalar whose value is about 0 and whose gradient is the estimate.
+  """
+  future = tf.cumsum(terms, axis=0, exclusive=True, reverse=True)[:-1]
+  mean, variance = tf.nn.moments(future, axes=[-1], keepdims=True)
+  advantage = tf.stop_gradient((future - mean) / (tf.sqrt(variance) + 1e-8))
+  return tf.reduce_sum(tf.reduce_mean(advantage * log_probs, axis=-1))
 
 
 def entropy_weight(config, objective, entropy):
@@ -339,7 +476,8 @@ def entropy_weight(config, objective, entropy):
 
 
 def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
-                    net_keys, subsets, attention_path, second_derivatives):
+                    net_keys, subsets, attention_path, second_derivatives,
+                    gate_path=None):
   """Builds LOIS's unroll; `meta.MetaOptimizer.meta_loss` calls this.
 
   Args:
@@ -353,10 +491,12 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
     subsets: the indices of each id's variables.
     attention_path: `.l2l` file of the attention weights, or None.
     second_derivatives: let gradients flow through optimizee gradients.
+    gate_path: `.l2l` file of the attraction gate's weights, or None.
 
   Returns:
     A `SwarmUnroll`: the six fields of `meta.MetaLoss`, the attention module
-    (None when switched off), the entropy schedule's variables, the
+    (None when switched off), the attraction gate (None when off), the
+    entropy schedule's variables, the
     per-step, per-particle losses [len_unroll + 1, k] and the starting
     points (one [k, ...] tensor per variable).
   """
@@ -364,6 +504,7 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
   starts = particles.draw_particles(make_loss, x, constants, k)
   shapes = [[k] + v.shape.as_list() for v in x]
   attention = make_attention(config, attention_path)
+  gate = make_gate(config, gate_path)
   with tf.name_scope("fx_probe"):
     probe_rows = interception.make_with_custom_variables(make_loss, x,
                                                          constants)
@@ -373,7 +514,7 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
   step = SwarmStep(config, make_loss, constants,
                    [interception.variable_name(v) for v in x], shapes, nets,
                    net_keys, subsets, attention, second_derivatives,
-                   instances)
+                   instances, gate)
   x_initial = [tf.stack(p) for p in zip(*starts)]
   with tf.name_scope("swarm_state"):
     net_states = unroll.net_states(nets, net_keys, subsets, shapes,
@@ -381,8 +522,13 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
     swarm_state = initial_swarm_state(k, int(particles.flatten(
         x_initial).shape[1]), instances)
 
-  def time_step(t, fx_array, instance_array, points_array, values_array, x,
-                net_state, state):
+  if config.attraction_gain == "jump" and instances.count < 2:
+    logging.warning("The jump gate learns from the spread of rewards across "
+                    "instances; with one instance (per_instance off, or no "
+                    "batch) its weights get no meta-gradient.")
+
+  def time_step(t, fx_array, instance_array, points_array, values_array,
+                log_prob_array, x, net_state, state):
     rows, losses = step.losses(x)
     fx_array = fx_array.write(t, losses)
     instance_array = instance_array.write(t, instances.losses(rows, losses))
@@ -391,17 +537,20 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
       points_array = points_array.write(
           t, points.points(x, particles.flatten(x)))
       values_array = values_array.write(t, points.values(rows, losses))
-    x, net_state, state = step.move(x, losses, net_state, state, rows)
-    return (t + 1, fx_array, instance_array, points_array, values_array, x,
-            net_state, state)
+    x, net_state, state, log_prob = step.move(x, losses, net_state, state,
+                                              rows)
+    log_prob_array = log_prob_array.write(t, log_prob)
+    return (t + 1, fx_array, instance_array, points_array, values_array,
+            log_prob_array, x, net_state, state)
 
   arrays = [tf.TensorArray(tf.float32, size=len_unroll + 1,
                            clear_after_read=False) for _ in range(4)]
+  arrays.append(tf.TensorArray(tf.float32, size=len_unroll))
   loop_vars = (0, *arrays, x_initial,
                tf.nest.map_structure(tf.identity, net_states),
                SwarmState(*[tf.identity(v) for v in swarm_state]))
-  (_, fx_array, instance_array, points_array, values_array, x_final,
-   net_state_final, swarm_state_final) = tf.while_loop(
+  (_, fx_array, instance_array, points_array, values_array, log_prob_array,
+   x_final, net_state_final, swarm_state_final) = tf.while_loop(
        cond=lambda t, *_: t < len_unroll, body=time_step, loop_vars=loop_vars,
        parallel_iterations=1, name="swarm_unroll")
 
@@ -413,8 +562,12 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
       len_unroll, instances.losses(rows_final, fx_final))
   prior_best = tf.reduce_min(tf.reshape(loop_vars[-1].best_f,
                                         [k, instances.count]), axis=0)
-  loss = objective_loss(config, fx_history, instance_array.stack(),
-                        prior_best)
+  instance_history = instance_array.stack()
+  loss = objective_loss(config, instance_history, prior_best)
+  if config.attraction_gain == "jump":
+    loss += score_function_loss(
+        objective_terms(config, instance_history, prior_best),
+        log_prob_array.stack())
   update = []
   entropy_variables = []
   if config.use_entropy:
@@ -441,8 +594,10 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
     update.extend(unroll.nested_assign(list(swarm_state),
                                        list(swarm_state_final)))
   logging.info("Swarm of %d particles, features %s, feature attention %s, "
-               "entropy %s", k, ", ".join(config.feature_names()),
+               "entropy %s, attraction gain %s", k,
+               ", ".join(config.feature_names()),
                "on" if attention else "off",
-               "on" if config.use_entropy else "off")
+               "on" if config.use_entropy else "off", config.attraction_gain)
   return SwarmUnroll((loss, update, reset, fx_final, x_final, constants),
-                     attention, entropy_variables, fx_history, x_initial)
+                     attention, gate, entropy_variables, fx_history,
+                     x_initial)
