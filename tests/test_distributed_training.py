@@ -322,3 +322,78 @@ def test_the_chief_keeps_states_every_period_of_all_workers_epochs():
   with pytest.raises(distributed_training._Interrupted):
     chief.after_epoch(1, 18, 1.0, 2.0, 0.1)
   assert run.kept == [8, 13, 17, 18] and run.interrupted == "SIGTERM"
+
+
+class _FakeSession:
+  """Records what `_train_epoch` runs; every meta-step reports `position`."""
+
+  def __init__(self, position):
+    self.ran = []
+    self.position = position
+
+  def run(self, fetches, options=None):
+    del options
+    self.ran.append(fetches)
+    if isinstance(fetches, list):  # A meta-step: fetches, position, update.
+      return (0.5, 2.0), self.position, None
+    return None
+
+
+class _FakeFamily:
+  """A problem that draws a task per epoch and sets the epoch's unrolls."""
+
+  def __init__(self):
+    self.drawn = 0
+
+  def next_task(self, sess):
+    sess.run("draw task")
+    self.drawn += 1
+
+  def epoch_unrolls(self, num_unrolls):
+    return 3 * num_unrolls
+
+
+def test_each_epoch_draws_the_familys_task_and_runs_its_unrolls():
+  replica = distributed_training.Replica(
+      *[None] * len(distributed_training.Replica._fields))._replace(
+          reset="reset", fetches="fetches", position="position",
+          update="update")
+  schedule = distributed_training._Schedule(100, 2, 1)
+  sess = _FakeSession(position=7)
+  family = _FakeFamily()
+  _, cost, losses, position = distributed_training._train_epoch(
+      sess, replica, schedule, None, family)
+  assert family.drawn == 1
+  assert sess.ran == ["draw task", "reset"] + [
+      ["fetches", "position", "update"]] * 6
+  assert (cost, losses, position) == (0.5, 2.0, 7)
+  # An ordinary problem: the schedule's unrolls, no draw.
+  sess = _FakeSession(position=7)
+  distributed_training._train_epoch(sess, replica, schedule, None,
+                                    _problem())
+  assert sess.ran == ["reset"] + [["fetches", "position", "update"]] * 2
+
+
+def test_a_family_replica_names_its_variables_in_a_family_of_its_own():
+  from l2l.tasks import family  # pylint: disable=g-import-not-at-top
+  config = family.parse_options("quadratic_weight=1,mlp_weight=0,"
+                                "logistic_weight=0,max_dims=4")
+  task = cluster.Cluster({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]},
+                         "worker", 0)
+
+  def build(make_problem):
+    with tf.Graph().as_default():
+      return distributed_training.build_replica(
+          task, lambda: meta.MetaOptimizer(**_NET), family.family(config),
+          _UNROLL, _LEARNING_RATE, False, seed=5, make_problem=make_problem)
+
+  # The family's task variables belong to the graph it was made in, so the
+  # throwaway build that names the optimizer's variables needs its own.
+  with pytest.raises(ValueError, match="must be from the same graph"):
+    build(None)
+  replica = build(lambda: family.family(config))
+  names = sorted(v.op.name for v in replica.parameter_variables)
+  assert "global_step" in names
+  assert all(v.device.startswith("/job:ps") for v in
+             replica.parameter_variables)
+  assert not any("family" in name for name in names)

@@ -55,6 +55,7 @@ from l2l.experiment import cluster as cluster_lib
 from l2l.experiment import training
 from l2l.experiment import training_state
 import meta
+import problems
 import util
 
 # How long the chief waits, at the end, for the other workers to report
@@ -93,19 +94,21 @@ close_tokens: sync mode: closes the token queue, releasing every worker
 """
 
 
-def _parameter_names(make_optimizer, problem, unroll_length, meta_loss_args):
+def _parameter_names(make_optimizer, make_problem, unroll_length,
+                     meta_loss_args):
   """Op names of the meta-optimizer's variables, from a throwaway graph.
 
   The device function must know them before `meta_loss` creates them.
   """
   with tf.Graph().as_default():
     optimizer = make_optimizer()
-    optimizer.meta_loss(problem, unroll_length, **meta_loss_args)
+    optimizer.meta_loss(make_problem(), unroll_length, **meta_loss_args)
     return [v.op.name for v in optimizer.variables()]
 
 
 def build_replica(cluster, make_optimizer, problem, unroll_length,
-                  learning_rate, sync_replicas, seed=None, **meta_loss_args):
+                  learning_rate, sync_replicas, seed=None, make_problem=None,
+                  **meta_loss_args):
   """Builds a worker's graph in the current default graph.
 
   Args:
@@ -116,6 +119,10 @@ def build_replica(cluster, make_optimizer, problem, unroll_length,
     learning_rate: Adam's learning rate for the meta-steps.
     sync_replicas: average the workers' meta-gradients in each meta-step.
     seed: the run's seed (each worker derives its own), or None.
+    make_problem: makes the problem afresh in the current graph, for the
+      throwaway build that names the variables; needed when `problem`
+      holds variables of its own graph (the task family). None: `problem`
+      serves there too.
     **meta_loss_args: passed to `MetaOptimizer.meta_loss`.
 
   Returns:
@@ -125,8 +132,8 @@ def build_replica(cluster, make_optimizer, problem, unroll_length,
     RuntimeError: if the optimizer's variables came out named differently
       from the throwaway build (the placement would be wrong).
   """
-  names = _parameter_names(make_optimizer, problem, unroll_length,
-                           meta_loss_args)
+  names = _parameter_names(make_optimizer, make_problem or (lambda: problem),
+                           unroll_length, meta_loss_args)
   own_seed = cluster_lib.worker_seed(seed, cluster.rank)
   if own_seed is not None:
     tf.compat.v1.set_random_seed(own_seed)
@@ -330,8 +337,16 @@ class _Schedule:
     return epochs * self.num_unrolls // self.unrolls_per_step
 
 
-def _train_epoch(sess, replica, schedule, options):
+def _train_epoch(sess, replica, schedule, options, problem=None):
   """Draws an instance and runs one epoch of meta-steps.
+
+  Args:
+    sess: the worker's session.
+    replica: its `Replica`.
+    schedule: the `_Schedule`.
+    options: the `RunOptions` of every meta-step.
+    problem: the problem's `build`; one that draws a task per epoch (the
+      task family) draws it here, and may set the epoch's unrolls.
 
   Returns:
     `(seconds, final loss, summed losses, position reached)`.
@@ -341,8 +356,9 @@ def _train_epoch(sess, replica, schedule, options):
     training.TrainingDiverged: for a loss that is not finite.
   """
   start = time.monotonic()
+  problems.draw_next_task(problem, sess)
   sess.run(replica.reset)
-  for _ in range(schedule.num_unrolls):
+  for _ in range(problems.epoch_unrolls(problem, schedule.num_unrolls)):
     (cost, losses), position, _ = sess.run(
         [replica.fetches, replica.position, replica.update], options=options)
     cost = float(np.mean(cost))
@@ -420,8 +436,15 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
   if cluster.is_ps:
     cluster_lib.serve(cluster)
     return None
-  problem, net_config, net_assignments = util.get_config(
-      problem_name, data_dir=data_dir)
+  graph = tf.Graph()
+  with graph.as_default():
+    own_seed = cluster_lib.worker_seed(seed, cluster.rank)
+    if own_seed is not None:
+      tf.compat.v1.set_random_seed(own_seed)
+    # In the graph it trains in: the task family makes its task variables
+    # there, and seeds its task draws with the worker's own seed.
+    problem, net_config, net_assignments = util.get_config(
+        problem_name, data_dir=data_dir)
   trajectory = training.trajectory_settings(
       problem_name, num_steps, unroll_length, learning_rate,
       second_derivatives, seed, num_particles, swarm_options)
@@ -439,13 +462,14 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
           save_path, training.saved_ids(net_config, num_particles,
                                         swarm_options), overwrite or resume)
     server = cluster_lib.start_server(cluster)
-    graph = tf.Graph()
     with graph.as_default():
       replica = build_replica(
           cluster, lambda: meta.MetaOptimizer(
               num_particles=num_particles, **dict(swarm_options or {}),
               **net_config),
           problem, unroll_length, learning_rate, sync_replicas, seed=seed,
+          make_problem=lambda: util.get_config(problem_name,
+                                               data_dir=data_dir)[0],
           net_assignments=net_assignments,
           second_derivatives=second_derivatives)
       schedule = _Schedule(num_epochs, num_steps // unroll_length,
@@ -494,7 +518,8 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
           run.checkpoint(sess)
       interrupted = False
       try:
-        _train_worker(sess, replica, schedule, log_period, timeout, chief)
+        _train_worker(sess, replica, schedule, log_period, timeout, chief,
+                      problem)
         if chief is not None:
           ending.wait_for_workers(sess)
           _wait_until_settled(sess, replica.global_step)
@@ -627,7 +652,8 @@ class _Ending:
                       error.message.splitlines()[0])
 
 
-def _train_worker(sess, replica, schedule, log_period, timeout, chief):
+def _train_worker(sess, replica, schedule, log_period, timeout, chief,
+                  problem=None):
   """Runs epochs until the cluster has run its meta-steps."""
   options = tf.compat.v1.RunOptions(timeout_in_ms=int(timeout * 1000))
   own_epochs = 0
@@ -638,7 +664,7 @@ def _train_worker(sess, replica, schedule, log_period, timeout, chief):
       raise _Finished(int(sess.run(replica.global_step)))
     while True:
       seconds, cost, losses, position = _train_epoch(sess, replica, schedule,
-                                                     options)
+                                                     options, problem)
       own_epochs += 1
       total_time += seconds
       total_cost += cost
