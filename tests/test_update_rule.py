@@ -17,14 +17,21 @@ def test_a_learning_rate_is_refused_naming_the_argument():
       update_rule.refuse_learning_rate({name: 0.1}, "LearnedOptimizer")
 
 
-def test_a_directory_without_manifest_holds_the_default_net(tmp_path):
+def _save_default_net(directory, seed):
+  """Saves the default net, with weights of graph seed `seed`, as cw.l2l."""
   with tf.Graph().as_default():
+    if seed is not None:
+      tf.compat.v1.set_random_seed(seed)
     net = networks.factory(**networks.default_config())
     net(tf.zeros([3]), net.initial_state_for_inputs(tf.zeros([3]),
                                                     dtype=tf.float32))
     with tf.compat.v1.Session() as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
-      networks.save(net, sess, str(tmp_path / "cw.l2l"))
+      networks.save(net, sess, str(directory / "cw.l2l"))
+
+
+def test_a_directory_without_manifest_holds_the_default_net(tmp_path):
+  _save_default_net(tmp_path, seed=None)
   rule = update_rule.UpdateRule.from_path(str(tmp_path))
   assert sorted(rule.net_configs) == ["cw"]
   variables = [tf.Variable(np.zeros([2, 3], np.float32), name="kernel"),
@@ -50,14 +57,7 @@ def _apply_default_net(rule, gradient):
 
 
 def test_a_rule_survives_a_json_round_trip_of_its_config(tmp_path):
-  with tf.Graph().as_default():
-    tf.compat.v1.set_random_seed(3)
-    net = networks.factory(**networks.default_config())
-    net(tf.zeros([3]), net.initial_state_for_inputs(tf.zeros([3]),
-                                                    dtype=tf.float32))
-    with tf.compat.v1.Session() as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      networks.save(net, sess, str(tmp_path / "cw.l2l"))
+  _save_default_net(tmp_path, seed=3)
   rule = update_rule.UpdateRule.from_path(str(tmp_path))
   config = json.loads(json.dumps(rule.to_config()))
   (tmp_path / "cw.l2l").unlink()  # The config carries the weights.
@@ -71,14 +71,7 @@ def test_a_rule_survives_a_json_round_trip_of_its_config(tmp_path):
   first = _apply_default_net(copy, gradient)
   assert np.abs(first).max() > 0
   # Weights of another seed give another step: the config's weights count.
-  with tf.Graph().as_default():
-    tf.compat.v1.set_random_seed(4)
-    net = networks.factory(**networks.default_config())
-    net(tf.zeros([3]), net.initial_state_for_inputs(tf.zeros([3]),
-                                                    dtype=tf.float32))
-    with tf.compat.v1.Session() as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      networks.save(net, sess, str(tmp_path / "cw.l2l"))
+  _save_default_net(tmp_path, seed=4)
   other = update_rule.UpdateRule.from_path(str(tmp_path))
   assert np.abs(_apply_default_net(other, gradient) - first).max() > 1e-6
   np.testing.assert_array_equal(
