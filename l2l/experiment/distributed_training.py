@@ -493,20 +493,18 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
       chief = None
       if cluster.is_chief:
         # What the saved manifest records about this training.
+        workers = {"workers": cluster.num_workers,
+                   "sync_replicas": sync_replicas}
         settings = dict(
             num_epochs=num_epochs, num_steps=num_steps,
             unroll_length=unroll_length, learning_rate=learning_rate,
             second_derivatives=second_derivatives, seed=seed,
             num_particles=num_particles, evaluation_period=evaluation_period,
             evaluation_epochs=evaluation_epochs,
-            cluster={"workers": cluster.num_workers,
-                     "ps_tasks": cluster.num_ps,
-                     "sync_replicas": sync_replicas})
-        run = training.Run(
-            save_path, trajectory,
-            None if kept is None else kept.variables,
-            cluster={"workers": cluster.num_workers,
-                     "sync_replicas": sync_replicas})
+            cluster=dict(workers, ps_tasks=cluster.num_ps))
+        run = training.Run(save_path, trajectory,
+                           None if kept is None else kept.variables,
+                           cluster=workers)
         if saved_state is not None:
           run.restore_progress(saved_state[1])
         run.epoch = schedule.epochs(int(sess.run(replica.global_step)))
