@@ -430,8 +430,13 @@ def objective_loss(config, instance_history, prior_best):
   Returns:
     A scalar: `sum_t sum_j mean_i` of `objective_terms`.
   """
-  return tf.reduce_sum(tf.reduce_mean(
-      objective_terms(config, instance_history, prior_best), axis=-1))
+  return objective_from_terms(
+      objective_terms(config, instance_history, prior_best))
+
+
+def objective_from_terms(terms):
+  """The meta-objective `sum_t sum_j mean_i C` of `objective_terms` C."""
+  return tf.reduce_sum(tf.reduce_mean(terms, axis=-1))
 
 
 def score_function_loss(terms, log_probs):
@@ -562,12 +567,11 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
       len_unroll, instances.losses(rows_final, fx_final))
   prior_best = tf.reduce_min(tf.reshape(loop_vars[-1].best_f,
                                         [k, instances.count]), axis=0)
-  instance_history = instance_array.stack()
-  loss = objective_loss(config, instance_history, prior_best)
+  # Built once: the jump gate's surrogate reads the same terms.
+  terms = objective_terms(config, instance_array.stack(), prior_best)
+  loss = objective_from_terms(terms)
   if config.attraction_gain == "jump":
-    loss += score_function_loss(
-        objective_terms(config, instance_history, prior_best),
-        log_prob_array.stack())
+    loss += score_function_loss(terms, log_prob_array.stack())
   update = []
   entropy_variables = []
   if config.use_entropy:
