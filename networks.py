@@ -262,18 +262,36 @@ class StandardDeepLSTM(Network):
     self._layers = _layer_sizes(layers)
     self._scale = scale
     self._preprocess = _make_preprocess(preprocess_name, preprocess_options)
-    expected = {"lstm_{}".format(i + 1): ("w_gates", "b_gates")
-                for i in range(len(self._layers))}
-    expected["linear"] = ("w", "b")
-    _check_checkpoint_layout(initializer, expected, type(self).__name__)
+    _check_checkpoint_layout(initializer, self._checkpoint_layout(),
+                             type(self).__name__)
     with self.name_scope:
       self._cores = [_LSTMCell(size, initializer, "lstm_{}".format(i + 1))
                      for i, size in enumerate(self._layers)]
       self._linear = snt.Linear(
           output_size,
-          w_init=_initializer_for(initializer, "linear", "w", None),
+          w_init=_initializer_for(initializer, "linear", "w",
+                                  self._linear_default_init()),
           b_init=_initializer_for(initializer, "linear", "b", None),
           name="linear")
+
+  def _checkpoint_layout(self):
+    """`{module: variable names}` that a checkpoint of this net holds."""
+    layout = {"lstm_{}".format(i + 1): ("w_gates", "b_gates")
+              for i in range(len(self._layers))}
+    layout["linear"] = ("w", "b")
+    return layout
+
+  def _linear_default_init(self):
+    """The output layer's default weights: None is Sonnet's default."""
+    return None
+
+  def _lstm(self, rows, prev_state):
+    """Runs the stacked cells on `rows` [rows, width]: `(output, state)`."""
+    output, next_state = rows, []
+    for core, state in zip(self._cores, prev_state):
+      output, core_state = core(output, state)
+      next_state.append(core_state)
+    return self._linear(output), tuple(next_state)
 
   def _rows(self, inputs):
     """Preprocesses `inputs` [rows, ...] into the LSTM's input [rows, width]."""
@@ -281,16 +299,14 @@ class StandardDeepLSTM(Network):
     return tf.reshape(inputs, [int(inputs.shape[0]), -1])
 
   def __call__(self, inputs, prev_state):
-    output = self._rows(inputs)
-    next_state = []
-    for core, state in zip(self._cores, prev_state):
-      output, core_state = core(output, state)
-      next_state.append(core_state)
-    return self._linear(output) * self._scale, tuple(next_state)
+    output, next_state = self._lstm(self._rows(inputs), prev_state)
+    return output * self._scale, next_state
 
   def initial_state_for_inputs(self, inputs, **kwargs):
     rows = int(self._reshape_inputs(inputs).shape[0])
-    dtype = kwargs.get("dtype", tf.float32)
+    return self._initial_lstm_state(rows, kwargs.get("dtype", tf.float32))
+
+  def _initial_lstm_state(self, rows, dtype):
     return tuple((tf.zeros([rows, size], dtype), tf.zeros([rows, size], dtype))
                  for size in self._layers)
 
@@ -349,6 +365,127 @@ class KernelDeepLSTM(StandardDeepLSTM):
     return tf.reshape(output, tf.shape(inputs)), next_state
 
 
+class AdaptiveStepLSTM(StandardDeepLSTM):
+  """A coordinate-wise LSTM that steers an Adam step and its step size.
+
+  Built for optimizers that must work on problems they never saw, after the
+  "nominal" Adam term of Harrison et al. (2022) and the multiplicative
+  step sizes of Wichrowska et al. (2017). Per coordinate, with Adam's
+  bias-corrected moments m (beta 0.9) and v (beta2 0.999):
+
+      features = clip([g, m_0.5, m_0.9, m_0.99] / sqrt(v), +-10) and the
+                 current log step size (relative to its start, in decades)
+      (c, s)   = linear(LSTM(features))
+      log_step = clip(log_step + step_change * tanh(s), log(min_step),
+                      log(max_step))
+      update   = -exp(log_step + log_scale) * (m_0.9 / sqrt(v) + correction * c)
+
+  The inputs do not depend on the gradient's scale, and the step size can
+  grow or shrink geometrically, so one net can take the 1e-2 steps of a
+  convnet and the 10s of a separable logistic regression. The output layer
+  starts at zero, so the untrained net is Adam at `initial_step`; `log_scale`
+  is one learned scalar, a global step-size factor that meta-training sets.
+
+  The state of a variable is `(lstm states, (m_0.5, m_0.9, m_0.99, v,
+  log_step), t)`, rows being the variable's coordinates.
+  """
+
+  # Decay rates of the momenta fed to the LSTM; 0.9 is also Adam's.
+  MOMENTUM_DECAYS = (0.5, 0.9, 0.99)
+  _ADAM_MOMENTUM = 1
+  _RMS_DECAY = 0.999
+  _EPSILON = 1e-8
+  _FEATURE_BOUND = 10.0
+
+  def __init__(self, layers=(20, 20), initial_step=0.01, step_change=0.3,
+               correction=0.1, min_step=1e-6, max_step=10.0,
+               initializer=None, name="adaptive_step_lstm"):
+    """Creates the net.
+
+    Args:
+      layers: hidden sizes of the stacked LSTM cells.
+      initial_step: every coordinate's step size at the first step.
+      step_change: the largest change of the log step size per step.
+      correction: scale of the LSTM's correction to Adam's direction.
+      min_step, max_step: bounds of each coordinate's step size.
+      initializer: as `StandardDeepLSTM`'s; the output layer's weights
+        default to zero.
+      name: module name.
+
+    Raises:
+      ValueError: for bounds that do not hold `initial_step`, or a checkpoint
+        of another layout.
+    """
+    if not 0 < min_step <= initial_step <= max_step:
+      raise ValueError(
+          "AdaptiveStepLSTM needs 0 < min_step <= initial_step <= max_step, "
+          "got {}, {}, {}.".format(min_step, initial_step, max_step))
+    super().__init__(2, layers, initializer=initializer, name=name)
+    self._initial_log_step = math.log(initial_step)
+    self._step_change = step_change
+    self._correction = correction
+    self._log_step_bounds = (math.log(min_step), math.log(max_step))
+    with self.name_scope:
+      init = _initializer_for(initializer, "step_size", "log_scale",
+                              tf.compat.v1.zeros_initializer())
+      self._log_scale = tf.Variable(init([], dtype=tf.float32),
+                                    name="log_scale")
+
+  def _checkpoint_layout(self):
+    layout = super()._checkpoint_layout()
+    layout["step_size"] = ("log_scale",)
+    return layout
+
+  def _linear_default_init(self):
+    return tf.compat.v1.zeros_initializer()
+
+  def _reshape_inputs(self, inputs):
+    return tf.reshape(inputs, [-1, 1])
+
+  def __call__(self, inputs, prev_state):
+    lstm_state, (*momenta, second_moment, log_step), step = prev_state
+    gradient = self._reshape_inputs(inputs)
+    step = step + 1.0
+    momenta = [decay * m + (1.0 - decay) * gradient
+               for decay, m in zip(self.MOMENTUM_DECAYS, momenta)]
+    second_moment = (self._RMS_DECAY * second_moment +
+                     (1.0 - self._RMS_DECAY) * tf.square(gradient))
+    rms = tf.sqrt(second_moment / (1.0 - self._RMS_DECAY**step))
+    rms += self._EPSILON
+    normalised = [gradient / rms] + [
+        m / (1.0 - decay**step) / rms
+        for decay, m in zip(self.MOMENTUM_DECAYS, momenta)]
+    features = tf.clip_by_value(tf.concat(normalised, axis=1),
+                                -self._FEATURE_BOUND, self._FEATURE_BOUND)
+    relative_log_step = (log_step - self._initial_log_step) / math.log(10.0)
+    output, lstm_state = self._lstm(
+        tf.concat([features, relative_log_step], axis=1), lstm_state)
+    correction, step_signal = tf.split(output, 2, axis=1)
+    log_step = tf.clip_by_value(
+        log_step + self._step_change * tf.tanh(step_signal),
+        *self._log_step_bounds)
+    direction = normalised[1 + self._ADAM_MOMENTUM]
+    direction += self._correction * correction
+    update = -tf.exp(log_step + self._log_scale) * direction
+    next_state = (lstm_state, tuple(momenta) + (second_moment, log_step),
+                  step)
+    return tf.reshape(update, tf.shape(inputs)), next_state
+
+  def initial_state_for_inputs(self, inputs, **kwargs):
+    dtype = kwargs.get("dtype", tf.float32)
+    rows = int(self._reshape_inputs(inputs).shape[0])
+    zeros = tf.zeros([rows, 1], dtype)
+    moments = (zeros,) * (len(self.MOMENTUM_DECAYS) + 1)
+    log_step = tf.fill([rows, 1], tf.constant(self._initial_log_step, dtype))
+    return (self._initial_lstm_state(rows, dtype), moments + (log_step,),
+            tf.zeros([], dtype))
+
+  def checkpoint_variables(self):
+    values = super().checkpoint_variables()
+    values["step_size"] = {"log_scale": self._log_scale}
+    return values
+
+
 @snt.allow_empty_variables
 class Sgd(Network):
   """Gradient descent: `update = -learning_rate * gradient`."""
@@ -398,8 +535,8 @@ class Adam(Network):
 
 _NETWORKS = {
     cls.__name__: cls
-    for cls in (StandardDeepLSTM, CoordinateWiseDeepLSTM, KernelDeepLSTM, Sgd,
-                Adam)
+    for cls in (StandardDeepLSTM, CoordinateWiseDeepLSTM, KernelDeepLSTM,
+                AdaptiveStepLSTM, Sgd, Adam)
 }
 
 
@@ -455,7 +592,7 @@ def factory(net, net_options=(), net_path=None):
 
   Args:
     net: one of "StandardDeepLSTM", "CoordinateWiseDeepLSTM", "KernelDeepLSTM",
-      "Sgd", "Adam".
+      "AdaptiveStepLSTM", "Sgd", "Adam".
     net_options: keyword arguments of the net's constructor (dict or pairs).
     net_path: optional `.l2l` file whose values initialise the net.
 

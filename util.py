@@ -141,14 +141,55 @@ _CONFIGS = {
 }
 
 
+# The nets a family problem can meta-train, chosen with its `net=` option:
+# the net built for tasks the optimizer never saw (`networks.
+# AdaptiveStepLSTM`, the default), or DeepMind's 2x20 LogAndSign LSTM.
+FAMILY_NETS = {
+    "adaptive": lambda: {"net": "AdaptiveStepLSTM", "net_options": {}},
+    "cw": networks.default_config,
+}
+DEFAULT_FAMILY_NET = "adaptive"
+_FAMILY_NET_OPTION = "net="
+
+
+def split_family_net(options):
+  """Separates a family problem's `net=` option from the family's own.
+
+  Args:
+    options: the text after "family:", e.g. "net=adaptive,scale_range=3".
+
+  Returns:
+    `(net name, the other options as text)`; the net defaults to
+    `DEFAULT_FAMILY_NET`.
+
+  Raises:
+    ValueError: for a net name `FAMILY_NETS` lacks.
+  """
+  pairs = [pair for pair in options.split(",") if pair]
+  nets = [pair[len(_FAMILY_NET_OPTION):].strip() for pair in pairs
+          if pair.strip().startswith(_FAMILY_NET_OPTION)]
+  rest = [pair for pair in pairs
+          if not pair.strip().startswith(_FAMILY_NET_OPTION)]
+  net = nets[-1] if nets else DEFAULT_FAMILY_NET
+  if net not in FAMILY_NETS:
+    raise ValueError("Bad family option 'net={}': expected one of {}.".format(
+        net, ", ".join(sorted(FAMILY_NETS))))
+  return net, ",".join(rest)
+
+
 def _family(options):
   """The task family of `l2l.tasks.family`, with `key=value,...` options."""
-  config = family_tasks.parse_options(options)
+  net, family_options = split_family_net(options)
+  try:
+    config = family_tasks.parse_options(family_options)
+  except ValueError as error:
+    raise ValueError("{} The net is chosen with net=<{}>.".format(
+        error, "|".join(sorted(FAMILY_NETS)))) from error
 
   def make(path, mode, data_dir):
     del data_dir  # Bundled with scikit-learn.
-    return (family_tasks.family(config, split=mode),
-            {_CW: get_default_net_config(_CW, path)}, None)
+    net_config = dict(FAMILY_NETS[net](), net_path=get_net_path(_CW, path))
+    return family_tasks.family(config, split=mode), {_CW: net_config}, None
   return make
 
 
@@ -210,7 +251,7 @@ def check_problem_name(problem_name):
   if problem_name in _CONFIGS:
     return
   if problem_name.startswith(_FAMILY_PREFIX):
-    family_tasks.parse_options(problem_name[len(_FAMILY_PREFIX):])
+    _family(problem_name[len(_FAMILY_PREFIX):])
     return
   dims = _square_cos_dims(problem_name)
   if dims is None:

@@ -1,10 +1,11 @@
 """Generalisation benchmark: one learned optimizer on tasks it never saw.
 
-Meta-trains the coordinate-wise LSTM (LogAndSign, 2x20) once on the task
-family (`l2l.tasks.family`) and, for comparison, once on `digits` alone,
-with the same budget. Then runs both on held-out tasks that no training draw
-contains (`HELD_OUT`), for 1,000 steps, reading the loss after 100 (the
-training horizon) and 1,000 steps. Baselines: SGD+momentum, RMSProp and Adam,
+Meta-trains an optimizer once on the task family (`l2l.tasks.family`; its
+default net is `networks.AdaptiveStepLSTM`) and, for comparison, DeepMind's
+LSTM (LogAndSign, 2x20) once on `digits` alone, with the same budget, as in
+the L2L paper's MNIST experiments. Then runs both on held-out tasks that no
+training draw contains (`HELD_OUT`), for 1,000 steps, reading the loss after
+100 (the training horizon) and 1,000 steps. Baselines: SGD+momentum, RMSProp and Adam,
 each (a) at the one learning rate that does best over the training family
 (`evaluation.tune` on family draws at 100 steps) and (b) at each task's own
 best learning rate at each horizon, picked on the evaluation instances (an
@@ -14,7 +15,7 @@ counts and any divergence.
     python bench/generalization.py            # 12 min CPU, 33 min busy wall
     python bench/generalization.py --quick    # 3 min CPU, 6-7 min wall
     python bench/generalization.py --ablation --quick   # the trick ablation
-    python bench/generalization.py --ablation --variant=family:unroll_tail=2
+    python bench/generalization.py --ablation --variant=family:net=cw
 """
 
 import os
@@ -59,12 +60,14 @@ flags.DEFINE_integer("tune_epochs", 3, "Family draws per learning rate "
                      "when tuning the baselines' family learning rate.")
 flags.DEFINE_integer("grid_stride", 2, "Use every n-th learning rate of "
                      "evaluation.LEARNING_RATE_GRID (2: whole decades).")
-# The best setting measured (picked on held-out numbers; bench/README.md,
-# "Attempts"): heavy-tailed unrolls and milder parameter scaling.
-flags.DEFINE_string("family", "family:unroll_tail=2,scale_range=3",
+# The family as it is, with its default net (bench/README.md, "Attempts").
+flags.DEFINE_string("family", "family",
                     "The family problem name, e.g. family:scale_range=1.")
 flags.DEFINE_integer("seed", 0, "Seed of the held-out instances.")
-flags.DEFINE_integer("train_seed", 1, "Graph-level seed of meta-training.")
+flags.DEFINE_list("train_seeds", ["1", "2", "3"], "Graph-level seeds of "
+                  "meta-training on the family: one optimizer per seed, the "
+                  "one with the best evaluation on family draws is compared "
+                  "(the digits run and the ablation use the first).")
 flags.DEFINE_string("output", None, "Also write the markdown report here.")
 
 # The held-out tasks (util.get_config names): none is ever drawn by the
@@ -75,22 +78,30 @@ HELD_OUT = ("digits-40-sigmoid", "digits-20-20-sigmoid", "digits-20-relu",
 HORIZONS = (common.TRAIN_STEPS, 10 * common.TRAIN_STEPS)
 BASELINES = ("Momentum", "RMSProp", "Adam")
 QUICK = {"train_epochs": 60, "eval_epochs": 1, "tune_epochs": 1,
-         "grid_stride": 3}
-# The ablation's family variants: the full family, then one trick off each.
+         "grid_stride": 3, "train_seeds": ["1"]}
+# The ablation's variants, each a change to the --family problem (its
+# options after "family:"; a later key overrides an earlier one): the
+# family as it is, then one trick off at a time, then a trick that is off
+# by default turned on.
 ABLATIONS = collections.OrderedDict([
-    ("full family", "family"),
-    ("no parameter scaling", "family:scale_range=1"),
-    ("no convex tasks (MLPs only)",
-     "family:logistic_weight=0,quadratic_weight=0"),
+    ("the --family problem", ""),
+    ("DeepMind's LSTM in place of the adaptive net", "net=cw"),
+    ("no parameter scaling", "scale_range=1"),
+    ("no convex tasks (MLPs only)", "logistic_weight=0,quadratic_weight=0"),
     ("no architecture randomisation",
-     "family:random_width=0,random_depth=0,random_activation=0"),
-    ("digits table only", "family:datasets=digits"),
-    ("no feature standardisation", "family:standardize=0"),
-    # Off by default: this row turns the trick on.
-    ("heavy-tailed unroll lengths (on)", "family:unroll_tail=2"),
+     "random_width=0,random_depth=0,random_activation=0"),
+    ("digits table only", "datasets=digits"),
+    ("no feature standardisation", "standardize=0"),
+    ("heavy-tailed unroll lengths (on)", "unroll_tail=2"),
 ])
 # Training problem of the comparison run next to the family.
 SINGLE_PROBLEM = "digits"
+
+# Meta-training keeps the best of this many evaluations, each on this many
+# draws of the training problem's test split (never a held-out task): one
+# meta-training seed can end on a bad meta-step (bench/README, "Attempts").
+EVALUATIONS = 6
+EVALUATION_EPOCHS = 20
 
 Score = collections.namedtuple("Score", "mean, log, diverged")
 
@@ -116,26 +127,33 @@ def score(losses, steps):
   return Score(mean, summary["log_final"] if mean > 0 else -math.inf, False)
 
 
-def meta_train(problem, directory):
+def seeds():
+  """The meta-training seeds, as integers."""
+  return [int(seed) for seed in budget("train_seeds")]
+
+
+def meta_train(problem, directory, seed):
   """Meta-trains on `problem` into `directory`; reports flatness of epochs.
 
   Returns:
-    True if an optimizer was saved.
+    The `training.TrainingResult`.
   """
   epochs = budget("train_epochs")
   seconds = []
   start = timeit.default_timer()
   result = training.train(
       problem, save_path=directory, num_epochs=epochs,
-      log_period=max(1, epochs // 5), evaluation_period=epochs,
-      evaluation_epochs=10, num_steps=common.TRAIN_STEPS,
+      log_period=max(1, epochs // 5),
+      evaluation_period=max(1, epochs // EVALUATIONS),
+      evaluation_epochs=EVALUATION_EPOCHS, num_steps=common.TRAIN_STEPS,
       unroll_length=common.UNROLL_LENGTH,
-      learning_rate=FLAGS.meta_learning_rate, seed=FLAGS.train_seed,
+      learning_rate=FLAGS.meta_learning_rate, seed=seed,
       show_progress=False,
       epoch_callback=lambda epoch, s, cost: seconds.append(s))
   tenth = max(1, len(seconds) // 10)
   common.print_bench_line("generalization", collections.OrderedDict([
-      ("stage", "meta_train"), ("problem", problem), ("train_epochs", epochs),
+      ("stage", "meta_train"), ("problem", problem), ("seed", seed),
+      ("train_epochs", epochs),
       ("seconds", timeit.default_timer() - start),
       # Epoch 1 holds TensorFlow's one-off warm-up; flatness is read after.
       ("first_tenth_epoch_seconds", np.mean(seconds[1:tenth + 1])
@@ -143,7 +161,7 @@ def meta_train(problem, directory):
       ("last_tenth_epoch_seconds", np.mean(seconds[-tenth:])
        if seconds else math.nan),
       ("train_mean_final", result.best_evaluation)]))
-  return result.saved
+  return result
 
 
 def run(optimizer, task, **kwargs):
@@ -155,13 +173,56 @@ def run(optimizer, task, **kwargs):
   return {steps: score(result.losses, steps) for steps in HORIZONS}
 
 
-def learned_scores(problem, directory):
-  """{task: {steps: Score}} of the optimizer trained on `problem`."""
-  if not meta_train(problem, directory):
+def learned_scores(problem, directory, seed):
+  """`(best evaluation, {task: {steps: Score}})` of one meta-training.
+
+  The best evaluation is the mean final loss on draws of `problem`'s test
+  split that meta-training saved its optimizer at (inf if it diverged).
+  """
+  result = meta_train(problem, directory, seed)
+  if not result.saved:
     logging.warning("Meta-training on %s diverged: it scores inf.", problem)
-    return {task: {s: Score(math.inf, math.inf, True) for s in HORIZONS}
-            for task in HELD_OUT}
-  return {task: run("L2L", task, path=directory) for task in HELD_OUT}
+    return math.inf, {task: {s: Score(math.inf, math.inf, True)
+                             for s in HORIZONS} for task in HELD_OUT}
+  return result.best_evaluation, {task: run("L2L", task, path=directory)
+                                  for task in HELD_OUT}
+
+
+def picked_family_optimizer(root):
+  """Meta-trains one optimizer per seed; picks one on family draws alone.
+
+  Returns:
+    `(picked seed, {seed: (best evaluation, scores)})`: the seed whose
+    optimizer has the lowest evaluation on the family's test-split draws,
+    which no held-out task is part of.
+  """
+  candidates = {}
+  for seed in seeds():
+    candidates[seed] = learned_scores(
+        FLAGS.family, os.path.join(root, "family-{}".format(seed)), seed)
+  picked = min(candidates, key=lambda seed: candidates[seed][0])
+  fields = collections.OrderedDict([("stage", "family_pick"),
+                                    ("picked_seed", picked)])
+  for seed, (evaluation_loss, _) in candidates.items():
+    fields["seed_{}_family_evaluation".format(seed)] = evaluation_loss
+  common.print_bench_line("generalization", fields)
+  return picked, candidates
+
+
+def seeds_report(picked, candidates):
+  """A table of every seed's held-out scores at the training horizon."""
+  steps = HORIZONS[0]
+  rows = [["{}{}".format(seed, " (picked)" if seed == picked else ""),
+           common.format_value(evaluation_loss)] +
+          [cell(scores[task][steps]) for task in HELD_OUT]
+          for seed, (evaluation_loss, scores) in candidates.items()]
+  headers = (["seed", "family evaluation"] +
+             ["{} @{}".format(task, steps) for task in HELD_OUT])
+  return ("#### Each meta-training seed\n\nThe optimizer compared is the "
+          "seed with the lowest mean final loss on family draws (test "
+          "split, {} epochs per evaluation, the best of {} evaluations).\n\n"
+          "{}".format(EVALUATION_EPOCHS, EVALUATIONS,
+                      common.markdown_table(headers, rows)))
 
 
 def family_learning_rates():
@@ -244,10 +305,10 @@ def comparison_report(learned, single, rates, sweep):
                ["beats all (a)", "beats all (b)"])
     sections.append(
         "#### {} steps\n\n{}\nL2L-family beats every (a) baseline on {} of {} "
-        "tasks and every (b) oracle on {} of {}. Diverged: {}.\n".format(
+        "tasks and every (b) oracle on {} of {}. Diverged: {}.{}\n".format(
             steps, common.markdown_table(headers, rows), wins_a,
             len(HELD_OUT), wins_b, len(HELD_OUT),
-            ", ".join(diverged) or "none"))
+            ", ".join(diverged) or "none", rising_text(learned, steps)))
     common.print_bench_line("generalization", collections.OrderedDict([
         ("stage", "wins"), ("steps", steps), ("wins_a", wins_a),
         ("wins_b", wins_b), ("tasks", len(HELD_OUT)),
@@ -255,16 +316,32 @@ def comparison_report(learned, single, rates, sweep):
   return "\n".join(sections)
 
 
+def rising_text(learned, steps):
+  """Names the tasks whose loss is higher at `steps` than at the horizon.
+
+  A loss that climbs back is a failure past the training horizon even when
+  it stays finite, so the report says so next to the divergences.
+  """
+  if steps == HORIZONS[0]:
+    return ""
+  rising = [task for task in HELD_OUT
+            if learned[task][steps].mean > learned[task][HORIZONS[0]].mean]
+  common.print_bench_line("generalization", collections.OrderedDict([
+      ("stage", "rising"), ("steps", steps), ("tasks", len(rising))]))
+  return " Loss higher than after {} steps: {}.".format(
+      HORIZONS[0], ", ".join(rising) or "none")
+
+
 def settings_text():
   """The settings of the report, as sentences."""
   trained_on = ("each variant" if FLAGS.ablation else
                 "`{}` and on `{}`".format(FLAGS.family, SINGLE_PROBLEM))
   text = ("Meta-training: {} epochs of {} steps, unroll {}, meta lr {:g}, "
-          "seed {}, on {}. Held-out: {} instances each (seed {}). ".format(
+          "seeds {}, on {}. Held-out: {} instances each (seed {}). ".format(
               budget("train_epochs"), common.TRAIN_STEPS,
               common.UNROLL_LENGTH, FLAGS.meta_learning_rate,
-              FLAGS.train_seed, trained_on, budget("eval_epochs"),
-              FLAGS.seed))
+              ", ".join(str(seed) for seed in seeds()), trained_on,
+              budget("eval_epochs"), FLAGS.seed))
   if not FLAGS.ablation:
     text += (
         "(a): learning rate tuned on {} family draws per rate at {} steps; "
@@ -278,25 +355,36 @@ def settings_text():
 def comparison():
   """Meta-trains both optimizers, runs everything; the markdown report."""
   with tempfile.TemporaryDirectory(prefix="l2l-generalization-") as root:
-    learned = learned_scores(FLAGS.family, os.path.join(root, "family"))
-    single = learned_scores(SINGLE_PROBLEM, os.path.join(root, "single"))
+    picked, candidates = picked_family_optimizer(root)
+    _, single = learned_scores(SINGLE_PROBLEM, os.path.join(root, "single"),
+                               seeds()[0])
   start = timeit.default_timer()
   rates = family_learning_rates()
   sweep = baseline_sweep()
   common.print_bench_line("generalization", collections.OrderedDict([
       ("stage", "baselines"), ("seconds", timeit.default_timer() - start)]))
-  return settings_text() + "\n\n" + comparison_report(learned, single, rates,
-                                                       sweep)
+  return "\n\n".join([
+      settings_text(),
+      comparison_report(candidates[picked][1], single, rates, sweep),
+      seeds_report(picked, candidates)])
+
+
+def variant_problem(change):
+  """The --family problem with an ABLATIONS change applied."""
+  if not change:
+    return FLAGS.family
+  return FLAGS.family + ("," if ":" in FLAGS.family else ":") + change
 
 
 def ablation():
   """Meta-trains each variant of ABLATIONS; a table of held-out scores."""
   rows = []
-  labels = {problem: label for label, problem in ABLATIONS.items()}
-  for problem in FLAGS.variant or ABLATIONS.values():
+  labels = collections.OrderedDict(
+      (variant_problem(change), label) for label, change in ABLATIONS.items())
+  for problem in FLAGS.variant or labels:
     label = labels.get(problem, "(not in ABLATIONS)")
     with tempfile.TemporaryDirectory(prefix="l2l-ablation-") as directory:
-      scores = learned_scores(problem, directory)
+      _, scores = learned_scores(problem, directory, seeds()[0])
     for task in HELD_OUT:
       for steps in HORIZONS:
         common.print_bench_line("generalization", collections.OrderedDict([
@@ -315,11 +403,17 @@ def ablation():
 
 def main(argv):
   del argv
-  for problem in FLAGS.variant or ():
+  if FLAGS.family.partition(":")[0] != "family":
+    raise app.UsageError("--family={}: expected the family problem, "
+                         "`family` or `family:<options>`.".format(
+                             FLAGS.family))
+  checked = [("--family", FLAGS.family)]
+  checked += [("--variant", problem) for problem in FLAGS.variant or ()]
+  for flag, problem in checked:
     try:
       util.check_problem_name(problem)
     except ValueError as error:
-      raise app.UsageError("--variant={}: {}".format(problem, error))
+      raise app.UsageError("{}={}: {}".format(flag, problem, error))
   common.print_environment("generalization")
   start = timeit.default_timer()
   report = ablation() if FLAGS.ablation else comparison()

@@ -35,8 +35,13 @@ def test_ctrl_c_during_an_evaluation_is_one_line_and_writes_nothing(
   command = [sys.executable, "evaluate.py", "--problem=simple",
              "--optimizer=Adam", "--num_epochs=500", "--num_steps=100",
              "--records_dir=" + str(tmp_path)]
-  process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+  # A child of a shell's background job starts with SIGINT ignored, and
+  # Python then raises no KeyboardInterrupt: restore Ctrl-C's default, as a
+  # terminal's foreground job has it, wherever the suite runs.
+  process = subprocess.Popen(
+      command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True,
+      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
   # The first progress line says the evaluation is under way.
   for line in process.stderr:
     if "Adam on simple:" in line:

@@ -11,11 +11,20 @@ import meta
 import problems
 
 
-@pytest.fixture
-def saved_path(tmp_path, fresh_session):
-  """A directory holding the default optimizer with random weights."""
+# The default LSTM, and the adaptive net (random output weights, so that it
+# is more than Adam) whose state nests moments and a step count.
+NETS = {
+    "default": {},
+    "adaptive": {"cw": {"net": "AdaptiveStepLSTM", "net_options": {
+        "layers": (5,), "initializer": {"linear": {"w": "random_normal"}}}}},
+}
+
+
+@pytest.fixture(params=sorted(NETS))
+def saved_path(request, tmp_path, fresh_session):
+  """A directory holding a saved optimizer with random weights."""
   with fresh_session(seed=1) as sess:
-    optimizer = meta.MetaOptimizer()
+    optimizer = meta.MetaOptimizer(**NETS[request.param])
     optimizer.meta_loss(problems.simple(), 1)
     sess.run(tf.compat.v1.global_variables_initializer())
     optimizer.save(sess, tmp_path)

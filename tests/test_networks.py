@@ -284,3 +284,123 @@ def test_empty_checkpoint_file_is_refused(tmp_path):
   with pytest.raises(ValueError, match="is empty") as error:
     networks.factory("CoordinateWiseDeepLSTM", CW_OPTIONS, net_path=path)
   assert path in str(error.value)
+
+
+# AdaptiveStepLSTM: its numpy re-statement (the formula in its docstring).
+ADAPTIVE_DECAYS = (0.5, 0.9, 0.99)
+
+
+def _adaptive_reference(ref, values, gradients, layers, initial_step=0.01,
+                        step_change=0.3, correction=0.1, min_step=1e-6,
+                        max_step=10.0):
+  """AdaptiveStepLSTM's updates on `gradients`, in numpy (float64)."""
+  rows = gradients[0].size
+  lstm_state = ref.zero_state(rows, layers)
+  momenta = [np.zeros([rows, 1]) for _ in ADAPTIVE_DECAYS]
+  second = np.zeros([rows, 1])
+  log_step = np.full([rows, 1], np.log(initial_step))
+  updates = []
+  for t, gradient in enumerate(gradients, start=1):
+    g = gradient.reshape(-1, 1).astype(np.float64)
+    momenta = [b * m + (1 - b) * g for b, m in zip(ADAPTIVE_DECAYS, momenta)]
+    second = 0.999 * second + 0.001 * g**2
+    rms = np.sqrt(second / (1 - 0.999**t)) + 1e-8
+    normalised = [g / rms] + [m / (1 - b**t) / rms
+                              for b, m in zip(ADAPTIVE_DECAYS, momenta)]
+    features = np.clip(np.concatenate(normalised, 1), -10, 10)
+    relative = (log_step - np.log(initial_step)) / np.log(10)
+    output, lstm_state = ref.deep_lstm(
+        values, np.concatenate([features, relative], 1), lstm_state)
+    log_step = np.clip(log_step + step_change * np.tanh(output[:, 1:]),
+                       np.log(min_step), np.log(max_step))
+    direction = normalised[2] + correction * output[:, :1]
+    step = np.exp(log_step + values["step_size"]["log_scale"])
+    updates.append((-step * direction).reshape(gradient.shape))
+  return np.array(updates), log_step
+
+
+def _adaptive_checkpoint(ref, log_scale=0.3, seed=0):
+  values = ref.random_checkpoint(seed, 5, LAYERS, 2)
+  values["step_size"] = {"log_scale": np.float32(log_scale)}
+  return values
+
+
+def test_untrained_adaptive_net_is_adam_at_its_initial_step(sess, ref):
+  gradients = np.stack([GRADIENTS[0], GRADIENTS[1], -GRADIENTS[0]])
+  net = networks.factory("AdaptiveStepLSTM",
+                         {"layers": LAYERS, "initial_step": 0.05})
+  updates, _ = _run_steps(sess, net, gradients)
+  positions = ref.adam(lambda x, t: gradients[t], np.zeros([2, 3]), 3,
+                       learning_rate=0.05)
+  np.testing.assert_allclose(updates, np.diff(positions, axis=0), rtol=3e-5,
+                             atol=1e-9)
+
+
+def test_adaptive_net_matches_its_formula_from_a_checkpoint(sess, ref,
+                                                           tmp_path):
+  values = _adaptive_checkpoint(ref)
+  l2l_file.save(values, str(tmp_path / "cw.l2l"))
+  options = {"layers": LAYERS, "step_change": 0.2, "max_step": 0.5}
+  net = networks.factory("AdaptiveStepLSTM", options,
+                         net_path=str(tmp_path / "cw.l2l"))
+  gradients = np.stack([GRADIENTS[0], GRADIENTS[1], 3 * GRADIENTS[0]])
+  updates, state = _run_steps(sess, net, gradients)
+  expected, log_step = _adaptive_reference(
+      ref, values, gradients, LAYERS, step_change=0.2, max_step=0.5)
+  np.testing.assert_allclose(updates, expected, rtol=2e-5, atol=1e-8)
+  np.testing.assert_allclose(state[1][-1], log_step, rtol=1e-6)
+  assert state[2] == 3.0
+  # The checkpoint's step moved the steps: none is Adam's any more.
+  adam = np.diff(ref.adam(lambda x, t: gradients[t], np.zeros([2, 3]), 3,
+                          learning_rate=0.01), axis=0)
+  assert np.abs(updates - adam).min() > 1e-4
+
+
+def test_adaptive_step_size_grows_geometrically_up_to_its_bound(sess, ref):
+  # A large output bias: tanh(s) = 1, so every step multiplies the step
+  # size by exp(step_change) until max_step holds it.
+  values = _adaptive_checkpoint(ref, log_scale=0.0)
+  values["linear"]["b"] = np.array([0.0, 50.0], np.float32)
+  values["linear"]["w"] = np.zeros_like(values["linear"]["w"])
+  net = networks.AdaptiveStepLSTM(layers=LAYERS, step_change=0.5,
+                                  initial_step=0.1, max_step=0.5,
+                                  initializer=values)
+  gradients = np.ones([5, 2, 3], np.float32)
+  updates, state = _run_steps(sess, net, gradients)
+  # A constant gradient: Adam's direction is 1 at every step.
+  np.testing.assert_allclose(
+      -np.array(updates)[:, 0, 0],
+      [0.1 * np.exp(0.5), 0.1 * np.exp(1.0), 0.1 * np.exp(1.5), 0.5, 0.5],
+      rtol=5e-5)
+  np.testing.assert_allclose(state[1][-1], np.log(0.5), rtol=1e-6)
+
+
+def test_adaptive_net_checkpoints_must_hold_the_step_size(ref, tmp_path):
+  values = ref.random_checkpoint(0, 5, LAYERS, 2)
+  l2l_file.save(values, str(tmp_path / "cw.l2l"))
+  with tf.Graph().as_default(), pytest.raises(ValueError,
+                                              match="step_size"):
+    networks.factory("AdaptiveStepLSTM", {"layers": LAYERS},
+                     net_path=str(tmp_path / "cw.l2l"))
+
+
+def test_adaptive_net_saves_and_restores_its_step_size(fresh_session,
+                                                       tmp_path):
+  with fresh_session() as sess:
+    net = networks.AdaptiveStepLSTM(layers=LAYERS,
+                                    initializer={"log_scale": 0.7})
+    gradient = tf.constant(GRADIENTS[0])
+    net(gradient, net.initial_state_for_inputs(gradient))
+    sess.run(tf.compat.v1.global_variables_initializer())
+    saved = networks.save(net, sess, str(tmp_path / "cw.l2l"))
+  assert saved["step_size"]["log_scale"] == pytest.approx(0.7)
+  assert sorted(saved) == ["linear", "lstm_1", "lstm_2", "step_size"]
+  assert not saved["linear"]["w"].any()
+
+
+@pytest.mark.parametrize("options", [
+    {"initial_step": 20.0}, {"min_step": 0.0}, {"initial_step": 1e-7}])
+def test_adaptive_net_refuses_bounds_that_miss_its_initial_step(options):
+  with tf.Graph().as_default(), pytest.raises(
+      ValueError, match="0 < min_step <= initial_step <= max_step"):
+    networks.AdaptiveStepLSTM(**options)

@@ -14,6 +14,7 @@ from absl.testing import flagsaver
 import numpy as np
 
 from l2l.checkpoint import l2l_file
+from l2l.checkpoint import manifest
 from l2l.experiment import distributed_training
 from l2l.experiment import train_command
 from l2l.experiment import training
@@ -365,8 +366,11 @@ def test_train_command_on_the_family(tmp_path):
                 "--num_steps=4", "--unroll_length=2", "--seed=1")
   assert done.returncode == 0, done.stderr
   values = l2l_file.load(save_path / "cw.l2l")
-  # The 2x20 LSTM's output layer.
-  assert values["linear"]["w"].shape == (20, 1)
+  # The family's default net: a 2x20 LSTM with two outputs per coordinate
+  # (a correction and a step-size change) and its global step factor.
+  assert values["linear"]["w"].shape == (20, 2)
+  assert set(values) == {"lstm_1", "lstm_2", "linear", "step_size"}
+  assert manifest.read(save_path)["nets"]["cw"]["net"] == "AdaptiveStepLSTM"
   bad = _train("--problem=family:nonsense=1", "--save_path=" +
                str(tmp_path / "x"))
   assert bad.returncode == 1

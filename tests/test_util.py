@@ -236,6 +236,26 @@ def test_get_config_family_and_its_options():
   assert "family:<options>" in util.problem_names()
 
 
+@pytest.mark.usefixtures("graph")
+def test_family_net_option_picks_the_net_and_leaves_the_family_alone():
+  problem, net_config, _ = util.get_config(
+      "family:net=adaptive,scale_range=3", path="/nowhere")
+  assert net_config["cw"]["net"] == "AdaptiveStepLSTM"
+  assert net_config["cw"]["net_path"] == os.path.join("/nowhere", "cw.l2l")
+  assert problem.config == util.get_config("family:scale_range=3")[0].config
+  _, net_config, _ = util.get_config("family:scale_range=3")
+  assert net_config["cw"]["net"] == "AdaptiveStepLSTM"
+  _, net_config, _ = util.get_config("family:net=cw")
+  assert net_config["cw"]["net"] == "CoordinateWiseDeepLSTM"
+  assert net_config["cw"]["net_options"]["preprocess_name"] == "LogAndSign"
+  assert util.split_family_net("net=cw,net=adaptive") == ("adaptive", "")
+  assert util.split_family_net("datasets=iris") == ("adaptive",
+                                                    "datasets=iris")
+  with pytest.raises(ValueError, match="'net=lstm': expected one of "
+                     "adaptive, cw"):
+    util.check_problem_name("family:net=lstm")
+
+
 def test_cifar_multi_is_deepminds_split(data_dir):
   problem, net_config, assignments = util.get_config("cifar-multi",
                                                      data_dir=data_dir)
