@@ -12,6 +12,7 @@ from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
 from l2l.experiment import training
 from l2l.experiment import training_state
+import util
 
 from conftest import SMALL_FAMILY
 from conftest import TRAIN_ARGS
@@ -310,3 +311,27 @@ def test_resumed_swarm_must_keep_its_swarm_options(tmp_path):
     training.train("square_cos_2", save_path=path, resume=True, **other)
   assert training.train("square_cos_2", save_path=path, resume=True,
                         **dict(args, num_epochs=2)).epochs == 2
+
+
+def test_a_run_whose_problem_now_builds_another_net_is_refused(
+    tmp_path, monkeypatch):
+  # A family run started when the family's default net was DeepMind's LSTM.
+  monkeypatch.setattr(util, "DEFAULT_FAMILY_NET", "cw")
+  settings = dict(num_epochs=2, evaluation_period=2, evaluation_epochs=1,
+                  num_steps=4, unroll_length=2, seed=1, show_progress=False)
+  assert training.train(SMALL_FAMILY, save_path=str(tmp_path),
+                        **settings).saved
+  monkeypatch.setattr(util, "DEFAULT_FAMILY_NET", "adaptive")
+  state_before = open(training_state.path(tmp_path), "rb").read()
+  with pytest.raises(training_state.TrainingStateError,
+                     match="holds net 'cw' as CoordinateWiseDeepLSTM, but "
+                     "--problem=family:datasets=iris.* now builds "
+                     "AdaptiveStepLSTM, so the run cannot be resumed"):
+    training.train(SMALL_FAMILY, save_path=str(tmp_path), resume=True,
+                   **dict(settings, num_epochs=4))
+  # Nothing of the run was touched.
+  assert open(training_state.path(tmp_path), "rb").read() == state_before
+  # With the net it was trained with, it resumes.
+  monkeypatch.setattr(util, "DEFAULT_FAMILY_NET", "cw")
+  assert training.train(SMALL_FAMILY, save_path=str(tmp_path), resume=True,
+                        **dict(settings, num_epochs=4)).epochs == 4

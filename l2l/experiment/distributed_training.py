@@ -457,7 +457,8 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
         held.enter_context(files.directory_lock(
             save_path, " ".join(sys.argv), training_state.LOCK_NAME))
       training.check_resume(save_path, resume, overwrite)
-      saved_state = training.resumed_state(save_path, resume, trajectory)
+      saved_state = training.resumed_state(save_path, resume, trajectory,
+                                           net_config)
       training.check_save_path(
           save_path, training.saved_ids(net_config, num_particles,
                                         swarm_options), overwrite or resume)

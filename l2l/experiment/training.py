@@ -238,12 +238,41 @@ def _check_resumed_swarm(save_path, saved, options):
   training_state.check_swarm_options(saved, options, where)
 
 
-def _resumed_state(save_path, resume, settings):
+def _check_resumed_nets(save_path, problem_name, net_config):
+  """Refuses to resume with nets of other classes than the saved ones.
+
+  A problem's name can build another net than it did when the run started
+  (the task family's default net became `AdaptiveStepLSTM`), and the
+  state's variables would then not fit; this says so in one line.
+
+  Args:
+    save_path: the save directory; its manifest, if any, is read.
+    problem_name: this run's problem.
+    net_config: this run's `{net_id: factory config}`.
+
+  Raises:
+    training_state.TrainingStateError: naming the net and both classes.
+  """
+  saved_manifest = manifest.read(save_path)
+  if saved_manifest is None:
+    return
+  for net_id, config in sorted(net_config.items()):
+    saved = saved_manifest["nets"].get(net_id, {}).get("net")
+    if saved is not None and saved != config["net"]:
+      raise training_state.TrainingStateError(
+          "{} holds net {!r} as {}, but --problem={} now builds {}, so the "
+          "run cannot be resumed; evaluate the saved optimizer as it is "
+          "(evaluate.py --path reads its manifest) or start over with "
+          "--overwrite.".format(manifest.path_in(save_path), net_id, saved,
+                                problem_name, config["net"]))
+
+
+def _resumed_state(save_path, resume, settings, net_config):
   """The training state to resume from (None when not resuming).
 
   Raises:
     training_state.TrainingStateError: if there is none, or it was written
-      with other trajectory `settings` or swarm options.
+      with other trajectory `settings`, swarm options or net classes.
   """
   if not resume:
     return None
@@ -253,6 +282,7 @@ def _resumed_state(save_path, resume, settings):
                                 training_state.path(save_path))
   _check_resumed_swarm(save_path, saved_settings.get("swarm"),
                        settings["swarm"])
+  _check_resumed_nets(save_path, settings["problem"], net_config)
   return saved_state
 
 
@@ -356,7 +386,6 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
   settings = _trajectory_settings(problem_name, num_steps, unroll_length,
                                   learning_rate, second_derivatives, seed,
                                   num_particles, swarm_options)
-  saved_state = _resumed_state(save_path, resume, settings)
   # What the saved manifest records about this training.
   manifest_settings = {"num_epochs": num_epochs, "num_steps": num_steps,
                        "unroll_length": unroll_length,
@@ -371,6 +400,7 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
       tf.compat.v1.set_random_seed(seed)
     problem, net_config, net_assignments = util.get_config(
         problem_name, data_dir=data_dir)
+    saved_state = _resumed_state(save_path, resume, settings, net_config)
     check_save_path(save_path, _saved_ids(net_config, num_particles,
                                           swarm_options), overwrite)
     optimizer = meta.MetaOptimizer(num_particles=num_particles,
