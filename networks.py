@@ -381,8 +381,8 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
       update   = -exp(log_step + log_scale) * (m_0.9 / sqrt(v) + correction * c)
 
   The inputs do not depend on the gradient's scale, and the step size can
-  grow or shrink geometrically, so one net can take the 1e-2 steps of a
-  convnet and the 10s of a separable logistic regression. The output layer
+  grow or shrink geometrically, so one net has the range for the 1e-2 steps
+  of a convnet and the steps of 10 a separable logistic regression takes. The output layer
   starts at zero, so the untrained net is Adam at `initial_step`; `log_scale`
   is one learned scalar, a global step-size factor that meta-training sets.
 

@@ -95,12 +95,11 @@ def test_family_trained_optimizer_drops_in_on_held_out_tasks(fresh_session,
   losses = _drop_in_losses(fresh_session, problem,
                            l2l.LearnedOptimizer.from_path(tmp_path), start, 30)
   np.testing.assert_allclose(losses, expected, rtol=1e-5, atol=1e-6)
-  # And it descends. When this was written, the LSTM went from 33.8 to
-  # 19.1 in 30 steps; the adaptive net, still Adam at step 0.1 after three
-  # epochs, oscillates (2022 after one step) but its last ten losses average
-  # 70 against 575 for its first ten.
+  # And it descends: when this was written, from 33.8 to 6.2 in 30 steps
+  # (the adaptive net; last ten losses 6.7 on average against 15.5 for the
+  # first ten) and to 19.1 (DeepMind's LSTM; 13.4 against 27.9).
+  assert losses[-1] < 0.75 * losses[0]
   assert np.mean(losses[-10:]) < 0.75 * np.mean(losses[:10])
-  assert losses[-1] < 1.5 * losses[0]
   # digits-20-relu, a held-out MLP: the drop-in lowers its loss.
   problem, _, _ = util.get_config("digits-20-relu", str(tmp_path))
   with fresh_session(seed=3) as sess:
