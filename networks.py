@@ -382,9 +382,10 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
 
   The inputs do not depend on the gradient's scale, and the step size can
   grow or shrink geometrically, so one net has the range for the 1e-2 steps
-  of a convnet and the steps of 10 a separable logistic regression takes. The output layer
-  starts at zero, so the untrained net is Adam at `initial_step`; `log_scale`
-  is one learned scalar, a global step-size factor that meta-training sets.
+  of a convnet and the steps of 10 a separable logistic regression takes.
+  The output layer starts at zero, so the untrained net is Adam at
+  `initial_step`; `log_scale` is one learned scalar, a global step-size
+  factor that meta-training sets.
 
   The state of a variable is `(lstm states, (m_0.5, m_0.9, m_0.99, v,
   log_step), t)`, rows being the variable's coordinates.
