@@ -107,8 +107,8 @@ def test_family_trained_optimizer_drops_in_on_held_out_tasks(fresh_session,
     train_op = l2l.LearnedOptimizer.from_path(tmp_path).minimize(loss)
     sess.run(tf.compat.v1.global_variables_initializer())
     losses = [sess.run([loss, train_op])[0] for _ in range(100)]
-  # Minibatch losses: 2.35 over the first ten steps, 1.17 over the last ten
-  # when this was written.
+  # Minibatch losses over the first and the last ten steps when this was
+  # written: 2.15 and 0.15 (the adaptive net), 2.35 and 1.17 (the LSTM).
   assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
 
 

@@ -322,7 +322,8 @@ def test_a_run_whose_problem_now_builds_another_net_is_refused(
   assert training.train(SMALL_FAMILY, save_path=str(tmp_path),
                         **settings).saved
   monkeypatch.setattr(util, "DEFAULT_FAMILY_NET", "adaptive")
-  state_before = open(training_state.path(tmp_path), "rb").read()
+  with open(training_state.path(tmp_path), "rb") as state:
+    state_before = state.read()
   with pytest.raises(training_state.TrainingStateError,
                      match="holds net 'cw' as CoordinateWiseDeepLSTM, but "
                      "--problem=family:datasets=iris.* now builds "
@@ -330,7 +331,8 @@ def test_a_run_whose_problem_now_builds_another_net_is_refused(
     training.train(SMALL_FAMILY, save_path=str(tmp_path), resume=True,
                    **dict(settings, num_epochs=4))
   # Nothing of the run was touched.
-  assert open(training_state.path(tmp_path), "rb").read() == state_before
+  with open(training_state.path(tmp_path), "rb") as state:
+    assert state.read() == state_before
   # With the net it was trained with, it resumes.
   monkeypatch.setattr(util, "DEFAULT_FAMILY_NET", "cw")
   assert training.train(SMALL_FAMILY, save_path=str(tmp_path), resume=True,
