@@ -218,6 +218,11 @@ class _LSTMCell(snt.Module):
     return next_hidden, (next_hidden, next_cell)
 
 
+def _coordinate_rows(inputs):
+  """A variable as one row per coordinate, [size, 1]."""
+  return tf.reshape(inputs, [-1, 1])
+
+
 def _layer_sizes(layers):
   """`layers` as a tuple of hidden sizes, each an integer >= 1."""
   if isinstance(layers, (str, bytes)) or not isinstance(
@@ -327,7 +332,7 @@ class CoordinateWiseDeepLSTM(StandardDeepLSTM):
     super().__init__(1, name=name, **kwargs)
 
   def _reshape_inputs(self, inputs):
-    return tf.reshape(inputs, [-1, 1])
+    return _coordinate_rows(inputs)
 
   def __call__(self, inputs, prev_state):
     output, next_state = super().__call__(self._reshape_inputs(inputs),
@@ -441,7 +446,7 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
     return tf.compat.v1.zeros_initializer()
 
   def _reshape_inputs(self, inputs):
-    return tf.reshape(inputs, [-1, 1])
+    return _coordinate_rows(inputs)
 
   def __call__(self, inputs, prev_state):
     lstm_state, (*momenta, second_moment, log_step), step = prev_state

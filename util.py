@@ -165,12 +165,12 @@ def split_family_net(options):
   Raises:
     ValueError: for a net name `FAMILY_NETS` lacks.
   """
-  pairs = [pair for pair in options.split(",") if pair]
-  nets = [pair[len(_FAMILY_NET_OPTION):].strip() for pair in pairs
-          if pair.strip().startswith(_FAMILY_NET_OPTION)]
-  rest = [pair for pair in pairs
-          if not pair.strip().startswith(_FAMILY_NET_OPTION)]
-  net = nets[-1] if nets else DEFAULT_FAMILY_NET
+  net, rest = DEFAULT_FAMILY_NET, []
+  for pair in filter(None, options.split(",")):
+    if pair.strip().startswith(_FAMILY_NET_OPTION):
+      net = pair.strip()[len(_FAMILY_NET_OPTION):].strip()
+    else:
+      rest.append(pair)
   if net not in FAMILY_NETS:
     raise ValueError("Bad family option 'net={}': expected one of {}.".format(
         net, ", ".join(sorted(FAMILY_NETS))))

@@ -215,7 +215,7 @@ def _check_resume(save_path, resume, overwrite):
             save_path, training_state.path(save_path)))
 
 
-def _check_resumed_swarm(save_path, saved, options):
+def _check_resumed_swarm(save_path, saved, options, saved_manifest):
   """Refuses to resume with swarm options other than the run's.
 
   Args:
@@ -223,13 +223,13 @@ def _check_resumed_swarm(save_path, saved, options):
     saved: the swarm options the training state records, or None (a state
       written before it recorded them: the manifest's are checked instead).
     options: this run's, as `dataclasses.asdict` of its `SwarmConfig`.
+    saved_manifest: the manifest in `save_path`, or None.
 
   Raises:
     training_state.TrainingStateError: naming the first differing option.
   """
   where = training_state.path(save_path)
   if saved is None:
-    saved_manifest = manifest.read(save_path)
     if saved_manifest is None:
       logging.warning("%s does not record the swarm options and no manifest "
                       "is beside it: they are not checked.", where)
@@ -238,7 +238,8 @@ def _check_resumed_swarm(save_path, saved, options):
   training_state.check_swarm_options(saved, options, where)
 
 
-def _check_resumed_nets(save_path, problem_name, net_config):
+def _check_resumed_nets(save_path, problem_name, net_config,
+                        saved_manifest):
   """Refuses to resume with nets of other classes than the saved ones.
 
   A problem's name can build another net than it did when the run started
@@ -246,14 +247,14 @@ def _check_resumed_nets(save_path, problem_name, net_config):
   state's variables would then not fit; this says so in one line.
 
   Args:
-    save_path: the save directory; its manifest, if any, is read.
+    save_path: the save directory.
     problem_name: this run's problem.
     net_config: this run's `{net_id: factory config}`.
+    saved_manifest: the manifest in `save_path`, or None.
 
   Raises:
     training_state.TrainingStateError: naming the net and both classes.
   """
-  saved_manifest = manifest.read(save_path)
   if saved_manifest is None:
     return
   for net_id, config in sorted(net_config.items()):
@@ -280,9 +281,11 @@ def _resumed_state(save_path, resume, settings, net_config):
   saved_settings = saved_state[1].get("settings", {})
   training_state.check_settings(saved_settings, settings,
                                 training_state.path(save_path))
+  saved_manifest = manifest.read(save_path)
   _check_resumed_swarm(save_path, saved_settings.get("swarm"),
-                       settings["swarm"])
-  _check_resumed_nets(save_path, settings["problem"], net_config)
+                       settings["swarm"], saved_manifest)
+  _check_resumed_nets(save_path, settings["problem"], net_config,
+                      saved_manifest)
   return saved_state
 
 
@@ -583,7 +586,8 @@ def _saved_ids(net_config, num_particles, swarm_options=None):
   ids = list(net_config)
   if num_particles > 1:
     ids.append(swarm_unroll.ATTENTION_ID)
-    if (swarm_options or {}).get("attraction_gain", "off") != "off":
+    if swarm_unroll.SwarmConfig(num_particles=num_particles,
+                                **dict(swarm_options or {})).gated:
       ids.append(swarm_unroll.GATE_ID)
   return ids
 

@@ -351,6 +351,11 @@ def record_point(best_points, best_losses):
   return point, tf.reduce_min(best_losses, axis=-1)
 
 
+def _relative_difference(a, b):
+  """`(a - b) / (|a| + |b| + 1e-8)`: in [-1, 1] whatever the losses' scale."""
+  return (a - b) / (tf.abs(a) + tf.abs(b) + 1e-8)
+
+
 def gate_inputs(losses, record_loss, previous_best):
   """What `AttractionGate` reads about each particle of each instance.
 
@@ -372,14 +377,12 @@ def gate_inputs(losses, record_loss, previous_best):
   record_loss = tf.expand_dims(tf.convert_to_tensor(record_loss,
                                                     dtype=losses.dtype), -1)
   previous_best = tf.convert_to_tensor(previous_best, dtype=losses.dtype)
-  gap = (losses - record_loss) / (tf.abs(losses) + tf.abs(record_loss) +
-                                  1e-8)
+  gap = _relative_difference(losses, record_loss)
   seen = tf.math.is_finite(previous_best)
   # The inf of a particle with no best yet never reaches the arithmetic.
   previous_best = tf.where(seen, previous_best, losses)
-  progress = tf.clip_by_value(
-      (previous_best - losses) / (tf.abs(losses) + tf.abs(previous_best) +
-                                  1e-8), 0.0, 1.0)
+  progress = tf.clip_by_value(_relative_difference(previous_best, losses),
+                              0.0, 1.0)
   progress = tf.where(seen, progress, tf.ones_like(progress))
   stillness = tf.math.log(progress + 1e-8) / math.log(1e-8)
   return tf.stack([gap, stillness], axis=-1)

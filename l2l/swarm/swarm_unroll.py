@@ -293,9 +293,10 @@ class SwarmStep:
                                        self._second_derivatives)
     flat_x = particles.flatten(x)
     previous_best = state.best_f
+    instance_losses = self.instances.losses(rows, losses)
     stacked, state = swarm_features(
-        self.config, particles.flatten(grads), flat_x,
-        self.instances.losses(rows, losses), state, self.instances)
+        self.config, particles.flatten(grads), flat_x, instance_losses,
+        state, self.instances)
     if self._attention is None:
       combined = tf.reduce_mean(stacked, axis=-1)
     else:
@@ -315,7 +316,6 @@ class SwarmStep:
                                     stddev=self.config.step_noise)
         x_next[j] = x_next[j] + delta
       net_state_next.append([s for _, s in outputs])
-    instance_losses = self.instances.losses(rows, losses)
     log_prob = tf.zeros_like(instance_losses)
     if self._gate is not None:
       pull, log_prob = self._pull(flat_x, instance_losses, previous_best,
