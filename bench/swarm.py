@@ -7,9 +7,9 @@ learned swarm, PSO and Adam restarted from the swarm's starts on the same
 held-out instances (4 particles, 250 steps, batch 128, starts N(0, 1.3)).
 Reports each one's best-particle final loss and each particle's mean
 displacement (|x_250 - x_0| per coordinate), and an ablation: the recipe
-re-trained with each feature, the feature attention and the objective
-switched off in turn, and the attraction gate (in the first of `--dims`). Prints one `BENCH swarm`
-line per figure and markdown tables.
+re-trained with each feature, the feature attention, the attraction gate and
+the objective switched off in turn (in the first of `--dims`). Prints one
+`BENCH swarm` line per figure and markdown tables.
 
     python bench/swarm.py                 # the recipe in 10-d and 20-d
     python bench/swarm.py --quick         # a brief version, under 10 min

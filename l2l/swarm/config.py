@@ -83,12 +83,12 @@ class SwarmConfig:
       `x' = x + delta + c (x_record - x)`, with `c` from a learned gate
       g = sigmoid(logit) per particle and instance (`features.AttractionGate`:
       it reads how much worse the particle is than the record and whether it
-      has stopped improving). "off": c = 0 (no gate). "learned": c = g, trained through the
-      move like every other weight. "jump": c ~ Bernoulli(g), a jump onto
-      the record, trained by the score-function (REINFORCE) estimator, since
-      the loss after a jump across basins has no useful gradient in g
-      (docs/design.md, "What the swarm is trained to do"). The gate starts
-      at g ~ 0.018 (logit -4).
+      has stopped improving). "off": c = 0 (no gate). "learned": c = g,
+      trained through the move like every other weight. "jump": c ~
+      Bernoulli(g), a jump onto the record, trained by the score-function
+      (REINFORCE) estimator, since the loss after a jump across basins has
+      no useful gradient in g (docs/design.md, "What the swarm is trained to
+      do"). The gate starts at g ~ 0.018 (logit -4).
     use_gradient_attention, use_momentum, use_personal_best, use_attraction,
     use_feature_attention, use_entropy: switches for ablations. Without
       feature attention the enabled features are averaged.
