@@ -14,6 +14,7 @@ from l2l.experiment import training
 import meta
 import problems
 
+from conftest import SMALL_FAMILY
 from conftest import TRAIN_ARGS
 from conftest import linear_optimizer_positions
 from conftest import write_lois_released
@@ -142,6 +143,23 @@ def test_evaluate_on_the_family_draws_a_task_per_epoch():
   first_losses = runs[0].losses[:, 0, 0]
   assert len(set(first_losses.round(5))) == 4
   assert np.all(runs[0].losses[:, -1] < runs[0].losses[:, 0])
+
+
+def test_a_family_trained_optimizer_evaluates_on_family_problems(tmp_path):
+  # Reading the manifest builds the problem in a throwaway graph first, and
+  # the family's task variables belong to the graph it was made in: the
+  # throwaway build needs a family of its own (it once failed with "must be
+  # from the same graph").
+  assert training.train(SMALL_FAMILY, save_path=str(tmp_path),
+                        **TRAIN_ARGS).saved
+  wider = SMALL_FAMILY.replace("max_width=4", "max_width=5")
+  for name in (SMALL_FAMILY, wider):
+    learned = evaluation.evaluate("L2L", name, num_steps=20, num_epochs=3,
+                                  path=str(tmp_path), show_progress=False)
+    assert learned.losses.shape == (3, 21, 1)
+    assert np.all(np.isfinite(learned.losses))
+    assert np.mean(learned.losses[:, -1]) < 0.9 * np.mean(
+        learned.losses[:, 0])
 
 
 def test_evaluation_uses_the_test_split(monkeypatch):

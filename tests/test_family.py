@@ -158,10 +158,8 @@ def _loss_and_gradient(sess, tasks_family, task):
                if v.name.startswith("family/delta"))
   gradient = tf.gradients(loss, delta)[0]
   sess.run(tf.compat.v1.global_variables_initializer())
-  values = tasks_family.task_values(task)
-  sess.run(tasks_family._assign,  # pylint: disable=protected-access
-           {tasks_family._placeholders[n]: v  # pylint: disable=protected-access
-            for n, v in values.items()})
+  values = tasks_family.set_task(sess, task)
+  assert tasks_family.task is task
   return sess.run([loss, gradient]) + [values]
 
 

@@ -126,7 +126,7 @@ def _build_baseline(name, problem, learning_rate, num_particles=1):
   return _Runner(tf.no_op(), reset, step, loss, positions=positions)
 
 
-def saved_configuration(path, problem, net_config, net_assignments,
+def saved_configuration(path, make_problem, net_config, net_assignments,
                         swarm_options):
   """What a saved optimizer's manifest says, in place of the problem's.
 
@@ -137,7 +137,10 @@ def saved_configuration(path, problem, net_config, net_assignments,
 
   Args:
     path: the saved optimizer's directory, or None.
-    problem: the problem's `build` function.
+    make_problem: makes the problem's `build` function afresh in the
+      current graph; the throwaway build that reads the problem's variables
+      runs in a graph of its own, and a problem can hold variables of the
+      graph it was made in (the task family's task variables).
     net_config: the problem's net config.
     net_assignments: the problem's net assignments.
     swarm_options: swarm options given by the caller; they override the
@@ -156,7 +159,7 @@ def saved_configuration(path, problem, net_config, net_assignments,
   # The rule is applied to the problem's variables, which only a build
   # reveals; a throwaway graph keeps that build out of the evaluated one.
   with tf.Graph().as_default():
-    variables, _ = interception.get_variables(problem)
+    variables, _ = interception.get_variables(make_problem())
   assignments, _ = manifest.assign(
       saved["assignment"],
       [interception.variable_name(v) for v in variables],
@@ -165,11 +168,12 @@ def saved_configuration(path, problem, net_config, net_assignments,
           dict(saved["swarm"], **swarm_options))
 
 
-def _build_l2l(problem, net_config, net_assignments, path, swarm_options):
+def _build_l2l(problem, make_problem, net_config, net_assignments, path,
+               swarm_options):
   if path is None:
     logging.warning("Evaluating an untrained L2L optimizer: no --path given.")
   net_config, net_assignments, swarm_options = saved_configuration(
-      path, problem, net_config, net_assignments, swarm_options)
+      path, make_problem, net_config, net_assignments, swarm_options)
   num_particles = swarm_options.get("num_particles", 1)
   if num_particles > 1 and lois_released.is_released_model(path):
     # LOIS's released files run as LOIS's code ran them.
@@ -244,8 +248,10 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
         problem_name, path if optimizer == "L2L" else None, mode=mode,
         data_dir=data_dir)
     if optimizer == "L2L":
-      runner = _build_l2l(problem, net_config, net_assignments, path,
-                          swarm_options or {})
+      runner = _build_l2l(
+          problem, lambda: util.get_config(problem_name, mode=mode,
+                                           data_dir=data_dir)[0],
+          net_config, net_assignments, path, swarm_options or {})
     elif optimizer == "PSO":
       runner = _build_pso(problem, _pso_options(swarm_options))
     else:

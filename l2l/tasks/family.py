@@ -531,11 +531,25 @@ class TaskFamily:
     Returns:
       The `Task`.
     """
-    self.task = self.sampler.draw_task()
-    values = self.task_values(self.task)
+    self.set_task(sess, self.sampler.draw_task())
+    return self.task
+
+  def set_task(self, sess, task):
+    """Makes `task` the current one and sets the task variables to pose it.
+
+    Args:
+      sess: the session of the graph the family was made in.
+      task: a `Task`.
+
+    Returns:
+      The values fed (`task_values`, whose random parts, such as the
+      parameter scales, are drawn anew each call), by task variable name.
+    """
+    self.task = task
+    values = self.task_values(task)
     sess.run(self._assign, feed_dict={self._placeholders[n]: v
                                       for n, v in values.items()})
-    return self.task
+    return values
 
   def epoch_unrolls(self, num_unrolls):
     """The unrolls a training epoch on the current task runs.
