@@ -374,26 +374,36 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
   """A coordinate-wise LSTM that steers an Adam step and its step size.
 
   Built for optimizers that must work on problems they never saw, after the
-  "nominal" Adam term of Harrison et al. (2022) and the multiplicative
-  step sizes of Wichrowska et al. (2017). Per coordinate, with Adam's
-  bias-corrected moments m (beta 0.9) and v (beta2 0.999):
+  "nominal" Adam term of Harrison et al. (2022), the multiplicative step
+  sizes of Wichrowska et al. (2017) and the hypergradient step sizes of
+  Baydin et al. (2018). Per coordinate, with Adam's bias-corrected moments m
+  (beta 0.9) and v (beta2 0.999):
 
-      features = clip([g, m_0.5, m_0.9, m_0.99] / sqrt(v), +-10) and the
+      features = clip([g, m_0.5, m_0.9, m_0.99] / sqrt(v), +-10), the
                  current log step size (relative to its start, in decades)
+                 and, with `hyper_rate` > 0, the variable's agreement rho
       (c, s)   = linear(LSTM(features))
-      log_step = clip(log_step + step_change * tanh(s), log(min_step),
-                      log(max_step))
+      log_step = clip(log_step + step_change * tanh(s) + hyper_rate * rho,
+                      log(min_step), log(max_step))
       update   = -exp(log_step + log_scale) * (m_0.9 / sqrt(v) + correction * c)
+
+  where rho = sum(-g * u) / sum(|g * u|) over the variable's coordinates, u
+  being their last updates: in [-1, 1], the sign-normalised derivative of
+  the loss with respect to a log step size shared by the variable. It is
+  positive while the gradient keeps pointing where the last step went (the
+  steps were too short) and negative once they overshoot.
 
   The inputs do not depend on the gradient's scale, and the step size can
   grow or shrink geometrically, so one net has the range for the 1e-2 steps
   of a convnet and the steps of 10 a separable logistic regression takes.
   The output layer starts at zero, so the untrained net is Adam at
-  `initial_step`; `log_scale` is one learned scalar, a global step-size
+  `initial_step`, its step sizes moved by the hypergradient alone when
+  `hyper_rate` > 0; `log_scale` is one learned scalar, a global step-size
   factor that meta-training sets.
 
   The state of a variable is `(lstm states, (m_0.5, m_0.9, m_0.99, v,
-  log_step), t)`, rows being the variable's coordinates.
+  log_step), t)`, with the last update `u` after `log_step` when
+  `hyper_rate` > 0; rows are the variable's coordinates.
   """
 
   # Decay rates of the momenta fed to the LSTM; 0.9 is also Adam's.
@@ -404,7 +414,7 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
   _FEATURE_BOUND = 10.0
 
   def __init__(self, layers=(20, 20), initial_step=0.01, step_change=0.3,
-               correction=0.1, min_step=1e-6, max_step=10.0,
+               correction=0.1, min_step=1e-6, max_step=10.0, hyper_rate=0.0,
                initializer=None, name="adaptive_step_lstm"):
     """Creates the net.
 
@@ -414,6 +424,9 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
       step_change: the largest change of the log step size per step.
       correction: scale of the LSTM's correction to Adam's direction.
       min_step, max_step: bounds of each coordinate's step size.
+      hyper_rate: how far the agreement rho moves the log step sizes per
+        step, and whether the LSTM sees it; 0 (the default, which older
+        checkpoints were saved with) switches both off.
       initializer: as `StandardDeepLSTM`'s; the output layer's weights
         default to zero.
       name: module name.
@@ -426,11 +439,15 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
       raise ValueError(
           "AdaptiveStepLSTM needs 0 < min_step <= initial_step <= max_step, "
           "got {}, {}, {}.".format(min_step, initial_step, max_step))
+    if not hyper_rate >= 0:
+      raise ValueError("AdaptiveStepLSTM needs hyper_rate >= 0, got "
+                       "{}.".format(hyper_rate))
     super().__init__(2, layers, initializer=initializer, name=name)
     self._initial_log_step = math.log(initial_step)
     self._step_change = step_change
     self._correction = correction
     self._log_step_bounds = (math.log(min_step), math.log(max_step))
+    self._hyper_rate = hyper_rate
     with self.name_scope:
       init = _initializer_for(initializer, "step_size", "log_scale",
                               tf.compat.v1.zeros_initializer())
@@ -449,7 +466,10 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
     return _coordinate_rows(inputs)
 
   def __call__(self, inputs, prev_state):
-    lstm_state, (*momenta, second_moment, log_step), step = prev_state
+    lstm_state, slots, step = prev_state
+    count = len(self.MOMENTUM_DECAYS)
+    momenta = slots[:count]
+    second_moment, log_step = slots[count:count + 2]
     gradient = self._reshape_inputs(inputs)
     step = step + 1.0
     momenta = [decay * m + (1.0 - decay) * gradient
@@ -461,21 +481,25 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
     normalised = [gradient / rms] + [
         m / (1.0 - decay**step) / rms
         for decay, m in zip(self.MOMENTUM_DECAYS, momenta)]
-    features = tf.clip_by_value(tf.concat(normalised, axis=1),
-                                -self._FEATURE_BOUND, self._FEATURE_BOUND)
-    relative_log_step = (log_step - self._initial_log_step) / math.log(10.0)
-    output, lstm_state = self._lstm(
-        tf.concat([features, relative_log_step], axis=1), lstm_state)
+    features = [tf.clip_by_value(tf.concat(normalised, axis=1),
+                                 -self._FEATURE_BOUND, self._FEATURE_BOUND),
+                (log_step - self._initial_log_step) / math.log(10.0)]
+    if self._hyper_rate:
+      agreement = _update_agreement(gradient, last_update=slots[-1])
+      features.append(tf.ones_like(log_step) * agreement)
+    output, lstm_state = self._lstm(tf.concat(features, axis=1), lstm_state)
     correction, step_signal = tf.split(output, 2, axis=1)
-    log_step = tf.clip_by_value(
-        log_step + self._step_change * tf.tanh(step_signal),
-        *self._log_step_bounds)
+    log_step += self._step_change * tf.tanh(step_signal)
+    if self._hyper_rate:
+      log_step += self._hyper_rate * agreement
+    log_step = tf.clip_by_value(log_step, *self._log_step_bounds)
     direction = normalised[1 + self._ADAM_MOMENTUM]
     direction += self._correction * correction
     update = -tf.exp(log_step + self._log_scale) * direction
-    next_state = (lstm_state, tuple(momenta) + (second_moment, log_step),
-                  step)
-    return tf.reshape(update, tf.shape(inputs)), next_state
+    slots = tuple(momenta) + (second_moment, log_step)
+    if self._hyper_rate:
+      slots += (update,)
+    return tf.reshape(update, tf.shape(inputs)), (lstm_state, slots, step)
 
   def initial_state_for_inputs(self, inputs, **kwargs):
     dtype = kwargs.get("dtype", tf.float32)
@@ -483,13 +507,29 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
     zeros = tf.zeros([rows, 1], dtype)
     moments = (zeros,) * (len(self.MOMENTUM_DECAYS) + 1)
     log_step = tf.fill([rows, 1], tf.constant(self._initial_log_step, dtype))
-    return (self._initial_lstm_state(rows, dtype), moments + (log_step,),
+    slots = moments + (log_step,)
+    if self._hyper_rate:
+      slots += (zeros,)
+    return (self._initial_lstm_state(rows, dtype), slots,
             tf.zeros([], dtype))
 
   def checkpoint_variables(self):
     values = super().checkpoint_variables()
     values["step_size"] = {"log_scale": self._log_scale}
     return values
+
+
+def _update_agreement(gradient, last_update):
+  """sum(-g * u) / sum(|g * u|) over a variable's coordinates (0 if all 0).
+
+  The derivative of the loss after an update u with respect to a log step
+  size shared by the coordinates is sum(g * u) (Baydin et al., 2018);
+  dividing by its absolute terms makes it scale-free, in [-1, 1], and
+  blind to coordinates that get no gradient (the family's masked units).
+  """
+  agreement = -gradient * last_update
+  return tf.math.divide_no_nan(tf.reduce_sum(agreement),
+                               tf.reduce_sum(tf.abs(agreement)))
 
 
 @snt.allow_empty_variables

@@ -143,9 +143,17 @@ _CONFIGS = {
 
 # The nets a family problem can meta-train, chosen with its `net=` option:
 # the net built for tasks the optimizer never saw (`networks.
-# AdaptiveStepLSTM`, the default), or DeepMind's 2x20 LogAndSign LSTM.
+# AdaptiveStepLSTM` with its hypergradient step sizes, the default), the
+# same net without them (as the family trained it before they came), or
+# DeepMind's 2x20 LogAndSign LSTM. The hypergradient rate is the one of
+# 0.05..1 whose untrained net does best on 20 family draws at 100 steps
+# (bench/README.md, "Attempts").
+FAMILY_HYPER_RATE = 0.3
 FAMILY_NETS = {
-    "adaptive": lambda: {"net": "AdaptiveStepLSTM", "net_options": {}},
+    "adaptive": lambda: {"net": "AdaptiveStepLSTM",
+                         "net_options": {"hyper_rate": FAMILY_HYPER_RATE}},
+    "adaptive_nohyper": lambda: {"net": "AdaptiveStepLSTM",
+                                 "net_options": {}},
     "cw": networks.default_config,
 }
 DEFAULT_FAMILY_NET = "adaptive"

@@ -12,11 +12,15 @@ import problems
 
 
 # The default LSTM, and the adaptive net (random output weights, so that it
-# is more than Adam) whose state nests moments and a step count.
+# is more than Adam) whose state nests moments and a step count, without
+# and with the hypergradient (which adds the last update to the state).
 NETS = {
     "default": {},
     "adaptive": {"cw": {"net": "AdaptiveStepLSTM", "net_options": {
         "layers": (5,), "initializer": {"linear": {"w": "random_normal"}}}}},
+    "adaptive_hyper": {"cw": {"net": "AdaptiveStepLSTM", "net_options": {
+        "layers": (5,), "hyper_rate": 0.3,
+        "initializer": {"linear": {"w": "random_normal"}}}}},
 }
 
 

@@ -292,13 +292,14 @@ ADAPTIVE_DECAYS = (0.5, 0.9, 0.99)
 
 def _adaptive_reference(ref, values, gradients, layers, initial_step=0.01,
                         step_change=0.3, correction=0.1, min_step=1e-6,
-                        max_step=10.0):
+                        max_step=10.0, hyper_rate=0.0):
   """AdaptiveStepLSTM's updates on `gradients`, in numpy (float64)."""
   rows = gradients[0].size
   lstm_state = ref.zero_state(rows, layers)
   momenta = [np.zeros([rows, 1]) for _ in ADAPTIVE_DECAYS]
   second = np.zeros([rows, 1])
   log_step = np.full([rows, 1], np.log(initial_step))
+  last_update = np.zeros([rows, 1])
   updates = []
   for t, gradient in enumerate(gradients, start=1):
     g = gradient.reshape(-1, 1).astype(np.float64)
@@ -307,20 +308,26 @@ def _adaptive_reference(ref, values, gradients, layers, initial_step=0.01,
     rms = np.sqrt(second / (1 - 0.999**t)) + 1e-8
     normalised = [g / rms] + [m / (1 - b**t) / rms
                               for b, m in zip(ADAPTIVE_DECAYS, momenta)]
-    features = np.clip(np.concatenate(normalised, 1), -10, 10)
-    relative = (log_step - np.log(initial_step)) / np.log(10)
+    features = [np.clip(np.concatenate(normalised, 1), -10, 10),
+                (log_step - np.log(initial_step)) / np.log(10)]
+    agreement = -g * last_update
+    rho = agreement.sum() / np.abs(agreement).sum() if agreement.any() else 0
+    if hyper_rate:
+      features.append(np.full([rows, 1], rho))
     output, lstm_state = ref.deep_lstm(
-        values, np.concatenate([features, relative], 1), lstm_state)
-    log_step = np.clip(log_step + step_change * np.tanh(output[:, 1:]),
-                       np.log(min_step), np.log(max_step))
+        values, np.concatenate(features, 1), lstm_state)
+    log_step = np.clip(
+        log_step + step_change * np.tanh(output[:, 1:]) + hyper_rate * rho,
+        np.log(min_step), np.log(max_step))
     direction = normalised[2] + correction * output[:, :1]
     step = np.exp(log_step + values["step_size"]["log_scale"])
-    updates.append((-step * direction).reshape(gradient.shape))
+    last_update = -step * direction
+    updates.append(last_update.reshape(gradient.shape))
   return np.array(updates), log_step
 
 
-def _adaptive_checkpoint(ref, log_scale=0.3, seed=0):
-  values = ref.random_checkpoint(seed, 5, LAYERS, 2)
+def _adaptive_checkpoint(ref, log_scale=0.3, seed=0, inputs=5):
+  values = ref.random_checkpoint(seed, inputs, LAYERS, 2)
   values["step_size"] = {"log_scale": np.float32(log_scale)}
   return values
 
@@ -404,3 +411,61 @@ def test_adaptive_net_refuses_bounds_that_miss_its_initial_step(options):
   with tf.Graph().as_default(), pytest.raises(
       ValueError, match="0 < min_step <= initial_step <= max_step"):
     networks.AdaptiveStepLSTM(**options)
+
+
+def test_hypergradient_moves_the_untrained_nets_step_by_the_agreement(sess,
+                                                                      ref):
+  # Adam's first step is -0.01 * sign(g) = [-0.01, -0.01, 0]. The second
+  # gradient [2, -1, 0]: sum(-g * u) = 0.02 - 0.01 = 0.01 over
+  # sum |g * u| = 0.03, so rho = 1/3, and the coordinate without gradient
+  # (a masked unit of the family) neither counts nor dilutes it.
+  net = networks.AdaptiveStepLSTM(layers=LAYERS, hyper_rate=0.6)
+  gradients = np.array([[[1.0, 1.0, 0.0]], [[2.0, -1.0, 0.0]],
+                        [[2.0, -1.0, 0.0]]], np.float32)
+  updates, state = _run_steps(sess, net, gradients)
+  adam = np.diff(ref.adam(lambda x, t: gradients[t], np.zeros([1, 3]), 3,
+                          learning_rate=1.0), axis=0)
+  np.testing.assert_allclose(updates[0], 0.01 * adam[0], rtol=1e-5)
+  step_2 = 0.01 * np.exp(0.6 / 3)
+  np.testing.assert_allclose(updates[1], step_2 * adam[1], rtol=3e-5)
+  # Third step: the second update went down along the repeated gradient in
+  # both coordinates ([-, +] against [2, -1]), so rho = 1.
+  assert np.sign(adam[1][0, :2]).tolist() == [-1, 1]
+  rho_3 = 1.0
+  np.testing.assert_allclose(updates[2], step_2 * np.exp(0.6 * rho_3)
+                             * adam[2], rtol=3e-5)
+  np.testing.assert_allclose(state[1][4], np.full(
+      [3, 1], np.log(0.01) + 0.6 / 3 + 0.6 * rho_3), rtol=1e-6)
+  # The last update is kept for the next step's agreement.
+  np.testing.assert_allclose(state[1][5].ravel(), updates[2].ravel(),
+                             rtol=1e-6)
+
+
+def test_hypergradient_net_matches_its_formula_from_a_checkpoint(sess, ref,
+                                                                 tmp_path):
+  # The LSTM also sees rho: a sixth input.
+  values = _adaptive_checkpoint(ref, inputs=6)
+  l2l_file.save(values, str(tmp_path / "cw.l2l"))
+  options = {"layers": LAYERS, "hyper_rate": 0.4}
+  net = networks.factory("AdaptiveStepLSTM", options,
+                         net_path=str(tmp_path / "cw.l2l"))
+  gradients = np.stack([GRADIENTS[0], GRADIENTS[1], -GRADIENTS[1],
+                        GRADIENTS[0]])
+  updates, state = _run_steps(sess, net, gradients)
+  expected, log_step = _adaptive_reference(ref, values, gradients, LAYERS,
+                                           hyper_rate=0.4)
+  np.testing.assert_allclose(updates, expected, rtol=2e-5, atol=1e-8)
+  np.testing.assert_allclose(state[1][4], log_step, rtol=1e-6)
+  # Without the hypergradient the same weights step otherwise: they do not
+  # even fit (five inputs), so a file is tied to its hyper_rate.
+  with tf.Graph().as_default(), pytest.raises(ValueError, match="lstm_1"):
+    net = networks.factory("AdaptiveStepLSTM", {"layers": LAYERS},
+                           net_path=str(tmp_path / "cw.l2l"))
+    net(tf.constant(GRADIENTS[0]),
+        net.initial_state_for_inputs(tf.constant(GRADIENTS[0])))
+
+
+def test_adaptive_net_refuses_a_negative_hyper_rate():
+  with tf.Graph().as_default(), pytest.raises(
+      ValueError, match="hyper_rate >= 0, got -0.1"):
+    networks.AdaptiveStepLSTM(hyper_rate=-0.1)

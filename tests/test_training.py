@@ -313,10 +313,20 @@ def test_resumed_swarm_must_keep_its_swarm_options(tmp_path):
                         **dict(args, num_epochs=2)).epochs == 2
 
 
+# A family run started when the family's default net was another one:
+# DeepMind's LSTM (another class), or the adaptive net before it took its
+# hypergradient (the same class with other options).
+@pytest.mark.parametrize("started_with, message", [
+    ("cw", "holds net 'cw' as CoordinateWiseDeepLSTM, but "
+     "--problem=family:datasets=iris.* now builds AdaptiveStepLSTM, so the "
+     "run cannot be resumed"),
+    ("adaptive_nohyper", r"holds net 'cw' as AdaptiveStepLSTM\(\), but "
+     r"--problem=family:datasets=iris.* now builds "
+     r"AdaptiveStepLSTM\(hyper_rate=0.3\), so the run cannot be resumed"),
+])
 def test_a_run_whose_problem_now_builds_another_net_is_refused(
-    tmp_path, monkeypatch):
-  # A family run started when the family's default net was DeepMind's LSTM.
-  monkeypatch.setattr(util, "DEFAULT_FAMILY_NET", "cw")
+    tmp_path, monkeypatch, started_with, message):
+  monkeypatch.setattr(util, "DEFAULT_FAMILY_NET", started_with)
   settings = dict(num_epochs=2, evaluation_period=2, evaluation_epochs=1,
                   num_steps=4, unroll_length=2, seed=1, show_progress=False)
   assert training.train(SMALL_FAMILY, save_path=str(tmp_path),
@@ -324,16 +334,13 @@ def test_a_run_whose_problem_now_builds_another_net_is_refused(
   monkeypatch.setattr(util, "DEFAULT_FAMILY_NET", "adaptive")
   with open(training_state.path(tmp_path), "rb") as state:
     state_before = state.read()
-  with pytest.raises(training_state.TrainingStateError,
-                     match="holds net 'cw' as CoordinateWiseDeepLSTM, but "
-                     "--problem=family:datasets=iris.* now builds "
-                     "AdaptiveStepLSTM, so the run cannot be resumed"):
+  with pytest.raises(training_state.TrainingStateError, match=message):
     training.train(SMALL_FAMILY, save_path=str(tmp_path), resume=True,
                    **dict(settings, num_epochs=4))
   # Nothing of the run was touched.
   with open(training_state.path(tmp_path), "rb") as state:
     assert state.read() == state_before
   # With the net it was trained with, it resumes.
-  monkeypatch.setattr(util, "DEFAULT_FAMILY_NET", "cw")
+  monkeypatch.setattr(util, "DEFAULT_FAMILY_NET", started_with)
   assert training.train(SMALL_FAMILY, save_path=str(tmp_path), resume=True,
                         **dict(settings, num_epochs=4)).epochs == 4

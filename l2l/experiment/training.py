@@ -240,11 +240,12 @@ def _check_resumed_swarm(save_path, saved, options, saved_manifest):
 
 def _check_resumed_nets(save_path, problem_name, net_config,
                         saved_manifest):
-  """Refuses to resume with nets of other classes than the saved ones.
+  """Refuses to resume with other nets than the saved ones.
 
   A problem's name can build another net than it did when the run started
-  (the task family's default net became `AdaptiveStepLSTM`), and the
-  state's variables would then not fit; this says so in one line.
+  (the task family's default net became `AdaptiveStepLSTM`, then took the
+  hypergradient option), and the state's variables would then not fit, or
+  fit a net that steps differently; this says so in one line.
 
   Args:
     save_path: the save directory.
@@ -253,19 +254,43 @@ def _check_resumed_nets(save_path, problem_name, net_config,
     saved_manifest: the manifest in `save_path`, or None.
 
   Raises:
-    training_state.TrainingStateError: naming the net and both classes.
+    training_state.TrainingStateError: naming the net and both versions.
   """
   if saved_manifest is None:
     return
   for net_id, config in sorted(net_config.items()):
-    saved = saved_manifest["nets"].get(net_id, {}).get("net")
-    if saved is not None and saved != config["net"]:
+    saved = saved_manifest["nets"].get(net_id)
+    if saved is None:
+      continue
+    saved = manifest.net_entry(saved)
+    wanted = manifest.net_entry(config)
+    if saved != wanted:
+      saved_text, wanted_text = _net_texts(saved, wanted)
       raise training_state.TrainingStateError(
           "{} holds net {!r} as {}, but --problem={} now builds {}, so the "
           "run cannot be resumed; evaluate the saved optimizer as it is "
           "(evaluate.py --path reads its manifest) or start over with "
-          "--overwrite.".format(manifest.path_in(save_path), net_id, saved,
-                                problem_name, config["net"]))
+          "--overwrite.".format(manifest.path_in(save_path), net_id,
+                                saved_text, problem_name, wanted_text))
+
+
+def _net_texts(first, second):
+  """Two differing manifest net entries, as short as tells them apart.
+
+  Returns:
+    Two strings: the classes when they differ, else each class with the
+    options whose values differ (`AdaptiveStepLSTM(hyper_rate=0.3)`; an
+    option one side does not set is left out).
+  """
+  if first["net"] != second["net"]:
+    return first["net"], second["net"]
+  keys = sorted(set(first["net_options"]) | set(second["net_options"]))
+  differing = [key for key in keys if first["net_options"].get(key)
+               != second["net_options"].get(key)]
+  return tuple("{}({})".format(entry["net"], ", ".join(
+      "{}={!r}".format(key, entry["net_options"][key])
+      for key in differing if key in entry["net_options"]))
+               for entry in (first, second))
 
 
 def _resumed_state(save_path, resume, settings, net_config):
