@@ -1,10 +1,12 @@
 """Generalisation benchmark: one learned optimizer on tasks it never saw.
 
 Meta-trains an optimizer on the task family (`l2l.tasks.family`; its
-default net is `networks.AdaptiveStepLSTM`) once per seed and keeps the one
-best on family draws; for comparison, it meta-trains DeepMind's LSTM
-(LogAndSign, 2x20) on `digits` alone with the same budget, as in the L2L
-paper's MNIST experiments. Then runs both on held-out tasks that no training
+default net is `networks.AdaptiveStepLSTM` with hypergradient step sizes)
+once per seed, and keeps, of those and the net before meta-training, the one
+best on validation tasks that are neither family draws nor held-out tasks
+(`VALIDATION`); for comparison, it meta-trains DeepMind's LSTM (LogAndSign,
+2x20) on `digits` alone with the same budget, as in the L2L paper's MNIST
+experiments. Then runs both on held-out tasks that no training
 draw contains (`HELD_OUT`), for 1,000 steps, reading the loss after 100 (the
 training horizon) and 1,000 steps. Baselines: SGD+momentum, RMSProp and
 Adam, each (a) at the one learning rate that does best over the training
@@ -13,8 +15,8 @@ task's own best learning rate at each horizon, picked on the evaluation
 instances (an oracle). Prints `BENCH generalization` lines, two markdown
 tables, the win counts, any divergence and any loss that climbs back.
 
-    python bench/generalization.py            # 21 min CPU, 17 min wall
-    python bench/generalization.py --quick    # 3.5 min CPU, 2.6 min wall
+    python bench/generalization.py            # 24 min CPU, 20.5 min wall
+    python bench/generalization.py --quick    # 4.3 min CPU, 3.1 min wall
     python bench/generalization.py --ablation --quick   # the trick ablation
     python bench/generalization.py --ablation --variant=family:net=cw
 """
@@ -66,9 +68,10 @@ flags.DEFINE_string("family", "family",
                     "The family problem name, e.g. family:scale_range=1.")
 flags.DEFINE_integer("seed", 0, "Seed of the held-out instances.")
 flags.DEFINE_list("train_seeds", ["1", "2", "3"], "Graph-level seeds of "
-                  "meta-training on the family: one optimizer per seed, the "
-                  "one with the best evaluation on family draws is compared "
-                  "(the digits run and the ablation use the first).")
+                  "meta-training on the family: one optimizer per seed; of "
+                  "those and the net before meta-training, the one best on "
+                  "the VALIDATION tasks is compared (the digits run and the "
+                  "ablation use the first).")
 flags.DEFINE_string("output", None, "Also write the markdown report here.")
 
 # The held-out tasks (util.get_config names): none is ever drawn by the
@@ -87,6 +90,7 @@ QUICK = {"train_epochs": 60, "eval_epochs": 1, "tune_epochs": 1,
 ABLATIONS = collections.OrderedDict([
     ("the --family problem", ""),
     ("DeepMind's LSTM in place of the adaptive net", "net=cw"),
+    ("no hypergradient step sizes", "net=adaptive_nohyper"),
     ("no parameter scaling", "scale_range=1"),
     ("no convex tasks (MLPs only)", "logistic_weight=0,quadratic_weight=0"),
     ("no architecture randomisation",
@@ -103,6 +107,15 @@ SINGLE_PROBLEM = "digits"
 # meta-training seed can end on a bad meta-step (bench/README, "Attempts").
 EVALUATIONS = 6
 EVALUATION_EPOCHS = 20
+# The meta-validation tasks that pick the optimizer compared: family tasks
+# the family never draws and no held-out task resembles (MLPs 33-48 units
+# wide on wine and iris, quadratics of 33-64 dimensions). The family's own
+# draws rank the seeds backwards (bench/README.md, "Attempts").
+VALIDATION = ("family:datasets=wine+iris,min_width=33,max_width=48,"
+              "min_dims=33,max_dims=64")
+VALIDATION_EPOCHS = 20
+# The candidate that is the family's net before any meta-step.
+UNTRAINED = "untrained"
 
 Score = collections.namedtuple("Score", "mean, log, diverged")
 
@@ -185,45 +198,89 @@ def learned_scores(problem, directory, seed):
     logging.warning("Meta-training on %s diverged: it scores inf.", problem)
     return math.inf, {task: {s: Score(math.inf, math.inf, True)
                              for s in HORIZONS} for task in HELD_OUT}
-  return result.best_evaluation, {task: run("L2L", task, path=directory)
-                                  for task in HELD_OUT}
+  return result.best_evaluation, held_out_scores(directory)
+
+
+def held_out_scores(directory):
+  """{task: {steps: Score}} of the optimizer saved in `directory`."""
+  return {task: run("L2L", task, path=directory) for task in HELD_OUT}
+
+
+def save_untrained(problem, directory):
+  """Saves `problem`'s net as it is before meta-training into `directory`.
+
+  One epoch at meta learning rate 0: Adam's meta-step is then 0, so the
+  saved weights are the initial ones, in the directory layout (`.l2l`
+  files and manifest) every other candidate has.
+  """
+  training.train(problem, save_path=directory, num_epochs=1,
+                 evaluation_period=1, evaluation_epochs=1,
+                 num_steps=common.TRAIN_STEPS,
+                 unroll_length=common.UNROLL_LENGTH, learning_rate=0.0,
+                 seed=seeds()[0], show_progress=False)
+
+
+def validation_loss(directory):
+  """Mean final loss of a saved optimizer on the `VALIDATION` draws."""
+  result = evaluation.evaluate(
+      "L2L", VALIDATION, num_steps=common.TRAIN_STEPS,
+      num_epochs=VALIDATION_EPOCHS, seed=FLAGS.seed, path=directory,
+      show_progress=False)
+  return evaluation.final_error(result.losses)
 
 
 def picked_family_optimizer(root):
-  """Meta-trains one optimizer per seed; picks one on family draws alone.
+  """Meta-trains one optimizer per seed; picks one on validation tasks.
+
+  The candidates are the family's net before meta-training and each seed's
+  meta-trained optimizer (its best on the family's own draws); the one with
+  the lowest mean final loss on the `VALIDATION` tasks, which are neither
+  family draws nor held-out tasks, is the one compared.
 
   Returns:
-    `(picked seed, {seed: (best evaluation, scores)})`: the seed whose
-    optimizer has the lowest evaluation on the family's test-split draws,
-    which no held-out task is part of.
+    `(picked, {candidate: (validation loss, family evaluation, scores)})`,
+    candidates being `UNTRAINED` and the seeds.
   """
-  candidates = {}
+  candidates = collections.OrderedDict()
+  directory = os.path.join(root, UNTRAINED)
+  save_untrained(FLAGS.family, directory)
+  candidates[UNTRAINED] = (validation_loss(directory), math.nan,
+                           held_out_scores(directory))
   for seed in seeds():
-    candidates[seed] = learned_scores(
-        FLAGS.family, os.path.join(root, "family-{}".format(seed)), seed)
-  picked = min(candidates, key=lambda seed: candidates[seed][0])
+    directory = os.path.join(root, "family-{}".format(seed))
+    family_loss, scores = learned_scores(FLAGS.family, directory, seed)
+    candidates[seed] = (validation_loss(directory) if math.isfinite(
+        family_loss) else math.inf, family_loss, scores)
+  picked = min(candidates, key=lambda name: candidates[name][0])
   fields = collections.OrderedDict([("stage", "family_pick"),
-                                    ("picked_seed", picked)])
-  for seed, (evaluation_loss, _) in candidates.items():
-    fields["seed_{}_family_evaluation".format(seed)] = evaluation_loss
+                                    ("picked", picked)])
+  for name, (validation, family_loss, _) in candidates.items():
+    fields["{}_validation".format(name)] = validation
+    fields["{}_family_evaluation".format(name)] = family_loss
   common.print_bench_line("generalization", fields)
   return picked, candidates
 
 
-def seeds_report(picked, candidates):
-  """A table of every seed's held-out scores at the training horizon."""
+def candidates_report(picked, candidates):
+  """A table of every candidate's held-out scores at the training horizon."""
   steps = HORIZONS[0]
-  rows = [["{}{}".format(seed, " (picked)" if seed == picked else ""),
-           common.format_value(evaluation_loss)] +
+  rows = [["{}{}".format("before meta-training" if name == UNTRAINED
+                         else "seed {}".format(name),
+                         " (picked)" if name == picked else ""),
+           common.format_value(validation),
+           "-" if name == UNTRAINED else common.format_value(family_loss)] +
           [cell(scores[task][steps]) for task in HELD_OUT]
-          for seed, (evaluation_loss, scores) in candidates.items()]
-  headers = (["seed", "family evaluation"] +
+          for name, (validation, family_loss, scores) in candidates.items()]
+  headers = (["candidate", "validation", "family evaluation"] +
              ["{} @{}".format(task, steps) for task in HELD_OUT])
-  return ("#### Each meta-training seed\n\nThe optimizer compared is the "
-          "seed with the lowest mean final loss on family draws (test "
-          "split, {} epochs per evaluation, the best of {} evaluations).\n\n"
-          "{}".format(EVALUATION_EPOCHS, EVALUATIONS,
-                      common.markdown_table(headers, rows)))
+  return ("#### Each candidate\n\nThe optimizer compared is the candidate "
+          "with the lowest mean final loss on {} draws of the validation "
+          "tasks `{}` ({} steps). The family evaluation is each seed's "
+          "best mean final loss on family draws (test split, {} epochs per "
+          "evaluation, the best of {} evaluations).\n\n{}".format(
+              VALIDATION_EPOCHS, VALIDATION, common.TRAIN_STEPS,
+              EVALUATION_EPOCHS, EVALUATIONS,
+              common.markdown_table(headers, rows)))
 
 
 def family_learning_rates():
@@ -369,8 +426,8 @@ def comparison():
       ("stage", "baselines"), ("seconds", timeit.default_timer() - start)]))
   return "\n\n".join([
       settings_text(),
-      comparison_report(candidates[picked][1], single, rates, sweep),
-      seeds_report(picked, candidates)])
+      comparison_report(candidates[picked][2], single, rates, sweep),
+      candidates_report(picked, candidates)])
 
 
 def variant_problem(change):
@@ -381,28 +438,39 @@ def variant_problem(change):
 
 
 def ablation():
-  """Meta-trains each variant of ABLATIONS; a table of held-out scores."""
-  rows = []
+  """Meta-trains each variant of ABLATIONS; a table of held-out scores.
+
+  The first row is the --family problem's net before meta-training, so the
+  table also says what meta-training itself moved.
+  """
   labels = collections.OrderedDict(
       (variant_problem(change), label) for label, change in ABLATIONS.items())
+  with tempfile.TemporaryDirectory(prefix="l2l-ablation-") as directory:
+    save_untrained(FLAGS.family, directory)
+    rows = [ablation_row("the --family net before meta-training",
+                         FLAGS.family, held_out_scores(directory))]
   for problem in FLAGS.variant or labels:
-    label = labels.get(problem, "(not in ABLATIONS)")
     with tempfile.TemporaryDirectory(prefix="l2l-ablation-") as directory:
       _, scores = learned_scores(problem, directory, seeds()[0])
-    for task in HELD_OUT:
-      for steps in HORIZONS:
-        common.print_bench_line("generalization", collections.OrderedDict([
-            ("stage", "ablation"), ("variant", problem), ("task", task),
-            ("steps", steps), ("log_mean_final_error",
-                               scores[task][steps].log)]))
-    rows.append([label, "`{}`".format(problem)] +
-                [cell(scores[task][steps]) for steps in HORIZONS
-                 for task in HELD_OUT])
+    rows.append(ablation_row(labels.get(problem, "(not in ABLATIONS)"),
+                             problem, scores))
   headers = ["variant", "problem"] + ["{} @{}".format(task, steps)
                                       for steps in HORIZONS
                                       for task in HELD_OUT]
   return (settings_text() + "\n\n" +
           common.markdown_table(headers, rows))
+
+
+def ablation_row(label, problem, scores):
+  """Prints one variant's BENCH lines; its row of the ablation table."""
+  for task in HELD_OUT:
+    for steps in HORIZONS:
+      common.print_bench_line("generalization", collections.OrderedDict([
+          ("stage", "ablation"), ("variant", label), ("problem", problem),
+          ("task", task), ("steps", steps),
+          ("log_mean_final_error", scores[task][steps].log)]))
+  return [label, "`{}`".format(problem)] + [
+      cell(scores[task][steps]) for steps in HORIZONS for task in HELD_OUT]
 
 
 def main(argv):
