@@ -146,8 +146,8 @@ _CONFIGS = {
 # AdaptiveStepLSTM` with its hypergradient step sizes, the default), the
 # same net without them (as the family trained it before they came), or
 # DeepMind's 2x20 LogAndSign LSTM. The hypergradient rate is the one of
-# 0.05..1 whose untrained net does best on 20 family draws at 100 steps
-# (bench/README.md, "Attempts").
+# nine in 0..1 whose untrained net does best on 20 family draws at 100
+# steps (bench/README.md, "Attempts with the hypergradient").
 FAMILY_HYPER_RATE = 0.3
 FAMILY_NETS = {
     "adaptive": lambda: {"net": "AdaptiveStepLSTM",
