@@ -5,7 +5,7 @@ default net is `networks.AdaptiveStepLSTM` with hypergradient step sizes)
 once per seed, and keeps, of those and the net before meta-training, the one
 best on validation tasks that are neither family draws nor held-out tasks
 (`VALIDATION`); for comparison, it meta-trains DeepMind's LSTM (LogAndSign,
-2x20) on `digits` alone with the same budget, as in the L2L paper's MNIST
+2x20) on `digits` alone for the same epochs, as in the L2L paper's MNIST
 experiments. Then runs both on held-out tasks that no training
 draw contains (`HELD_OUT`), for 1,000 steps, reading the loss after 100 (the
 training horizon) and 1,000 steps. Baselines: SGD+momentum, RMSProp and
@@ -15,8 +15,8 @@ task's own best learning rate at each horizon, picked on the evaluation
 instances (an oracle). Prints `BENCH generalization` lines, two markdown
 tables, the win counts, any divergence and any loss that climbs back.
 
-    python bench/generalization.py            # 24 min CPU, 20.5 min wall
-    python bench/generalization.py --quick    # 4.3 min CPU, 3.1 min wall
+    python bench/generalization.py            # 47 min CPU, 31.5 min wall
+    python bench/generalization.py --quick    # 4.9 min CPU, 3.4 min wall
     python bench/generalization.py --ablation --quick   # the trick ablation
     python bench/generalization.py --ablation --variant=family:net=cw
 """
@@ -40,6 +40,7 @@ import numpy as np
 import common  # First: it quiets TensorFlow before anything imports it.
 from l2l.experiment import evaluation
 from l2l.experiment import records
+from l2l.experiment import scores
 from l2l.experiment import training
 import util
 
@@ -57,7 +58,11 @@ flags.DEFINE_integer("train_epochs", 300, "Meta-training epochs, each run.")
 # 3x the other benches' rate (bench/README.md, "Attempts").
 flags.DEFINE_float("meta_learning_rate", 0.003,
                    "Meta-training's learning rate (both runs).")
-flags.DEFINE_integer("eval_epochs", 3, "Held-out instances per optimizer "
+# One held-out instance's final minibatch loss can differ from another's by
+# more than a decade (Adam at 0.1 on the relu MLP: 0.003 to 0.1), so three
+# instances decided wins by chance (bench/README.md, "Attempts: unroll
+# length and instance count").
+flags.DEFINE_integer("eval_epochs", 10, "Held-out instances per optimizer "
                      "and task.")
 flags.DEFINE_integer("tune_epochs", 3, "Family draws per learning rate "
                      "when tuning the baselines' family learning rate.")
@@ -67,6 +72,14 @@ flags.DEFINE_integer("grid_stride", 2, "Use every n-th learning rate of "
 flags.DEFINE_string("family", "family",
                     "The family problem name, e.g. family:scale_range=1.")
 flags.DEFINE_integer("seed", 0, "Seed of the held-out instances.")
+# Truncated unrolls bias meta-training toward short steps (Wu et al., 2018):
+# with DeepMind's 20 the family's optimizer fell behind the net it started
+# from (bench/README.md, "Attempts: unroll length and instance count").
+flags.DEFINE_integer("unroll_length", common.TRAIN_STEPS,
+                     "Steps per meta-training unroll on the family (the "
+                     "digits run keeps DeepMind's {}); the default is the "
+                     "whole {}-step horizon.".format(common.UNROLL_LENGTH,
+                                                     common.TRAIN_STEPS))
 flags.DEFINE_list("train_seeds", ["1", "2", "3"], "Graph-level seeds of "
                   "meta-training on the family: one optimizer per seed; of "
                   "those and the net before meta-training, the one best on "
@@ -99,8 +112,10 @@ ABLATIONS = collections.OrderedDict([
     ("no feature standardisation", "standardize=0"),
     ("heavy-tailed unroll lengths (on)", "unroll_tail=2"),
 ])
-# Training problem of the comparison run next to the family.
+# Training problem of the comparison run next to the family, and its unroll:
+# DeepMind's LSTM meta-trained as the L2L paper trained it on MNIST.
 SINGLE_PROBLEM = "digits"
+SINGLE_UNROLL_LENGTH = common.UNROLL_LENGTH
 
 # Meta-training keeps the best of this many evaluations, each on this many
 # draws of the training problem's test split (never a held-out task): one
@@ -117,7 +132,8 @@ VALIDATION_EPOCHS = 20
 # The candidate that is the family's net before any meta-step.
 UNTRAINED = "untrained"
 
-Score = collections.namedtuple("Score", "mean, log, diverged")
+# `finals`: each instance's final loss (best particle), for paired counts.
+Score = collections.namedtuple("Score", "mean, log, diverged, finals")
 
 
 def budget(name):
@@ -134,11 +150,13 @@ def score(losses, steps):
   """The mean final loss after `steps` steps, its log10, and divergence."""
   summary = records.summary(losses[:, :steps + 1])
   mean = summary["final"]
+  finals = scores.best_final_losses(losses[:, :steps + 1])
   if not math.isfinite(mean):
-    return Score(math.inf, math.inf, True)
+    return Score(math.inf, math.inf, True, finals)
   # A loss of exactly 0 (a separable table fitted to float precision) is the
   # best score there is, not a NaN.
-  return Score(mean, summary["log_final"] if mean > 0 else -math.inf, False)
+  return Score(mean, summary["log_final"] if mean > 0 else -math.inf, False,
+               finals)
 
 
 def seeds():
@@ -146,7 +164,7 @@ def seeds():
   return [int(seed) for seed in budget("train_seeds")]
 
 
-def meta_train(problem, directory, seed):
+def meta_train(problem, directory, seed, unroll_length):
   """Meta-trains on `problem` into `directory`; reports flatness of epochs.
 
   Returns:
@@ -160,14 +178,14 @@ def meta_train(problem, directory, seed):
       log_period=max(1, epochs // 5),
       evaluation_period=max(1, epochs // EVALUATIONS),
       evaluation_epochs=EVALUATION_EPOCHS, num_steps=common.TRAIN_STEPS,
-      unroll_length=common.UNROLL_LENGTH,
+      unroll_length=unroll_length,
       learning_rate=FLAGS.meta_learning_rate, seed=seed,
       show_progress=False,
       epoch_callback=lambda epoch, s, cost: seconds.append(s))
   tenth = max(1, len(seconds) // 10)
   common.print_bench_line("generalization", collections.OrderedDict([
       ("stage", "meta_train"), ("problem", problem), ("seed", seed),
-      ("train_epochs", epochs),
+      ("train_epochs", epochs), ("unroll_length", unroll_length),
       ("seconds", timeit.default_timer() - start),
       # Epoch 1 holds TensorFlow's one-off warm-up; flatness is read after.
       ("first_tenth_epoch_seconds", np.mean(seconds[1:tenth + 1])
@@ -187,17 +205,22 @@ def run(optimizer, task, **kwargs):
   return {steps: score(result.losses, steps) for steps in HORIZONS}
 
 
-def learned_scores(problem, directory, seed):
+def learned_scores(problem, directory, seed, unroll_length=None):
   """`(best evaluation, {task: {steps: Score}})` of one meta-training.
 
   The best evaluation is the mean final loss on draws of `problem`'s test
   split that meta-training saved its optimizer at (inf if it diverged).
+  `unroll_length` defaults to --unroll_length.
   """
-  result = meta_train(problem, directory, seed)
+  if unroll_length is None:
+    unroll_length = FLAGS.unroll_length
+  result = meta_train(problem, directory, seed, unroll_length)
   if not result.saved:
     logging.warning("Meta-training on %s diverged: it scores inf.", problem)
-    return math.inf, {task: {s: Score(math.inf, math.inf, True)
-                             for s in HORIZONS} for task in HELD_OUT}
+    never = Score(math.inf, math.inf, True,
+                  np.full(budget("eval_epochs"), math.inf))
+    return math.inf, {task: {steps: never for steps in HORIZONS}
+                      for task in HELD_OUT}
   return result.best_evaluation, held_out_scores(directory)
 
 
@@ -216,7 +239,7 @@ def save_untrained(problem, directory):
   training.train(problem, save_path=directory, num_epochs=1,
                  evaluation_period=1, evaluation_epochs=1,
                  num_steps=common.TRAIN_STEPS,
-                 unroll_length=common.UNROLL_LENGTH, learning_rate=0.0,
+                 unroll_length=FLAGS.unroll_length, learning_rate=0.0,
                  seed=seeds()[0], show_progress=False)
 
 
@@ -248,9 +271,9 @@ def picked_family_optimizer(root):
                            held_out_scores(directory))
   for seed in seeds():
     directory = os.path.join(root, "family-{}".format(seed))
-    family_loss, scores = learned_scores(FLAGS.family, directory, seed)
+    family_loss, task_scores = learned_scores(FLAGS.family, directory, seed)
     candidates[seed] = (validation_loss(directory) if math.isfinite(
-        family_loss) else math.inf, family_loss, scores)
+        family_loss) else math.inf, family_loss, task_scores)
   picked = min(candidates, key=lambda name: candidates[name][0])
   fields = collections.OrderedDict([("stage", "family_pick"),
                                     ("picked", picked)])
@@ -269,8 +292,9 @@ def candidates_report(picked, candidates):
                          " (picked)" if name == picked else ""),
            common.format_value(validation),
            "-" if name == UNTRAINED else common.format_value(family_loss)] +
-          [cell(scores[task][steps]) for task in HELD_OUT]
-          for name, (validation, family_loss, scores) in candidates.items()]
+          [cell(task_scores[task][steps]) for task in HELD_OUT]
+          for name, (validation, family_loss, task_scores)
+          in candidates.items()]
   headers = (["candidate", "validation", "family evaluation"] +
              ["{} @{}".format(task, steps) for task in HELD_OUT])
   return ("#### Each candidate\n\nThe optimizer compared is the candidate "
@@ -287,13 +311,13 @@ def family_learning_rates():
   """Each baseline's one learning rate, best over family draws at 100 steps."""
   rates = {}
   for name in BASELINES:
-    rates[name], scores = evaluation.tune(
+    rates[name], tuning = evaluation.tune(
         name, FLAGS.family, seed=FLAGS.seed, grid=grid(), mode="train",
         num_steps=common.TRAIN_STEPS, num_epochs=budget("tune_epochs"),
         show_progress=False)
     common.print_bench_line("generalization", collections.OrderedDict([
         ("stage", "family_tuning"), ("optimizer", name),
-        ("lr", rates[name]), ("family_mean_final", scores[rates[name]])]))
+        ("lr", rates[name]), ("family_mean_final", tuning[rates[name]])]))
   return rates
 
 
@@ -307,16 +331,28 @@ def baseline_sweep():
   return sweep
 
 
-def oracle(scores, steps):
+def oracle(by_rate, steps):
   """The learning rate with the lowest mean at `steps`, and its Score."""
-  best = min(scores, key=lambda lr: scores[lr][steps].mean)
-  return best, scores[best][steps]
+  best = min(by_rate, key=lambda lr: by_rate[lr][steps].mean)
+  return best, by_rate[best][steps]
 
 
 def cell(score_value):
   """A score's table cell: its log10, or `diverged`."""
   return "diverged" if score_value.diverged else common.format_value(
       score_value.log)
+
+
+def instances_beating(ours, others):
+  """On how many instances `ours` ends below every score of `others`.
+
+  The instances are paired: every optimizer starts each instance from the
+  same task and initial values. A NaN counts as the worst loss there is.
+  """
+  def finals(score_value):
+    return np.where(np.isnan(score_value.finals), np.inf, score_value.finals)
+  best_other = np.min([finals(other) for other in others], axis=0)
+  return int(np.sum(finals(ours) < best_other))
 
 
 def comparison_report(learned, single, rates, sweep):
@@ -334,6 +370,8 @@ def comparison_report(learned, single, rates, sweep):
       beats_b = all(ours.mean < s.mean for _, s in best.values())
       wins_a += beats_a
       wins_b += beats_b
+      instances_a = instances_beating(ours, fixed.values())
+      instances_b = instances_beating(ours, [s for _, s in best.values()])
       if ours.diverged:
         diverged.append("L2L-family on " + task)
       if single[task][steps].diverged:
@@ -348,6 +386,9 @@ def comparison_report(learned, single, rates, sweep):
         fields[name + "_oracle"] = best[name][1].log
       fields["beats_all_a"] = beats_a
       fields["beats_all_b"] = beats_b
+      fields["instances_beating_all_a"] = instances_a
+      fields["instances_beating_all_b"] = instances_b
+      fields["instances"] = len(ours.finals)
       common.print_bench_line("generalization", fields)
       rows.append([task, cell(ours), cell(single[task][steps])] +
                   [cell(fixed[n]) for n in BASELINES] +
@@ -355,15 +396,19 @@ def comparison_report(learned, single, rates, sweep):
                                     common.format_value(best[n][0]))
                    for n in BASELINES] +
                   ["yes" if beats_a else "**no**",
-                   "yes" if beats_b else "**no**"])
+                   "yes" if beats_b else "**no**",
+                   "{} of {}".format(instances_a, len(ours.finals))])
     headers = (["task", "L2L family", "L2L " + SINGLE_PROBLEM] +
                ["{} (a) lr {}".format(n, common.format_value(rates[n]))
                 for n in BASELINES] +
                ["{} (b) (lr)".format(n) for n in BASELINES] +
-               ["beats all (a)", "beats all (b)"])
+               ["beats all (a)", "beats all (b)",
+                "instances below all (a)"])
     sections.append(
         "#### {} steps\n\n{}\nL2L-family beats every (a) baseline on {} of {} "
-        "tasks and every (b) oracle on {} of {}. Diverged: {}.{}\n".format(
+        "tasks and every (b) oracle on {} of {}. Diverged: {}.{} The "
+        "last column counts the instances on which L2L-family's final "
+        "loss is below every (a) baseline's on the same instance.\n".format(
             steps, common.markdown_table(headers, rows), wins_a,
             len(HELD_OUT), wins_b, len(HELD_OUT),
             ", ".join(diverged) or "none", rising_text(learned, steps)))
@@ -396,13 +441,17 @@ def settings_text():
                 "`{}` and on `{}`".format(FLAGS.family, SINGLE_PROBLEM))
   # The ablation and the digits run use the first seed only.
   used_seeds = seeds()[:1] if FLAGS.ablation else seeds()
+  unroll = str(FLAGS.unroll_length) if FLAGS.ablation else (
+      "{} ({} on `{}`)".format(FLAGS.unroll_length, SINGLE_UNROLL_LENGTH,
+                               SINGLE_PROBLEM))
   text = ("Meta-training: {} epochs of {} steps, unroll {}, meta lr {:g}, "
-          "seed{} {}, on {}. Held-out: {} instances each (seed {}). ".format(
+          "seed{} {}, on {}. Held-out: {} instance{} each (seed {}). ".format(
               budget("train_epochs"), common.TRAIN_STEPS,
-              common.UNROLL_LENGTH, FLAGS.meta_learning_rate,
+              unroll, FLAGS.meta_learning_rate,
               "s" if len(used_seeds) > 1 else "",
               ", ".join(str(seed) for seed in used_seeds), trained_on,
-              budget("eval_epochs"), FLAGS.seed))
+              budget("eval_epochs"), "s" if budget("eval_epochs") > 1 else "",
+              FLAGS.seed))
   if not FLAGS.ablation:
     text += (
         "(a): learning rate tuned on {} family draws per rate at {} steps; "
@@ -418,7 +467,7 @@ def comparison():
   with tempfile.TemporaryDirectory(prefix="l2l-generalization-") as root:
     picked, candidates = picked_family_optimizer(root)
     _, single = learned_scores(SINGLE_PROBLEM, os.path.join(root, "single"),
-                               seeds()[0])
+                               seeds()[0], SINGLE_UNROLL_LENGTH)
   start = timeit.default_timer()
   rates = family_learning_rates()
   sweep = baseline_sweep()
@@ -451,9 +500,9 @@ def ablation():
                          FLAGS.family, held_out_scores(directory))]
   for problem in FLAGS.variant or labels:
     with tempfile.TemporaryDirectory(prefix="l2l-ablation-") as directory:
-      _, scores = learned_scores(problem, directory, seeds()[0])
+      _, task_scores = learned_scores(problem, directory, seeds()[0])
     rows.append(ablation_row(labels.get(problem, "(not in ABLATIONS)"),
-                             problem, scores))
+                             problem, task_scores))
   headers = ["variant", "problem"] + ["{} @{}".format(task, steps)
                                       for steps in HORIZONS
                                       for task in HELD_OUT]
@@ -461,16 +510,17 @@ def ablation():
           common.markdown_table(headers, rows))
 
 
-def ablation_row(label, problem, scores):
+def ablation_row(label, problem, task_scores):
   """Prints one variant's BENCH lines; its row of the ablation table."""
   for task in HELD_OUT:
     for steps in HORIZONS:
       common.print_bench_line("generalization", collections.OrderedDict([
           ("stage", "ablation"), ("variant", label), ("problem", problem),
           ("task", task), ("steps", steps),
-          ("log_mean_final_error", scores[task][steps].log)]))
+          ("log_mean_final_error", task_scores[task][steps].log)]))
   return [label, "`{}`".format(problem)] + [
-      cell(scores[task][steps]) for steps in HORIZONS for task in HELD_OUT]
+      cell(task_scores[task][steps])
+      for steps in HORIZONS for task in HELD_OUT]
 
 
 def main(argv):
@@ -483,6 +533,12 @@ def main(argv):
       seed.strip().lstrip("-").isdigit() for seed in FLAGS.train_seeds):
     raise app.UsageError("--train_seeds={}: expected integers such as "
                          "1,2,3.".format(",".join(FLAGS.train_seeds)))
+  if (FLAGS.unroll_length < 1 or
+      common.TRAIN_STEPS % FLAGS.unroll_length):
+    raise app.UsageError("--unroll_length={}: expected a positive divisor "
+                         "of the {} training steps, such as 20 or {}.".format(
+                             FLAGS.unroll_length, common.TRAIN_STEPS,
+                             common.TRAIN_STEPS))
   checked = [("--family", FLAGS.family)]
   checked += [("--variant", problem) for problem in FLAGS.variant or ()]
   for flag, problem in checked:
