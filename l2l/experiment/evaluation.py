@@ -244,14 +244,16 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
   graph = tf.Graph()
   with graph.as_default():
     tf.compat.v1.set_random_seed(seed)
-    problem, net_config, net_assignments = util.get_config(
-        problem_name, path if optimizer == "L2L" else None, mode=mode,
-        data_dir=data_dir)
+    def configuration():
+      return util.get_config(problem_name,
+                             path if optimizer == "L2L" else None,
+                             mode=mode, data_dir=data_dir)
+    problem, net_config, net_assignments = configuration()
     if optimizer == "L2L":
+      # The same problem again, for the throwaway build of its variables.
       runner = _build_l2l(
-          problem, lambda: util.get_config(problem_name, mode=mode,
-                                           data_dir=data_dir)[0],
-          net_config, net_assignments, path, swarm_options or {})
+          problem, lambda: configuration()[0], net_config, net_assignments,
+          path, swarm_options or {})
     elif optimizer == "PSO":
       runner = _build_pso(problem, _pso_options(swarm_options))
     else:
