@@ -2,8 +2,9 @@
 
 `MetaOptimizer` unrolls a learned optimizer on an optimizee problem as a static
 TF-1.x graph: the problem's variables are swapped for tensors, a `tf.while_loop`
-applies the optimizer nets `len_unroll` times, and the summed optimizee loss is
-the meta-loss that trains the nets (Andrychowicz et al., 2016). With
+applies the optimizer nets `len_unroll` times, and the summed optimizee loss (or
+the sum of its logs, `l2l.core.meta_objective`) is the meta-loss that trains
+the nets (Andrychowicz et al., 2016). With
 `num_particles > 1` the optimizer drives a swarm of points that share one
 coordinate-wise LSTM and see each other through attention (Cao et al., 2019);
 see `l2l/swarm/swarm_unroll.py`.
@@ -21,6 +22,7 @@ import l2l
 from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
 from l2l.core import interception
+from l2l.core import meta_objective
 from l2l.core import unroll
 from l2l.swarm import config as swarm_config
 from l2l.swarm import lois_released
@@ -299,7 +301,8 @@ class MetaOptimizer:
     return config
 
   def meta_loss(self, make_loss, len_unroll, net_assignments=None,
-                model_path=None, second_derivatives=False):
+                model_path=None, second_derivatives=False,
+                objective=meta_objective.DEFAULT):
     """Builds the unrolled optimization graph and its meta-loss.
 
     Args:
@@ -312,13 +315,24 @@ class MetaOptimizer:
         parameter starts from it.
       second_derivatives: if False, gradients do not flow through the
         optimizee gradient (as the original).
+      objective: what the meta-loss sums over the unroll: "sum" (the
+        losses, as the original) or "log" (their logs; see
+        `l2l.core.meta_objective`). The swarm has its own objectives, in
+        its options; it takes only the default here.
 
     Returns:
       `MetaLoss(loss, update, reset, fx, x, subproblem_constants)`.
 
     Raises:
-      ValueError: for a bad assignment or a checkpoint that does not fit.
+      ValueError: for a bad assignment, a checkpoint that does not fit, or
+        an unknown objective (or one other than "sum" for the swarm).
     """
+    meta_objective.check(objective)
+    if self._swarm.active and objective != meta_objective.DEFAULT:
+      raise ValueError(
+          "objective={!r} is for the single-point unroll; the swarm's "
+          "meta-objective is its `objective` option ({}).".format(
+              objective, ", ".join(swarm_config.OBJECTIVES)))
     if (isinstance(len_unroll, bool) or
         not isinstance(len_unroll, numbers.Integral) or len_unroll < 1):
       raise ValueError("len_unroll must be an integer >= 1, got {!r}.".format(
@@ -357,10 +371,11 @@ class MetaOptimizer:
       self._x_initial = swarm.x_initial
       return MetaLoss(*swarm.meta_loss)
     return self._l2l_meta_loss(make_loss, len_unroll, x, constants, nets,
-                               net_keys, subsets, second_derivatives)
+                               net_keys, subsets, second_derivatives,
+                               objective)
 
   def _l2l_meta_loss(self, make_loss, len_unroll, x, constants, nets,
-                     net_keys, subsets, second_derivatives):
+                     net_keys, subsets, second_derivatives, objective):
     """DeepMind's single-point unroll."""
     names = [interception.variable_name(v) for v in x]
     with tf.name_scope("states"):
@@ -402,7 +417,7 @@ class MetaOptimizer:
     fx_array = fx_array.write(len_unroll, fx_final)
     self._fx_history = fx_array.stack()
     self._x_initial = x_initial
-    loss = tf.reduce_sum(self._fx_history, name="loss")
+    loss = meta_objective.meta_objective(self._fx_history, objective)
 
     with tf.name_scope("reset"):
       variables = tf.nest.flatten(state) + x + constants

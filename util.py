@@ -142,16 +142,27 @@ _CONFIGS = {
 
 
 # The nets a family problem can meta-train, chosen with its `net=` option:
-# the net built for tasks the optimizer never saw (`networks.
-# AdaptiveStepLSTM` with its hypergradient step sizes, the default), the
-# same net without them (as the family trained it before they came), or
-# DeepMind's 2x20 LogAndSign LSTM. The hypergradient rate is the one of
-# nine in 0..1 whose untrained net does best on 20 family draws at 100
-# steps (bench/README.md, "Attempts with the hypergradient").
+# - "adaptive" (the default), the net built for tasks the optimizer never
+#   saw: `networks.AdaptiveStepLSTM` whose step sizes follow their
+#   hypergradients alone, the LSTM learning a correction to Adam's
+#   direction. Letting the LSTM move the step sizes too fit them to the
+#   family: on held-out convnets and relu MLPs every seed ended behind the
+#   untrained net (bench/README.md, "Attempts: which channel generalises").
+# - "adaptive_lstm_steps": the same with the LSTM's step-size channel on
+#   (the family's net before that finding);
+# - "adaptive_nohyper": that net without the hypergradient (before it came);
+# - "cw": DeepMind's 2x20 LogAndSign LSTM.
+# The hypergradient rate is the one of nine in 0..1 whose untrained net
+# does best on 20 family draws at 100 steps (bench/README.md, "Attempts
+# with the hypergradient").
 FAMILY_HYPER_RATE = 0.3
 FAMILY_NETS = {
     "adaptive": lambda: {"net": "AdaptiveStepLSTM",
-                         "net_options": {"hyper_rate": FAMILY_HYPER_RATE}},
+                         "net_options": {"hyper_rate": FAMILY_HYPER_RATE,
+                                         "step_change": 0.0}},
+    "adaptive_lstm_steps": lambda: {
+        "net": "AdaptiveStepLSTM",
+        "net_options": {"hyper_rate": FAMILY_HYPER_RATE}},
     "adaptive_nohyper": lambda: {"net": "AdaptiveStepLSTM",
                                  "net_options": {}},
     "cw": networks.default_config,

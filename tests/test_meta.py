@@ -96,6 +96,32 @@ def test_sgd_net_on_simple_moves_exactly(sess, ref):
   np.testing.assert_allclose(sess.run(info.x[0]), expected[3], rtol=1e-6)
 
 
+def test_log_objective_sums_the_logs_of_the_same_losses(fresh_session, ref):
+  expected = _sgd_positions(1.0, 3)**2
+  for objective, meta_loss in (("sum", np.sum(expected)),
+                               ("log", np.sum(np.log(expected)))):
+    with fresh_session() as sess:
+      optimizer = meta.MetaOptimizer(**_sgd_config())
+      info = optimizer.meta_loss(problems.simple(), 3, objective=objective)
+      ref.init(sess)
+      loss, history = sess.run([info.loss, optimizer.fx_history])
+    # The objective changes the meta-loss, never the trajectory.
+    np.testing.assert_allclose(history, expected, rtol=1e-6)
+    np.testing.assert_allclose(loss, meta_loss, rtol=1e-5)
+
+
+@pytest.mark.usefixtures("graph")
+def test_an_unknown_or_swarm_log_objective_is_refused():
+  with pytest.raises(ValueError, match="Unknown meta-objective 'mean'"):
+    meta.MetaOptimizer(**_sgd_config()).meta_loss(problems.simple(), 2,
+                                                  objective="mean")
+  with pytest.raises(ValueError, match="objective='log' is for the "
+                     "single-point unroll; the swarm's meta-objective is its "
+                     "`objective` option"):
+    meta.MetaOptimizer(num_particles=2).meta_loss(
+        problems.square_cos(batch_size=1, num_dims=2), 1, objective="log")
+
+
 def test_simple_multi_each_net_moves_only_its_variable(sess, ref):
   problem, net_config, assignments = util.get_config("simple-multi")
   optimizer = meta.MetaOptimizer(**net_config)

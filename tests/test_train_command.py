@@ -344,6 +344,38 @@ def test_train_command_resume_refuses_other_swarm_options(tmp_path):
   assert training_state.read(str(save_path))[1]["epoch"] == 1
 
 
+def test_train_command_log_meta_objective_is_recorded_and_kept(tmp_path):
+  save_path = tmp_path / "log"
+  common = ["--problem=quadratic", "--save_path=" + str(save_path),
+            "--num_epochs=1", "--evaluation_epochs=1", "--num_steps=4",
+            "--unroll_length=2", "--seed=1"]
+  done = _train(*common, "--meta_objective=log")
+  assert done.returncode == 0, done.stderr
+  assert manifest.read(save_path)["training"]["meta_objective"] == "log"
+  # Resuming without the flag would change what the run minimises.
+  resumed = _train(*common, "--resume", "--num_epochs=2")
+  assert resumed.returncode == 1
+  assert resumed.stderr.strip().splitlines()[-1] == (
+      "Error: {} was written with --meta_objective=log, but this run has "
+      "--meta_objective=sum; resume with the same settings.".format(
+          training_state.path(str(save_path))))
+  assert training_state.read(str(save_path))[1]["epoch"] == 1
+  bad = _train("--problem=quadratic", "--meta_objective=mean",
+               "--save_path=" + str(tmp_path / "x"))
+  assert bad.returncode == 1
+  assert "flag --meta_objective=mean: value should be one of <sum|log>" in (
+      bad.stderr)
+  on_cluster = _train("--problem=quadratic", "--meta_objective=log",
+                      "--ps_hosts=127.0.0.1:1", "--worker_hosts=127.0.0.1:2",
+                      "--job_name=worker", "--save_path=" +
+                      str(tmp_path / "x"))
+  assert on_cluster.returncode == 1
+  assert on_cluster.stderr.strip().splitlines()[-1] == (
+      "Error: --meta_objective=log is not available to cluster training, "
+      "which sums the losses; drop the flag or train on one machine.")
+  assert not (tmp_path / "x").exists()
+
+
 def test_train_command_bad_swarm_flags_name_the_flag(tmp_path):
   for flag, name in (("--swarm_objective=greedy", "swarm_objective"),
                      ("--swarm_time_weighting=late", "swarm_time_weighting"),

@@ -36,14 +36,29 @@ def test_missing_or_corrupt_state_is_one_clear_error(tmp_path):
     training_state.read(str(tmp_path))
 
 
+# A state's trajectory settings, as a run before the meta-objective wrote.
+_SETTINGS = {"problem": "simple", "num_steps": 4, "unroll_length": 2,
+             "learning_rate": 0.001, "second_derivatives": False, "seed": 1,
+             "num_particles": 1}
+
+
 def test_resuming_with_other_settings_names_the_flag():
-  saved = {"problem": "simple", "num_steps": 4, "unroll_length": 2,
-           "learning_rate": 0.001, "second_derivatives": False, "seed": 1,
-           "num_particles": 1}
+  saved = dict(_SETTINGS)
   training_state.check_settings(saved, dict(saved), "state.npz")
   with pytest.raises(training_state.TrainingStateError,
                      match="--seed=1, but this run has --seed=2"):
     training_state.check_settings(saved, dict(saved, seed=2), "state.npz")
+
+
+def test_a_state_older_than_the_meta_objective_resumes_as_sum():
+  saved = dict(_SETTINGS)
+  training_state.check_settings(saved, dict(saved, meta_objective="sum"),
+                                "state.npz")
+  with pytest.raises(training_state.TrainingStateError,
+                     match="--meta_objective=sum, but this run has "
+                     "--meta_objective=log"):
+    training_state.check_settings(saved, dict(saved, meta_objective="log"),
+                                  "state.npz")
 
 
 def test_resuming_with_other_swarm_options_names_the_option():

@@ -245,6 +245,9 @@ def test_family_net_option_picks_the_net_and_leaves_the_family_alone():
   assert problem.config == util.get_config("family:scale_range=3")[0].config
   _, net_config, _ = util.get_config("family:scale_range=3")
   assert net_config["cw"]["net"] == "AdaptiveStepLSTM"
+  assert net_config["cw"]["net_options"] == {"hyper_rate": 0.3,
+                                             "step_change": 0.0}
+  _, net_config, _ = util.get_config("family:net=adaptive_lstm_steps")
   assert net_config["cw"]["net_options"] == {"hyper_rate": 0.3}
   _, net_config, _ = util.get_config("family:net=adaptive_nohyper")
   assert net_config["cw"]["net"] == "AdaptiveStepLSTM"
@@ -256,7 +259,7 @@ def test_family_net_option_picks_the_net_and_leaves_the_family_alone():
   assert util.split_family_net("datasets=iris") == ("adaptive",
                                                     "datasets=iris")
   with pytest.raises(ValueError, match="'net=lstm': expected one of "
-                     "adaptive, adaptive_nohyper, cw"):
+                     "adaptive, adaptive_lstm_steps, adaptive_nohyper, cw"):
     util.check_problem_name("family:net=lstm")
 
 

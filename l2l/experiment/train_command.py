@@ -19,6 +19,7 @@ from absl import logging
 
 # cli first: it quiets TensorFlow before training imports it.
 from l2l.experiment import cli
+from l2l.core import meta_objective as meta_objectives
 from l2l.experiment import cluster
 from l2l.experiment import distributed_training
 from l2l.experiment import training
@@ -50,6 +51,11 @@ flags.DEFINE_integer("checkpoint_period", training.DEFAULT_CHECKPOINT_PERIOD,
                      "SIGTERM); a killed run loses at most this many.")
 flags.DEFINE_boolean("resume", False, "Continue the run whose training "
                      "state is in --save_path.")
+flags.DEFINE_enum("meta_objective", meta_objectives.DEFAULT,
+                  list(meta_objectives.OBJECTIVES),
+                  "What the meta-loss sums over an unroll (plain L2L): sum "
+                  "(the losses, as DeepMind's code) or log (their logs, so "
+                  "every task and step counts by its relative progress).")
 flags.DEFINE_enum("swarm_objective", "sum", list(swarm_config.OBJECTIVES),
                   "Swarm meta-objective: sum (every particle, every step), "
                   "best_so_far (the best loss found yet, every step) or "
@@ -158,13 +164,18 @@ def main(argv):
   with cli.plain_errors():
     task = cluster.from_parsed_flags(FLAGS)
     if task is not None:
+      if FLAGS.meta_objective != meta_objectives.DEFAULT:
+        cli.fail("--meta_objective={} is not available to cluster training, "
+                 "which sums the losses; drop the flag or train on one "
+                 "machine.".format(FLAGS.meta_objective))
       status = _train_on_cluster(task, settings)
       logging.info("Training took %.1f s", timeit.default_timer() - start)
       sys.exit(status)
     try:
       result = training.train(
           FLAGS.problem, checkpoint_period=FLAGS.checkpoint_period,
-          resume=FLAGS.resume, swarm_options=swarm_options(), **settings)
+          resume=FLAGS.resume, swarm_options=swarm_options(),
+          meta_objective=FLAGS.meta_objective, **settings)
     except KeyboardInterrupt:
       # Interrupted before training could keep a state (building the graph).
       sys.stderr.write("Interrupted (SIGINT) before training started: "

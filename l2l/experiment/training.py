@@ -20,6 +20,7 @@ import tensorflow as tf
 from l2l import files
 from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
+from l2l.core import meta_objective as meta_objectives
 import meta
 from l2l.experiment import progress
 from l2l.experiment import training_state
@@ -186,7 +187,8 @@ class _StopSignals:
 
 def _trajectory_settings(problem_name, num_steps, unroll_length,
                          learning_rate, second_derivatives, seed,
-                         num_particles, swarm_options=None):
+                         num_particles, swarm_options=None,
+                         meta_objective=meta_objectives.DEFAULT):
   # The swarm's options decide what its saved variables mean: a resumed run
   # checks them too (`_check_resumed_swarm`).
   swarm = dataclasses.asdict(swarm_unroll.SwarmConfig(
@@ -195,7 +197,8 @@ def _trajectory_settings(problem_name, num_steps, unroll_length,
           "unroll_length": unroll_length,
           "learning_rate": float(learning_rate),
           "second_derivatives": bool(second_derivatives), "seed": seed,
-          "num_particles": num_particles, "swarm": swarm}
+          "num_particles": num_particles, "swarm": swarm,
+          "meta_objective": meta_objective}
 
 
 def _check_resume(save_path, resume, overwrite):
@@ -320,7 +323,8 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
           seed=None, num_particles=1, overwrite=False, data_dir=None,
           logdir=None, show_progress=True,
           checkpoint_period=DEFAULT_CHECKPOINT_PERIOD, resume=False,
-          handle_signals=True, swarm_options=None, epoch_callback=None):
+          handle_signals=True, swarm_options=None, epoch_callback=None,
+          meta_objective=meta_objectives.DEFAULT):
   """Meta-trains an optimizer and saves the best one by periodic evaluation.
 
   An evaluation also runs after the last epoch, so a short run saves too.
@@ -357,6 +361,10 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
       per_instance, ...), e.g. {"objective": "best_so_far"}.
     epoch_callback: None, or a function called after every training epoch
       as `epoch_callback(epoch, seconds, final_loss)` (epochs from 1).
+    meta_objective: what the meta-loss sums over an unroll, one of
+      `l2l.core.meta_objective.OBJECTIVES`: "sum" (the losses, as DeepMind)
+      or "log" (their logs). The swarm takes "sum" and its own
+      `swarm_options` objective.
 
   Returns:
     A `TrainingResult`.
@@ -385,6 +393,7 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
     raise ValueError(
         "num_steps ({}) must be a multiple of unroll_length ({}).".format(
             num_steps, unroll_length))
+  meta_objectives.check(meta_objective)
   with contextlib.ExitStack() as stack:
     if save_path is not None:
       if os.path.exists(save_path) and not os.path.isdir(save_path):
@@ -400,7 +409,7 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
         evaluation_epochs, num_steps, unroll_length, learning_rate,
         second_derivatives, seed, num_particles, overwrite or resume,
         data_dir, logdir, show_progress, checkpoint_period, resume,
-        handle_signals, swarm_options, epoch_callback)
+        handle_signals, swarm_options, epoch_callback, meta_objective)
 
 
 def _train_locked(problem_name, save_path, num_epochs, log_period,
@@ -408,12 +417,13 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
                   unroll_length, learning_rate, second_derivatives, seed,
                   num_particles, overwrite, data_dir, logdir, show_progress,
                   checkpoint_period, resume, handle_signals, swarm_options,
-                  epoch_callback):
+                  epoch_callback, meta_objective):
   """`train`'s work, with `save_path` (if any) locked."""
   num_unrolls = num_steps // unroll_length
   settings = _trajectory_settings(problem_name, num_steps, unroll_length,
                                   learning_rate, second_derivatives, seed,
-                                  num_particles, swarm_options)
+                                  num_particles, swarm_options,
+                                  meta_objective)
   # What the saved manifest records about this training.
   manifest_settings = {"num_epochs": num_epochs, "num_steps": num_steps,
                        "unroll_length": unroll_length,
@@ -421,7 +431,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
                        "second_derivatives": second_derivatives,
                        "seed": seed, "num_particles": num_particles,
                        "evaluation_period": evaluation_period,
-                       "evaluation_epochs": evaluation_epochs}
+                       "evaluation_epochs": evaluation_epochs,
+                       "meta_objective": meta_objective}
   graph = tf.Graph()
   with graph.as_default():
     if seed is not None:
@@ -436,7 +447,7 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
     step, update, reset, cost_op, _ = optimizer.meta_minimize(
         problem, unroll_length, learning_rate=learning_rate,
         net_assignments=net_assignments,
-        second_derivatives=second_derivatives)
+        second_derivatives=second_derivatives, objective=meta_objective)
     # The summed optimizee losses of the unroll (the meta-loss, less the
     # swarm's entropy term).
     fetches = (cost_op, tf.reduce_sum(optimizer.fx_history))

@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from l2l import files
+from l2l.core import meta_objective
 from l2l.swarm import config as swarm_config
 
 DIRECTORY = "training_state"
@@ -40,7 +41,9 @@ _VARIABLE_PREFIX = "variables/"
 # Settings a resumed run must share with the run that wrote the state.
 TRAJECTORY_SETTINGS = ("problem", "num_steps", "unroll_length",
                        "learning_rate", "second_derivatives", "seed",
-                       "num_particles")
+                       "num_particles", "meta_objective")
+# What a state written before a setting existed ran with.
+_SETTING_DEFAULTS = {"meta_objective": meta_objective.DEFAULT}
 
 
 class TrainingStateError(ValueError):
@@ -196,11 +199,13 @@ def check_settings(saved, settings, where):
     TrainingStateError: naming the first differing flag.
   """
   for name in TRAJECTORY_SETTINGS:
-    if saved.get(name) != settings.get(name):
+    saved_value = saved.get(name, _SETTING_DEFAULTS.get(name))
+    value = settings.get(name, _SETTING_DEFAULTS.get(name))
+    if saved_value != value:
       raise TrainingStateError(
           "{} was written with --{}={}, but this run has --{}={}; resume "
-          "with the same settings.".format(where, name, saved.get(name), name,
-                                           settings.get(name)))
+          "with the same settings.".format(where, name, saved_value, name,
+                                           value))
 
 
 def check_swarm_options(saved, options, where):
