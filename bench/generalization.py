@@ -2,8 +2,9 @@
 
 Meta-trains an optimizer on the task family (`l2l.tasks.family`; its
 default net is `networks.AdaptiveStepLSTM` whose step sizes follow their
-hypergradients and whose LSTM corrects Adam's direction) once per seed, and keeps, of those and the net before meta-training, the one
-best on validation tasks that are neither family draws nor held-out tasks
+hypergradients and whose LSTM corrects Adam's direction) once per seed,
+and keeps, of those and the net before meta-training, the one best on
+validation tasks that are neither family draws nor held-out tasks
 (`VALIDATION`); for comparison, it meta-trains DeepMind's LSTM (LogAndSign,
 2x20) on `digits` alone for the same epochs, as in the L2L paper's MNIST
 experiments. Then runs both on held-out tasks that no training
