@@ -41,7 +41,6 @@ import numpy as np
 import common  # First: it quiets TensorFlow before anything imports it.
 from l2l.core import meta_objective
 from l2l.experiment import evaluation
-from l2l.experiment import records
 from l2l.experiment import scores
 from l2l.experiment import training
 import util
@@ -161,15 +160,14 @@ def grid():
 
 def score(losses, steps):
   """The mean final loss after `steps` steps, its log10, and divergence."""
-  summary = records.summary(losses[:, :steps + 1])
-  mean = summary["final"]
-  finals = scores.best_final_losses(losses[:, :steps + 1])
+  losses = losses[:, :steps + 1]
+  finals = scores.best_final_losses(losses)
+  mean = scores.mean_final(losses)
   if not math.isfinite(mean):
     return Score(math.inf, math.inf, True, finals)
-  # A loss of exactly 0 (a separable table fitted to float precision) is the
-  # best score there is, not a NaN.
-  return Score(mean, summary["log_final"] if mean > 0 else -math.inf, False,
-               finals)
+  # `scores.log_final` scores a loss of exactly 0 (a separable table fitted
+  # to float precision) as -inf, the best score there is, not a NaN.
+  return Score(mean, scores.log_final(mean), False, finals)
 
 
 def seeds():
