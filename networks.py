@@ -393,6 +393,18 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
   positive while the gradient keeps pointing where the last step went (the
   steps were too short) and negative once they overshoot.
 
+  With a `horizon` H, the steps of the runs the net is meta-trained on,
+  step t > H scales `hyper_rate` by f = H / t and both of the LSTM's
+  outputs (`correction * c` and `step_change * tanh(s)`) by f**2; the first
+  H steps are untouched. Past the runs it learned on, the net falls back to
+  the optimizer it corrects: what the LSTM adds after step H sums to at
+  most one horizon's worth. The hypergradient's rates then sum to infinity
+  but their squares do not (Robbins and Monro's condition), so the step
+  sizes can still follow a trend while their wander on noise stays bounded.
+  Without it, the meta-trained net and the untrained one alike threw some
+  converged held-out nets back to a chance-level loss between steps 200
+  and 900 (bench/README.md, "Attempts: the climb at 1,000 steps").
+
   The inputs do not depend on the gradient's scale, and the step size can
   grow or shrink geometrically, so one net has the range for the 1e-2 steps
   of a convnet and the steps of 10 a separable logistic regression takes.
@@ -415,7 +427,7 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
 
   def __init__(self, layers=(20, 20), initial_step=0.01, step_change=0.3,
                correction=0.1, min_step=1e-6, max_step=10.0, hyper_rate=0.0,
-               initializer=None, name="adaptive_step_lstm"):
+               horizon=None, initializer=None, name="adaptive_step_lstm"):
     """Creates the net.
 
     Args:
@@ -427,6 +439,9 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
       hyper_rate: how far the agreement rho moves the log step sizes per
         step, and whether the LSTM sees it; 0 (the default, which older
         checkpoints were saved with) switches both off.
+      horizon: the steps after which the LSTM's outputs and the
+        hypergradient fade; None (the default, which older checkpoints were
+        saved with) never fades them.
       initializer: as `StandardDeepLSTM`'s; the output layer's weights
         default to zero.
       name: module name.
@@ -442,12 +457,16 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
     if not hyper_rate >= 0:
       raise ValueError("AdaptiveStepLSTM needs hyper_rate >= 0, got "
                        "{}.".format(hyper_rate))
+    if horizon is not None and not horizon > 0:
+      raise ValueError("AdaptiveStepLSTM needs a horizon > 0 (steps) or "
+                       "None, got {}.".format(horizon))
     super().__init__(2, layers, initializer=initializer, name=name)
     self._initial_log_step = math.log(initial_step)
     self._step_change = step_change
     self._correction = correction
     self._log_step_bounds = (math.log(min_step), math.log(max_step))
     self._hyper_rate = hyper_rate
+    self._horizon = horizon
     with self.name_scope:
       init = _initializer_for(initializer, "step_size", "log_scale",
                               tf.compat.v1.zeros_initializer())
@@ -489,12 +508,16 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
       features.append(tf.ones_like(log_step) * agreement)
     output, lstm_state = self._lstm(tf.concat(features, axis=1), lstm_state)
     correction, step_signal = tf.split(output, 2, axis=1)
-    log_step += self._step_change * tf.tanh(step_signal)
+    hyper_fade = learned_fade = 1.0
+    if self._horizon is not None:
+      hyper_fade = tf.minimum(1.0, self._horizon / step)
+      learned_fade = tf.square(hyper_fade)
+    log_step += self._step_change * tf.tanh(step_signal) * learned_fade
     if self._hyper_rate:
-      log_step += self._hyper_rate * agreement
+      log_step += self._hyper_rate * agreement * hyper_fade
     log_step = tf.clip_by_value(log_step, *self._log_step_bounds)
     direction = normalised[1 + self._ADAM_MOMENTUM]
-    direction += self._correction * correction
+    direction += self._correction * correction * learned_fade
     update = -tf.exp(log_step + self._log_scale) * direction
     slots = tuple(momenta) + (second_moment, log_step)
     if self._hyper_rate:

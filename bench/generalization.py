@@ -2,7 +2,8 @@
 
 Meta-trains an optimizer on the task family (`l2l.tasks.family`; its
 default net is `networks.AdaptiveStepLSTM` whose step sizes follow their
-hypergradients and whose LSTM corrects Adam's direction) once per seed,
+hypergradients and whose LSTM corrects Adam's direction, both fading after
+the 100 steps it is meta-trained on) once per seed,
 and keeps, of those and the net before meta-training, the one best on
 validation tasks that are neither family draws nor held-out tasks
 (`VALIDATION`); for comparison, it meta-trains DeepMind's LSTM (LogAndSign,
@@ -111,6 +112,7 @@ QUICK = {"train_epochs": 60, "eval_epochs": 1, "tune_epochs": 1,
 ABLATIONS = collections.OrderedDict([
     ("the --family problem", ""),
     ("DeepMind's LSTM in place of the adaptive net", "net=cw"),
+    ("no fade past the 100-step horizon", "net=adaptive_nohorizon"),
     ("the LSTM moves the step sizes too (on)", "net=adaptive_lstm_steps"),
     ("no hypergradient step sizes", "net=adaptive_nohyper"),
     ("no parameter scaling", "scale_range=1"),

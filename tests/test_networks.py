@@ -292,7 +292,7 @@ ADAPTIVE_DECAYS = (0.5, 0.9, 0.99)
 
 def _adaptive_reference(ref, values, gradients, layers, initial_step=0.01,
                         step_change=0.3, correction=0.1, min_step=1e-6,
-                        max_step=10.0, hyper_rate=0.0):
+                        max_step=10.0, hyper_rate=0.0, horizon=None):
   """AdaptiveStepLSTM's updates on `gradients`, in numpy (float64)."""
   rows = gradients[0].size
   lstm_state = ref.zero_state(rows, layers)
@@ -316,10 +316,11 @@ def _adaptive_reference(ref, values, gradients, layers, initial_step=0.01,
       features.append(np.full([rows, 1], rho))
     output, lstm_state = ref.deep_lstm(
         values, np.concatenate(features, 1), lstm_state)
+    fade = 1.0 if horizon is None else min(1.0, horizon / t)
     log_step = np.clip(
-        log_step + step_change * np.tanh(output[:, 1:]) + hyper_rate * rho,
-        np.log(min_step), np.log(max_step))
-    direction = normalised[2] + correction * output[:, :1]
+        log_step + step_change * np.tanh(output[:, 1:]) * fade**2 +
+        hyper_rate * rho * fade, np.log(min_step), np.log(max_step))
+    direction = normalised[2] + correction * output[:, :1] * fade**2
     step = np.exp(log_step + values["step_size"]["log_scale"])
     last_update = -step * direction
     updates.append(last_update.reshape(gradient.shape))
@@ -463,6 +464,53 @@ def test_hypergradient_net_matches_its_formula_from_a_checkpoint(sess, ref,
                            net_path=str(tmp_path / "cw.l2l"))
     net(tf.constant(GRADIENTS[0]),
         net.initial_state_for_inputs(tf.constant(GRADIENTS[0])))
+
+
+def test_horizon_fades_the_lstm_and_the_hypergradient_after_it(
+    fresh_session, ref, tmp_path):
+  values = _adaptive_checkpoint(ref, inputs=6)
+  l2l_file.save(values, str(tmp_path / "cw.l2l"))
+  options = {"layers": LAYERS, "hyper_rate": 0.4, "step_change": 0.2}
+  gradients = np.stack([GRADIENTS[0], GRADIENTS[1], -GRADIENTS[1],
+                        GRADIENTS[0], 2 * GRADIENTS[1]])
+  updates = {}
+  for horizon in (None, 2):
+    with fresh_session() as sess:
+      net = networks.factory("AdaptiveStepLSTM",
+                             dict(options, horizon=horizon),
+                             net_path=str(tmp_path / "cw.l2l"))
+      outputs, state = _run_steps(sess, net, gradients)
+    updates[horizon] = np.asarray(outputs)
+    expected, log_step = _adaptive_reference(
+        ref, values, gradients, LAYERS, hyper_rate=0.4, step_change=0.2,
+        horizon=horizon)
+    np.testing.assert_allclose(updates[horizon], expected, rtol=2e-5,
+                               atol=1e-8)
+    np.testing.assert_allclose(state[1][4], log_step, rtol=1e-6)
+  # Up to the horizon nothing fades; after it the steps part ways.
+  np.testing.assert_allclose(updates[2][:2], updates[None][:2], rtol=1e-6)
+  assert np.abs(updates[2][2:] - updates[None][2:]).min() > 1e-6
+
+
+def test_past_its_horizon_the_untrained_net_settles_its_step_sizes(sess):
+  # A gradient that never turns: rho = 1 at every step after the first,
+  # so each step multiplies the step size by exp(0.5 * min(1, 2 / t)).
+  net = networks.AdaptiveStepLSTM(layers=LAYERS, hyper_rate=0.5, horizon=2)
+  updates, state = _run_steps(sess, net, np.ones([6, 2, 3], np.float32))
+  log_steps = np.log(0.01) + np.cumsum(
+      [0.0] + [0.5 * min(1.0, 2.0 / t) for t in range(2, 7)])
+  np.testing.assert_allclose(-np.array(updates)[:, 0, 0],
+                             np.exp(log_steps), rtol=5e-5)
+  np.testing.assert_allclose(state[1][4], np.full([6, 1], log_steps[-1]),
+                             rtol=1e-6)
+
+
+@pytest.mark.parametrize("horizon", [0, -5])
+def test_adaptive_net_refuses_a_horizon_that_is_not_positive(horizon):
+  with tf.Graph().as_default(), pytest.raises(
+      ValueError, match="horizon > 0 .steps. or None, got {}".format(
+          horizon)):
+    networks.AdaptiveStepLSTM(horizon=horizon)
 
 
 def test_adaptive_net_refuses_a_negative_hyper_rate():

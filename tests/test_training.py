@@ -315,8 +315,8 @@ def test_resumed_swarm_must_keep_its_swarm_options(tmp_path):
 
 # A family run started when the family's default net was another one:
 # DeepMind's LSTM (another class), or the adaptive net before it took its
-# hypergradient or before its LSTM stopped moving the step sizes (the same
-# class with other options).
+# hypergradient, before its LSTM stopped moving the step sizes or before it
+# faded past its horizon (the same class with other options).
 @pytest.mark.parametrize("started_with, message", [
     ("cw", "holds net 'cw' as CoordinateWiseDeepLSTM, but "
      "--problem=family:datasets=iris.* now builds AdaptiveStepLSTM, so the "
@@ -329,6 +329,9 @@ def test_resumed_swarm_must_keep_its_swarm_options(tmp_path):
     ("adaptive_lstm_steps", r"holds net 'cw' as AdaptiveStepLSTM\(\), but "
      r"--problem=family:datasets=iris.* now builds "
      r"AdaptiveStepLSTM\(step_change=0.0\), so the run cannot be resumed"),
+    ("adaptive_nohorizon", r"holds net 'cw' as AdaptiveStepLSTM\(\), but "
+     r"--problem=family:datasets=iris.* now builds "
+     r"AdaptiveStepLSTM\(horizon=100\), so the run cannot be resumed"),
 ])
 def test_a_run_whose_problem_now_builds_another_net_is_refused(
     tmp_path, monkeypatch, started_with, message):

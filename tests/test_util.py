@@ -245,13 +245,23 @@ def test_family_net_option_picks_the_net_and_leaves_the_family_alone():
   assert problem.config == util.get_config("family:scale_range=3")[0].config
   _, net_config, _ = util.get_config("family:scale_range=3")
   assert net_config["cw"]["net"] == "AdaptiveStepLSTM"
+  assert net_config["cw"]["net_options"] == {
+      "hyper_rate": 0.3, "step_change": 0.0, "horizon": 100}
+  # Each other adaptive net is the default with one thing changed.
+  _, net_config, _ = util.get_config("family:net=adaptive_nohorizon")
   assert net_config["cw"]["net_options"] == {"hyper_rate": 0.3,
                                              "step_change": 0.0}
   _, net_config, _ = util.get_config("family:net=adaptive_lstm_steps")
-  assert net_config["cw"]["net_options"] == {"hyper_rate": 0.3}
+  assert net_config["cw"]["net_options"] == {"hyper_rate": 0.3,
+                                             "horizon": 100}
   _, net_config, _ = util.get_config("family:net=adaptive_nohyper")
   assert net_config["cw"]["net"] == "AdaptiveStepLSTM"
-  assert net_config["cw"]["net_options"] == {}
+  assert net_config["cw"]["net_options"] == {"horizon": 100}
+  # Every config is a fresh dict: a caller's change never leaks into the
+  # next problem's net.
+  net_config["cw"]["net_options"]["horizon"] = 7
+  assert util.get_config("family:net=adaptive_nohyper")[1]["cw"][
+      "net_options"] == {"horizon": 100}
   _, net_config, _ = util.get_config("family:net=cw")
   assert net_config["cw"]["net"] == "CoordinateWiseDeepLSTM"
   assert net_config["cw"]["net_options"]["preprocess_name"] == "LogAndSign"
@@ -259,7 +269,8 @@ def test_family_net_option_picks_the_net_and_leaves_the_family_alone():
   assert util.split_family_net("datasets=iris") == ("adaptive",
                                                     "datasets=iris")
   with pytest.raises(ValueError, match="'net=lstm': expected one of "
-                     "adaptive, adaptive_lstm_steps, adaptive_nohyper, cw"):
+                     "adaptive, adaptive_lstm_steps, adaptive_nohorizon, "
+                     "adaptive_nohyper, cw"):
     util.check_problem_name("family:net=lstm")
 
 
