@@ -402,8 +402,8 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
   but their squares do not (Robbins and Monro's condition), so the step
   sizes can still follow a trend while their wander on noise stays bounded.
   Without it, the meta-trained net and the untrained one alike threw some
-  converged held-out nets back to a chance-level loss between steps 200
-  and 900 (bench/README.md, "Attempts: the climb at 1,000 steps").
+  converged held-out nets back to a chance-level loss between steps 220
+  and 610 (bench/README.md, "Attempts: the climb at 1,000 steps").
 
   The inputs do not depend on the gradient's scale, and the step size can
   grow or shrink geometrically, so one net has the range for the 1e-2 steps

@@ -17,8 +17,8 @@ task's own best learning rate at each horizon, picked on the evaluation
 instances (an oracle). Prints `BENCH generalization` lines, two markdown
 tables, the win counts, any divergence and any loss that climbs back.
 
-    python bench/generalization.py            # 43-47 min CPU, 32 min wall
-    python bench/generalization.py --quick    # 4.8 min CPU, 3.4 min wall
+    python bench/generalization.py            # 43-63 min CPU, 32-43 min wall
+    python bench/generalization.py --quick    # 4.8-6 min CPU, 3.4-4.3 min wall
     python bench/generalization.py --ablation --quick   # the trick ablation
     python bench/generalization.py --ablation --variant=family:net=cw
 """
