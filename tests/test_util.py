@@ -247,7 +247,8 @@ def test_family_net_option_picks_the_net_and_leaves_the_family_alone():
   assert net_config["cw"]["net"] == "AdaptiveStepLSTM"
   assert net_config["cw"]["net_options"] == {
       "hyper_rate": 0.3, "step_change": 0.0, "horizon": 100}
-  # Each other adaptive net is the default with one thing changed.
+  # The other adaptive nets: without the fade, with the LSTM moving the
+  # step sizes, and that without the hypergradient (both of which fade).
   _, net_config, _ = util.get_config("family:net=adaptive_nohorizon")
   assert net_config["cw"]["net_options"] == {"hyper_rate": 0.3,
                                              "step_change": 0.0}
