@@ -90,6 +90,21 @@ def test_train_writes_tensorboard_summaries(tmp_path):
   assert all(v > 0 for _, v in tags["epoch_seconds"])
 
 
+def test_tensorboard_meta_loss_is_the_runs_meta_objective(tmp_path):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  training.train("simple", logdir=str(tmp_path), meta_objective="log",
+                 **TRAIN_ARGS)
+  events = [f for f in os.listdir(tmp_path) if "tfevents" in f]
+  values = [value.simple_value for event in
+            tf.compat.v1.train.summary_iterator(str(tmp_path / events[0]))
+            for value in event.summary.value if value.tag == "meta_loss"]
+  assert len(values) == TRAIN_ARGS["num_epochs"]
+  # Under "log" it sums ln f over the unroll's points: each f = x^2 is at
+  # most 1 from x = 1, so the sum is at most 0, and no f is below the floor.
+  points = TRAIN_ARGS["unroll_length"] + 1
+  assert all(points * np.log(1e-8) <= v <= 0 for v in values)
+
+
 def test_train_stops_on_divergence_and_keeps_the_saved_optimizer(
     tmp_path, monkeypatch, caplog):
   real_run_epoch = training.util.run_epoch

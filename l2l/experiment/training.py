@@ -448,9 +448,10 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
         problem, unroll_length, learning_rate=learning_rate,
         net_assignments=net_assignments,
         second_derivatives=second_derivatives, objective=meta_objective)
-    # The summed optimizee losses of the unroll (the meta-loss, less the
-    # swarm's entropy term).
-    fetches = (cost_op, tf.reduce_sum(optimizer.fx_history))
+    # The unroll's meta-loss under `meta_objective`, less the swarm's
+    # entropy term.
+    fetches = (cost_op, meta_objectives.meta_objective(optimizer.fx_history,
+                                                       meta_objective))
     init = tf.compat.v1.global_variables_initializer()
     state_variables = (training_state.Variables(
         tf.compat.v1.global_variables()) if save_path is not None else None)
