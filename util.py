@@ -1,5 +1,12 @@
 """Problem configurations and the epoch loops shared by train.py and evaluate.py."""
 
+import ast
+import difflib
+import importlib
+import importlib.util
+import inspect
+import os
+import re
 import sys
 import timeit
 
@@ -253,11 +260,189 @@ _CONFIGS.update({
         lambda mode: problems.quadratic(batch_size=16, num_dims=100)),
 })
 _FAMILY_PREFIX = "family:"
+# Separates a problem's name from its options: "name:key=value,...".
+_OPTIONS_SEPARATOR = ":"
+# What a registered problem may be called.
+_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+# Problems registered with `register_problem`, by name: each a function
+# (path, mode, data_dir, options) -> (problem, net_config, net_assignments).
+_REGISTERED = {}
+
+
+def parse_problem_options(text):
+  """Parses a problem's options, "key=value,key=value", into a dict.
+
+  A value is read as a Python literal where it is one (1, 0.5, -3e-2, True,
+  None) and kept as text otherwise ("iris", "relu").
+
+  Args:
+    text: the options, e.g. "num_dims=10,shift=2.5,activation=relu".
+
+  Returns:
+    A dict of option names to values.
+
+  Raises:
+    ValueError: for a pair without "=", or a name given twice.
+  """
+  options = {}
+  for pair in filter(None, (p.strip() for p in text.split(","))):
+    key, equals, value = pair.partition("=")
+    key, value = key.strip(), value.strip()
+    if not equals or not key.isidentifier():
+      raise ValueError("bad problem option {!r}: expected key=value, e.g. "
+                       "num_dims=10.".format(pair))
+    if key in options:
+      raise ValueError("problem option {!r} is given twice.".format(key))
+    try:
+      options[key] = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      options[key] = value
+  return options
+
+
+def _check_signature(name, make_problem, options):
+  """Raises ValueError unless `make_problem(mode=..., **options)` binds."""
+  try:
+    inspect.signature(make_problem).bind(mode="test", **options)
+  except TypeError as error:
+    raise ValueError("problem {!r} does not take the options {}: {}.".format(
+        name, ", ".join(sorted(options)) or "(none)", error)) from error
+
+
+def register_problem(name, make_problem, net_config=None,
+                     net_assignments=None, replace=False):
+  """Makes a problem of one's own known to `get_config`, the commands and
+  the benches.
+
+  Once registered, `name` works wherever a built-in name does:
+  `util.get_config(name)`, `train.py --problem=name`, `evaluate.py
+  --problem=name` (give the commands the module that registers it with
+  `--problem_module`), and `name:key=value,...` passes options through.
+
+      def make_ring(mode, num_dims=2):
+        def build():
+          x = tf.compat.v1.get_variable("x", [num_dims])
+          return tf.square(tf.reduce_sum(tf.square(x)) - 1.0)
+        return build
+
+      util.register_problem("ring", make_ring)
+      util.get_config("ring:num_dims=5", mode="test")
+
+  Args:
+    name: letters, digits, "_", "-" and "." (starting with a letter); not a
+      name `get_config` already knows, unless `replace`.
+    make_problem: `make_problem(mode, **options)` returns the problem's
+      `build` function; `mode` is "train" (meta-training instances) or
+      "test" (evaluation instances), the options are those given after the
+      name.
+    net_config: `{net_id: {"net": ..., "net_options": {...}}}` of the
+      optimizer that trains on it; None gives the default coordinate-wise
+      LSTM (`networks.default_config()`, id "cw"). Each net's `net_path` is
+      set from the directory the optimizer is restored from.
+    net_assignments: as `MetaOptimizer.meta_loss`'s; None with one net.
+    replace: allow replacing a problem of the same name.
+
+  Raises:
+    ValueError: for a bad or taken name, a `make_problem` that is not
+      callable or takes no `mode`, or a bad net config.
+  """
+  if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+    raise ValueError("problem name {!r} is invalid: expected letters, "
+                     "digits, '_', '-' or '.', starting with a "
+                     "letter.".format(name))
+  if not replace and (name in _CONFIGS or name in _REGISTERED or
+                      _square_cos_dims(name) is not None):
+    raise ValueError("problem {!r} is already known; pass replace=True to "
+                     "replace it.".format(name))
+  if not callable(make_problem):
+    raise ValueError("make_problem of problem {!r} must be callable, got "
+                     "{!r}.".format(name, make_problem))
+  _check_signature(name, make_problem, {})
+  if net_config is None:
+    net_config = {_CW: networks.default_config()}
+  if not isinstance(net_config, dict) or not net_config or not all(
+      isinstance(c, dict) and "net" in c for c in net_config.values()):
+    raise ValueError("net_config of problem {!r} must map net ids to dicts "
+                     "like {{'net': 'CoordinateWiseDeepLSTM', 'net_options': "
+                     "{{...}}}}, got {!r}.".format(name, net_config))
+  net_config = {key: dict(config) for key, config in net_config.items()}
+
+  def make(path, mode, data_dir, options):
+    del data_dir  # A problem of one's own finds its own data.
+    options = parse_problem_options(options)
+    _check_signature(name, make_problem, options)
+    problem = make_problem(mode=mode, **options)
+    if not callable(problem):
+      raise ValueError("problem {!r}: make_problem returned {!r}, not a "
+                       "build function.".format(name, problem))
+    nets = {key: dict(config, net_path=get_net_path(key, path))
+            for key, config in net_config.items()}
+    return problem, nets, net_assignments
+
+  make.check = lambda options: _check_signature(
+      name, make_problem, parse_problem_options(options))
+  _REGISTERED[name] = make
+
+
+def unregister_problem(name):
+  """Forgets a problem `register_problem` made known.
+
+  Raises:
+    ValueError: if `name` was not registered (built-in names cannot be
+      removed).
+  """
+  if name not in _REGISTERED:
+    raise ValueError("problem {!r} was not registered.".format(name))
+  del _REGISTERED[name]
+
+
+def load_problem_module(spec):
+  """Imports a module of one's own, which registers its problems.
+
+  This is how the commands learn a user's problems (`--problem_module`):
+  the module calls `register_problem` when imported.
+
+  Args:
+    spec: a Python file ("./my_problems.py") or an importable module name
+      ("my_package.problems").
+
+  Returns:
+    The imported module.
+
+  Raises:
+    ValueError: if the file does not exist or the module cannot be
+      imported (the message names which and why).
+  """
+  if spec.endswith(".py") or os.sep in spec:
+    path = os.path.abspath(spec)
+    if not os.path.isfile(path):
+      raise ValueError("no problem module {}: the file does not "
+                       "exist.".format(spec))
+    module_name = os.path.splitext(os.path.basename(path))[0]
+    if module_name in sys.modules and getattr(
+        sys.modules[module_name], "__file__", None) == path:
+      return sys.modules[module_name]
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    try:
+      module_spec.loader.exec_module(module)
+    except Exception as error:
+      del sys.modules[module_name]
+      raise ValueError("problem module {} failed to import: {}: {}".format(
+          spec, type(error).__name__, error)) from error
+    return module
+  try:
+    return importlib.import_module(spec)
+  except ImportError as error:
+    raise ValueError("no problem module {!r}: {}.".format(spec,
+                                                          error)) from error
 
 
 def problem_names():
   """The problem names `get_config` knows."""
-  return sorted(_CONFIGS) + ["square_cos_<d>", _FAMILY_PREFIX + "<options>"]
+  return sorted(list(_CONFIGS) + list(_REGISTERED)) + [
+      "square_cos_<d>", _FAMILY_PREFIX + "<options>"]
 
 
 def _square_cos_dims(problem_name):
@@ -268,27 +453,51 @@ def _square_cos_dims(problem_name):
   return None
 
 
+def _unknown_problem(problem_name):
+  """The ValueError for a name nothing knows, with the closest names."""
+  base = problem_name.partition(_OPTIONS_SEPARATOR)[0]
+  known = sorted(list(_CONFIGS) + list(_REGISTERED)) + ["family"]
+  close = difflib.get_close_matches(base, known, n=3, cutoff=0.6)
+  hint = " Did you mean {}?".format(" or ".join(
+      repr(c) for c in close)) if close else ""
+  return ValueError("Unknown problem {!r}.{} Known problems: {}.".format(
+      problem_name, hint, ", ".join(problem_names())))
+
+
+def _registered_entry(problem_name):
+  """`(make, options text)` of a registered problem's name, or None."""
+  base, _, options = problem_name.partition(_OPTIONS_SEPARATOR)
+  if base in _REGISTERED:
+    return _REGISTERED[base], options
+  return None
+
+
 def check_problem_name(problem_name):
   """Raises ValueError unless `get_config` knows `problem_name`.
 
   Cheap (builds nothing), so commands check it before any work.
 
   Args:
-    problem_name: e.g. "quadratic" or "square_cos_2".
+    problem_name: e.g. "quadratic", "square_cos_2", or a registered
+      problem's name with its options ("ring:num_dims=5").
 
   Raises:
-    ValueError: for an unknown name, or square_cos with fewer than 1
-      dimension.
+    ValueError: for an unknown name (naming the closest known ones), bad
+      options, or square_cos with fewer than 1 dimension.
   """
   if problem_name in _CONFIGS:
+    return
+  registered = _registered_entry(problem_name)
+  if registered is not None:
+    make, options = registered
+    make.check(options)
     return
   if problem_name.startswith(_FAMILY_PREFIX):
     _family(problem_name[len(_FAMILY_PREFIX):])
     return
   dims = _square_cos_dims(problem_name)
   if dims is None:
-    raise ValueError("Unknown problem {!r}; known problems: {}.".format(
-        problem_name, ", ".join(problem_names())))
+    raise _unknown_problem(problem_name)
   if dims < 1:
     raise ValueError("Problem {!r} has {} dimensions; square_cos_<d> needs "
                      "d >= 1.".format(problem_name, dims))
@@ -299,11 +508,13 @@ def get_config(problem_name, path=None, mode=None, data_dir=None):
 
   DeepMind's names (simple, simple-multi, quadratic, mnist, cifar,
   cifar-multi) give DeepMind's configurations, so their checkpoints load;
-  `quadratic-las` and `digits` are this library's own.
+  `quadratic-las` and `digits` are this library's own; `register_problem`
+  adds one's own.
 
   Args:
     problem_name: e.g. "simple", "quadratic", "digits", "square_cos_2",
-      "family" or "family:scale_range=1" (`l2l.tasks.family.parse_options`).
+      "family" or "family:scale_range=1" (`l2l.tasks.family.parse_options`),
+      or a registered name with its options.
     path: directory of a saved optimizer to restore, or None.
     mode: "train" or "test" (evaluation instances, test splits); None, as
       DeepMind's, is "test" when a path is given and "train" otherwise.
@@ -322,6 +533,10 @@ def get_config(problem_name, path=None, mode=None, data_dir=None):
   check_problem_name(problem_name)
   if problem_name in _CONFIGS:
     return _CONFIGS[problem_name](path, mode, data_dir)
+  registered = _registered_entry(problem_name)
+  if registered is not None:
+    make, options = registered
+    return make(path, mode, data_dir, options)
   if problem_name.startswith(_FAMILY_PREFIX):
     return _family(problem_name[len(_FAMILY_PREFIX):])(path, mode, data_dir)
   return _square_cos(_square_cos_dims(problem_name))(path, mode, data_dir)

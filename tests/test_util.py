@@ -3,6 +3,7 @@
 import io
 import math
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -331,3 +332,131 @@ def test_mnist_without_data_names_the_remedy(monkeypatch):
 def test_missing_cifar_files_are_named(tmp_path):
   with pytest.raises(datasets.DataError, match="data_batch_1.bin"):
     util.get_config("cifar", data_dir=str(tmp_path))
+
+
+def _make_ring(mode, num_dims=2, radius=1.0):
+  """A problem of one's own: (||x||^2 - radius^2)^2, x starting at 1."""
+  del mode  # The same instances for training and evaluation.
+
+  def build():
+    x = tf.compat.v1.get_variable("x", [num_dims],
+                                  initializer=tf.compat.v1.ones_initializer())
+    return tf.square(tf.reduce_sum(tf.square(x)) - radius**2)
+  return build
+
+
+@pytest.fixture
+def ring():
+  """Registers `_make_ring` as "ring" for one test."""
+  util.register_problem("ring", _make_ring)
+  yield "ring"
+  util.unregister_problem("ring")
+
+
+def test_registered_problem_builds_with_its_options(ring, fresh_session):
+  assert ring in util.problem_names()
+  problem, net_config, assignments = util.get_config(
+      "ring:num_dims=3,radius=0.5", path="/models/ring")
+  assert assignments is None
+  assert net_config == {"cw": dict(networks.default_config(),
+                                   net_path=os.path.join("/models/ring",
+                                                         "cw.l2l"))}
+  with fresh_session() as sess:
+    loss = problem()
+    sess.run(tf.compat.v1.global_variables_initializer())
+    # ||x||^2 = 3 at the start: (3 - 0.25)^2.
+    assert sess.run(loss) == pytest.approx(2.75**2)
+  util.check_problem_name("ring")
+  util.check_problem_name("ring:radius=2")
+
+
+def test_registered_problem_refuses_unknown_options_before_building(ring):
+  with pytest.raises(ValueError, match="problem 'ring' does not take the "
+                     "options colour"):
+    util.check_problem_name("ring:colour=red")
+  with pytest.raises(ValueError, match="bad problem option 'radius'"):
+    util.get_config("ring:radius")
+
+
+def test_register_problem_refuses_taken_and_bad_names(ring):
+  for name in ("quadratic", "square_cos_3", ring, "family"):
+    with pytest.raises(ValueError, match="already known"):
+      util.register_problem(name, _make_ring)
+  with pytest.raises(ValueError, match="is invalid"):
+    util.register_problem("my:ring", _make_ring)
+  with pytest.raises(ValueError, match="must be callable"):
+    util.register_problem("ring2", "not a function")
+  with pytest.raises(ValueError, match="does not take"):
+    util.register_problem("ring2", lambda: None)
+  with pytest.raises(ValueError, match="net_config of problem 'ring2'"):
+    util.register_problem("ring2", _make_ring, net_config={"cw": "lstm"})
+  util.register_problem(ring, _make_ring, net_config={
+      "sgd": {"net": "Sgd", "net_options": {"learning_rate": 0.1}}},
+                        replace=True)
+  _, net_config, _ = util.get_config(ring)
+  assert net_config == {"sgd": {"net": "Sgd",
+                                "net_options": {"learning_rate": 0.1},
+                                "net_path": None}}
+  with pytest.raises(ValueError, match="'quadratic' was not registered"):
+    util.unregister_problem("quadratic")
+
+
+def test_a_registered_problem_trains_through_meta(ring, fresh_session):
+  problem, net_config, _ = util.get_config(ring)
+  with fresh_session() as sess:
+    optimizer = meta.MetaOptimizer(**{"sgd": {
+        "net": "Sgd", "net_options": {"learning_rate": 0.05}}})
+    del net_config
+    _, _, reset, fx, x, _ = optimizer.meta_loss(problem, 1)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    sess.run(reset)
+    # One SGD step from x = (1, 1): grad = 4 (||x||^2 - 1) x = 4.
+    x_value, fx_value = sess.run([x[0], fx])
+    np.testing.assert_allclose(x_value, [1 - 0.05 * 4] * 2, rtol=1e-6)
+    assert fx_value == pytest.approx((2 * 0.8**2 - 1)**2, rel=1e-5)
+
+
+def test_parse_problem_options():
+  assert util.parse_problem_options(
+      "num_dims=10, shift=2.5,name=relu,flag=True,none=None") == {
+          "num_dims": 10, "shift": 2.5, "name": "relu", "flag": True,
+          "none": None}
+  assert util.parse_problem_options("") == {}
+  with pytest.raises(ValueError, match="given twice"):
+    util.parse_problem_options("a=1,a=2")
+
+
+def test_unknown_problem_suggests_the_closest_names():
+  with pytest.raises(ValueError, match=r"Unknown problem 'quadratik'\. Did "
+                     r"you mean 'quadratic'"):
+    util.check_problem_name("quadratik")
+  with pytest.raises(ValueError) as error:
+    util.check_problem_name("zzz")
+  assert "Did you mean" not in str(error.value)
+
+
+def test_load_problem_module_registers_its_problems(tmp_path):
+  module = tmp_path / "my_problems_for_test.py"
+  module.write_text(
+      "import tensorflow as tf\n"
+      "import util\n"
+      "def make(mode):\n"
+      "  return lambda: tf.square(tf.compat.v1.get_variable('x', []))\n"
+      "util.register_problem('from_a_file', make)\n")
+  try:
+    util.load_problem_module(str(module))
+    util.check_problem_name("from_a_file")
+    # Importing it again registers nothing twice.
+    util.load_problem_module(str(module))
+  finally:
+    util.unregister_problem("from_a_file")
+    sys.modules.pop("my_problems_for_test", None)
+  with pytest.raises(ValueError, match="the file does not exist"):
+    util.load_problem_module(str(tmp_path / "missing.py"))
+  broken = tmp_path / "broken_for_test.py"
+  broken.write_text("raise RuntimeError('boom')\n")
+  with pytest.raises(ValueError, match="failed to import: RuntimeError: "
+                     "boom"):
+    util.load_problem_module(str(broken))
+  with pytest.raises(ValueError, match="no problem module 'no_such_mod'"):
+    util.load_problem_module("no_such_mod")

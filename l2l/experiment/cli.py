@@ -11,6 +11,10 @@ import os
 import sys
 import tempfile
 
+# Before anything imports TensorFlow (util does, below).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 from absl import logging
@@ -19,8 +23,8 @@ from l2l import files
 from l2l.checkpoint import l2l_file
 from l2l.data import datasets
 from l2l.swarm import config as swarm_config
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import util
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 
@@ -40,6 +44,10 @@ def define_shared_flags():
                       "files; defaults to $" + datasets.ENV_VAR + ".")
   flags.DEFINE_integer("num_particle", 1, "Particles per swarm (LOIS); 1 is "
                        "plain L2L.")
+  flags.DEFINE_multi_string(
+      "problem_module", [], "A Python file or module name to import first: "
+      "it registers problems of one's own with util.register_problem, which "
+      "--problem can then name. Repeat the flag for several.")
   defaults = swarm_config.SwarmConfig()
   flags.DEFINE_boolean(
       "swarm_per_instance", defaults.per_instance, "Swarm: on a batch of "
@@ -79,8 +87,17 @@ def swarm_flag_options(only_given=False):
 
 
 def check_shared_flags():
-  """Validates the flags of `define_shared_flags` (exits on a bad one)."""
+  """Validates the flags of `define_shared_flags` (exits on a bad one).
+
+  It also imports the `--problem_module`s, so that the problems they
+  register are known when `--problem` is checked.
+  """
   check_at_least(1, "num_particle")
+  for spec in FLAGS.problem_module:
+    try:
+      util.load_problem_module(spec)
+    except ValueError as error:
+      fail("--problem_module={} is invalid: {}".format(spec, error))
 
 
 def check_at_least(minimum, *names):
