@@ -130,11 +130,10 @@ def _run(workers, num_epochs, directory):
 
 
 def _score(save_path):
-  losses = evaluation.evaluate(
+  error = evaluation.final_error(evaluation.evaluate(
       "L2L", FLAGS.problem, num_steps=common.TRAIN_STEPS,
       num_epochs=FLAGS.evaluation_epochs, seed=0, path=save_path,
-      show_progress=False).losses
-  error = evaluation.final_error(losses)
+      show_progress=False))
   return math.log10(error) if error > 0 else float("nan")
 
 

@@ -161,9 +161,13 @@ def grid():
 
 
 def score(losses, steps):
-  """The mean final loss after `steps` steps, its log10, and divergence."""
+  """The mean final loss after `steps` steps, its log10, and divergence.
+
+  `losses` are an `Evaluation`'s `row_losses`; each start set (here one per
+  instance: every held-out task's loss is a scalar) is a final.
+  """
   losses = losses[:, :steps + 1]
-  finals = scores.best_final_losses(losses)
+  finals = scores.start_set_finals(losses)
   mean = scores.mean_final(losses)
   if not math.isfinite(mean):
     return Score(math.inf, math.inf, True, finals)
@@ -221,7 +225,7 @@ def run(optimizer, task, **kwargs):
       optimizer, task, num_steps=max(HORIZONS),
       num_epochs=budget("eval_epochs"), seed=FLAGS.seed, show_progress=False,
       **kwargs)
-  return {steps: score(result.losses, steps) for steps in HORIZONS}
+  return {steps: score(result.row_losses, steps) for steps in HORIZONS}
 
 
 def learned_scores(problem, directory, seed, recipe=None):
@@ -266,7 +270,7 @@ def validation_loss(directory):
       "L2L", VALIDATION, num_steps=common.TRAIN_STEPS,
       num_epochs=VALIDATION_EPOCHS, seed=FLAGS.seed, path=directory,
       show_progress=False)
-  return evaluation.final_error(result.losses)
+  return evaluation.final_error(result)
 
 
 def picked_family_optimizer(root):

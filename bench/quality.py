@@ -70,7 +70,8 @@ def horizon_figures(losses):
   """The mean final loss after each of `HORIZONS` steps.
 
   Args:
-    losses: an `Evaluation`'s losses, at least max(HORIZONS) steps long.
+    losses: an `Evaluation`'s row losses, at least max(HORIZONS) steps
+      long, scored per start set (`scores`).
 
   Returns:
     {steps: mean}; inf where a run diverged (`scores.diverged`), so it ranks
@@ -137,7 +138,7 @@ def run_optimizer(optimizer, problem, **kwargs):
       **kwargs)
   logging.info("%s on %s: %d instances in %.1f s", optimizer, problem,
                FLAGS.eval_epochs, timeit.default_timer() - start)
-  return horizon_figures(result.losses)
+  return horizon_figures(result.row_losses)
 
 
 def learned_result(problem):

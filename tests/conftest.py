@@ -203,8 +203,14 @@ def _hand_made_losses():
 
 
 def _write_records(directory, losses, seconds=None, **settings):
-  """Writes a records file of hand-made arrays; returns its path."""
+  """Writes a records file of hand-made arrays; returns its path.
+
+  `losses` are [epochs, steps + 1, particles], or [..., rows] per start set.
+  """
   losses = np.asarray(losses, np.float64)
+  row_losses = losses if losses.ndim == 4 else None
+  if row_losses is not None:
+    losses = np.mean(row_losses, axis=3)
   if seconds is None:
     seconds = np.ones(losses.shape[0])
   base = {"optimizer": "SGD", "problem": "quadratic", "learning_rate": 0.1,
@@ -213,7 +219,8 @@ def _write_records(directory, losses, seconds=None, **settings):
   base.update(settings)
   return records.write(
       str(directory),
-      evaluation.Evaluation(losses, np.asarray(seconds, np.float64), None),
+      evaluation.Evaluation(losses, np.asarray(seconds, np.float64), None,
+                            row_losses),
       base)
 
 

@@ -18,10 +18,10 @@ def test_rows_are_sorted_by_mean_final_loss(tmp_path, records_files):
   by_path = {row.path: row for row in rows}
   assert by_path[adam][1:] == (
       "Adam (lr=0.01)", "quadratic", 0.01, False, 0, 2, 1, 10.0, 5.0, 1.0,
-      1.0)
+      1.0, 1, 2, 10.0)
   assert by_path[l2l][1:] == (
       "L2L swarm (k=2)", "quadratic", None, False, 0, 2, 1, 2.0, 1.0,
-      math.log10(2.0), 3.0)
+      math.log10(2.0), 3.0, 2, 2, 2.0)
   assert by_path[pso].final == -0.5 and by_path[pso].final_std == 0.5
   assert math.isnan(by_path[pso].log_final)
   assert by_path[sgd].label == "SGD (lr=0.1) (diverged)"
@@ -35,16 +35,36 @@ def test_markdown_table(tmp_path, records_files):
   text = compare.table([adam, l2l, sgd, pso])
   assert text.split("\n") == [
       "| Optimizer | Problem | Learning rate | Seed | Epochs | Steps | "
-      "Final loss (mean ± std) | Log Mean Final Error | Seconds / epoch |",
-      "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+      "Final loss (mean ± std over start sets) | Log Mean Final Error | "
+      "Seconds / epoch | Best particle by batch mean |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
       "| PSO (k=2) | quadratic | - | 0 | 2 | 1 | -0.5 ± 0.5 | "
-      "none (negative mean) | 1 |",
-      "| L2L swarm (k=2) | quadratic | - | 0 | 2 | 1 | 2 ± 1 | 0.30 | 3 |",
-      "| Adam (lr=0.01) | quadratic | 0.01 | 0 | 2 | 1 | 10 ± 5 | 1.00 | 1 |",
+      "none (negative mean) | 1 | -0.5 |",
+      "| L2L swarm (k=2) | quadratic | - | 0 | 2 | 1 | 2 ± 1 | 0.30 | 3 | "
+      "2 |",
+      "| Adam (lr=0.01) | quadratic | 0.01 | 0 | 2 | 1 | 10 ± 5 | 1.00 | 1 | "
+      "10 |",
       "| SGD (lr=0.1) (diverged) | quadratic | 0.1 (tuned) | 0 | 2 | 1 | "
-      "diverged | diverged | 0.25 |",
+      "diverged | diverged | 0.25 | diverged |",
       "",
   ]
+  # With one particle everywhere the older figure is the same: no column.
+  assert "by batch mean" not in compare.table([adam, sgd])
+
+
+def test_restarts_are_scored_per_start_set(tmp_path, records_files):
+  # Two restarts on an instance of two rows: each wins one row (1 and 2),
+  # so the best per start set averages 1.5, where picking one restart for
+  # the whole batch would give min(5, 5.5).
+  row_losses = np.full((1, 2, 2, 2), 10.0)
+  row_losses[0, -1] = [[1.0, 9.0], [9.0, 2.0]]
+  path = records_files.write(tmp_path, row_losses, optimizer="Adam",
+                             learning_rate=0.1,
+                             swarm_options={"num_particles": 2})
+  (row,) = compare.rows([path])
+  assert (row.final, row.final_std, row.start_sets) == (1.5, 0.5, 2)
+  assert row.final_by_mean == 5.0
+  assert "| 1.5 ± 0.5 | 0.18 | 1 | 5 |" in compare.table([path])
 
 
 def test_csv_table(tmp_path, records_files):
@@ -56,8 +76,10 @@ def test_csv_table(tmp_path, records_files):
   assert rows[1] == {
       "optimizer": "Adam (lr=0.01)", "problem": "quadratic",
       "learning_rate": "0.01", "tuned": "0", "seed": "0", "epochs": "2",
-      "steps": "1", "final_loss_mean": "10.0", "final_loss_std": "5.0",
-      "log_mean_final_error": "1.0", "seconds_per_epoch": "1.0"}
+      "steps": "1", "start_sets": "2", "final_loss_mean": "10.0",
+      "final_loss_std": "5.0", "log_mean_final_error": "1.0",
+      "final_loss_best_particle_by_batch_mean": "10.0",
+      "seconds_per_epoch": "1.0"}
   assert rows[0]["learning_rate"] == ""
   assert float(rows[0]["log_mean_final_error"]) == math.log10(2.0)
 

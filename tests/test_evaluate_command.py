@@ -139,8 +139,20 @@ def test_evaluate_command_on_a_released_directory(tmp_path):
        str(tmp_path / "records")],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
   assert completed.returncode == 0, completed.stderr
-  assert "Best particle mean final loss" in completed.stdout
   assert "LOIS released model" in completed.stderr
+  (name,) = os.listdir(tmp_path / "records")
+  arrays, _ = records.read(str(tmp_path / "records" / name))
+  finals = np.min(arrays["final_row_losses"], axis=1)  # [epochs, rows]
+  assert finals.shape == (1, 128)
+  assert ("Best particle per start set: mean final loss {:.6g} (std {:.3g} "
+          "over 128 start sets)\n".format(np.mean(finals), np.std(finals))
+          in completed.stdout)
+  assert "Log Mean Final Error: {:.2f}\n".format(
+      np.log10(np.mean(finals))) in completed.stdout
+  by_mean = np.min(np.mean(arrays["final_row_losses"], axis=2))
+  assert by_mean > np.mean(finals)
+  assert ("Best particle by batch mean (the older figure): {:.6g}\n".format(
+      by_mean) in completed.stdout)
 
 
 def test_an_optimizer_saved_by_a_script_loads_in_evaluate(tmp_path):

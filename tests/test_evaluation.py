@@ -188,3 +188,49 @@ def test_evaluate_runs_a_released_directory_as_released(tmp_path):
                                                         positions), -1) +
                       10 * 2, -1)
   np.testing.assert_allclose(result.losses[0], rastrigin, rtol=1e-4)
+  assert result.row_losses.shape == (1, 3, 4, 128)
+  np.testing.assert_allclose(
+      result.row_losses[0],
+      np.sum(positions**2 - 10 * np.cos(2 * np.pi * positions), -1) + 20,
+      rtol=1e-4)
+
+
+def _rastrigin_rows(positions, dims):
+  """Rastrigin's loss on every row of recorded positions [..., k, n]."""
+  points = np.asarray(positions, np.float64).reshape(
+      positions.shape[:-1] + (-1, dims))
+  return np.sum(points**2 - 10 * np.cos(2 * np.pi * points), -1) + 10 * dims
+
+
+@pytest.mark.parametrize("optimizer, swarm", [
+    ("Adam", {"num_particles": 3}), ("PSO", {"num_particles": 3}),
+    ("L2L", {"num_particles": 3, "use_entropy": False})])
+def test_row_losses_are_each_start_sets_losses(optimizer, swarm):
+  result = evaluation.evaluate(
+      optimizer, "square_cos_2", num_steps=3, num_epochs=2,
+      learning_rate=0.03, swarm_options=swarm, show_progress=False)
+  assert result.row_losses.shape == (2, 4, 3, 128)
+  np.testing.assert_allclose(result.row_losses[:1],
+                             _rastrigin_rows(result.positions, 2), rtol=1e-4,
+                             atol=1e-5)
+  np.testing.assert_allclose(np.mean(result.row_losses, 3), result.losses,
+                             rtol=1e-5)
+  # Ranked per start set: each row's best restart, not one restart for all.
+  per_row = np.mean(np.min(result.row_losses[:, -1], axis=1))
+  by_mean = np.mean(np.min(result.losses[:, -1], axis=1))
+  assert evaluation.final_error(result) == pytest.approx(per_row)
+  assert per_row < by_mean
+
+
+def test_single_point_row_losses():
+  # L2L's unroll records batch means; the rows come from a second look.
+  result = evaluation.evaluate("L2L", "square_cos_2", num_steps=2,
+                               num_epochs=1, show_progress=False)
+  assert result.row_losses.shape == (1, 3, 1, 128)
+  np.testing.assert_allclose(np.mean(result.row_losses, 3), result.losses,
+                             rtol=1e-5)
+  # A scalar loss is one row, the loss itself.
+  result = evaluation.evaluate("Adam", "quadratic", num_steps=2,
+                               num_epochs=1, show_progress=False)
+  assert result.row_losses.shape == (1, 3, 1, 1)
+  np.testing.assert_array_equal(result.row_losses[..., 0], result.losses)

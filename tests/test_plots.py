@@ -8,6 +8,7 @@ import pytest
 
 from l2l.experiment import plots
 from l2l.experiment import records
+from l2l.experiment import scores
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -32,7 +33,7 @@ def _labels(fig):
 def test_curve_data_of_a_hand_made_array(records_files):
   losses = records_files.losses()
   assert losses[1, 0, 1] == 2.0 and losses[1, 0, 0] == 7.0
-  np.testing.assert_array_equal(plots.best_particle(losses),
+  np.testing.assert_array_equal(scores.best_curve(losses),
                                 records_files.BEST)
   mean, low, high = plots.curve_data(losses)
   np.testing.assert_array_equal(mean, MEAN)

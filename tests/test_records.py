@@ -23,10 +23,11 @@ SETTINGS = {
 class _Evaluation:
   """Stands in for `evaluation.Evaluation` without importing TensorFlow."""
 
-  def __init__(self, losses, seconds, positions):
+  def __init__(self, losses, seconds, positions, row_losses=None):
     self.losses = losses
     self.seconds = seconds
     self.positions = positions
+    self.row_losses = row_losses
 
 
 def _arrays():
@@ -63,9 +64,14 @@ def test_write_read_round_trip(tmp_path):
 
   arrays, settings = records.read(path)
 
-  assert sorted(arrays) == ["losses", "positions", "seconds"]
+  assert sorted(arrays) == ["best_curve", "final_row_losses", "losses",
+                            "positions", "seconds"]
   assert arrays["losses"].dtype == np.float64
   np.testing.assert_array_equal(arrays["losses"], losses)
+  # Without per-row losses, each particle's batch mean is its one row.
+  np.testing.assert_array_equal(arrays["final_row_losses"],
+                                losses[:, -1, :, np.newaxis])
+  np.testing.assert_array_equal(arrays["best_curve"], np.min(losses, 2))
   np.testing.assert_array_equal(arrays["seconds"], seconds)
   assert arrays["positions"].dtype == np.float32
   np.testing.assert_array_equal(arrays["positions"], positions)
@@ -87,7 +93,8 @@ def test_write_without_positions_and_with_given_versions(tmp_path):
   path = records.write(str(tmp_path / "new" / "dir"),
                        _Evaluation(losses, seconds, None), given)
   arrays, settings = records.read(path)
-  assert sorted(arrays) == ["losses", "seconds"]
+  assert sorted(arrays) == ["best_curve", "final_row_losses", "losses",
+                            "seconds"]
   # The verdict of scores.py is always added from the losses.
   assert settings == dict(given, final_status="finite")
 
@@ -199,8 +206,40 @@ def test_summary_of_a_hand_made_array():
       "log_final": 1.0,
       "status": "finite",
       "final_std": 5.0,
+      "start_sets": 2,
+      "final_by_mean": 10.0,
       "particle_means": [11.5, 13.0, 12.0],
   }
+
+
+def test_a_records_file_scores_each_start_set_by_its_best_particle(
+    tmp_path):
+  # One instance of three rows; two restarts that each win some rows.
+  row_losses = np.full((1, 2, 2, 3), 20.0)
+  row_losses[0, -1] = [[1.0, 9.0, 1.0], [9.0, 1.0, 9.0]]
+  path = records.write(str(tmp_path), _Evaluation(
+      np.mean(row_losses, 3), np.ones(1), None, row_losses),
+                       {"optimizer": "Adam", "problem": "square_cos_2"})
+  arrays, _ = records.read(path)
+  np.testing.assert_array_equal(arrays["final_row_losses"],
+                                row_losses[:, -1])
+  np.testing.assert_array_equal(arrays["best_curve"], [[20.0, 1.0]])
+  figures = records.summary(records.scored_losses(arrays))
+  assert figures["final"] == 1.0 and figures["final_std"] == 0.0
+  assert figures["start_sets"] == 3
+  assert figures["final_by_mean"] == pytest.approx(11 / 3)
+  assert figures["particle_means"] == pytest.approx([11 / 3, 19 / 3])
+  np.testing.assert_array_equal(records.best_curve(arrays), [[20.0, 1.0]])
+
+
+def test_an_older_records_file_scores_as_one_row(tmp_path):
+  losses = np.array([[[9.0, 9.0], [4.0, 2.0]]])
+  path = str(tmp_path / "old.npz")
+  np.savez(path, losses=losses, seconds=np.ones(1),
+           settings=np.asarray('{"optimizer": "PSO"}'))
+  arrays, _ = records.read(path)
+  assert records.summary(records.scored_losses(arrays))["final"] == 2.0
+  np.testing.assert_array_equal(records.best_curve(arrays), [[9.0, 2.0]])
 
 
 def test_summary_of_one_particle():
@@ -359,6 +398,12 @@ def test_read_records_names_the_file(tmp_path, name, content, message):
      "JSON list"),
     ({"losses": np.zeros((1, 2, 1)), "settings": np.asarray("{x")},
      "odd.npz is not a records file"),
+    ({"losses": np.zeros((1, 2, 1)), "settings": np.asarray("{}"),
+      "final_row_losses": np.zeros((1, 2, 3))},
+     r"final_row_losses are float64 of shape \[1, 2, 3\], which does not "
+     r"fit its losses of shape \[1, 2, 1\]"),
+    ({"losses": np.zeros((1, 2, 1)), "settings": np.asarray("{}"),
+      "best_curve": np.zeros((1, 3))}, "best_curve are float64"),
 ])
 def test_read_records_checks_the_contents(tmp_path, arrays, message):
   path = str(tmp_path / "odd.npz")

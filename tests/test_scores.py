@@ -36,8 +36,47 @@ def test_texts_at_full_precision():
 def test_a_nan_particle_makes_its_epoch_and_the_mean_diverged():
   losses = np.ones((2, 3, 2))
   losses[:, -1, :] = [[0.5, 0.25], [1.0, np.nan]]
-  np.testing.assert_array_equal(scores.best_final_losses(losses)[0], 0.25)
-  assert np.isnan(scores.best_final_losses(losses)[1])
+  np.testing.assert_array_equal(scores.start_set_finals(losses)[0], 0.25)
+  assert np.isnan(scores.start_set_finals(losses)[1])
   assert scores.diverged(scores.mean_final(losses))
   losses[1, -1, 1] = 0.75
   assert scores.mean_final(losses) == pytest.approx((0.25 + 0.75) / 2)
+
+
+def _restarts_in_other_basins():
+  """[1 epoch, 2 steps, 2 particles, 3 rows]: each particle wins some rows.
+
+  Particle 0 ends at 1, 9, 1 on the three rows (mean 11/3), particle 1 at
+  9, 1, 9 (mean 19/3).
+  """
+  losses = np.full((1, 2, 2, 3), 20.0)
+  losses[0, -1] = [[1.0, 9.0, 1.0], [9.0, 1.0, 9.0]]
+  return losses
+
+
+def test_each_start_set_keeps_its_own_best_particle():
+  losses = _restarts_in_other_basins()
+  np.testing.assert_array_equal(scores.start_set_finals(losses), [1, 1, 1])
+  assert scores.mean_final(losses) == 1.0
+  assert scores.final_std(losses) == 0.0
+  # The older figure picks particle 0 for the whole batch: 11/3.
+  assert scores.best_particle_by_mean(losses) == pytest.approx(11 / 3)
+  np.testing.assert_array_equal(scores.best_curve(losses), [[20.0, 1.0]])
+
+
+def test_the_spread_is_over_start_sets():
+  losses = np.zeros((2, 1, 1, 2))
+  losses[:, 0, 0] = [[1.0, 3.0], [5.0, 7.0]]
+  assert scores.mean_final(losses) == 4.0
+  assert scores.final_std(losses) == pytest.approx(np.std([1, 3, 5, 7]))
+  np.testing.assert_array_equal(scores.best_curve(losses), [[2.0], [6.0]])
+
+
+def test_one_row_and_three_dimensional_losses_agree():
+  losses = np.ones((3, 4, 2))
+  losses[:, -1] = [[2.0, 1.0], [4.0, 8.0], [0.5, 0.25]]
+  for given in (losses, losses[..., np.newaxis]):
+    assert scores.mean_final(given) == pytest.approx((1 + 4 + 0.25) / 3)
+    assert scores.best_particle_by_mean(given) == scores.mean_final(given)
+  with pytest.raises(ValueError, match="epochs, steps"):
+    scores.mean_final(np.ones((2, 3)))

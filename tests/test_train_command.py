@@ -323,7 +323,7 @@ def test_train_command_swarm_objective_flags(tmp_path):
        "--records_dir=" + str(tmp_path / "records")],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
   assert evaluated.returncode == 0, evaluated.stderr
-  assert "Best particle mean final loss" in evaluated.stdout
+  assert "Best particle per start set: mean final loss" in evaluated.stdout
 
 
 def test_train_command_resume_refuses_other_swarm_options(tmp_path):

@@ -78,6 +78,8 @@ class PSO(_PSOFields):
       positions.
     constants: the problem's non-trainable variables (the instance).
     state: a `PSOState` with the persistent variables (not part of the five).
+    row_losses: [k, rows] tensor, each particle's loss on every batch row
+      ([k, 1] for a scalar loss), read with `losses` (not part of the five).
 
   `losses` and `positions` read the particles once and `step` uses those very
   reads, so running `[losses, step]` (or `[positions, step]`) in one
@@ -87,15 +89,22 @@ class PSO(_PSOFields):
   run evaluates the particles once more).
   """
 
-  def __new__(cls, reset, step, losses, positions, constants, state=None):
+  def __new__(cls, reset, step, losses, positions, constants, state=None,
+              row_losses=None):
     self = super().__new__(cls, reset, step, losses, positions, constants)
     self._state = state
+    self._row_losses = row_losses
     return self
 
   @property
   def state(self):
     """The `PSOState` of persistent variables."""
     return getattr(self, "_state", None)
+
+  @property
+  def row_losses(self):
+    """[k, rows]: each particle's loss on every batch row."""
+    return getattr(self, "_row_losses", None)
 
 
 def _check_number(name, value, minimum=None):
@@ -148,8 +157,11 @@ def _read_swarm(make_loss, particles_, constants, per_row):
     per_row: whether each batch row is an independent instance.
 
   Returns:
-    `(positions, row_losses, losses)`: one [k, ...] tensor per variable; the
-    losses [k] or [k, rows] the step uses; and [k] particle means.
+    `(positions, step_losses, losses, row_losses)`: one [k, ...] tensor per
+    variable; the losses the step compares, [k, rows] when each row is an
+    instance and [k] otherwise; the [k] particle means; and every
+    particle's loss on every batch row, [k, rows] ([k, 1] for a scalar
+    loss).
   """
   with tf.name_scope("positions"):
     reads = [[v.read_value() for v in particle] for particle in particles_]
@@ -157,15 +169,10 @@ def _read_swarm(make_loss, particles_, constants, per_row):
                           name="position_{}".format(i))
                  for i in range(len(reads[0]))]
   with tf.name_scope("losses"):
-    per_particle = []
-    for j, read in enumerate(reads):
-      with tf.name_scope("particle_{}".format(j)):
-        rows = particles.row_losses(make_loss, read, constants)
-        per_particle.append(rows if per_row else tf.reduce_mean(rows))
-    row_losses = tf.stack(per_particle, name="row_losses")
-    losses = (tf.reduce_mean(row_losses, axis=1, name="losses") if per_row
-              else row_losses)
-  return positions, row_losses, losses
+    row_losses = tf.stack([particles.row_losses(make_loss, read, constants)
+                           for read in reads], name="row_losses")
+    losses = tf.reduce_mean(row_losses, axis=1, name="losses")
+  return positions, row_losses if per_row else losses, losses, row_losses
 
 
 def _initial_state(particles_, shapes, dtypes, rows_shape, loss_dtype,
@@ -263,15 +270,15 @@ def build(make_loss, num_particles=4, inertia=0.7298, cognitive=1.49618,
   rows_shape = [int(x[0].shape[0])] if per_row else []
 
   with tf.name_scope("pso"):
-    positions, row_losses, losses = _read_swarm(make_loss, starts, constants,
-                                                per_row)
+    positions, step_losses, losses, row_losses = _read_swarm(
+        make_loss, starts, constants, per_row)
     with tf.name_scope("state"):
       state = _initial_state(
           starts, [[k] + v.shape.as_list() for v in x],
           [v.dtype.base_dtype for v in x], rows_shape,
-          row_losses.dtype.base_dtype, initial_velocity_stddev)
+          step_losses.dtype.base_dtype, initial_velocity_stddev)
     with tf.name_scope("step"):
-      step = _step(state, positions, row_losses, inertia, cognitive, social,
+      step = _step(state, positions, step_losses, inertia, cognitive, social,
                    random_uniform)
     with tf.name_scope("reset"):
       variables = (sum(starts, []) + list(constants) +
@@ -281,7 +288,8 @@ def build(make_loss, num_particles=4, inertia=0.7298, cognitive=1.49618,
   logging.info("PSO: %d particles over %d variable(s), w=%g, c1=%g, c2=%g, "
                "initial velocity stddev %g", k, len(x), inertia,
                cognitive, social, initial_velocity_stddev)
-  return PSO(reset, step, losses, positions, list(constants), state)
+  return PSO(reset, step, losses, positions, list(constants), state,
+             row_losses)
 
 
 def _step(state, positions, losses, inertia, cognitive, social,

@@ -4,12 +4,15 @@
     l2l-compare a.npz b.npz --output=comparison.png --format=csv
 
 Prints one row per records file (see records.py), best final loss first.
-The figures are those evaluate.py prints: the final loss is the best
-particle's loss after the last step, its mean ± standard deviation over
-epochs, and the "Log Mean Final Error" is log10 of that mean, or
-"diverged" when the mean is NaN or infinite (the rule of scores.py). A warning goes
-to stderr when the files differ in problem, seed or number of steps, since
-their optimizers then did not see the same instances.
+The figures are those evaluate.py prints, under the rules of scores.py: the
+final loss is the best particle's loss after the last step, each start set
+(batch row of an instance) keeping its own best particle, its mean ±
+standard deviation over start sets; the "Log Mean Final Error" is log10 of
+that mean, or "diverged" when the mean is NaN or infinite. When some file
+holds several particles, a further column gives the older figure, one
+particle per instance picked by its batch mean. A warning goes to stderr
+when the files differ in problem, seed or number of steps, since their
+optimizers then did not see the same instances.
 """
 
 import collections
@@ -26,7 +29,8 @@ from l2l.experiment import scores
 
 Row = collections.namedtuple(
     "Row", "path, label, problem, learning_rate, tuned, seed, epochs, steps, "
-    "final, final_std, log_final, seconds")
+    "final, final_std, log_final, seconds, particles, start_sets, "
+    "final_by_mean")
 Row.__doc__ = """What the table shows of one records file.
 
 path: the records file.
@@ -40,14 +44,20 @@ epochs, steps: from the shape of the losses.
 final, final_std, log_final: `records.summary`'s "final", "final_std" and
   "log_final".
 seconds: mean wall-clock seconds per epoch (NaN if not recorded).
+particles: points per instance (the losses' last dimension).
+start_sets: how many start sets the final loss averages.
+final_by_mean: `records.summary`'s "final_by_mean", the older figure.
 """
 
 _HEADER = ("Optimizer", "Problem", "Learning rate", "Seed", "Epochs", "Steps",
-           "Final loss (mean ± std)", "Log Mean Final Error",
+           "Final loss (mean ± std over start sets)", "Log Mean Final Error",
            "Seconds / epoch")
+# The older figure's column, shown when some file has several particles.
+_BY_MEAN_HEADER = "Best particle by batch mean"
 _CSV_HEADER = ("optimizer", "problem", "learning_rate", "tuned", "seed",
-               "epochs", "steps", "final_loss_mean", "final_loss_std",
-               "log_mean_final_error", "seconds_per_epoch")
+               "epochs", "steps", "start_sets", "final_loss_mean",
+               "final_loss_std", "log_mean_final_error",
+               "final_loss_best_particle_by_batch_mean", "seconds_per_epoch")
 
 
 def _row(path):
@@ -63,7 +73,7 @@ def _row(path):
 def _figures(path, arrays, settings):
   """The `Row` of one records file's contents."""
   losses = np.asarray(arrays["losses"], np.float64)
-  figures = records.summary(losses)
+  figures = records.summary(records.scored_losses(arrays))
   seconds = arrays.get("seconds")
   mean_seconds = (float(np.mean(seconds)) if seconds is not None and
                   np.size(seconds) else float("nan"))
@@ -72,7 +82,7 @@ def _figures(path, arrays, settings):
       path=path,
       label=plots.label(settings, losses.shape[2]) + (
           " (diverged)" if figures["status"] == scores.DIVERGED or
-          not np.all(np.isfinite(plots.best_particle(losses))) else ""),
+          not np.all(np.isfinite(records.best_curve(arrays))) else ""),
       problem=settings.get("problem"),
       learning_rate=None if learning_rate is None else float(learning_rate),
       tuned=bool(settings.get("tuning")),
@@ -82,7 +92,10 @@ def _figures(path, arrays, settings):
       final=figures["final"],
       final_std=figures["final_std"],
       log_final=figures["log_final"],
-      seconds=mean_seconds)
+      seconds=mean_seconds,
+      particles=losses.shape[2],
+      start_sets=figures["start_sets"],
+      final_by_mean=figures["final_by_mean"])
 
 
 def _sort_key(row):
@@ -147,6 +160,8 @@ def _final_text(row):
 
 
 def _markdown(table_rows):
+  by_mean = any(row.particles > 1 for row in table_rows)
+  header = _HEADER + ((_BY_MEAN_HEADER,) if by_mean else ())
   cells = []
   for row in table_rows:
     learning_rate = _number(row.learning_rate, ".3g")
@@ -157,9 +172,10 @@ def _markdown(table_rows):
         learning_rate, _number(row.seed, ""), str(row.epochs),
         str(row.steps),
         _final_text(row), scores.log_text(row.final),
-        _number(row.seconds, ".3g")))
-  lines = ["| " + " | ".join(_HEADER) + " |",
-           "|" + "|".join(["---"] * 2 + ["---:"] * (len(_HEADER) - 2)) + "|"]
+        _number(row.seconds, ".3g")) + (
+            (scores.mean_text(row.final_by_mean),) if by_mean else ()))
+  lines = ["| " + " | ".join(header) + " |",
+           "|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|"]
   for line in cells:
     lines.append("| " + " | ".join(c.replace("|", "\\|") for c in line) +
                  " |")
@@ -175,9 +191,10 @@ def _csv(table_rows):
         row.label, "" if row.problem is None else row.problem,
         "" if row.learning_rate is None else repr(row.learning_rate),
         int(row.tuned), "" if row.seed is None else row.seed, row.epochs,
-        row.steps, scores.mean_text(row.final, "r"),
+        row.steps, row.start_sets, scores.mean_text(row.final, "r"),
         "" if scores.diverged(row.final) else repr(row.final_std),
-        scores.log_text(row.final, "r"), repr(row.seconds)))
+        scores.log_text(row.final, "r"),
+        scores.mean_text(row.final_by_mean, "r"), repr(row.seconds)))
   return stream.getvalue()
 
 

@@ -105,8 +105,13 @@ def _report(result, figures, settings, path):
                              figures["final"] * FLAGS.num_epochs,
                              np.sum(result.seconds), FLAGS.num_epochs)]
   if result.losses.shape[2] > 1:
-    lines.append("Best particle mean final loss: {} (std {:.3g})\n".format(
-        scores.mean_text(figures["final"], ".6g"), figures["final_std"]))
+    # The first figure is the one the Log Mean Final Error above is of.
+    lines.append("Best particle per start set: mean final loss {} (std "
+                 "{:.3g} over {} start sets)\n".format(
+                     scores.mean_text(figures["final"], ".6g"),
+                     figures["final_std"], figures["start_sets"]))
+    lines.append("Best particle by batch mean (the older figure): {}\n"
+                 .format(scores.mean_text(figures["final_by_mean"], ".6g")))
     lines.append("Per-particle mean final loss: " + ", ".join(
         "{:.6g}".format(v) for v in figures["particle_means"]) + "\n")
   if settings.get("tuning"):
@@ -157,7 +162,7 @@ def _evaluate_and_report():
     }
     directory = FLAGS.records_dir or FLAGS.path or DEFAULT_RECORDS_DIR
     path = records.write(directory, result, settings)
-    figures = records.summary(result.losses)
+    figures = records.summary(result.row_losses)
     sys.stdout.write(_report(result, figures, settings, path))
     if FLAGS.plot:
       from l2l.experiment import plots  # pylint: disable=g-import-not-at-top (matplotlib is slow)

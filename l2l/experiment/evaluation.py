@@ -40,8 +40,8 @@ LEARNING_RATE_GRID = tuple(float(lr) for lr in np.logspace(-4, 1, 11))
 # learning rate is never chosen on the instances it is judged on.
 TUNING_SEED_OFFSET = 100003
 
-Evaluation = collections.namedtuple("Evaluation",
-                                    "losses, seconds, positions")
+Evaluation = collections.namedtuple(
+    "Evaluation", "losses, seconds, positions, row_losses", defaults=(None,))
 Evaluation.__doc__ = """Per-epoch results of `evaluate`.
 
 losses: float64 array [epochs, num_steps + 1, particles]; entry (e, t, j) is
@@ -50,24 +50,35 @@ losses: float64 array [epochs, num_steps + 1, particles]; entry (e, t, j) is
 seconds: float64 array [epochs] of wall-clock seconds per epoch.
 positions: None, or float32 array [recorded epochs, num_steps + 1, particles,
   coordinates] of the swarm's positions in the first recorded epochs.
+row_losses: float64 array [epochs, num_steps + 1, particles, rows]: the same
+  losses on each batch row, i.e. each start set, separately (rows = 1 for a
+  problem whose loss is a scalar). `l2l.experiment.scores` scores them. None
+  in an `Evaluation` made by hand from `losses` alone, which then counts as
+  one row.
 """
+
+
+def _rows_of(tensor):
+  """A loss tensor as [k, rows] (a [k] tensor is one row)."""
+  return tf.reshape(tensor, [int(tensor.shape[0]), -1])
 
 
 class _Runner:
   """Ops of one optimizer on one problem and how to run one epoch.
 
-  Running `losses` (and `positions`) together with `step` reads the point the
-  step starts from; after the last step they are read once more.
+  Running `row_losses` (and `positions`) together with `step` reads the
+  point the step starts from; after the last step they are read once more.
   """
 
-  def __init__(self, setup, reset, step, losses, positions=None):
+  def __init__(self, setup, reset, step, row_losses, positions=None):
     """Keeps the ops.
 
     Args:
       setup: op run once per session.
       reset: op drawing a fresh instance and fresh optimizer state.
       step: op taking one optimization step.
-      losses: tensor of the losses at the current point(s), reshaped to [k].
+      row_losses: tensor [k, rows] of each point's loss on every batch row
+        at the current point(s) (rows = 1 for a scalar loss).
       positions: tensor [k, n] of the current points, or None.
     """
     # The problem's `build`, set by `evaluate`: one that draws a task per
@@ -76,27 +87,54 @@ class _Runner:
     self.setup = setup
     self.reset = reset
     self.step = step
-    self.losses = tf.reshape(losses, [-1])
+    self.row_losses = row_losses
     self.positions = positions
 
   def run_epoch(self, sess, num_steps, record_positions):
     """Runs one instance.
 
     Returns:
-      Losses [steps + 1, k], and positions [steps + 1, k, n] or None.
+      Row losses [steps + 1, k, rows], and positions [steps + 1, k, n] or
+      None.
     """
     problems.draw_next_task(self.problem, sess)
-    observe = {"losses": self.losses}
+    observe = {"row_losses": self.row_losses}
     if record_positions and self.positions is not None:
       observe["positions"] = self.positions
     # Each "unroll" here is one step; the last point is read once more.
     _, seen = util.run_unrolls(sess, observe, [self.step], num_steps,
                                reset=self.reset)
     seen.append(sess.run(observe))
-    losses = np.asarray([s["losses"] for s in seen], np.float64)
+    row_losses = np.asarray([s["row_losses"] for s in seen], np.float64)
     if "positions" not in observe:
-      return losses, None
-    return losses, np.asarray([s["positions"] for s in seen], np.float32)
+      return row_losses, None
+    return row_losses, np.asarray([s["positions"] for s in seen], np.float32)
+
+
+def _observed_rows(make_loss, points, constants, losses):
+  """[k, rows] losses of k points for a `_Runner` of an unroll.
+
+  An unroll records only each point's batch mean; a problem whose loss has
+  one value per row is evaluated once more at the points, for the rows. A
+  scalar loss is its own single row: no second evaluation, which on a data
+  problem would draw another minibatch.
+
+  Args:
+    make_loss: the problem's `build` function.
+    points: one [k, ...] tensor per trainable variable: where the unroll
+      starts.
+    constants: the problem instance.
+    losses: [k] the unroll's losses at `points`.
+
+  Returns:
+    A [k, rows] tensor.
+  """
+  k = int(points[0].shape[0])
+  with tf.name_scope("observed_rows"):
+    rows, _ = particles.particle_losses(make_loss, points, constants)
+  if rows.shape[1] == 1:
+    return tf.reshape(losses, [k, 1])
+  return rows
 
 
 def _build_baseline(name, problem, learning_rate, num_particles=1):
@@ -109,21 +147,23 @@ def _build_baseline(name, problem, learning_rate, num_particles=1):
   """
   optimizer = BASELINES[name](learning_rate)
   if num_particles == 1:
-    loss = problems.mean_loss(problem())
-    step = optimizer.minimize(loss)
+    raw = problem()
+    step = optimizer.minimize(problems.mean_loss(raw))
+    rows = tf.reshape(raw, [1, -1])
     positions = None
   else:
     x, constants = interception.get_variables(problem)
     starts = particles.draw_particles(problem, x, constants, num_particles)
-    loss = tf.stack([problems.mean_loss(interception.make_with_custom_variables(
-        problem, start, constants)) for start in starts])
+    rows = tf.stack([particles.row_losses(problem, start, constants)
+                     for start in starts])
     positions = particles.flatten([tf.stack(v) for v in zip(*starts)])
     # The positions are read by ops of their own; the step waits for them,
     # so a run of [positions, step] reads where the step starts.
     with tf.control_dependencies([positions]):
-      step = optimizer.minimize(tf.reduce_sum(loss), var_list=sum(starts, []))
+      step = optimizer.minimize(tf.reduce_sum(tf.reduce_mean(rows, axis=1)),
+                                var_list=sum(starts, []))
   reset = tf.compat.v1.global_variables_initializer()
-  return _Runner(tf.no_op(), reset, step, loss, positions=positions)
+  return _Runner(tf.no_op(), reset, step, rows, positions=positions)
 
 
 def saved_configuration(path, make_problem, net_config, net_assignments,
@@ -181,25 +221,30 @@ def _build_l2l(problem, make_problem, net_config, net_assignments, path,
                  path)
     released = lois_released.build(problem, num_particles, path)
     return _Runner(released.setup, released.reset, released.step,
-                   released.losses, positions=released.positions)
+                   released.row_losses, positions=released.positions)
   # The posterior entropy only shapes meta-training; evaluation skips it.
   options = dict(swarm_options, use_entropy=False) if swarm_options else {}
   optimizer = meta.MetaOptimizer(**dict(net_config, **options))
   info = optimizer.meta_loss(problem, 1, net_assignments=net_assignments,
                              model_path=path)
   positions = None
+  # Where the step starts, with a particle axis, for the per-row losses.
+  points = optimizer.x_initial
   if optimizer.swarm.active:
-    positions = particles.flatten(optimizer.x_initial)
+    positions = particles.flatten(points)
+  else:
+    points = [tf.expand_dims(v, 0) for v in points]
+  losses = tf.reshape(optimizer.fx_history[0], [-1])
+  rows = _observed_rows(problem, points, info.subproblem_constants, losses)
   # The optimizer is initialised once; each epoch re-draws only the problem
   # and the optimizer's state, so every optimizer sees the same instances.
   setup = tf.compat.v1.variables_initializer(optimizer.variables())
-  return _Runner(setup, info.reset, info.update, optimizer.fx_history[0],
-                 positions=positions)
+  return _Runner(setup, info.reset, info.update, rows, positions=positions)
 
 
 def _build_pso(problem, swarm_options):
   swarm = pso.build(problem, **swarm_options)
-  return _Runner(tf.no_op(), swarm.reset, swarm.step, swarm.losses,
+  return _Runner(tf.no_op(), swarm.reset, swarm.step, swarm.row_losses,
                  positions=particles.flatten(swarm.positions))
 
 
@@ -262,7 +307,7 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
           (swarm_options or {}).get("num_particles", 1))
     runner.problem = problem
     graph.finalize()
-  losses = []
+  row_losses = []
   seconds = []
   positions = []
   with tf.compat.v1.Session(graph=graph) as sess:
@@ -271,28 +316,30 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
         optimizer, problem_name), enabled=show_progress)
     for epoch in epochs:
       start = timeit.default_timer()
-      epoch_losses, epoch_positions = runner.run_epoch(
+      epoch_rows, epoch_positions = runner.run_epoch(
           sess, num_steps, epoch < record_positions)
       seconds.append(timeit.default_timer() - start)
-      losses.append(epoch_losses)
+      row_losses.append(epoch_rows)
       if epoch_positions is not None:
         positions.append(epoch_positions)
-  return Evaluation(np.stack(losses), np.asarray(seconds),
-                    np.stack(positions) if positions else None)
+  row_losses = np.stack(row_losses)
+  return Evaluation(np.mean(row_losses, axis=3), np.asarray(seconds),
+                    np.stack(positions) if positions else None, row_losses)
 
 
-def final_error(losses):
-  """Mean over epochs of the best particle's final loss, as a ranking key.
+def final_error(result):
+  """The per-start-set mean final loss (`scores`), as a ranking key.
 
   A diverged run (`scores.diverged`) ranks last: inf, never NaN, so `min`
   over learning rates stays correct.
 
   Args:
-    losses: the `losses` of an `Evaluation`.
+    result: an `Evaluation`, or losses as `scores` takes them.
 
   Returns:
     A float.
   """
+  losses = result.row_losses if isinstance(result, Evaluation) else result
   value = scores.mean_final(losses)
   return float("inf") if scores.diverged(value) else value
 
@@ -324,7 +371,7 @@ def tune(optimizer, problem_name, seed=0, grid=LEARNING_RATE_GRID,
   for learning_rate in grid:
     result = evaluate(optimizer, problem_name, seed=tuning_seed(seed),
                       learning_rate=learning_rate, **kwargs)
-    scores[learning_rate] = final_error(result.losses)
+    scores[learning_rate] = final_error(result)
     logging.info("%s lr=%g: mean final loss %g", optimizer, learning_rate,
                  scores[learning_rate])
   best = min(scores, key=scores.get)

@@ -1,9 +1,10 @@
 """Loss-versus-step plots of records files, for comparing optimizers.
 
 Each records file (see records.py) becomes one curve: at every step, the mean
-over epochs of the best particle's loss (single-point optimizers have one
-particle), with a shaded band between the 25th and 75th percentiles over
-epochs.
+over epochs of the best particle's loss, each start set (batch row) keeping
+its own best particle as scores.py's rule says (single-point optimizers have
+one particle), with a shaded band between the 25th and 75th percentiles
+over epochs.
 
     from l2l.experiment import plots
     plots.loss_curves(["records/a.npz", "records/b.npz"], "comparison.png")
@@ -33,6 +34,7 @@ import numpy as np
 
 from l2l import files
 from l2l.experiment import records
+from l2l.experiment import scores
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # Percentiles over epochs that bound the shaded band.
@@ -47,47 +49,47 @@ Curve.__doc__ = """One plotted curve.
 
 label: legend label, ending in " (diverged)" if some loss is not finite.
 steps: int array [num_steps + 1], the x values 0, 1, ..., num_steps.
-mean, low, high: float64 arrays [num_steps + 1] from `curve_data`.
+mean, low, high: float64 arrays [num_steps + 1] from `band`.
 diverged: True if some best-particle loss is NaN or infinite.
 problem: the problem named in the records' settings, or None.
 """
-
-
-def best_particle(losses):
-  """The best particle's loss per epoch and step.
-
-  As `records.summary`, a NaN loss of any particle makes the best NaN, so a
-  swarm with a diverged particle shows as diverged.
-
-  Args:
-    losses: array [epochs, steps + 1, particles].
-
-  Returns:
-    float64 array [epochs, steps + 1].
-  """
-  return np.min(np.asarray(losses, np.float64), axis=2)
 
 
 def curve_data(losses):
   """The numbers one curve plots.
 
   Args:
-    losses: array [epochs, steps + 1, particles], as in a records file.
+    losses: array [epochs, steps + 1, particles(, rows)], scored per start
+      set as `scores.best_curve` does.
 
   Returns:
-    `(mean, low, high)`, float64 arrays [steps + 1]: the mean over epochs of
-    the best particle's loss, and its 25th and 75th percentiles over epochs
-    (linear interpolation). A step at which some epoch's loss is NaN or
-    infinite is NaN in all three, so the curve stops where a run diverged.
+    See `band`.
 
   Raises:
-    ValueError: if `losses` is not a non-empty 3-d array.
+    ValueError: if `losses` is not a non-empty 3-d or 4-d array.
   """
   losses = np.asarray(losses, np.float64)
-  if losses.ndim != 3 or 0 in losses.shape:
+  if losses.ndim not in (3, 4) or 0 in losses.shape:
     raise ValueError("losses must be a non-empty array [epochs, steps + 1, "
-                     "particles], got shape {}.".format(list(losses.shape)))
-  best = best_particle(losses)
+                     "particles(, rows)], got shape {}.".format(
+                         list(losses.shape)))
+  return band(scores.best_curve(losses))
+
+
+def band(best):
+  """A curve's mean and quartiles over epochs.
+
+  Args:
+    best: array [epochs, steps + 1], each epoch's loss at every step (the
+      mean over its start sets of their best particle: `scores.best_curve`).
+
+  Returns:
+    `(mean, low, high)`, float64 arrays [steps + 1]: the mean over epochs,
+    and the 25th and 75th percentiles over epochs (linear interpolation). A
+    step at which some epoch's loss is NaN or infinite is NaN in all three,
+    so the curve stops where a run diverged.
+  """
+  best = np.asarray(best, np.float64)
   finite = np.all(np.isfinite(best), axis=0)
   # Percentiles of non-finite columns are not needed; compute them on zeros
   # to keep numpy quiet, then blank them.
@@ -158,8 +160,9 @@ def curves(record_paths, labels=None):
   result = []
   for i, (path, (arrays, settings)) in enumerate(zip(record_paths, loaded)):
     losses = arrays["losses"]
-    mean, low, high = curve_data(losses)
-    diverged = not np.all(np.isfinite(best_particle(losses)))
+    best = records.best_curve(arrays)
+    mean, low, high = band(best)
+    diverged = not np.all(np.isfinite(best))
     problem = settings.get("problem")
     problem = None if problem is None else str(problem)
     if labels is not None:

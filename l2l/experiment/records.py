@@ -1,11 +1,16 @@
 """Records files: what one evaluation measured, in a form a paper can use.
 
 A record is an `.npz` file (no pickles) with the arrays `losses` [epochs,
-steps + 1, particles] and `seconds` [epochs], optionally `positions`
-[recorded epochs, steps + 1, particles, coordinates], and `settings`, a JSON
-string with the optimizer, problem, learning rate, seeds, step and epoch
-counts, tuning results, the versions of everything that produced it and
-`final_status` ("diverged", "negative" or "finite"; see scores.py).
+steps + 1, particles] (each particle's mean over the batch rows) and
+`seconds` [epochs]; `final_row_losses` [epochs, particles, rows], every
+particle's final loss on each batch row (start set), and `best_curve`
+[epochs, steps + 1], the mean over start sets of their best particle's loss
+at every step (scores.py's rule; records written before these existed score
+as one row); optionally `positions` [recorded epochs, steps + 1, particles,
+coordinates]; and `settings`, a JSON string with the optimizer, problem,
+learning rate, seeds, step and epoch counts, tuning results, the versions of
+everything that produced it and `final_status` ("diverged", "negative" or
+"finite"; see scores.py).
 """
 
 import datetime
@@ -88,11 +93,15 @@ def write(directory, evaluation, settings):
   settings.setdefault("command", " ".join(sys.argv))
   created = datetime.datetime.now(datetime.timezone.utc)
   settings.setdefault("created", created.isoformat(timespec="seconds"))
+  row_losses = (evaluation.losses if evaluation.row_losses is None else
+                evaluation.row_losses)
   # The verdict travels with the numbers, so no reader mistakes a diverged
   # run's NaN for a score.
-  settings["final_status"] = summary(evaluation.losses)["status"]
+  settings["final_status"] = summary(row_losses)["status"]
   arrays = {"losses": np.asarray(evaluation.losses, np.float64),
             "seconds": np.asarray(evaluation.seconds, np.float64),
+            "final_row_losses": scores.as_row_losses(row_losses)[:, -1],
+            "best_curve": scores.best_curve(row_losses),
             "settings": np.asarray(json.dumps(_strict_json(settings),
                                               sort_keys=True,
                                               allow_nan=False))}
@@ -139,6 +148,19 @@ def read(path):
         "{} is not a records file: its losses are {} of shape {}, not numbers "
         "[epochs, steps + 1, particles] with none of them 0.".format(
             path, losses.dtype, list(losses.shape)))
+  epochs, points, particles = losses.shape
+  for name, shape in (("final_row_losses", [epochs, particles, None]),
+                      ("best_curve", [epochs, points])):
+    if name in arrays and (
+        arrays[name].ndim != len(shape) or any(
+            want not in (None, got)
+            for want, got in zip(shape, arrays[name].shape)) or
+        not np.issubdtype(arrays[name].dtype, np.number)):
+      raise RecordsError(
+          "{} is not a records file: its {} are {} of shape {}, which does "
+          "not fit its losses of shape {}.".format(
+              path, name, arrays[name].dtype, list(arrays[name].shape),
+              list(losses.shape)))
   try:
     settings = json.loads(str(arrays.pop("settings")))
   except ValueError as error:
@@ -151,28 +173,64 @@ def read(path):
   return arrays, settings
 
 
-def summary(losses):
-  """Final-loss figures of a records file's `losses`.
+def scored_losses(arrays):
+  """What a records file's figures are computed from.
 
   Args:
-    losses: array [epochs, steps + 1, particles].
+    arrays: the arrays of `read`.
 
   Returns:
-    A dict: `final` (mean over epochs of the best particle's final loss),
-    `log_final` (its log10 under `scores.log_final`: NaN when diverged or
-    negative, -inf for 0), `status` (`scores.status` of `final`: a run whose
-    `final` is NaN or infinite is "diverged"), `particle_means` (each
-    particle's mean final loss) and `final_std`.
+    Losses as `scores` takes them: [epochs, 1, particles, rows] from
+    `final_row_losses`, or the per-particle `losses` of a record written
+    before it existed (one row).
   """
-  best = scores.best_final_losses(losses)
+  if "final_row_losses" in arrays:
+    return np.asarray(arrays["final_row_losses"], np.float64)[:, np.newaxis]
+  return np.asarray(arrays["losses"], np.float64)
+
+
+def best_curve(arrays):
+  """A records file's curve: `scores.best_curve` at every step.
+
+  Args:
+    arrays: the arrays of `read`.
+
+  Returns:
+    float64 array [epochs, steps + 1]: `best_curve`, or for a record written
+    before it existed, its per-particle `losses` scored as one row.
+  """
+  if "best_curve" in arrays:
+    return np.asarray(arrays["best_curve"], np.float64)
+  return scores.best_curve(arrays["losses"])
+
+
+def summary(losses):
+  """Final-loss figures of an evaluation, under `scores`' rule.
+
+  Args:
+    losses: an `Evaluation`'s `row_losses` [epochs, steps + 1, particles,
+      rows], `scored_losses` of a records file, or per-particle losses
+      [epochs, steps + 1, particles] (one row).
+
+  Returns:
+    A dict: `final` (mean over start sets of the best particle's final
+    loss), `final_std` (its standard deviation over start sets),
+    `start_sets` (how many), `log_final` (log10 of `final` under
+    `scores.log_final`: NaN when diverged or negative, -inf for 0),
+    `status` (`scores.status` of `final`: a run whose `final` is NaN or
+    infinite is "diverged"), `final_by_mean` (`scores.best_particle_by_mean`,
+    the older figure) and `particle_means` (each particle's mean final
+    loss over epochs and rows).
+  """
+  losses = scores.as_row_losses(losses)
   mean = scores.mean_final(losses)
-  with np.errstate(invalid="ignore"):  # inf - inf in a diverged run's std.
-    final_std = float(np.std(best))
   return {
       "final": mean,
       "log_final": scores.log_final(mean),
       "status": scores.status(mean),
-      "final_std": final_std,
-      "particle_means": [float(v) for v in np.mean(
-          np.asarray(losses, np.float64)[:, -1, :], 0)],
+      "final_std": scores.final_std(losses),
+      "start_sets": int(scores.start_set_finals(losses).size),
+      "final_by_mean": scores.best_particle_by_mean(losses),
+      "particle_means": [float(v) for v in np.mean(losses[:, -1],
+                                                   axis=(0, 2))],
   }

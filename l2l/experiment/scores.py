@@ -10,6 +10,23 @@ the benchmarks and the exit codes of the commands use this module:
 - a negative mean (possible for problems whose loss is not a squared error)
   has no log10: the figure says so instead of showing a number;
 - anything else is log10 of the mean.
+
+And the one rule for which loss counts when several points run on one
+instance (a swarm's particles, a baseline's restarts): per *start set*. A
+problem whose loss has one value per batch row (Rastrigin's 128 rows) is a
+batch of independent instances, each started from its own set of k points;
+each row keeps its own best particle, and the figure is the mean over start
+sets (every row of every evaluated instance) of that best final loss, its
+spread the standard deviation over start sets. Picking one particle for the
+whole batch by its batch-mean loss instead (`best_particle_by_mean`) favours
+a swarm, whose particles share information across a row, over independent
+restarts, which land in different basins per row; it is kept only as a named
+second figure. A problem with one loss per instance is one start set per
+instance, and both figures agree.
+
+The figures take losses as [epochs, steps + 1, particles, rows] (an
+`Evaluation`'s `row_losses`) or, as older records hold them,
+[epochs, steps + 1, particles] (one row: each particle's batch mean).
 """
 
 import math
@@ -89,21 +106,90 @@ def mean_text(mean, spec=".4g"):
   return repr(float(mean)) if spec == "r" else format(float(mean), spec)
 
 
-def best_final_losses(losses):
-  """The best particle's final loss of each epoch.
-
-  A NaN loss of any particle makes that epoch's best NaN: a swarm with a
-  diverged particle counts as diverged.
+def as_row_losses(losses):
+  """Losses as [epochs, steps + 1, particles, rows], float64.
 
   Args:
-    losses: array [epochs, steps + 1, particles].
+    losses: [epochs, steps + 1, particles, rows], or
+      [epochs, steps + 1, particles] (taken as one row).
 
   Returns:
-    float64 array [epochs].
+    The 4-d array.
+
+  Raises:
+    ValueError: for another number of dimensions.
   """
-  return np.min(np.asarray(losses, np.float64)[:, -1, :], axis=1)
+  losses = np.asarray(losses, np.float64)
+  if losses.ndim == 3:
+    return losses[..., np.newaxis]
+  if losses.ndim != 4:
+    raise ValueError("losses must be [epochs, steps + 1, particles(, rows)], "
+                     "got shape {}.".format(list(losses.shape)))
+  return losses
+
+
+def best_per_start_set(losses):
+  """Each start set's best particle at every step.
+
+  A NaN loss of any particle makes that start set's best NaN: a swarm with
+  a diverged particle counts as diverged.
+
+  Args:
+    losses: see the module docstring.
+
+  Returns:
+    float64 array [epochs, steps + 1, rows].
+  """
+  return np.min(as_row_losses(losses), axis=2)
+
+
+def start_set_finals(losses):
+  """The best particle's final loss of every start set.
+
+  Args:
+    losses: see the module docstring.
+
+  Returns:
+    float64 array [epochs * rows], epoch-major.
+  """
+  return best_per_start_set(losses)[:, -1, :].reshape(-1)
+
+
+def best_curve(losses):
+  """Mean over each epoch's start sets of their best loss, at every step.
+
+  Args:
+    losses: see the module docstring.
+
+  Returns:
+    float64 array [epochs, steps + 1].
+  """
+  return np.mean(best_per_start_set(losses), axis=2)
 
 
 def mean_final(losses):
-  """Mean over epochs of the best particle's final loss (NaN/inf kept)."""
-  return float(np.mean(best_final_losses(losses)))
+  """Mean over start sets of the best particle's final loss (NaN/inf kept)."""
+  return float(np.mean(start_set_finals(losses)))
+
+
+def final_std(losses):
+  """Standard deviation over start sets of their best final loss."""
+  with np.errstate(invalid="ignore"):  # inf - inf in a diverged run.
+    return float(np.std(start_set_finals(losses)))
+
+
+def best_particle_by_mean(losses):
+  """The older figure: one particle per epoch, picked by its batch mean.
+
+  Each epoch's particle with the lowest final loss averaged over the rows,
+  that mean averaged over epochs. It is at least `mean_final`, and equal
+  when there is one particle or one row.
+
+  Args:
+    losses: see the module docstring.
+
+  Returns:
+    A float.
+  """
+  batch_means = np.mean(as_row_losses(losses)[:, -1], axis=2)
+  return float(np.mean(np.min(batch_means, axis=1)))

@@ -62,7 +62,7 @@ MOMENTUM_BETA = 0.9
 NOISE_STDDEV = 0.01
 
 ReleasedSwarm = collections.namedtuple(
-    "ReleasedSwarm", "setup, reset, step, losses, positions")
+    "ReleasedSwarm", "setup, reset, step, losses, positions, row_losses")
 ReleasedSwarm.__doc__ = """Ops running a released LOIS model.
 
 setup: draws the fixed noises; run once per session.
@@ -70,6 +70,7 @@ reset: draws fresh particles and a fresh LSTM state.
 step: moves every particle once.
 losses: [k] each particle's mean loss at its current point.
 positions: [k, n] the particles, flattened.
+row_losses: [k, rows] each particle's loss on every batch row there.
 """
 
 Attention = collections.namedtuple("Attention", "kernel, bias, va")
@@ -232,7 +233,7 @@ def build(problem, num_particles, path):
              for name in ("momentum_noise", "previous_update_noise")]
     (state,) = unroll.net_states({NET_ID: net}, [NET_ID],
                                  [list(range(len(x)))], shapes)
-  _, losses = particles.particle_losses(problem, points, constants)
+  row_losses, losses = particles.particle_losses(problem, points, constants)
   grads = unroll.gradients(tf.reduce_sum(losses), points, names)
   new_points = []
   new_state = []
@@ -255,4 +256,5 @@ def build(problem, num_particles, path):
       tf.nest.flatten(state))])
   setup = tf.compat.v1.variables_initializer(sum(noise, []) +
                                              list(net.variables))
-  return ReleasedSwarm(setup, reset, step, losses, particles.flatten(points))
+  return ReleasedSwarm(setup, reset, step, losses, particles.flatten(points),
+                       row_losses)
