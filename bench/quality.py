@@ -259,8 +259,9 @@ def table_cells(results, steps):
 def settings_text():
   """The settings of every table, as a sentence."""
   particles = (", {} particles for L2L and PSO and {} restarts from the "
-               "same starts for each baseline, all scored by their best "
-               "particle".format(FLAGS.num_particles, FLAGS.num_particles)
+               "same starts for each baseline, all scored per start set "
+               "(each row's best particle)".format(FLAGS.num_particles,
+                                                  FLAGS.num_particles)
                if swarm_options() else "")
   return (
       "L2L meta-trained {} epochs ({} steps, unroll {}, meta lr {:g}, seed "
