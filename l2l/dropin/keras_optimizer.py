@@ -39,7 +39,17 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
     Raises:
       ValueError: for a learning rate, or a weight decay (which Keras scales
         by the learning rate).
+      RuntimeError: when TensorFlow does not execute eagerly here.
     """
+    if not tf.executing_eagerly():
+      # Keras 3 creates its variables eagerly and trains in tf.functions; in
+      # a v1 graph it would fail later, far from the cause.
+      raise RuntimeError(
+          "keras_optimizer needs eager execution, as Keras 3 does, and it is "
+          "off here (after tf.compat.v1.disable_eager_execution() or "
+          "disable_v2_behavior(), or inside a `with tf.Graph().as_default():` "
+          "block); in graph mode use l2l.LearnedOptimizer.from_path(...), "
+          "a tf.compat.v1.train.Optimizer.")
     update_rule_lib.refuse_learning_rate(kwargs, "keras_optimizer")
     if kwargs.get("weight_decay"):
       raise ValueError(
@@ -144,6 +154,7 @@ def keras_optimizer(directory, name="learned_optimizer", **kwargs):
   Raises:
     ValueError: for a learning rate (`learning_rate`, `lr`) or weight decay,
       a missing or bad save, or a swarm (LOIS) optimizer.
+    RuntimeError: when eager execution is off (Keras 3 needs it).
   """
   update_rule_lib.refuse_learning_rate(kwargs, "keras_optimizer")
   return KerasLearnedOptimizer(
