@@ -456,7 +456,8 @@ def _square_cos_dims(problem_name):
 def _unknown_problem(problem_name):
   """The ValueError for a name nothing knows, with the closest names."""
   base = problem_name.partition(_OPTIONS_SEPARATOR)[0]
-  known = sorted(list(_CONFIGS) + list(_REGISTERED)) + ["family"]
+  # Rastrigin's names are a pattern: its written form is a candidate too.
+  known = sorted(set(_CONFIGS) | set(_REGISTERED)) + ["square_cos_<d>"]
   close = difflib.get_close_matches(base, known, n=3, cutoff=0.6)
   hint = " Did you mean {}?".format(" or ".join(
       repr(c) for c in close)) if close else ""

@@ -19,6 +19,7 @@ from l2l.experiment import distributed_training
 from l2l.experiment import train_command
 from l2l.experiment import training
 from l2l.experiment import training_state
+from conftest import linear_optimizer_positions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,8 +48,10 @@ def test_train_command_saves_an_optimizer_evaluate_reads(tmp_path):
 
 
 def test_train_help_lists_every_flag_and_the_problems():
-  # absl prints the help and exits with status 1.
   done = _train("--help")
+  assert done.returncode == 0, done.stderr
+  assert done.stdout.startswith(
+      "Usage: python train.py [flags]\n\nMeta-trains a learned optimizer")
   for flag in ("--problem", "--save_path", "--num_epochs", "--num_particle",
                "--data_dir", "--unroll_length", "--[no]overwrite",
                "--ps_hosts", "--worker_hosts", "--job_name", "--task_index",
@@ -65,6 +68,18 @@ def test_train_command_unknown_problem_is_one_line(tmp_path):
   lines = done.stderr.strip().splitlines()
   assert lines[-1].startswith(
       "Error: --problem=nonsense is invalid: Unknown problem 'nonsense'")
+
+
+def test_a_mistyped_problem_gets_the_closest_names(tmp_path):
+  done = _train("--problem=quadratik", "--save_path=" + str(tmp_path / "x"))
+  assert done.returncode == 1
+  last = done.stderr.strip().splitlines()[-1]
+  assert last.startswith(
+      "Error: --problem=quadratik is invalid: Unknown problem 'quadratik'. "
+      "Did you mean 'quadratic' or 'quadratic-las' or 'quadratic-100'? "
+      "Known problems: ")
+  assert "Traceback" not in done.stderr
+  assert not (tmp_path / "x").exists()
 
 
 def test_train_command_bad_cluster_description_is_one_line(tmp_path):
@@ -147,6 +162,12 @@ def test_every_bad_train_flag_is_one_line_before_any_work(tmp_path):
                                        "writable",
       ("--logdir=/proc/l2l-test",): "--logdir=/proc/l2l-test is not "
                                     "writable",
+      ("--save_path=",): "--save_path= is invalid: expected a path, got an "
+                         "empty value.",
+      ("--logdir=",): "--logdir= is invalid: expected a path",
+      ("--data_dir=",): "--data_dir= is invalid: expected a path",
+      ("--problem_module=",): "--problem_module= is invalid: expected a "
+                              "path",
   }
   results = validate("train_command", list(cases) + [
       ("--save_path=" + str(tmp_path / "new"), "--seed=1")])
@@ -216,10 +237,15 @@ def test_interrupted_and_killed_runs_resume_to_the_uninterrupted_result(
   assert "Traceback" not in stderr
   last = stderr.strip().splitlines()[-1]
   epoch = _state_epoch(part)
-  assert last.startswith("Interrupted (SIGINT): the training state of epoch "
-                         "{} is in {}; continue with: python train.py "
-                         .format(epoch, training_state.path(part)))
+  # Stopped before its first evaluation, it evaluated and saved the
+  # optimizer it had; the resumed runs below still end as the whole run.
+  assert last.startswith(
+      "Interrupted (SIGINT): the training state of epoch {0} is in {1}; an "
+      "optimizer evaluated on stopping (epoch {0}, mean final loss ".format(
+          epoch, training_state.path(part)))
+  assert " continue with: python train.py " in last
   assert last.endswith(" --resume")
+  assert manifest.read(part)["training"]["epochs_done"] == epoch
   # SIGKILL at random moments, twice: the last kept state stands.
   for _ in range(2):
     process = subprocess.Popen(command + ["--resume"], cwd=ROOT,
@@ -246,6 +272,70 @@ def test_interrupted_and_killed_runs_resume_to_the_uninterrupted_result(
   assert sorted(os.listdir(part)) == [".lock", "cw.l2l", "manifest.json",
                                       "training_state"]
   assert os.listdir(part / "training_state") == ["state.npz"]
+
+
+def _stoppable_run(save_path, *args):
+  """Starts train.py on `simple`, no evaluation due for a long time."""
+  command = [sys.executable, "train.py", "--save_path=" + str(save_path),
+             "--problem=simple", "--num_epochs=1000000", "--num_steps=4",
+             "--unroll_length=2", "--checkpoint_period=10",
+             "--evaluation_period=1000000", "--seed=1"] + list(args)
+  return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
+def test_a_run_stopped_before_evaluating_leaves_an_optimizer(tmp_path):
+  process = _stoppable_run(tmp_path, "--evaluation_epochs=3")
+  _wait_for_state(process, tmp_path, 0)
+  process.send_signal(signal.SIGTERM)
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == 128 + signal.SIGTERM, stderr
+  assert "Traceback" not in stderr
+  epoch = _state_epoch(tmp_path)
+  values = l2l_file.load(tmp_path / "cw.l2l")
+  # `simple`'s instances are all x = 1: its evaluation is the closed form.
+  final = linear_optimizer_positions(values, 4)[-1]**2
+  last = stderr.strip().splitlines()[-1]
+  assert last.startswith(
+      "Interrupted (SIGTERM): the training state of epoch {0} is in {1}; an "
+      "optimizer evaluated on stopping (epoch {0}, mean final loss {2:.6g}) "
+      "is in {3} until the resumed run's first evaluation replaces it; "
+      "continue with: python train.py ".format(
+          epoch, training_state.path(tmp_path), final, tmp_path)), last
+  saved = manifest.read(tmp_path)["training"]
+  assert saved["epochs_done"] == epoch and saved["saved_on_stop"]
+  # The state's best evaluation stays the evaluations' (none yet).
+  info = training_state.read(str(tmp_path))[1]
+  assert info["best_evaluation"] is None and not info["saved"]
+  assert info["saved_on_stop"]["epoch"] == epoch
+  # It is an optimizer evaluate.py uses.
+  evaluated = subprocess.run(
+      [sys.executable, "evaluate.py", "--problem=simple", "--optimizer=L2L",
+       "--path=" + str(tmp_path), "--num_epochs=2", "--num_steps=4",
+       "--records_dir=" + str(tmp_path / "records")],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert evaluated.returncode == 0, evaluated.stderr
+  assert "Log Mean Final Error: {:.2f}\n".format(np.log10(final)) in (
+      evaluated.stdout)
+
+
+def test_a_second_signal_stops_the_evaluation_on_stopping_at_once(tmp_path):
+  # An evaluation of 10^6 epochs: only the second signal can end it.
+  process = _stoppable_run(tmp_path, "--evaluation_epochs=1000000")
+  _wait_for_state(process, tmp_path, 0)
+  process.send_signal(signal.SIGINT)
+  for line in process.stderr:
+    if "Stopping: evaluating the optimizer of epoch" in line:
+      break
+  process.send_signal(signal.SIGINT)
+  _, stderr = process.communicate(timeout=60)
+  assert process.returncode == 128 + signal.SIGINT, stderr
+  last = stderr.strip().splitlines()[-1]
+  assert last.startswith(
+      "Interrupted (SIGINT): the training state of epoch {} is in {}; no "
+      "optimizer was saved (none had been evaluated); continue with: "
+      .format(_state_epoch(tmp_path), training_state.path(tmp_path))), last
+  assert not (tmp_path / "cw.l2l").exists()
 
 
 def test_a_second_run_on_a_save_path_is_refused_naming_the_first(tmp_path):

@@ -433,6 +433,11 @@ def test_unknown_problem_suggests_the_closest_names():
   with pytest.raises(ValueError) as error:
     util.check_problem_name("zzz")
   assert "Did you mean" not in str(error.value)
+  # Each name once; Rastrigin's pattern as it is written.
+  with pytest.raises(ValueError, match=r"Did you mean 'family'\? Known"):
+    util.check_problem_name("familly:x=1")
+  with pytest.raises(ValueError, match=r"Did you mean 'square_cos_<d>'\?"):
+    util.check_problem_name("squarecos_2")
 
 
 def test_load_problem_module_registers_its_problems(tmp_path):

@@ -8,6 +8,7 @@ before anything imports TensorFlow.
 import contextlib
 import math
 import os
+import shlex
 import sys
 import tempfile
 
@@ -93,6 +94,7 @@ def check_shared_flags():
   register are known when `--problem` is checked.
   """
   check_at_least(1, "num_particle")
+  check_not_empty("data_dir", "problem_module")
   for spec in FLAGS.problem_module:
     try:
       util.load_problem_module(spec)
@@ -112,6 +114,23 @@ def check_at_least(minimum, *names):
     if value is None or value < minimum:
       fail("--{}={} is invalid: expected an integer >= {}.".format(
           name, value, minimum))
+
+
+def check_not_empty(*names):
+  """Exits with one line if a path flag in `names` was given empty.
+
+  `--path=` (say, from an unset shell variable) would otherwise name the
+  current directory, or print an empty name in a later error.
+
+  Args:
+    *names: flags holding a path (or a list of paths); None passes.
+  """
+  for name in names:
+    value = FLAGS[name].value
+    values = value if isinstance(value, list) else [value]
+    if any(v is not None and not v.strip() for v in values):
+      fail("--{}={} is invalid: expected a path, got an empty "
+           "value.".format(name, "" if isinstance(value, list) else value))
 
 
 def check_positive_number(*names):
@@ -203,18 +222,95 @@ def plain_errors(context=None):
     fail(error if context is None else "{}: {}".format(context, error))
 
 
-def run(main, *flag_modules):
+def program():
+  """The command as the user started it, for messages that repeat it.
+
+  Returns:
+    "python train.py", "python -m l2l.experiment.compare_command" or the
+    console script's name ("l2l-train").
+  """
+  main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+  if main_spec is not None:
+    return "python -m " + main_spec.name
+  if sys.argv[0].endswith(".py"):
+    return "python " + shlex.quote(sys.argv[0])
+  return os.path.basename(sys.argv[0])
+
+
+def help_text(command, arguments="", full=False):
+  """A command's --help: how to start it, what it does, its flags.
+
+  Args:
+    command: the command's module; its docstring describes it (absl would
+      print `__main__`'s, which for a console script is a wrapper's).
+    arguments: what follows the flags on the command line, e.g.
+      "RECORDS.npz [RECORDS.npz ...]".
+    full: list every flag (--helpfull), not only the command's.
+
+  Returns:
+    The text.
+  """
+  usage = " ".join(part for part in (program(), "[flags]", arguments) if part)
+  flag_text = FLAGS.get_help() if full else FLAGS.main_module_help()
+  return "Usage: {}\n\n{}\n\nflags:\n{}\n{}".format(
+      usage, (command.__doc__ or "").strip(), flag_text,
+      "" if full else "\nTry --helpfull to list every flag, TensorFlow's "
+      "and absl's too.\n")
+
+
+class _HelpFlag(flags.BooleanFlag):
+  """A help flag that prints the command's help and exits with status 0.
+
+  absl's own help flags exit with status 1 and describe `__main__`.
+  """
+
+  def __init__(self, name, short_name, full, command, arguments):
+    super().__init__(name, False, "show {}help and exit".format(
+        "full " if full else ""), short_name=short_name, allow_override=True)
+    self._text = lambda: help_text(command, arguments, full)
+
+  def parse(self, argument):
+    if not self._parse(argument):
+      return
+    try:
+      sys.stdout.write(self._text())
+      sys.stdout.flush()
+    except BrokenPipeError:
+      # `l2l-train --help | head`: the reader had enough.
+      os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(0)
+
+
+def _define_help_flags(command, arguments):
+  """Replaces absl's help flags by ones that describe `command`.
+
+  --help, -?, --helpshort and -h list the command's flags, --helpfull all.
+  """
+  app.define_help_flags()  # absl's first, so that app.run keeps ours.
+  for name, short_name, full in (("help", "?", False),
+                                 ("helpshort", "h", False),
+                                 ("helpfull", None, True)):
+    flags.DEFINE_flag(_HelpFlag(name, short_name, full, command, arguments),
+                      module_name=app.__name__)
+
+
+def run(main, *flag_modules, arguments=""):
   """Runs a command's `main` under absl.
 
   absl's `--help` lists the flags of the module it was started as; an
   installed console script starts as a wrapper with none, so the flags of
-  `flag_modules` are made key flags of whatever `sys.argv[0]` is.
+  `flag_modules` are made key flags of whatever `sys.argv[0]` is, and the
+  help flags print the first module's docstring as the command's
+  description (`help_text`).
 
   Args:
     main: the command's `main(argv)`.
-    *flag_modules: the modules whose flags the command takes.
+    *flag_modules: the modules whose flags the command takes, the command's
+      own first.
+    arguments: what the command takes after its flags, for the usage line.
   """
   for module in flag_modules:
     for flag in FLAGS.get_key_flags_for_module(module):
       FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+  _define_help_flags(flag_modules[0], arguments)
   app.run(main)

@@ -1,14 +1,16 @@
-"""The l2l-compare command: a table and a plot from records files.
+"""Compares evaluations: one table, and a plot, of the records files given.
 
     l2l-compare records/*.npz
     l2l-compare a.npz b.npz --output=comparison.png --format=csv
 
-(or `python -m l2l.experiment.compare_command ...`). See `compare.py`.
+(or `python -m l2l.experiment.compare_command ...`). The positional
+arguments are records files (.npz) that evaluate.py wrote, one or more;
+the table has a row per file, and a warning says when the files were not
+evaluated on the same instances (l2l/experiment/compare.py).
 """
 
 import sys
 
-from absl import app
 from absl import flags
 
 from l2l.experiment import cli
@@ -22,10 +24,16 @@ flags.DEFINE_enum("format", "markdown", ["markdown", "csv"],
                   "Format of the table.")
 
 
+# What the command takes after its flags.
+ARGUMENTS = "RECORDS.npz [RECORDS.npz ...]"
+
+
 def main(argv):
+  cli.check_not_empty("output")
   record_paths = argv[1:]
   if not record_paths:
-    raise app.UsageError("Give one or more records files (.npz).")
+    cli.fail("no records files given: expected {} {} (the .npz files "
+             "evaluate.py wrote).".format(cli.program(), ARGUMENTS))
   with cli.plain_errors():
     table_rows = compare.rows(record_paths)
     text = compare.format_table(table_rows, FLAGS.format)
@@ -42,7 +50,7 @@ def main(argv):
 
 def run():
   """Entry point of the l2l-compare command."""
-  cli.run(main, sys.modules[__name__])
+  cli.run(main, sys.modules[__name__], arguments=ARGUMENTS)
 
 
 if __name__ == "__main__":

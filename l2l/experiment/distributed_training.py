@@ -749,11 +749,28 @@ class _Chief:
     if self._signals.received:
       run.interrupted = self._signals.received
       run.checkpoint(self._sess)
+      training.keep_an_optimizer(run, self._sess, self._measure, self._save)
       raise _Interrupted()
     period = run.epoch // self._periods.checkpoint
     if period > self._checkpointed_period:
       self._checkpointed_period = period
       run.checkpoint(self._sess)
+
+  def _measure(self):
+    """Evaluates the current optimizer; returns its mean final loss."""
+    evaluation_epochs = self._periods.evaluation_epochs
+    eval_time, eval_cost, _ = training.run_epochs(
+        self._sess, self._replica.fetches, [self._replica.update],
+        self._replica.reset, self._schedule.num_unrolls, evaluation_epochs)
+    logging.info("%s", util.format_stats(
+        "EVALUATION (all workers: {} epochs)".format(self._run.epoch),
+        eval_cost, eval_time, evaluation_epochs))
+    return eval_cost / evaluation_epochs
+
+  def _save(self, epoch, **notes):
+    self._replica.optimizer.save(
+        self._sess, self._run.save_path, problem=self._problem,
+        training=dict(self._settings, epochs_done=epoch, **notes))
 
   def evaluate(self, final=False):
     """Evaluates the current optimizer; saves it if it is the best yet.
@@ -768,22 +785,13 @@ class _Chief:
       if self._evaluated_at == run.epoch:
         return
     self._evaluated_at = run.epoch
-    replica = self._replica
-    evaluation_epochs = self._periods.evaluation_epochs
-    eval_time, eval_cost, _ = training.run_epochs(
-        self._sess, replica.fetches, [replica.update], replica.reset,
-        self._schedule.num_unrolls, evaluation_epochs)
-    evaluation = eval_cost / evaluation_epochs
+    evaluation = self._measure()
     self._summaries.add(run.epoch, evaluation_final_loss=evaluation)
-    logging.info("%s", util.format_stats(
-        "EVALUATION (all workers: {} epochs)".format(run.epoch), eval_cost,
-        eval_time, evaluation_epochs))
     if evaluation < run.best_evaluation:
       run.best_evaluation = evaluation
       if run.save_path is not None:
-        replica.optimizer.save(
-            self._sess, run.save_path, problem=self._problem,
-            training=dict(self._settings, epochs_done=run.epoch))
+        self._save(run.epoch)
         run.saved = True
+        run.saved_on_stop = None
         logging.info("Saved the meta-optimizer to %s", run.save_path)
         run.checkpoint(self._sess)

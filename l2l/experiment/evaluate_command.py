@@ -1,9 +1,11 @@
-"""The evaluate command: runs a learned optimizer or a baseline on a problem.
+"""Evaluates a learned optimizer, or a baseline, on held-out instances.
 
     python evaluate.py --problem=quadratic --optimizer=L2L --path=./quadratic
     l2l-evaluate --problem=quadratic --optimizer=Adam --tune --plot
 
-Every run writes a records file (see records.py) that l2l-compare reads.
+It prints the originals' "Log Mean Final Error" (log10 of the mean final
+loss) and writes a records file of every step's losses, which l2l-compare
+reads. The same --seed gives every optimizer the same instances.
 """
 
 import os
@@ -25,7 +27,12 @@ FLAGS = flags.FLAGS
 DEFAULT_RECORDS_DIR = "records"
 flags.DEFINE_enum("optimizer", "L2L", list(evaluation.OPTIMIZERS),
                   "Optimizer to evaluate.")
-flags.DEFINE_string("path", None, "Directory of a saved L2L optimizer.")
+flags.DEFINE_string("path", None, "Directory of a saved L2L optimizer "
+                    "(train.py's --save_path); --optimizer=L2L needs it, "
+                    "unless --untrained.")
+flags.DEFINE_boolean("untrained", False, "Evaluate --optimizer=L2L's net "
+                     "as it is before meta-training (its initial weights), "
+                     "on purpose, without --path.")
 flags.DEFINE_float("learning_rate", 0.001, "Learning rate of a baseline.")
 flags.DEFINE_integer("num_epochs", 100, "Number of evaluation instances.")
 flags.DEFINE_integer("seed", 0, "Seed of the problem instances; the same seed "
@@ -61,12 +68,28 @@ def validate_flags():
   cli.check_at_least(0, "record_positions")
   if FLAGS.optimizer not in ("L2L", "PSO"):
     cli.check_positive_number("learning_rate")
+  cli.check_not_empty("path", "records_dir")
+  _check_untrained()
   cli.check_with("problem", util.check_problem_name)
   if FLAGS.records_dir is None and FLAGS.path is not None:
     cli.check_writable_directory("path")  # The records go beside the model.
   else:
     cli.check_writable_directory(
         "records_dir", FLAGS.records_dir or DEFAULT_RECORDS_DIR)
+
+
+def _check_untrained():
+  """Refuses to evaluate an untrained L2L optimizer unless asked to."""
+  if FLAGS.untrained and FLAGS.optimizer != "L2L":
+    cli.fail("--untrained applies to --optimizer=L2L only, not "
+             "--optimizer={}.".format(FLAGS.optimizer))
+  if FLAGS.untrained and FLAGS.path is not None:
+    cli.fail("--untrained evaluates the net before meta-training and "
+             "--path={} a trained one: pass one of them.".format(FLAGS.path))
+  if FLAGS.optimizer == "L2L" and FLAGS.path is None and not FLAGS.untrained:
+    cli.fail("--optimizer=L2L needs --path, the directory of a trained "
+             "optimizer (train.py's --save_path); pass --untrained to "
+             "evaluate the net before meta-training on purpose.")
 
 
 def _swarm_options():

@@ -1,14 +1,16 @@
-"""The train command: meta-trains a learned optimizer on a problem.
+"""Meta-trains a learned optimizer on a problem and saves the best one.
 
     python train.py --problem=quadratic --save_path=./quadratic
     l2l-train --problem=quadratic --save_path=./quadratic
 
-With a cluster description (TF_CONFIG, or --ps_hosts, --worker_hosts,
+Every --evaluation_period epochs, and at the end, the optimizer is evaluated
+on fresh instances and saved in --save_path if it is the best so far; the
+training state kept beside it lets --resume continue a stopped run. With a
+cluster description (TF_CONFIG, or --ps_hosts, --worker_hosts,
 --job_name and --task_index) it runs one task of a cluster training (see
 l2l/experiment/distributed_training.py and local_cluster.py).
 """
 
-import os
 import shlex
 import signal
 import sys
@@ -89,6 +91,7 @@ def validate_flags():
     cli.fail("--num_steps={} is invalid: expected a multiple of "
              "--unroll_length={}.".format(FLAGS.num_steps,
                                          FLAGS.unroll_length))
+  cli.check_not_empty("save_path", "logdir")
   cli.check_with("problem", util.check_problem_name)
   if FLAGS.resume and FLAGS.overwrite:
     cli.fail("--resume continues the run in --save_path and --overwrite "
@@ -104,12 +107,21 @@ def _resume_command():
   argv = [a for a in sys.argv[1:]
           if a.split("=")[0] not in ("--overwrite", "--resume",
                                      "--nooverwrite", "--noresume")]
-  program = sys.argv[0]
-  if program.endswith(".py"):
-    program = "python " + shlex.quote(program)
-  else:
-    program = os.path.basename(program)
-  return " ".join([program] + [shlex.quote(a) for a in argv] + ["--resume"])
+  return " ".join([cli.program()] + [shlex.quote(a) for a in argv] +
+                  ["--resume"])
+
+
+def _kept_optimizer(result):
+  """What an interrupted run left in --save_path, as a phrase."""
+  if result.saved:
+    return "the best optimizer evaluated is beside it"
+  if result.saved_on_stop is not None:
+    return ("an optimizer evaluated on stopping (epoch {}, mean final loss "
+            "{:.6g}) is in {} until the resumed run's first evaluation "
+            "replaces it".format(result.saved_on_stop["epoch"],
+                                 result.saved_on_stop["evaluation"],
+                                 FLAGS.save_path))
+  return "no optimizer was saved (none had been evaluated)"
 
 
 def _report(result):
@@ -118,16 +130,21 @@ def _report(result):
     if result.state_path is None:
       kept = "nothing was kept (no --save_path)"
     else:
-      kept = ("the training state of epoch {} is in {}{}; continue with: "
+      kept = ("the training state of epoch {} is in {}; {}; continue with: "
               "{}".format(result.epochs, result.state_path,
-                          ", the best optimizer beside it"
-                          if result.saved else "", _resume_command()))
+                          _kept_optimizer(result), _resume_command()))
     sys.stderr.write("Interrupted ({}): {}\n".format(result.interrupted,
                                                      kept))
     return 128 + signal.Signals[result.interrupted].value
   if result.diverged:
     return EXIT_DIVERGED
   if FLAGS.save_path is not None and not result.saved:
+    if result.saved_on_stop is not None:
+      logging.warning("Training ended at epoch %d without an evaluation; %s "
+                      "holds the optimizer evaluated when the run was "
+                      "stopped at epoch %d.", result.epochs, FLAGS.save_path,
+                      result.saved_on_stop["epoch"])
+      return 0
     sys.stderr.write("Error: no optimizer was saved in {}: training ended at "
                      "epoch {} without an evaluation.\n".format(
                          FLAGS.save_path, result.epochs))

@@ -135,7 +135,7 @@ def _run_epochs(sess, fetches, ops, reset, num_unrolls, num_epochs,
 
 TrainingResult = collections.namedtuple(
     "TrainingResult", "best_evaluation, epochs, saved, diverged, interrupted, "
-    "state_path")
+    "state_path, saved_on_stop")
 TrainingResult.__doc__ = """What a `train` run achieved.
 
 best_evaluation: the best evaluation's mean final loss (inf if none
@@ -146,6 +146,10 @@ diverged: True if training stopped because a loss became NaN or infinite.
 interrupted: the name of the signal that stopped training ("SIGINT",
   "SIGTERM"), or None.
 state_path: the training state file to resume from, or None.
+saved_on_stop: None, or `{"epoch": e, "evaluation": mean final loss}` of
+  the optimizer a stopped run evaluated and saved because no evaluation had
+  saved one (`keep_an_optimizer`); it is in `save_path` until an evaluation
+  of a resumed run replaces it.
 """
 
 # Epochs between training states when not told otherwise.
@@ -463,6 +467,21 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
   run = _Run(save_path, settings, state_variables)
   with tf.compat.v1.Session(graph=graph) as sess, \
       _StopSignals(handle_signals) as signals:
+
+    def evaluate():
+      """Evaluates the current optimizer; returns its mean final loss."""
+      eval_time, eval_cost, _ = _run_epochs(
+          sess, fetches, [update], reset, num_unrolls, evaluation_epochs,
+          problem)
+      logging.info("%s", util.format_stats(
+          "EVALUATION", eval_cost, eval_time, evaluation_epochs))
+      return eval_cost / evaluation_epochs
+
+    def save(epoch, **notes):
+      optimizer.save(sess, save_path, problem=problem_name,
+                     training=dict(manifest_settings, epochs_done=epoch,
+                                   **notes))
+
     sess.run(init)
     if saved_state is not None:
       run.restore(sess, saved_state, reset, seed, unreplayed, problem)
@@ -495,26 +514,21 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
           total_time = total_cost = 0.0
           logged_epochs = 0
         if (e + 1) % evaluation_period == 0 or e + 1 == num_epochs:
-          eval_time, eval_cost, _ = _run_epochs(
-              sess, fetches, [update], reset, num_unrolls, evaluation_epochs,
-              problem)
+          evaluation = evaluate()
           run.resets += evaluation_epochs
-          evaluation = eval_cost / evaluation_epochs
           summaries.add(e + 1, evaluation_final_loss=evaluation)
-          logging.info("%s", util.format_stats(
-              "EVALUATION", eval_cost, eval_time, evaluation_epochs))
           if evaluation < run.best_evaluation:
             run.best_evaluation = evaluation
             if save_path is not None:
-              optimizer.save(sess, save_path, problem=problem_name,
-                             training=dict(manifest_settings,
-                                           epochs_done=e + 1))
+              save(e + 1)
               run.saved = True
+              run.saved_on_stop = None
               logging.info("Saved the meta-optimizer to %s", save_path)
         run.epoch = e + 1
         if signals.received:
           run.checkpoint(sess)
           run.interrupted = signals.received
+          keep_an_optimizer(run, sess, evaluate, save)
           break
         if run.epoch % checkpoint_period == 0 or run.epoch == num_epochs:
           run.checkpoint(sess)
@@ -530,6 +544,48 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
     finally:
       summaries.close()
   return run.result()
+
+
+def keep_an_optimizer(run, sess, evaluate, save):
+  """Leaves an optimizer to use in a stopped run's save path, if none is.
+
+  A run stopped (SIGINT/SIGTERM) before its first evaluation has saved
+  nothing; this evaluates the current optimizer and saves it, unless an
+  earlier stop saved one that evaluated better. A second signal stops the
+  evaluation at once (KeyboardInterrupt), leaving nothing new.
+
+  What a resumed run does stays exactly what the uninterrupted run would:
+  the evaluation's instance draws are not counted in the training state
+  (so they are not replayed), and its result is kept apart from the best
+  evaluation, so the resumed run's first evaluation saves over it as the
+  uninterrupted run's would have saved.
+
+  Args:
+    run: the `_Run`, stopped, its state just kept.
+    sess: the session.
+    evaluate: `evaluate()` runs an evaluation, returns its mean final loss.
+    save: `save(epoch, **notes)` saves the optimizer in `run.save_path`.
+  """
+  if run.save_path is None or run.saved:
+    return
+  logging.warning("Stopping: evaluating the optimizer of epoch %d, so that "
+                  "%s holds one to use (signal again to stop at once).",
+                  run.epoch, run.save_path)
+  try:
+    evaluation = evaluate()
+  except TrainingDiverged as error:
+    logging.warning("The optimizer of epoch %d diverged on its evaluation "
+                    "(%s); it was not saved.", run.epoch, error)
+    return
+  earlier = run.saved_on_stop
+  if earlier is not None and not evaluation < earlier["evaluation"]:
+    logging.warning("The optimizer of epoch %d evaluated at %g, no better "
+                    "than that of epoch %d (%g), which stays.", run.epoch,
+                    evaluation, earlier["epoch"], earlier["evaluation"])
+    return
+  save(run.epoch, saved_on_stop=True)
+  run.saved_on_stop = {"epoch": run.epoch, "evaluation": evaluation}
+  run.checkpoint(sess)
 
 
 class _Run:
@@ -554,6 +610,8 @@ class _Run:
     self.resets = 0
     self.best_evaluation = math.inf
     self.saved = False
+    # The optimizer `keep_an_optimizer` saved, while no evaluation has.
+    self.saved_on_stop = None
     self.diverged = False
     self.interrupted = None
 
@@ -565,6 +623,8 @@ class _Run:
             "best_evaluation": (self.best_evaluation if
                                 math.isfinite(self.best_evaluation) else None),
             "saved": self.saved, "settings": self.settings}
+    if self.saved_on_stop is not None:
+      info["saved_on_stop"] = self.saved_on_stop
     if self.cluster is not None:
       info["cluster"] = self.cluster
     training_state.write(self.save_path,
@@ -608,6 +668,7 @@ class _Run:
     best = info.get("best_evaluation")
     self.best_evaluation = math.inf if best is None else float(best)
     self.saved = bool(info.get("saved"))
+    self.saved_on_stop = info.get("saved_on_stop")
     logging.info("Resuming from %s at epoch %d.", where, self.epoch)
 
   def result(self):
@@ -616,7 +677,8 @@ class _Run:
         saved=self.saved, diverged=self.diverged,
         interrupted=self.interrupted,
         state_path=(training_state.path(self.save_path)
-                    if self.save_path is not None else None))
+                    if self.save_path is not None else None),
+        saved_on_stop=self.saved_on_stop)
 
 
 def _saved_ids(net_config, num_particles, swarm_options=None):
