@@ -56,9 +56,14 @@ flags.DEFINE_multi_string("variant", None, "With --ablation, meta-train on "
                           "this problem instead of every ABLATIONS one "
                           "(repeat the flag for more), e.g. "
                           "family:scale_range=3.")
-flags.DEFINE_integer("train_epochs", 300, "Meta-training epochs, each run.")
+# The family's recipe (`training.FAMILY_RECIPE`, also README's command)
+# gives the defaults of meta-training.
+RECIPE = training.FAMILY_RECIPE
+assert RECIPE["num_steps"] == common.TRAIN_STEPS
+flags.DEFINE_integer("train_epochs", RECIPE["num_epochs"],
+                     "Meta-training epochs, each run.")
 # 3x the other benches' rate (bench/README.md, "Attempts").
-flags.DEFINE_float("meta_learning_rate", 0.003,
+flags.DEFINE_float("meta_learning_rate", RECIPE["learning_rate"],
                    "Meta-training's learning rate (both runs).")
 # One held-out instance's final minibatch loss can differ from another's by
 # more than a decade (Adam at 0.1 on the relu MLP: 0.003 to 0.1), so three
@@ -77,7 +82,7 @@ flags.DEFINE_integer("seed", 0, "Seed of the held-out instances.")
 # Truncated unrolls bias meta-training toward short steps (Wu et al., 2018):
 # with DeepMind's 20 the family's optimizer fell behind the net it started
 # from (bench/README.md, "Attempts: unroll length and instance count").
-flags.DEFINE_integer("unroll_length", common.TRAIN_STEPS,
+flags.DEFINE_integer("unroll_length", RECIPE["unroll_length"],
                      "Steps per meta-training unroll on the family (the "
                      "digits run keeps DeepMind's {}); the default is the "
                      "whole {}-step horizon.".format(common.UNROLL_LENGTH,
@@ -134,8 +139,8 @@ SINGLE_RECIPE = Recipe(common.UNROLL_LENGTH, meta_objective.DEFAULT)
 # Meta-training keeps the best of this many evaluations, each on this many
 # draws of the training problem's test split (never a held-out task): one
 # meta-training seed can end on a bad meta-step (bench/README, "Attempts").
-EVALUATIONS = 6
-EVALUATION_EPOCHS = 20
+EVALUATIONS = RECIPE["num_epochs"] // RECIPE["evaluation_period"]
+EVALUATION_EPOCHS = RECIPE["evaluation_epochs"]
 # The meta-validation tasks that pick the optimizer compared: family tasks
 # the family never draws and no held-out task resembles (MLPs 33-48 units
 # wide on wine and iris, quadratics of 33-64 dimensions). The family's own

@@ -314,6 +314,55 @@ def linear_optimizer_positions(values, steps):
   return np.array(positions)
 
 
+# A problem of one's own, as a user's file registers it for the commands'
+# --problem_module: f = scale * sum_i x_i^2 from x = 1, optimised by
+# `simple`'s net (a linear layer on the raw gradient, from zeros).
+PROBLEM_MODULE = """
+import tensorflow as tf
+import util
+
+
+def make_bowl(mode, num_dims=2, scale=1.0):
+  del mode  # The same bowl for training and evaluation.
+
+  def build():
+    x = tf.compat.v1.get_variable(
+        "x", [num_dims], initializer=tf.compat.v1.ones_initializer())
+    return scale * tf.reduce_sum(tf.square(x))
+  return build
+
+
+util.register_problem("bowl", make_bowl, net_config={"cw": {
+    "net": "CoordinateWiseDeepLSTM",
+    "net_options": {"layers": (), "initializer": "zeros"}}})
+"""
+
+
+def write_problem_module(directory):
+  """Writes `PROBLEM_MODULE` as `<directory>/my_problems.py`; its path."""
+  path = os.path.join(str(directory), "my_problems.py")
+  with open(path, "w") as stream:
+    stream.write(PROBLEM_MODULE)
+  return path
+
+
+def bowl_losses(steps, num_dims, scale, move):
+  """The bowl's loss before each of `steps` steps, then after the last.
+
+  Args:
+    steps: number of steps.
+    num_dims, scale: the bowl's options.
+    move: `move(x, gradient)` is the step's new x (every coordinate of the
+      bowl stays equal, so x is one number).
+  """
+  x = 1.0
+  losses = [num_dims * scale * x**2]
+  for _ in range(steps):
+    x = move(x, 2 * scale * x)
+    losses.append(num_dims * scale * x**2)
+  return np.array(losses)
+
+
 # A short meta-training run on `simple`: 4 epochs of 2 unrolls of 2 steps,
 # evaluated twice.
 # A small task family (util.get_config name): fast graphs, every kind.

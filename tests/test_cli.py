@@ -1,4 +1,9 @@
-"""Tests for cli.py: one-line user errors and flag checks."""
+"""Tests for cli.py: one-line user errors, flag checks and help."""
+
+import os
+import subprocess
+import sys
+import types
 
 import pytest
 
@@ -53,3 +58,66 @@ def test_a_writable_directory_passes_and_a_file_fails(tmp_path, capsys):
   with pytest.raises(SystemExit):
     cli.check_writable_directory("save_path", str(blocker))
   assert "it exists and is not a directory" in capsys.readouterr().err
+
+
+def test_empty_path_flags_are_refused_naming_the_flag(capsys):
+  cli.define_shared_flags()
+  cli.FLAGS(["prog", "--data_dir=", "--problem_module=a.py"])
+  try:
+    with pytest.raises(SystemExit) as exit_info:
+      cli.check_not_empty("problem_module", "data_dir")
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == (
+        "Error: --data_dir= is invalid: expected a path, got an empty "
+        "value.\n")
+  finally:
+    cli.FLAGS.unparse_flags()
+  cli.FLAGS(["prog", "--problem_module=a.py", "--problem_module= "])
+  try:
+    with pytest.raises(SystemExit):
+      cli.check_not_empty("problem_module")
+    assert capsys.readouterr().err.startswith(
+        "Error: --problem_module= is invalid")
+  finally:
+    cli.FLAGS.unparse_flags()
+
+
+def test_program_is_the_command_as_it_was_started(monkeypatch):
+  main = sys.modules["__main__"]
+  monkeypatch.setattr(main, "__spec__", None, raising=False)
+  monkeypatch.setattr(sys, "argv", ["train.py", "--x"])
+  assert cli.program() == "python train.py"
+  monkeypatch.setattr(sys, "argv", ["/some/where/bin/l2l-train"])
+  assert cli.program() == "l2l-train"
+  monkeypatch.setattr(main, "__spec__", types.SimpleNamespace(
+      name="l2l.experiment.compare_command"))
+  assert cli.program() == "python -m l2l.experiment.compare_command"
+
+
+# Each console script, its help's first lines and flags it must list.
+CONSOLE_SCRIPTS = {
+    "l2l-train": ("Usage: l2l-train [flags]\n\nMeta-trains a learned "
+                  "optimizer on a problem", ("--save_path", "--problem",
+                                             "--num_particle", "--resume")),
+    "l2l-evaluate": ("Usage: l2l-evaluate [flags]\n\nEvaluates a learned "
+                     "optimizer", ("--path", "--untrained", "--optimizer",
+                                   "--problem_module")),
+    "l2l-compare": ("Usage: l2l-compare [flags] RECORDS.npz [RECORDS.npz "
+                    "...]\n\nCompares evaluations", ("--output", "--format")),
+}
+
+
+@pytest.mark.parametrize("command", sorted(CONSOLE_SCRIPTS))
+def test_console_scripts_help_describes_the_command(command, tmp_path):
+  script = os.path.join(os.path.dirname(sys.executable), command)
+  if not os.path.exists(script):
+    pytest.skip(command + " is not installed beside " + sys.executable)
+  start, listed = CONSOLE_SCRIPTS[command]
+  # From elsewhere: the help must not depend on the repository's scripts.
+  done = subprocess.run([script, "--help"], cwd=str(tmp_path),
+                        capture_output=True, text=True, timeout=120,
+                        check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert done.stdout.startswith(start), done.stdout[:300]
+  for flag in listed:
+    assert flag in done.stdout, flag

@@ -48,3 +48,27 @@ def test_compare_command_writes_table_warnings_and_plot(tmp_path,
   assert "differ in problem" not in result.stderr
   with open(output, "rb") as stream:
     assert stream.read(8) == PNG_SIGNATURE
+
+
+def test_compare_help_names_its_records_files_and_exits_0():
+  for flag in ("--help", "-h", "--helpfull"):
+    result = _compare(flag)
+    assert result.returncode == 0, (flag, result.stderr)
+    assert result.stdout.startswith(
+        "Usage: python -m l2l.experiment.compare_command [flags] "
+        "RECORDS.npz [RECORDS.npz ...]\n\nCompares evaluations"), flag
+    assert "records files (.npz) that evaluate.py wrote" in result.stdout
+    assert "--output" in result.stdout and "--format" in result.stdout
+
+
+def test_compare_without_files_or_with_an_empty_output_is_one_line():
+  result = _compare()
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      "Error: no records files given: expected python -m "
+      "l2l.experiment.compare_command RECORDS.npz [RECORDS.npz ...] (the "
+      ".npz files evaluate.py wrote).")
+  result = _compare("--output=", "a.npz")
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      "Error: --output= is invalid: expected a path, got an empty value.")

@@ -9,7 +9,9 @@ import numpy as np
 
 from l2l.checkpoint import l2l_file
 from l2l.experiment import records
+from conftest import bowl_losses
 from conftest import write_lois_released
+from conftest import write_problem_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,8 +63,13 @@ def test_evaluate_help_lists_every_flag():
   done = subprocess.run([sys.executable, "evaluate.py", "--help"], cwd=ROOT,
                         capture_output=True, text=True, timeout=120,
                         check=False)
+  assert done.returncode == 0, done.stderr
+  assert done.stdout.startswith(
+      "Usage: python evaluate.py [flags]\n\nEvaluates a learned optimizer, "
+      "or a baseline, on held-out instances.")
   for flag in ("--optimizer", "--path", "--problem", "--num_particle",
-               "--data_dir", "--tune", "--records_dir", "--pso_inertia"):
+               "--data_dir", "--tune", "--records_dir", "--pso_inertia",
+               "--[no]untrained", "--problem_module"):
     assert flag in done.stdout, flag
 
 
@@ -88,8 +95,26 @@ def test_every_bad_evaluate_flag_is_one_line_before_any_work(tmp_path):
       ("--problem=square_cos_0",): "--problem=square_cos_0 is invalid",
       ("--records_dir=/proc/l2l-test",): "--records_dir=/proc/l2l-test is "
                                          "not writable",
+      ("--path=",): "--path= is invalid: expected a path, got an empty "
+                    "value.",
+      ("--records_dir=",): "--records_dir= is invalid: expected a path",
+      ("--data_dir=",): "--data_dir= is invalid: expected a path",
+      ("--optimizer=L2L",): "--optimizer=L2L needs --path, the directory of "
+                            "a trained optimizer (train.py's --save_path); "
+                            "pass --untrained to evaluate the net before "
+                            "meta-training on purpose.",
+      ("--untrained", "--path=" + str(tmp_path)):
+          "--untrained evaluates the net before meta-training and --path={} "
+          "a trained one: pass one of them.".format(tmp_path),
+      ("--untrained", "--optimizer=Adam"): "--untrained applies to "
+                                           "--optimizer=L2L only, not "
+                                           "--optimizer=Adam.",
+      ("--optimizer=Adam", "--problem=digts"):
+          "--problem=digts is invalid: Unknown problem 'digts'. Did you mean "
+          "'digits' or 'digits-conv'?",
   }
-  fine = ("--record_positions=0", "--records_dir=" + str(tmp_path / "r"))
+  fine = ("--record_positions=0", "--records_dir=" + str(tmp_path / "r"),
+          "--optimizer=Adam")
   results = validate("evaluate_command", list(cases) + [fine])
   for argv, expected in cases.items():
     code, err = results[argv]
@@ -97,6 +122,61 @@ def test_every_bad_evaluate_flag_is_one_line_before_any_work(tmp_path):
     assert err.startswith("Error: ") and err.count("\n") == 1, (argv, err)
     assert expected in err, (argv, err)
   assert results[fine] == (0, "")
+
+
+def test_an_untrained_optimizer_is_evaluated_only_on_purpose(tmp_path):
+  refused = _evaluate("--problem=simple", "--optimizer=L2L",
+                      "--records_dir=" + str(tmp_path))
+  assert refused.returncode == 1
+  assert refused.stderr.strip().splitlines()[-1].startswith(
+      "Error: --optimizer=L2L needs --path")
+  assert os.listdir(tmp_path) == []
+  done = _evaluate("--problem=simple", "--optimizer=L2L", "--untrained",
+                   "--num_epochs=1", "--num_steps=3",
+                   "--records_dir=" + str(tmp_path))
+  assert done.returncode == 0, done.stderr
+  # `simple`'s net starts at zero: it never moves x from 1.
+  assert "Log Mean Final Error: 0.00\n" in done.stdout
+
+
+def test_a_mistyped_problem_gets_the_closest_names_through_evaluate_py():
+  done = _evaluate("--problem=quadratik", "--optimizer=Adam")
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1].startswith(
+      "Error: --problem=quadratik is invalid: Unknown problem 'quadratik'. "
+      "Did you mean 'quadratic' or 'quadratic-las' or 'quadratic-100'? ")
+  assert "Traceback" not in done.stderr
+
+
+def test_a_problem_of_ones_own_evaluates_a_baseline_exactly(tmp_path):
+  module = write_problem_module(tmp_path)
+  done = _evaluate("--problem_module=" + module,
+                   "--problem=bowl:num_dims=3,scale=0.5", "--optimizer=SGD",
+                   "--learning_rate=0.1", "--num_epochs=2", "--num_steps=5",
+                   "--records_dir=" + str(tmp_path / "records"))
+  assert done.returncode == 0, done.stderr
+  (name,) = os.listdir(tmp_path / "records")
+  arrays, settings = records.read(str(tmp_path / "records" / name))
+  assert settings["problem"] == "bowl:num_dims=3,scale=0.5"
+  # SGD: x <- x - 0.1 * 2 * 0.5 * x = 0.9 x.
+  closed_form = bowl_losses(5, 3, 0.5, lambda x, g: x - 0.1 * g)
+  np.testing.assert_allclose(arrays["losses"][:, :, 0],
+                             [closed_form, closed_form], rtol=1e-6)
+  assert "Log Mean Final Error: {:.2f}\n".format(
+      np.log10(closed_form[-1])) in done.stdout
+  # A mistyped name now knows the module's problem too.
+  mistyped = _evaluate("--problem_module=" + module, "--problem=bwol",
+                       "--optimizer=SGD")
+  assert mistyped.returncode == 1
+  assert mistyped.stderr.strip().splitlines()[-1].startswith(
+      "Error: --problem=bwol is invalid: Unknown problem 'bwol'. Did you "
+      "mean 'bowl'?")
+  missing = _evaluate("--problem_module=" + str(tmp_path / "nope.py"),
+                      "--problem=bowl", "--optimizer=SGD")
+  assert missing.returncode == 1
+  assert missing.stderr.strip().splitlines()[-1] == (
+      "Error: --problem_module={0} is invalid: no problem module {0}: the "
+      "file does not exist.".format(tmp_path / "nope.py"))
 
 
 def test_nan_weights_are_reported_as_diverged(trained_simple, tmp_path):

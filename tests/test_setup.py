@@ -95,12 +95,16 @@ def test_commands_run_next_to_pypi_records_and_progress(wheel, neighbours,
   assert installed.returncode == 0, installed.stderr
   env = dict(os.environ, PYTHONPATH=str(target))
   # Run from elsewhere, so nothing of the repository is importable.
-  for command in ("l2l-train", "l2l-evaluate", "l2l-compare"):
+  # Each prints its own description (not the wrapper's) and exits 0.
+  for command, description in (("l2l-train", "Meta-trains"),
+                               ("l2l-evaluate", "Evaluates"),
+                               ("l2l-compare", "Compares")):
     done = subprocess.run([str(target / "bin" / command), "--help"],
                           cwd=str(tmp_path), env=env, capture_output=True,
                           text=True, timeout=300, check=False)
-    assert "--" in done.stdout and "Traceback" not in done.stderr, (
-        command, done.stderr[-2000:])
+    assert done.returncode == 0, (command, done.stderr[-2000:])
+    assert done.stdout.startswith("Usage: {} [flags]".format(command))
+    assert "\n\n{} ".format(description) in done.stdout, command
   train_help = subprocess.run(
       [str(target / "bin" / "l2l-train"), "--help"], cwd=str(tmp_path),
       env=env, capture_output=True, text=True, timeout=300, check=False)

@@ -16,10 +16,13 @@ import numpy as np
 from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
 from l2l.experiment import distributed_training
+from l2l.experiment import records
 from l2l.experiment import train_command
 from l2l.experiment import training
 from l2l.experiment import training_state
+from conftest import bowl_losses
 from conftest import linear_optimizer_positions
+from conftest import write_problem_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -363,6 +366,46 @@ def test_a_second_run_on_a_save_path_is_refused_naming_the_first(tmp_path):
   assert third.stderr.strip().splitlines()[-1].startswith(
       "Error: no optimizer was saved in {}: training ended at epoch ".format(
           tmp_path))
+
+
+def test_a_problem_of_ones_own_trains_resumes_and_evaluates(tmp_path):
+  module = write_problem_module(tmp_path)
+  problem = "--problem=bowl:num_dims=3,scale=0.5"
+  common = ["--problem_module=" + module, problem, "--num_steps=4",
+            "--unroll_length=2", "--evaluation_period=4",
+            "--evaluation_epochs=1", "--seed=1"]
+  whole = _train(*common, "--save_path=" + str(tmp_path / "whole"),
+                 "--num_epochs=4")
+  assert whole.returncode == 0, whole.stderr
+  # Half the run, then resumed to the end: the same optimizer.
+  part = str(tmp_path / "part")
+  first = _train(*common, "--save_path=" + part, "--num_epochs=2")
+  assert first.returncode == 0, first.stderr
+  resumed = _train(*common, "--save_path=" + part, "--num_epochs=4",
+                   "--resume")
+  assert resumed.returncode == 0, resumed.stderr
+  assert training_state.read(part)[1]["epoch"] == 4
+  values = l2l_file.load(os.path.join(part, "cw.l2l"))
+  expected = l2l_file.load(tmp_path / "whole" / "cw.l2l")
+  for name in ("w", "b"):
+    np.testing.assert_allclose(values["linear"][name],
+                               expected["linear"][name], rtol=1e-6)
+  w = float(values["linear"]["w"][0, 0])
+  b = float(values["linear"]["b"][0])
+  assert w < 0  # Meta-training moved the net from zero.
+  assert manifest.read(part)["problem"] == "bowl:num_dims=3,scale=0.5"
+  # evaluate.py runs the saved rule on it: x <- x + w g + b per step.
+  evaluated = subprocess.run(
+      [sys.executable, "evaluate.py", "--problem_module=" + module, problem,
+       "--optimizer=L2L", "--path=" + part, "--num_epochs=2",
+       "--num_steps=6", "--records_dir=" + str(tmp_path / "records")],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert evaluated.returncode == 0, evaluated.stderr
+  (name,) = os.listdir(tmp_path / "records")
+  arrays, _ = records.read(str(tmp_path / "records" / name))
+  closed_form = bowl_losses(6, 3, 0.5, lambda x, g: x + w * g + b)
+  np.testing.assert_allclose(arrays["losses"][:, :, 0],
+                             [closed_form, closed_form], rtol=1e-5)
 
 
 def test_a_cluster_chief_refuses_a_state_of_other_settings_in_one_line(

@@ -368,3 +368,21 @@ def test_a_run_whose_problem_now_builds_another_net_is_refused(
   monkeypatch.setattr(util, "DEFAULT_FAMILY_NET", started_with)
   assert training.train(SMALL_FAMILY, save_path=str(tmp_path), resume=True,
                         **dict(settings, num_epochs=4)).epochs == 4
+
+
+def _readme_command(start):
+  """The flags of the README's command line that starts with `start`."""
+  readme = os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))), "README.md")
+  with open(readme) as stream:
+    (line,) = [l for l in stream if l.startswith(start)]
+  return dict(arg[2:].split("=", 1) for arg in line.split()[2:])
+
+
+def test_the_readme_family_command_is_the_family_recipe():
+  flags = _readme_command("python train.py --problem=family ")
+  assert flags.pop("problem") == "family"
+  assert flags.pop("save_path") == "./family"
+  assert flags.pop("seed") == "1"  # The seed the bench picked.
+  assert {k: float(v) for k, v in flags.items()} == {
+      k: float(v) for k, v in training.FAMILY_RECIPE.items()}

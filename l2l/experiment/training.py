@@ -40,6 +40,21 @@ SWARM_RECIPE = {
                       "use_entropy": False, "attraction_gain": "learned"},
 }
 
+# The documented recipe that meta-trains the task family's optimizer
+# (`--problem=family`): what bench/generalization.py runs for each seed and
+# README's "The task family" command passes to train.py. One unroll over
+# the whole horizon (with DeepMind's 20 the trained net fell behind the
+# untrained one) and 3x the other problems' meta learning rate
+# (bench/README.md, "Attempts").
+FAMILY_RECIPE = {
+    "num_epochs": 300,
+    "num_steps": 100,
+    "unroll_length": 100,
+    "learning_rate": 0.003,
+    "evaluation_period": 50,
+    "evaluation_epochs": 20,
+}
+
 
 class TrainingDiverged(RuntimeError):
   """The meta-loss became NaN or infinite."""
