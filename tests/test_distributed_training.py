@@ -324,6 +324,32 @@ def test_the_chief_keeps_states_every_period_of_all_workers_epochs():
   assert run.kept == [8, 13, 17, 18] and run.interrupted == "SIGTERM"
 
 
+def test_a_stopped_chief_saves_the_optimizer_it_has_when_none_is_saved():
+  run = _RecordingRun(epoch=6)
+  run.save_path = "saved"
+  signals = training.StopSignals(enabled=False)
+  chief = distributed_training._Chief(
+      None, None, distributed_training._Schedule(100, 2, 2),
+      training.Summaries(None), run, signals, ("quadratic", {}),
+      distributed_training._Periods(evaluation=1000, evaluation_epochs=1,
+                                    checkpoint=4))
+  saves = []
+
+  def save(epoch, **notes):
+    saves.append((epoch, notes))
+
+  # pylint: disable=protected-access
+  chief._measure = lambda: 0.5
+  chief._save = save
+  # pylint: enable=protected-access
+  signals.received = "SIGINT"
+  with pytest.raises(distributed_training._Interrupted):
+    chief.after_epoch(1, 7, 1.0, 2.0, 0.1)
+  # The state at the stop, then again with the optimizer saved on it.
+  assert run.kept == [7, 7] and saves == [(7, {"saved_on_stop": True})]
+  assert run.saved_on_stop == {"epoch": 7, "evaluation": 0.5}
+
+
 class _FakeSession:
   """Records what `_train_epoch` runs; every meta-step reports `position`."""
 

@@ -63,6 +63,13 @@ def test_train_help_lists_every_flag_and_the_problems():
   for problem in ("simple", "quadratic", "quadratic-las", "digits",
                   "square_cos_<d>"):
     assert problem in done.stdout, problem
+  # -h is --help; --helpfull adds every other module's flags.
+  short = _train("-h")
+  assert short.returncode == 0 and short.stdout == done.stdout
+  full = _train("--helpfull")
+  assert full.returncode == 0, full.stderr
+  assert full.stdout.startswith("Usage: python train.py [flags]\n")
+  assert "--problem_module" in full.stdout and "--verbosity" in full.stdout
 
 
 def test_train_command_unknown_problem_is_one_line(tmp_path):
@@ -243,7 +250,7 @@ def test_interrupted_and_killed_runs_resume_to_the_uninterrupted_result(
   # Stopped before its first evaluation, it evaluated and saved the
   # optimizer it had; the resumed runs below still end as the whole run.
   assert last.startswith(
-      "Interrupted (SIGINT): the training state of epoch {0} is in {1}; an "
+      "Interrupted (SIGINT): the training state of epoch {0} is in {1}, an "
       "optimizer evaluated on stopping (epoch {0}, mean final loss ".format(
           epoch, training_state.path(part)))
   assert " continue with: python train.py " in last
@@ -300,9 +307,9 @@ def test_a_run_stopped_before_evaluating_leaves_an_optimizer(tmp_path):
   final = linear_optimizer_positions(values, 4)[-1]**2
   last = stderr.strip().splitlines()[-1]
   assert last.startswith(
-      "Interrupted (SIGTERM): the training state of epoch {0} is in {1}; an "
+      "Interrupted (SIGTERM): the training state of epoch {0} is in {1}, an "
       "optimizer evaluated on stopping (epoch {0}, mean final loss {2:.6g}) "
-      "is in {3} until the resumed run's first evaluation replaces it; "
+      "in {3} until the resumed run's first evaluation replaces it; "
       "continue with: python train.py ".format(
           epoch, training_state.path(tmp_path), final, tmp_path)), last
   saved = manifest.read(tmp_path)["training"]
@@ -335,8 +342,8 @@ def test_a_second_signal_stops_the_evaluation_on_stopping_at_once(tmp_path):
   assert process.returncode == 128 + signal.SIGINT, stderr
   last = stderr.strip().splitlines()[-1]
   assert last.startswith(
-      "Interrupted (SIGINT): the training state of epoch {} is in {}; no "
-      "optimizer was saved (none had been evaluated); continue with: "
+      "Interrupted (SIGINT): the training state of epoch {} is in {}, no "
+      "optimizer (none was evaluated); continue with: "
       .format(_state_epoch(tmp_path), training_state.path(tmp_path))), last
   assert not (tmp_path / "cw.l2l").exists()
 

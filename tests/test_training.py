@@ -386,3 +386,62 @@ def test_the_readme_family_command_is_the_family_recipe():
   assert flags.pop("seed") == "1"  # The seed the bench picked.
   assert {k: float(v) for k, v in flags.items()} == {
       k: float(v) for k, v in training.FAMILY_RECIPE.items()}
+
+
+class _StoppedRun(training.Run):
+  """A stopped `training.Run` at epoch 7 that records its states."""
+
+  def __init__(self, save_path="saved", saved=False, saved_on_stop=None):
+    super().__init__(save_path, {}, None)
+    self.epoch = 7
+    self.saved = saved
+    self.saved_on_stop = saved_on_stop
+    self.kept = []
+
+  def checkpoint(self, sess):
+    del sess
+    self.kept.append(dict(self.saved_on_stop or {}))
+
+
+def _keep(run, evaluation):
+  """Runs `keep_an_optimizer`; returns (evaluations run, saves made)."""
+  evaluated, saves = [], []
+
+  def evaluate():
+    evaluated.append(run.epoch)
+    if isinstance(evaluation, Exception):
+      raise evaluation
+    return evaluation
+
+  training.keep_an_optimizer(run, None, evaluate,
+                             lambda epoch, **notes: saves.append(
+                                 (epoch, notes)))
+  return evaluated, saves
+
+
+def test_a_stopped_run_saves_the_optimizer_it_has_when_none_is_saved():
+  run = _StoppedRun()
+  assert _keep(run, 0.25) == ([7], [(7, {"saved_on_stop": True})])
+  assert run.saved_on_stop == {"epoch": 7, "evaluation": 0.25}
+  # Kept in the state, apart from the best evaluation.
+  assert run.kept == [{"epoch": 7, "evaluation": 0.25}]
+  assert run.best_evaluation == float("inf") and not run.saved
+  assert run.result().saved_on_stop == {"epoch": 7, "evaluation": 0.25}
+
+
+def test_a_stopped_run_keeps_what_is_saved_unless_it_is_worse():
+  # An evaluated optimizer is saved: nothing is evaluated.
+  assert _keep(_StoppedRun(saved=True), 0.25) == ([], [])
+  # No save path: nothing to keep it in.
+  assert _keep(_StoppedRun(save_path=None), 0.25) == ([], [])
+  # An earlier stop's optimizer stays unless this one is better.
+  earlier = {"epoch": 3, "evaluation": 0.5}
+  run = _StoppedRun(saved_on_stop=dict(earlier))
+  assert _keep(run, 0.5) == ([7], [])
+  assert run.saved_on_stop == earlier and run.kept == []
+  assert _keep(run, 0.125)[1] == [(7, {"saved_on_stop": True})]
+  assert run.saved_on_stop == {"epoch": 7, "evaluation": 0.125}
+  # A diverging optimizer is not saved, and the stop goes on.
+  run = _StoppedRun()
+  assert _keep(run, training.TrainingDiverged("nan")) == ([7], [])
+  assert run.saved_on_stop is None and run.kept == []

@@ -114,14 +114,14 @@ def _resume_command():
 def _kept_optimizer(result):
   """What an interrupted run left in --save_path, as a phrase."""
   if result.saved:
-    return "the best optimizer evaluated is beside it"
+    return "the best optimizer beside it"
   if result.saved_on_stop is not None:
     return ("an optimizer evaluated on stopping (epoch {}, mean final loss "
-            "{:.6g}) is in {} until the resumed run's first evaluation "
+            "{:.6g}) in {} until the resumed run's first evaluation "
             "replaces it".format(result.saved_on_stop["epoch"],
                                  result.saved_on_stop["evaluation"],
                                  FLAGS.save_path))
-  return "no optimizer was saved (none had been evaluated)"
+  return "no optimizer (none was evaluated)"
 
 
 def _report(result):
@@ -130,7 +130,7 @@ def _report(result):
     if result.state_path is None:
       kept = "nothing was kept (no --save_path)"
     else:
-      kept = ("the training state of epoch {} is in {}; {}; continue with: "
+      kept = ("the training state of epoch {} is in {}, {}; continue with: "
               "{}".format(result.epochs, result.state_path,
                           _kept_optimizer(result), _resume_command()))
     sys.stderr.write("Interrupted ({}): {}\n".format(result.interrupted,
