@@ -115,7 +115,7 @@ def test_console_scripts_help_describes_the_command(command, tmp_path):
   start, listed = CONSOLE_SCRIPTS[command]
   # From elsewhere: the help must not depend on the repository's scripts.
   done = subprocess.run([script, "--help"], cwd=str(tmp_path),
-                        capture_output=True, text=True, timeout=120,
+                        capture_output=True, text=True, timeout=300,
                         check=False)
   assert done.returncode == 0, done.stderr[-2000:]
   assert done.stdout.startswith(start), done.stdout[:300]
