@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from l2l.data import datasets
 from l2l.core import graph_mode  # pylint: disable=unused-import
+from l2l.tasks import test_functions
 
 
 def simple():
@@ -142,6 +143,99 @@ def square_cos(batch_size=128, num_dims=2, stddev=0.01, mode="train",
             tf.reduce_sum(wcos * 10.0 * cosine, 1) + 10.0 * num_dims)
 
   return build
+
+
+def test_function(name, mode="test", batch_size=128, num_dims=10,
+                  init_stddev=1.3, shift=0.0, random_shift=0.0, rotate=False,
+                  scale_range=1.0, dtype=tf.float32):
+  """A classic test function of global optimization, one instance per row.
+
+  One [batch_size, num_dims] trainable variable `x`, drawn N(0,
+  `init_stddev`), and one loss per row: `test_functions.objective`, the
+  function (`l2l.tasks.test_functions`: rastrigin, ackley, griewank, levy,
+  styblinski_tang, rosenbrock) with its minimum, 0, moved to each row's
+  `optimum`, which is the function's usual minimizer plus `shift` plus a
+  per-row, per-coordinate draw from U(-random_shift, random_shift). The
+  instance (the optimum, and the rotation and scales below) is drawn anew
+  by every reset, like `square_cos`'s.
+
+  Args:
+    name: the function, a key of `test_functions.FUNCTIONS`.
+    mode: "train" or "test"; both give the same distribution of instances.
+    batch_size: independent instances (rows) optimised together.
+    num_dims: d.
+    init_stddev: standard deviation of the starting points.
+    shift: a fixed offset of the optimum, on every coordinate.
+    random_shift: half-width of each row's uniform random offset (0: none).
+    rotate: when True, each row's function is rotated about its optimum by
+      a random rotation (Haar-distributed).
+    scale_range: when above 1, each row's coordinates are scaled about the
+      optimum by factors log-uniform in [1 / scale_range, scale_range].
+    dtype: variable type.
+
+  Returns:
+    The problem's `build` function; its loss has one value per batch row.
+
+  Raises:
+    ValueError: for an unknown function or mode, sizes below 1 (2 for
+      rosenbrock), a negative spread or shift range, or a scale range
+      below 1.
+  """
+  if mode not in ("train", "test"):
+    raise ValueError("test_function mode must be 'train' or 'test', got "
+                     "{!r}.".format(mode))
+  for option, value in (("batch_size", batch_size), ("num_dims", num_dims)):
+    if not isinstance(value, int) or value < 1:
+      raise ValueError("{} {} must be a positive integer, got {!r}.".format(
+          name, option, value))
+  test_functions.check_name(name, num_dims)
+  for option, value in (("init_stddev", init_stddev),
+                        ("random_shift", random_shift)):
+    if not value >= 0:
+      raise ValueError("{} {} must be >= 0, got {!r}.".format(
+          name, option, value))
+  if not scale_range >= 1:
+    raise ValueError("{} scale_range must be >= 1, got {!r}.".format(
+        name, scale_range))
+  center = test_functions.MINIMA[name] + shift
+  shape = [batch_size, num_dims]
+
+  def build():
+    x = tf.compat.v1.get_variable(
+        "x", shape=shape, dtype=dtype,
+        initializer=tf.compat.v1.random_normal_initializer(
+            stddev=init_stddev))
+    if random_shift:
+      initializer = tf.compat.v1.random_uniform_initializer(
+          center - random_shift, center + random_shift)
+    else:
+      initializer = tf.compat.v1.constant_initializer(center)
+    optimum = tf.compat.v1.get_variable(
+        "optimum", shape=shape, dtype=dtype, initializer=initializer,
+        trainable=False)
+    rotation = scales = None
+    if rotate:
+      rotation = tf.compat.v1.get_variable(
+          "rotation", shape=shape + [num_dims], dtype=dtype,
+          initializer=_random_rotations, trainable=False)
+    if scale_range > 1:
+      log_range = math.log(scale_range)
+      scales = tf.exp(tf.compat.v1.get_variable(
+          "log_scales", shape=shape, dtype=dtype,
+          initializer=tf.compat.v1.random_uniform_initializer(
+              -log_range, log_range), trainable=False))
+    return test_functions.objective(test_functions.TENSORFLOW, name, x,
+                                    optimum, rotation, scales)
+
+  return build
+
+
+def _random_rotations(shape, dtype=tf.float32, partition_info=None):
+  """[..., d, d] Haar-random orthogonal matrices (a variable initializer)."""
+  del partition_info  # Unused.
+  q, r = tf.linalg.qr(tf.random.normal(shape, dtype=dtype))
+  # The signs of R's diagonal make Q uniformly distributed.
+  return q * tf.expand_dims(tf.sign(tf.linalg.diag_part(r)), -2)
 
 
 def ensemble(problems, weights=None):

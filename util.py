@@ -2,6 +2,7 @@
 
 import ast
 import difflib
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -15,6 +16,7 @@ import numpy as np
 from l2l.checkpoint import l2l_file
 from l2l.experiment import scores
 from l2l.tasks import family as family_tasks
+from l2l.tasks import test_functions
 import networks
 import problems
 
@@ -439,6 +441,16 @@ def load_problem_module(spec):
                                                           error)) from error
 
 
+def _register_test_functions():
+  """The classic test functions (`problems.test_function`) under their names.
+
+  Each takes the problem's options after a colon, e.g.
+  `rastrigin:num_dims=20,init_stddev=3,random_shift=2`.
+  """
+  for name in test_functions.FUNCTIONS:
+    register_problem(name, functools.partial(problems.test_function, name))
+
+
 def problem_names():
   """The problem names `get_config` knows."""
   return sorted(list(_CONFIGS) + list(_REGISTERED)) + [
@@ -601,3 +613,6 @@ def format_stats(header, total_error, total_time, n):
 def print_stats(header, total_error, total_time, n, stream=None):
   """Writes the statistics block to `stream` (stdout) for the command line."""
   (stream or sys.stdout).write(format_stats(header, total_error, total_time, n))
+
+
+_register_test_functions()

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from l2l.data import datasets
+from l2l.tasks import test_functions
 import meta
 import problems
 
@@ -103,6 +104,79 @@ def test_square_cos_train_mode_formula(sess):
 def test_square_cos_unknown_mode():
   with pytest.raises(ValueError, match="'eval'"):
     problems.square_cos(mode="eval")
+
+
+def test_test_function_rows_are_instances_with_their_minimum_at_optimum(
+    sess):
+  build = problems.test_function("levy", batch_size=64, num_dims=3,
+                                 init_stddev=3.0, random_shift=2.0)
+  loss = build()
+  sess.run(tf.compat.v1.global_variables_initializer())
+  variables = {v.name.split(":")[0]: v
+               for v in tf.compat.v1.global_variables()}
+  assert [v.name for v in tf.compat.v1.trainable_variables()] == ["x:0"]
+  assert sorted(variables) == ["optimum", "x"]
+  x, optimum = sess.run([variables["x"], variables["optimum"]])
+  assert loss.shape == (64,) and x.shape == optimum.shape == (64, 3)
+  assert 2.5 < x.std() < 3.5
+  # Levy's usual minimizer is 1; each row's is moved by U(-2, 2).
+  assert -1.0 <= optimum.min() < -0.5 and 2.5 < optimum.max() <= 3.0
+  np.testing.assert_allclose(sess.run(loss), test_functions.objective(
+      test_functions.NUMPY, "levy", x, optimum), rtol=1e-5)
+  sess.run(variables["x"].assign(optimum))
+  np.testing.assert_allclose(sess.run(loss), 0.0, atol=1e-5)
+
+
+def test_test_function_fixed_shift_rotation_and_scales(sess):
+  build = problems.test_function("rastrigin", batch_size=8, num_dims=4,
+                                 shift=1.5, rotate=True, scale_range=4.0)
+  loss, values, _ = _evaluate(sess, build)
+  np.testing.assert_allclose(values["optimum"], 1.5)
+  rotation, scales = values["rotation"], np.exp(values["log_scales"])
+  np.testing.assert_allclose(
+      np.einsum("rij,rkj->rik", rotation, rotation),
+      np.broadcast_to(np.eye(4), (8, 4, 4)), atol=1e-5)
+  assert 0.25 <= scales.min() and scales.max() <= 4.0 and (
+      scales.max() / scales.min() > 3.0)
+  np.testing.assert_allclose(loss, test_functions.objective(
+      test_functions.NUMPY, "rastrigin", values["x"], values["optimum"],
+      rotation, scales), rtol=1e-5)
+
+
+def test_test_function_unshifted_is_the_usual_function(sess):
+  build = problems.test_function("styblinski_tang", batch_size=4,
+                                 num_dims=2)
+  point = np.full((4, 2), -2.903534, np.float32)
+  loss, values, _ = _evaluate(sess, build, {"x": point})
+  np.testing.assert_allclose(values["optimum"], -2.903534, atol=1e-6)
+  np.testing.assert_allclose(loss, 0.0, atol=1e-3)
+
+
+def test_test_function_reset_draws_a_new_instance(sess):
+  build = problems.test_function("ackley", batch_size=4, num_dims=2,
+                                 random_shift=1.0, rotate=True)
+  build()
+  init = tf.compat.v1.global_variables_initializer()
+  variables = tf.compat.v1.global_variables()
+  first = sess.run([init, variables])[1]
+  second = sess.run([init, variables])[1]
+  for a, b in zip(first, second):
+    assert not np.allclose(a, b)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"mode": "eval"}, "mode must be 'train' or 'test', got 'eval'"),
+    ({"num_dims": 0}, "rastrigin num_dims must be a positive integer"),
+    ({"batch_size": 2.5}, "rastrigin batch_size must be a positive integer"),
+    ({"init_stddev": -1}, "rastrigin init_stddev must be >= 0, got -1"),
+    ({"random_shift": -0.5}, "rastrigin random_shift must be >= 0"),
+    ({"scale_range": 0.5}, "rastrigin scale_range must be >= 1, got 0.5"),
+])
+def test_test_function_refuses_bad_options(options, message):
+  with pytest.raises(ValueError, match=message):
+    problems.test_function("rastrigin", **options)
+  with pytest.raises(ValueError, match="Unknown test function 'sphere'"):
+    problems.test_function("sphere")
 
 
 def test_ensemble_weights_each_problem(sess):

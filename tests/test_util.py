@@ -116,6 +116,22 @@ def test_problem_names_list_the_improved_configurations():
     assert name in names
 
 
+@pytest.mark.parametrize("name", ["rastrigin", "ackley", "griewank", "levy",
+                                  "styblinski_tang", "rosenbrock"])
+def test_test_functions_are_known_with_their_options(name, fresh_session):
+  assert name in util.problem_names()
+  with fresh_session() as sess:
+    problem, net_config, assignments = util.get_config(
+        name + ":num_dims=3,batch_size=5,init_stddev=3,random_shift=2")
+    loss = problem()
+    sess.run(tf.compat.v1.global_variables_initializer())
+    x, = tf.compat.v1.trainable_variables()
+    assert sess.run(loss).shape == (5,) and x.shape == (5, 3)
+  assert list(net_config) == ["cw"] and assignments is None
+  with pytest.raises(ValueError, match="does not take the options spread"):
+    util.get_config(name + ":spread=3")
+
+
 def test_get_config_unknown_problem_lists_known_ones():
   with pytest.raises(ValueError, match="Unknown problem 'quad'") as error:
     util.get_config("quad")
