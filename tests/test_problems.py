@@ -158,8 +158,10 @@ def test_test_function_reset_draws_a_new_instance(sess):
   build()
   init = tf.compat.v1.global_variables_initializer()
   variables = tf.compat.v1.global_variables()
-  first = sess.run([init, variables])[1]
-  second = sess.run([init, variables])[1]
+  sess.run(init)
+  first = sess.run(variables)
+  sess.run(init)
+  second = sess.run(variables)
   for a, b in zip(first, second):
     assert not np.allclose(a, b)
 
