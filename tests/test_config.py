@@ -29,6 +29,9 @@ from l2l.swarm import config
     ({"step_noise": -0.1}, "step_noise"),
     ({"step_scale": 0.0}, "step_scale"),
     ({"step_scale": -1.0}, "step_scale"),
+    ({"hop_noise": 0.0}, "hop_noise"),
+    ({"hop_threshold": 1.5}, "hop_threshold"),
+    ({"hop_threshold": -0.1}, "hop_threshold"),
 ])
 def test_bad_options_name_the_option(options, name):
   with pytest.raises(ValueError, match="Swarm option " + name):
@@ -66,12 +69,12 @@ def test_options_are_frozen():
 
 def test_option_names():
   names = config.SwarmConfig.option_names()
-  assert len(names) == 26
+  assert len(names) == 28
   assert {"num_particles", "momentum_beta", "use_entropy",
           "use_feature_attention", "entropy_scale", "objective",
           "time_weighting", "final_weight", "normalise_entropy",
           "per_instance", "step_noise", "step_scale",
-          "attraction_gain"} <= names
+          "attraction_gain", "hop_noise", "hop_threshold"} <= names
   assert not set(config.RESERVED_IDS) & names
 
 
@@ -94,3 +97,8 @@ def test_feature_names_keep_the_stacking_order(switches, expected):
   assert config.SwarmConfig(num_particles=2, **switches).feature_names() == (
       expected)
   assert expected == tuple(f for f in config.FEATURES if f in expected)
+
+
+def test_jumps_are_the_random_gates():
+  assert [config.SwarmConfig(attraction_gain=gain).jumps
+          for gain in config.ATTRACTION_GAINS] == [False, False, True, True]

@@ -308,6 +308,17 @@ def test_gate_inputs_are_the_gap_to_the_record_and_the_stillness(run_built):
                              atol=1e-4)
 
 
+def test_stall_rule_gate_opens_at_its_threshold(run_built):
+  stillness = np.array([0.0, 0.3, 0.4, 0.5, 1.0], np.float32)
+  inputs = np.stack([np.full(5, 0.7, np.float32), stillness], -1)
+  gate = run_built(lambda: features.AttractionGate(
+      initializer=features.AttractionGate.stall_rule(0.4))(inputs))
+  # logit = 10 * 4 * (stillness - 0.4); the gap is ignored.
+  np.testing.assert_allclose(
+      gate, 1 / (1 + np.exp(-40.0 * (stillness - 0.4))), rtol=1e-5)
+  assert gate[1] < 0.02 and gate[2] == pytest.approx(0.5) and gate[3] > 0.98
+
+
 def test_attraction_gate_starts_nearly_shut_and_reads_its_weights(run_built):
   inputs = np.array([[0.5, 0.25], [0.0, 1.0]], np.float32)
   fresh = run_built(lambda: features.AttractionGate()(inputs))

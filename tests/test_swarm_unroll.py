@@ -1208,6 +1208,42 @@ def test_jump_gain_meta_gradient_reaches_the_gate():
     assert all(g is not None for g in tf.gradients(info.loss, gate))
 
 
+def test_hop_gain_hops_stalled_particles_near_the_record(tmp_path):
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(37)
+    # The net's step is 0: a particle moves only by hopping.
+    optimizer = _swarm(learning_rate=0.0, per_instance=True,
+                       attraction_gain="hop", hop_noise=0.25)
+    info = optimizer.meta_loss(_shifted_quadratic(), 1)
+    _init(sess)
+    x0, c = sess.run([optimizer.x_initial[0], info.subproblem_constants[0]])
+    positions = []
+    for _ in range(3):
+      sess.run(info.update)
+      positions.append(sess.run(optimizer.x_initial[0]))
+    saved = optimizer.save(sess, str(tmp_path))
+  # The fresh gate is the stall rule at stillness 0.4.
+  np.testing.assert_allclose(
+      saved[str(tmp_path / "gate.l2l")]["attraction_gate"]["w"], [0.0, 4.0])
+  # Step 1, a first step, counts as progress: nobody hops.
+  np.testing.assert_array_equal(positions[0], x0)
+  # Step 2: nobody moved, so every particle hops into the uniform box of
+  # half-width 0.25 around its row's record.
+  offsets = positions[1] - _np_record(x0, c)[None]
+  assert np.abs(offsets).max() <= 0.25 and np.abs(offsets).min() > 0
+  assert np.abs(offsets).max() > 0.2 and np.abs(offsets.mean()) < 0.05
+  # Step 3: having just hopped, nobody hops again.
+  np.testing.assert_array_equal(positions[2], positions[1])
+
+
+def test_hop_gain_meta_gradient_reaches_the_gate():
+  with tf.Graph().as_default():
+    optimizer = _swarm(per_instance=True, attraction_gain="hop")
+    info = optimizer.meta_loss(_shifted_quadratic(), 2)
+    gate = optimizer.trainable_variables()
+    assert all(g is not None for g in tf.gradients(info.loss, gate))
+
+
 def test_gate_net_id_is_reserved():
   with pytest.raises(ValueError, match="'gate' is reserved.*attraction gate"):
     meta.MetaOptimizer(num_particles=2, gate=_small_lstm())

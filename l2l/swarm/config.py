@@ -21,7 +21,7 @@ OBJECTIVES = ("sum", "best_so_far", "final_best")
 # The weightings over an unroll's steps of `SwarmConfig.time_weighting`.
 TIME_WEIGHTINGS = ("uniform", "increasing", "final")
 # The kinds of `SwarmConfig.attraction_gain`.
-ATTRACTION_GAINS = ("off", "learned", "jump")
+ATTRACTION_GAINS = ("off", "learned", "jump", "hop")
 # The options that take one of a few names, and the names.
 _CHOICES = {"objective": OBJECTIVES, "time_weighting": TIME_WEIGHTINGS,
             "attraction_gain": ATTRACTION_GAINS}
@@ -88,7 +88,19 @@ class SwarmConfig:
       Bernoulli(g), a jump onto the record, trained by the score-function
       (REINFORCE) estimator, since the loss after a jump across basins has
       no useful gradient in g (docs/design.md, "What the swarm is trained to
-      do"). The gate starts at g ~ 0.018 (logit -4).
+      do"). The gate starts at g ~ 0.018 (logit -4). "hop": basin hopping
+      by the swarm. A particle jumps as with "jump", but onto the record
+      plus uniform noise in [-hop_noise, hop_noise] per coordinate, and the
+      gate's stillness input measures its progress since its previous step
+      (a particle that has just hopped counts as improving), so particles
+      descend, stall, hop near the record and descend again. The gate starts
+      as the stall rule: g = 1/2 at stillness `hop_threshold`, shut while a
+      particle improves fast, open once it stalls.
+    hop_noise: with "hop", the half-width of the uniform noise around the
+      record that a hop lands in, per coordinate (> 0).
+    hop_threshold: with "hop", the stillness in [0, 1] at which the initial
+      gate opens halfway (stillness s means relative progress 1e-8^s per
+      step: 0.4 is about 6e-4).
     use_gradient_attention, use_momentum, use_personal_best, use_attraction,
     use_feature_attention, use_entropy: switches for ablations. Without
       feature attention the enabled features are averaged.
@@ -119,6 +131,8 @@ class SwarmConfig:
   step_noise: float = 0.0
   step_scale: float = 1.0
   attraction_gain: str = "off"
+  hop_noise: float = 0.5
+  hop_threshold: float = 0.4
 
   def __post_init__(self):
     for field in dataclasses.fields(self):
@@ -145,6 +159,12 @@ class SwarmConfig:
     if self.step_noise < 0:
       raise ValueError("Swarm option step_noise must be >= 0, got {!r}."
                        .format(self.step_noise))
+    if not self.hop_noise > 0:
+      raise ValueError("Swarm option hop_noise must be > 0, got {!r}."
+                       .format(self.hop_noise))
+    if not 0 <= self.hop_threshold <= 1:
+      raise ValueError("Swarm option hop_threshold must be in [0, 1], got "
+                       "{!r}.".format(self.hop_threshold))
     if (not isinstance(self.num_particles, numbers.Integral) or
         isinstance(self.num_particles, bool) or self.num_particles < 1):
       raise ValueError("Swarm option num_particles must be a positive "
@@ -163,6 +183,11 @@ class SwarmConfig:
   def gated(self):
     """True when the swarm moves particles toward the record by a gate."""
     return self.attraction_gain != "off"
+
+  @property
+  def jumps(self):
+    """True when the gate's moves are random jumps ("jump", "hop")."""
+    return self.attraction_gain in ("jump", "hop")
 
   def feature_names(self):
     """The enabled features, in the order they are stacked."""

@@ -427,6 +427,23 @@ class AttractionGate(snt.Module):
       self.w = tf.Variable(values["w"], name="w")
       self.b = tf.Variable(values["b"], name="b")
 
+  @classmethod
+  def stall_rule(cls, threshold, slope=4.0):
+    """Initial values of a gate that opens once a particle stalls.
+
+    Args:
+      threshold: the stillness at which g = 1/2.
+      slope: the weight of the stillness (the logit changes by
+        `LOGIT_SCALE * slope` per unit of stillness: at 4, g is below 2e-2
+        at 0.1 under the threshold and above 0.98 at 0.1 over it).
+
+    Returns:
+      An `initializer` dict: no weight on the gap, `slope` on the
+      stillness.
+    """
+    return {"w": np.array([0.0, slope], np.float32),
+            "b": np.float32(-slope * threshold)}
+
   def checkpoint_variables(self):
     """Returns `{module: {variable: tf.Variable}}` in the .l2l layout."""
     return {self.MODULE_NAME: {"w": self.w, "b": self.b}}

@@ -40,7 +40,7 @@ SwarmUnroll = collections.namedtuple(
     "x_initial")
 
 SwarmState = collections.namedtuple(
-    "SwarmState", "momentum, best_x, best_f, delta_prev")
+    "SwarmState", "momentum, best_x, best_f, delta_prev, previous_f")
 SwarmState.__doc__ = """The swarm's own loop state, besides positions and nets.
 
 momentum: [k, n] running average of each particle's gradient.
@@ -48,6 +48,8 @@ best_x: [k, n] the best point each particle has visited.
 best_f: its loss (inf before the first step): [k], or [k, rows] when each
   batch row is a swarm of its own (`SwarmConfig.per_instance`).
 delta_prev: [k, n] the previous step's update.
+previous_f: like `best_f`, each particle's loss at its previous step (inf
+  before its first and, with "hop", right after a hop).
 """
 
 
@@ -100,13 +102,13 @@ def initial_swarm_state(num_particles, num_coordinates, instances=None):
   """
   instances = instances or Instances(False, 1)
   zeros = tf.zeros([num_particles, num_coordinates])
+  unseen = tf.fill(instances.state_shape(num_particles), float("inf"))
   return SwarmState(
       momentum=tf.Variable(zeros, trainable=False, name="momentum"),
       best_x=tf.Variable(zeros, trainable=False, name="best_x"),
-      best_f=tf.Variable(tf.fill(instances.state_shape(num_particles),
-                                 float("inf")),
-                         trainable=False, name="best_f"),
-      delta_prev=tf.Variable(zeros, trainable=False, name="delta_prev"))
+      best_f=tf.Variable(unseen, trainable=False, name="best_f"),
+      delta_prev=tf.Variable(zeros, trainable=False, name="delta_prev"),
+      previous_f=tf.Variable(unseen, trainable=False, name="previous_f"))
 
 
 def swarm_features(config, grads, flat_x, losses, state, instances=None):
@@ -222,8 +224,12 @@ def make_gate(config, gate_path):
   """
   if not config.gated:
     return None
+  default = None
+  if config.attraction_gain == "hop":
+    default = features.AttractionGate.stall_rule(config.hop_threshold)
   return _make_module(
-      lambda initializer: features.AttractionGate(initializer=initializer),
+      lambda initializer: features.AttractionGate(
+          initializer=default if initializer is None else initializer),
       features.AttractionGate.MODULE_NAME, "gate", gate_path)
 
 
@@ -287,7 +293,7 @@ class SwarmStep:
     Returns:
       `(x_next, net_state_next, state_next, log_prob)`: `log_prob` [k, R]
       is the log-probability of each particle's jump decision on each
-      instance ("jump" gain), else zeros.
+      instance ("jump" and "hop" gains), else zeros.
     """
     grads = unroll.optimizee_gradients(tf.reduce_sum(losses), x, self._names,
                                        self._second_derivatives)
@@ -317,13 +323,19 @@ class SwarmStep:
         x_next[j] = x_next[j] + delta
       net_state_next.append([s for _, s in outputs])
     log_prob = tf.zeros_like(instance_losses)
+    previous_f = instance_losses
     if self._gate is not None:
-      pull, log_prob = self._pull(flat_x, instance_losses, previous_best,
-                                  state)
+      pull, log_prob, hopped = self._pull(flat_x, instance_losses,
+                                          previous_best, state)
       x_next = [a + b for a, b in zip(x_next, particles.unflatten(
           pull, self.shapes))]
+      # A particle that has just hopped starts afresh: no previous loss.
+      previous_f = tf.where(hopped, tf.fill(tf.shape(previous_f),
+                                            float("inf")), previous_f)
     delta = particles.flatten([a - b for a, b in zip(x_next, x)])
-    return x_next, net_state_next, state._replace(delta_prev=delta), log_prob
+    return x_next, net_state_next, state._replace(
+        delta_prev=delta,
+        previous_f=tf.reshape(previous_f, state.previous_f.shape)), log_prob
 
   def _pull(self, flat_x, instance_losses, previous_best, state):
     """The gated move toward each instance's record.
@@ -335,8 +347,10 @@ class SwarmStep:
       state: the `SwarmState` after this step's personal-best update.
 
     Returns:
-      `(pull [k, n], log_prob [k, R])`: `c (x_record - x)` per instance, and
-      the log-probability of each jump decision (zeros unless "jump").
+      `(pull [k, n], log_prob [k, R], hopped [k, R])`: `c (x_record - x)`
+      per instance ("hop": `c (x_record + u - x)`, u the hop's noise), the
+      log-probability of each jump decision (zeros unless the gate jumps)
+      and whether each particle hopped (all False unless "hop").
     """
     k = int(flat_x.shape[0])
     points = self.instances.points(flat_x)
@@ -346,19 +360,29 @@ class SwarmStep:
     # The gate reads the swarm's state; the meta-gradient reaches its
     # weights through the gate's value (or its jumps' log-probabilities),
     # not through what it reads.
+    hop = self.config.attraction_gain == "hop"
+    # A hopping particle's stillness is its progress since its last step
+    # (since its last hop, the first step after one counting as progress);
+    # otherwise, on its own best.
+    reference = state.previous_f if hop else previous_best
     inputs = tf.stop_gradient(features.gate_inputs(
         tf.transpose(instance_losses), record_loss,
-        tf.transpose(tf.reshape(previous_best, [k, self.instances.count]))))
+        tf.transpose(tf.reshape(reference, [k, self.instances.count]))))
     coefficient = self._gate(inputs)
     log_prob = tf.zeros_like(coefficient)
-    if self.config.attraction_gain == "jump":
+    if self.config.jumps:
       coefficient = tf.cast(
           tf.random.uniform(tf.shape(coefficient)) < coefficient, tf.float32)
       log_prob = -tf.nn.sigmoid_cross_entropy_with_logits(
           labels=coefficient, logits=self._gate.logits(inputs))
-    pull = tf.expand_dims(coefficient, -1) * (tf.expand_dims(record, -2) -
-                                             points)
-    return self.instances.flat(pull), tf.transpose(log_prob)
+    target = tf.expand_dims(record, -2)
+    if hop:
+      target += tf.random.uniform(tf.shape(points), -self.config.hop_noise,
+                                  self.config.hop_noise)
+    pull = tf.expand_dims(coefficient, -1) * (target - points)
+    hopped = tf.logical_and(tf.constant(hop), coefficient > 0)
+    return (self.instances.flat(pull), tf.transpose(log_prob),
+            tf.transpose(hopped))
 
 
 def time_weights(config, num_steps):
@@ -527,7 +551,7 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
     swarm_state = initial_swarm_state(k, int(particles.flatten(
         x_initial).shape[1]), instances)
 
-  if config.attraction_gain == "jump" and instances.count < 2:
+  if config.jumps and instances.count < 2:
     logging.warning("The jump gate learns from the spread of rewards across "
                     "instances; with one instance (per_instance off, or no "
                     "batch) its weights get no meta-gradient.")
@@ -570,7 +594,7 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
   # Built once: the jump gate's surrogate reads the same terms.
   terms = objective_terms(config, instance_array.stack(), prior_best)
   loss = objective_from_terms(terms)
-  if config.attraction_gain == "jump":
+  if config.jumps:
     loss += score_function_loss(terms, log_prob_array.stack())
   update = []
   entropy_variables = []
