@@ -1,30 +1,52 @@
-"""Swarm benchmark: does a learned swarm explore Rastrigin better than PSO?
+"""Swarm benchmark: learned swarms against strong baselines at equal budget.
 
-On test-mode Rastrigin (`square_cos_<d>`), for each of `--dims`: meta-train a
-swarm with the documented recipe (`training.SWARM_RECIPE`; or score the one
-in `--path`), tune Adam's learning rate on tuning instances, then run the
-learned swarm, PSO and Adam restarted from the swarm's starts on the same
-held-out instances (4 particles, 250 steps, batch 128, starts N(0, 1.3)).
-Reports each one's best-particle final loss and each particle's mean
-displacement (|x_250 - x_0| per coordinate), and an ablation: the recipe
-re-trained with each feature, the feature attention, the attraction gate and
-the objective switched off in turn (in the first of `--dims`). Prints one
-`BENCH swarm` line per figure and markdown tables.
+Every method gets the same number of function+gradient evaluations per start
+set (`--budget`, 1000: the learned swarm's 4 particles x 250 steps; a
+gradient costs one evaluation together with its value, a value alone one
+too) and is scored per start set (one batch row of a test-function problem:
+its own instance and starts) by the lowest loss among the points it
+evaluated; the figure is the mean over start sets, ± its standard error.
+The rows: Rastrigin as the learned swarms were trained on it (starts
+N(0, 1.3), optimum at the origin), and held-out rows: Rastrigin with its
+optimum shifted per start set by U(-2, 2) per coordinate, Rastrigin from
+starts N(0, 3), and Ackley, Griewank, Levy, Styblinski-Tang and Rosenbrock,
+each shifted alike (`l2l/tasks/test_functions.py`). The methods:
 
-    python bench/swarm.py                 # the recipe in 10-d and 20-d
-    python bench/swarm.py --quick         # a brief version, under 10 min
-    python bench/swarm.py --path=./sc10   # score a swarm already trained
+- learned swarms (`--path`, `--hop_path`, or meta-trained here on 10-d
+  Rastrigin only): LOIS's swarm with the learned attraction gate
+  (`training.SWARM_RECIPE`) and the basin-hopping swarm (`HOP_RECIPE`);
+- PSO with 4 and with 20 particles, its inertia and pulls tuned;
+- Adam, best of K restarts of budget / K steps, K = 4, 10, 40, 100, its
+  learning rate tuned per K; Adam with 4 restarts that all jump to their
+  start set's best point partway (the fraction tuned too);
+- multi-start L-BFGS, basinhopping, differential evolution (scipy) and
+  CMA-ES with IPOP restarts (the `cma` package), their step sizes or
+  population tuned;
+
+every setting tuned per row and dimension on other instances and starts
+(`evaluation.tuning_seed`). Prints one `BENCH swarm` line per figure and
+markdown tables.
+
+    pip install -e ".[bench]"           # scipy and cma
+    python bench/swarm.py               # 10-d and 20-d
+    python bench/swarm.py --quick       # a brief version, under 10 min
+    python bench/swarm.py --path=./sc10 --hop_path=./hop10
 """
 
 import os
 import sys
 
+# Before numpy loads: scipy's tiny L-BFGS-B iterations slow ~20x with
+# OpenBLAS threads on a busy machine.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import collections
+import itertools
 import math
 import tempfile
+import time
 import timeit
 
 from absl import app
@@ -33,240 +55,397 @@ from absl import logging
 import numpy as np
 
 import common  # First: it quiets TensorFlow before anything imports it.
+import equal_budget
 from l2l.experiment import evaluation
+from l2l.experiment import scores
 from l2l.experiment import training
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("dims", ["10", "20"], "Rastrigin dimensions to run.")
-flags.DEFINE_boolean("quick", False, "Train briefly (--quick_train_epochs) "
-                     "and evaluate on --quick_eval_epochs instances: aimed at "
-                     "under 10 minutes on 2 idle cores.")
-flags.DEFINE_string("path", None, "Score the swarm saved in this directory "
-                    "(the coordinate-wise swarm runs in every dimension) "
-                    "instead of training one; skips the ablation.")
+flags.DEFINE_list("dims", ["10", "20"], "Dimensions to run.")
+flags.DEFINE_boolean("quick", False, "10-d only, one instance, brief "
+                     "meta-training and small tuning grids: aimed at under "
+                     "10 minutes on 2 idle cores.")
+flags.DEFINE_integer("budget", 1000, "Function+gradient evaluations per "
+                     "start set, for every method.")
+flags.DEFINE_string("path", None, "The LOIS-recipe swarm to score (trained "
+                    "here on 10-d Rastrigin when not given).")
+flags.DEFINE_string("hop_path", None, "The basin-hopping swarm to score "
+                    "(trained here on 10-d Rastrigin when not given).")
 flags.DEFINE_integer("train_epochs", None, "Meta-training epochs per swarm; "
-                     "defaults to the recipe's.")
-flags.DEFINE_integer("quick_train_epochs", 10, "Meta-training epochs per "
+                     "defaults to each recipe's.")
+flags.DEFINE_integer("quick_train_epochs", 5, "Meta-training epochs per "
                      "swarm with --quick.")
-flags.DEFINE_integer("eval_epochs", 20, "Held-out instances per optimizer.")
-flags.DEFINE_integer("quick_eval_epochs", 5, "Held-out instances with "
-                     "--quick.")
-flags.DEFINE_integer("tune_epochs", 5, "Tuning instances per learning rate "
-                     "Adam tries.")
-flags.DEFINE_integer("num_steps", 250, "Optimization steps per instance.")
-flags.DEFINE_integer("num_particles", 4, "Particles (restarts for Adam).")
-flags.DEFINE_integer("seed", 0, "Seed of the held-out instances, the same "
-                     "for every optimizer; tuning uses other instances.")
+flags.DEFINE_integer("eval_epochs", 2, "Held-out instances of 128 start "
+                     "sets each, the same for every method.")
+flags.DEFINE_integer("tune_start_sets", 32, "Start sets each tuning run of "
+                     "a scipy or CMA-ES baseline gets (Adam and PSO tune on "
+                     "one instance of 128).")
+flags.DEFINE_integer("seed", 0, "Seed of the held-out instances; tuning "
+                     "uses other instances (evaluation.tuning_seed).")
 flags.DEFINE_integer("train_seed", 1, "Graph-level seed of meta-training.")
-flags.DEFINE_boolean("ablation", True, "Re-train and score the ablations "
-                     "(in the first of --dims).")
+flags.DEFINE_string("rows", None, "Comma-separated row labels to run "
+                    "(default: all).")
 flags.DEFINE_string("output", None, "Also write the markdown tables here.")
 
-# LOIS's reported final losses on Rastrigin (its poster's ablation).
-LOIS_CLAIMS = {10: 12.3, 20: 43.0}
-# The ablations: the recipe with one part switched off, as swarm options.
-ABLATIONS = collections.OrderedDict([
-    ("no gradient attention", {"use_gradient_attention": False}),
-    ("no momentum", {"use_momentum": False}),
-    ("no personal best", {"use_personal_best": False}),
-    ("no attraction", {"use_attraction": False}),
-    ("no feature attention", {"use_feature_attention": False}),
-    ("no attraction gate", {"attraction_gain": "off"}),
-    # The objective switched off: LOIS's sum over every step.
-    ("no objective", {"objective": "sum", "time_weighting": "uniform"}),
+# The problems, by the labels of the table; {d} is the dimension. Every
+# held-out function's optimum is moved per start set by U(-2, 2) per
+# coordinate from its usual place.
+ROWS = collections.OrderedDict([
+    ("rastrigin", "rastrigin:num_dims={d}"),
+    ("rastrigin_shifted", "rastrigin:num_dims={d},random_shift=2"),
+    ("rastrigin_wide", "rastrigin:num_dims={d},init_stddev=3"),
+    ("ackley", "ackley:num_dims={d},random_shift=2"),
+    ("griewank", "griewank:num_dims={d},random_shift=2"),
+    ("levy", "levy:num_dims={d},random_shift=2"),
+    ("styblinski_tang", "styblinski_tang:num_dims={d},random_shift=2"),
+    ("rosenbrock", "rosenbrock:num_dims={d},random_shift=2"),
 ])
+TRAINING_ROWS = ("rastrigin",)
+# The problem the learned swarms meta-train on: LOIS's random family around
+# 10-d Rastrigin, optimum at the origin, starts N(0, 1.3).
+TRAINING_PROBLEM = "square_cos_10"
+# The basin-hopping swarm: LOIS's recipe with the "hop" gate (see
+# docs/design.md, "Basin hopping"), its settings picked on the validation
+# functions of bench/README.md's swarm section.
+HOP_RECIPE = dict(training.SWARM_RECIPE, swarm_options=dict(
+    training.SWARM_RECIPE["swarm_options"], attraction_gain="hop",
+    hop_noise=0.5))
+HOP_PARTICLES = 4
 
-Score = collections.namedtuple("Score", "name, lr, final, std, displacements")
-Score.__doc__ = """One optimizer in one dimension.
+# Tuning grids (the full bench; --quick keeps the marked subsets).
+PSO_GRID = list(itertools.product((0.5, 0.7298, 0.9), (0.75, 1.49618, 2.0)))
+QUICK_PSO_GRID = [(0.7298, 1.49618), (0.5, 1.49618), (0.9, 0.75)]
+ADAM_RESTARTS = (4, 10, 40, 100)
+JUMP_FRACTIONS = (0.25, 0.5, 0.75)
+BASIN_STEPS = (0.25, 0.5, 1.0, 2.0)
+DE_POPSIZES = (5, 15)
+CMA_SIGMAS = (0.5, 1.0, 2.0)
 
-name: "L2L", "PSO", "Adam", or an ablation's name.
-lr: Adam's tuned learning rate, else None.
-final: mean over instances of the best particle's final loss (inf: diverged).
-std: its standard deviation over instances.
-displacements: each particle's mean |x_T - x_0| per coordinate.
+Score = collections.namedtuple("Score", "method, setting, bests")
+Score.__doc__ = """One method on one row.
+
+method: its label.
+setting: the tuned setting, as text ("-" for none).
+bests: [start sets] each start set's best loss within the budget.
 """
 
 
 def eval_epochs():
-  return FLAGS.quick_eval_epochs if FLAGS.quick else FLAGS.eval_epochs
+  return 1 if FLAGS.quick else FLAGS.eval_epochs
 
 
-def train_epochs():
-  if FLAGS.quick:
-    return FLAGS.quick_train_epochs
-  if FLAGS.train_epochs is not None:
-    return FLAGS.train_epochs
-  return training.SWARM_RECIPE["num_epochs"]
+def budget_bests(row_losses, steps):
+  """Each start set's best loss among the points evaluated in `steps` steps.
+
+  Args:
+    row_losses: an `Evaluation`'s [epochs, steps + 1, particles, rows].
+    steps: the steps whose starting points were evaluated (budget /
+      particles): the final read after the last step is not counted.
+
+  Returns:
+    float64 [epochs * rows].
+  """
+  per_step = scores.best_per_start_set(row_losses)[:, :steps]
+  return np.min(per_step, axis=1).reshape(-1)
 
 
-def recipe_options(**changes):
-  """The recipe's swarm options with `changes`."""
-  return dict(training.SWARM_RECIPE["swarm_options"], **changes)
+def mean_of(bests):
+  """The figure: the mean over start sets (inf if any diverged)."""
+  value = float(np.mean(bests))
+  return math.inf if math.isnan(value) else value
 
 
-def score(name, problem, lr=None, **kwargs):
-  """Runs one optimizer on the held-out instances and scores it."""
-  start = timeit.default_timer()
-  epochs = eval_epochs()
+def standard_error(bests):
+  with np.errstate(invalid="ignore"):
+    return float(np.std(bests) / math.sqrt(len(bests)))
+
+
+def run_tf(optimizer, problem, particles, seed, epochs, **kwargs):
+  """One TensorFlow method (learned swarm or PSO): bests per start set."""
+  steps = FLAGS.budget // particles
+  options = dict(kwargs.pop("swarm_options", {}), num_particles=particles)
   result = evaluation.evaluate(
-      name if name in ("PSO", "Adam") else "L2L", problem,
-      num_steps=FLAGS.num_steps, num_epochs=epochs, seed=FLAGS.seed,
-      mode="test", record_positions=epochs, show_progress=False,
-      learning_rate=lr or 0.001, **kwargs)
-  logging.info("%s on %s: %d instances in %.1f s", name, problem, epochs,
-               timeit.default_timer() - start)
-  best = np.min(result.losses[:, -1, :], axis=1)
-  moved = np.abs(result.positions[:, -1] - result.positions[:, 0])
-  return Score(name, lr, evaluation.final_error(result.losses),
-               float(np.std(best)), np.mean(moved, axis=(0, 2)))
+      optimizer, problem, num_steps=steps, num_epochs=epochs, seed=seed,
+      mode="test", record_positions=0, show_progress=False,
+      swarm_options=options, **kwargs)
+  return budget_bests(result.row_losses, steps)
 
 
-def train_swarm(problem, directory, options):
-  """Meta-trains a swarm with the recipe's settings; True if it saved."""
-  recipe = training.SWARM_RECIPE
+def train_swarm(directory, recipe, particles):
+  """Meta-trains a swarm on TRAINING_PROBLEM; True if it saved."""
+  epochs = (FLAGS.quick_train_epochs if FLAGS.quick else
+            FLAGS.train_epochs or recipe["num_epochs"])
   start = timeit.default_timer()
+  cpu = time.process_time()
   result = training.train(
-      problem, save_path=directory, num_epochs=train_epochs(),
-      log_period=max(1, train_epochs() // 5),
-      evaluation_period=train_epochs(), evaluation_epochs=5,
-      num_steps=recipe["num_steps"], unroll_length=recipe["unroll_length"],
+      TRAINING_PROBLEM, save_path=directory, num_epochs=epochs,
+      log_period=max(1, epochs // 5), evaluation_period=epochs,
+      evaluation_epochs=5, num_steps=recipe["num_steps"],
+      unroll_length=recipe["unroll_length"],
       learning_rate=recipe["learning_rate"], seed=FLAGS.train_seed,
-      num_particles=FLAGS.num_particles, show_progress=False,
-      swarm_options=options)
+      num_particles=particles, show_progress=False,
+      swarm_options=recipe["swarm_options"])
   common.print_bench_line("swarm", collections.OrderedDict([
-      ("problem", problem), ("stage", "meta_train"),
-      ("train_epochs", train_epochs()),
-      ("seconds", timeit.default_timer() - start),
+      ("problem", TRAINING_PROBLEM), ("stage", "meta_train"),
+      ("options", ",".join("{}={}".format(k, v) for k, v in sorted(
+          recipe["swarm_options"].items()))),
+      ("train_epochs", epochs), ("seconds", timeit.default_timer() - start),
+      ("cpu_seconds", time.process_time() - cpu),
       ("train_mean_final", result.best_evaluation)]))
   return result.saved and math.isfinite(result.best_evaluation)
 
 
-def learned_score(name, problem, options, path=None):
-  """Trains (unless `path` is given) and scores one swarm.
+def learned_scores(problem, swarms):
+  return [Score(label, "{} particles".format(particles),
+                run_tf("L2L", problem, particles, FLAGS.seed, eval_epochs(),
+                       path=path))
+          for label, path, particles in swarms]
 
-  The saved directory's manifest gives evaluation the swarm's options.
+
+def tuned(label, candidates, evaluate_on_tuning, evaluate_held_out,
+          describe):
+  """Tunes a method on tuning instances, then scores it held out.
+
+  Args:
+    label: the method's label.
+    candidates: the settings to try.
+    evaluate_on_tuning: setting -> bests on the tuning instances.
+    evaluate_held_out: setting -> bests on the held-out instances.
+    describe: setting -> text.
+
+  Returns:
+    A `Score`.
   """
-  swarm = {"num_particles": FLAGS.num_particles}
-  if path is not None:
-    return score(name, problem, path=path, swarm_options=swarm)
-  with tempfile.TemporaryDirectory(prefix="l2l-swarm-") as directory:
-    if not train_swarm(problem, directory, options):
-      logging.warning("Meta-training %s on %s diverged: it scores inf.",
-                      name, problem)
-      return Score(name, None, math.inf, math.nan,
-                   np.full(FLAGS.num_particles, math.nan))
-    return score(name, problem, path=directory, swarm_options=swarm)
+  if len(candidates) == 1:
+    best = candidates[0]
+  else:
+    tried = {setting: mean_of(evaluate_on_tuning(setting))
+             for setting in candidates}
+    best = min(tried, key=tried.get)
+    logging.info("%s: tuned %s (%s)", label, describe(best), ", ".join(
+        "{}: {:.4g}".format(describe(s), v) for s, v in tried.items()))
+    if best in (candidates[0], candidates[-1]) and len(candidates) > 2:
+      logging.info("%s: the tuned setting %s is at the edge of its grid.",
+                   label, describe(best))
+  return Score(label, describe(best), evaluate_held_out(best))
 
 
-def baseline_scores(problem):
-  """PSO, and Adam tuned then restarted from the swarm's starts."""
-  starts = {"num_particles": FLAGS.num_particles}
-  best, scores = evaluation.tune(
-      "Adam", problem, seed=FLAGS.seed, num_steps=FLAGS.num_steps,
-      num_epochs=FLAGS.tune_epochs, swarm_options=starts,
-      show_progress=False)
-  grid = sorted(scores)
-  if best in (grid[0], grid[-1]):
-    logging.warning("Adam on %s: the best learning rate %g is at the edge of "
-                    "the grid.", problem, best)
-  return [score("PSO", problem, swarm_options=starts),
-          score("Adam", problem, lr=best, swarm_options=starts)]
+def pso_scores(problem):
+  grid = QUICK_PSO_GRID if FLAGS.quick else PSO_GRID
+  results = []
+  for particles in (4, 20):
+    def run(setting, seed, epochs, particles=particles):
+      inertia, pull = setting
+      return run_tf("PSO", problem, particles, seed, epochs, swarm_options={
+          "inertia": inertia, "cognitive": pull, "social": pull})
+    results.append(tuned(
+        "PSO, {} particles".format(particles), grid,
+        lambda s, run=run: run(s, evaluation.tuning_seed(FLAGS.seed), 1),
+        lambda s, run=run: run(s, FLAGS.seed, eval_epochs()),
+        lambda s: "w={:g}, c={:g}".format(*s)))
+  return results
 
 
-def print_score(dims, table, result):
-  common.print_bench_line("swarm", collections.OrderedDict([
-      ("dims", dims), ("table", table), ("optimizer", result.name.replace(
-          " ", "_")),
-      ("lr", "none" if result.lr is None else result.lr),
-      ("particles", FLAGS.num_particles), ("steps", FLAGS.num_steps),
-      ("instances", eval_epochs()), ("train_epochs", (
-          "none" if FLAGS.path or result.name in ("PSO", "Adam")
-          else train_epochs())),
-      ("mean_final", result.final), ("final_std", result.std),
-      ("mean_displacement", float(np.mean(result.displacements))),
-      ("particle_displacements", ",".join(
-          common.format_value(v) for v in result.displacements))]))
+def numpy_scores(problem):
+  """The numpy baselines on the held-out instances of `problem`."""
+  held_out, first_starts = equal_budget.read_instances(
+      problem, FLAGS.seed, eval_epochs())
+  tuning_all, _ = equal_budget.read_instances(
+      problem, evaluation.tuning_seed(FLAGS.seed), 1)
+  tuning_small = tuning_all.subset(FLAGS.tune_start_sets)
+  budget = FLAGS.budget
+  rates = (evaluation.LEARNING_RATE_GRID[2:9] if FLAGS.quick
+           else evaluation.LEARNING_RATE_GRID)
+  results = []
+
+  def generator(*key):
+    return np.random.default_rng([FLAGS.seed, *key])
+
+  for restarts in ((4, 40) if FLAGS.quick else ADAM_RESTARTS):
+    results.append(tuned(
+        "Adam, best of {} restarts".format(restarts), rates,
+        lambda lr, k=restarts: equal_budget.adam_restarts(
+            tuning_all, generator(1, k), budget, k, lr),
+        lambda lr, k=restarts: equal_budget.adam_restarts(
+            held_out, generator(2, k), budget, k, lr),
+        lambda lr: "lr={:.3g}".format(lr)))
+  jump_grid = list(itertools.product(rates, JUMP_FRACTIONS))
+  results.append(tuned(
+      "Adam, 4 restarts, jump to best", jump_grid,
+      lambda s: equal_budget.adam_restarts(tuning_all, generator(3), budget,
+                                           4, s[0], s[1]),
+      lambda s: equal_budget.adam_restarts(held_out, generator(4), budget, 4,
+                                           s[0], s[1]),
+      lambda s: "lr={:.3g}, jump at {:g}".format(*s)))
+  results.append(Score("L-BFGS, restarts", "-", equal_budget.lbfgs_restarts(
+      held_out, generator(5), budget)))
+  for label, method, grid, describe, key in (
+      ("basinhopping", equal_budget.basin_hopping,
+       BASIN_STEPS[1:3] if FLAGS.quick else BASIN_STEPS,
+       "stepsize={:g}".format, 6),
+      ("differential evolution", equal_budget.differential_evolution,
+       DE_POPSIZES[:1] if FLAGS.quick else DE_POPSIZES,
+       "popsize={:g}".format, 8),
+      ("CMA-ES, IPOP restarts", equal_budget.cma_es,
+       CMA_SIGMAS[1:2] if FLAGS.quick else CMA_SIGMAS,
+       "sigma0={:g}*init".format, 10)):
+    results.append(tuned(
+        label, list(grid),
+        lambda s, m=method, k=key: m(tuning_small, generator(k), budget, s),
+        lambda s, m=method, k=key: m(held_out, generator(k + 1), budget, s),
+        describe))
+  return results, held_out, first_starts
 
 
-def verdicts(dims, results):
-  """Sentences: does the learned swarm beat PSO, Adam, LOIS's claim?"""
-  by_name = {r.name: r for r in results}
-  ours = by_name["L2L"].final
+def check_instances(problem, held_out, first_starts):
+  """Checks that numpy's instances are the ones TensorFlow's methods see.
+
+  Adam from those starts, 0 steps in: TensorFlow's loss at the first
+  particle's start must be numpy's at the same point.
+  """
+  result = evaluation.evaluate("Adam", problem, num_steps=0,
+                               num_epochs=eval_epochs(), seed=FLAGS.seed,
+                               mode="test", show_progress=False)
+  tf_losses = result.row_losses[:, 0, 0, :].reshape(-1)
+  np_losses = held_out.value(first_starts)
+  if not np.allclose(tf_losses, np_losses, rtol=1e-4, atol=1e-4):
+    raise RuntimeError("{}: numpy's instances differ from TensorFlow's "
+                       "(max difference {:.3g}).".format(
+                           problem, np.max(np.abs(tf_losses - np_losses))))
+
+
+def row_scores(problem, swarms):
+  start = timeit.default_timer()
+  results = learned_scores(problem, swarms)
+  results.extend(pso_scores(problem))
+  numpy_results, held_out, first_starts = numpy_scores(problem)
+  check_instances(problem, held_out, first_starts)
+  results.extend(numpy_results)
+  logging.info("%s: %.0f s", problem, timeit.default_timer() - start)
+  return results
+
+
+def print_scores(dims, row, results):
+  for result in results:
+    common.print_bench_line("swarm", collections.OrderedDict([
+        ("dims", dims), ("row", row), ("method", result.method.replace(
+            " ", "_").replace(",", "")),
+        ("setting", result.setting.replace(" ", "")),
+        ("budget", FLAGS.budget), ("start_sets", len(result.bests)),
+        ("mean_best", mean_of(result.bests)),
+        ("standard_error", standard_error(result.bests)),
+        ("std", float(np.std(result.bests))),
+        ("median_best", float(np.median(result.bests)))]))
+
+
+def table(rows, by_row):
+  """Methods down, rows across: mean ± standard error, the best bold."""
+  methods = [r.method for r in by_row[rows[0]]]
+  cells = []
+  for index, method in enumerate(methods):
+    line = [method]
+    for row in rows:
+      result = by_row[row][index]
+      means = [mean_of(r.bests) for r in by_row[row]]
+      text = "{} ± {}".format(common.format_value(mean_of(result.bests)),
+                              common.format_value(standard_error(
+                                  result.bests)))
+      if mean_of(result.bests) <= min(means):
+        text = "**{}**".format(text)
+      line.append(text)
+    cells.append(line)
+  return common.markdown_table(["method"] + list(rows), cells)
+
+
+def settings_table(rows, by_row):
+  methods = [r.method for r in by_row[rows[0]]]
+  cells = [[method] + [by_row[row][i].setting for row in rows]
+           for i, method in enumerate(methods)]
+  return common.markdown_table(["method"] + list(rows), cells)
+
+
+def verdicts(dims, rows, by_row, learned_labels):
+  """Per row: does each learned swarm beat every baseline?"""
   lines = []
-  for rival, label in (("PSO", "PSO"), ("Adam", "best-of-{} tuned Adam".format(
-      FLAGS.num_particles))):
-    theirs = by_name[rival].final
-    if common.tied(ours, theirs):
-      word = "ties (within {:.0%}) with".format(common.TIE_TOLERANCE)
-    elif ours < theirs:
-      word = "beats"
-    else:
-      word = "does NOT beat"
-    lines.append("{}-d: the learned swarm ({}) {} {} ({}).".format(
-        dims, common.format_value(ours), word, label,
-        common.format_value(theirs)))
-  claim = LOIS_CLAIMS.get(dims)
-  if claim is not None:
-    word = "reaches" if ours <= claim else "does NOT reach"
-    lines.append("{}-d: it {} LOIS's claimed {}.".format(dims, word, claim))
+  for row in rows:
+    results = by_row[row]
+    baselines = [r for r in results if r.method not in learned_labels]
+    best = min(baselines, key=lambda r: mean_of(r.bests))
+    kind = "training" if row in TRAINING_ROWS else "held-out"
+    for result in results:
+      if result.method not in learned_labels:
+        continue
+      ours = mean_of(result.bests)
+      theirs = mean_of(best.bests)
+      beaten = sum(mean_of(r.bests) < ours for r in baselines)
+      if ours < theirs:
+        word = "beats every baseline; the best is"
+      else:
+        word = "does NOT beat {} of {} baselines; the best is".format(
+            beaten, len(baselines))
+      lines.append("{}-d {} ({}): {} ({}) {} {} ({}).".format(
+          dims, row, kind, result.method, common.format_value(ours), word,
+          best.method, common.format_value(theirs)))
   return lines
 
 
-def rows(results):
-  return [[r.name, "-" if r.lr is None else common.format_value(r.lr),
-           "{} ± {}".format(common.format_value(r.final),
-                            common.format_value(r.std)),
-           common.format_value(float(np.mean(r.displacements))),
-           ", ".join(common.format_value(v) for v in r.displacements)]
-          for r in results]
+def swarms_to_score(directory):
+  """(label, path, particles) of each learned swarm, training as needed."""
+  swarms = []
+  for label, path, recipe, particles, name in (
+      ("L2L swarm, LOIS recipe", FLAGS.path, training.SWARM_RECIPE, 4,
+       "recipe"),
+      ("L2L swarm, basin hopping", FLAGS.hop_path, HOP_RECIPE,
+       HOP_PARTICLES, "hop")):
+    if path is None:
+      path = os.path.join(directory, name)
+      if not train_swarm(path, recipe, particles):
+        logging.warning("Meta-training %s diverged; it is left out.", label)
+        continue
+    swarms.append((label, path, particles))
+  return swarms
 
 
-HEADERS = ["optimizer", "lr", "best-particle final loss",
-           "mean displacement", "per particle"]
-
-
-def settings_text():
-  recipe = training.SWARM_RECIPE
-  trained = ("the swarm in {}".format(FLAGS.path) if FLAGS.path else
-             "swarms meta-trained {} epochs of {} steps (unroll {}, meta lr "
-             "{:g}, seed {}, options {})".format(
-                 train_epochs(), recipe["num_steps"], recipe["unroll_length"],
-                 recipe["learning_rate"], FLAGS.train_seed,
-                 recipe_options()))
-  return ("Test-mode Rastrigin, {} particles, {} steps, batch 128, starts "
-          "N(0, 1.3), {} held-out instances (seed {}), the same for every "
-          "optimizer; {}; Adam's learning rate tuned on {} other instances "
-          "per rate, restarted from the swarm's {} starts; all scored by "
-          "their best particle.".format(
-              FLAGS.num_particles, FLAGS.num_steps, eval_epochs(), FLAGS.seed,
-              trained, FLAGS.tune_epochs, FLAGS.num_particles))
+def settings_text(swarms):
+  return (
+      "{} function+gradient evaluations per start set for every method; "
+      "each start set scored by the lowest loss among the points its "
+      "method evaluated; mean over {} held-out start sets ({} instances of "
+      "128, seed {}) ± its standard error. Learned swarms: {}; meta-trained "
+      "on {} only. Every baseline's setting tuned per row and dimension on "
+      "other instances (seed {}).".format(
+          FLAGS.budget, 128 * eval_epochs(), eval_epochs(), FLAGS.seed,
+          "; ".join("{} ({} particles x {} steps, {})".format(
+              label, particles, FLAGS.budget // particles, path)
+                    for label, path, particles in swarms),
+          TRAINING_PROBLEM, evaluation.tuning_seed(FLAGS.seed)))
 
 
 def main(argv):
   del argv
   common.print_environment("swarm")
   start = timeit.default_timer()
-  sections = [settings_text() + "\n"]
-  dims_list = [int(d) for d in FLAGS.dims]
-  for index, dims in enumerate(dims_list):
-    problem = "square_cos_{}".format(dims)
-    results = [learned_score("L2L", problem, recipe_options(), FLAGS.path)]
-    results.extend(baseline_scores(problem))
-    for result in results:
-      print_score(dims, "main", result)
-    sections.append("### {}-d\n\n{}\n{}\n".format(
-        dims, common.markdown_table(HEADERS, rows(results)),
-        "\n".join("- " + line for line in verdicts(dims, results))))
-    if FLAGS.ablation and not FLAGS.path and index == 0:
-      ablations = [results[0]]
-      for name, change in ABLATIONS.items():
-        ablations.append(learned_score(name, problem, recipe_options(
-            **change)))
-        print_score(dims, "ablation", ablations[-1])
-      sections.append("### {}-d ablation (each re-trained alike)\n\n{}".format(
-          dims, common.markdown_table(HEADERS, rows(ablations))))
-  report = "\n".join(sections)
-  common.write_report("swarm", report, FLAGS.output, start)
+  dims_list = [10] if FLAGS.quick else [int(d) for d in FLAGS.dims]
+  rows = list(ROWS) if FLAGS.rows is None else FLAGS.rows.split(",")
+  unknown = sorted(set(rows) - set(ROWS))
+  if unknown:
+    raise app.UsageError("Unknown --rows {}; expected some of {}.".format(
+        ", ".join(unknown), ", ".join(ROWS)))
+  with tempfile.TemporaryDirectory(prefix="l2l-swarm-") as directory:
+    swarms = swarms_to_score(directory)
+    sections = [settings_text(swarms) + "\n"]
+    learned_labels = {label for label, _, _ in swarms}
+    for dims in dims_list:
+      by_row = collections.OrderedDict()
+      for row in rows:
+        by_row[row] = row_scores(ROWS[row].format(d=dims), swarms)
+        print_scores(dims, row, by_row[row])
+      sections.append("### {}-d\n\n{}\n{}\nTuned settings:\n\n{}".format(
+          dims, table(rows, by_row), "\n".join(
+              "- " + line for line in verdicts(dims, rows, by_row,
+                                               learned_labels)),
+          settings_table(rows, by_row)))
+  common.write_report("swarm", "\n".join(sections), FLAGS.output, start)
 
 
 if __name__ == "__main__":

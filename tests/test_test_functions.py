@@ -52,14 +52,24 @@ def _rosenbrock(z):
              for i in range(len(z) - 1))
 
 
+def _salomon(z):
+  radius = math.sqrt(sum(v * v for v in z))
+  return 1 - math.cos(2 * math.pi * radius) + 0.1 * radius
+
+
+def _alpine(z):
+  return sum(abs(v * math.sin(v) + 0.1 * v) for v in z)
+
+
 REFERENCES = {"rastrigin": _rastrigin, "ackley": _ackley,
               "griewank": _griewank, "levy": _levy,
-              "styblinski_tang": _styblinski_tang, "rosenbrock": _rosenbrock}
+              "styblinski_tang": _styblinski_tang, "rosenbrock": _rosenbrock,
+              "salomon": _salomon, "alpine": _alpine}
 # The usual minimizers, stated independently of the module; Styblinski-Tang's
 # is the root of its derivative 2 z^3 - 16 z + 2.5 below -2.
 MINIMIZERS = {"rastrigin": 0.0, "ackley": 0.0, "griewank": 0.0, "levy": 1.0,
               "styblinski_tang": float(min(np.roots([2, 0, -16, 2.5]).real)),
-              "rosenbrock": 1.0}
+              "rosenbrock": 1.0, "salomon": 0.0, "alpine": 0.0}
 NAMES = sorted(REFERENCES)
 
 
@@ -175,10 +185,11 @@ def test_numpy_gradient_matches_tensorflow_and_finite_differences(
   np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-5)
 
 
-def test_ackley_gradient_is_finite_at_its_minimizer(fresh_session):
+@pytest.mark.parametrize("name", ["ackley", "salomon"])
+def test_norm_gradients_are_finite_at_the_minimizer(name, fresh_session):
   with fresh_session() as sess:
     z = tf.zeros([1, 3])
-    grad = sess.run(tf.gradients(test_functions.ackley(
+    grad = sess.run(tf.gradients(test_functions.FUNCTIONS[name](
         test_functions.TENSORFLOW, z), z)[0])
   np.testing.assert_array_equal(grad, np.zeros((1, 3)))
 

@@ -117,7 +117,8 @@ def test_problem_names_list_the_improved_configurations():
 
 
 @pytest.mark.parametrize("name", ["rastrigin", "ackley", "griewank", "levy",
-                                  "styblinski_tang", "rosenbrock"])
+                                  "styblinski_tang", "rosenbrock", "salomon",
+                                  "alpine"])
 def test_test_functions_are_known_with_their_options(name, fresh_session):
   assert name in util.problem_names()
   with fresh_session() as sess:

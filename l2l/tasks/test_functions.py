@@ -16,6 +16,8 @@ value is 0 for all of them):
 | levy | sin^2(pi w_1) + sum_{i<d} (w_i - 1)^2 (1 + 10 sin^2(pi w_i + 1)) + (w_d - 1)^2 (1 + sin^2(2 pi w_d)), w = 1 + (z - 1) / 4 | 1 |
 | styblinski_tang | sum (z^4 - 16 z^2 + 5 z) / 2 + 39.166... d | -2.9035... |
 | rosenbrock | sum_{i<d} 100 (z_{i+1} - z_i^2)^2 + (1 - z_i)^2 | 1 |
+| salomon | 1 - cos(2 pi ||z||) + 0.1 ||z|| | 0 |
+| alpine | sum abs(z sin z + 0.1 z) | 0 |
 
 Styblinski-Tang's usual form has the minimum -39.166... d; the constant
 added here moves it to 0, so every function's minimum is 0. Rosenbrock
@@ -38,11 +40,12 @@ import numpy as np
 import tensorflow as tf
 
 ArrayOps = collections.namedtuple(
-    "ArrayOps", "sum, mean, prod, cos, sin, exp, sqrt, matvec, constant")
+    "ArrayOps",
+    "sum, mean, prod, cos, sin, exp, abs, sqrt, matvec, constant")
 ArrayOps.__doc__ = """The array operations the test functions use.
 
 sum, mean, prod: reductions over the last axis.
-cos, sin, exp: elementwise.
+cos, sin, exp, abs: elementwise.
 sqrt: elementwise, with a zero gradient at 0 (Ackley's sqrt(mean z^2) at its
   minimizer would otherwise give NaN gradients).
 matvec: `matvec(m [..., d, d], v [..., d])` -> [..., d].
@@ -58,7 +61,7 @@ NUMPY = ArrayOps(
     sum=lambda a: np.sum(a, axis=-1),
     mean=lambda a: np.mean(a, axis=-1),
     prod=lambda a: np.prod(a, axis=-1),
-    cos=np.cos, sin=np.sin, exp=np.exp,
+    cos=np.cos, sin=np.sin, exp=np.exp, abs=np.abs,
     sqrt=lambda a: np.sqrt(np.maximum(a, _TINY)),
     matvec=lambda m, v: np.einsum("...ij,...j->...i", m, v),
     constant=lambda values, like: np.asarray(values, like.dtype))
@@ -67,7 +70,7 @@ TENSORFLOW = ArrayOps(
     sum=lambda a: tf.reduce_sum(a, axis=-1),
     mean=lambda a: tf.reduce_mean(a, axis=-1),
     prod=lambda a: tf.reduce_prod(a, axis=-1),
-    cos=tf.cos, sin=tf.sin, exp=tf.exp,
+    cos=tf.cos, sin=tf.sin, exp=tf.exp, abs=tf.abs,
     sqrt=lambda a: tf.sqrt(tf.maximum(a, tf.cast(_TINY, a.dtype))),
     matvec=tf.linalg.matvec,
     constant=lambda values, like: tf.constant(values, like.dtype))
@@ -111,6 +114,15 @@ def styblinski_tang(ops, z):
       _ST_MINIMUM * z.shape[-1])
 
 
+def salomon(ops, z):
+  radius = ops.sqrt(ops.sum(z * z))
+  return 1.0 - ops.cos(2.0 * math.pi * radius) + 0.1 * radius
+
+
+def alpine(ops, z):
+  return ops.sum(ops.abs(z * ops.sin(z) + 0.1 * z))
+
+
 def rosenbrock(ops, z):
   head, tail = z[..., :-1], z[..., 1:]
   return ops.sum(100.0 * (tail - head * head) ** 2 + (1.0 - head) ** 2)
@@ -119,10 +131,11 @@ def rosenbrock(ops, z):
 FUNCTIONS = collections.OrderedDict([
     ("rastrigin", rastrigin), ("ackley", ackley), ("griewank", griewank),
     ("levy", levy), ("styblinski_tang", styblinski_tang),
-    ("rosenbrock", rosenbrock)])
+    ("rosenbrock", rosenbrock), ("salomon", salomon), ("alpine", alpine)])
 # Each function's usual minimizer, per coordinate; every minimum value is 0.
 MINIMA = {"rastrigin": 0.0, "ackley": 0.0, "griewank": 0.0, "levy": 1.0,
-          "styblinski_tang": _ST_MINIMIZER, "rosenbrock": 1.0}
+          "styblinski_tang": _ST_MINIMIZER, "rosenbrock": 1.0,
+          "salomon": 0.0, "alpine": 0.0}
 # The fewest dimensions each function is defined in.
 MIN_DIMS = {"rosenbrock": 2}
 
@@ -173,6 +186,13 @@ def _function_gradient(name, z):
     grad[..., :-1] = -400.0 * head * (tail - head * head) - 2.0 * (1.0 - head)
     grad[..., 1:] += 200.0 * (tail - head * head)
     return grad
+  if name == "salomon":
+    radius = np.sqrt(np.sum(z * z, -1, keepdims=True))
+    slope = 2.0 * math.pi * np.sin(2.0 * math.pi * radius) + 0.1
+    return np.where(radius > 0, slope * z / np.maximum(radius, _TINY), 0.0)
+  if name == "alpine":
+    inner = z * np.sin(z) + 0.1 * z
+    return np.sign(inner) * (np.sin(z) + z * np.cos(z) + 0.1)
   raise ValueError(_unknown(name))
 
 
