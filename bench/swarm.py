@@ -59,6 +59,7 @@ import equal_budget
 from l2l.experiment import evaluation
 from l2l.experiment import scores
 from l2l.experiment import training
+import util
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("dims", ["10", "20"], "Dimensions to run.")
@@ -86,6 +87,11 @@ flags.DEFINE_integer("train_seed", 1, "Graph-level seed of meta-training.")
 flags.DEFINE_string("rows", None, "Comma-separated row labels to run "
                     "(default: all).")
 flags.DEFINE_string("output", None, "Also write the markdown tables here.")
+flags.DEFINE_list("validate", None, "Validation mode: score these learned "
+                  "swarms, given as label=path=particles[=option:value...], "
+                  "on the validation rows (VALIDATION_ROWS, seed "
+                  "VALIDATION_SEED) next to Adam's best of 4 and 40 "
+                  "restarts, instead of the benchmark.")
 
 # The problems, by the labels of the table; {d} is the dimension. Every
 # held-out function's optimum is moved per start set by U(-2, 2) per
@@ -101,6 +107,15 @@ ROWS = collections.OrderedDict([
     ("rosenbrock", "rosenbrock:num_dims={d},random_shift=2"),
 ])
 TRAINING_ROWS = ("rastrigin",)
+# The validation rows every learned-swarm setting was picked on (with
+# --validate): functions that are neither trained on nor held out, and
+# Rastrigin's training distribution on other instances (VALIDATION_SEED).
+VALIDATION_ROWS = collections.OrderedDict([
+    ("rastrigin", "rastrigin:num_dims={d}"),
+    ("salomon", "salomon:num_dims={d},random_shift=2"),
+    ("alpine", "alpine:num_dims={d},random_shift=2"),
+])
+VALIDATION_SEED = 7
 # The problem the learned swarms meta-train on: LOIS's random family around
 # 10-d Rastrigin, optimum at the origin, starts N(0, 1.3).
 TRAINING_PROBLEM = "square_cos_10"
@@ -421,8 +436,49 @@ def settings_text(swarms):
           TRAINING_PROBLEM, evaluation.tuning_seed(FLAGS.seed)))
 
 
+def validation_swarm(spec):
+  """(label, path, particles, swarm options) of a --validate entry."""
+  label, path, particles, *options = spec.split("=")
+  overrides = util.parse_problem_options(",".join(
+      option.replace(":", "=", 1) for option in options))
+  return label, path, int(particles), overrides
+
+
+def validate(dims_list):
+  """Scores the --validate swarms on the validation rows."""
+  swarms = [validation_swarm(spec) for spec in FLAGS.validate]
+  sections = ["Validation: seed {}, {} start sets per row, budget {}.\n"
+              .format(VALIDATION_SEED, 128 * eval_epochs(), FLAGS.budget)]
+  for dims in dims_list:
+    by_row = collections.OrderedDict()
+    for row, template in VALIDATION_ROWS.items():
+      problem = template.format(d=dims)
+      held_out, _ = equal_budget.read_instances(problem, VALIDATION_SEED,
+                                                eval_epochs())
+      results = [Score(label, "{} particles".format(particles), run_tf(
+          "L2L", problem, particles, VALIDATION_SEED, eval_epochs(),
+          path=path, swarm_options=overrides))
+                 for label, path, particles, overrides in swarms]
+      for restarts in (4, 40):
+        results.append(Score(
+            "Adam, best of {} restarts".format(restarts), "lr=0.03",
+            equal_budget.adam_restarts(
+                held_out, np.random.default_rng([VALIDATION_SEED, restarts]),
+                FLAGS.budget, restarts, 0.0316)))
+      by_row[row] = results
+      print_scores(dims, "validation_" + row, results)
+    sections.append("### {}-d validation\n\n{}".format(
+        dims, table(list(by_row), by_row)))
+  return "\n".join(sections)
+
+
 def main(argv):
   del argv
+  if FLAGS.validate:
+    start = timeit.default_timer()
+    common.write_report("swarm", validate([int(d) for d in FLAGS.dims]),
+                        FLAGS.output, start)
+    return
   common.print_environment("swarm")
   start = timeit.default_timer()
   dims_list = [10] if FLAGS.quick else [int(d) for d in FLAGS.dims]
