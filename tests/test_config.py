@@ -31,6 +31,7 @@ from l2l.swarm import config
     ({"step_scale": -1.0}, "step_scale"),
     ({"hop_noise": 0.0}, "hop_noise"),
     ({"hop_threshold": 1.5}, "hop_threshold"),
+    ({"hop_noise_range": 0.5}, "hop_noise_range"),
     ({"hop_threshold": -0.1}, "hop_threshold"),
 ])
 def test_bad_options_name_the_option(options, name):
@@ -69,12 +70,13 @@ def test_options_are_frozen():
 
 def test_option_names():
   names = config.SwarmConfig.option_names()
-  assert len(names) == 28
+  assert len(names) == 29
   assert {"num_particles", "momentum_beta", "use_entropy",
           "use_feature_attention", "entropy_scale", "objective",
           "time_weighting", "final_weight", "normalise_entropy",
           "per_instance", "step_noise", "step_scale",
-          "attraction_gain", "hop_noise", "hop_threshold"} <= names
+          "attraction_gain", "hop_noise", "hop_threshold",
+          "hop_noise_range"} <= names
   assert not set(config.RESERVED_IDS) & names
 
 

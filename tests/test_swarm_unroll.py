@@ -1236,6 +1236,19 @@ def test_hop_gain_hops_stalled_particles_near_the_record(tmp_path):
   np.testing.assert_array_equal(positions[2], positions[1])
 
 
+@pytest.mark.parametrize("k, noise_range, expected", [
+    (4, 4.0, [0.25, 0.25 * 4 ** (1 / 3), 0.25 * 4 ** (2 / 3), 1.0]),
+    (3, 1.0, [0.5, 0.5, 0.5]),
+    (2, 9.0, [0.5 / 3, 1.5]),
+])
+def test_hop_widths_are_a_geometric_portfolio(k, noise_range, expected):
+  config = swarm_unroll.SwarmConfig(num_particles=k, hop_noise=0.5,
+                                    hop_noise_range=noise_range)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    widths = sess.run(swarm_unroll.hop_widths(config))
+  np.testing.assert_allclose(widths, expected, rtol=1e-6)
+
+
 def test_hop_gain_meta_gradient_reaches_the_gate():
   with tf.Graph().as_default():
     optimizer = _swarm(per_instance=True, attraction_gain="hop")

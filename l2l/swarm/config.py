@@ -98,6 +98,11 @@ class SwarmConfig:
       particle improves fast, open once it stalls.
     hop_noise: with "hop", the half-width of the uniform noise around the
       record that a hop lands in, per coordinate (> 0).
+    hop_noise_range: with "hop", the ratio of the largest particle's noise
+      to the smallest's: particle j of k hops with half-width
+      `hop_noise * hop_noise_range ** (j / (k - 1) - 1/2)`, a portfolio of
+      scales around `hop_noise` for functions whose basins differ in size
+      (1: every particle alike).
     hop_threshold: with "hop", the stillness in [0, 1] at which the initial
       gate opens halfway (stillness s means relative progress 1e-8^s per
       step: 0.4 is about 6e-4).
@@ -132,6 +137,7 @@ class SwarmConfig:
   step_scale: float = 1.0
   attraction_gain: str = "off"
   hop_noise: float = 0.5
+  hop_noise_range: float = 1.0
   hop_threshold: float = 0.4
 
   def __post_init__(self):
@@ -162,6 +168,9 @@ class SwarmConfig:
     if not self.hop_noise > 0:
       raise ValueError("Swarm option hop_noise must be > 0, got {!r}."
                        .format(self.hop_noise))
+    if not self.hop_noise_range >= 1:
+      raise ValueError("Swarm option hop_noise_range must be >= 1, got {!r}."
+                       .format(self.hop_noise_range))
     if not 0 <= self.hop_threshold <= 1:
       raise ValueError("Swarm option hop_threshold must be in [0, 1], got "
                        "{!r}.".format(self.hop_threshold))

@@ -377,12 +377,20 @@ class SwarmStep:
           labels=coefficient, logits=self._gate.logits(inputs))
     target = tf.expand_dims(record, -2)
     if hop:
-      target += tf.random.uniform(tf.shape(points), -self.config.hop_noise,
-                                  self.config.hop_noise)
+      target += tf.random.uniform(tf.shape(points), -1.0, 1.0) * tf.reshape(
+          hop_widths(self.config), [1, k, 1])
     pull = tf.expand_dims(coefficient, -1) * (target - points)
     hopped = tf.logical_and(tf.constant(hop), coefficient > 0)
     return (self.instances.flat(pull), tf.transpose(log_prob),
             tf.transpose(hopped))
+
+
+def hop_widths(config):
+  """Each particle's hop half-width: [k], geometric around `hop_noise`."""
+  k = config.num_particles
+  exponents = (tf.range(k, dtype=tf.float32) / max(k - 1, 1) -
+               (0.5 if k > 1 else 0.0))
+  return config.hop_noise * tf.pow(float(config.hop_noise_range), exponents)
 
 
 def time_weights(config, num_steps):
