@@ -152,15 +152,17 @@ def test_function(name, mode="test", batch_size=128, num_dims=10,
 
   One [batch_size, num_dims] trainable variable `x`, drawn N(0,
   `init_stddev`), and one loss per row: `test_functions.objective`, the
-  function (`l2l.tasks.test_functions`: rastrigin, ackley, griewank, levy,
-  styblinski_tang, rosenbrock) with its minimum, 0, moved to each row's
-  `optimum`, which is the function's usual minimizer plus `shift` plus a
-  per-row, per-coordinate draw from U(-random_shift, random_shift). The
-  instance (the optimum, and the rotation and scales below) is drawn anew
-  by every reset, like `square_cos`'s.
+  function (a key of `l2l.tasks.test_functions.FUNCTIONS`) with its
+  minimum, 0, moved to each row's optimum: the function's usual minimizer
+  plus the row's `offset`, `shift` plus a per-coordinate draw from
+  U(-random_shift, random_shift). The instance (the offset, and the
+  rotation and scales below) is drawn anew by every reset, like
+  `square_cos`'s. Names joined with "+" ("rastrigin+ellipsoid") make a
+  mixture: each row draws one of the functions, uniformly, with its
+  instance.
 
   Args:
-    name: the function, a key of `test_functions.FUNCTIONS`.
+    name: the function, or functions joined with "+".
     mode: "train" or "test"; both give the same distribution of instances.
     batch_size: independent instances (rows) optimised together.
     num_dims: d.
@@ -181,6 +183,7 @@ def test_function(name, mode="test", batch_size=128, num_dims=10,
       rosenbrock), a negative spread or shift range, or a scale range
       below 1.
   """
+  names = str(name).split("+")
   if mode not in ("train", "test"):
     raise ValueError("test_function mode must be 'train' or 'test', got "
                      "{!r}.".format(mode))
@@ -188,7 +191,8 @@ def test_function(name, mode="test", batch_size=128, num_dims=10,
     if not isinstance(value, int) or value < 1:
       raise ValueError("{} {} must be a positive integer, got {!r}.".format(
           name, option, value))
-  test_functions.check_name(name, num_dims)
+  for each in names:
+    test_functions.check_name(each, num_dims)
   for option, value in (("init_stddev", init_stddev),
                         ("random_shift", random_shift)):
     if not value >= 0:
@@ -197,7 +201,6 @@ def test_function(name, mode="test", batch_size=128, num_dims=10,
   if not scale_range >= 1:
     raise ValueError("{} scale_range must be >= 1, got {!r}.".format(
         name, scale_range))
-  center = test_functions.MINIMA[name] + shift
   shape = [batch_size, num_dims]
 
   def build():
@@ -207,11 +210,11 @@ def test_function(name, mode="test", batch_size=128, num_dims=10,
             stddev=init_stddev))
     if random_shift:
       initializer = tf.compat.v1.random_uniform_initializer(
-          center - random_shift, center + random_shift)
+          shift - random_shift, shift + random_shift)
     else:
-      initializer = tf.compat.v1.constant_initializer(center)
-    optimum = tf.compat.v1.get_variable(
-        "optimum", shape=shape, dtype=dtype, initializer=initializer,
+      initializer = tf.compat.v1.constant_initializer(shift)
+    offset = tf.compat.v1.get_variable(
+        "offset", shape=shape, dtype=dtype, initializer=initializer,
         trainable=False)
     rotation = scales = None
     if rotate:
@@ -224,10 +227,25 @@ def test_function(name, mode="test", batch_size=128, num_dims=10,
           "log_scales", shape=shape, dtype=dtype,
           initializer=tf.compat.v1.random_uniform_initializer(
               -log_range, log_range), trainable=False))
-    return test_functions.objective(test_functions.TENSORFLOW, name, x,
-                                    optimum, rotation, scales)
+    losses = [test_functions.objective(
+        test_functions.TENSORFLOW, each, x,
+        offset + test_functions.MINIMA[each], rotation, scales)
+              for each in names]
+    if len(names) == 1:
+      return losses[0]
+    choice = tf.compat.v1.get_variable(
+        "function", shape=[batch_size, len(names)], dtype=dtype,
+        initializer=_random_one_hot, trainable=False)
+    return tf.reduce_sum(choice * tf.stack(losses, axis=1), axis=1)
 
   return build
+
+
+def _random_one_hot(shape, dtype=tf.float32, partition_info=None):
+  """[rows, n] rows of one-hot choices, uniform (a variable initializer)."""
+  del partition_info  # Unused.
+  return tf.one_hot(tf.random.uniform(shape[:1], 0, shape[1], tf.int32),
+                    shape[1], dtype=dtype)
 
 
 def _random_rotations(shape, dtype=tf.float32, partition_info=None):

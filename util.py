@@ -449,6 +449,22 @@ def _register_test_functions():
   """
   for name in test_functions.FUNCTIONS:
     register_problem(name, functools.partial(problems.test_function, name))
+  register_problem(FUNCTION_MIX, _function_mix)
+
+
+# A mixture of test functions, one drawn per row:
+# "function_mix:functions=rastrigin+ellipsoid,rotate=True".
+FUNCTION_MIX = "function_mix"
+
+
+def _function_mix(mode="test", functions="rastrigin", **options):
+  """`problems.test_function` of the functions joined with "+"."""
+  known = inspect.signature(problems.test_function).parameters
+  unknown = sorted(set(options) - set(known) | {"name"} & set(options))
+  if unknown:
+    raise ValueError("problem {!r} does not take the options {}.".format(
+        FUNCTION_MIX, ", ".join(unknown)))
+  return problems.test_function(functions, mode=mode, **options)
 
 
 def problem_names():

@@ -121,7 +121,8 @@ def read_instances(problem_name, seed, epochs):
         draws[key].append(np.asarray(value, np.float64))
   joined = {key: np.concatenate(value) for key, value in draws.items()}
   scales = joined.get("log_scales")
-  return Instances(name, joined["optimum"], joined.get("rotation"),
+  optimum = joined["offset"] + test_functions.MINIMA[name]
+  return Instances(name, optimum, joined.get("rotation"),
                    None if scales is None else np.exp(scales),
                    float(options["init_stddev"])), joined["x"]
 

@@ -115,15 +115,16 @@ def test_test_function_rows_are_instances_with_their_minimum_at_optimum(
   variables = {v.name.split(":")[0]: v
                for v in tf.compat.v1.global_variables()}
   assert [v.name for v in tf.compat.v1.trainable_variables()] == ["x:0"]
-  assert sorted(variables) == ["optimum", "x"]
-  x, optimum = sess.run([variables["x"], variables["optimum"]])
+  assert sorted(variables) == ["offset", "x"]
+  x, offset = sess.run([variables["x"], variables["offset"]])
+  optimum = offset + 1.0
   assert loss.shape == (64,) and x.shape == optimum.shape == (64, 3)
   assert 2.5 < x.std() < 3.5
-  # Levy's usual minimizer is 1; each row's is moved by U(-2, 2).
+  # Levy's usual minimizer is 1; each row's is moved by an offset U(-2, 2).
   assert -1.0 <= optimum.min() < -0.5 and 2.5 < optimum.max() <= 3.0
   np.testing.assert_allclose(sess.run(loss), test_functions.objective(
       test_functions.NUMPY, "levy", x, optimum), rtol=1e-5)
-  sess.run(variables["x"].assign(optimum))
+  sess.run(variables["x"].assign(optimum.astype(np.float32)))
   np.testing.assert_allclose(sess.run(loss), 0.0, atol=1e-5)
 
 
@@ -131,7 +132,7 @@ def test_test_function_fixed_shift_rotation_and_scales(sess):
   build = problems.test_function("rastrigin", batch_size=8, num_dims=4,
                                  shift=1.5, rotate=True, scale_range=4.0)
   loss, values, _ = _evaluate(sess, build)
-  np.testing.assert_allclose(values["optimum"], 1.5)
+  np.testing.assert_allclose(values["offset"], 1.5)
   rotation, scales = values["rotation"], np.exp(values["log_scales"])
   np.testing.assert_allclose(
       np.einsum("rij,rkj->rik", rotation, rotation),
@@ -139,7 +140,7 @@ def test_test_function_fixed_shift_rotation_and_scales(sess):
   assert 0.25 <= scales.min() and scales.max() <= 4.0 and (
       scales.max() / scales.min() > 3.0)
   np.testing.assert_allclose(loss, test_functions.objective(
-      test_functions.NUMPY, "rastrigin", values["x"], values["optimum"],
+      test_functions.NUMPY, "rastrigin", values["x"], values["offset"],
       rotation, scales), rtol=1e-5)
 
 
@@ -148,8 +149,25 @@ def test_test_function_unshifted_is_the_usual_function(sess):
                                  num_dims=2)
   point = np.full((4, 2), -2.903534, np.float32)
   loss, values, _ = _evaluate(sess, build, {"x": point})
-  np.testing.assert_allclose(values["optimum"], -2.903534, atol=1e-6)
+  np.testing.assert_allclose(values["offset"], 0.0)
   np.testing.assert_allclose(loss, 0.0, atol=1e-3)
+
+
+def test_test_function_mixture_draws_a_function_per_row(sess):
+  build = problems.test_function("rastrigin+ellipsoid+levy", batch_size=300,
+                                 num_dims=3, rotate=True)
+  loss, values, trainable = _evaluate(sess, build)
+  assert trainable == ["x"]
+  choice = values["function"]
+  assert choice.shape == (300, 3)
+  np.testing.assert_array_equal(choice.sum(1), 1.0)
+  assert np.all(choice.sum(0) > 70)  # Uniform: about 100 rows each.
+  expected = sum(
+      choice[:, i] * test_functions.objective(
+          test_functions.NUMPY, name, values["x"],
+          values["offset"] + test_functions.MINIMA[name], values["rotation"])
+      for i, name in enumerate(["rastrigin", "ellipsoid", "levy"]))
+  np.testing.assert_allclose(loss, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_test_function_reset_draws_a_new_instance(sess):

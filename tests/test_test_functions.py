@@ -61,15 +61,29 @@ def _alpine(z):
   return sum(abs(v * math.sin(v) + 0.1 * v) for v in z)
 
 
+def _ellipsoid(z):
+  d = len(z)
+  return sum(10 ** (4 * i / (d - 1)) * v * v for i, v in enumerate(z))
+
+
+def _schwefel_222(z):
+  product = 1.0
+  for v in z:
+    product *= abs(v)
+  return sum(abs(v) for v in z) + product
+
+
 REFERENCES = {"rastrigin": _rastrigin, "ackley": _ackley,
               "griewank": _griewank, "levy": _levy,
               "styblinski_tang": _styblinski_tang, "rosenbrock": _rosenbrock,
-              "salomon": _salomon, "alpine": _alpine}
+              "salomon": _salomon, "alpine": _alpine,
+              "ellipsoid": _ellipsoid, "schwefel_222": _schwefel_222}
 # The usual minimizers, stated independently of the module; Styblinski-Tang's
 # is the root of its derivative 2 z^3 - 16 z + 2.5 below -2.
 MINIMIZERS = {"rastrigin": 0.0, "ackley": 0.0, "griewank": 0.0, "levy": 1.0,
               "styblinski_tang": float(min(np.roots([2, 0, -16, 2.5]).real)),
-              "rosenbrock": 1.0, "salomon": 0.0, "alpine": 0.0}
+              "rosenbrock": 1.0, "salomon": 0.0, "alpine": 0.0,
+              "ellipsoid": 0.0, "schwefel_222": 0.0}
 NAMES = sorted(REFERENCES)
 
 

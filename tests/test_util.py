@@ -133,6 +133,22 @@ def test_test_functions_are_known_with_their_options(name, fresh_session):
     util.get_config(name + ":spread=3")
 
 
+def test_function_mix_draws_its_functions_per_row(fresh_session):
+  with fresh_session() as sess:
+    problem, _, _ = util.get_config(
+        "function_mix:functions=rastrigin+ellipsoid,num_dims=4,rotate=True")
+    loss = problem()
+    sess.run(tf.compat.v1.global_variables_initializer())
+    names = sorted(v.op.name for v in tf.compat.v1.global_variables())
+    assert names == ["function", "offset", "rotation", "x"]
+    assert sess.run(loss).shape == (128,)
+  with pytest.raises(ValueError, match="function_mix' does not take the "
+                     "options spread"):
+    util.get_config("function_mix:functions=rastrigin,spread=2")
+  with pytest.raises(ValueError, match="Unknown test function 'sphere'"):
+    util.get_config("function_mix:functions=rastrigin+sphere")
+
+
 def test_get_config_unknown_problem_lists_known_ones():
   with pytest.raises(ValueError, match="Unknown problem 'quad'") as error:
     util.get_config("quad")

@@ -18,6 +18,8 @@ value is 0 for all of them):
 | rosenbrock | sum_{i<d} 100 (z_{i+1} - z_i^2)^2 + (1 - z_i)^2 | 1 |
 | salomon | 1 - cos(2 pi ||z||) + 0.1 ||z|| | 0 |
 | alpine | sum abs(z sin z + 0.1 z) | 0 |
+| ellipsoid | sum 10^(4 (i - 1) / (d - 1)) z_i^2 | 0 |
+| schwefel_222 | sum abs(z) + prod abs(z) | 0 |
 
 Styblinski-Tang's usual form has the minimum -39.166... d; the constant
 added here moves it to 0, so every function's minimum is 0. Rosenbrock
@@ -123,6 +125,19 @@ def alpine(ops, z):
   return ops.sum(ops.abs(z * ops.sin(z) + 0.1 * z))
 
 
+def _ellipsoid_weights(d):
+  return 10.0 ** (4.0 * np.arange(d) / max(d - 1, 1))
+
+
+def ellipsoid(ops, z):
+  return ops.sum(ops.constant(_ellipsoid_weights(z.shape[-1]), z) * z * z)
+
+
+def schwefel_222(ops, z):
+  magnitudes = ops.abs(z)
+  return ops.sum(magnitudes) + ops.prod(magnitudes)
+
+
 def rosenbrock(ops, z):
   head, tail = z[..., :-1], z[..., 1:]
   return ops.sum(100.0 * (tail - head * head) ** 2 + (1.0 - head) ** 2)
@@ -131,11 +146,13 @@ def rosenbrock(ops, z):
 FUNCTIONS = collections.OrderedDict([
     ("rastrigin", rastrigin), ("ackley", ackley), ("griewank", griewank),
     ("levy", levy), ("styblinski_tang", styblinski_tang),
-    ("rosenbrock", rosenbrock), ("salomon", salomon), ("alpine", alpine)])
+    ("rosenbrock", rosenbrock), ("salomon", salomon), ("alpine", alpine),
+    ("ellipsoid", ellipsoid), ("schwefel_222", schwefel_222)])
 # Each function's usual minimizer, per coordinate; every minimum value is 0.
 MINIMA = {"rastrigin": 0.0, "ackley": 0.0, "griewank": 0.0, "levy": 1.0,
           "styblinski_tang": _ST_MINIMIZER, "rosenbrock": 1.0,
-          "salomon": 0.0, "alpine": 0.0}
+          "salomon": 0.0, "alpine": 0.0, "ellipsoid": 0.0,
+          "schwefel_222": 0.0}
 # The fewest dimensions each function is defined in.
 MIN_DIMS = {"rosenbrock": 2}
 
@@ -193,6 +210,11 @@ def _function_gradient(name, z):
   if name == "alpine":
     inner = z * np.sin(z) + 0.1 * z
     return np.sign(inner) * (np.sin(z) + z * np.cos(z) + 0.1)
+  if name == "ellipsoid":
+    return 2.0 * _ellipsoid_weights(d) * z
+  if name == "schwefel_222":
+    magnitudes = np.abs(z)
+    return np.sign(z) * (1.0 + _product_of_others(magnitudes))
   raise ValueError(_unknown(name))
 
 
