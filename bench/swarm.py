@@ -44,6 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import collections
 import itertools
+import json
 import math
 import tempfile
 import time
@@ -56,6 +57,7 @@ import numpy as np
 
 import common  # First: it quiets TensorFlow before anything imports it.
 import equal_budget
+from l2l import files
 from l2l.experiment import evaluation
 from l2l.experiment import scores
 from l2l.experiment import training
@@ -87,6 +89,14 @@ flags.DEFINE_integer("train_seed", 1, "Graph-level seed of meta-training.")
 flags.DEFINE_string("rows", None, "Comma-separated row labels to run "
                     "(default: all).")
 flags.DEFINE_string("output", None, "Also write the markdown tables here.")
+flags.DEFINE_list("methods", ["learned", "pso", "numpy"], "Which methods to "
+                  "run: learned (the learned swarms), pso, numpy (Adam, "
+                  "scipy, CMA-ES); with --scores_file, a long run splits "
+                  "into processes whose files --tables_from joins.")
+flags.DEFINE_string("scores_file", None, "Also write every start set's "
+                    "score to this JSON file, after each row.")
+flags.DEFINE_list("tables_from", None, "Print the tables of these "
+                  "--scores_file files, joined, instead of running.")
 flags.DEFINE_list("validate", None, "Validation mode: score these learned "
                   "swarms, given as label=path=particles[=option:value...], "
                   "on the validation rows (VALIDATION_ROWS, seed "
@@ -135,6 +145,9 @@ JUMP_FRACTIONS = (0.25, 0.5, 0.75)
 BASIN_STEPS = (0.25, 0.5, 1.0, 2.0)
 DE_POPSIZES = (5, 15)
 CMA_SIGMAS = (0.5, 1.0, 2.0)
+
+# The learned swarms' labels begin with this.
+LEARNED_PREFIX = "L2L swarm"
 
 Score = collections.namedtuple("Score", "method, setting, bests")
 Score.__doc__ = """One method on one row.
@@ -331,13 +344,50 @@ def check_instances(problem, held_out, first_starts):
 
 def row_scores(problem, swarms):
   start = timeit.default_timer()
-  results = learned_scores(problem, swarms)
-  results.extend(pso_scores(problem))
-  numpy_results, held_out, first_starts = numpy_scores(problem)
-  check_instances(problem, held_out, first_starts)
-  results.extend(numpy_results)
+  results = []
+  if "learned" in FLAGS.methods:
+    results.extend(learned_scores(problem, swarms))
+  if "pso" in FLAGS.methods:
+    results.extend(pso_scores(problem))
+  if "numpy" in FLAGS.methods:
+    numpy_results, held_out, first_starts = numpy_scores(problem)
+    check_instances(problem, held_out, first_starts)
+    results.extend(numpy_results)
   logging.info("%s: %.0f s", problem, timeit.default_timer() - start)
   return results
+
+
+def write_scores(settings, scored):
+  """Writes `scored` {(dims, row): [Score]} to --scores_file as JSON."""
+  records = [{"dims": dims, "row": row, "method": r.method,
+              "setting": r.setting, "bests": [float(b) for b in r.bests]}
+             for (dims, row), results in scored.items() for r in results]
+  files.write_atomic(FLAGS.scores_file, json.dumps(
+      {"settings": settings, "scores": records}).encode("utf-8"))
+
+
+def read_scores(paths):
+  """Joins --scores_file files: (settings texts, {dims: {row: [Score]}})."""
+  settings = []
+  joined = collections.defaultdict(lambda: collections.defaultdict(list))
+  for path in paths:
+    with open(path) as stream:
+      content = json.load(stream)
+    settings.append(content["settings"])
+    for record in content["scores"]:
+      joined[record["dims"]][record["row"]].append(Score(
+          record["method"], record["setting"], np.asarray(record["bests"])))
+  return settings, joined
+
+
+def report(dims, by_row, learned_labels):
+  """The markdown of one dimension: scores, verdicts, tuned settings."""
+  rows = list(by_row)
+  return "### {}-d\n\n{}\n{}\nTuned settings:\n\n{}".format(
+      dims, table(rows, by_row), "\n".join(
+          "- " + line for line in verdicts(dims, rows, by_row,
+                                           learned_labels)),
+      settings_table(rows, by_row))
 
 
 def print_scores(dims, row, results):
@@ -481,6 +531,16 @@ def main(argv):
     return
   common.print_environment("swarm")
   start = timeit.default_timer()
+  if FLAGS.tables_from:
+    settings, joined = read_scores(FLAGS.tables_from)
+    learned = {r.method for rows in joined.values() for results in
+               rows.values() for r in results if r.method.startswith(
+                   LEARNED_PREFIX)}
+    common.write_report("swarm", "\n".join(
+        [" ".join(dict.fromkeys(settings)) + "\n"] +
+        [report(dims, joined[dims], learned) for dims in sorted(joined)]),
+                        FLAGS.output, start)
+    return
   dims_list = [10] if FLAGS.quick else [int(d) for d in FLAGS.dims]
   rows = list(ROWS) if FLAGS.rows is None else FLAGS.rows.split(",")
   unknown = sorted(set(rows) - set(ROWS))
@@ -488,19 +548,21 @@ def main(argv):
     raise app.UsageError("Unknown --rows {}; expected some of {}.".format(
         ", ".join(unknown), ", ".join(ROWS)))
   with tempfile.TemporaryDirectory(prefix="l2l-swarm-") as directory:
-    swarms = swarms_to_score(directory)
-    sections = [settings_text(swarms) + "\n"]
+    swarms = (swarms_to_score(directory) if "learned" in FLAGS.methods
+              else [])
+    settings = settings_text(swarms)
+    sections = [settings + "\n"]
     learned_labels = {label for label, _, _ in swarms}
+    scored = collections.OrderedDict()
     for dims in dims_list:
       by_row = collections.OrderedDict()
       for row in rows:
         by_row[row] = row_scores(ROWS[row].format(d=dims), swarms)
+        scored[(dims, row)] = by_row[row]
         print_scores(dims, row, by_row[row])
-      sections.append("### {}-d\n\n{}\n{}\nTuned settings:\n\n{}".format(
-          dims, table(rows, by_row), "\n".join(
-              "- " + line for line in verdicts(dims, rows, by_row,
-                                               learned_labels)),
-          settings_table(rows, by_row)))
+        if FLAGS.scores_file:
+          write_scores(settings, scored)
+      sections.append(report(dims, by_row, learned_labels))
   common.write_report("swarm", "\n".join(sections), FLAGS.output, start)
 
 

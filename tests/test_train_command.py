@@ -466,6 +466,23 @@ def test_train_command_swarm_objective_flags(tmp_path):
   assert "Best particle per start set: mean final loss" in evaluated.stdout
 
 
+def test_train_command_hop_swarm_flags(tmp_path):
+  save_path = tmp_path / "hop"
+  done = _train("--problem=rastrigin:num_dims=3,batch_size=4",
+                "--save_path=" + str(save_path), "--num_particle=2",
+                "--swarm_per_instance", "--swarm_attraction_gain=hop",
+                "--swarm_hop_noise=0.3", "--noswarm_entropy",
+                "--num_epochs=1", "--evaluation_epochs=1", "--num_steps=4",
+                "--unroll_length=2", "--seed=1")
+  assert done.returncode == 0, done.stderr
+  with open(save_path / "manifest.json") as stream:
+    swarm = json.load(stream)["swarm"]
+  assert swarm["attraction_gain"] == "hop" and swarm["hop_noise"] == 0.3
+  # The fresh hop gate is the stall rule, one meta-step from its start.
+  gate = l2l_file.load(save_path / "gate.l2l")["attraction_gate"]
+  np.testing.assert_allclose(gate["w"], [0.0, 4.0], atol=0.05)
+
+
 def test_train_command_resume_refuses_other_swarm_options(tmp_path):
   save_path = tmp_path / "swarm"
   common = ["--problem=square_cos_2", "--save_path=" + str(save_path),
@@ -522,6 +539,7 @@ def test_train_command_bad_swarm_flags_name_the_flag(tmp_path):
                      ("--swarm_step_noise=-1", "swarm_step_noise"),
                      ("--swarm_attraction_gain=always",
                       "swarm_attraction_gain"),
+                     ("--swarm_hop_noise=0", "swarm_hop_noise"),
                      ("--swarm_entropy_weight=-0.5", "swarm_entropy_weight")):
     done = _train("--problem=square_cos_2", "--num_particle=2", flag,
                   "--save_path=" + str(tmp_path / "x"))

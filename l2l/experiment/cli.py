@@ -64,9 +64,15 @@ def define_shared_flags():
   flags.DEFINE_enum("swarm_attraction_gain", defaults.attraction_gain,
                     list(swarm_config.ATTRACTION_GAINS), "Swarm: a learned "
                     "gate moves each particle toward its instance's best "
-                    "point: off, learned (a pull by the gate's value) or "
-                    "jump (onto that point with the gate's probability). "
+                    "point: off, learned (a pull by the gate's value), "
+                    "jump (onto that point with the gate's probability) or "
+                    "hop (basin hopping: once a particle stalls, onto that "
+                    "point plus uniform noise of --swarm_hop_noise). "
                     "Evaluation takes the saved swarm's unless given.")
+  flags.DEFINE_float("swarm_hop_noise", defaults.hop_noise, "Swarm, with "
+                     "--swarm_attraction_gain=hop: half-width of the noise "
+                     "around the best point a hop lands in (> 0).",
+                     lower_bound=1e-30)
 
 
 def swarm_flag_options(only_given=False):
@@ -82,7 +88,8 @@ def swarm_flag_options(only_given=False):
   flag_of = {"per_instance": "swarm_per_instance",
              "step_noise": "swarm_step_noise",
              "step_scale": "swarm_step_scale",
-             "attraction_gain": "swarm_attraction_gain"}
+             "attraction_gain": "swarm_attraction_gain",
+             "hop_noise": "swarm_hop_noise"}
   return {option: FLAGS[flag].value for option, flag in flag_of.items()
           if not only_given or FLAGS[flag].present}
 
