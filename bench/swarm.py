@@ -71,16 +71,18 @@ flags.DEFINE_boolean("quick", False, "10-d only, one instance, brief "
 flags.DEFINE_integer("budget", 1000, "Function+gradient evaluations per "
                      "start set, for every method.")
 flags.DEFINE_string("path", None, "The LOIS-recipe swarm to score (trained "
-                    "here on 10-d Rastrigin when not given).")
+                    "here on 10-d Rastrigin when not given; 'none' leaves "
+                    "it out).")
 flags.DEFINE_string("hop_path", None, "The basin-hopping swarm to score "
-                    "(trained here on 10-d Rastrigin when not given).")
+                    "(trained here on 10-d Rastrigin when not given; "
+                    "'none' leaves it out).")
 flags.DEFINE_integer("train_epochs", None, "Meta-training epochs per swarm; "
                      "defaults to each recipe's.")
 flags.DEFINE_integer("quick_train_epochs", 5, "Meta-training epochs per "
                      "swarm with --quick.")
-flags.DEFINE_integer("eval_epochs", 2, "Held-out instances of 128 start "
+flags.DEFINE_integer("eval_epochs", 1, "Held-out instances of 128 start "
                      "sets each, the same for every method.")
-flags.DEFINE_integer("tune_start_sets", 32, "Start sets each tuning run of "
+flags.DEFINE_integer("tune_start_sets", 16, "Start sets each tuning run of "
                      "a scipy or CMA-ES baseline gets (Adam and PSO tune on "
                      "one instance of 128).")
 flags.DEFINE_integer("seed", 0, "Seed of the held-out instances; tuning "
@@ -134,12 +136,13 @@ TRAINING_PROBLEM = "square_cos_10"
 # functions of bench/README.md's swarm section.
 HOP_RECIPE = dict(training.SWARM_RECIPE, swarm_options=dict(
     training.SWARM_RECIPE["swarm_options"], attraction_gain="hop",
-    hop_noise=0.5))
+    hop_noise=0.7))
 HOP_PARTICLES = 4
 
 # Tuning grids (the full bench; --quick keeps the marked subsets).
-PSO_GRID = list(itertools.product((0.5, 0.7298, 0.9), (0.75, 1.49618, 2.0)))
-QUICK_PSO_GRID = [(0.7298, 1.49618), (0.5, 1.49618), (0.9, 0.75)]
+PSO_GRID = [(0.7298, 1.49618), (0.5, 1.49618), (0.5, 2.0), (0.3, 2.0),
+            (0.9, 0.75)]
+QUICK_PSO_GRID = PSO_GRID[:3]
 ADAM_RESTARTS = (4, 10, 40, 100)
 JUMP_FRACTIONS = (0.25, 0.5, 0.75)
 BASIN_STEPS = (0.25, 0.5, 1.0, 2.0)
@@ -462,6 +465,8 @@ def swarms_to_score(directory):
        "recipe"),
       ("L2L swarm, basin hopping", FLAGS.hop_path, HOP_RECIPE,
        HOP_PARTICLES, "hop")):
+    if path == "none":
+      continue
     if path is None:
       path = os.path.join(directory, name)
       if not train_swarm(path, recipe, particles):
