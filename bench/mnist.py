@@ -37,6 +37,10 @@ optimizers of every checkpoint.
     python bench/mnist.py                       # the full bench (hours)
     python bench/mnist.py --train_only --train_epochs=500   # settings search
     python bench/mnist.py --optimizer_path=DIR  # skip meta-training
+
+Given an `--output_dir` that holds a run (stopped, or asked for fewer
+epochs), it continues it: meta-training resumes from its training state and
+the curve goes on.
 """
 
 import os
@@ -46,7 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import collections
-import math
+import json
 import tempfile
 import time
 import timeit
@@ -63,11 +67,13 @@ from l2l import files
 from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
 from l2l.core import meta_objective
+from l2l.experiment import cli
 from l2l.experiment import evaluation
 from l2l.experiment import plots
 from l2l.experiment import records
 from l2l.experiment import scores
 from l2l.experiment import training
+from l2l.experiment import training_state
 
 # The copy of the original MNIST files on the machines this bench runs on.
 SHARED_DATA_DIR = "/work/shared/data/mnist"
@@ -110,6 +116,8 @@ flags.DEFINE_string("output_dir", None, "Where the plots, records files and "
 flags.DEFINE_string("output", None, "Also write the markdown report here.")
 
 PROBLEM = "mnist"
+# Where the meta-training curve is kept, in --output_dir.
+CURVE_FILE = "curve.json"
 HORIZONS = (common.TRAIN_STEPS, 2 * common.TRAIN_STEPS)
 # The paper's Figure 4 baselines, and classical momentum.
 BASELINES = tuple(evaluation.BASELINES)
@@ -201,38 +209,81 @@ def copy_optimizer(source, destination):
   return destination
 
 
+def curve_settings():
+  """What a meta-training curve depends on, besides its length."""
+  return {"meta_learning_rate": FLAGS.meta_learning_rate,
+          "meta_objective": FLAGS.meta_objective,
+          "train_seed": FLAGS.train_seed,
+          "checkpoint_period": FLAGS.checkpoint_period,
+          "train_evaluation_epochs": FLAGS.train_evaluation_epochs,
+          "tune_epochs": FLAGS.tune_epochs, "seed": FLAGS.seed}
+
+
+def read_curve(output_dir):
+  """The curve kept in `output_dir` by an earlier run ([] if none).
+
+  Raises:
+    ValueError: if that run had other settings.
+  """
+  path = os.path.join(output_dir, CURVE_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path, "rb") as stream:
+    kept = json.loads(stream.read().decode("utf-8"))
+  if kept["settings"] != curve_settings():
+    raise ValueError(
+        "{} holds a run with other settings ({}); give another "
+        "--output_dir, or those settings to continue it.".format(
+            output_dir, kept["settings"]))
+  return [Checkpoint(**point) for point in kept["curve"]]
+
+
+def write_curve(output_dir, curve):
+  text = json.dumps({"settings": curve_settings(),
+                     "curve": [point._asdict() for point in curve]},
+                    indent=1)
+  files.write_atomic(os.path.join(output_dir, CURVE_FILE),
+                     text.encode("utf-8"))
+
+
 class CheckpointValidation:
   """Validates train.py's optimizer every `--checkpoint_period` epochs.
 
   Called by `training.train` after every epoch; at the epoch after a
   checkpoint (train.py has evaluated and saved by then) it evaluates the
   saved optimizer on the validation instances, unless it is the one
-  already validated.
+  already validated, and keeps the curve in the output directory.
   """
 
-  def __init__(self, save_path, copies_dir, rivals):
-    """Starts the curve.
+  def __init__(self, output_dir, save_path, rivals, curve):
+    """Starts or continues the curve.
 
     Args:
+      output_dir: the bench's directory: each validated optimizer is
+        copied to its `checkpoints/`, and the curve kept in it.
       save_path: train.py's save directory.
-      copies_dir: where each validated optimizer is copied.
       rivals: {name: validation mean final loss} of the tuned baselines at
         100 steps, for the BENCH lines.
+      curve: the curve of the run this one continues ([] for none).
     """
+    self.output_dir = output_dir
     self.save_path = save_path
-    self.copies_dir = copies_dir
     self.rivals = rivals
-    self.curve = []
+    self.curve = list(curve)
+    # A resumed run adds to the CPU seconds of the one it continues.
+    self._base = curve[-1].cpu_seconds if curve else 0.0
     self._start = cpu_seconds()
     self._validation_seconds = 0.0
 
   def train_seconds(self):
     """Meta-training's CPU seconds so far, validations excluded."""
-    return cpu_seconds() - self._start - self._validation_seconds
+    return (self._base + cpu_seconds() - self._start -
+            self._validation_seconds)
 
   def __call__(self, epoch, seconds, final_loss):
     del seconds, final_loss  # Unused.
-    if epoch > 1 and (epoch - 1) % FLAGS.checkpoint_period == 0:
+    done = self.curve[-1].epoch if self.curve else 0
+    if epoch - 1 > done and (epoch - 1) % FLAGS.checkpoint_period == 0:
       self.validate(epoch - 1)
 
   def validate(self, epoch):
@@ -246,10 +297,11 @@ class CheckpointValidation:
       validation, path = previous.validation, previous.path
     else:
       path = copy_optimizer(self.save_path, os.path.join(
-          self.copies_dir, "epoch_{}".format(saved_epoch)))
+          self.output_dir, "checkpoints", "epoch_{}".format(saved_epoch)))
       validation = validate(path)
     self.curve.append(Checkpoint(epoch, saved_epoch, train_seconds,
                                  validation, path))
+    write_curve(self.output_dir, self.curve)
     self._validation_seconds += cpu_seconds() - start
     fields = collections.OrderedDict([
         ("stage", "checkpoint"), ("epoch", epoch),
@@ -261,20 +313,30 @@ class CheckpointValidation:
     common.print_bench_line(SCRIPT, fields)
 
 
-def meta_train(output_dir, rivals):
+def meta_train(output_dir, rivals, curve):
   """Meta-trains on `mnist`, validating every checkpoint.
 
+  A run whose state and curve are in `output_dir` (stopped, or asked for
+  fewer epochs) is continued, with the same settings.
+
   Args:
-    output_dir: the bench's directory; train.py saves in `train/`, and
-      every validated optimizer is copied to `checkpoints/epoch_<n>/`.
+    output_dir: the bench's directory; train.py saves in `train/`, every
+      validated optimizer is copied to `checkpoints/epoch_<n>/`, and the
+      curve is kept in `curve.json`.
     rivals: {name: validation mean final loss} of the tuned baselines.
+    curve: the curve `read_curve` found there.
 
   Returns:
-    The curve, a list of `Checkpoint`s (empty if nothing was saved).
+    `(curve, interrupted)`: the curve, a list of `Checkpoint`s (empty if
+    nothing was saved), and the signal that stopped meta-training, or None.
   """
   save_path = os.path.join(output_dir, "train")
-  validation = CheckpointValidation(
-      save_path, os.path.join(output_dir, "checkpoints"), rivals)
+  resume = training_state.exists(save_path)
+  if resume and curve and curve[-1].epoch >= FLAGS.train_epochs:
+    logging.info("%s holds a curve of %d epochs already.", output_dir,
+                 curve[-1].epoch)
+    return curve, None
+  validation = CheckpointValidation(output_dir, save_path, rivals, curve)
   result = training.train(
       PROBLEM, save_path=save_path, num_epochs=FLAGS.train_epochs,
       log_period=FLAGS.checkpoint_period,
@@ -282,15 +344,18 @@ def meta_train(output_dir, rivals):
       evaluation_epochs=FLAGS.train_evaluation_epochs,
       num_steps=common.TRAIN_STEPS, unroll_length=common.UNROLL_LENGTH,
       learning_rate=FLAGS.meta_learning_rate, seed=FLAGS.train_seed,
-      data_dir=data_dir(), show_progress=False, handle_signals=False,
+      data_dir=data_dir(), show_progress=False, resume=resume,
+      checkpoint_period=FLAGS.checkpoint_period,
       epoch_callback=validation, meta_objective=FLAGS.meta_objective)
+  if result.interrupted:
+    return validation.curve, result.interrupted
   if result.diverged:
     logging.warning("Meta-training diverged at epoch %d; the curve ends at "
                     "the last good optimizer.", result.epochs)
   if result.saved and (not validation.curve or
                        validation.curve[-1].epoch < result.epochs):
     validation.validate(result.epochs)
-  return validation.curve
+  return validation.curve, None
 
 
 def first_beating(curve, value):
@@ -497,6 +562,10 @@ def main(argv):
   output_dir = FLAGS.output_dir or tempfile.mkdtemp(prefix="l2l-mnist-bench-")
   os.makedirs(output_dir, exist_ok=True)
   logging.info("Plots, records and checkpoints go to %s", output_dir)
+  try:
+    kept_curve = read_curve(output_dir)
+  except ValueError as error:
+    cli.fail(error)
   mnist_tuned = tune_baselines(PROBLEM, common.TRAIN_STEPS)
   rivals = {name: value for name, (_, value) in mnist_tuned.items()}
   sections = []
@@ -504,7 +573,12 @@ def main(argv):
   if FLAGS.optimizer_path:
     optimizer_path = FLAGS.optimizer_path
   else:
-    curve = meta_train(output_dir, rivals)
+    curve, interrupted = meta_train(output_dir, rivals, kept_curve)
+    if interrupted:
+      logging.error("Stopped by %s; run the same command again to continue "
+                    "from epoch %d.", interrupted,
+                    curve[-1].epoch if curve else 0)
+      return 130
     if not curve:
       logging.error("Meta-training saved no optimizer.")
       return 2
