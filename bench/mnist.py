@@ -102,6 +102,11 @@ flags.DEFINE_enum("meta_objective", meta_objective.DEFAULT,
                   "What the meta-loss sums over an unroll: the losses "
                   "(DeepMind's) or their logs.")
 flags.DEFINE_integer("train_seed", 1, "Graph-level seed of meta-training.")
+flags.DEFINE_boolean("second_derivatives", False, "Meta-train through the "
+                     "optimizee's gradients (train.py's option).")
+flags.DEFINE_integer("unroll_length", common.UNROLL_LENGTH, "Steps per "
+                     "meta-training unroll; the paper's is {}.".format(
+                         common.UNROLL_LENGTH))
 flags.DEFINE_boolean("train_only", False, "Stop after meta-training and its "
                      "validation curve (for choosing the settings): no "
                      "held-out evaluation.")
@@ -214,6 +219,8 @@ def curve_settings():
   return {"meta_learning_rate": FLAGS.meta_learning_rate,
           "meta_objective": FLAGS.meta_objective,
           "train_seed": FLAGS.train_seed,
+          "second_derivatives": FLAGS.second_derivatives,
+          "unroll_length": FLAGS.unroll_length,
           "checkpoint_period": FLAGS.checkpoint_period,
           "train_evaluation_epochs": FLAGS.train_evaluation_epochs,
           "tune_epochs": FLAGS.tune_epochs, "seed": FLAGS.seed}
@@ -230,11 +237,14 @@ def read_curve(output_dir):
     return []
   with open(path, "rb") as stream:
     kept = json.loads(stream.read().decode("utf-8"))
-  if kept["settings"] != curve_settings():
+  # A curve kept before a setting existed had its flag's default.
+  settings = {key: kept["settings"].get(key, FLAGS[key].default)
+              for key in curve_settings()}
+  if settings != curve_settings():
     raise ValueError(
         "{} holds a run with other settings ({}); give another "
         "--output_dir, or those settings to continue it.".format(
-            output_dir, kept["settings"]))
+            output_dir, settings))
   return [Checkpoint(**point) for point in kept["curve"]]
 
 
@@ -342,8 +352,9 @@ def meta_train(output_dir, rivals, curve):
       log_period=FLAGS.checkpoint_period,
       evaluation_period=FLAGS.checkpoint_period,
       evaluation_epochs=FLAGS.train_evaluation_epochs,
-      num_steps=common.TRAIN_STEPS, unroll_length=common.UNROLL_LENGTH,
+      num_steps=common.TRAIN_STEPS, unroll_length=FLAGS.unroll_length,
       learning_rate=FLAGS.meta_learning_rate, seed=FLAGS.train_seed,
+      second_derivatives=FLAGS.second_derivatives,
       data_dir=data_dir(), show_progress=False, resume=resume,
       checkpoint_period=FLAGS.checkpoint_period,
       epoch_callback=validation, meta_objective=FLAGS.meta_objective)
@@ -541,7 +552,7 @@ def settings_text(train_seconds):
   return (
       "L2L: DeepMind's `mnist` optimizer (2x20 LSTM, LogAndSign, scale 0.01) "
       "meta-trained on the train split, {} epochs of {} steps, unroll {}, "
-      "meta lr {:g}, meta-objective {}, seed {} ({:.0f} CPU s); the "
+      "meta lr {:g}, meta-objective {}, seed {}{} ({:.0f} CPU s); the "
       "checkpoint kept is the best of every {} epochs on {} validation "
       "instances. Baselines: learning rate tuned per problem and horizon on "
       "the same validation instances (evaluation.tune, grid 1e-4..10 in "
@@ -549,8 +560,9 @@ def settings_text(train_seconds):
       "(test split, seed {}). Cells: log10 of the mean loss after that many "
       "steps (lower is better; the lowest in bold), the learning rate in "
       "brackets.".format(
-          FLAGS.train_epochs, common.TRAIN_STEPS, common.UNROLL_LENGTH,
+          FLAGS.train_epochs, common.TRAIN_STEPS, FLAGS.unroll_length,
           FLAGS.meta_learning_rate, FLAGS.meta_objective, FLAGS.train_seed,
+          ", second derivatives" if FLAGS.second_derivatives else "",
           train_seconds, FLAGS.checkpoint_period, FLAGS.tune_epochs,
           FLAGS.eval_epochs, FLAGS.seed))
 
