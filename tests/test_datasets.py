@@ -14,9 +14,12 @@ CIFAR_RECORD = 3073
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache(monkeypatch):
-  # Each test builds its own files; stale cache entries must not leak.
+def _fresh_cache(monkeypatch, tmp_path_factory):
+  # Each test builds its own files; stale cache entries must not leak, and
+  # the download cache is an empty directory of the test's own.
   monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+  monkeypatch.setenv(datasets.CACHE_ENV_VAR,
+                     str(tmp_path_factory.mktemp("xdg")))
   datasets.clear_cache()
   yield
   datasets.clear_cache()
@@ -161,7 +164,7 @@ def test_mnist_wrong_magic(tmp_path):
   message = str(info.value)
   assert str(bad) in message
   assert "0x00000801" in message and "0x00000803" in message
-  assert "LeCun" in message
+  assert "l2l-data mnist" in message
 
 
 @pytest.mark.parametrize("compress", [False, True])
@@ -215,15 +218,15 @@ def test_mnist_missing_files(tmp_path):
   assert "mnist.npz" in message
   assert str(tmp_path) in message
   assert os.path.join(str(tmp_path), "mnist") in message
-  assert "LeCun" in message
+  assert "l2l-data mnist" in message and "python -m l2l.data.fetch" in message
 
 
 def test_mnist_missing_directory(tmp_path):
   missing = tmp_path / "nowhere"
   with pytest.raises(datasets.DataError) as info:
     datasets.load_mnist(str(missing))
-  assert str(missing) in str(info.value)
-  assert "LeCun" in str(info.value)
+  assert "{} (does not exist)".format(missing) in str(info.value)
+  assert "l2l-data mnist" in str(info.value)
 
 
 # ------------------------------------------------------------ CIFAR-10 ---
@@ -297,28 +300,79 @@ def test_cifar_bad_split(tmp_path):
 # ------------------------------------------------------ data directory ---
 
 
-def test_no_data_dir_and_no_env(monkeypatch):
-  monkeypatch.delenv(datasets.ENV_VAR, raising=False)
-  with pytest.raises(datasets.DataError) as info:
-    datasets.resolve_data_dir(None, "cifar10")
-  message = str(info.value)
-  assert "--data_dir" in message and "L2L_DATA_DIR" in message
-  assert "cifar-10-binary.tar.gz" in message
+def test_search_roots_order(tmp_path, monkeypatch):
+  monkeypatch.setenv(datasets.CACHE_ENV_VAR, str(tmp_path / "xdg"))
+  cache = str(tmp_path / "xdg" / "l2l")
+  assert datasets.cache_dir() == cache
+  assert datasets.search_roots() == [cache]
+  monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path / "env"))
+  assert datasets.search_roots(str(tmp_path / "arg")) == [
+      str(tmp_path / "arg"), str(tmp_path / "env"), cache]
+  # Each once.
+  assert datasets.search_roots(str(tmp_path / "env")) == [
+      str(tmp_path / "env"), cache]
+  monkeypatch.delenv(datasets.CACHE_ENV_VAR)
+  assert datasets.cache_dir() == os.path.join(
+      os.path.expanduser("~"), ".cache", "l2l")
 
 
-def test_argument_wins_over_env(tmp_path, monkeypatch):
+def test_cache_is_read_without_a_directory(tmp_path, monkeypatch):
+  monkeypatch.setenv(datasets.CACHE_ENV_VAR, str(tmp_path / "xdg"))
+  expected = _write_mnist_idx(tmp_path / "xdg" / "l2l" / "mnist",
+                              compress=True)
+  _check_mnist(datasets.load_mnist(None, "test"), *expected["test"])
+
+
+def test_argument_then_env_then_cache(tmp_path, monkeypatch):
+  monkeypatch.setenv(datasets.CACHE_ENV_VAR, str(tmp_path / "xdg"))
+  monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path / "env"))
   (tmp_path / "arg").mkdir()
-  (tmp_path / "env").mkdir()
-  monkeypatch.setenv("L2L_DATA_DIR", str(tmp_path / "env"))
-  assert datasets.resolve_data_dir(str(tmp_path / "arg")) == str(tmp_path /
-                                                                 "arg")
-  assert datasets.resolve_data_dir() == str(tmp_path / "env")
+  cached = _write_mnist_idx(tmp_path / "xdg" / "l2l" / "mnist")
+  # The argument's directory lacks the files: the env var's is empty too,
+  # so the cache is read.
+  _check_mnist(datasets.load_mnist(str(tmp_path / "arg"), "train"),
+               *cached["train"])
+  datasets.clear_cache()
+  in_env = _write_mnist_idx(tmp_path / "env")
+  in_env["train"][1][:] = [9, 9, 9, 9, 9]
+  _write(tmp_path / "env" / "train-labels-idx1-ubyte",
+         _idx_labels_bytes(in_env["train"][1]))
+  _check_mnist(datasets.load_mnist(str(tmp_path / "arg"), "train"),
+               *in_env["train"])
+  datasets.clear_cache()
+  given = _write_mnist_idx(tmp_path / "arg", compress=True)
+  _check_mnist(datasets.load_mnist(str(tmp_path / "arg"), "train"),
+               *given["train"])
 
 
-def test_env_dir_missing(tmp_path, monkeypatch):
-  monkeypatch.setenv("L2L_DATA_DIR", str(tmp_path / "gone"))
-  with pytest.raises(datasets.DataError, match="gone"):
-    datasets.resolve_data_dir()
+def test_a_split_is_never_mixed_across_directories(tmp_path, monkeypatch):
+  monkeypatch.setenv(datasets.CACHE_ENV_VAR, str(tmp_path / "xdg"))
+  cached = _write_mnist_idx(tmp_path / "xdg" / "l2l")
+  # The argument's directory holds the images only: its labels would not
+  # match them, so the cache's pair is read.
+  (tmp_path / "arg").mkdir()
+  _write(tmp_path / "arg" / "train-images-idx3-ubyte",
+         _idx_images_bytes(_mnist_pixels(2, 50)))
+  _check_mnist(datasets.load_mnist(str(tmp_path / "arg"), "train"),
+               *cached["train"])
+
+
+def test_missing_everywhere_names_every_directory(tmp_path, monkeypatch):
+  monkeypatch.setenv(datasets.CACHE_ENV_VAR, str(tmp_path / "xdg"))
+  monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path / "gone"))
+  (tmp_path / "arg").mkdir()
+  with pytest.raises(datasets.DataError) as info:
+    datasets.load_mnist(str(tmp_path / "arg"), "test")
+  message = str(info.value)
+  assert "searched {arg} and {arg}/mnist, {gone} (does not exist), {cache} " \
+      "(does not exist).".format(arg=tmp_path / "arg",
+                                 gone=tmp_path / "gone",
+                                 cache=tmp_path / "xdg" / "l2l") in message
+  assert "run `l2l-data mnist`" in message
+  with pytest.raises(datasets.DataError) as info:
+    datasets.load_cifar10(None, "test")
+  assert "{} (does not exist)".format(tmp_path / "gone") in str(info.value)
+  assert "test_batch.bin" in str(info.value)
 
 
 # -------------------------------------------------------------- digits ---

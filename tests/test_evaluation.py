@@ -85,6 +85,23 @@ def test_sgd_baseline_matches_numpy():
                              rtol=1e-5)
 
 
+@pytest.mark.parametrize("name, nesterov", [("Momentum", False),
+                                            ("NAG", True)])
+def test_momentum_baselines_match_numpy(name, nesterov):
+  # Momentum 0.9 on f = x^2 from 1: a <- 0.9 a + g, and the step is
+  # lr * a (classical) or lr * (g + 0.9 a) (Nesterov, the paper's NAG).
+  result = evaluation.evaluate(name, "simple", num_steps=6,
+                               learning_rate=0.1, **EVAL_ARGS)
+  x, accumulator, expected = 1.0, 0.0, [1.0]
+  for _ in range(6):
+    gradient = 2 * x
+    accumulator = 0.9 * accumulator + gradient
+    x -= 0.1 * (gradient + 0.9 * accumulator if nesterov else accumulator)
+    expected.append(x * x)
+  np.testing.assert_allclose(_losses(result, 6), [expected, expected],
+                             rtol=1e-5)
+
+
 def test_evaluate_checkpoint_of_another_shape(tmp_path, ref):
   # Input width 1 (DeepMind's quadratic): quadratic-las's LogAndSign gives
   # the LSTM 2 inputs.

@@ -66,6 +66,7 @@ def test_wheel_installs_only_l2l_and_the_research_modules(wheel):
                         if m.endswith("entry_points.txt"))
   for command in ("l2l-train", "l2l-evaluate", "l2l-compare"):
     assert command + " = l2l.experiment." in entry_points
+  assert "l2l-data = l2l.data.fetch:run" in entry_points
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,14 @@
 import io
 import math
 import os
+import shutil
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import DATA_NUM_TEST
 from l2l.checkpoint import l2l_file
 from l2l.data import datasets
 import meta
@@ -111,8 +113,9 @@ def test_get_config_mode_follows_the_path(monkeypatch):
 
 def test_problem_names_list_the_improved_configurations():
   names = util.problem_names()
-  for name in ("quadratic", "quadratic-las", "digits", "mnist", "cifar",
-               "cifar-multi", "simple", "simple-multi"):
+  for name in ("quadratic", "quadratic-las", "digits", "mnist", "mnist-40",
+               "mnist-2layer", "mnist-relu", "cifar", "cifar-multi", "simple",
+               "simple-multi"):
     assert name in names
 
 
@@ -356,10 +359,67 @@ def test_get_config_passes_the_data_dir_and_mode(data_dir, monkeypatch):
   assert calls == [(data_dir, "test")]
 
 
-def test_mnist_without_data_names_the_remedy(monkeypatch):
+def test_mnist_without_data_names_the_remedy(monkeypatch, tmp_path):
   monkeypatch.delenv(datasets.ENV_VAR, raising=False)
-  with pytest.raises(datasets.DataError, match="--data_dir"):
+  monkeypatch.setenv(datasets.CACHE_ENV_VAR, str(tmp_path))
+  with pytest.raises(datasets.DataError) as error:
     util.get_config("mnist")
+  assert "searched {} (does not exist)".format(tmp_path / "l2l") in str(
+      error.value)
+  assert "run `l2l-data mnist`" in str(error.value)
+
+
+@pytest.mark.usefixtures("graph")
+def test_mnist_reads_the_download_cache_with_no_flag(data_dir, monkeypatch,
+                                                     tmp_path):
+  # Where `l2l-data mnist` puts the files: $XDG_CACHE_HOME/l2l/mnist.
+  shutil.copytree(data_dir, tmp_path / "l2l" / "mnist")
+  monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+  monkeypatch.setenv(datasets.CACHE_ENV_VAR, str(tmp_path))
+  datasets.clear_cache()
+  problem, _, _ = util.get_config("mnist", mode="test")
+  shapes = _variable_shapes(problem)
+  assert shapes["images"] == ((DATA_NUM_TEST, 784), False)
+  datasets.clear_cache()
+
+
+@pytest.mark.usefixtures("graph")
+@pytest.mark.parametrize("name, hidden, activation", [
+    ("mnist", [20], "Sigmoid"),
+    ("mnist-40", [40], "Sigmoid"),
+    ("mnist-2layer", [20, 20], "Sigmoid"),
+    ("mnist-relu", [20], "Relu"),
+])
+def test_the_papers_mnist_problems(data_dir, name, hidden, activation):
+  # The paper's Figures 4 and 5, all with DeepMind's mnist configuration:
+  # batch 128, weights and biases N(0, 0.01), the default LogAndSign LSTM.
+  problem, net_config, assignments = util.get_config(
+      name, path="/models/run", data_dir=data_dir)
+  assert assignments is None
+  assert net_config == {"cw": {"net": "CoordinateWiseDeepLSTM",
+                               "net_options": DEFAULT_LSTM_OPTIONS,
+                               "net_path": "/models/run/cw.l2l"}}
+  shapes = _variable_shapes(problem)
+  sizes = [784] + hidden + [10]
+  expected = []
+  for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    expected += [(fan_in, fan_out), (fan_out,)]
+  assert sorted(s for s, trainable in shapes.values() if trainable) == sorted(
+      expected)
+  graph = tf.compat.v1.get_default_graph()
+  op_types = [op.type for op in graph.get_operations()]
+  assert op_types.count(activation) == len(hidden)
+  assert {"Sigmoid", "Relu"} - {activation} & set(op_types) == set()
+  draws = [op for op in graph.get_operations()
+           if op.type == "RandomUniformInt"]
+  assert [d.outputs[0].shape.as_list() for d in draws] == [[128]]
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    values = sess.run(tf.compat.v1.trainable_variables())
+  every = np.concatenate([v.ravel() for v in values])
+  assert np.all(every != 0)
+  np.testing.assert_allclose(np.std(every), 0.01, rtol=0.05)
+  assert abs(np.mean(every)) < 0.001
 
 
 def test_missing_cifar_files_are_named(tmp_path):

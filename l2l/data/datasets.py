@@ -1,9 +1,10 @@
 """Local dataset loaders for the l2l learned-optimizer experiments.
 
-The machines that run these experiments have no network access, so every
-loader reads files that already sit on disk and fails loudly, with a message
-saying where it looked and how to obtain the data, when they are missing or
-malformed.
+Every loader reads files that already sit on disk (nothing is downloaded at
+run time) and fails loudly, with a message saying where it looked and how to
+obtain the data, when they are missing or malformed. MNIST and CIFAR-10 are
+looked for in `search_roots`: the directory given, then $L2L_DATA_DIR, then
+the cache that `l2l-data` (l2l/data/fetch.py) downloads MNIST into.
 
 Supported data sets:
 
@@ -29,6 +30,10 @@ from absl import logging
 import numpy as np
 
 ENV_VAR = "L2L_DATA_DIR"
+# The cache's parent when set (the XDG convention), else ~/.cache.
+CACHE_ENV_VAR = "XDG_CACHE_HOME"
+# The command that downloads MNIST into the cache (l2l/data/fetch.py).
+FETCH_COMMAND = "l2l-data mnist"
 
 NUM_CLASSES = 10
 
@@ -61,13 +66,13 @@ _CIFAR_SUBDIR = "cifar-10-batches-bin"
 _CACHE_SIZE = 4
 
 _HINTS = {
-    "mnist": ("To get MNIST, download the four IDX files "
-              "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-              "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) from Yann "
-              "LeCun's MNIST page (http://yann.lecun.com/exdb/mnist/), or a "
-              "Keras mnist.npz (https://storage.googleapis.com/tensorflow/"
-              "tf-keras-datasets/mnist.npz), and place them in the data "
-              "directory or in its 'mnist/' subdirectory."),
+    "mnist": ("To get MNIST, run `" + FETCH_COMMAND + "` (or `python -m "
+              "l2l.data.fetch mnist`), which downloads and checks the four "
+              "IDX files (train-images-idx3-ubyte.gz, "
+              "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+              "t10k-labels-idx1-ubyte.gz) into the cache, or place them (or "
+              "a Keras mnist.npz) in the data directory or in its 'mnist/' "
+              "subdirectory."),
     "cifar10": ("To get CIFAR-10, download the 'CIFAR-10 binary version' "
                 "(cifar-10-binary.tar.gz) from Alex Krizhevsky's CIFAR page "
                 "(https://www.cs.toronto.edu/~kriz/cifar.html) and extract it "
@@ -98,33 +103,63 @@ def _read_only(array):
   return array
 
 
-def resolve_data_dir(data_dir=None, dataset="mnist"):
-  """Returns the directory to read a data set from.
-
-  Args:
-    data_dir: Explicit directory; takes precedence over the environment.
-    dataset: Name of the data set ("mnist" or "cifar10"), used only so
-      error messages can say how to obtain the data.
+def cache_dir():
+  """The directory `l2l-data` downloads into when given none.
 
   Returns:
-    The directory path as a string, with "~" expanded.
-
-  Raises:
-    DataError: If neither `data_dir` nor the L2L_DATA_DIR environment
-      variable is set, or if the chosen directory does not exist.
+    $XDG_CACHE_HOME/l2l if that variable is set, else ~/.cache/l2l.
   """
-  if data_dir is None or data_dir == "":
-    data_dir = os.environ.get(ENV_VAR)
-    if not data_dir:
-      raise _data_error(
-          "No data directory for %s: pass --data_dir or set the %s "
-          "environment variable." % (dataset, ENV_VAR), dataset)
-  data_dir = os.path.expanduser(os.fspath(data_dir))
-  if not os.path.isdir(data_dir):
-    raise _data_error(
-        "Data directory %r for %s does not exist or is not a directory." %
-        (data_dir, dataset), dataset)
-  return data_dir
+  parent = os.environ.get(CACHE_ENV_VAR) or os.path.join(
+      os.path.expanduser("~"), ".cache")
+  return os.path.join(parent, "l2l")
+
+
+def search_roots(data_dir=None):
+  """The directories a data set is looked for in, in order.
+
+  Args:
+    data_dir: a directory given explicitly (e.g. --data_dir), or None.
+
+  Returns:
+    `data_dir`, then $L2L_DATA_DIR, then `cache_dir()`: those that are
+    set, "~" expanded, each once.
+  """
+  roots = []
+  for root in (data_dir, os.environ.get(ENV_VAR), cache_dir()):
+    if root:
+      root = os.path.expanduser(os.fspath(root))
+      if root not in roots:
+        roots.append(root)
+  return roots
+
+
+def _search(data_dir, subdir, find, dataset):
+  """Finds a data set's files in the first root that holds them.
+
+  Args:
+    data_dir: the directory given explicitly, or None.
+    subdir: the subdirectory of a root that may hold the files instead.
+    find: `find(dirs)` returns what it found in the directories `dirs` (a
+      root and its `subdir`), or None.
+    dataset: "mnist" or "cifar10", for the messages.
+
+  Returns:
+    `(what find returned, searched)`: `searched` lists every root tried,
+    with its state, for an error message.
+  """
+  searched = []
+  for root in search_roots(data_dir):
+    if not os.path.isdir(root):
+      searched.append("{} (does not exist)".format(root))
+      continue
+    found = find([root, os.path.join(root, subdir)])
+    if found is not None:
+      if searched:
+        logging.warning("%s: not in %s; reading %s.", dataset,
+                        ", ".join(searched), root)
+      return found, searched
+    searched.append("{} and {}".format(root, os.path.join(root, subdir)))
+  return None, searched
 
 
 def _file_stamp(path):
@@ -284,13 +319,14 @@ def _load_mnist_npz(npz_stamp, split):
 def load_mnist(data_dir=None, split="train"):
   """Loads an MNIST split from local files.
 
-  Looks in `data_dir` and then `data_dir/mnist/` for the IDX files (plain,
-  gzipped, or with the dotted "train-images.idx3-ubyte" spelling) and
-  falls back to a Keras-style `mnist.npz`.
+  Looks in each of `search_roots(data_dir)` in turn, and in its `mnist/`
+  subdirectory, for the IDX files (plain, gzipped, or with the dotted
+  "train-images.idx3-ubyte" spelling), falling back to a Keras-style
+  `mnist.npz`; the first directory that holds the split is read.
 
   Args:
-    data_dir: Directory holding the files; if None, the L2L_DATA_DIR
-      environment variable is used.
+    data_dir: Directory holding the files, searched first; then the
+      L2L_DATA_DIR environment variable's, then the cache (`cache_dir()`).
     split: "train" (60000 examples) or "test" (10000 examples).
 
   Returns:
@@ -299,23 +335,30 @@ def load_mnist(data_dir=None, split="train"):
 
   Raises:
     ValueError: If `split` is not "train" or "test".
-    DataError: If the files are missing or malformed.
+    DataError: If no directory holds the split (the message names every
+      directory searched and the command that downloads MNIST), or the
+      files found are malformed.
   """
   _check_split(split, MNIST_SPLITS)
-  data_dir = resolve_data_dir(data_dir, "mnist")
-  dirs = [data_dir, os.path.join(data_dir, _MNIST_SUBDIR)]
   names = _MNIST_IDX_FILES[split]
-  paths = [_find_first(dirs, _mnist_candidates(name)) for name in names]
-  if all(paths):
+
+  def find(dirs):
+    paths = [_find_first(dirs, _mnist_candidates(name)) for name in names]
+    if all(paths):
+      return "idx", paths
+    npz_path = _find_first(dirs, [_MNIST_NPZ])
+    return None if npz_path is None else ("npz", npz_path)
+
+  found, searched = _search(data_dir, _MNIST_SUBDIR, find, "mnist")
+  if found is None:
+    raise _data_error(
+        "MNIST %s split not found: no directory holds %s (plain or .gz) or "
+        "%s; searched %s." % (split, " and ".join(names), _MNIST_NPZ,
+                              ", ".join(searched)), "mnist")
+  kind, paths = found
+  if kind == "idx":
     return _load_mnist_idx(*[_file_stamp(p) for p in paths])
-  npz_path = _find_first(dirs, [_MNIST_NPZ])
-  if npz_path:
-    return _load_mnist_npz(_file_stamp(npz_path), split)
-  missing = [name for name, path in zip(names, paths) if not path]
-  raise _data_error(
-      "MNIST %s split not found: missing %s (plain or .gz) and no %s; "
-      "searched %s." % (split, ", ".join(missing), _MNIST_NPZ, ", ".join(dirs)),
-      "mnist")
+  return _load_mnist_npz(_file_stamp(paths), split)
 
 
 # -------------------------------------------------------------- CIFAR-10 ---
@@ -354,11 +397,13 @@ def _load_cifar10_files(stamps):
 def load_cifar10(data_dir=None, split="train"):
   """Loads a CIFAR-10 split from the binary-version batch files.
 
-  Looks in `data_dir` and then `data_dir/cifar-10-batches-bin/`.
+  Looks in each of `search_roots(data_dir)` in turn, and in its
+  `cifar-10-batches-bin/` subdirectory; the first that holds the split is
+  read.
 
   Args:
-    data_dir: Directory holding the files; if None, the L2L_DATA_DIR
-      environment variable is used.
+    data_dir: Directory holding the files, searched first; then the
+      L2L_DATA_DIR environment variable's, then the cache (`cache_dir()`).
     split: "train" (data_batch_1.bin .. data_batch_5.bin, concatenated
       in that order) or "test" (test_batch.bin).
 
@@ -372,15 +417,22 @@ def load_cifar10(data_dir=None, split="train"):
     DataError: If any file is missing or malformed.
   """
   _check_split(split, CIFAR10_SPLITS)
-  data_dir = resolve_data_dir(data_dir, "cifar10")
-  dirs = [data_dir, os.path.join(data_dir, _CIFAR_SUBDIR)]
   names = _CIFAR_FILES[split]
-  paths = [_find_first(dirs, [name]) for name in names]
-  missing = [name for name, path in zip(names, paths) if path is None]
-  if missing:
+  missing_in = []
+
+  def find(dirs):
+    paths = [_find_first(dirs, [name]) for name in names]
+    missing = [name for name, path in zip(names, paths) if path is None]
+    missing_in.append(missing)
+    return None if missing else paths
+
+  paths, searched = _search(data_dir, _CIFAR_SUBDIR, find, "cifar10")
+  if paths is None:
+    # The files missing from the directory that came closest.
+    missing = min(missing_in, key=len) if missing_in else names
     raise _data_error(
         "CIFAR-10 %s split incomplete: missing %s; searched %s." %
-        (split, ", ".join(missing), ", ".join(dirs)), "cifar10")
+        (split, ", ".join(missing), ", ".join(searched)), "cifar10")
   return _load_cifar10_files(tuple(_file_stamp(p) for p in paths))
 
 

@@ -26,6 +26,9 @@ import util
 BASELINES = {
     "SGD": tf.compat.v1.train.GradientDescentOptimizer,
     "Momentum": lambda lr: tf.compat.v1.train.MomentumOptimizer(lr, 0.9),
+    # Nesterov's accelerated gradient, the paper's NAG.
+    "NAG": lambda lr: tf.compat.v1.train.MomentumOptimizer(
+        lr, 0.9, use_nesterov=True),
     "RMSProp": tf.compat.v1.train.RMSPropOptimizer,
     "Adam": tf.compat.v1.train.AdamOptimizer,
 }
