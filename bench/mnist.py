@@ -453,7 +453,8 @@ def held_out(optimizer, problem, steps, **kwargs):
 
 def figure_of(result, steps):
   """The mean final loss after `steps` steps of a longer run."""
-  return scores.mean_final(result.losses[:, :steps + 1])
+  return scores.mean_final(evaluation.scored_losses(
+      evaluation.first_steps(result, steps)))
 
 
 def problem_results(problem, optimizer_path, tuned):
@@ -498,7 +499,7 @@ def panel_plot(problem, steps, results, output_dir):
   paths, labels = [], []
   for name, by_steps in results.items():
     rate, _, result = by_steps[steps]
-    truncated = result._replace(losses=result.losses[:, :steps + 1])
+    truncated = evaluation.first_steps(result, steps)
     settings = {"optimizer": name, "problem": problem, "learning_rate": rate,
                 "seed": FLAGS.seed, "num_steps": steps,
                 "num_epochs": FLAGS.eval_epochs}

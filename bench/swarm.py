@@ -380,7 +380,13 @@ def read_scores(paths):
     for record in content["scores"]:
       joined[record["dims"]][record["row"]].append(Score(
           record["method"], record["setting"], np.asarray(record["bests"])))
-  return settings, joined
+  # The table's columns in ROWS' order, its methods baselines first.
+  ordered = {}
+  for dims, by_row in joined.items():
+    ordered[dims] = collections.OrderedDict(
+        (row, sorted(by_row[row], key=lambda r: r.method.startswith(
+            LEARNED_PREFIX))) for row in ROWS if row in by_row)
+  return settings, ordered
 
 
 def report(dims, by_row, learned_labels):
@@ -406,14 +412,26 @@ def print_scores(dims, row, results):
         ("median_best", float(np.median(result.bests)))]))
 
 
+def methods_of(rows, by_row):
+  """Every method scored on any of `rows`, in the order first met."""
+  return list(dict.fromkeys(r.method for row in rows for r in by_row[row]))
+
+
+def cell_of(by_row, row, method):
+  """The `Score` of `method` on `row`, or None where it was not run."""
+  return next((r for r in by_row[row] if r.method == method), None)
+
+
 def table(rows, by_row):
   """Methods down, rows across: mean ± standard error, the best bold."""
-  methods = [r.method for r in by_row[rows[0]]]
   cells = []
-  for index, method in enumerate(methods):
+  for method in methods_of(rows, by_row):
     line = [method]
     for row in rows:
-      result = by_row[row][index]
+      result = cell_of(by_row, row, method)
+      if result is None:
+        line.append("-")
+        continue
       means = [mean_of(r.bests) for r in by_row[row]]
       text = "{} ± {}".format(common.format_value(mean_of(result.bests)),
                               common.format_value(standard_error(
@@ -426,9 +444,10 @@ def table(rows, by_row):
 
 
 def settings_table(rows, by_row):
-  methods = [r.method for r in by_row[rows[0]]]
-  cells = [[method] + [by_row[row][i].setting for row in rows]
-           for i, method in enumerate(methods)]
+  cells = []
+  for method in methods_of(rows, by_row):
+    found = [cell_of(by_row, row, method) for row in rows]
+    cells.append([method] + ["-" if r is None else r.setting for r in found])
   return common.markdown_table(["method"] + list(rows), cells)
 
 

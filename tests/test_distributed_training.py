@@ -182,6 +182,7 @@ def test_async_meta_step_applies_one_workers_gradient_alone():
   _assert_all_close(after, _adam_first_step(start, gradients)[0], atol=1e-7)
 
 
+@pytest.mark.slow
 def test_restarted_workers_rejoin_without_reinitialising_the_parameters():
   jobs, servers = _start_cluster()
   with contextlib.ExitStack() as stack:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from l2l.checkpoint import l2l_file
 from l2l.experiment import records
@@ -32,6 +33,7 @@ def test_evaluate_command_line(ref, tmp_path):
   assert "Records: {}\n".format(tmp_path / records) in done.stdout
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_an_evaluation_is_one_line_and_writes_nothing(
     tmp_path):
   command = [sys.executable, "evaluate.py", "--problem=simple",
@@ -148,6 +150,7 @@ def test_a_mistyped_problem_gets_the_closest_names_through_evaluate_py():
   assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_problem_of_ones_own_evaluates_a_baseline_exactly(tmp_path):
   module = write_problem_module(tmp_path)
   done = _evaluate("--problem_module=" + module,

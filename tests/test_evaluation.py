@@ -162,6 +162,7 @@ def test_evaluate_on_the_family_draws_a_task_per_epoch():
   assert np.all(runs[0].losses[:, -1] < runs[0].losses[:, 0])
 
 
+@pytest.mark.slow
 def test_a_family_trained_optimizer_evaluates_on_family_problems(tmp_path):
   # Reading the manifest builds the problem in a throwaway graph first, and
   # the family's task variables belong to the graph it was made in: the
@@ -251,3 +252,22 @@ def test_single_point_row_losses():
                                num_epochs=1, show_progress=False)
   assert result.row_losses.shape == (1, 3, 1, 1)
   np.testing.assert_array_equal(result.row_losses[..., 0], result.losses)
+
+
+def test_first_steps_cuts_every_per_step_array_alike():
+  losses = np.arange(2 * 5 * 3, dtype=np.float64).reshape(2, 5, 3)
+  rows = np.stack([losses, losses + 100], axis=3)
+  result = evaluation.Evaluation(losses, np.ones(2), None, rows)
+  cut = evaluation.first_steps(result, 2)
+  np.testing.assert_array_equal(cut.losses, losses[:, :3])
+  np.testing.assert_array_equal(cut.row_losses, rows[:, :3])
+  assert cut.positions is None
+  np.testing.assert_array_equal(cut.seconds, np.ones(2))
+  # A hand-made Evaluation without row losses is scored as one row.
+  plain = evaluation.Evaluation(losses, np.ones(2), None)
+  assert evaluation.scored_losses(plain) is losses
+  assert evaluation.scored_losses(cut) is cut.row_losses
+  # Its final losses are those of step 2: per start set, the best particle.
+  assert evaluation.final_error(cut) == pytest.approx(
+      np.mean([[losses[e, 2].min(), losses[e, 2].min() + 100]
+                for e in range(2)]))

@@ -161,6 +161,10 @@ def _orders(saved):
   }
 
 
+# One xdist worker runs this file, so its module fixtures run once.
+pytestmark = pytest.mark.xdist_group("graph_mode")
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
   """A saved optimizer: `simple`'s net with w = RULE_W, b = 0."""
@@ -211,6 +215,7 @@ def _result(runs, order):
     "disable_eager, import meta", "disable_eager, import networks",
     "disable_v2, import problems", "inside a graph, import networks",
     "inside a graph, import problems"])
+@pytest.mark.slow
 def test_meta_builds_whatever_was_imported_first(runs, order):
   assert _result(runs, order)["x"] == pytest.approx(0.8**3, rel=1e-6)
 
@@ -219,6 +224,7 @@ def test_meta_builds_whatever_was_imported_first(runs, order):
     "disable_eager, from l2l import LearnedOptimizer",
     "disable_v2, l2l.LearnedOptimizer.from_path",
     "inside a graph, l2l.LearnedOptimizer.from_path"])
+@pytest.mark.slow
 def test_learned_optimizer_steps_whatever_the_order(runs, order):
   # x <- x + w * 2x with w = -0.25: from 1 to exactly 0.5.
   assert _result(runs, order)["x"] == 0.5
@@ -227,6 +233,7 @@ def test_learned_optimizer_steps_whatever_the_order(runs, order):
 @pytest.mark.parametrize("order", [
     "disable_eager, DeepMind's script", "disable_v2, DeepMind's script",
     "import meta, then disable_v2", "inside a graph, DeepMind's script"])
+@pytest.mark.slow
 def test_a_deepmind_script_meta_trains_in_a_session(runs, order):
   output = _result(runs, order)
   # The net starts at zero, so the first unroll stays at x = 1.
@@ -244,12 +251,14 @@ def test_a_deepmind_script_meta_trains_in_a_session(runs, order):
 
 @pytest.mark.parametrize("order", ["disable_v2, l2l.keras_optimizer",
                                    "inside a graph, l2l.keras_optimizer"])
+@pytest.mark.slow
 def test_keras_optimizer_without_eager_execution_says_why(runs, order):
   message = _result(runs, order)["error"]
   assert message.startswith("keras_optimizer needs eager execution")
   assert "l2l.LearnedOptimizer.from_path" in message
 
 
+@pytest.mark.slow
 def test_keras_optimizer_first_touched_in_a_graph_works_outside(runs):
   # The kernel moves by w * 2 = -0.5, from 1 to 0.5.
   assert _result(runs, "inside a graph, l2l.keras_optimizer")["x"] == 0.5
@@ -273,6 +282,7 @@ def test_allowing_sonnet_again_changes_nothing_outside():
   assert tf.executing_eagerly()
 
 
+@pytest.mark.slow
 def test_without_the_probe_sonnet_refuses_graph_mode():
   # The fact graph_mode.py works around, checked in a process of its own:
   # if a Sonnet release stops asserting, this fails and graph_mode.py can

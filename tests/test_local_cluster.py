@@ -40,6 +40,7 @@ def _beta1_power(save_path):
   return float(training_state.read(str(save_path))[0]["beta1_power"])
 
 
+@pytest.mark.slow
 def test_a_run_moves_between_one_machine_and_two_workers_both_ways(tmp_path):
   """One machine trains 2 epochs, two workers resume to 16, a restarted
   cluster to 20, one machine to 24. Meta-steps: 2 unrolls per epoch on one
@@ -176,6 +177,7 @@ def _wait_for(condition, what, seconds=120):
     time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_async_cluster_survives_a_killed_worker_which_rejoins(tmp_path):
   """1 ps + 2 async workers as processes: kill -9 worker 1; the chief goes on
   and keeps its state; worker 1 restarted joins the running count; SIGTERM

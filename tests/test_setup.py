@@ -21,6 +21,9 @@ NEIGHBOURS = ("records", "progress", "datasets", "evaluate")
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "l2l") + tuple(
     name + ".py" for name in RESEARCH_MODULES)
 
+# One xdist worker runs this file, so its module fixtures run once.
+pytestmark = pytest.mark.xdist_group("setup")
+
 
 def _pip(*args, cwd=None):
   return subprocess.run([sys.executable, "-m", "pip"] + list(args), cwd=cwd,
@@ -87,6 +90,7 @@ def test_wheel_shares_no_top_level_name_with_pypi_neighbours(wheel,
     assert not ours & _top_level_names(other), other.name
 
 
+@pytest.mark.slow
 def test_commands_run_next_to_pypi_records_and_progress(wheel, neighbours,
                                                         tmp_path):
   target = tmp_path / "site"

@@ -31,6 +31,9 @@ FEATURES_ON = dict(use_gradient_attention=True, use_momentum=True,
                    use_personal_best=True, use_attraction=True,
                    use_feature_attention=True)
 
+# One xdist worker runs this file, so its module fixtures run once.
+pytestmark = pytest.mark.xdist_group("swarm_unroll")
+
 
 def _sgd(learning_rate=LR):
   return {"sgd": {"net": "Sgd", "net_options": {"learning_rate":

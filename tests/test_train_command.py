@@ -12,6 +12,7 @@ import types
 from absl import flags
 from absl.testing import flagsaver
 import numpy as np
+import pytest
 
 from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
@@ -223,6 +224,7 @@ KILL_ARGS = ("--problem=square_cos_2", "--num_epochs=300",
              "--checkpoint_period=10")
 
 
+@pytest.mark.slow
 def test_interrupted_and_killed_runs_resume_to_the_uninterrupted_result(
     tmp_path):
   settings = {arg.split("=")[0][2:]: arg.split("=")[1] for arg in KILL_ARGS}
@@ -348,6 +350,7 @@ def test_a_second_signal_stops_the_evaluation_on_stopping_at_once(tmp_path):
   assert not (tmp_path / "cw.l2l").exists()
 
 
+@pytest.mark.slow
 def test_a_second_run_on_a_save_path_is_refused_naming_the_first(tmp_path):
   command = [sys.executable, "train.py", "--save_path=" + str(tmp_path),
              "--problem=simple", "--num_epochs=1000000", "--num_steps=2",
@@ -375,6 +378,7 @@ def test_a_second_run_on_a_save_path_is_refused_naming_the_first(tmp_path):
           tmp_path))
 
 
+@pytest.mark.slow
 def test_a_problem_of_ones_own_trains_resumes_and_evaluates(tmp_path):
   module = write_problem_module(tmp_path)
   problem = "--problem=bowl:num_dims=3,scale=0.5"
@@ -433,6 +437,7 @@ def test_a_cluster_chief_refuses_a_state_of_other_settings_in_one_line(
           training_state.path(tmp_path)))
 
 
+@pytest.mark.slow
 def test_train_command_swarm_objective_flags(tmp_path):
   save_path = tmp_path / "swarm"
   done = _train("--problem=square_cos_2", "--save_path=" + str(save_path),
@@ -483,6 +488,7 @@ def test_train_command_hop_swarm_flags(tmp_path):
   np.testing.assert_allclose(gate["w"], [0.0, 4.0], atol=0.05)
 
 
+@pytest.mark.slow
 def test_train_command_resume_refuses_other_swarm_options(tmp_path):
   save_path = tmp_path / "swarm"
   common = ["--problem=square_cos_2", "--save_path=" + str(save_path),
@@ -501,6 +507,7 @@ def test_train_command_resume_refuses_other_swarm_options(tmp_path):
   assert training_state.read(str(save_path))[1]["epoch"] == 1
 
 
+@pytest.mark.slow
 def test_train_command_log_meta_objective_is_recorded_and_kept(tmp_path):
   save_path = tmp_path / "log"
   common = ["--problem=quadratic", "--save_path=" + str(save_path),
@@ -533,6 +540,7 @@ def test_train_command_log_meta_objective_is_recorded_and_kept(tmp_path):
   assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_train_command_bad_swarm_flags_name_the_flag(tmp_path):
   for flag, name in (("--swarm_objective=greedy", "swarm_objective"),
                      ("--swarm_time_weighting=late", "swarm_time_weighting"),
@@ -548,6 +556,7 @@ def test_train_command_bad_swarm_flags_name_the_flag(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_train_command_on_the_family(tmp_path):
   save_path = tmp_path / "family"
   done = _train("--problem=family:datasets=iris,max_width=4,max_dims=3",

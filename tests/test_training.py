@@ -195,6 +195,7 @@ def test_heavy_tailed_unrolls_vary_training_epochs_only(monkeypatch):
   assert len(set(training_unrolls)) > 2
 
 
+@pytest.mark.slow
 def test_resumed_family_run_repeats_the_uninterrupted_one(tmp_path,
                                                           monkeypatch):
   args = dict(TRAIN_ARGS, num_epochs=4, evaluation_period=2, seed=5,

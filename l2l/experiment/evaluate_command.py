@@ -69,13 +69,14 @@ def validate_flags():
   if FLAGS.optimizer not in ("L2L", "PSO"):
     cli.check_positive_number("learning_rate")
   cli.check_not_empty("path", "records_dir")
-  _check_untrained()
   cli.check_with("problem", util.check_problem_name)
   if FLAGS.records_dir is None and FLAGS.path is not None:
     cli.check_writable_directory("path")  # The records go beside the model.
   else:
     cli.check_writable_directory(
         "records_dir", FLAGS.records_dir or DEFAULT_RECORDS_DIR)
+  # Last: a value that is wrong in itself is named before what is missing.
+  _check_untrained()
 
 
 def _check_untrained():

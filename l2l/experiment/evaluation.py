@@ -61,6 +61,36 @@ row_losses: float64 array [epochs, num_steps + 1, particles, rows]: the same
 """
 
 
+def scored_losses(result):
+  """What `scores` takes of an `Evaluation`.
+
+  Args:
+    result: an `Evaluation`.
+
+  Returns:
+    Its row losses, or its losses (as one row) when it has none.
+  """
+  return result.losses if result.row_losses is None else result.row_losses
+
+
+def first_steps(result, num_steps):
+  """The evaluation a run of only its first `num_steps` steps would give.
+
+  Args:
+    result: an `Evaluation` of at least `num_steps` steps.
+    num_steps: how many steps to keep.
+
+  Returns:
+    An `Evaluation` whose losses, row losses and positions end after
+    `num_steps` steps (the seconds stay those of the whole run).
+  """
+  def cut(array):
+    return None if array is None else array[:, :num_steps + 1]
+  return result._replace(losses=cut(result.losses),
+                         positions=cut(result.positions),
+                         row_losses=cut(result.row_losses))
+
+
 def _rows_of(tensor):
   """A loss tensor as [k, rows] (a [k] tensor is one row)."""
   return tf.reshape(tensor, [int(tensor.shape[0]), -1])
@@ -342,7 +372,7 @@ def final_error(result):
   Returns:
     A float.
   """
-  losses = result.row_losses if isinstance(result, Evaluation) else result
+  losses = scored_losses(result) if isinstance(result, Evaluation) else result
   value = scores.mean_final(losses)
   return float("inf") if scores.diverged(value) else value
 
