@@ -416,3 +416,17 @@ def write_lois_released(directory, size, seed=0, hidden=10):
   with open(os.path.join(directory, "loss_record.pickle"), "wb") as stream:
     pickle.dump(record, stream, protocol=3)
   return values, record
+
+
+def interrupt_after(process, text, signal_number):
+  """Sends `signal_number` to `process` once its stderr shows `text`.
+
+  Args:
+    process: a `subprocess.Popen` with a text stderr pipe.
+    text: what the line to wait for contains.
+    signal_number: e.g. `signal.SIGINT`.
+  """
+  for line in process.stderr:
+    if text in line:
+      break
+  process.send_signal(signal_number)

@@ -11,6 +11,7 @@ import pytest
 from l2l.checkpoint import l2l_file
 from l2l.experiment import records
 from conftest import bowl_losses
+from conftest import interrupt_after
 from conftest import write_lois_released
 from conftest import write_problem_module
 
@@ -47,10 +48,7 @@ def test_ctrl_c_during_an_evaluation_is_one_line_and_writes_nothing(
       text=True,
       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
   # The first progress line says the evaluation is under way.
-  for line in process.stderr:
-    if "Adam on simple:" in line:
-      break
-  process.send_signal(signal.SIGINT)
+  interrupt_after(process, "Adam on simple:", signal.SIGINT)
   stdout, stderr = process.communicate(timeout=120)
   assert process.returncode == 128 + signal.SIGINT, stderr
   assert "Traceback" not in stderr

@@ -22,6 +22,7 @@ from l2l.experiment import train_command
 from l2l.experiment import training
 from l2l.experiment import training_state
 from conftest import bowl_losses
+from conftest import interrupt_after
 from conftest import linear_optimizer_positions
 from conftest import write_problem_module
 
@@ -336,10 +337,8 @@ def test_a_second_signal_stops_the_evaluation_on_stopping_at_once(tmp_path):
   process = _stoppable_run(tmp_path, "--evaluation_epochs=1000000")
   _wait_for_state(process, tmp_path, 0)
   process.send_signal(signal.SIGINT)
-  for line in process.stderr:
-    if "Stopping: evaluating the optimizer of epoch" in line:
-      break
-  process.send_signal(signal.SIGINT)
+  interrupt_after(process, "Stopping: evaluating the optimizer of epoch",
+                  signal.SIGINT)
   _, stderr = process.communicate(timeout=60)
   assert process.returncode == 128 + signal.SIGINT, stderr
   last = stderr.strip().splitlines()[-1]
