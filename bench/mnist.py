@@ -34,7 +34,7 @@ loss-versus-step plot per panel (and the meta-training curve) into
 `--output_dir`, with the records files they are drawn from and the
 optimizers of every checkpoint.
 
-    python bench/mnist.py                       # the full bench (hours)
+    python bench/mnist.py                       # the full bench (~40 min)
     python bench/mnist.py --train_only --train_epochs=500   # settings search
     python bench/mnist.py --optimizer_path=DIR  # skip meta-training
 
@@ -89,20 +89,20 @@ flags.DEFINE_integer("eval_epochs", 100, "Held-out instances per optimizer "
                      "and problem (DeepMind's evaluate.py: 100).")
 flags.DEFINE_integer("tune_epochs", 20, "Validation instances: per learning "
                      "rate tried, and per checkpoint of meta-training.")
-flags.DEFINE_integer("train_epochs", 3000, "Meta-training epochs.")
+flags.DEFINE_integer("train_epochs", 1000, "Meta-training epochs.")
 flags.DEFINE_integer("checkpoint_period", 100, "Epochs between checkpoints "
                      "(train.py's evaluations, then a validation).")
 flags.DEFINE_integer("train_evaluation_epochs", 20, "Training instances "
                      "per train.py evaluation (its default), which picks "
                      "the optimizer a checkpoint holds.")
-flags.DEFINE_float("meta_learning_rate", 0.001, "Meta-training's Adam "
+flags.DEFINE_float("meta_learning_rate", 0.003, "Meta-training's Adam "
                    "learning rate.")
-flags.DEFINE_enum("meta_objective", meta_objective.DEFAULT,
+flags.DEFINE_enum("meta_objective", "log",
                   list(meta_objective.OBJECTIVES),
                   "What the meta-loss sums over an unroll: the losses "
                   "(DeepMind's) or their logs.")
 flags.DEFINE_integer("train_seed", 1, "Graph-level seed of meta-training.")
-flags.DEFINE_boolean("second_derivatives", False, "Meta-train through the "
+flags.DEFINE_boolean("second_derivatives", True, "Meta-train through the "
                      "optimizee's gradients (train.py's option).")
 flags.DEFINE_integer("unroll_length", common.UNROLL_LENGTH, "Steps per "
                      "meta-training unroll; the paper's is {}.".format(

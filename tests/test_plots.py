@@ -123,9 +123,22 @@ def test_build_figure_draws_one_curve_per_file(tmp_path, records_files):
   assert len(axes.collections) == 2  # The two percentile bands.
   assert axes.get_yscale() == "log"
   assert axes.get_xlabel() == "step"
+  assert axes.get_ylabel().startswith("best-particle loss, mean over epochs")
   assert "25th-75th percentile over epochs" in axes.get_ylabel()
   assert "log scale" in axes.get_ylabel()
   assert axes.get_title() == "quadratic"
+
+
+def test_single_point_curves_are_labelled_loss_not_best_particle(
+    tmp_path, records_files):
+  one_point = np.exp(-np.arange(3.0))[None, :, None] * np.ones((2, 1, 1))
+  adam = records_files.write(tmp_path, one_point, optimizer="Adam",
+                             learning_rate=0.01)
+
+  axes = plots.build_figure([adam]).axes[0]
+
+  assert plots.curves([adam])[0].num_particles == 1
+  assert axes.get_ylabel().startswith("loss, mean over epochs")
 
 
 def test_curves_expose_the_plotted_numbers(tmp_path, records_files):

@@ -44,7 +44,8 @@ BAND_PERCENTILES = (25, 75)
 SYMLOG_MAX_RANGE = 1e-6
 
 Curve = collections.namedtuple(
-    "Curve", "label, steps, mean, low, high, diverged, problem")
+    "Curve", "label, steps, mean, low, high, diverged, problem, "
+    "num_particles")
 Curve.__doc__ = """One plotted curve.
 
 label: legend label, ending in " (diverged)" if some loss is not finite.
@@ -52,6 +53,7 @@ steps: int array [num_steps + 1], the x values 0, 1, ..., num_steps.
 mean, low, high: float64 arrays [num_steps + 1] from `band`.
 diverged: True if some best-particle loss is NaN or infinite.
 problem: the problem named in the records' settings, or None.
+num_particles: points per start set; 1 for a single-point optimizer.
 """
 
 
@@ -176,7 +178,7 @@ def curves(record_paths, labels=None):
       logging.warning("%s: some losses are NaN or infinite; the curve skips "
                       "the steps at which any epoch's loss is.", path)
     result.append(Curve(name, np.arange(losses.shape[1]), mean, low, high,
-                        diverged, problem))
+                        diverged, problem, int(losses.shape[2])))
   return result
 
 
@@ -243,8 +245,11 @@ def build_figure(record_paths, title=None, labels=None):
                  "(%s).", note)
   axes.set_xlabel("step")
   axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-  ylabel = ("best-particle loss, mean over epochs\n(band: {}th-{}th "
-            "percentile over epochs)").format(*BAND_PERCENTILES)
+  # "Best-particle" only means something when some curve is a swarm.
+  swarm = any(c.num_particles > 1 for c in all_curves)
+  ylabel = ("{}, mean over epochs\n(band: {}th-{}th percentile over "
+            "epochs)").format("best-particle loss" if swarm else "loss",
+                              *BAND_PERCENTILES)
   if note:
     ylabel += "\n" + note
   axes.set_ylabel(ylabel)
