@@ -396,8 +396,8 @@ class MetaOptimizer:
           grads = unroll.optimizee_gradients(
               fx, [x[j] for j in subset], [names[j] for j in subset],
               second_derivatives)
-          deltas, net_state_next = unroll.net_updates(nets[key], grads,
-                                                      net_state)
+          deltas, net_state_next = unroll.loop_updates(nets[key], grads,
+                                                       net_state)
           for j, delta in zip(subset, deltas):
             x_next[j] = x_next[j] + delta
           state_next.append(net_state_next)
@@ -406,13 +406,20 @@ class MetaOptimizer:
     fx_array = tf.TensorArray(tf.float32, size=len_unroll + 1,
                               clear_after_read=False)
     x_initial = [tf.identity(v) for v in x]
-    state_initial = tf.nest.map_structure(tf.identity, state)
+    state_initial = [
+        tf.nest.map_structure(tf.identity,
+                              unroll.loop_state(nets[key], net_state))
+        for key, net_state in zip(net_keys, state)]
     _, fx_array, x_final, state_final = tf.while_loop(
         cond=lambda t, *_: t < len_unroll,
         body=time_step,
         loop_vars=(0, fx_array, x_initial, state_initial),
         parallel_iterations=1,
         name="unroll")
+    state_final = [
+        unroll.per_variable_state(nets[key], net_state,
+                                  [x[j].shape for j in subset])
+        for key, net_state, subset in zip(net_keys, state_final, subsets)]
     fx_final = loss_at(x_final)
     fx_array = fx_array.write(len_unroll, fx_final)
     self._fx_history = fx_array.stack()

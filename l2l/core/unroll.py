@@ -138,3 +138,53 @@ def net_updates(net, grads, state):
     return [], []
   deltas, next_state = zip(*[net(g, s) for g, s in zip(grads, state)])
   return list(deltas), list(next_state)
+
+
+def loop_state(net, states):
+  """The state an unroll's loop carries for the variables one net drives.
+
+  A net that `joins_variables` steps them all in one call on one joint
+  state; the others keep one state per variable.
+
+  Args:
+    net: the optimizer net.
+    states: its state for each of its variables.
+
+  Returns:
+    The joint state, or `states` itself.
+  """
+  if net.joins_variables and states:
+    return net.join_states(states)
+  return states
+
+
+def per_variable_state(net, state, shapes):
+  """Undoes `loop_state`: one state per variable, to assign or carry on.
+
+  Args:
+    net: the optimizer net.
+    state: what `loop_state` or `loop_updates` returned for it.
+    shapes: the static shapes of its variables.
+
+  Returns:
+    One state per variable.
+  """
+  if net.joins_variables and shapes:
+    return net.split_state(state, shapes)
+  return state
+
+
+def loop_updates(net, grads, state):
+  """`net_updates` on a `loop_state`: one call for a joining net.
+
+  Args:
+    net: the optimizer net.
+    grads: the gradients of the variables it drives.
+    state: its `loop_state`.
+
+  Returns:
+    `(deltas, next_state)`: one delta per variable and the next loop state.
+  """
+  if net.joins_variables and grads:
+    return net.joint_call(grads, state)
+  return net_updates(net, grads, state)

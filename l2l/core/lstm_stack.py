@@ -1,0 +1,162 @@
+"""A stack of LSTM cells and its output layer, fused, over many coordinates.
+
+The learned optimizers apply one small LSTM stack (DeepMind's 2x20) to every
+coordinate of every variable. Laid out the usual way, one row per coordinate
+([coordinates, hidden]), each cell concatenates its inputs column-wise and
+splits its gates column-wise: strided copies that cost more than the matmul.
+Here the layout is feature-major, [hidden, coordinates]: concatenating the
+cell's input and hidden state and splitting the gates are whole-row slices,
+and each layer is one matmul with the weights transposed in the matmul
+itself.
+
+The gradient is written by hand (`tf.custom_gradient`). The backward pass
+keeps only the step's inputs (the input rows and each layer's previous
+hidden and cell state) and recomputes the gates from them: an unroll then
+stores (width + 2 * sum(layers)) floats per coordinate and step for the
+stack instead of every gate activation, which is what bounds how many
+coordinates fit in memory during meta-training (docs/design.md §10).
+
+The formula is Sonnet 1's LSTM, so `.l2l` files keep their meaning: with
+`gates = w_gates^T [x; h] + b_gates` split as (i, j, f, o),
+`c' = sigmoid(f + 1) * c + sigmoid(i) * tanh(j)`, `h' = sigmoid(o) * tanh(c')`,
+and the output `w^T h_top + b`.
+"""
+
+import tensorflow as tf
+
+# Sonnet 1's forget bias, added to the forget gate at run time.
+FORGET_BIAS = 1.0
+
+
+def _column(bias):
+  """A bias [n] as a column [n, 1] that broadcasts over coordinates."""
+  return tf.reshape(bias, [-1, 1])
+
+
+def _cell_forward(inputs, hidden, cell, w_gates, b_gates):
+  """One cell, feature-major.
+
+  Returns:
+    `(next_hidden, next_cell, stacked, activations, next_cell_tanh)`: the
+    new state, then what the backward pass needs: the stacked input
+    [x; h] and the gate activations (sigmoid(i), tanh(j), sigmoid(f + 1),
+    sigmoid(o)).
+  """
+  stacked = tf.concat([inputs, hidden], 0)
+  gates = tf.matmul(w_gates, stacked, transpose_a=True) + _column(b_gates)
+  input_gate, candidate, forget_gate, output_gate = tf.split(gates, 4, axis=0)
+  activations = (tf.sigmoid(input_gate), tf.tanh(candidate),
+                 tf.sigmoid(forget_gate + FORGET_BIAS),
+                 tf.sigmoid(output_gate))
+  next_cell = activations[2] * cell + activations[0] * activations[1]
+  next_cell_tanh = tf.tanh(next_cell)
+  next_hidden = activations[3] * next_cell_tanh
+  return next_hidden, next_cell, stacked, activations, next_cell_tanh
+
+
+def _cell_backward(d_hidden, d_cell, cell, w_gates, stacked, activations,
+                   next_cell_tanh):
+  """The gradient of one cell from its output gradients.
+
+  Returns:
+    `(d_stacked, d_prev_cell, d_w_gates, d_b_gates)`.
+  """
+  input_act, candidate_act, forget_act, output_act = activations
+  d_next_cell = d_cell + d_hidden * output_act * (1.0 - tf.square(
+      next_cell_tanh))
+  d_gates = tf.concat([
+      d_next_cell * candidate_act * input_act * (1.0 - input_act),
+      d_next_cell * input_act * (1.0 - tf.square(candidate_act)),
+      d_next_cell * cell * forget_act * (1.0 - forget_act),
+      d_hidden * next_cell_tanh * output_act * (1.0 - output_act),
+  ], 0)
+  d_stacked = tf.matmul(w_gates, d_gates)
+  d_w_gates = tf.matmul(stacked, d_gates, transpose_b=True)
+  d_b_gates = tf.reduce_sum(d_gates, 1)
+  return d_stacked, d_next_cell * forget_act, d_w_gates, d_b_gates
+
+
+def _stack_forward(inputs, state, cells, output_layer):
+  """The stack and its output layer.
+
+  Returns:
+    `(output, next_state, (internals, top))`: what the backward pass needs,
+    each cell's `_cell_forward` internals and the output layer's input.
+  """
+  rows, next_state, internals = inputs, [], []
+  for (hidden, cell), (w_gates, b_gates) in zip(state, cells):
+    next_hidden, next_cell, *rest = _cell_forward(rows, hidden, cell,
+                                                  w_gates, b_gates)
+    next_state.append((next_hidden, next_cell))
+    internals.append(rest)
+    rows = next_hidden
+  w_out, b_out = output_layer
+  output = tf.matmul(w_out, rows, transpose_a=True) + _column(b_out)
+  return output, tuple(next_state), (internals, rows)
+
+
+def _zeros_if_none(gradients, like):
+  return [tf.zeros_like(t) if g is None else g
+          for g, t in zip(gradients, like)]
+
+
+def step(inputs, state, cells, output_layer):
+  """One step of the stack and its output layer, feature-major.
+
+  Args:
+    inputs: [width, coordinates], the preprocessed gradient rows.
+    state: one `(hidden, cell)` pair per layer, each [size, coordinates].
+    cells: one `(w_gates [in + size, 4 * size], b_gates [4 * size])` pair
+      per layer, in the Sonnet 1 layout.
+    output_layer: `(w [top size, out], b [out])`.
+
+  Returns:
+    `(output [out, coordinates], next_state)`, the state shaped as `state`.
+  """
+  num_layers = len(cells)
+  flat_state = [t for pair in state for t in pair]
+  flat_weights = [t for pair in cells for t in pair] + list(output_layer)
+
+  def unflatten(flat_state, flat_weights):
+    layer_state = tuple(zip(flat_state[0::2], flat_state[1::2]))
+    layer_weights = tuple(zip(flat_weights[0:2 * num_layers:2],
+                              flat_weights[1:2 * num_layers:2]))
+    return layer_state, layer_weights, tuple(flat_weights[2 * num_layers:])
+
+  @tf.custom_gradient
+  def fused(*args):
+    rows, flat_state, flat_weights = (args[0], args[1:1 + 2 * num_layers],
+                                      args[1 + 2 * num_layers:])
+    output, next_state, _ = _stack_forward(rows, *unflatten(flat_state,
+                                                            flat_weights))
+    results = [output] + [t for pair in next_state for t in pair]
+
+    def grad(*d_results):
+      d_results = _zeros_if_none(d_results, results)
+      # Recompute the gates from the step's inputs instead of keeping them.
+      layer_state, layer_weights, (w_out, b_out) = unflatten(flat_state,
+                                                              flat_weights)
+      _, _, (internals, top) = _stack_forward(rows, layer_state,
+                                              layer_weights, (w_out, b_out))
+      d_output = d_results[0]
+      d_w_out = tf.matmul(top, d_output, transpose_b=True)
+      d_b_out = tf.reduce_sum(d_output, 1)
+      d_above = tf.matmul(w_out, d_output)
+      d_state, d_weights = [None] * (2 * num_layers), [None] * (2 * num_layers)
+      for layer in reversed(range(num_layers)):
+        (_, cell), (w_gates, _) = layer_state[layer], layer_weights[layer]
+        d_hidden = d_results[1 + 2 * layer] + d_above
+        d_stacked, d_cell, d_w, d_b = _cell_backward(
+            d_hidden, d_results[2 + 2 * layer], cell, w_gates,
+            *internals[layer])
+        width = int(w_gates.shape[0]) - int(cell.shape[0])
+        d_above, d_state[2 * layer] = d_stacked[:width], d_stacked[width:]
+        d_state[2 * layer + 1] = d_cell
+        d_weights[2 * layer], d_weights[2 * layer + 1] = d_w, d_b
+      return [d_above] + d_state + d_weights + [d_w_out, d_b_out]
+
+    return results, grad
+
+  results = fused(inputs, *flat_state, *flat_weights)
+  next_state = tuple(zip(results[1::2], results[2::2]))
+  return results[0], next_state
