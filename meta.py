@@ -392,12 +392,13 @@ class MetaOptimizer:
       x_next = list(x)
       state_next = []
       with tf.name_scope("dx"):
-        for subset, key, net_state in zip(subsets, net_keys, state):
+        for subset, key, net_state, net_joined in zip(subsets, net_keys,
+                                                      state, joined):
           grads = unroll.optimizee_gradients(
               fx, [x[j] for j in subset], [names[j] for j in subset],
               second_derivatives)
           deltas, net_state_next = unroll.loop_updates(nets[key], grads,
-                                                       net_state)
+                                                       net_state, net_joined)
           for j, delta in zip(subset, deltas):
             x_next[j] = x_next[j] + delta
           state_next.append(net_state_next)
@@ -406,10 +407,13 @@ class MetaOptimizer:
     fx_array = tf.TensorArray(tf.float32, size=len_unroll + 1,
                               clear_after_read=False)
     x_initial = [tf.identity(v) for v in x]
+    # Each net's variables step jointly where that pays (`unroll.joins`).
+    joined = [unroll.joins(nets[key], len(subset), len_unroll)
+              for key, subset in zip(net_keys, subsets)]
     state_initial = [
-        tf.nest.map_structure(tf.identity,
-                              unroll.loop_state(nets[key], net_state))
-        for key, net_state in zip(net_keys, state)]
+        tf.nest.map_structure(
+            tf.identity, unroll.loop_state(nets[key], net_state, net_joined))
+        for key, net_state, net_joined in zip(net_keys, state, joined)]
     _, fx_array, x_final, state_final = tf.while_loop(
         cond=lambda t, *_: t < len_unroll,
         body=time_step,
@@ -418,8 +422,9 @@ class MetaOptimizer:
         name="unroll")
     state_final = [
         unroll.per_variable_state(nets[key], net_state,
-                                  [x[j].shape for j in subset])
-        for key, net_state, subset in zip(net_keys, state_final, subsets)]
+                                  [x[j].shape for j in subset], net_joined)
+        for key, net_state, subset, net_joined in zip(net_keys, state_final,
+                                                      subsets, joined)]
     fx_final = loss_at(x_final)
     fx_array = fx_array.write(len_unroll, fx_final)
     self._fx_history = fx_array.stack()

@@ -251,12 +251,6 @@ class _LSTMCell(snt.Module):
         b_init([4 * self._hidden_size], dtype=dtype), name="b_gates")
 
 
-def _transposed_state(state):
-  """An LSTM state with each tensor transposed (rows <-> feature-major)."""
-  return tuple((tf.transpose(hidden), tf.transpose(cell))
-               for hidden, cell in state)
-
-
 def _coordinate_rows(inputs):
   """A variable as one row per coordinate, [size, 1]."""
   return tf.reshape(inputs, [-1, 1])
@@ -340,25 +334,14 @@ class StandardDeepLSTM(Network):
 
   def _lstm(self, rows, prev_state):
     """Runs the stacked cells on `rows` [rows, width]: `(output, state)`."""
-    output, next_state = self.feature_major_lstm(
-        tf.transpose(rows), _transposed_state(prev_state))
-    return tf.transpose(output), _transposed_state(next_state)
+    return self._fused_lstm(rows, prev_state, lstm_stack.COORDINATE_MAJOR)
 
-  def feature_major_lstm(self, rows, prev_state):
-    """The stacked cells and the linear layer on feature-major inputs.
-
-    Args:
-      rows: [width, coordinates], the preprocessed inputs.
-      prev_state: one `(hidden, cell)` pair per layer, each [size,
-        coordinates].
-
-    Returns:
-      `(output [output_size, coordinates], next_state)`, unscaled.
-    """
-    self._create_variables(int(rows.shape[0]), rows.dtype)
+  def _fused_lstm(self, rows, prev_state, layout):
+    """The stacked cells and the linear layer (unscaled), laid out so."""
+    self._create_variables(int(rows.shape[layout.axis]), rows.dtype)
     cells = [(core.w_gates, core.b_gates) for core in self._cores]
     return lstm_stack.step(rows, prev_state, cells,
-                           (self._linear.w, self._linear.b))
+                           (self._linear.w, self._linear.b), layout)
 
   def _rows(self, inputs):
     """Preprocesses `inputs` [rows, ...] into the LSTM's input [rows, width]."""
@@ -399,10 +382,9 @@ class CoordinateWiseDeepLSTM(StandardDeepLSTM):
     return _coordinate_rows(inputs)
 
   def __call__(self, inputs, prev_state):
-    (update,), state = self.joint_call([inputs],
-                                       self.join_states([prev_state]))
-    (next_state,) = self.split_state(state, [inputs.shape])
-    return update, next_state
+    output, next_state = super().__call__(self._reshape_inputs(inputs),
+                                          prev_state)
+    return tf.reshape(output, tf.shape(inputs)), next_state
 
   def join_states(self, states):
     """Per-variable states as one feature-major state [size, coordinates].
@@ -426,7 +408,7 @@ class CoordinateWiseDeepLSTM(StandardDeepLSTM):
     # Preprocessing a [1, n] row concatenates its features on the last axis,
     # feature after feature: reshaped, one row per feature.
     rows = tf.reshape(self._preprocess(gradients), [-1, coordinates])
-    output, state = self.feature_major_lstm(rows, state)
+    output, state = self._fused_lstm(rows, state, lstm_stack.FEATURE_MAJOR)
     output = tf.reshape(output * self._scale, [-1])
     sizes = [g.shape.num_elements() for g in inputs]
     updates = [tf.reshape(u, tf.shape(g))

@@ -28,13 +28,50 @@ import tensorflow as tf
 FORGET_BIAS = 1.0
 
 
-def _column(bias):
-  """A bias [n] as a column [n, 1] that broadcasts over coordinates."""
-  return tf.reshape(bias, [-1, 1])
+class _Layout:
+  """Where the features are: axis 0 (feature-major) or 1 (coordinate-major).
+
+  Weights keep the Sonnet 1 layout [inputs, outputs] in both.
+  """
+
+  def __init__(self, feature_axis):
+    self.axis = feature_axis
+
+  def linear(self, weights, bias, rows):
+    """`rows @ weights + bias` over the features."""
+    if self.axis == 0:
+      return (tf.matmul(weights, rows, transpose_a=True) +
+              tf.reshape(bias, [-1, 1]))
+    return tf.matmul(rows, weights) + bias
+
+  def input_gradient(self, weights, d_outputs):
+    if self.axis == 0:
+      return tf.matmul(weights, d_outputs)
+    return tf.matmul(d_outputs, weights, transpose_b=True)
+
+  def weight_gradients(self, rows, d_outputs):
+    """The gradients of `linear`'s weights and bias."""
+    if self.axis == 0:
+      return (tf.matmul(rows, d_outputs, transpose_b=True),
+              tf.reduce_sum(d_outputs, 1))
+    return (tf.matmul(rows, d_outputs, transpose_a=True),
+            tf.reduce_sum(d_outputs, 0))
+
+  def features(self, tensor, start, stop=None):
+    """Features `start:stop` of `tensor`."""
+    if self.axis == 0:
+      return tensor[start:stop]
+    return tensor[:, start:stop]
 
 
-def _cell_forward(inputs, hidden, cell, w_gates, b_gates):
-  """One cell, feature-major.
+# [features, coordinates]: an unroll's joint state over many variables.
+FEATURE_MAJOR = _Layout(0)
+# [coordinates, features]: the nets' per-variable states.
+COORDINATE_MAJOR = _Layout(1)
+
+
+def _cell_forward(layout, inputs, hidden, cell, w_gates, b_gates):
+  """One cell.
 
   Returns:
     `(next_hidden, next_cell, stacked, activations, next_cell_tanh)`: the
@@ -42,9 +79,10 @@ def _cell_forward(inputs, hidden, cell, w_gates, b_gates):
     [x; h] and the gate activations (sigmoid(i), tanh(j), sigmoid(f + 1),
     sigmoid(o)).
   """
-  stacked = tf.concat([inputs, hidden], 0)
-  gates = tf.matmul(w_gates, stacked, transpose_a=True) + _column(b_gates)
-  input_gate, candidate, forget_gate, output_gate = tf.split(gates, 4, axis=0)
+  stacked = tf.concat([inputs, hidden], layout.axis)
+  gates = layout.linear(w_gates, b_gates, stacked)
+  input_gate, candidate, forget_gate, output_gate = tf.split(
+      gates, 4, axis=layout.axis)
   activations = (tf.sigmoid(input_gate), tf.tanh(candidate),
                  tf.sigmoid(forget_gate + FORGET_BIAS),
                  tf.sigmoid(output_gate))
@@ -54,8 +92,8 @@ def _cell_forward(inputs, hidden, cell, w_gates, b_gates):
   return next_hidden, next_cell, stacked, activations, next_cell_tanh
 
 
-def _cell_backward(d_hidden, d_cell, cell, w_gates, stacked, activations,
-                   next_cell_tanh):
+def _cell_backward(layout, d_hidden, d_cell, cell, w_gates, stacked,
+                   activations, next_cell_tanh):
   """The gradient of one cell from its output gradients.
 
   Returns:
@@ -69,14 +107,13 @@ def _cell_backward(d_hidden, d_cell, cell, w_gates, stacked, activations,
       d_next_cell * input_act * (1.0 - tf.square(candidate_act)),
       d_next_cell * cell * forget_act * (1.0 - forget_act),
       d_hidden * next_cell_tanh * output_act * (1.0 - output_act),
-  ], 0)
-  d_stacked = tf.matmul(w_gates, d_gates)
-  d_w_gates = tf.matmul(stacked, d_gates, transpose_b=True)
-  d_b_gates = tf.reduce_sum(d_gates, 1)
-  return d_stacked, d_next_cell * forget_act, d_w_gates, d_b_gates
+  ], layout.axis)
+  d_w_gates, d_b_gates = layout.weight_gradients(stacked, d_gates)
+  return (layout.input_gradient(w_gates, d_gates), d_next_cell * forget_act,
+          d_w_gates, d_b_gates)
 
 
-def _stack_forward(inputs, state, cells, output_layer):
+def _stack_forward(layout, inputs, state, cells, output_layer):
   """The stack and its output layer.
 
   Returns:
@@ -85,13 +122,12 @@ def _stack_forward(inputs, state, cells, output_layer):
   """
   rows, next_state, internals = inputs, [], []
   for (hidden, cell), (w_gates, b_gates) in zip(state, cells):
-    next_hidden, next_cell, *rest = _cell_forward(rows, hidden, cell,
-                                                  w_gates, b_gates)
+    next_hidden, next_cell, *rest = _cell_forward(layout, rows, hidden,
+                                                  cell, w_gates, b_gates)
     next_state.append((next_hidden, next_cell))
     internals.append(rest)
     rows = next_hidden
-  w_out, b_out = output_layer
-  output = tf.matmul(w_out, rows, transpose_a=True) + _column(b_out)
+  output = layout.linear(*output_layer, rows)
   return output, tuple(next_state), (internals, rows)
 
 
@@ -100,18 +136,22 @@ def _zeros_if_none(gradients, like):
           for g, t in zip(gradients, like)]
 
 
-def step(inputs, state, cells, output_layer):
-  """One step of the stack and its output layer, feature-major.
+def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR):
+  """One step of the stack and its output layer.
 
   Args:
-    inputs: [width, coordinates], the preprocessed gradient rows.
-    state: one `(hidden, cell)` pair per layer, each [size, coordinates].
+    inputs: the preprocessed gradients, [width, coordinates] (feature-major)
+      or [coordinates, width].
+    state: one `(hidden, cell)` pair per layer, each [size, coordinates]
+      (feature-major) or [coordinates, size].
     cells: one `(w_gates [in + size, 4 * size], b_gates [4 * size])` pair
       per layer, in the Sonnet 1 layout.
     output_layer: `(w [top size, out], b [out])`.
+    layout: `FEATURE_MAJOR` or `COORDINATE_MAJOR`.
 
   Returns:
-    `(output [out, coordinates], next_state)`, the state shaped as `state`.
+    `(output, next_state)`: the output [out, coordinates] (feature-major) or
+    [coordinates, out], and the state laid out as `state`.
   """
   num_layers = len(cells)
   flat_state = [t for pair in state for t in pair]
@@ -127,8 +167,8 @@ def step(inputs, state, cells, output_layer):
   def fused(*args):
     rows, flat_state, flat_weights = (args[0], args[1:1 + 2 * num_layers],
                                       args[1 + 2 * num_layers:])
-    output, next_state, _ = _stack_forward(rows, *unflatten(flat_state,
-                                                            flat_weights))
+    output, next_state, _ = _stack_forward(
+        layout, rows, *unflatten(flat_state, flat_weights))
     results = [output] + [t for pair in next_state for t in pair]
 
     def grad(*d_results):
@@ -136,21 +176,21 @@ def step(inputs, state, cells, output_layer):
       # Recompute the gates from the step's inputs instead of keeping them.
       layer_state, layer_weights, (w_out, b_out) = unflatten(flat_state,
                                                               flat_weights)
-      _, _, (internals, top) = _stack_forward(rows, layer_state,
-                                              layer_weights, (w_out, b_out))
+      _, _, (internals, top) = _stack_forward(
+          layout, rows, layer_state, layer_weights, (w_out, b_out))
       d_output = d_results[0]
-      d_w_out = tf.matmul(top, d_output, transpose_b=True)
-      d_b_out = tf.reduce_sum(d_output, 1)
-      d_above = tf.matmul(w_out, d_output)
+      d_w_out, d_b_out = layout.weight_gradients(top, d_output)
+      d_above = layout.input_gradient(w_out, d_output)
       d_state, d_weights = [None] * (2 * num_layers), [None] * (2 * num_layers)
       for layer in reversed(range(num_layers)):
         (_, cell), (w_gates, _) = layer_state[layer], layer_weights[layer]
         d_hidden = d_results[1 + 2 * layer] + d_above
         d_stacked, d_cell, d_w, d_b = _cell_backward(
-            d_hidden, d_results[2 + 2 * layer], cell, w_gates,
+            layout, d_hidden, d_results[2 + 2 * layer], cell, w_gates,
             *internals[layer])
-        width = int(w_gates.shape[0]) - int(cell.shape[0])
-        d_above, d_state[2 * layer] = d_stacked[:width], d_stacked[width:]
+        width = int(w_gates.shape[0]) - int(w_gates.shape[1]) // 4
+        d_above = layout.features(d_stacked, 0, width)
+        d_state[2 * layer] = layout.features(d_stacked, width)
         d_state[2 * layer + 1] = d_cell
         d_weights[2 * layer], d_weights[2 * layer + 1] = d_w, d_b
       return [d_above] + d_state + d_weights + [d_w_out, d_b_out]
