@@ -302,7 +302,7 @@ class MetaOptimizer:
 
   def meta_loss(self, make_loss, len_unroll, net_assignments=None,
                 model_path=None, second_derivatives=False,
-                objective=meta_objective.DEFAULT):
+                objective=meta_objective.DEFAULT, recompute=False):
     """Builds the unrolled optimization graph and its meta-loss.
 
     Args:
@@ -319,6 +319,14 @@ class MetaOptimizer:
         losses, as the original) or "log" (their logs; see
         `l2l.core.meta_objective`). The swarm has its own objectives, in
         its options; it takes only the default here.
+      recompute: if True, the meta-gradient recomputes each step's LSTM
+        gates from the step's inputs instead of keeping them: meta-training
+        needs about half the memory per coordinate and unrolled step and a
+        fifth more time (docs/design.md §4, "The fused LSTM stack"). It
+        applies to the nets that step their variables jointly (the
+        coordinate-wise LSTMs, in unrolls longer than one step); the
+        meta-loss and its gradient are the same either way. The swarm takes
+        only the default.
 
     Returns:
       `MetaLoss(loss, update, reset, fx, x, subproblem_constants)`.
@@ -328,6 +336,9 @@ class MetaOptimizer:
         an unknown objective (or one other than "sum" for the swarm).
     """
     meta_objective.check(objective)
+    if self._swarm.active and recompute:
+      raise ValueError("recompute is for the single-point unroll; the swarm "
+                       "does not take it.")
     if self._swarm.active and objective != meta_objective.DEFAULT:
       raise ValueError(
           "objective={!r} is for the single-point unroll; the swarm's "
@@ -372,10 +383,11 @@ class MetaOptimizer:
       return MetaLoss(*swarm.meta_loss)
     return self._l2l_meta_loss(make_loss, len_unroll, x, constants, nets,
                                net_keys, subsets, second_derivatives,
-                               objective)
+                               objective, recompute)
 
   def _l2l_meta_loss(self, make_loss, len_unroll, x, constants, nets,
-                     net_keys, subsets, second_derivatives, objective):
+                     net_keys, subsets, second_derivatives, objective,
+                     recompute):
     """DeepMind's single-point unroll."""
     names = [interception.variable_name(v) for v in x]
     with tf.name_scope("states"):
@@ -397,8 +409,8 @@ class MetaOptimizer:
           grads = unroll.optimizee_gradients(
               fx, [x[j] for j in subset], [names[j] for j in subset],
               second_derivatives)
-          deltas, net_state_next = unroll.loop_updates(nets[key], grads,
-                                                       net_state, net_joined)
+          deltas, net_state_next = unroll.loop_updates(
+              nets[key], grads, net_state, net_joined, recompute)
           for j, delta in zip(subset, deltas):
             x_next[j] = x_next[j] + delta
           state_next.append(net_state_next)

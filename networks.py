@@ -207,12 +207,14 @@ class Network(snt.Module):
     """
     raise NotImplementedError
 
-  def joint_call(self, inputs, state):
+  def joint_call(self, inputs, state, recompute=False):
     """Steps several variables at once (`joins_variables`).
 
     Args:
       inputs: one gradient per variable.
       state: their joint state.
+      recompute: whether the gradient recomputes what it needs of the
+        forward pass instead of keeping it (less memory, more time).
 
     Returns:
       `(updates, next_state)`: one update per variable, shaped as its
@@ -336,12 +338,16 @@ class StandardDeepLSTM(Network):
     """Runs the stacked cells on `rows` [rows, width]: `(output, state)`."""
     return self._fused_lstm(rows, prev_state, lstm_stack.COORDINATE_MAJOR)
 
-  def _fused_lstm(self, rows, prev_state, layout):
-    """The stacked cells and the linear layer (unscaled), laid out so."""
+  def _fused_lstm(self, rows, prev_state, layout, recompute=True):
+    """The stacked cells and the linear layer (unscaled), laid out so.
+
+    `recompute` is `lstm_stack.step`'s.
+    """
     self._create_variables(int(rows.shape[layout.axis]), rows.dtype)
     cells = [(core.w_gates, core.b_gates) for core in self._cores]
     return lstm_stack.step(rows, prev_state, cells,
-                           (self._linear.w, self._linear.b), layout)
+                           (self._linear.w, self._linear.b), layout,
+                           recompute)
 
   def _rows(self, inputs):
     """Preprocesses `inputs` [rows, ...] into the LSTM's input [rows, width]."""
@@ -402,13 +408,14 @@ class CoordinateWiseDeepLSTM(StandardDeepLSTM):
                tf.split(tf.transpose(c), sizes, 0)) for h, c in state]
     return [tuple((h[i], c[i]) for h, c in layers) for i in range(len(sizes))]
 
-  def joint_call(self, inputs, state):
+  def joint_call(self, inputs, state, recompute=False):
     gradients = tf.concat([tf.reshape(g, [1, -1]) for g in inputs], 1)
     coordinates = int(gradients.shape[1])
     # Preprocessing a [1, n] row concatenates its features on the last axis,
     # feature after feature: reshaped, one row per feature.
     rows = tf.reshape(self._preprocess(gradients), [-1, coordinates])
-    output, state = self._fused_lstm(rows, state, lstm_stack.FEATURE_MAJOR)
+    output, state = self._fused_lstm(rows, state, lstm_stack.FEATURE_MAJOR,
+                                     recompute)
     output = tf.reshape(output * self._scale, [-1])
     sizes = [g.shape.num_elements() for g in inputs]
     updates = [tf.reshape(u, tf.shape(g))

@@ -1,6 +1,7 @@
 """Speed benchmark: meta-training and learned-step costs against their bounds.
 
-For each size in `--sizes` (coordinates of a separable quadratic,
+For each size in `--sizes` and `--recompute_sizes` (coordinates of a
+separable quadratic,
 f(x) = mean(w * (x - y)^2), w and y uniform in [0, 1): the optimizee costs
 next to nothing, so the figures are the learned optimizer's), in a fresh
 subprocess per size:
@@ -9,7 +10,9 @@ subprocess per size:
   coordinate-wise LSTM, LogAndSign), as train.py runs it (`util.run_epoch`:
   reset, then 5 unrolls of 20 steps, each with its Adam meta-step); the
   mean of the epochs run in `--min_seconds` (at least one) after one
-  untimed warm-up unroll;
+  untimed warm-up unroll; `--recompute_sizes` meta-train with
+  `meta_loss(recompute=True)`, which recomputes the LSTM's gates in the
+  backward pass (the table's `recompute` column);
 - epoch_bound_seconds: the FLOPs such an epoch must do (the LSTM's forward
   and backward matmuls and elementwise ops, `lstm_flops`) at the machine's
   matmul speed (`--matmul_size` square matmuls, measured first), and
@@ -59,8 +62,13 @@ import problems
 import util
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("sizes", ["1000", "10000", "100000", "1000000"],
-                  "Coordinates of the timed problems.")
+flags.DEFINE_list("sizes", ["1000", "10000", "100000"],
+                  "Coordinates of the problems meta-trained as by default "
+                  "(the gates kept for the backward pass).")
+flags.DEFINE_list("recompute_sizes", ["100000", "1000000"],
+                  "Coordinates of the problems meta-trained with "
+                  "meta_loss(recompute=True) (the gates recomputed in the "
+                  "backward pass: less memory, more time).")
 flags.DEFINE_bool("mnist", True, "Also time single steps on the MNIST MLP.")
 flags.DEFINE_string("data_dir", None, "MNIST directory (default: "
                     "$L2L_DATA_DIR, then the l2l-data cache).")
@@ -74,6 +82,7 @@ flags.DEFINE_string("output", None, "Also write the markdown table here.")
 flags.DEFINE_string("worker", None, "Internal: measure one problem (a size "
                     "or 'mnist') in this process and print its figures as "
                     "JSON.")
+flags.DEFINE_bool("recompute", False, "Internal: the worker's recompute.")
 
 # Learning rate of the timed Adam (speed does not depend on it).
 ADAM_LEARNING_RATE = 0.01
@@ -94,7 +103,8 @@ TRAINING_METRICS = ("epoch_seconds", "epoch_bound_seconds", "epoch_ratio",
                     "bytes_per_coordinate_step")
 STEP_METRICS = ("l2l_step_ms", "adam_step_ms", "l2l_to_adam",
                 "step_bound_ms", "step_ratio")
-COLUMNS = ("problem", "coordinates") + TRAINING_METRICS + STEP_METRICS
+COLUMNS = ("problem", "coordinates", "recompute") + TRAINING_METRICS + \
+    STEP_METRICS
 
 
 def lstm_flops(layers=(20, 20), width=INPUT_WIDTH, output=OUTPUT_WIDTH):
@@ -191,7 +201,7 @@ def time_training(problem, coordinates):
         networks.DEFAULT_NET_ID: networks.default_config()})
     step, update, reset, cost, _ = optimizer.meta_minimize(
         problem, common.UNROLL_LENGTH,
-        learning_rate=common.META_LEARNING_RATE)
+        learning_rate=common.META_LEARNING_RATE, recompute=FLAGS.recompute)
   num_unrolls = common.TRAIN_STEPS // common.UNROLL_LENGTH
   with _session(graph) as sess:
     sess.run(reset)
@@ -255,9 +265,10 @@ def measure(worker):
   return figures
 
 
-def run_worker(worker):
+def run_worker(worker, recompute=False):
   """Measures `worker` in a fresh process; its figures, or None if it failed."""
   command = [sys.executable, os.path.abspath(__file__), "--worker=" + worker,
+             "--recompute={}".format(recompute),
              "--min_seconds={}".format(FLAGS.min_seconds),
              "--min_steps={}".format(FLAGS.min_steps),
              "--seed={}".format(FLAGS.seed)]
@@ -305,21 +316,24 @@ def main(argv):
   gflops = matmul_gflops(FLAGS.matmul_size)
   common.print_bench_line("speed", collections.OrderedDict([
       ("problem", "none"), ("metric", "matmul_gflops"), ("value", gflops)]))
-  workers = [("quadratic", size) for size in FLAGS.sizes]
+  workers = [("quadratic", size, False) for size in FLAGS.sizes]
+  workers += [("quadratic", size, True) for size in FLAGS.recompute_sizes]
   if FLAGS.mnist and _mnist_available():
-    workers.append(("mnist", "mnist"))
+    workers.append(("mnist", "mnist", False))
   rows = []
-  for name, worker in workers:
-    logging.info("Measuring %s %s", name, worker)
-    figures = run_worker(worker)
+  for name, worker, recompute in workers:
+    logging.info("Measuring %s %s (recompute: %s)", name, worker, recompute)
+    figures = run_worker(worker, recompute)
     if figures is None:
       continue
     figures = add_bounds(figures, gflops)
+    figures["recompute"] = "yes" if recompute else "no"
     for metric in ("coordinates",) + TRAINING_METRICS + STEP_METRICS:
       if metric in figures:
         common.print_bench_line("speed", collections.OrderedDict([
             ("problem", name), ("size", figures["coordinates"]),
-            ("metric", metric), ("value", figures[metric])]))
+            ("recompute", int(recompute)), ("metric", metric),
+            ("value", figures[metric])]))
     rows.append([name] + [figures.get(m, "-") for m in COLUMNS[1:]])
   report = "Load average (1 min) at the end: {:.2f}; matmul {:.0f} GFLOP/s.\n\n".format(
       os.getloadavg()[0], gflops) + common.markdown_table(COLUMNS, rows)

@@ -194,3 +194,19 @@ def test_joint_unroll_equals_single_steps(fresh_session):
       trajectories.append(x)
   for got, want in zip(*trajectories):
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_recompute_gives_the_same_gradient(sess):
+  args = _tensors(_values())
+  flat = _flat(*args)
+  grads = []
+  for recompute in (False, True):
+    inputs, state, cells, output_layer = args
+    result = lstm_stack.step(tf.transpose(inputs),
+                             [(tf.transpose(h), tf.transpose(c))
+                              for h, c in state], cells, output_layer,
+                             recompute=recompute)
+    grads.append(tf.gradients(_weighted_sum(result[0], result[1]), flat))
+  kept, recomputed = sess.run(grads)
+  for got, want in zip(recomputed, kept):
+    np.testing.assert_array_equal(got, want)

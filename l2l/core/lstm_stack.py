@@ -3,18 +3,21 @@
 The learned optimizers apply one small LSTM stack (DeepMind's 2x20) to every
 coordinate of every variable. Laid out the usual way, one row per coordinate
 ([coordinates, hidden]), each cell concatenates its inputs column-wise and
-splits its gates column-wise: strided copies that cost more than the matmul.
-Here the layout is feature-major, [hidden, coordinates]: concatenating the
-cell's input and hidden state and splitting the gates are whole-row slices,
-and each layer is one matmul with the weights transposed in the matmul
-itself.
+splits its gates column-wise: strided copies that cost about as much as
+the matmul. Laid out feature-major, [hidden, coordinates], concatenating
+the cell's input and hidden state and splitting the gates are whole-row
+copies or slices, and each layer is one matmul with the weights transposed
+in the matmul itself. An unroll carries a feature-major state over all the
+coordinates a net drives; a single step on the nets' per-variable states
+runs coordinate-major rather than transposing them (`step`'s `layout`).
 
 The gradient is written by hand (`tf.custom_gradient`). The backward pass
 keeps only the step's inputs (the input rows and each layer's previous
 hidden and cell state) and recomputes the gates from them: an unroll then
 stores (width + 2 * sum(layers)) floats per coordinate and step for the
 stack instead of every gate activation, which is what bounds how many
-coordinates fit in memory during meta-training (docs/design.md §10).
+coordinates fit in memory during meta-training (docs/design.md §4, "The
+fused LSTM stack").
 
 The formula is Sonnet 1's LSTM, so `.l2l` files keep their meaning: with
 `gates = w_gates^T [x; h] + b_gates` split as (i, j, f, o),
@@ -100,13 +103,15 @@ def _cell_backward(layout, d_hidden, d_cell, cell, w_gates, stacked,
     `(d_stacked, d_prev_cell, d_w_gates, d_b_gates)`.
   """
   input_act, candidate_act, forget_act, output_act = activations
-  d_next_cell = d_cell + d_hidden * output_act * (1.0 - tf.square(
-      next_cell_tanh))
+  # SigmoidGrad(y, dy) = dy * y * (1 - y) and TanhGrad(y, dy) = dy * (1 - y^2)
+  # from the outputs y, each one kernel (and differentiable).
+  d_next_cell = d_cell + tf.raw_ops.TanhGrad(y=next_cell_tanh,
+                                             dy=d_hidden * output_act)
   d_gates = tf.concat([
-      d_next_cell * candidate_act * input_act * (1.0 - input_act),
-      d_next_cell * input_act * (1.0 - tf.square(candidate_act)),
-      d_next_cell * cell * forget_act * (1.0 - forget_act),
-      d_hidden * next_cell_tanh * output_act * (1.0 - output_act),
+      tf.raw_ops.SigmoidGrad(y=input_act, dy=d_next_cell * candidate_act),
+      tf.raw_ops.TanhGrad(y=candidate_act, dy=d_next_cell * input_act),
+      tf.raw_ops.SigmoidGrad(y=forget_act, dy=d_next_cell * cell),
+      tf.raw_ops.SigmoidGrad(y=output_act, dy=d_hidden * next_cell_tanh),
   ], layout.axis)
   d_w_gates, d_b_gates = layout.weight_gradients(stacked, d_gates)
   return (layout.input_gradient(w_gates, d_gates), d_next_cell * forget_act,
@@ -136,7 +141,8 @@ def _zeros_if_none(gradients, like):
           for g, t in zip(gradients, like)]
 
 
-def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR):
+def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR,
+         recompute=True):
   """One step of the stack and its output layer.
 
   Args:
@@ -148,6 +154,10 @@ def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR):
       per layer, in the Sonnet 1 layout.
     output_layer: `(w [top size, out], b [out])`.
     layout: `FEATURE_MAJOR` or `COORDINATE_MAJOR`.
+    recompute: whether the gradient recomputes the gates from the step's
+      inputs (memory: only the inputs are kept) rather than keeping them
+      from the forward pass (time: one matmul and the gates' activations
+      less per layer).
 
   Returns:
     `(output, next_state)`: the output [out, coordinates] (feature-major) or
@@ -167,17 +177,18 @@ def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR):
   def fused(*args):
     rows, flat_state, flat_weights = (args[0], args[1:1 + 2 * num_layers],
                                       args[1 + 2 * num_layers:])
-    output, next_state, _ = _stack_forward(
-        layout, rows, *unflatten(flat_state, flat_weights))
+    layer_state, layer_weights, (w_out, b_out) = unflatten(flat_state,
+                                                            flat_weights)
+    output, next_state, kept = _stack_forward(
+        layout, rows, layer_state, layer_weights, (w_out, b_out))
     results = [output] + [t for pair in next_state for t in pair]
 
     def grad(*d_results):
       d_results = _zeros_if_none(d_results, results)
-      # Recompute the gates from the step's inputs instead of keeping them.
-      layer_state, layer_weights, (w_out, b_out) = unflatten(flat_state,
-                                                              flat_weights)
-      _, _, (internals, top) = _stack_forward(
-          layout, rows, layer_state, layer_weights, (w_out, b_out))
+      internals, top = kept
+      if recompute:
+        _, _, (internals, top) = _stack_forward(
+            layout, rows, layer_state, layer_weights, (w_out, b_out))
       d_output = d_results[0]
       d_w_out, d_b_out = layout.weight_gradients(top, d_output)
       d_above = layout.input_gradient(w_out, d_output)

@@ -188,7 +188,7 @@ def per_variable_state(net, state, shapes, joined):
   return net.split_state(state, shapes) if joined else state
 
 
-def loop_updates(net, grads, state, joined):
+def loop_updates(net, grads, state, joined, recompute=False):
   """`net_updates` on a `loop_state`: one call for a joint state.
 
   Args:
@@ -196,10 +196,11 @@ def loop_updates(net, grads, state, joined):
     grads: the gradients of the variables it drives.
     state: its `loop_state`.
     joined: `joins(...)` for it.
+    recompute: `Network.joint_call`'s, for a joint state.
 
   Returns:
     `(deltas, next_state)`: one delta per variable and the next loop state.
   """
   if joined:
-    return net.joint_call(grads, state)
+    return net.joint_call(grads, state, recompute=recompute)
   return net_updates(net, grads, state)
