@@ -338,7 +338,7 @@ class StandardDeepLSTM(Network):
     """Runs the stacked cells on `rows` [rows, width]: `(output, state)`."""
     return self._fused_lstm(rows, prev_state, lstm_stack.COORDINATE_MAJOR)
 
-  def _fused_lstm(self, rows, prev_state, layout, recompute=True):
+  def _fused_lstm(self, rows, prev_state, layout, recompute=False):
     """The stacked cells and the linear layer (unscaled), laid out so.
 
     `recompute` is `lstm_stack.step`'s.

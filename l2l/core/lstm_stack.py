@@ -11,8 +11,9 @@ in the matmul itself. An unroll carries a feature-major state over all the
 coordinates a net drives; a single step on the nets' per-variable states
 runs coordinate-major rather than transposing them (`step`'s `layout`).
 
-The gradient is written by hand (`tf.custom_gradient`). The backward pass
-keeps only the step's inputs (the input rows and each layer's previous
+The gradient is written by hand (`tf.custom_gradient`), with one kernel per
+activation gradient (SigmoidGrad, TanhGrad). With `recompute`, the backward
+pass keeps only the step's inputs (the input rows and each layer's previous
 hidden and cell state) and recomputes the gates from them: an unroll then
 stores (width + 2 * sum(layers)) floats per coordinate and step for the
 stack instead of every gate activation, which is what bounds how many
@@ -40,12 +41,29 @@ class _Layout:
   def __init__(self, feature_axis):
     self.axis = feature_axis
 
+  def matmul(self, weights, rows):
+    """`rows @ weights` over the features."""
+    if self.axis == 0:
+      return tf.matmul(weights, rows, transpose_a=True)
+    return tf.matmul(rows, weights)
+
   def linear(self, weights, bias, rows):
     """`rows @ weights + bias` over the features."""
     if self.axis == 0:
-      return (tf.matmul(weights, rows, transpose_a=True) +
-              tf.reshape(bias, [-1, 1]))
-    return tf.matmul(rows, weights) + bias
+      return self.matmul(weights, rows) + tf.reshape(bias, [-1, 1])
+    return self.matmul(weights, rows) + bias
+
+  def ones(self, rows):
+    """One feature of ones for each coordinate of `rows`."""
+    if self.axis == 0:
+      return tf.ones([1, tf.shape(rows)[1]], rows.dtype)
+    return tf.ones([tf.shape(rows)[0], 1], rows.dtype)
+
+  def weight_gradient(self, rows, d_outputs):
+    """The gradient of `matmul`'s weights."""
+    if self.axis == 0:
+      return tf.matmul(rows, d_outputs, transpose_b=True)
+    return tf.matmul(rows, d_outputs, transpose_a=True)
 
   def input_gradient(self, weights, d_outputs):
     if self.axis == 0:
@@ -54,11 +72,8 @@ class _Layout:
 
   def weight_gradients(self, rows, d_outputs):
     """The gradients of `linear`'s weights and bias."""
-    if self.axis == 0:
-      return (tf.matmul(rows, d_outputs, transpose_b=True),
-              tf.reduce_sum(d_outputs, 1))
-    return (tf.matmul(rows, d_outputs, transpose_a=True),
-            tf.reduce_sum(d_outputs, 0))
+    return (self.weight_gradient(rows, d_outputs),
+            tf.reduce_sum(d_outputs, 1 - self.axis))
 
   def features(self, tensor, start, stop=None):
     """Features `start:stop` of `tensor`."""
@@ -73,22 +88,34 @@ FEATURE_MAJOR = _Layout(0)
 COORDINATE_MAJOR = _Layout(1)
 
 
-def _cell_forward(layout, inputs, hidden, cell, w_gates, b_gates):
-  """One cell.
+def _with_bias(w_gates, b_gates):
+  """`w_gates` with a last row of biases, the forget bias included.
+
+  Stacking a feature of ones under a cell's inputs then adds the biases in
+  the matmul: no pass over the gates for them, and their gradient is the
+  last row of the weights' gradient.
+  """
+  size = int(b_gates.shape[0]) // 4
+  forget = tf.constant([0.0] * (2 * size) + [FORGET_BIAS] * size +
+                       [0.0] * size, b_gates.dtype)
+  return tf.concat([w_gates, tf.reshape(b_gates + forget, [1, -1])], 0)
+
+
+def _cell_forward(layout, inputs, hidden, cell, weights):
+  """One cell; `weights` as `_with_bias` gives them.
 
   Returns:
     `(next_hidden, next_cell, stacked, activations, next_cell_tanh)`: the
     new state, then what the backward pass needs: the stacked input
-    [x; h] and the gate activations (sigmoid(i), tanh(j), sigmoid(f + 1),
+    [x; h; 1] and the gate activations (sigmoid(i), tanh(j), sigmoid(f + 1),
     sigmoid(o)).
   """
-  stacked = tf.concat([inputs, hidden], layout.axis)
-  gates = layout.linear(w_gates, b_gates, stacked)
+  stacked = tf.concat([inputs, hidden, layout.ones(inputs)], layout.axis)
+  gates = layout.matmul(weights, stacked)
   input_gate, candidate, forget_gate, output_gate = tf.split(
       gates, 4, axis=layout.axis)
   activations = (tf.sigmoid(input_gate), tf.tanh(candidate),
-                 tf.sigmoid(forget_gate + FORGET_BIAS),
-                 tf.sigmoid(output_gate))
+                 tf.sigmoid(forget_gate), tf.sigmoid(output_gate))
   next_cell = activations[2] * cell + activations[0] * activations[1]
   next_cell_tanh = tf.tanh(next_cell)
   next_hidden = activations[3] * next_cell_tanh
@@ -113,9 +140,9 @@ def _cell_backward(layout, d_hidden, d_cell, cell, w_gates, stacked,
       tf.raw_ops.SigmoidGrad(y=forget_act, dy=d_next_cell * cell),
       tf.raw_ops.SigmoidGrad(y=output_act, dy=d_hidden * next_cell_tanh),
   ], layout.axis)
-  d_w_gates, d_b_gates = layout.weight_gradients(stacked, d_gates)
+  d_weights = layout.weight_gradient(stacked, d_gates)
   return (layout.input_gradient(w_gates, d_gates), d_next_cell * forget_act,
-          d_w_gates, d_b_gates)
+          d_weights[:-1], d_weights[-1])
 
 
 def _stack_forward(layout, inputs, state, cells, output_layer):
@@ -127,8 +154,8 @@ def _stack_forward(layout, inputs, state, cells, output_layer):
   """
   rows, next_state, internals = inputs, [], []
   for (hidden, cell), (w_gates, b_gates) in zip(state, cells):
-    next_hidden, next_cell, *rest = _cell_forward(layout, rows, hidden,
-                                                  cell, w_gates, b_gates)
+    next_hidden, next_cell, *rest = _cell_forward(
+        layout, rows, hidden, cell, _with_bias(w_gates, b_gates))
     next_state.append((next_hidden, next_cell))
     internals.append(rest)
     rows = next_hidden
@@ -142,7 +169,7 @@ def _zeros_if_none(gradients, like):
 
 
 def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR,
-         recompute=True):
+         recompute=False):
   """One step of the stack and its output layer.
 
   Args:
