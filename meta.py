@@ -321,8 +321,9 @@ class MetaOptimizer:
         its options; it takes only the default here.
       recompute: if True, the meta-gradient recomputes each step's LSTM
         gates from the step's inputs instead of keeping them: meta-training
-        needs about half the memory per coordinate and unrolled step and a
-        fifth more time (docs/design.md §4, "The fused LSTM stack"). It
+        needs about a third of the memory per coordinate and unrolled step
+        and about a quarter more time (docs/design.md §4, "The fused LSTM
+        stack"). It
         applies to the nets that step their variables jointly (the
         coordinate-wise LSTMs, in unrolls longer than one step); the
         meta-loss and its gradient are the same either way. The swarm takes
