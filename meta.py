@@ -302,7 +302,7 @@ class MetaOptimizer:
 
   def meta_loss(self, make_loss, len_unroll, net_assignments=None,
                 model_path=None, second_derivatives=False,
-                objective=meta_objective.DEFAULT):
+                objective=meta_objective.DEFAULT, recompute=False):
     """Builds the unrolled optimization graph and its meta-loss.
 
     Args:
@@ -319,6 +319,15 @@ class MetaOptimizer:
         losses, as the original) or "log" (their logs; see
         `l2l.core.meta_objective`). The swarm has its own objectives, in
         its options; it takes only the default here.
+      recompute: if True, the meta-gradient recomputes each step's LSTM
+        gates from the step's inputs instead of keeping them: meta-training
+        needs about a third of the memory per coordinate and unrolled step
+        and about a quarter more time (docs/design.md §4, "The fused LSTM
+        stack"). It
+        applies to the nets that step their variables jointly (the
+        coordinate-wise LSTMs, in unrolls longer than one step); the
+        meta-loss and its gradient are the same either way. The swarm takes
+        only the default.
 
     Returns:
       `MetaLoss(loss, update, reset, fx, x, subproblem_constants)`.
@@ -328,6 +337,9 @@ class MetaOptimizer:
         an unknown objective (or one other than "sum" for the swarm).
     """
     meta_objective.check(objective)
+    if self._swarm.active and recompute:
+      raise ValueError("recompute is for the single-point unroll; the swarm "
+                       "does not take it.")
     if self._swarm.active and objective != meta_objective.DEFAULT:
       raise ValueError(
           "objective={!r} is for the single-point unroll; the swarm's "
@@ -372,10 +384,11 @@ class MetaOptimizer:
       return MetaLoss(*swarm.meta_loss)
     return self._l2l_meta_loss(make_loss, len_unroll, x, constants, nets,
                                net_keys, subsets, second_derivatives,
-                               objective)
+                               objective, recompute)
 
   def _l2l_meta_loss(self, make_loss, len_unroll, x, constants, nets,
-                     net_keys, subsets, second_derivatives, objective):
+                     net_keys, subsets, second_derivatives, objective,
+                     recompute):
     """DeepMind's single-point unroll."""
     names = [interception.variable_name(v) for v in x]
     with tf.name_scope("states"):
@@ -392,12 +405,13 @@ class MetaOptimizer:
       x_next = list(x)
       state_next = []
       with tf.name_scope("dx"):
-        for subset, key, net_state in zip(subsets, net_keys, state):
+        for subset, key, net_state, net_joined in zip(subsets, net_keys,
+                                                      state, joined):
           grads = unroll.optimizee_gradients(
               fx, [x[j] for j in subset], [names[j] for j in subset],
               second_derivatives)
-          deltas, net_state_next = unroll.net_updates(nets[key], grads,
-                                                      net_state)
+          deltas, net_state_next = unroll.loop_updates(
+              nets[key], grads, net_state, net_joined, recompute)
           for j, delta in zip(subset, deltas):
             x_next[j] = x_next[j] + delta
           state_next.append(net_state_next)
@@ -406,13 +420,24 @@ class MetaOptimizer:
     fx_array = tf.TensorArray(tf.float32, size=len_unroll + 1,
                               clear_after_read=False)
     x_initial = [tf.identity(v) for v in x]
-    state_initial = tf.nest.map_structure(tf.identity, state)
+    # Each net's variables step jointly where that pays (`unroll.joins`).
+    joined = [unroll.joins(nets[key], len(subset), len_unroll)
+              for key, subset in zip(net_keys, subsets)]
+    state_initial = [
+        tf.nest.map_structure(
+            tf.identity, unroll.loop_state(nets[key], net_state, net_joined))
+        for key, net_state, net_joined in zip(net_keys, state, joined)]
     _, fx_array, x_final, state_final = tf.while_loop(
         cond=lambda t, *_: t < len_unroll,
         body=time_step,
         loop_vars=(0, fx_array, x_initial, state_initial),
         parallel_iterations=1,
         name="unroll")
+    state_final = [
+        unroll.per_variable_state(nets[key], net_state,
+                                  [x[j].shape for j in subset], net_joined)
+        for key, net_state, subset, net_joined in zip(net_keys, state_final,
+                                                      subsets, joined)]
     fx_final = loss_at(x_final)
     fx_array = fx_array.write(len_unroll, fx_final)
     self._fx_history = fx_array.stack()

@@ -18,6 +18,7 @@ import tensorflow as tf
 from l2l.checkpoint import l2l_file
 import preprocess
 from l2l.core import graph_mode  # pylint: disable=unused-import
+from l2l.core import lstm_stack
 
 
 _NAMED_INITIALIZERS = {
@@ -177,12 +178,57 @@ class Network(snt.Module):
     """Returns `{module: {variable: tf.Variable}}` in the .l2l layout."""
     return {}
 
+  # Whether the net can step all the variables it drives in one call
+  # (`joint_call`, on one state over all their coordinates, `join_states`):
+  # an unroll then runs one set of ops per step instead of one per variable.
+  joins_variables = False
+
+  def join_states(self, states):
+    """The states of several variables as one state (`joins_variables`).
+
+    Args:
+      states: one state per variable, each as `initial_state_for_inputs`
+        gives it.
+
+    Returns:
+      The joint state `joint_call` takes.
+    """
+    raise NotImplementedError
+
+  def split_state(self, state, shapes):
+    """Splits a joint state back into one state per variable.
+
+    Args:
+      state: a state `join_states` or `joint_call` returned.
+      shapes: the variables' static shapes, in the order joined.
+
+    Returns:
+      A list of per-variable states.
+    """
+    raise NotImplementedError
+
+  def joint_call(self, inputs, state, recompute=False):
+    """Steps several variables at once (`joins_variables`).
+
+    Args:
+      inputs: one gradient per variable.
+      state: their joint state.
+      recompute: whether the gradient recomputes what it needs of the
+        forward pass instead of keeping it (less memory, more time).
+
+    Returns:
+      `(updates, next_state)`: one update per variable, shaped as its
+      gradient, and the joint state.
+    """
+    raise NotImplementedError
+
 
 class _LSTMCell(snt.Module):
-  """An LSTM cell with the Sonnet 1 parameter layout and forget bias 1.0.
+  """One LSTM cell's parameters, in the Sonnet 1 layout, forget bias 1.0.
 
   `gates = [x, h] @ w_gates + b_gates` split as (i, j, f, o);
   `c' = sigmoid(f + 1) * c + sigmoid(i) * tanh(j)`, `h' = sigmoid(o) * tanh(c')`.
+  The cells of a net run together, fused, in `l2l.core.lstm_stack`.
   """
 
   def __init__(self, hidden_size, initializer, name):
@@ -191,8 +237,8 @@ class _LSTMCell(snt.Module):
     self._initializer = initializer
 
   @snt.once
-  def _create_variables(self, inputs):
-    input_size = int(inputs.shape[-1])
+  def create_variables(self, input_size, dtype):
+    """Creates `w_gates` [input_size + hidden, 4 hidden] and `b_gates`."""
     # Sonnet 1's default: truncated normal scaled by the concatenated width.
     w_default = tf.compat.v1.truncated_normal_initializer(
         stddev=1.0 / math.sqrt(input_size + self._hidden_size))
@@ -202,20 +248,9 @@ class _LSTMCell(snt.Module):
                               tf.compat.v1.zeros_initializer())
     self.w_gates = tf.Variable(
         w_init([input_size + self._hidden_size, 4 * self._hidden_size],
-               dtype=inputs.dtype), name="w_gates")
+               dtype=dtype), name="w_gates")
     self.b_gates = tf.Variable(
-        b_init([4 * self._hidden_size], dtype=inputs.dtype), name="b_gates")
-
-  def __call__(self, inputs, state):
-    self._create_variables(inputs)
-    hidden, cell = state
-    gates = tf.matmul(tf.concat([inputs, hidden], 1), self.w_gates)
-    gates += self.b_gates
-    input_gate, candidate, forget_gate, output_gate = tf.split(gates, 4, axis=1)
-    next_cell = (tf.sigmoid(forget_gate + 1.0) * cell +
-                 tf.sigmoid(input_gate) * tf.tanh(candidate))
-    next_hidden = tf.sigmoid(output_gate) * tf.tanh(next_cell)
-    return next_hidden, (next_hidden, next_cell)
+        b_init([4 * self._hidden_size], dtype=dtype), name="b_gates")
 
 
 def _coordinate_rows(inputs):
@@ -290,13 +325,29 @@ class StandardDeepLSTM(Network):
     """The output layer's default weights: None is Sonnet's default."""
     return None
 
+  @snt.once
+  def _create_variables(self, width, dtype):
+    """Creates every parameter, for inputs `width` features wide."""
+    for core, size in zip(self._cores, self._layers):
+      core.create_variables(width, dtype)
+      width = size
+    # snt.Linear creates its variables on its first call.
+    self._linear(tf.zeros([1, width], dtype))
+
   def _lstm(self, rows, prev_state):
     """Runs the stacked cells on `rows` [rows, width]: `(output, state)`."""
-    output, next_state = rows, []
-    for core, state in zip(self._cores, prev_state):
-      output, core_state = core(output, state)
-      next_state.append(core_state)
-    return self._linear(output), tuple(next_state)
+    return self._fused_lstm(rows, prev_state, lstm_stack.COORDINATE_MAJOR)
+
+  def _fused_lstm(self, rows, prev_state, layout, recompute=False):
+    """The stacked cells and the linear layer (unscaled), laid out so.
+
+    `recompute` is `lstm_stack.step`'s.
+    """
+    self._create_variables(int(rows.shape[layout.axis]), rows.dtype)
+    cells = [(core.w_gates, core.b_gates) for core in self._cores]
+    return lstm_stack.step(rows, prev_state, cells,
+                           (self._linear.w, self._linear.b), layout,
+                           recompute)
 
   def _rows(self, inputs):
     """Preprocesses `inputs` [rows, ...] into the LSTM's input [rows, width]."""
@@ -331,6 +382,8 @@ class CoordinateWiseDeepLSTM(StandardDeepLSTM):
   def __init__(self, name="cw_deep_lstm", **kwargs):
     super().__init__(1, name=name, **kwargs)
 
+  joins_variables = True
+
   def _reshape_inputs(self, inputs):
     return _coordinate_rows(inputs)
 
@@ -338,6 +391,36 @@ class CoordinateWiseDeepLSTM(StandardDeepLSTM):
     output, next_state = super().__call__(self._reshape_inputs(inputs),
                                           prev_state)
     return tf.reshape(output, tf.shape(inputs)), next_state
+
+  def join_states(self, states):
+    """Per-variable states as one feature-major state [size, coordinates].
+
+    The coordinates of the variables follow each other in the given order.
+    """
+    def joined(tensors):
+      return tf.transpose(tf.concat(list(tensors), 0))
+    return tuple((joined(h for h, _ in layer), joined(c for _, c in layer))
+                 for layer in zip(*states))
+
+  def split_state(self, state, shapes):
+    sizes = [tf.TensorShape(shape).num_elements() for shape in shapes]
+    layers = [(tf.split(tf.transpose(h), sizes, 0),
+               tf.split(tf.transpose(c), sizes, 0)) for h, c in state]
+    return [tuple((h[i], c[i]) for h, c in layers) for i in range(len(sizes))]
+
+  def joint_call(self, inputs, state, recompute=False):
+    gradients = tf.concat([tf.reshape(g, [1, -1]) for g in inputs], 1)
+    coordinates = int(gradients.shape[1])
+    # Preprocessing a [1, n] row concatenates its features on the last axis,
+    # feature after feature: reshaped, one row per feature.
+    rows = tf.reshape(self._preprocess(gradients), [-1, coordinates])
+    output, state = self._fused_lstm(rows, state, lstm_stack.FEATURE_MAJOR,
+                                     recompute)
+    output = tf.reshape(output * self._scale, [-1])
+    sizes = [g.shape.num_elements() for g in inputs]
+    updates = [tf.reshape(u, tf.shape(g))
+               for u, g in zip(tf.split(output, sizes, 0), inputs)]
+    return updates, state
 
 
 class KernelDeepLSTM(StandardDeepLSTM):

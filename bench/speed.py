@@ -1,22 +1,38 @@
-"""Speed benchmark: meta-training and learned-optimizer step costs.
+"""Speed benchmark: meta-training and learned-step costs against their bounds.
 
-For each problem, in one process:
+For each size in `--sizes` and `--recompute_sizes` (coordinates of a
+separable quadratic,
+f(x) = mean(w * (x - y)^2), w and y uniform in [0, 1): the optimizee costs
+next to nothing, so the figures are the learned optimizer's), in a fresh
+subprocess per size:
 
-- graph_seconds: time to build the meta-training graph (`meta_minimize`,
-  unroll 20: the unrolled loop, its gradients and the Adam meta-step);
-- first_epoch_seconds: the first training epoch, which includes TensorFlow's
-  one-off graph optimisation (the warm-up, not averaged);
-- seconds_per_epoch: one training epoch (reset, then 5 unrolls of 20 steps,
-  each with a meta-step), averaged over --epochs epochs after the warm-up;
-- l2l_step_ms and adam_step_ms: the median of one step of the learned
-  optimizer as evaluation runs it (`meta_loss` with len_unroll=1, running its
-  `update`) and of one step of `tf.compat.v1.train.AdamOptimizer.minimize` on
-  the same problem, and their ratio l2l_to_adam_step_ratio;
-- peak_rss_mb: the process's peak resident memory so far (ru_maxrss): it
-  includes every problem measured before, and TensorFlow itself.
+- epoch_seconds: one meta-training epoch of the default optimizer (the 2x20
+  coordinate-wise LSTM, LogAndSign), as train.py runs it (`util.run_epoch`:
+  reset, then 5 unrolls of 20 steps, each with its Adam meta-step); the
+  mean of the epochs run in `--min_seconds` (at least one) after one
+  untimed warm-up unroll; `--recompute_sizes` meta-train with
+  `meta_loss(recompute=True)`, which recomputes the LSTM's gates in the
+  backward pass (the table's `recompute` column);
+- epoch_bound_seconds: the FLOPs such an epoch must do (the LSTM's forward
+  and backward matmuls and elementwise ops, `lstm_flops`) at the machine's
+  matmul speed (`--matmul_size` square matmuls, measured first), and
+  epoch_ratio = epoch_seconds / epoch_bound_seconds;
+- bytes_per_coordinate_step: what a meta-iteration adds to the process's
+  peak resident memory, over its coordinates times the unroll length;
+- l2l_step_ms, adam_step_ms, step_bound_ms: the median of one plain step of
+  the learned optimizer as evaluation runs it (`meta_loss` with
+  len_unroll=1, running its `update`), of one step of
+  `tf.compat.v1.train.AdamOptimizer.minimize`, and the bound of the learned
+  step (its forward FLOPs); l2l_to_adam = l2l_step_ms / adam_step_ms and
+  step_ratio = l2l_step_ms / step_bound_ms.
 
-    python bench/speed.py
-    python bench/speed.py --problems=quadratic-las --epochs=5 --steps=200
+Then the same step figures on DeepMind's MNIST MLP (`mnist`, 15,910
+coordinates; MNIST from `--data_dir` or $L2L_DATA_DIR; the row is skipped,
+with a warning, when the files are missing). Prints one `BENCH speed` line
+per figure and a markdown table.
+
+    python bench/speed.py                       # about 3 min on 2 idle cores
+    python bench/speed.py --sizes=1000,100000 --nomnist
 """
 
 import os
@@ -26,7 +42,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import collections
+import json
 import resource
+import subprocess
 import timeit
 
 from absl import app
@@ -36,176 +54,290 @@ import numpy as np
 
 import common  # First: it quiets TensorFlow before anything imports it.
 import tensorflow as tf
+from l2l.core import interception
+from l2l.data import datasets
 import meta
+import networks
 import problems
 import util
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("problems", ["quadratic-las", "digits"],
-                  "Comma-separated problems (names util.get_config knows).")
+flags.DEFINE_list("sizes", ["1000", "10000", "100000"],
+                  "Coordinates of the problems meta-trained as by default "
+                  "(the gates kept for the backward pass).")
+flags.DEFINE_list("recompute_sizes", ["100000", "1000000"],
+                  "Coordinates of the problems meta-trained with "
+                  "meta_loss(recompute=True) (the gates recomputed in the "
+                  "backward pass: less memory, more time).")
+flags.DEFINE_bool("mnist", True, "Also time single steps on the MNIST MLP.")
+flags.DEFINE_string("data_dir", None, "MNIST directory (default: "
+                    "$L2L_DATA_DIR, then the l2l-data cache).")
+flags.DEFINE_float("min_seconds", 2.0, "Timed seconds per figure (at least "
+                   "one epoch, and --min_steps single steps).")
+flags.DEFINE_integer("min_steps", 20, "Single steps timed at least.")
+flags.DEFINE_integer("matmul_size", 1024, "Side of the square matmuls that "
+                     "measure the machine's FLOP rate.")
 flags.DEFINE_integer("seed", 0, "Graph-level seed of the timed graphs.")
-flags.DEFINE_integer("epochs", 20, "Training epochs averaged (after one "
-                     "warm-up epoch).")
-flags.DEFINE_integer("steps", 1000, "Single steps timed per optimizer (after "
-                     "--warmup_steps).")
-flags.DEFINE_integer("warmup_steps", 100, "Untimed single steps first.")
+flags.DEFINE_string("output", None, "Also write the markdown table here.")
+flags.DEFINE_string("worker", None, "Internal: measure one problem (a size "
+                    "or 'mnist') in this process and print its figures as "
+                    "JSON.")
+flags.DEFINE_bool("recompute", False, "Internal: the worker's recompute.")
 
-# Single steps between two resets (fresh instances) while timing steps.
-STEPS_PER_RESET = common.TRAIN_STEPS
 # Learning rate of the timed Adam (speed does not depend on it).
 ADAM_LEARNING_RATE = 0.01
-# The table's columns, in order.
-METRICS = ("graph_seconds", "first_epoch_seconds", "seconds_per_epoch",
-           "l2l_step_ms", "adam_step_ms", "l2l_to_adam_step_ratio",
-           "peak_rss_mb")
+# Untimed single steps before the timed ones.
+WARMUP_STEPS = 5
+# The default optimizer's shape: LogAndSign's two features per coordinate,
+# the 2x20 LSTM, one output per coordinate.
+INPUT_WIDTH = 2
+OUTPUT_WIDTH = 1
+# Elementwise FLOPs per hidden unit of one LSTM cell, counting every
+# elementwise op (transcendental ones included) as one FLOP per element.
+# Forward: the bias (4 gates), 3 sigmoids, 2 tanhs, the forget bias, and 4
+# for the new cell and hidden state. Backward: about twice that.
+CELL_FORWARD_ELEMENTWISE = 14
+CELL_BACKWARD_ELEMENTWISE = 26
 
-Session = collections.namedtuple("Session", "session, reset, ops")
-Session.__doc__ = """A session on a finalised graph, initialised.
-
-session: the `tf.compat.v1.Session`.
-reset: op drawing a fresh instance (and fresh optimizer state).
-ops: what one timed run executes.
-"""
-
-
-def peak_rss_mb():
-  """The process's peak resident memory so far, in MB (Linux: KB units)."""
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+TRAINING_METRICS = ("epoch_seconds", "epoch_bound_seconds", "epoch_ratio",
+                    "bytes_per_coordinate_step")
+STEP_METRICS = ("l2l_step_ms", "adam_step_ms", "l2l_to_adam",
+                "step_bound_ms", "step_ratio")
+COLUMNS = ("problem", "coordinates", "recompute") + TRAINING_METRICS + \
+    STEP_METRICS
 
 
-def start_session(graph, reset, ops):
-  """Finalises `graph`, initialises its variables and returns a `Session`."""
+def lstm_flops(layers=(20, 20), width=INPUT_WIDTH, output=OUTPUT_WIDTH):
+  """FLOPs per coordinate of one step of a coordinate-wise LSTM stack.
+
+  Args:
+    layers: hidden sizes.
+    width: input features per coordinate.
+    output: outputs per coordinate.
+
+  Returns:
+    `(forward, forward_and_backward)`. The backward pass of a matmul is
+    two matmuls of the same size (input and weight gradients).
+  """
+  matmul, elementwise, backward_elementwise = 0, 0, 0
+  for size in layers:
+    matmul += 2 * (width + size) * 4 * size
+    elementwise += CELL_FORWARD_ELEMENTWISE * size
+    backward_elementwise += CELL_BACKWARD_ELEMENTWISE * size
+    width = size
+  matmul += 2 * width * output
+  return (matmul + elementwise,
+          3 * matmul + elementwise + backward_elementwise)
+
+
+def matmul_gflops(size):
+  """The best rate of `size`-square float32 matmuls on this machine, GFLOP/s."""
+  graph = tf.Graph()
+  with graph.as_default():
+    a = tf.random.uniform([size, size])
+    b = tf.Variable(tf.random.uniform([size, size]))
+    product = tf.reduce_sum(tf.matmul(a, b))
+    init = tf.compat.v1.global_variables_initializer()
+  with tf.compat.v1.Session(graph=graph) as sess:
+    sess.run(init)
+    sess.run(product)
+    best = min(_seconds(lambda: sess.run(product)) for _ in range(20))
+  return 2.0 * size**3 / best / 1e9
+
+
+def _seconds(func):
+  start = timeit.default_timer()
+  func()
+  return timeit.default_timer() - start
+
+
+def separable_quadratic(size):
+  """f(x) = mean(w * (x - y)^2) over `size` coordinates; w, y in [0, 1)."""
+  def build():
+    x = tf.compat.v1.get_variable(
+        "x", shape=[size], dtype=tf.float32,
+        initializer=tf.compat.v1.random_normal_initializer(stddev=0.01))
+    w = tf.compat.v1.get_variable(
+        "w", shape=[size], dtype=tf.float32,
+        initializer=tf.compat.v1.random_uniform_initializer(), trainable=False)
+    y = tf.compat.v1.get_variable(
+        "y", shape=[size], dtype=tf.float32,
+        initializer=tf.compat.v1.random_uniform_initializer(), trainable=False)
+    return tf.reduce_mean(w * tf.square(x - y))
+  return build
+
+
+def _resident_bytes():
+  """The process's current resident memory (Linux)."""
+  with open("/proc/self/statm") as statm:
+    return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_resident_bytes():
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _session(graph):
   with graph.as_default():
     init = tf.compat.v1.global_variables_initializer()
   graph.finalize()
   session = tf.compat.v1.Session(graph=graph)
   session.run(init)
-  return Session(session, reset, ops)
+  return session
 
 
-def new_graph(problem_name):
-  """A seeded graph and the problem's test-mode configuration in it.
-
-  Returns:
-    `(graph, (problem, net_config, net_assignments))`; build in the graph.
-  """
+def _new_graph():
   graph = tf.Graph()
   with graph.as_default():
     tf.compat.v1.set_random_seed(FLAGS.seed)
-    config = util.get_config(problem_name, mode="test")
-  return graph, config
+  return graph
 
 
-def training_session(problem_name):
-  """Builds the meta-training graph, timing `meta_minimize`.
-
-  Returns:
-    `(Session running [cost, update, step], graph construction seconds)`.
-  """
-  graph, (problem, net_config, net_assignments) = new_graph(problem_name)
+def time_training(problem, coordinates):
+  """Epoch seconds and peak memory per coordinate-step of meta-training."""
+  graph = _new_graph()
   with graph.as_default():
-    start = timeit.default_timer()
-    optimizer = meta.MetaOptimizer(**net_config)
+    optimizer = meta.MetaOptimizer(**{
+        networks.DEFAULT_NET_ID: networks.default_config()})
     step, update, reset, cost, _ = optimizer.meta_minimize(
-        problem, common.UNROLL_LENGTH, learning_rate=common.META_LEARNING_RATE,
-        net_assignments=net_assignments)
-    seconds = timeit.default_timer() - start
-  return start_session(graph, reset, [cost, update, step]), seconds
-
-
-def time_training(problem_name):
-  """Graph construction, warm-up epoch and mean epoch times of meta-training.
-
-  Returns:
-    A dict of those three figures.
-  """
-  run, graph_seconds = training_session(problem_name)
+        problem, common.UNROLL_LENGTH,
+        learning_rate=common.META_LEARNING_RATE, recompute=FLAGS.recompute)
   num_unrolls = common.TRAIN_STEPS // common.UNROLL_LENGTH
-  with run.session:
-    def epoch():
-      return util.run_epoch(run.session, run.ops[0], run.ops[1:], run.reset,
-                            num_unrolls)[0]
-    first = epoch()
-    seconds = [epoch() for _ in range(FLAGS.epochs)]
-  return {"graph_seconds": graph_seconds, "first_epoch_seconds": first,
-          "seconds_per_epoch": float(np.mean(seconds))}
+  with _session(graph) as sess:
+    sess.run(reset)
+    resident = _resident_bytes()
+    sess.run([cost, update, step])
+    added = max(0, _peak_resident_bytes() - resident)
+    seconds = []
+    while not seconds or sum(seconds) < FLAGS.min_seconds:
+      seconds.append(util.run_epoch(sess, cost, [update, step], reset,
+                                    num_unrolls)[0])
+  return {"epoch_seconds": float(np.mean(seconds)),
+          "bytes_per_coordinate_step":
+              added / (coordinates * common.UNROLL_LENGTH)}
 
 
-def l2l_step_session(problem_name):
-  """One learned-optimizer step as evaluation runs it (untrained weights)."""
-  graph, (problem, net_config, net_assignments) = new_graph(problem_name)
+def _median_step_seconds(session, reset, op):
+  session.run(reset)
+  for _ in range(WARMUP_STEPS):
+    session.run(op)
+  seconds = []
+  while len(seconds) < FLAGS.min_steps or sum(seconds) < FLAGS.min_seconds:
+    seconds.append(_seconds(lambda: session.run(op)))
+  return float(np.median(seconds))
+
+
+def time_steps(problem, net_config, net_assignments):
+  """Median seconds of a plain learned step and of an Adam step."""
+  graph = _new_graph()
   with graph.as_default():
-    optimizer = meta.MetaOptimizer(**net_config)
-    info = optimizer.meta_loss(problem, 1, net_assignments=net_assignments)
-  return start_session(graph, info.reset, info.update)
-
-
-def adam_step_session(problem_name):
-  """One step of TensorFlow's Adam on the same problem."""
-  graph, (problem, _, _) = new_graph(problem_name)
+    info = meta.MetaOptimizer(**net_config).meta_loss(
+        problem, 1, net_assignments=net_assignments)
+  with _session(graph) as sess:
+    l2l = _median_step_seconds(sess, info.reset, info.update)
+  graph = _new_graph()
   with graph.as_default():
     loss = problems.mean_loss(problem())
     step = tf.compat.v1.train.AdamOptimizer(ADAM_LEARNING_RATE).minimize(loss)
     reset = tf.compat.v1.global_variables_initializer()
-  return start_session(graph, reset, step)
+  with _session(graph) as sess:
+    adam = _median_step_seconds(sess, reset, step)
+  return {"l2l_step_ms": 1000 * l2l, "adam_step_ms": 1000 * adam}
 
 
-def median_step_seconds(run):
-  """Median seconds of one run of `run.ops` after the warm-up steps.
-
-  A fresh instance is drawn every `STEPS_PER_RESET` steps (untimed).
-  """
-  seconds = []
-  with run.session:
-    for i in range(FLAGS.warmup_steps + FLAGS.steps):
-      if i % STEPS_PER_RESET == 0:
-        run.session.run(run.reset)
-      start = timeit.default_timer()
-      run.session.run(run.ops)
-      if i >= FLAGS.warmup_steps:
-        seconds.append(timeit.default_timer() - start)
-  return float(np.median(seconds))
-
-
-def time_steps(problem_name):
-  """The L2L and Adam step medians (ms) and their ratio."""
-  l2l = median_step_seconds(l2l_step_session(problem_name))
-  adam = median_step_seconds(adam_step_session(problem_name))
-  return {"l2l_step_ms": 1000 * l2l, "adam_step_ms": 1000 * adam,
-          "l2l_to_adam_step_ratio": l2l / adam}
-
-
-def measure(problem_name):
-  """Every metric of `METRICS` on one problem."""
-  logging.info("Timing meta-training on %s", problem_name)
-  figures = time_training(problem_name)
-  logging.info("Timing single steps on %s", problem_name)
-  figures.update(time_steps(problem_name))
-  figures["peak_rss_mb"] = peak_rss_mb()
+def measure(worker):
+  """The figures of one worker: a size, or 'mnist' (steps only)."""
+  if worker == "mnist":
+    graph = _new_graph()
+    with graph.as_default():
+      problem, net_config, net_assignments = util.get_config(
+          "mnist", path=FLAGS.data_dir, mode="test")
+      coordinates = sum(v.shape.num_elements()
+                        for v in interception.get_variables(problem)[0])
+    figures = time_steps(problem, net_config, net_assignments)
+  else:
+    coordinates = int(worker)
+    problem = separable_quadratic(coordinates)
+    figures = time_training(problem, coordinates)
+    figures.update(time_steps(
+        problem, {networks.DEFAULT_NET_ID: networks.default_config()}, None))
+  figures["coordinates"] = coordinates
   return figures
 
 
-def print_figures(problem_name, figures):
-  """Prints one `BENCH speed` line per metric."""
-  for metric in METRICS:
-    common.print_bench_line("speed", collections.OrderedDict([
-        ("problem", problem_name), ("metric", metric),
-        ("value", figures[metric])]))
+def run_worker(worker, recompute=False):
+  """Measures `worker` in a fresh process; its figures, or None if it failed."""
+  command = [sys.executable, os.path.abspath(__file__), "--worker=" + worker,
+             "--recompute={}".format(recompute),
+             "--min_seconds={}".format(FLAGS.min_seconds),
+             "--min_steps={}".format(FLAGS.min_steps),
+             "--seed={}".format(FLAGS.seed)]
+  if FLAGS.data_dir:
+    command.append("--data_dir=" + FLAGS.data_dir)
+  result = subprocess.run(command, stdout=subprocess.PIPE, check=False)
+  if result.returncode:
+    logging.warning("Measuring %s failed (exit status %d).", worker,
+                    result.returncode)
+    return None
+  return json.loads(result.stdout.decode("utf-8").strip().splitlines()[-1])
+
+
+def add_bounds(figures, gflops):
+  """Adds the FLOP bounds and the ratios to one worker's figures."""
+  forward, training = lstm_flops()
+  coordinates = figures["coordinates"]
+  if "epoch_seconds" in figures:
+    figures["epoch_bound_seconds"] = (
+        training * coordinates * common.TRAIN_STEPS / (gflops * 1e9))
+    figures["epoch_ratio"] = (figures["epoch_seconds"] /
+                              figures["epoch_bound_seconds"])
+  figures["step_bound_ms"] = 1000 * forward * coordinates / (gflops * 1e9)
+  figures["l2l_to_adam"] = figures["l2l_step_ms"] / figures["adam_step_ms"]
+  figures["step_ratio"] = figures["l2l_step_ms"] / figures["step_bound_ms"]
+  return figures
+
+
+def _mnist_available():
+  try:
+    datasets.load_mnist(FLAGS.data_dir, "test")
+  except datasets.DataError as error:
+    logging.warning("No MNIST row: %s", error)
+    return False
+  return True
 
 
 def main(argv):
   del argv
+  if FLAGS.worker:
+    print(json.dumps(measure(FLAGS.worker)), flush=True)
+    return
+  start = timeit.default_timer()
   common.print_environment("speed")
+  gflops = matmul_gflops(FLAGS.matmul_size)
   common.print_bench_line("speed", collections.OrderedDict([
-      ("problem", "none"), ("metric", "peak_rss_mb_after_import"),
-      ("value", peak_rss_mb())]))
+      ("problem", "none"), ("metric", "matmul_gflops"), ("value", gflops)]))
+  workers = [("quadratic", size, False) for size in FLAGS.sizes]
+  workers += [("quadratic", size, True) for size in FLAGS.recompute_sizes]
+  if FLAGS.mnist and _mnist_available():
+    workers.append(("mnist", "mnist", False))
   rows = []
-  for problem_name in FLAGS.problems:
-    figures = measure(problem_name)
-    print_figures(problem_name, figures)
-    rows.append([problem_name] + [figures[m] for m in METRICS])
-  print("\n" + common.markdown_table(("problem",) + METRICS, rows),
-        flush=True)
+  for name, worker, recompute in workers:
+    logging.info("Measuring %s %s (recompute: %s)", name, worker, recompute)
+    figures = run_worker(worker, recompute)
+    if figures is None:
+      continue
+    figures = add_bounds(figures, gflops)
+    figures["recompute"] = "yes" if recompute else "no"
+    for metric in ("coordinates",) + TRAINING_METRICS + STEP_METRICS:
+      if metric in figures:
+        common.print_bench_line("speed", collections.OrderedDict([
+            ("problem", name), ("size", figures["coordinates"]),
+            ("recompute", int(recompute)), ("metric", metric),
+            ("value", figures[metric])]))
+    rows.append([name] + [figures.get(m, "-") for m in COLUMNS[1:]])
+  report = "Load average (1 min) at the end: {:.2f}; matmul {:.0f} GFLOP/s.\n\n".format(
+      os.getloadavg()[0], gflops) + common.markdown_table(COLUMNS, rows)
+  common.write_report("speed", report, FLAGS.output, start)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def _sgd_positions(x, steps, learning_rate=LR):
   return np.array(positions)
 
 
-def _meta_gradient(fresh_session, ref, second_derivatives):
+def _meta_gradient(fresh_session, ref, second_derivatives, recompute=False):
   """The meta-loss gradient of a fixed LSTM on a fixed problem, flattened."""
   values = ref.random_checkpoint(3, 1, (4, 4), 1)
   with fresh_session() as sess:
@@ -70,7 +70,8 @@ def _meta_gradient(fresh_session, ref, second_derivatives):
         **_small_lstm_config(initializer=values, scale=0.1,
                              preprocess_name="identity"))
     info = optimizer.meta_loss(_fixed_quadratic(), 4,
-                               second_derivatives=second_derivatives)
+                               second_derivatives=second_derivatives,
+                               recompute=recompute)
     gradients = tf.gradients(info.loss, optimizer.trainable_variables())
     ref.init(sess)
     return np.concatenate([g.ravel() for g in sess.run(gradients)])
@@ -237,6 +238,22 @@ def test_second_derivatives_train_and_change_the_gradient(fresh_session, ref):
   assert np.all(np.isfinite(second))
   # 1.4% here; the repeat above agrees to 1e-5.
   assert np.abs(first - second).max() > 5e-3 * np.abs(first).max()
+
+
+@pytest.mark.parametrize("second_derivatives", [False, True])
+def test_recompute_gives_the_same_meta_gradient(fresh_session, ref,
+                                                second_derivatives):
+  kept = _meta_gradient(fresh_session, ref, second_derivatives)
+  recomputed = _meta_gradient(fresh_session, ref, second_derivatives,
+                              recompute=True)
+  np.testing.assert_allclose(recomputed, kept, rtol=1e-6, atol=1e-9)
+
+
+def test_swarm_refuses_recompute():
+  with pytest.raises(ValueError, match="recompute is for the single-point "
+                     "unroll"):
+    meta.MetaOptimizer(num_particles=2).meta_loss(
+        problems.square_cos(batch_size=1, num_dims=2), 2, recompute=True)
 
 
 def test_lstm_meta_training_lowers_the_loss(sess, ref):

@@ -540,6 +540,19 @@ def test_train_command_log_meta_objective_is_recorded_and_kept(tmp_path):
 
 
 @pytest.mark.slow
+def test_train_command_recompute_is_refused_on_a_cluster(tmp_path):
+  on_cluster = _train("--problem=quadratic", "--recompute",
+                      "--ps_hosts=127.0.0.1:1", "--worker_hosts=127.0.0.1:2",
+                      "--job_name=worker", "--save_path=" +
+                      str(tmp_path / "x"))
+  assert on_cluster.returncode == 1
+  assert on_cluster.stderr.strip().splitlines()[-1] == (
+      "Error: --recompute is not available to cluster training; drop the "
+      "flag or train on one machine.")
+  assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
 def test_train_command_bad_swarm_flags_name_the_flag(tmp_path):
   for flag, name in (("--swarm_objective=greedy", "swarm_objective"),
                      ("--swarm_time_weighting=late", "swarm_time_weighting"),

@@ -45,6 +45,21 @@ def test_train_saves_the_best_optimizer(trained_simple):
   assert result.epochs == TRAIN_ARGS["num_epochs"]
 
 
+def test_recompute_trains_the_same_optimizer(tmp_path):
+  saved = []
+  for recompute in (False, True):
+    directory = tmp_path / str(recompute)
+    result = training.train("quadratic", save_path=str(directory),
+                            recompute=recompute, handle_signals=False,
+                            **TRAIN_ARGS)
+    assert result.saved
+    saved.append(l2l_file.load(str(directory / "cw.l2l")))
+  for module, values in saved[0].items():
+    for name, value in values.items():
+      np.testing.assert_allclose(saved[1][module][name], value, rtol=1e-6,
+                                 atol=1e-8)
+
+
 def test_train_refuses_to_overwrite(tmp_path):
   saved = tmp_path / "cw.l2l"
   saved.write_bytes(b"earlier optimizer")

@@ -138,3 +138,69 @@ def net_updates(net, grads, state):
     return [], []
   deltas, next_state = zip(*[net(g, s) for g, s in zip(grads, state)])
   return list(deltas), list(next_state)
+
+
+def joins(net, num_variables, len_unroll):
+  """Whether an unroll steps the variables of `net` jointly.
+
+  A net that `joins_variables` steps them all in one call, on one joint
+  state that the loop carries; joining and splitting the persistent
+  per-variable states costs a copy of them per unroll, which a single step
+  does not earn back.
+
+  Args:
+    net: the optimizer net.
+    num_variables: how many variables it drives.
+    len_unroll: the unroll's steps.
+
+  Returns:
+    A bool.
+  """
+  return net.joins_variables and num_variables > 0 and len_unroll > 1
+
+
+def loop_state(net, states, joined):
+  """The state an unroll's loop carries for the variables one net drives.
+
+  Args:
+    net: the optimizer net.
+    states: its state for each of its variables.
+    joined: `joins(...)` for it.
+
+  Returns:
+    The joint state, or `states` itself.
+  """
+  return net.join_states(states) if joined else states
+
+
+def per_variable_state(net, state, shapes, joined):
+  """Undoes `loop_state`: one state per variable, to assign or carry on.
+
+  Args:
+    net: the optimizer net.
+    state: what `loop_state` or `loop_updates` returned for it.
+    shapes: the static shapes of its variables.
+    joined: `joins(...)` for it.
+
+  Returns:
+    One state per variable.
+  """
+  return net.split_state(state, shapes) if joined else state
+
+
+def loop_updates(net, grads, state, joined, recompute=False):
+  """`net_updates` on a `loop_state`: one call for a joint state.
+
+  Args:
+    net: the optimizer net.
+    grads: the gradients of the variables it drives.
+    state: its `loop_state`.
+    joined: `joins(...)` for it.
+    recompute: `Network.joint_call`'s, for a joint state.
+
+  Returns:
+    `(deltas, next_state)`: one delta per variable and the next loop state.
+  """
+  if joined:
+    return net.joint_call(grads, state, recompute=recompute)
+  return net_updates(net, grads, state)

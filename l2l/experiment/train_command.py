@@ -43,6 +43,12 @@ flags.DEFINE_integer("unroll_length", 20, "Meta-optimizer unroll length.")
 flags.DEFINE_float("learning_rate", 0.001, "Meta-optimizer learning rate.")
 flags.DEFINE_boolean("second_derivatives", False,
                      "Backpropagate through the optimizee gradients.")
+flags.DEFINE_boolean("recompute", False,
+                     "Recompute the LSTM's gates in the backward pass: "
+                     "about a third of the memory per coordinate and "
+                     "unrolled step, for problems too large otherwise; some "
+                     "more time, the same training (plain L2L on one "
+                     "machine).")
 flags.DEFINE_integer("seed", None, "Graph-level random seed.")
 flags.DEFINE_string("logdir", None, "Directory for TensorBoard summaries.")
 flags.DEFINE_boolean("overwrite", False, "Allow replacing the optimizer "
@@ -185,6 +191,9 @@ def main(argv):
         cli.fail("--meta_objective={} is not available to cluster training, "
                  "which sums the losses; drop the flag or train on one "
                  "machine.".format(FLAGS.meta_objective))
+      if FLAGS.recompute:
+        cli.fail("--recompute is not available to cluster training; drop "
+                 "the flag or train on one machine.")
       status = _train_on_cluster(task, settings)
       logging.info("Training took %.1f s", timeit.default_timer() - start)
       sys.exit(status)
@@ -192,7 +201,8 @@ def main(argv):
       result = training.train(
           FLAGS.problem, checkpoint_period=FLAGS.checkpoint_period,
           resume=FLAGS.resume, swarm_options=swarm_options(),
-          meta_objective=FLAGS.meta_objective, **settings)
+          meta_objective=FLAGS.meta_objective, recompute=FLAGS.recompute,
+          **settings)
     except KeyboardInterrupt:
       # Interrupted before training could keep a state (building the graph).
       sys.stderr.write("Interrupted (SIGINT) before training started: "

@@ -343,7 +343,7 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
           logdir=None, show_progress=True,
           checkpoint_period=DEFAULT_CHECKPOINT_PERIOD, resume=False,
           handle_signals=True, swarm_options=None, epoch_callback=None,
-          meta_objective=meta_objectives.DEFAULT):
+          meta_objective=meta_objectives.DEFAULT, recompute=False):
   """Meta-trains an optimizer and saves the best one by periodic evaluation.
 
   An evaluation also runs after the last epoch, so a short run saves too.
@@ -384,6 +384,8 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
       `l2l.core.meta_objective.OBJECTIVES`: "sum" (the losses, as DeepMind)
       or "log" (their logs). The swarm takes "sum" and its own
       `swarm_options` objective.
+    recompute: `MetaOptimizer.meta_loss`'s: recompute the LSTM's gates in
+      the backward pass (less memory, more time, the same training).
 
   Returns:
     A `TrainingResult`.
@@ -428,7 +430,8 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
         evaluation_epochs, num_steps, unroll_length, learning_rate,
         second_derivatives, seed, num_particles, overwrite or resume,
         data_dir, logdir, show_progress, checkpoint_period, resume,
-        handle_signals, swarm_options, epoch_callback, meta_objective)
+        handle_signals, swarm_options, epoch_callback, meta_objective,
+        recompute)
 
 
 def _train_locked(problem_name, save_path, num_epochs, log_period,
@@ -436,7 +439,7 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
                   unroll_length, learning_rate, second_derivatives, seed,
                   num_particles, overwrite, data_dir, logdir, show_progress,
                   checkpoint_period, resume, handle_signals, swarm_options,
-                  epoch_callback, meta_objective):
+                  epoch_callback, meta_objective, recompute):
   """`train`'s work, with `save_path` (if any) locked."""
   num_unrolls = num_steps // unroll_length
   settings = _trajectory_settings(problem_name, num_steps, unroll_length,
@@ -466,7 +469,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
     step, update, reset, cost_op, _ = optimizer.meta_minimize(
         problem, unroll_length, learning_rate=learning_rate,
         net_assignments=net_assignments,
-        second_derivatives=second_derivatives, objective=meta_objective)
+        second_derivatives=second_derivatives, objective=meta_objective,
+        recompute=recompute)
     # The unroll's meta-loss under `meta_objective`, less the swarm's
     # entropy term.
     fetches = (cost_op, meta_objectives.meta_objective(optimizer.fx_history,

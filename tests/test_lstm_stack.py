@@ -1,0 +1,212 @@
+"""Tests for l2l/core/lstm_stack.py: the fused stack against plain cells."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from l2l.core import lstm_stack
+import meta
+import networks
+
+LAYERS = (5, 4)
+WIDTH = 2
+OUTPUT = 3
+COORDINATES = 7
+
+
+def _values(seed=0):
+  """Random inputs, states, cell weights and output layer, as numpy."""
+  rng = np.random.RandomState(seed)
+  inputs = rng.randn(COORDINATES, WIDTH).astype(np.float32)
+  state, cells, width = [], [], WIDTH
+  for size in LAYERS:
+    state.append((rng.randn(COORDINATES, size).astype(np.float32),
+                  rng.randn(COORDINATES, size).astype(np.float32)))
+    cells.append((0.5 * rng.randn(width + size, 4 * size).astype(np.float32),
+                  0.5 * rng.randn(4 * size).astype(np.float32)))
+    width = size
+  output = (rng.randn(width, OUTPUT).astype(np.float32),
+            rng.randn(OUTPUT).astype(np.float32))
+  return inputs, state, cells, output
+
+
+def _plain_step(inputs, state, cells, output_layer):
+  """The unfused Sonnet 1 cells, coordinate-major, left to tf.gradients."""
+  rows, next_state = inputs, []
+  for (hidden, cell), (w_gates, b_gates) in zip(state, cells):
+    gates = tf.matmul(tf.concat([rows, hidden], 1), w_gates) + b_gates
+    i, j, f, o = tf.split(gates, 4, axis=1)
+    cell = tf.sigmoid(f + 1.0) * cell + tf.sigmoid(i) * tf.tanh(j)
+    rows = tf.sigmoid(o) * tf.tanh(cell)
+    next_state.append((rows, cell))
+  return tf.matmul(rows, output_layer[0]) + output_layer[1], next_state
+
+
+def _fused_step(layout, inputs, state, cells, output_layer):
+  """`lstm_stack.step` on coordinate-major tensors, in `layout`."""
+  def laid_out(tensor):
+    return tensor if layout is lstm_stack.COORDINATE_MAJOR else tf.transpose(
+        tensor)
+  output, next_state = lstm_stack.step(
+      laid_out(inputs), [(laid_out(h), laid_out(c)) for h, c in state],
+      cells, output_layer, layout)
+  return laid_out(output), [(laid_out(h), laid_out(c)) for h, c in next_state]
+
+
+def _tensors(values):
+  inputs, state, cells, output = values
+  return (tf.constant(inputs), [(tf.constant(h), tf.constant(c))
+                                for h, c in state],
+          [(tf.constant(w), tf.constant(b)) for w, b in cells],
+          (tf.constant(output[0]), tf.constant(output[1])))
+
+
+def _flat(inputs, state, cells, output):
+  return ([inputs] + [t for pair in state for t in pair] +
+          [t for pair in cells for t in pair] + list(output))
+
+
+def _weighted_sum(output, state, seed=1):
+  """A scalar that weighs every output and state entry differently."""
+  rng = np.random.RandomState(seed)
+  total = 0.0
+  for tensor in [output] + [t for pair in state for t in pair]:
+    total += tf.reduce_sum(tensor * rng.randn(*tensor.shape.as_list()).astype(
+        np.float32))
+  return total
+
+
+LAYOUTS = [lstm_stack.FEATURE_MAJOR, lstm_stack.COORDINATE_MAJOR]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=["feature", "coordinate"])
+def test_forward_equals_the_plain_cells(sess, layout):
+  args = _tensors(_values())
+  expected = sess.run(_plain_step(*args))
+  actual = sess.run(_fused_step(layout, *args))
+  np.testing.assert_allclose(actual[0], expected[0], rtol=1e-6, atol=1e-6)
+  for got, want in zip(actual[1], expected[1]):
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=["feature", "coordinate"])
+def test_gradient_equals_tf_gradients_of_the_plain_cells(sess, layout):
+  args = _tensors(_values())
+  flat = _flat(*args)
+  expected = tf.gradients(_weighted_sum(*_plain_step(*args)), flat)
+  actual = tf.gradients(_weighted_sum(*_fused_step(layout, *args)), flat)
+  expected, actual = sess.run([expected, actual])
+  assert len(actual) == len(flat) and all(g is not None for g in actual)
+  for got, want in zip(actual, expected):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_second_derivatives_equal_the_plain_cells(sess):
+  """The hand-written gradient is itself differentiable, as tf's is."""
+  args = _tensors(_values())
+  flat = _flat(*args)
+
+  def gradient_norm(step):
+    grads = tf.gradients(_weighted_sum(*step), flat)
+    return tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads])
+
+  expected = tf.gradients(gradient_norm(_plain_step(*args)), flat)
+  actual = tf.gradients(
+      gradient_norm(_fused_step(lstm_stack.FEATURE_MAJOR, *args)), flat)
+  # The output bias does not reach the gradient: None in both.
+  assert [g is None for g in actual] == [g is None for g in expected] == [
+      False] * (len(flat) - 1) + [True]
+  expected, actual = sess.run([expected[:-1], actual[:-1]])
+  for got, want in zip(actual, expected):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_stack_without_cells_is_its_output_layer(sess):
+  inputs = _values()[0]
+  rng = np.random.RandomState(3)
+  output = (rng.randn(WIDTH, OUTPUT).astype(np.float32),
+            rng.randn(OUTPUT).astype(np.float32))
+  args = (tf.constant(inputs), [], [], (tf.constant(output[0]),
+                                        tf.constant(output[1])))
+  result, state = _fused_step(lstm_stack.FEATURE_MAJOR, *args)
+  d_inputs, = tf.gradients(tf.reduce_sum(result), [args[0]])
+  assert state == []
+  value, d_value = sess.run([result, d_inputs])
+  np.testing.assert_allclose(value, inputs @ output[0] + output[1],
+                             rtol=1e-6)
+  np.testing.assert_allclose(
+      d_value, np.tile(output[0].sum(1), [COORDINATES, 1]), rtol=1e-6)
+
+
+def _cw_net():
+  return networks.CoordinateWiseDeepLSTM(
+      layers=LAYERS, preprocess_name="LogAndSign",
+      preprocess_options={"k": 5}, scale=0.1, initializer="random_normal")
+
+
+def test_joint_call_equals_one_call_per_variable(sess):
+  net = _cw_net()
+  rng = np.random.RandomState(2)
+  gradients = [tf.constant(np.asarray(rng.randn(*shape), np.float32))
+               for shape in ([3, 2], [4], [])]
+  states = [net.initial_state_for_inputs(g) for g in gradients]
+  states = [tf.nest.map_structure(
+      lambda t: t + np.asarray(rng.randn(*t.shape), np.float32), s)
+            for s in states]
+  separate = [net(g, s) for g, s in zip(gradients, states)]
+  updates, joint = net.joint_call(gradients, net.join_states(states))
+  joint = net.split_state(joint, [g.shape for g in gradients])
+  sess.run(tf.compat.v1.global_variables_initializer())
+  separate, updates, joint = sess.run([separate, updates, joint])
+  for (update, state), got_update, got_state in zip(separate, updates, joint):
+    assert got_update.shape == update.shape
+    np.testing.assert_allclose(got_update, update, rtol=1e-6, atol=1e-7)
+    for got, want in zip(tf.nest.flatten(got_state), tf.nest.flatten(state)):
+      np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def _two_variable_problem():
+  def build():
+    a = tf.compat.v1.get_variable(
+        "a", shape=[3, 2],
+        initializer=tf.compat.v1.random_normal_initializer(seed=3))
+    b = tf.compat.v1.get_variable(
+        "b", shape=[4], initializer=tf.compat.v1.random_normal_initializer(
+            seed=4))
+    return tf.reduce_sum(tf.square(a - 1.0)) + tf.reduce_sum(tf.cos(b))
+  return build
+
+
+def test_joint_unroll_equals_single_steps(fresh_session):
+  """An unroll of 4 (joint state) follows the 4 single steps (per variable)."""
+  config = {"cw": {"net": "CoordinateWiseDeepLSTM", "net_options": {
+      "layers": LAYERS, "preprocess_name": "LogAndSign",
+      "preprocess_options": {"k": 5}, "scale": 0.1,
+      "initializer": "random_normal"}}}
+  trajectories = []
+  for len_unroll, runs in ((4, 1), (1, 4)):
+    with fresh_session() as sess:
+      info = meta.MetaOptimizer(**config).meta_loss(_two_variable_problem(),
+                                                    len_unroll)
+      sess.run(tf.compat.v1.global_variables_initializer())
+      for _ in range(runs):
+        x, _ = sess.run([info.x, info.update])
+      trajectories.append(x)
+  for got, want in zip(*trajectories):
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_recompute_gives_the_same_gradient(sess):
+  args = _tensors(_values())
+  flat = _flat(*args)
+  grads = []
+  for recompute in (False, True):
+    inputs, state, cells, output_layer = args
+    result = lstm_stack.step(tf.transpose(inputs),
+                             [(tf.transpose(h), tf.transpose(c))
+                              for h, c in state], cells, output_layer,
+                             recompute=recompute)
+    grads.append(tf.gradients(_weighted_sum(result[0], result[1]), flat))
+  kept, recomputed = sess.run(grads)
+  for got, want in zip(recomputed, kept):
+    np.testing.assert_array_equal(got, want)
