@@ -29,6 +29,24 @@ META_LEARNING_RATE = 0.001
 # Mean final losses closer than this (relative) count as a tie.
 TIE_TOLERANCE = 0.01
 
+# The copy of the original MNIST files on the machines the benches run on.
+SHARED_MNIST_DIR = "/work/shared/data/mnist"
+
+
+def mnist_dir(flag_value):
+  """A bench's MNIST directory: its flag, else SHARED_MNIST_DIR if present.
+
+  Args:
+    flag_value: the bench's --data_dir, or None.
+
+  Returns:
+    A directory, or None to let the reader search ($L2L_DATA_DIR, then the
+    l2l-data cache).
+  """
+  if flag_value:
+    return flag_value
+  return SHARED_MNIST_DIR if os.path.isdir(SHARED_MNIST_DIR) else None
+
 
 def tied(first, second):
   """True if two mean final losses differ by at most TIE_TOLERANCE."""

@@ -75,14 +75,11 @@ from l2l.experiment import scores
 from l2l.experiment import training
 from l2l.experiment import training_state
 
-# The copy of the original MNIST files on the machines this bench runs on.
-SHARED_DATA_DIR = "/work/shared/data/mnist"
-
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Directory of the four MNIST files; "
                     "default {} when it exists, else where --problem=mnist "
                     "looks ($L2L_DATA_DIR, else the l2l-data cache)."
-                    .format(SHARED_DATA_DIR))
+                    .format(common.SHARED_MNIST_DIR))
 flags.DEFINE_integer("seed", 0, "Seed of the held-out instances; the "
                      "validation instances are the tuning seed's.")
 flags.DEFINE_integer("eval_epochs", 100, "Held-out instances per optimizer "
@@ -145,9 +142,7 @@ path: a copy of that optimizer.
 
 def data_dir():
   """The --data_dir, or its default (None: the reader's own search)."""
-  if FLAGS.data_dir:
-    return FLAGS.data_dir
-  return SHARED_DATA_DIR if os.path.isdir(SHARED_DATA_DIR) else None
+  return common.mnist_dir(FLAGS.data_dir)
 
 
 def cpu_seconds():

@@ -27,7 +27,8 @@ subprocess per size:
   step_ratio = l2l_step_ms / step_bound_ms.
 
 Then the same step figures on DeepMind's MNIST MLP (`mnist`, 15,910
-coordinates; MNIST from `--data_dir` or $L2L_DATA_DIR; the row is skipped,
+coordinates; MNIST from `--data_dir`, the machines' shared copy, or
+$L2L_DATA_DIR; the row is skipped,
 with a warning, when the files are missing). Prints one `BENCH speed` line
 per figure and a markdown table.
 
@@ -70,8 +71,9 @@ flags.DEFINE_list("recompute_sizes", ["100000", "1000000"],
                   "meta_loss(recompute=True) (the gates recomputed in the "
                   "backward pass: less memory, more time).")
 flags.DEFINE_bool("mnist", True, "Also time single steps on the MNIST MLP.")
-flags.DEFINE_string("data_dir", None, "MNIST directory (default: "
-                    "$L2L_DATA_DIR, then the l2l-data cache).")
+flags.DEFINE_string("data_dir", None, "MNIST directory (default: {} "
+                    "when it exists, else $L2L_DATA_DIR, then the l2l-data "
+                    "cache).".format(common.SHARED_MNIST_DIR))
 flags.DEFINE_float("min_seconds", 2.0, "Timed seconds per figure (at least "
                    "one epoch, and --min_steps single steps).")
 flags.DEFINE_integer("min_steps", 20, "Single steps timed at least.")
@@ -251,7 +253,7 @@ def measure(worker):
     graph = _new_graph()
     with graph.as_default():
       problem, net_config, net_assignments = util.get_config(
-          "mnist", path=FLAGS.data_dir, mode="test")
+          "mnist", mode="test", data_dir=common.mnist_dir(FLAGS.data_dir))
       coordinates = sum(v.shape.num_elements()
                         for v in interception.get_variables(problem)[0])
     figures = time_steps(problem, net_config, net_assignments)
@@ -272,8 +274,8 @@ def run_worker(worker, recompute=False):
              "--min_seconds={}".format(FLAGS.min_seconds),
              "--min_steps={}".format(FLAGS.min_steps),
              "--seed={}".format(FLAGS.seed)]
-  if FLAGS.data_dir:
-    command.append("--data_dir=" + FLAGS.data_dir)
+  if common.mnist_dir(FLAGS.data_dir):
+    command.append("--data_dir=" + common.mnist_dir(FLAGS.data_dir))
   result = subprocess.run(command, stdout=subprocess.PIPE, check=False)
   if result.returncode:
     logging.warning("Measuring %s failed (exit status %d).", worker,
@@ -299,7 +301,7 @@ def add_bounds(figures, gflops):
 
 def _mnist_available():
   try:
-    datasets.load_mnist(FLAGS.data_dir, "test")
+    datasets.load_mnist(common.mnist_dir(FLAGS.data_dir), "test")
   except datasets.DataError as error:
     logging.warning("No MNIST row: %s", error)
     return False

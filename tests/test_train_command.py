@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -309,12 +310,17 @@ def test_a_run_stopped_before_evaluating_leaves_an_optimizer(tmp_path):
   # `simple`'s instances are all x = 1: its evaluation is the closed form.
   final = linear_optimizer_positions(values, 4)[-1]**2
   last = stderr.strip().splitlines()[-1]
-  assert last.startswith(
-      "Interrupted (SIGTERM): the training state of epoch {0} is in {1}, an "
-      "optimizer evaluated on stopping (epoch {0}, mean final loss {2:.6g}) "
-      "in {3} until the resumed run's first evaluation replaces it; "
-      "continue with: python train.py ".format(
-          epoch, training_state.path(tmp_path), final, tmp_path)), last
+  match = re.fullmatch(
+      re.escape("Interrupted (SIGTERM): the training state of epoch {0} is "
+                "in {1}, an optimizer evaluated on stopping (epoch {0}, mean "
+                "final loss ".format(epoch, training_state.path(tmp_path))) +
+      r"(\S+)" +
+      re.escape(") in {} until the resumed run's first evaluation replaces "
+                "it; continue with: python train.py ".format(tmp_path)) +
+      ".*", last)
+  assert match, last
+  # The run evaluates in float32; the closed form here is in float64.
+  assert float(match.group(1)) == pytest.approx(final, rel=1e-5)
   saved = manifest.read(tmp_path)["training"]
   assert saved["epochs_done"] == epoch and saved["saved_on_stop"]
   # The state's best evaluation stays the evaluations' (none yet).
