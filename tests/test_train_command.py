@@ -534,27 +534,24 @@ def test_train_command_log_meta_objective_is_recorded_and_kept(tmp_path):
   assert bad.returncode == 1
   assert "flag --meta_objective=mean: value should be one of <sum|log>" in (
       bad.stderr)
-  on_cluster = _train("--problem=quadratic", "--meta_objective=log",
-                      "--ps_hosts=127.0.0.1:1", "--worker_hosts=127.0.0.1:2",
-                      "--job_name=worker", "--save_path=" +
-                      str(tmp_path / "x"))
-  assert on_cluster.returncode == 1
-  assert on_cluster.stderr.strip().splitlines()[-1] == (
-      "Error: --meta_objective=log is not available to cluster training, "
-      "which sums the losses; drop the flag or train on one machine.")
-  assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.slow
-def test_train_command_recompute_is_refused_on_a_cluster(tmp_path):
-  on_cluster = _train("--problem=quadratic", "--recompute",
+@pytest.mark.parametrize("flag, message", [
+    ("--meta_objective=log", "--meta_objective=log is not available to "
+     "cluster training, which sums the losses; drop the flag or train on "
+     "one machine."),
+    ("--recompute", "--recompute is not available to cluster training; "
+     "drop the flag or train on one machine."),
+])
+def test_single_machine_options_are_refused_on_a_cluster(tmp_path, flag,
+                                                         message):
+  on_cluster = _train("--problem=quadratic", flag,
                       "--ps_hosts=127.0.0.1:1", "--worker_hosts=127.0.0.1:2",
                       "--job_name=worker", "--save_path=" +
                       str(tmp_path / "x"))
   assert on_cluster.returncode == 1
-  assert on_cluster.stderr.strip().splitlines()[-1] == (
-      "Error: --recompute is not available to cluster training; drop the "
-      "flag or train on one machine.")
+  assert on_cluster.stderr.strip().splitlines()[-1] == "Error: " + message
   assert not (tmp_path / "x").exists()
 
 
