@@ -394,9 +394,11 @@ def main(argv=None, prog="l2l-data"):
     sys.stderr.write("Stopped; no partial file was kept.\n")
     sys.exit(130)
   downloaded = [name for name, how in outcome.items() if how != "present"]
-  print("{}: {} files checked in {} ({} downloaded, {} already there)."
-        .format(args.dataset, len(outcome), directory, len(downloaded),
-                len(outcome) - len(downloaded)))
+  # The command's result, on stdout as the other commands write theirs.
+  sys.stdout.write(
+      "{}: {} files checked in {} ({} downloaded, {} already there).\n"
+      .format(args.dataset, len(outcome), directory, len(downloaded),
+              len(outcome) - len(downloaded)))
   return 0
 
 
