@@ -42,14 +42,14 @@ def _plain_step(inputs, state, cells, output_layer):
   return tf.matmul(rows, output_layer[0]) + output_layer[1], next_state
 
 
-def _fused_step(layout, inputs, state, cells, output_layer):
+def _fused_step(layout, inputs, state, cells, output_layer, recompute=False):
   """`lstm_stack.step` on coordinate-major tensors, in `layout`."""
   def laid_out(tensor):
     return tensor if layout is lstm_stack.COORDINATE_MAJOR else tf.transpose(
         tensor)
   output, next_state = lstm_stack.step(
       laid_out(inputs), [(laid_out(h), laid_out(c)) for h, c in state],
-      cells, output_layer, layout)
+      cells, output_layer, layout, recompute)
   return laid_out(output), [(laid_out(h), laid_out(c)) for h, c in next_state]
 
 
@@ -201,12 +201,8 @@ def test_recompute_gives_the_same_gradient(sess):
   flat = _flat(*args)
   grads = []
   for recompute in (False, True):
-    inputs, state, cells, output_layer = args
-    result = lstm_stack.step(tf.transpose(inputs),
-                             [(tf.transpose(h), tf.transpose(c))
-                              for h, c in state], cells, output_layer,
-                             recompute=recompute)
-    grads.append(tf.gradients(_weighted_sum(result[0], result[1]), flat))
+    result = _fused_step(lstm_stack.FEATURE_MAJOR, *args, recompute=recompute)
+    grads.append(tf.gradients(_weighted_sum(*result), flat))
   kept, recomputed = sess.run(grads)
   for got, want in zip(recomputed, kept):
     np.testing.assert_array_equal(got, want)
