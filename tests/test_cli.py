@@ -1,4 +1,4 @@
-"""Tests for cli.py: one-line user errors, flag checks and help."""
+"""Tests for cli.py: one-line user errors, flag checks, help, start-up."""
 
 import os
 import subprocess
@@ -9,6 +9,9 @@ import pytest
 
 from l2l.checkpoint import l2l_file
 from l2l.experiment import cli
+from l2l.experiment import shared_flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_fail_writes_one_line_and_exits_1(capsys):
@@ -34,12 +37,11 @@ def test_plain_errors_lets_bugs_through():
 
 
 def test_checks_name_the_flag_the_value_and_what_is_expected(capsys):
-  cli.define_shared_flags()
-  cli.define_shared_flags()  # A second call defines nothing twice.
+  shared_flags.define_flags()
   cli.FLAGS(["prog", "--num_particle=0"])
   try:
     with pytest.raises(SystemExit):
-      cli.check_shared_flags()
+      cli.check_at_least(1, "num_particle")
     assert capsys.readouterr().err == (
         "Error: --num_particle=0 is invalid: expected an integer >= 1.\n")
     with pytest.raises(SystemExit):
@@ -61,7 +63,7 @@ def test_a_writable_directory_passes_and_a_file_fails(tmp_path, capsys):
 
 
 def test_empty_path_flags_are_refused_naming_the_flag(capsys):
-  cli.define_shared_flags()
+  shared_flags.define_flags()
   cli.FLAGS(["prog", "--data_dir=", "--problem_module=a.py"])
   try:
     with pytest.raises(SystemExit) as exit_info:
@@ -121,3 +123,19 @@ def test_console_scripts_help_describes_the_command(command, tmp_path):
   assert done.stdout.startswith(start), done.stdout[:300]
   for flag in listed:
     assert flag in done.stdout, flag
+
+
+def test_commands_that_need_no_tensorflow_start_without_it():
+  # l2l-compare, l2l-data and the local-cluster launcher (whose tasks are
+  # train.py processes) start in a fraction of a second: TensorFlow's import
+  # alone takes seconds.
+  modules = ("l2l.experiment.cli", "l2l.experiment.compare_command",
+             "l2l.experiment.local_cluster", "l2l.data.fetch", "l2l")
+  done = subprocess.run(
+      [sys.executable, "-c", "import sys\n" + "".join(
+          "import {}\n".format(m) for m in modules) +
+       "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+       "('tensorflow', 'sonnet', 'keras', 'util')))"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr
+  assert done.stdout.strip() == "[]"

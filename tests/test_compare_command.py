@@ -51,6 +51,8 @@ def test_compare_command_writes_table_warnings_and_plot(tmp_path,
 
 
 def test_compare_help_names_its_records_files_and_exits_0():
+  # Every command's help flags are cli.run's; this command starts fast.
+  outputs = {}
   for flag in ("--help", "-h", "--helpfull"):
     result = _compare(flag)
     assert result.returncode == 0, (flag, result.stderr)
@@ -59,6 +61,12 @@ def test_compare_help_names_its_records_files_and_exits_0():
         "RECORDS.npz [RECORDS.npz ...]\n\nCompares evaluations"), flag
     assert "records files (.npz) that evaluate.py wrote" in result.stdout
     assert "--output" in result.stdout and "--format" in result.stdout
+    outputs[flag] = result.stdout
+  # -h is --help; --helpfull adds the libraries' flags.
+  assert outputs["-h"] == outputs["--help"]
+  assert "--verbosity" not in outputs["--help"]
+  assert "--verbosity" in outputs["--helpfull"]
+  assert "Try --helpfull" in outputs["--help"]
 
 
 def test_compare_without_files_or_with_an_empty_output_is_one_line():

@@ -116,8 +116,10 @@ def _orders(saved):
                 "  print(json.dumps({{'error': str(error)}}))\n").format(saved)
   return {
       # Eager execution turned off first, then the research modules.
+      # (meta first; util and problems after it: both probes run.)
       "disable_eager, import meta": _script(
-          "disable_eager", "import meta, problems\n" + SGD_NET_PROBE),
+          "disable_eager", "import meta, problems, util\n" + SGD_NET_PROBE +
+          DEEPMIND_SCRIPT),
       "disable_eager, import networks": _script(
           "disable_eager", "import networks\nimport meta, problems\n" +
           SGD_NET_PROBE),
@@ -125,8 +127,6 @@ def _orders(saved):
           "disable_v2", "import problems\nimport meta\n" + SGD_NET_PROBE),
       "disable_v2, DeepMind's script": _script(
           "disable_v2", "import meta, util\n" + DEEPMIND_SCRIPT),
-      "disable_eager, DeepMind's script": _script(
-          "disable_eager", "import meta, util\n" + DEEPMIND_SCRIPT),
       # ... or after.
       "import meta, then disable_v2": (
           "import json\nimport tensorflow as tf\nimport meta, util\n" +
@@ -135,8 +135,11 @@ def _orders(saved):
       "disable_eager, from l2l import LearnedOptimizer": _script(
           "disable_eager", "from l2l import LearnedOptimizer\n" +
           load.format("LearnedOptimizer") + DROPIN_PROBE),
-      "disable_v2, l2l.LearnedOptimizer.from_path": _script(
-          "disable_v2", "import l2l\n" + from_path + DROPIN_PROBE),
+      # In graph mode the drop-in optimizer steps, and keras_optimizer says
+      # it needs eager execution.
+      "disable_v2, import l2l": _script(
+          "disable_v2", "import l2l\n" + from_path + DROPIN_PROBE +
+          keras_call),
       # Eager on, but the first use inside a v1 graph block.
       "inside a graph, import networks": _script(
           "graph", _import_inside_a_graph("import networks") +
@@ -150,11 +153,8 @@ def _orders(saved):
       "inside a graph, l2l.LearnedOptimizer.from_path": _script(
           "graph", "import l2l\n" + _import_inside_a_graph(from_path) +
           DROPIN_PROBE),
-      # Keras 3 runs eagerly: in graph mode keras_optimizer says so...
-      "disable_v2, l2l.keras_optimizer": _script(
-          "disable_v2", "import l2l\n" + keras_call),
-      # ... and first touched inside a graph block, it refuses there and
-      # works outside.
+      # Keras 3 runs eagerly: first touched inside a graph block,
+      # keras_optimizer refuses there and works outside.
       "inside a graph, l2l.keras_optimizer": _script(
           "graph", "import l2l\n" + _import_inside_a_graph(keras_call) +
           KERAS_PROBE.format(saved)),
@@ -222,7 +222,7 @@ def test_meta_builds_whatever_was_imported_first(runs, order):
 
 @pytest.mark.parametrize("order", [
     "disable_eager, from l2l import LearnedOptimizer",
-    "disable_v2, l2l.LearnedOptimizer.from_path",
+    "disable_v2, import l2l",
     "inside a graph, l2l.LearnedOptimizer.from_path"])
 @pytest.mark.slow
 def test_learned_optimizer_steps_whatever_the_order(runs, order):
@@ -231,7 +231,7 @@ def test_learned_optimizer_steps_whatever_the_order(runs, order):
 
 
 @pytest.mark.parametrize("order", [
-    "disable_eager, DeepMind's script", "disable_v2, DeepMind's script",
+    "disable_eager, import meta", "disable_v2, DeepMind's script",
     "import meta, then disable_v2", "inside a graph, DeepMind's script"])
 @pytest.mark.slow
 def test_a_deepmind_script_meta_trains_in_a_session(runs, order):
@@ -249,7 +249,7 @@ def test_a_deepmind_script_meta_trains_in_a_session(runs, order):
   assert output["second"] == pytest.approx(x**2, rel=1e-5)
 
 
-@pytest.mark.parametrize("order", ["disable_v2, l2l.keras_optimizer",
+@pytest.mark.parametrize("order", ["disable_v2, import l2l",
                                    "inside a graph, l2l.keras_optimizer"])
 @pytest.mark.slow
 def test_keras_optimizer_without_eager_execution_says_why(runs, order):

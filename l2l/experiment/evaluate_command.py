@@ -20,6 +20,7 @@ from l2l.experiment import cli
 from l2l.experiment import evaluation
 from l2l.experiment import records
 from l2l.experiment import scores
+from l2l.experiment import shared_flags
 import util
 
 FLAGS = flags.FLAGS
@@ -54,7 +55,7 @@ flags.DEFINE_float("pso_cognitive", 1.49618, "PSO attraction to a particle's "
                    "own best.")
 flags.DEFINE_float("pso_social", 1.49618, "PSO attraction to the swarm's "
                    "best.")
-cli.define_shared_flags()
+shared_flags.define_flags()
 
 
 # Exit status of an evaluation whose mean final loss is NaN or infinite.
@@ -63,7 +64,7 @@ EXIT_DIVERGED = 2
 
 def validate_flags():
   """Checks every flag before any work; exits with one line on a bad one."""
-  cli.check_shared_flags()
+  shared_flags.check_flags()
   cli.check_at_least(1, "num_epochs", "num_steps", "tune_epochs")
   cli.check_at_least(0, "record_positions")
   if FLAGS.optimizer not in ("L2L", "PSO"):
@@ -108,7 +109,7 @@ def _swarm_options():
   if FLAGS.optimizer == "L2L":
     # The saved manifest gives the swarm's other options; flags given here
     # override them.
-    return dict(cli.swarm_flag_options(only_given=True),
+    return dict(shared_flags.swarm_flag_options(only_given=True),
                 num_particles=FLAGS.num_particle)
   return {"num_particles": FLAGS.num_particle}
 
@@ -201,7 +202,7 @@ def _evaluate_and_report():
 
 def run():
   """Entry point of evaluate.py and the l2l-evaluate command."""
-  cli.run(main, sys.modules[__name__], cli)
+  cli.run(main, sys.modules[__name__], shared_flags)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from l2l.experiment import cli
 from l2l.core import meta_objective as meta_objectives
 from l2l.experiment import cluster
 from l2l.experiment import distributed_training
+from l2l.experiment import shared_flags
 from l2l.experiment import training
 from l2l.swarm import config as swarm_config
 import util
@@ -79,7 +80,7 @@ flags.DEFINE_boolean("swarm_entropy", True, "Swarm: add LOIS's posterior "
 flags.DEFINE_boolean("swarm_normalise_entropy", False, "Swarm: "
                      "--swarm_entropy_weight is the entropy term's share of "
                      "the objective's size, not an absolute factor.")
-cli.define_shared_flags()
+shared_flags.define_flags()
 cluster.define_flags()
 
 # Exit status of a run stopped because a loss became NaN or infinite.
@@ -88,7 +89,7 @@ EXIT_DIVERGED = 2
 
 def validate_flags():
   """Checks every flag before any work; exits with one line on a bad one."""
-  cli.check_shared_flags()
+  shared_flags.check_flags()
   cli.check_at_least(1, "num_epochs", "log_period", "evaluation_period",
                      "evaluation_epochs", "num_steps", "unroll_length",
                      "checkpoint_period")
@@ -106,6 +107,15 @@ def validate_flags():
     cli.fail("--resume needs the --save_path of the run to continue.")
   cli.check_writable_directory("save_path")
   cli.check_writable_directory("logdir")
+  with cli.plain_errors():
+    on_cluster = cluster.from_parsed_flags(FLAGS) is not None
+  if on_cluster and FLAGS.meta_objective != meta_objectives.DEFAULT:
+    cli.fail("--meta_objective={} is not available to cluster training, "
+             "which sums the losses; drop the flag or train on one "
+             "machine.".format(FLAGS.meta_objective))
+  if on_cluster and FLAGS.recompute:
+    cli.fail("--recompute is not available to cluster training; drop the "
+             "flag or train on one machine.")
 
 
 def _resume_command():
@@ -164,7 +174,8 @@ def swarm_options():
   """The swarm's options from the flags (empty for plain L2L)."""
   if FLAGS.num_particle <= 1:
     return {}
-  return dict(cli.swarm_flag_options(), objective=FLAGS.swarm_objective,
+  return dict(shared_flags.swarm_flag_options(),
+              objective=FLAGS.swarm_objective,
               time_weighting=FLAGS.swarm_time_weighting,
               use_entropy=FLAGS.swarm_entropy,
               entropy_weight=FLAGS.swarm_entropy_weight,
@@ -187,13 +198,6 @@ def main(argv):
   with cli.plain_errors():
     task = cluster.from_parsed_flags(FLAGS)
     if task is not None:
-      if FLAGS.meta_objective != meta_objectives.DEFAULT:
-        cli.fail("--meta_objective={} is not available to cluster training, "
-                 "which sums the losses; drop the flag or train on one "
-                 "machine.".format(FLAGS.meta_objective))
-      if FLAGS.recompute:
-        cli.fail("--recompute is not available to cluster training; drop "
-                 "the flag or train on one machine.")
       status = _train_on_cluster(task, settings)
       logging.info("Training took %.1f s", timeit.default_timer() - start)
       sys.exit(status)
@@ -236,7 +240,7 @@ def _train_on_cluster(task, settings):
 
 def run():
   """Entry point of train.py and the l2l-train command."""
-  cli.run(main, sys.modules[__name__], cli, cluster)
+  cli.run(main, sys.modules[__name__], shared_flags, cluster)
 
 
 if __name__ == "__main__":
