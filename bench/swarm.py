@@ -457,6 +457,10 @@ def verdicts(dims, rows, by_row, learned_labels):
   for row in rows:
     results = by_row[row]
     baselines = [r for r in results if r.method not in learned_labels]
+    if not baselines:
+      # A run of the learned swarms alone: --tables_from joins it with the
+      # baselines' run and says it there.
+      continue
     best = min(baselines, key=lambda r: mean_of(r.bests))
     kind = "training" if row in TRAINING_ROWS else "held-out"
     for result in results:

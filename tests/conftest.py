@@ -30,6 +30,15 @@ from l2l.experiment import records
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 
+def pytest_collection_modifyitems(items):
+  """Runs the `slow` tests first (a stable sort: files keep their order).
+
+  Spread over the workers early, the long command-line tests no longer
+  leave one worker running the last of them while the other waits.
+  """
+  items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @contextlib.contextmanager
 def _fresh_session(seed=0):
   """A session on a new seeded graph, the default graph inside the block."""

@@ -96,14 +96,10 @@ def test_program_is_the_command_as_it_was_started(monkeypatch):
   assert cli.program() == "python -m l2l.experiment.compare_command"
 
 
-# Each console script, its help's first lines and flags it must list.
+# Each console script, its help's first lines and flags it must list;
+# l2l-train's and l2l-evaluate's are checked from the wheel (test_setup.py),
+# each a TensorFlow import: the installed scripts are alike wrappers.
 CONSOLE_SCRIPTS = {
-    "l2l-train": ("Usage: l2l-train [flags]\n\nMeta-trains a learned "
-                  "optimizer on a problem", ("--save_path", "--problem",
-                                             "--num_particle", "--resume")),
-    "l2l-evaluate": ("Usage: l2l-evaluate [flags]\n\nEvaluates a learned "
-                     "optimizer", ("--path", "--untrained", "--optimizer",
-                                   "--problem_module")),
     "l2l-compare": ("Usage: l2l-compare [flags] RECORDS.npz [RECORDS.npz "
                     "...]\n\nCompares evaluations", ("--output", "--format")),
 }
