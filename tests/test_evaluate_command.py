@@ -81,6 +81,7 @@ def _evaluate(*args):
 
 def test_every_bad_evaluate_flag_is_one_line_before_any_work(tmp_path):
   from test_train_command import validate  # pylint: disable=g-import-not-at-top
+  module = write_problem_module(tmp_path)
   cases = {
       ("--num_epochs=0",): "--num_epochs=0 is invalid: expected an integer "
                            ">= 1.",
@@ -115,6 +116,14 @@ def test_every_bad_evaluate_flag_is_one_line_before_any_work(tmp_path):
       ("--optimizer=Adam", "--problem=quadratik"):
           "--problem=quadratik is invalid: Unknown problem 'quadratik'. Did "
           "you mean 'quadratic' or 'quadratic-las' or 'quadratic-100'? ",
+      # A problem module that is not there; a module's problem mistyped.
+      ("--problem_module=" + str(tmp_path / "nope.py"), "--problem=bowl",
+       "--optimizer=SGD"):
+          "Error: --problem_module={0} is invalid: no problem module {0}: the "
+          "file does not exist.".format(tmp_path / "nope.py"),
+      ("--problem_module=" + module, "--problem=bwol", "--optimizer=SGD"):
+          "--problem=bwol is invalid: Unknown problem 'bwol'. Did you mean "
+          "'bowl'?",
   }
   fine = ("--record_positions=0", "--records_dir=" + str(tmp_path / "r"),
           "--optimizer=Adam")
@@ -154,21 +163,7 @@ def test_a_problem_of_ones_own_evaluates_a_baseline_exactly(tmp_path):
                              [closed_form, closed_form], rtol=1e-6)
   assert "Log Mean Final Error: {:.2f}\n".format(
       np.log10(closed_form[-1])) in done.stdout
-  # A mistyped name now knows the module's problem too; a module that is
-  # not there is named.
-  from test_train_command import validate  # pylint: disable=g-import-not-at-top
-  missing = ("--problem_module=" + str(tmp_path / "nope.py"),
-             "--problem=bowl", "--optimizer=SGD")
-  mistyped = ("--problem_module=" + module, "--problem=bwol",
-              "--optimizer=SGD")
-  results = validate("evaluate_command", [missing, mistyped])
-  assert results[missing] == (
-      1, "Error: --problem_module={0} is invalid: no problem module {0}: "
-      "the file does not exist.\n".format(tmp_path / "nope.py"))
-  code, err = results[mistyped]
-  assert code == 1 and err.startswith(
-      "Error: --problem=bwol is invalid: Unknown problem 'bwol'. Did you "
-      "mean 'bowl'?"), err
+  # A mistyped name and a missing module: in the bad flags above.
 
 
 def test_nan_weights_are_reported_as_diverged(trained_simple, tmp_path):

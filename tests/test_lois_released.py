@@ -107,6 +107,29 @@ def test_steps_match_the_released_code(tmp_path, ref):
   assert np.any(np.abs(seen[-1][0] - seen[0][0]) > 1e-3)
 
 
+def test_the_step_moves_the_points_only_after_positions_read_them(tmp_path):
+  # Run together ([positions, row_losses, step], as evaluation records a
+  # swarm), positions must be where the step starts: every assignment of
+  # the step waits for the positions' reads.
+  write_lois_released(str(tmp_path), BATCH * DIMS)
+  problem = problems.square_cos(batch_size=BATCH, num_dims=DIMS, mode="test")
+  with tf.Graph().as_default():
+    swarm = lois_released.build(problem, K, str(tmp_path))
+    assigns = []
+    pending = list(swarm.step.control_inputs)
+    while pending:
+      op = pending.pop()
+      if op.type == "NoOp":
+        pending.extend(op.control_inputs)
+      elif op not in (swarm.positions.op, swarm.row_losses.op):
+        assigns.append(op)
+    assert len(assigns) == 1 + 2 * 2  # The points; each LSTM layer's c, h.
+    for op in assigns:
+      assert op.type == "AssignVariableOp", op.type
+      assert swarm.positions.op in op.control_inputs, op.name
+      assert swarm.row_losses.op in op.control_inputs, op.name
+
+
 def test_reset_redraws_particles_but_keeps_the_noise(tmp_path):
   write_lois_released(str(tmp_path), BATCH * DIMS)
   problem = problems.square_cos(batch_size=BATCH, num_dims=DIMS, mode="test")

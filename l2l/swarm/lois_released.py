@@ -67,7 +67,8 @@ ReleasedSwarm.__doc__ = """Ops running a released LOIS model.
 
 setup: draws the fixed noises; run once per session.
 reset: draws fresh particles and a fresh LSTM state.
-step: moves every particle once.
+step: moves every particle once, after `positions` and `row_losses` read the
+  points: run together with them, they give where the step starts.
 losses: [k] each particle's mean loss at its current point.
 positions: [k, n] the particles, flattened.
 row_losses: [k, rows] each particle's loss on every batch row there.
@@ -246,8 +247,13 @@ def build(problem, num_particles, path):
     delta, net_state = net(tf.reshape(inputs, shapes[i]), state[i])
     new_points.append(point + delta)
     new_state.append(net_state)
-  step = tf.group(unroll.nested_assign(points, new_points) +
-                  tf.nest.flatten(unroll.nested_assign(state, new_state)))
+  positions = particles.flatten(points)
+  # `positions` reads the points by ops of its own: the step's assignments
+  # wait for those reads (and for `row_losses`'), so a run of
+  # [positions, row_losses, step] gives the points the step starts from.
+  with tf.control_dependencies([positions, row_losses]):
+    step = tf.group(unroll.nested_assign(points, new_points) +
+                    tf.nest.flatten(unroll.nested_assign(state, new_state)))
   with tf.control_dependencies(
       [tf.compat.v1.variables_initializer(sum(starts, []) + constants)]):
     fresh = [tf.compat.v1.assign(p, tf.stack(s))
@@ -256,5 +262,4 @@ def build(problem, num_particles, path):
       tf.nest.flatten(state))])
   setup = tf.compat.v1.variables_initializer(sum(noise, []) +
                                              list(net.variables))
-  return ReleasedSwarm(setup, reset, step, losses, particles.flatten(points),
-                       row_losses)
+  return ReleasedSwarm(setup, reset, step, losses, positions, row_losses)
