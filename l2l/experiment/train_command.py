@@ -88,7 +88,12 @@ EXIT_DIVERGED = 2
 
 
 def validate_flags():
-  """Checks every flag before any work; exits with one line on a bad one."""
+  """Checks every flag before any work; exits with one line on a bad one.
+
+  Returns:
+    This process's cluster task (`cluster.from_parsed_flags`), or None on
+    one machine.
+  """
   shared_flags.check_flags()
   cli.check_at_least(1, "num_epochs", "log_period", "evaluation_period",
                      "evaluation_epochs", "num_steps", "unroll_length",
@@ -108,14 +113,15 @@ def validate_flags():
   cli.check_writable_directory("save_path")
   cli.check_writable_directory("logdir")
   with cli.plain_errors():
-    on_cluster = cluster.from_parsed_flags(FLAGS) is not None
-  if on_cluster and FLAGS.meta_objective != meta_objectives.DEFAULT:
+    task = cluster.from_parsed_flags(FLAGS)
+  if task is not None and FLAGS.meta_objective != meta_objectives.DEFAULT:
     cli.fail("--meta_objective={} is not available to cluster training, "
              "which sums the losses; drop the flag or train on one "
              "machine.".format(FLAGS.meta_objective))
-  if on_cluster and FLAGS.recompute:
+  if task is not None and FLAGS.recompute:
     cli.fail("--recompute is not available to cluster training; drop the "
              "flag or train on one machine.")
+  return task
 
 
 def _resume_command():
@@ -184,7 +190,7 @@ def swarm_options():
 
 def main(argv):
   del argv
-  validate_flags()
+  task = validate_flags()
   start = timeit.default_timer()
   settings = dict(
       save_path=FLAGS.save_path, num_epochs=FLAGS.num_epochs,
@@ -196,7 +202,6 @@ def main(argv):
       num_particles=FLAGS.num_particle, overwrite=FLAGS.overwrite,
       data_dir=FLAGS.data_dir, logdir=FLAGS.logdir)
   with cli.plain_errors():
-    task = cluster.from_parsed_flags(FLAGS)
     if task is not None:
       status = _train_on_cluster(task, settings)
       logging.info("Training took %.1f s", timeit.default_timer() - start)
