@@ -7,9 +7,11 @@ them. They are handed to tests through the `ref` fixture.
 """
 
 import contextlib
+import json
 import os
 import pickle
 import struct
+import subprocess
 import sys
 import types
 
@@ -27,6 +29,7 @@ import tensorflow as tf
 import networks  # pylint: disable=unused-import
 from l2l.experiment import evaluation
 from l2l.experiment import records
+from l2l.experiment import training
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 
@@ -353,6 +356,71 @@ def write_problem_module(directory):
   with open(path, "w") as stream:
     stream.write(PROBLEM_MODULE)
   return path
+
+
+# Validates each argument list in one process: absl parses it as train.py
+# would, then the command's validate_flags runs. Prints one JSON line each;
+# a value absl's own parsing refuses gives the code "parse" and its message.
+_VALIDATE = """
+import contextlib, io, json, sys
+from absl import flags
+from l2l.experiment import {module} as command
+for argv in json.loads(sys.argv[1]):
+  flags.FLAGS.unparse_flags()
+  try:
+    flags.FLAGS([sys.argv[0]] + argv)
+  except flags.Error as error:
+    print(json.dumps([argv, "parse", str(error)]))
+    continue
+  err = io.StringIO()
+  code = 0
+  with contextlib.redirect_stderr(err):
+    try:
+      command.validate_flags()
+    except SystemExit as exit:
+      code = exit.code
+  print(json.dumps([argv, code, err.getvalue()]))
+"""
+
+
+def validate(module, cases):
+  """{argv tuple: (exit code, stderr)} of `module.validate_flags`.
+
+  Args:
+    module: "train_command" or "evaluate_command".
+    cases: argument lists, each checked in a fresh parse (one interpreter
+      for all: TensorFlow's import is most of a command's start-up).
+  """
+  done = subprocess.run(
+      [sys.executable, "-c", _VALIDATE.format(module=module),
+       json.dumps([list(c) for c in cases])],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr
+  results = {}
+  for line in done.stdout.splitlines():
+    argv, code, err = json.loads(line)
+    results[tuple(argv)] = (code, err)
+  return results
+
+def train_in_process(flag_args, **arguments):
+  """`training.train` as train.py runs it with `flag_args`, in this process.
+
+  Args:
+    flag_args: train.py flags "--name=value" named as `training.train`'s
+      arguments, "--problem=..." among them; a number with a point is a
+      float, another an integer.
+    **arguments: more of its arguments (save_path, resume, ...), which win.
+
+  Returns:
+    Its `TrainingResult`.
+  """
+  settings = dict(arg[2:].split("=", 1) for arg in flag_args)
+  problem = settings.pop("problem")
+  settings = {name: float(value) if "." in value else int(value)
+              for name, value in settings.items()}
+  settings.update(show_progress=False, handle_signals=False)
+  settings.update(arguments)
+  return training.train(problem, **settings)
 
 
 def bowl_losses(steps, num_dims, scale, move):

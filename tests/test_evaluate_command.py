@@ -13,6 +13,7 @@ from l2l.experiment import records
 from conftest import bowl_losses
 from conftest import interrupt_after
 from conftest import write_lois_released
+from conftest import validate
 from conftest import write_problem_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,7 +81,6 @@ def _evaluate(*args):
 
 
 def test_every_bad_evaluate_flag_is_one_line_before_any_work(tmp_path):
-  from test_train_command import validate  # pylint: disable=g-import-not-at-top
   module = write_problem_module(tmp_path)
   cases = {
       ("--num_epochs=0",): "--num_epochs=0 is invalid: expected an integer "

@@ -14,8 +14,8 @@ import pytest
 from l2l.checkpoint import l2l_file
 from l2l.experiment import evaluation
 from l2l.experiment import local_cluster
-from l2l.experiment import training
 from l2l.experiment import training_state
+from conftest import train_in_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,17 +31,6 @@ _QUADRATIC = ("--problem=quadratic", "--evaluation_period=8",
               "--learning_rate=0.01", "--seed=1", "--checkpoint_period=4")
 
 
-def _one_machine(save_path, num_epochs, resume=False):
-  """train.py's one-machine run with `_QUADRATIC`'s settings, in-process (the
-  cluster's tasks are the command lines here)."""
-  settings = {arg.split("=")[0][2:]: arg.split("=")[1] for arg in _QUADRATIC}
-  numbers = {name: float(value) if "." in value else int(value)
-             for name, value in settings.items() if name != "problem"}
-  return training.train(settings["problem"], save_path=str(save_path),
-                        num_epochs=num_epochs, resume=resume,
-                        show_progress=False, handle_signals=False, **numbers)
-
-
 def _beta1_power(save_path):
   return float(training_state.read(str(save_path))[0]["beta1_power"])
 
@@ -53,7 +42,8 @@ def test_a_run_moves_between_one_machine_and_two_workers_both_ways(tmp_path):
   machine; one per epoch on 2 synchronous workers (2 unrolls each)."""
   save_path = tmp_path / "quadratic"
   common = ("--save_path=" + str(save_path),) + _QUADRATIC
-  assert _one_machine(save_path, 2).saved
+  assert train_in_process(_QUADRATIC, save_path=str(save_path),
+                          num_epochs=2).saved
   beta1_power = _beta1_power(save_path)
   # TF's Adam keeps beta1^(t + 1) after t meta-steps: here 4.
   assert beta1_power == pytest.approx(0.9**5, rel=1e-5)
@@ -113,7 +103,9 @@ def test_a_run_moves_between_one_machine_and_two_workers_both_ways(tmp_path):
       float(state["beta1_power"]) * 0.9**4, rel=1e-5)
   # One machine goes on: 4 more epochs, an evaluation of 2 at the end.
   beta1_power = _beta1_power(save_path)
-  assert _one_machine(save_path, 24, resume=True).epochs == 24
+  # (One machine's runs here are in-process; the cluster's are commands.)
+  assert train_in_process(_QUADRATIC, save_path=str(save_path),
+                          num_epochs=24, resume=True).epochs == 24
   _, on_one = training_state.read(str(save_path))
   assert on_one["epoch"] == 24 and "cluster" not in on_one
   # Draws counted from the resume: the cluster's are not replayable.

@@ -27,6 +27,8 @@ import util
 from conftest import bowl_losses
 from conftest import interrupt_after
 from conftest import linear_optimizer_positions
+from conftest import train_in_process
+from conftest import validate
 from conftest import write_problem_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,51 +74,6 @@ def test_train_help_lists_every_flag_and_the_problems():
   assert "--problem_module" in done.stdout
   assert "--swarm_hop_noise" in done.stdout
   # -h and --helpfull: test_compare_command (the same help flags, cli.run).
-
-
-# Validates each argument list in one process: absl parses it as train.py
-# would, then the command's validate_flags runs. Prints one JSON line each;
-# a value absl's own parsing refuses gives the code "parse" and its message.
-_VALIDATE = """
-import contextlib, io, json, sys
-from absl import flags
-from l2l.experiment import {module} as command
-for argv in json.loads(sys.argv[1]):
-  flags.FLAGS.unparse_flags()
-  try:
-    flags.FLAGS([sys.argv[0]] + argv)
-  except flags.Error as error:
-    print(json.dumps([argv, "parse", str(error)]))
-    continue
-  err = io.StringIO()
-  code = 0
-  with contextlib.redirect_stderr(err):
-    try:
-      command.validate_flags()
-    except SystemExit as exit:
-      code = exit.code
-  print(json.dumps([argv, code, err.getvalue()]))
-"""
-
-
-def validate(module, cases):
-  """{argv tuple: (exit code, stderr)} of `module.validate_flags`.
-
-  Args:
-    module: "train_command" or "evaluate_command".
-    cases: argument lists, each checked in a fresh parse (one interpreter
-      for all: TensorFlow's import is most of a command's start-up).
-  """
-  done = subprocess.run(
-      [sys.executable, "-c", _VALIDATE.format(module=module),
-       json.dumps([list(c) for c in cases])],
-      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
-  assert done.returncode == 0, done.stderr
-  results = {}
-  for line in done.stdout.splitlines():
-    argv, code, err = json.loads(line)
-    results[tuple(argv)] = (code, err)
-  return results
 
 
 # A cluster description: this process is worker 0 of one worker.
@@ -252,12 +209,8 @@ KILL_ARGS = ("--problem=square_cos_2", "--num_epochs=300",
 @pytest.mark.slow
 def test_interrupted_and_killed_runs_resume_to_the_uninterrupted_result(
     tmp_path):
-  settings = {arg.split("=")[0][2:]: arg.split("=")[1] for arg in KILL_ARGS}
   whole = tmp_path / "whole"
-  training.train(
-      settings["problem"], save_path=str(whole),
-      **{k: int(v) for k, v in settings.items() if k != "problem"},
-      show_progress=False, handle_signals=False)
+  train_in_process(KILL_ARGS, save_path=str(whole))
   part = tmp_path / "part"
   command = [sys.executable, "train.py", "--save_path=" + str(part)]
   command += list(KILL_ARGS)
@@ -422,10 +375,8 @@ def test_a_problem_of_ones_own_trains_resumes_and_evaluates(tmp_path):
   assert training_state.read(part)[1]["epoch"] == 4
   util.load_problem_module(module)
   try:
-    training.train("bowl:num_dims=3,scale=0.5", num_epochs=4, num_steps=4,
-                   unroll_length=2, evaluation_period=4, evaluation_epochs=1,
-                   seed=1, save_path=str(tmp_path / "whole"),
-                   show_progress=False, handle_signals=False)
+    train_in_process(common[1:], num_epochs=4,
+                     save_path=str(tmp_path / "whole"))
   finally:
     util.unregister_problem("bowl")
   values = l2l_file.load(os.path.join(part, "cw.l2l"))
