@@ -11,7 +11,6 @@ import json
 import os
 import pickle
 import struct
-import subprocess
 import sys
 import types
 
@@ -24,6 +23,7 @@ if ROOT not in sys.path:
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf
+import commands
 # Imported while eager execution is still on: Sonnet 2 then builds modules
 # inside the tests' v1 graphs (see l2l/core/graph_mode.py).
 import networks  # pylint: disable=unused-import
@@ -391,7 +391,7 @@ def validate(module, cases):
     cases: argument lists, each checked in a fresh parse (one interpreter
       for all: TensorFlow's import is most of a command's start-up).
   """
-  done = subprocess.run(
+  done = commands.run(
       [sys.executable, "-c", _VALIDATE.format(module=module),
        json.dumps([list(c) for c in cases])],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import subprocess
 import sys
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 
 from l2l.checkpoint import l2l_file
 from l2l.experiment import records
+import commands
 from conftest import bowl_losses
 from conftest import interrupt_after
 from conftest import write_lois_released
@@ -23,7 +23,7 @@ def test_evaluate_command_line(ref, tmp_path):
   command = [sys.executable, "evaluate.py", "--problem=simple",
              "--optimizer=Adam", "--num_epochs=2", "--num_steps=3",
              "--records_dir=" + str(tmp_path)]
-  done = subprocess.run(command, cwd=ROOT,
+  done = commands.run(command, cwd=ROOT,
                         capture_output=True, text=True, timeout=120,
                         check=False)
   assert done.returncode == 0, done.stderr
@@ -41,13 +41,12 @@ def test_ctrl_c_during_an_evaluation_is_one_line_and_writes_nothing(
   command = [sys.executable, "evaluate.py", "--problem=simple",
              "--optimizer=Adam", "--num_epochs=500", "--num_steps=100",
              "--records_dir=" + str(tmp_path)]
-  # A child of a shell's background job starts with SIGINT ignored, and
-  # Python then raises no KeyboardInterrupt: restore Ctrl-C's default, as a
-  # terminal's foreground job has it, wherever the suite runs.
-  process = subprocess.Popen(
-      command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-      text=True,
-      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+  # The command starts with Python's Ctrl-C handler, as in a terminal's
+  # foreground job, even where the suite runs as a shell's background job
+  # (whose children start with SIGINT ignored): commands.Popen sets it.
+  process = commands.Popen(
+      command, cwd=ROOT, stdout=commands.PIPE, stderr=commands.PIPE,
+      text=True)
   # The first progress line says the evaluation is under way.
   interrupt_after(process, "Adam on simple:", signal.SIGINT)
   stdout, stderr = process.communicate(timeout=120)
@@ -61,7 +60,7 @@ def test_ctrl_c_during_an_evaluation_is_one_line_and_writes_nothing(
 
 
 def test_evaluate_help_lists_every_flag():
-  done = subprocess.run([sys.executable, "evaluate.py", "--help"], cwd=ROOT,
+  done = commands.run([sys.executable, "evaluate.py", "--help"], cwd=ROOT,
                         capture_output=True, text=True, timeout=120,
                         check=False)
   assert done.returncode == 0, done.stderr
@@ -75,7 +74,7 @@ def test_evaluate_help_lists_every_flag():
 
 
 def _evaluate(*args):
-  return subprocess.run([sys.executable, "evaluate.py"] + list(args),
+  return commands.run([sys.executable, "evaluate.py"] + list(args),
                         cwd=ROOT, capture_output=True, text=True,
                         timeout=300, check=False)
 
@@ -199,7 +198,7 @@ def test_a_deeply_nested_checkpoint_is_one_line(tmp_path):
 
 def test_evaluate_command_on_a_released_directory(tmp_path):
   write_lois_released(str(tmp_path), 128 * 2)
-  completed = subprocess.run(
+  completed = commands.run(
       [sys.executable, "evaluate.py", "--problem=square_cos_2",
        "--num_particle=4", "--optimizer=L2L", "--path=" + str(tmp_path),
        "--num_steps=3", "--num_epochs=1", "--records_dir=" +
@@ -235,7 +234,7 @@ def test_an_optimizer_saved_by_a_script_loads_in_evaluate(tmp_path):
       sess.run(tf.compat.v1.global_variables_initializer())
       saved = optimizer.save(sess, str(tmp_path / "mine"))
   assert sorted(saved) == [str(tmp_path / "mine" / "cw.l2l")]
-  done = subprocess.run(
+  done = commands.run(
       [sys.executable, "evaluate.py", "--problem=quadratic", "--optimizer=L2L",
        "--path=" + str(tmp_path / "mine"), "--num_epochs=1", "--num_steps=2",
        "--records_dir=" + str(tmp_path / "records")],

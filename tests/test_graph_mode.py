@@ -1,15 +1,15 @@
 """Tests for graph_mode.py: Sonnet 2 modules inside TF-1.x graphs.
 
 Whether Sonnet builds in a graph depends on what ran first in the process,
-so every import order runs in a fresh interpreter. The interpreters start
-together (a module fixture) and each test reads its own; each computes
-numbers a closed form gives, so an order that imported but built the
-wrong graph fails too.
+so every import order runs in a process of its own that has imported only
+TensorFlow, each script's first import (tests/commands.py forks them).
+The processes start together (a module fixture) and each test reads its
+own; each computes numbers a closed form gives, so an order that imported
+but built the wrong graph fails too.
 """
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -18,6 +18,7 @@ import sonnet as snt
 import tensorflow as tf
 
 from l2l.core import graph_mode  # pylint: disable=unused-import
+import commands
 import meta
 import problems
 
@@ -192,9 +193,9 @@ def runs(saved):
   while pending or running:
     while pending and len(running) < (os.cpu_count() or 1):
       name, script = pending.pop(0)
-      running[name] = subprocess.Popen(
-          [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-          stderr=subprocess.PIPE, text=True)
+      running[name] = commands.Popen(
+          [sys.executable, "-c", script], cwd=ROOT, stdout=commands.PIPE,
+          stderr=commands.PIPE, text=True)
     name = next(iter(running))
     process = running.pop(name)
     stdout, stderr = process.communicate(timeout=600)
@@ -293,7 +294,7 @@ def test_without_the_probe_sonnet_refuses_graph_mode():
           "    snt.Linear(2)\n"
           "  except AssertionError as e:\n"
           "    print('refused:', e)\n")
-  done = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                        text=True, timeout=120, check=False)
+  done = commands.run([sys.executable, "-c", code], capture_output=True,
+                      text=True, timeout=120, check=False)
   assert "refused: Sonnet v2 requires TensorFlow 2" in done.stdout, (
       done.stdout + done.stderr[-1000:])

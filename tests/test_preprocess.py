@@ -1,13 +1,13 @@
 """Tests for preprocess.py: LogAndSign and Clamp against numpy."""
 
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import commands
 import preprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,16 +42,17 @@ def test_log_and_sign_concatenates_on_the_last_axis(sess, ref):
 
 
 def test_preprocess_builds_in_a_graph_when_imported_alone(tmp_path):
-  # A fresh interpreter that imports only preprocess, then builds in a v1
-  # graph: Sonnet 2 would refuse unless preprocess prepared it on import.
+  # A process that imports only TensorFlow, then preprocess, and builds
+  # in a v1 graph: Sonnet 2 would refuse unless preprocess prepared it on
+  # import.
   script = ("import tensorflow as tf\n"
             "import preprocess\n"
             "with tf.Graph().as_default(), tf.compat.v1.Session() as s:\n"
             "  out = preprocess.LogAndSign(5)(tf.constant([[0.0]]))\n"
             "  print(s.run(out).tolist())\n")
-  result = subprocess.run([sys.executable, "-c", script], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120,
-                          check=False)
+  result = commands.run([sys.executable, "-c", script], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120,
+                        check=False)
   assert result.returncode == 0, result.stderr
   assert result.stdout.strip().splitlines()[-1] == "[[-1.0, 0.0]]"
 

@@ -5,7 +5,6 @@ import os
 import random
 import re
 import signal
-import subprocess
 import sys
 import time
 import types
@@ -23,6 +22,7 @@ from l2l.experiment import records
 from l2l.experiment import train_command
 from l2l.experiment import training
 from l2l.experiment import training_state
+import commands
 import util
 from conftest import bowl_losses
 from conftest import interrupt_after
@@ -35,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _train(*args, cwd=ROOT):
-  return subprocess.run([sys.executable, "train.py"] + list(args), cwd=cwd,
+  return commands.run([sys.executable, "train.py"] + list(args), cwd=cwd,
                         capture_output=True, text=True, timeout=300,
                         check=False)
 
@@ -49,7 +49,7 @@ def test_train_command_saves_an_optimizer_evaluate_reads(tmp_path):
   assert done.returncode == 0, done.stderr
   values = l2l_file.load(save_path / "cw.l2l")
   assert values["linear"]["w"].shape == (1, 1)
-  evaluated = subprocess.run(
+  evaluated = commands.run(
       [sys.executable, "evaluate.py", "--problem=simple", "--optimizer=L2L",
        "--path=" + str(save_path), "--num_epochs=1", "--num_steps=2"],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
@@ -217,8 +217,8 @@ def test_interrupted_and_killed_runs_resume_to_the_uninterrupted_result(
   rng = random.Random(0)
   # Ctrl-C: the epoch under way finishes, its state is kept, one line says
   # how to resume.
-  process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+  process = commands.Popen(command, cwd=ROOT, stdout=commands.PIPE,
+                             stderr=commands.PIPE, text=True)
   epoch = _wait_for_state(process, part, 0)
   time.sleep(rng.uniform(0, 0.2))
   process.send_signal(signal.SIGINT)
@@ -238,16 +238,16 @@ def test_interrupted_and_killed_runs_resume_to_the_uninterrupted_result(
   assert manifest.read(part)["training"]["epochs_done"] == epoch
   # SIGKILL at random moments, twice: the last kept state stands.
   for _ in range(2):
-    process = subprocess.Popen(command + ["--resume"], cwd=ROOT,
-                               stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = commands.Popen(command + ["--resume"], cwd=ROOT,
+                               stdout=commands.DEVNULL,
+                               stderr=commands.DEVNULL)
     epoch = _wait_for_state(process, part, epoch)
     time.sleep(rng.uniform(0, 0.2))
     process.kill()
     process.wait()
     epoch = _state_epoch(part)
     assert 0 < epoch < 300
-  done = subprocess.run(command + ["--resume"], cwd=ROOT,
+  done = commands.run(command + ["--resume"], cwd=ROOT,
                         capture_output=True, text=True, timeout=300,
                         check=False)
   assert done.returncode == 0, done.stderr
@@ -270,8 +270,8 @@ def _stoppable_run(save_path, *args):
              "--problem=simple", "--num_epochs=1000000", "--num_steps=4",
              "--unroll_length=2", "--checkpoint_period=10",
              "--evaluation_period=1000000", "--seed=1"] + list(args)
-  return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+  return commands.Popen(command, cwd=ROOT, stdout=commands.PIPE,
+                          stderr=commands.PIPE, text=True)
 
 
 def test_a_run_stopped_before_evaluating_leaves_an_optimizer(tmp_path):
@@ -335,8 +335,8 @@ def test_a_second_run_on_a_save_path_is_refused_naming_the_first(tmp_path):
              "--problem=simple", "--num_epochs=1000000", "--num_steps=2",
              "--unroll_length=2", "--checkpoint_period=10",
              "--evaluation_period=1000000"]
-  first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+  first = commands.Popen(command, cwd=ROOT, stdout=commands.DEVNULL,
+                           stderr=commands.DEVNULL)
   try:
     _wait_for_state(first, tmp_path, 0)
     second = _train(*command[2:])
@@ -389,7 +389,7 @@ def test_a_problem_of_ones_own_trains_resumes_and_evaluates(tmp_path):
   assert w < 0  # Meta-training moved the net from zero.
   assert manifest.read(part)["problem"] == "bowl:num_dims=3,scale=0.5"
   # evaluate.py runs the saved rule on it: x <- x + w g + b per step.
-  evaluated = subprocess.run(
+  evaluated = commands.run(
       [sys.executable, "evaluate.py", "--problem_module=" + module, problem,
        "--optimizer=L2L", "--path=" + part, "--num_epochs=2",
        "--num_steps=6", "--records_dir=" + str(tmp_path / "records")],
@@ -444,7 +444,7 @@ def test_train_command_swarm_objective_flags(tmp_path):
   assert swarm["entropy_weight"] == 0.1 and swarm["normalise_entropy"]
   assert swarm["per_instance"] and swarm["step_noise"] == 0.01
   assert swarm["attraction_gain"] == "jump"
-  evaluated = subprocess.run(
+  evaluated = commands.run(
       [sys.executable, "evaluate.py", "--problem=square_cos_2",
        "--optimizer=L2L", "--path=" + str(save_path), "--num_particle=2",
        "--num_epochs=1", "--num_steps=2",
