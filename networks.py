@@ -335,19 +335,25 @@ class StandardDeepLSTM(Network):
     self._linear(tf.zeros([1, width], dtype))
 
   def _lstm(self, rows, prev_state):
-    """Runs the stacked cells on `rows` [rows, width]: `(output, state)`."""
-    return self._fused_lstm(rows, prev_state, lstm_stack.COORDINATE_MAJOR)
+    """Runs the stacked cells on `rows` [rows, width]: `(output, state)`.
 
-  def _fused_lstm(self, rows, prev_state, layout, recompute=False):
+    One variable's step: a plain step (evaluation, the drop-in optimizer),
+    or an unroll of one step, so the native kernel runs it where it can.
+    """
+    return self._fused_lstm(rows, prev_state, lstm_stack.COORDINATE_MAJOR,
+                            use_kernel=True)
+
+  def _fused_lstm(self, rows, prev_state, layout, recompute=False,
+                  use_kernel=False):
     """The stacked cells and the linear layer (unscaled), laid out so.
 
-    `recompute` is `lstm_stack.step`'s.
+    `recompute` and `use_kernel` are `lstm_stack.step`'s.
     """
     self._create_variables(int(rows.shape[layout.axis]), rows.dtype)
     cells = [(core.w_gates, core.b_gates) for core in self._cores]
     return lstm_stack.step(rows, prev_state, cells,
                            (self._linear.w, self._linear.b), layout,
-                           recompute)
+                           recompute, use_kernel)
 
   def _rows(self, inputs):
     """Preprocesses `inputs` [rows, ...] into the LSTM's input [rows, width]."""
@@ -414,8 +420,11 @@ class CoordinateWiseDeepLSTM(StandardDeepLSTM):
     # Preprocessing a [1, n] row concatenates its features on the last axis,
     # feature after feature: reshaped, one row per feature.
     rows = tf.reshape(self._preprocess(gradients), [-1, coordinates])
+    # Keeping the gates for the backward pass is fastest, so the native
+    # kernel (whose gradient recomputes them) runs only when they would be
+    # recomputed anyway.
     output, state = self._fused_lstm(rows, state, lstm_stack.FEATURE_MAJOR,
-                                     recompute)
+                                     recompute, use_kernel=recompute)
     output = tf.reshape(output * self._scale, [-1])
     sizes = [g.shape.num_elements() for g in inputs]
     updates = [tf.reshape(u, tf.shape(g))

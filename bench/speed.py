@@ -26,13 +26,17 @@ subprocess per size:
   step (its forward FLOPs); l2l_to_adam = l2l_step_ms / adam_step_ms and
   step_ratio = l2l_step_ms / step_bound_ms.
 
+Plain steps run the LSTM stack as the native kernel where it can be built
+(`native_kernel` says whether it was; `L2L_NATIVE_KERNEL=0` runs them as
+TensorFlow ops), meta-training as TensorFlow ops unless it recomputes.
+
 Then the same step figures on DeepMind's MNIST MLP (`mnist`, 15,910
 coordinates; MNIST from `--data_dir`, the machines' shared copy, or
 $L2L_DATA_DIR; the row is skipped,
 with a warning, when the files are missing). Prints one `BENCH speed` line
 per figure and a markdown table.
 
-    python bench/speed.py                       # about 3 min on 2 idle cores
+    python bench/speed.py                       # about 3.5 min on 2 idle cores
     python bench/speed.py --sizes=1000,100000 --nomnist
 """
 
@@ -56,6 +60,7 @@ import numpy as np
 import common  # First: it quiets TensorFlow before anything imports it.
 import tensorflow as tf
 from l2l.core import interception
+from l2l.core import native
 from l2l.data import datasets
 import meta
 import networks
@@ -318,6 +323,11 @@ def main(argv):
   gflops = matmul_gflops(FLAGS.matmul_size)
   common.print_bench_line("speed", collections.OrderedDict([
       ("problem", "none"), ("metric", "matmul_gflops"), ("value", gflops)]))
+  # Built here (once per machine) so that no timed worker pays for it; 0
+  # means the plain steps below ran as TensorFlow ops.
+  common.print_bench_line("speed", collections.OrderedDict([
+      ("problem", "none"), ("metric", "native_kernel"),
+      ("value", int(native.lstm_stack_kernel() is not None))]))
   workers = [("quadratic", size, False) for size in FLAGS.sizes]
   workers += [("quadratic", size, True) for size in FLAGS.recompute_sizes]
   if FLAGS.mnist and _mnist_available():

@@ -33,6 +33,21 @@ _RANDOM_LENGTH = 8
 _STALE_SECONDS = 1.0
 
 
+# The cache's parent when set (the XDG convention), else ~/.cache.
+CACHE_ENV_VAR = "XDG_CACHE_HOME"
+
+
+def cache_dir():
+  """The directory l2l keeps what it can fetch or build again in.
+
+  Returns:
+    $XDG_CACHE_HOME/l2l if that variable is set, else ~/.cache/l2l.
+  """
+  parent = os.environ.get(CACHE_ENV_VAR) or os.path.join(
+      os.path.expanduser("~"), ".cache")
+  return os.path.join(parent, "l2l")
+
+
 def new_file_mode():
   """The permissions `open` would give a new file under the current umask."""
   umask = os.umask(0o022)

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import pickle
+import shutil
 import struct
 import sys
 import types
@@ -24,6 +25,7 @@ if ROOT not in sys.path:
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf
 import commands
+from l2l.core import native
 # Imported while eager execution is still on: Sonnet 2 then builds modules
 # inside the tests' v1 graphs (see l2l/core/graph_mode.py).
 import networks  # pylint: disable=unused-import
@@ -31,6 +33,12 @@ from l2l.experiment import evaluation
 from l2l.experiment import records
 from l2l.experiment import training
 # pylint: enable=g-import-not-at-top,wrong-import-position
+
+# The suite runs the LSTM stack as TensorFlow ops, and so do the commands
+# it starts (they inherit the environment): building the native kernel
+# costs about 30 CPU seconds, which only the tests that check it against
+# the ops pay (the `kernel` fixture), once per machine.
+os.environ[native.ENV_VAR] = "0"
 
 
 def pytest_collection_modifyitems(items):
@@ -77,6 +85,19 @@ def _run_built(build):
 def run_built():
   """`run_built(build)`: the value of `build()`'s output in a fresh graph."""
   return _run_built
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+  """The native kernel's module, built if need be; every test using it
+  runs on one xdist worker (mark it `xdist_group("kernel")`), which waits
+  for the one build."""
+  if shutil.which(native.compiler()[0]) is None:
+    pytest.skip("no C++ compiler: the stack runs as TensorFlow ops only")
+  monkeypatch.setenv(native.ENV_VAR, "1")
+  module = native.lstm_stack_kernel()
+  assert module is not None, "the native kernel failed to build or load"
+  return module
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from l2l.core import lstm_stack
+from l2l.core import native
 import meta
 import networks
 
@@ -14,14 +15,14 @@ OUTPUT = 3
 COORDINATES = 7
 
 
-def _values(seed=0):
+def _values(seed=0, coordinates=COORDINATES):
   """Random inputs, states, cell weights and output layer, as numpy."""
   rng = np.random.RandomState(seed)
-  inputs = rng.randn(COORDINATES, WIDTH).astype(np.float32)
+  inputs = rng.randn(coordinates, WIDTH).astype(np.float32)
   state, cells, width = [], [], WIDTH
   for size in LAYERS:
-    state.append((rng.randn(COORDINATES, size).astype(np.float32),
-                  rng.randn(COORDINATES, size).astype(np.float32)))
+    state.append((rng.randn(coordinates, size).astype(np.float32),
+                  rng.randn(coordinates, size).astype(np.float32)))
     cells.append((0.5 * rng.randn(width + size, 4 * size).astype(np.float32),
                   0.5 * rng.randn(4 * size).astype(np.float32)))
     width = size
@@ -42,14 +43,15 @@ def _plain_step(inputs, state, cells, output_layer):
   return tf.matmul(rows, output_layer[0]) + output_layer[1], next_state
 
 
-def _fused_step(layout, inputs, state, cells, output_layer, recompute=False):
+def _fused_step(layout, inputs, state, cells, output_layer, recompute=False,
+                use_kernel=False):
   """`lstm_stack.step` on coordinate-major tensors, in `layout`."""
   def laid_out(tensor):
     return tensor if layout is lstm_stack.COORDINATE_MAJOR else tf.transpose(
         tensor)
   output, next_state = lstm_stack.step(
       laid_out(inputs), [(laid_out(h), laid_out(c)) for h, c in state],
-      cells, output_layer, layout, recompute)
+      cells, output_layer, layout, recompute, use_kernel)
   return laid_out(output), [(laid_out(h), laid_out(c)) for h, c in next_state]
 
 
@@ -132,8 +134,9 @@ def test_a_stack_without_cells_is_its_output_layer(sess):
   d_inputs, = tf.gradients(tf.reduce_sum(result), [args[0]])
   assert state == []
   value, d_value = sess.run([result, d_inputs])
+  # atol: float32 sums of terms near 1 in another order (the kernel's).
   np.testing.assert_allclose(value, inputs @ output[0] + output[1],
-                             rtol=1e-6)
+                             rtol=1e-6, atol=1e-6)
   np.testing.assert_allclose(
       d_value, np.tile(output[0].sum(1), [COORDINATES, 1]), rtol=1e-6)
 
@@ -206,3 +209,73 @@ def test_recompute_gives_the_same_gradient(sess):
   kept, recomputed = sess.run(grads)
   for got, want in zip(recomputed, kept):
     np.testing.assert_array_equal(got, want)
+
+
+# The native kernel (l2l/core/native.py): the same results as the ops.
+# 300 coordinates are two whole blocks of the kernel's 128 and a part.
+@pytest.mark.xdist_group("kernel")
+@pytest.mark.parametrize("coordinates", [1, COORDINATES, 300])
+@pytest.mark.parametrize("layout", LAYOUTS, ids=["feature", "coordinate"])
+def test_kernel_forward_equals_the_plain_cells(sess, kernel, layout,
+                                               coordinates):
+  del kernel
+  args = _tensors(_values(coordinates=coordinates))
+  step = _fused_step(layout, *args, use_kernel=True)
+  assert "L2lLstmStack" in {op.type for op in tf.compat.v1.get_default_graph()
+                            .get_operations()}
+  expected, actual = sess.run([_plain_step(*args), step])
+  np.testing.assert_allclose(actual[0], expected[0], rtol=1e-6, atol=1e-6)
+  for got, want in zip(actual[1], expected[1]):
+    for got_part, want_part in zip(got, want):
+      np.testing.assert_allclose(got_part, want_part, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.xdist_group("kernel")
+@pytest.mark.parametrize("layout", LAYOUTS, ids=["feature", "coordinate"])
+def test_kernel_gradient_equals_tf_gradients_of_the_plain_cells(
+    sess, kernel, layout):
+  del kernel
+  args = _tensors(_values(coordinates=300))
+  flat = _flat(*args)
+  expected = tf.gradients(_weighted_sum(*_plain_step(*args)), flat)
+  actual = tf.gradients(
+      _weighted_sum(*_fused_step(layout, *args, use_kernel=True)), flat)
+  expected, actual = sess.run([expected, actual])
+  for got, want in zip(actual, expected):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.xdist_group("kernel")
+def test_kernel_stack_without_cells_is_its_output_layer(sess, kernel):
+  del kernel
+  inputs = _values()[0]
+  output = (np.full([WIDTH, OUTPUT], 0.5, np.float32),
+            np.arange(OUTPUT, dtype=np.float32))
+  result, _ = _fused_step(lstm_stack.COORDINATE_MAJOR, tf.constant(inputs),
+                          [], [], (tf.constant(output[0]),
+                                   tf.constant(output[1])), use_kernel=True)
+  np.testing.assert_allclose(sess.run(result),
+                             inputs @ output[0] + output[1], rtol=1e-6,
+                             atol=1e-6)
+
+
+@pytest.mark.xdist_group("kernel")
+def test_a_nets_step_on_one_variable_runs_the_kernel(sess, kernel,
+                                                     monkeypatch):
+  del kernel
+  net = _cw_net()
+  gradient = tf.constant(np.random.RandomState(4).randn(30, 11).astype(
+      np.float32))
+  state = net.initial_state_for_inputs(gradient, dtype=tf.float32)
+  with_kernel = net(gradient, state)
+  monkeypatch.setenv(native.ENV_VAR, "0")
+  with_ops = net(gradient, state)
+  kernels = [op for op in tf.compat.v1.get_default_graph().get_operations()
+             if op.type == "L2lLstmStack"]
+  assert len(kernels) == 1
+  sess.run(tf.compat.v1.global_variables_initializer())
+  got, want = sess.run([with_kernel, with_ops])
+  np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-7)
+  for got_pair, want_pair in zip(got[1], want[1]):
+    for got_part, want_part in zip(got_pair, want_pair):
+      np.testing.assert_allclose(got_part, want_part, rtol=1e-5, atol=1e-6)

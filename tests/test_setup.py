@@ -65,11 +65,14 @@ def wheel(tmp_path_factory):
 def test_wheel_installs_only_l2l_and_the_research_modules(wheel):
   assert _top_level_names(wheel) == RESEARCH_MODULES | {"l2l"}
   with zipfile.ZipFile(wheel) as archive:
-    entry_points = next(archive.read(m).decode() for m in archive.namelist()
+    members = archive.namelist()
+    entry_points = next(archive.read(m).decode() for m in members
                         if m.endswith("entry_points.txt"))
   for command in ("l2l-train", "l2l-evaluate", "l2l-compare"):
     assert command + " = l2l.experiment." in entry_points
   assert "l2l-data = l2l.data.fetch:run" in entry_points
+  # The kernel's source, which the installed package compiles on first use.
+  assert "l2l/core/lstm_stack_kernel.cc" in members
 
 
 @pytest.fixture(scope="module")

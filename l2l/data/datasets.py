@@ -29,9 +29,10 @@ import zlib
 from absl import logging
 import numpy as np
 
+from l2l import files
+
 ENV_VAR = "L2L_DATA_DIR"
-# The cache's parent when set (the XDG convention), else ~/.cache.
-CACHE_ENV_VAR = "XDG_CACHE_HOME"
+CACHE_ENV_VAR = files.CACHE_ENV_VAR
 # The command that downloads MNIST into the cache (l2l/data/fetch.py).
 FETCH_COMMAND = "l2l-data mnist"
 
@@ -107,11 +108,10 @@ def cache_dir():
   """The directory `l2l-data` downloads into when given none.
 
   Returns:
-    $XDG_CACHE_HOME/l2l if that variable is set, else ~/.cache/l2l.
+    `files.cache_dir()`: $XDG_CACHE_HOME/l2l if that variable is set, else
+    ~/.cache/l2l.
   """
-  parent = os.environ.get(CACHE_ENV_VAR) or os.path.join(
-      os.path.expanduser("~"), ".cache")
-  return os.path.join(parent, "l2l")
+  return files.cache_dir()
 
 
 def search_roots(data_dir=None):

@@ -1,0 +1,148 @@
+"""The fused LSTM stack's forward kernel, built on first use.
+
+`lstm_stack_kernel.cc` is one TensorFlow op for the stack's forward pass
+(docs/design.md, "The fused LSTM stack"). It is compiled against the
+installed TensorFlow the first time a process asks for it, for this
+machine's CPU, into the cache (`files.cache_dir()/kernels/<key>/`, the key
+a hash of everything the build depends on), and loaded from there by later
+processes. Building needs a C++ compiler (`$CXX`, else `c++`) and takes
+about 30 seconds; where it fails, or with `L2L_NATIVE_KERNEL=0`, the stack
+runs as TensorFlow ops, with the same results to float32 rounding (1e-6).
+"""
+
+import functools
+import hashlib
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import tempfile
+
+from absl import logging
+import tensorflow as tf
+
+from l2l import files
+
+try:
+  import fcntl  # pylint: disable=g-import-not-at-top
+except ImportError:  # Windows has none: concurrent builds each compile.
+  fcntl = None
+
+# Set to 0 to run the stack as TensorFlow ops only.
+ENV_VAR = "L2L_NATIVE_KERNEL"
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      "lstm_stack_kernel.cc")
+# Optimised for the CPU it is built on (the key names the CPU's features).
+CXX_FLAGS = ("-std=c++17", "-shared", "-fPIC", "-O3", "-march=native", "-w")
+BUILD_TIMEOUT_SECONDS = 600
+
+
+class BuildError(RuntimeError):
+  """The kernel could not be built or loaded."""
+
+
+def _cpu_features():
+  """The CPU's feature flags (Linux), so a shared cache keeps one build per
+  kind of CPU."""
+  try:
+    with open("/proc/cpuinfo") as stream:
+      for line in stream:
+        if line.startswith("flags"):
+          return line
+  except OSError:
+    pass
+  return platform.processor()
+
+
+def compiler():
+  """The C++ compiler's command: `$CXX`, else `c++`."""
+  return shlex.split(os.environ.get("CXX") or "c++")
+
+
+def build_command(source, target):
+  """The compiler's command line that builds `source` into `target`."""
+  return (compiler() + list(CXX_FLAGS) + [source, "-o", target] +
+          tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags())
+
+
+def library_path():
+  """Where the kernel built for this source, TensorFlow and CPU lives."""
+  with open(SOURCE, "rb") as stream:
+    source = stream.read()
+  key = hashlib.sha256()
+  for part in (source, tf.__version__.encode(),
+               " ".join(build_command("", "")).encode(),
+               _cpu_features().encode(), platform.machine().encode()):
+    key.update(part)
+    key.update(b"\0")
+  return os.path.join(files.cache_dir(), "kernels", key.hexdigest()[:16],
+                      "lstm_stack_kernel.so")
+
+
+def build(target):
+  """Compiles the kernel into `target`, atomically.
+
+  A concurrent build of the same target is harmless: each compiles into a
+  directory of its own and renames its result into place.
+
+  Raises:
+    BuildError: if the compiler is missing or fails.
+  """
+  directory = os.path.dirname(target)
+  os.makedirs(directory, exist_ok=True)
+  scratch = tempfile.mkdtemp(prefix=".build-", dir=directory)
+  try:
+    built = os.path.join(scratch, os.path.basename(target))
+    command = build_command(SOURCE, built)
+    try:
+      done = subprocess.run(command, capture_output=True, text=True,
+                            timeout=BUILD_TIMEOUT_SECONDS, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+      raise BuildError("{} could not run: {}".format(command[0],
+                                                      error)) from None
+    if done.returncode != 0:
+      raise BuildError("{} failed (exit {}): {}".format(
+          command[0], done.returncode,
+          " ".join(done.stderr.split())[-500:]))
+    os.replace(built, target)
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def lstm_stack_kernel():
+  """The loaded kernel module (its op: `l2l_lstm_stack`), or None.
+
+  None when `L2L_NATIVE_KERNEL=0` (read at each call), or when the kernel
+  cannot be built or loaded here; that is logged once, with the reason, and
+  the stack then runs as TensorFlow ops.
+  """
+  if os.environ.get(ENV_VAR, "1").strip() == "0":
+    return None
+  return _load(library_path())
+
+
+@functools.lru_cache(maxsize=None)
+def _load(target):
+  """Builds `target` unless it exists, then loads it; None if that fails.
+
+  Processes that start together (a local cluster's workers) wait for one
+  build, under a lock beside the target, rather than each compiling.
+  """
+  try:
+    if not os.path.exists(target):
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      with open(target + ".lock", "a") as lock:
+        if fcntl is not None:
+          fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(target):
+          logging.info("Building the fused LSTM kernel into %s (once per "
+                       "TensorFlow version and CPU).", target)
+          build(target)
+    return tf.load_op_library(target)
+  except (BuildError, OSError, tf.errors.NotFoundError) as error:
+    logging.warning(
+        "The fused LSTM kernel is not available (%s); the LSTM stack runs "
+        "as TensorFlow ops, about 1.5x slower. Set %s=0 to skip the "
+        "attempt.", error, ENV_VAR)
+    return None
