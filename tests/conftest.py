@@ -34,12 +34,6 @@ from l2l.experiment import records
 from l2l.experiment import training
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-# The suite runs the LSTM stack as TensorFlow ops, and so do the commands
-# it starts (they inherit the environment): building the native kernel
-# costs about 30 CPU seconds, which only the tests that check it against
-# the ops pay (the `kernel` fixture), once per machine.
-os.environ[native.ENV_VAR] = "0"
-
 
 def pytest_collection_modifyitems(items):
   """Runs the `slow` tests first (a stable sort: files keep their order).
@@ -89,9 +83,9 @@ def run_built():
 
 @pytest.fixture
 def kernel(monkeypatch):
-  """The native kernel's module, built if need be; every test using it
-  runs on one xdist worker (mark it `xdist_group("kernel")`), which waits
-  for the one build."""
+  """The native kernel's module, built if need be (once per machine: the
+  suite's plain steps run it too, as they do for a user), even where
+  L2L_NATIVE_KERNEL=0 is set."""
   if shutil.which(native.compiler()[0]) is None:
     pytest.skip("no C++ compiler: the stack runs as TensorFlow ops only")
   monkeypatch.setenv(native.ENV_VAR, "1")

@@ -213,7 +213,6 @@ def test_recompute_gives_the_same_gradient(sess):
 
 # The native kernel (l2l/core/native.py): the same results as the ops.
 # 300 coordinates are two whole blocks of the kernel's 128 and a part.
-@pytest.mark.xdist_group("kernel")
 @pytest.mark.parametrize("coordinates", [1, COORDINATES, 300])
 @pytest.mark.parametrize("layout", LAYOUTS, ids=["feature", "coordinate"])
 def test_kernel_forward_equals_the_plain_cells(sess, kernel, layout,
@@ -230,7 +229,6 @@ def test_kernel_forward_equals_the_plain_cells(sess, kernel, layout,
       np.testing.assert_allclose(got_part, want_part, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.xdist_group("kernel")
 @pytest.mark.parametrize("layout", LAYOUTS, ids=["feature", "coordinate"])
 def test_kernel_gradient_equals_tf_gradients_of_the_plain_cells(
     sess, kernel, layout):
@@ -245,7 +243,6 @@ def test_kernel_gradient_equals_tf_gradients_of_the_plain_cells(
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.xdist_group("kernel")
 def test_kernel_stack_without_cells_is_its_output_layer(sess, kernel):
   del kernel
   inputs = _values()[0]
@@ -259,7 +256,6 @@ def test_kernel_stack_without_cells_is_its_output_layer(sess, kernel):
                              atol=1e-6)
 
 
-@pytest.mark.xdist_group("kernel")
 def test_a_nets_step_on_one_variable_runs_the_kernel(sess, kernel,
                                                      monkeypatch):
   del kernel

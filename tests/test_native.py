@@ -9,7 +9,6 @@ from l2l import files
 from l2l.core import native
 
 
-@pytest.mark.xdist_group("kernel")
 def test_the_kernel_is_built_once_into_the_cache_and_loaded_from_it(
     kernel):
   target = native.library_path()
