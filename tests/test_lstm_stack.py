@@ -275,3 +275,22 @@ def test_a_nets_step_on_one_variable_runs_the_kernel(sess, kernel,
   for got_pair, want_pair in zip(got[1], want[1]):
     for got_part, want_part in zip(got_pair, want_pair):
       np.testing.assert_allclose(got_part, want_part, rtol=1e-5, atol=1e-6)
+
+
+def test_a_float64_step_runs_as_ops_even_when_the_kernel_is_asked_for(
+    sess, kernel):
+  del kernel
+  values = _values()
+  args = (tf.constant(values[0].astype(np.float64)),
+          [(tf.constant(h.astype(np.float64)), tf.constant(c.astype(
+              np.float64))) for h, c in values[1]],
+          [(tf.constant(w.astype(np.float64)), tf.constant(b.astype(
+              np.float64))) for w, b in values[2]],
+          (tf.constant(values[3][0].astype(np.float64)),
+           tf.constant(values[3][1].astype(np.float64))))
+  step = _fused_step(lstm_stack.COORDINATE_MAJOR, *args, use_kernel=True)
+  assert "L2lLstmStack" not in {
+      op.type for op in tf.compat.v1.get_default_graph().get_operations()}
+  expected, actual = sess.run([_plain_step(*args), step])
+  assert actual[0].dtype == np.float64
+  np.testing.assert_allclose(actual[0], expected[0], rtol=1e-12)

@@ -190,15 +190,17 @@ def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR,
     use_kernel: whether the forward pass runs as one op, the native kernel
       (`native.lstm_stack_kernel`), where it is available: about 1.5x
       faster. Its gradient recomputes the gates as TensorFlow ops, whatever
-      `recompute`; where no kernel is available the step runs as
-      TensorFlow ops.
+      `recompute`; where no kernel is available, or for inputs other than
+      float32, the step runs as TensorFlow ops.
 
   Returns:
     `(output, next_state)`: the output [out, coordinates] (feature-major) or
     [coordinates, out], and the state laid out as `state`.
   """
   num_layers = len(cells)
-  kernel = native.lstm_stack_kernel() if use_kernel else None
+  # The kernel is float32 only; other dtypes run as ops.
+  kernel = (native.lstm_stack_kernel()
+            if use_kernel and inputs.dtype == tf.float32 else None)
   flat_state = [t for pair in state for t in pair]
   flat_weights = [t for pair in cells for t in pair] + list(output_layer)
 

@@ -139,7 +139,10 @@ def _load(target):
           logging.info("Building the fused LSTM kernel into %s (once per "
                        "TensorFlow version and CPU).", target)
           build(target)
-    return tf.load_op_library(target)
+    module = tf.load_op_library(target)
+    logging.info("The LSTM stack's plain steps run the fused kernel %s.",
+                 target)
+    return module
   except (BuildError, OSError, tf.errors.NotFoundError) as error:
     logging.warning(
         "The fused LSTM kernel is not available (%s); the LSTM stack runs "
