@@ -337,14 +337,15 @@ class StandardDeepLSTM(Network):
   def _lstm(self, rows, prev_state):
     """Runs the stacked cells on `rows` [rows, width]: `(output, state)`.
 
-    One variable's step: a plain step (evaluation, the drop-in optimizer),
-    or an unroll of one step, so the native kernel runs it where it can.
+    One variable's step, most often a plain step (evaluation, the drop-in
+    optimizer) that is never differentiated: the gates are kept only where
+    the ops run it (`lstm_stack.step`'s `recompute=None`).
     """
     return self._fused_lstm(rows, prev_state, lstm_stack.COORDINATE_MAJOR,
-                            use_kernel=True)
+                            recompute=None)
 
   def _fused_lstm(self, rows, prev_state, layout, recompute=False,
-                  use_kernel=False):
+                  use_kernel=True):
     """The stacked cells and the linear layer (unscaled), laid out so.
 
     `recompute` and `use_kernel` are `lstm_stack.step`'s.
@@ -420,11 +421,8 @@ class CoordinateWiseDeepLSTM(StandardDeepLSTM):
     # Preprocessing a [1, n] row concatenates its features on the last axis,
     # feature after feature: reshaped, one row per feature.
     rows = tf.reshape(self._preprocess(gradients), [-1, coordinates])
-    # Keeping the gates for the backward pass is fastest, so the native
-    # kernel (whose gradient recomputes them) runs only when they would be
-    # recomputed anyway.
     output, state = self._fused_lstm(rows, state, lstm_stack.FEATURE_MAJOR,
-                                     recompute, use_kernel=recompute)
+                                     recompute, use_kernel=True)
     output = tf.reshape(output * self._scale, [-1])
     sizes = [g.shape.num_elements() for g in inputs]
     updates = [tf.reshape(u, tf.shape(g))

@@ -229,15 +229,17 @@ def test_kernel_forward_equals_the_plain_cells(sess, kernel, layout,
       np.testing.assert_allclose(got_part, want_part, rtol=1e-6, atol=1e-6)
 
 
+# Without recompute, the gradient reads the activations the kernel kept.
+@pytest.mark.parametrize("recompute", [False, True])
 @pytest.mark.parametrize("layout", LAYOUTS, ids=["feature", "coordinate"])
 def test_kernel_gradient_equals_tf_gradients_of_the_plain_cells(
-    sess, kernel, layout):
+    sess, kernel, layout, recompute):
   del kernel
   args = _tensors(_values(coordinates=300))
   flat = _flat(*args)
   expected = tf.gradients(_weighted_sum(*_plain_step(*args)), flat)
-  actual = tf.gradients(
-      _weighted_sum(*_fused_step(layout, *args, use_kernel=True)), flat)
+  actual = tf.gradients(_weighted_sum(*_fused_step(
+      layout, *args, recompute=recompute, use_kernel=True)), flat)
   expected, actual = sess.run([expected, actual])
   for got, want in zip(actual, expected):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

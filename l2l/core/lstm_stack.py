@@ -20,6 +20,11 @@ stack instead of every gate activation, which is what bounds how many
 coordinates fit in memory during meta-training (docs/design.md §4, "The
 fused LSTM stack").
 
+Where it can be built, the native kernel (`native.py`,
+`lstm_stack_kernel.cc`) runs the forward pass as one op, keeping the
+activations the backward pass reads or recomputing them with itself
+(`step`'s `use_kernel`); the backward pass stays as written here.
+
 The formula is Sonnet 1's LSTM, so `.l2l` files keep their meaning: with
 `gates = w_gates^T [x; h] + b_gates` split as (i, j, f, o),
 `c' = sigmoid(f + 1) * c + sigmoid(i) * tanh(j)`, `h' = sigmoid(o) * tanh(c')`,
@@ -165,6 +170,27 @@ def _stack_forward(layout, inputs, state, cells, output_layer):
   return output, tuple(next_state), (internals, rows)
 
 
+def _kernel_internals(layout, rows, layer_state, next_flat_state,
+                      activations):
+  """`_stack_forward`'s internals, from what the kernel kept.
+
+  The kernel keeps each cell's activations and tanh(next cell) ([5 size]
+  features); each cell's stacked input [x; h; 1] is rebuilt here, in the
+  backward pass, from tensors it keeps anyway.
+
+  Returns:
+    `(internals, top)` as `_stack_forward` gives them.
+  """
+  internals, below = [], rows
+  for layer, ((hidden, _), kept) in enumerate(zip(layer_state, activations)):
+    size = int(hidden.shape[layout.axis])
+    stacked = tf.concat([below, hidden, layout.ones(below)], layout.axis)
+    parts = tf.split(kept, [size] * 5, axis=layout.axis)
+    internals.append((stacked, tuple(parts[:4]), parts[4]))
+    below = next_flat_state[2 * layer]
+  return internals, below
+
+
 def _zeros_if_none(gradients, like):
   return [tf.zeros_like(t) if g is None else g
           for g, t in zip(gradients, like)]
@@ -185,13 +211,17 @@ def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR,
     layout: `FEATURE_MAJOR` or `COORDINATE_MAJOR`.
     recompute: whether the gradient recomputes the gates from the step's
       inputs (memory: only the inputs are kept) rather than keeping them
-      from the forward pass (time: one matmul and the gates' activations
-      less per layer).
-    use_kernel: whether the forward pass runs as one op, the native kernel
+      from the forward pass (time: one forward pass less). None: recompute
+      where the kernel runs the step (a step that is never differentiated,
+      a plain step, then writes nothing more than its results), keep them
+      where the ops do.
+    use_kernel: whether the step runs as one op, the native kernel
       (`native.lstm_stack_kernel`), where it is available: about 1.5x
-      faster. Its gradient recomputes the gates as TensorFlow ops, whatever
-      `recompute`; where no kernel is available, or for inputs other than
-      float32, the step runs as TensorFlow ops.
+      faster; it also recomputes the gates for the gradient. Where no
+      kernel is available, or for inputs other than float32, the step runs
+      as TensorFlow ops. Either way the gradient is written by hand as
+      TensorFlow ops; with the kernel it is not itself differentiable
+      (second derivatives of the step need `use_kernel=False`).
 
   Returns:
     `(output, next_state)`: the output [out, coordinates] (feature-major) or
@@ -201,6 +231,9 @@ def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR,
   # The kernel is float32 only; other dtypes run as ops.
   kernel = (native.lstm_stack_kernel()
             if use_kernel and inputs.dtype == tf.float32 else None)
+  if recompute is None:
+    # The kernel recomputes the gates faster than the ops would keep them.
+    recompute = kernel is not None
   flat_state = [t for pair in state for t in pair]
   flat_weights = [t for pair in cells for t in pair] + list(output_layer)
 
@@ -217,24 +250,38 @@ def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR,
     layer_state, layer_weights, (w_out, b_out) = unflatten(flat_state,
                                                             flat_weights)
     if kernel is None:
-      output, next_state, kept = _stack_forward(
+      output, next_state, internals = _stack_forward(
           layout, rows, layer_state, layer_weights, (w_out, b_out))
       results = [output] + [t for pair in next_state for t in pair]
+
+      def kept():
+        return internals
     else:
-      output, next_flat_state = kernel.l2l_lstm_stack(
-          rows, list(flat_state), [_with_bias(*w) for w in layer_weights],
-          w_out, b_out, feature_major=layout is FEATURE_MAJOR)
+      def run_kernel(keep):
+        """The kernel's output, next state and (with `keep`) activations."""
+        return kernel.l2l_lstm_stack(
+            rows, list(flat_state), [_with_bias(*w) for w in layer_weights],
+            w_out, b_out, feature_major=layout is FEATURE_MAJOR,
+            num_kept=num_layers if keep else 0)
+
+      output, next_flat_state, activations = run_kernel(keep=not recompute)
       results = [output] + list(next_flat_state)
-      kept = None
+
+      def kept():
+        return _kernel_internals(layout, rows, layer_state, next_flat_state,
+                                 activations)
 
     def grad(*d_results):
       d_results = _zeros_if_none(d_results, results)
-      if recompute or kept is None:
-        _, _, kept_now = _stack_forward(
+      if recompute and kernel is not None:
+        _, again, activations_again = run_kernel(keep=True)
+        internals, top = _kernel_internals(layout, rows, layer_state, again,
+                                           activations_again)
+      elif recompute:
+        _, _, (internals, top) = _stack_forward(
             layout, rows, layer_state, layer_weights, (w_out, b_out))
       else:
-        kept_now = kept
-      internals, top = kept_now
+        internals, top = kept()
       d_output = d_results[0]
       d_w_out, d_b_out = layout.weight_gradients(top, d_output)
       d_above = layout.input_gradient(w_out, d_output)

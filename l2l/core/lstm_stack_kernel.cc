@@ -13,7 +13,10 @@
 // weights with the biases as the last row (lstm_stack._with_bias), [width
 // + size + 1, 4 size], gates ordered (i, j, f, o); the output layer's
 // weights [size, out] and bias [out]. Outputs: the output, then each
-// layer's next hidden and cell state, laid out as the inputs.
+// layer's next hidden and cell state, laid out as the inputs; then, with
+// num_kept = num_layers, what the backward pass keeps of each layer:
+// [5 size] features per coordinate, sigmoid(i), tanh(j), sigmoid(f),
+// sigmoid(o) and tanh(next cell).
 
 #include <algorithm>
 #include <vector>
@@ -113,7 +116,9 @@ REGISTER_OP("L2lLstmStack")
     .Input("output_bias: float")
     .Output("output: float")
     .Output("next_state: num_state * float")
+    .Output("kept: num_kept * float")
     .Attr("num_state: int >= 0")
+    .Attr("num_kept: int >= 0")
     .SetShapeFn([](InferenceContext* c) {
       bool feature_major;
       TF_RETURN_IF_ERROR(c->GetAttr("feature_major", &feature_major));
@@ -132,6 +137,19 @@ REGISTER_OP("L2lLstmStack")
       for (int i = 0; i < num_state; ++i) {
         c->set_output(1 + i, c->input(1 + i));
       }
+      int num_kept;
+      TF_RETURN_IF_ERROR(c->GetAttr("num_kept", &num_kept));
+      for (int layer = 0; layer < num_kept; ++layer) {
+        ShapeHandle weights;
+        TF_RETURN_IF_ERROR(c->WithRank(c->input(1 + num_state + layer), 2,
+                                       &weights));
+        ::tensorflow::shape_inference::DimensionHandle kept;
+        TF_RETURN_IF_ERROR(c->Multiply(c->Dim(weights, 1), 5, &kept));
+        TF_RETURN_IF_ERROR(c->Divide(kept, 4, true, &kept));
+        c->set_output(1 + num_state + layer,
+                      feature_major ? c->Matrix(kept, coordinates)
+                                    : c->Matrix(coordinates, kept));
+      }
       return ::tensorflow::OkStatus();
     });
 
@@ -144,6 +162,12 @@ class LstmStackOp : public OpKernel {
     OP_REQUIRES(context, num_state == 2 * num_layers_,
                 ::tensorflow::errors::InvalidArgument(
                     "expected a hidden and a cell state per layer"));
+    int num_kept;
+    OP_REQUIRES_OK(context, context->GetAttr("num_kept", &num_kept));
+    OP_REQUIRES(context, num_kept == 0 || num_kept == num_layers_,
+                ::tensorflow::errors::InvalidArgument(
+                    "num_kept is 0 or the number of layers"));
+    keep_ = num_kept > 0;
     OP_REQUIRES_OK(context,
                    context->GetAttr("feature_major", &feature_major_));
   }
@@ -186,18 +210,28 @@ class LstmStackOp : public OpKernel {
                                   1 + i, context->input(1 + i).shape(),
                                   &next_state[i]));
     }
+    std::vector<Tensor*> kept(keep_ ? num_layers_ : 0);
+    for (int layer = 0; layer < static_cast<int>(kept.size()); ++layer) {
+      const int64_t features = 5 * sizes[layer];
+      OP_REQUIRES_OK(context,
+                     context->allocate_output(
+                         1 + 2 * num_layers_ + layer,
+                         feature_major_ ? TensorShape({features, n})
+                                        : TensorShape({n, features}),
+                         &kept[layer]));
+    }
     if (feature_major_) {
-      Run<true>(context, sizes, n, output, next_state);
+      Run<true>(context, sizes, n, output, next_state, kept);
     } else {
-      Run<false>(context, sizes, n, output, next_state);
+      Run<false>(context, sizes, n, output, next_state, kept);
     }
   }
 
  private:
   template <bool FeatureMajor>
   void Run(OpKernelContext* context, const std::vector<int64_t>& sizes,
-           int64_t n, Tensor* output,
-           const std::vector<Tensor*>& next_state) {
+           int64_t n, Tensor* output, const std::vector<Tensor*>& next_state,
+           const std::vector<Tensor*>& kept) {
     using L = Layout<FeatureMajor>;
     const int first_weight = 1 + 2 * num_layers_;
     const Tensor& rows = context->input(0);
@@ -244,7 +278,26 @@ class LstmStackOp : public OpKernel {
               next_state[2 * layer]->flat<float>().data(), size, n, start,
               count);
           // Gates (i, j, f, o); the forget bias is in the biases.
-          if constexpr (FeatureMajor) {
+          if (keep_) {
+            // The activations go where the backward pass reads them.
+            auto acts = L::template Block<View>(
+                kept[layer]->flat<float>().data(), 5 * size, n, start,
+                count);
+            L::Features(acts, 0, size).array() =
+                L::Features(gates, 0, size).array().logistic();
+            L::Features(acts, size, size).array() =
+                L::Features(gates, size, size).array().tanh();
+            L::Features(acts, 2 * size, 2 * size).array() =
+                L::Features(gates, 2 * size, 2 * size).array().logistic();
+            next_cell.array() =
+                L::Features(acts, 2 * size, size).array() * cell.array() +
+                L::Features(acts, 0, size).array() *
+                    L::Features(acts, size, size).array();
+            L::Features(acts, 4 * size, size).array() =
+                next_cell.array().tanh();
+            next_hidden.array() = L::Features(acts, 3 * size, size).array() *
+                                  L::Features(acts, 4 * size, size).array();
+          } else if constexpr (FeatureMajor) {
             // Each gate's rows are contiguous: one pass per activation.
             next_cell.array() =
                 L::Features(gates, 2 * size, size).array().logistic() *
@@ -295,6 +348,7 @@ class LstmStackOp : public OpKernel {
 
   int num_layers_;
   bool feature_major_;
+  bool keep_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("L2lLstmStack").Device(::tensorflow::DEVICE_CPU),
