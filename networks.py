@@ -344,17 +344,17 @@ class StandardDeepLSTM(Network):
     return self._fused_lstm(rows, prev_state, lstm_stack.COORDINATE_MAJOR,
                             recompute=None)
 
-  def _fused_lstm(self, rows, prev_state, layout, recompute=False,
-                  use_kernel=True):
+  def _fused_lstm(self, rows, prev_state, layout, recompute=False):
     """The stacked cells and the linear layer (unscaled), laid out so.
 
-    `recompute` and `use_kernel` are `lstm_stack.step`'s.
+    `recompute` is `lstm_stack.step`'s; the native kernel runs the step
+    where it can.
     """
     self._create_variables(int(rows.shape[layout.axis]), rows.dtype)
     cells = [(core.w_gates, core.b_gates) for core in self._cores]
     return lstm_stack.step(rows, prev_state, cells,
                            (self._linear.w, self._linear.b), layout,
-                           recompute, use_kernel)
+                           recompute, use_kernel=True)
 
   def _rows(self, inputs):
     """Preprocesses `inputs` [rows, ...] into the LSTM's input [rows, width]."""
@@ -422,7 +422,7 @@ class CoordinateWiseDeepLSTM(StandardDeepLSTM):
     # feature after feature: reshaped, one row per feature.
     rows = tf.reshape(self._preprocess(gradients), [-1, coordinates])
     output, state = self._fused_lstm(rows, state, lstm_stack.FEATURE_MAJOR,
-                                     recompute, use_kernel=True)
+                                     recompute)
     output = tf.reshape(output * self._scale, [-1])
     sizes = [g.shape.num_elements() for g in inputs]
     updates = [tf.reshape(u, tf.shape(g))

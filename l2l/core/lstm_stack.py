@@ -211,16 +211,17 @@ def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR,
     layout: `FEATURE_MAJOR` or `COORDINATE_MAJOR`.
     recompute: whether the gradient recomputes the gates from the step's
       inputs (memory: only the inputs are kept) rather than keeping them
-      from the forward pass (time: one forward pass less). None: recompute
-      where the kernel runs the step (a step that is never differentiated,
-      a plain step, then writes nothing more than its results), keep them
-      where the ops do.
+      from the forward pass (time: one forward pass less). None:
+      recompute where the kernel runs the step, so that a step that is
+      never differentiated (a plain step) writes only its results; keep
+      them where the ops run it.
     use_kernel: whether the step runs as one op, the native kernel
-      (`native.lstm_stack_kernel`), where it is available: about 1.5x
-      faster; it also recomputes the gates for the gradient. Where no
-      kernel is available, or for inputs other than float32, the step runs
-      as TensorFlow ops. Either way the gradient is written by hand as
-      TensorFlow ops; with the kernel it is not itself differentiable
+      (`native.lstm_stack_kernel`), where it is available: 1.1-1.6x
+      faster. The kernel writes the activations the gradient reads, or
+      with `recompute` runs again in the backward pass to give them. Where
+      no kernel is available, or for inputs other than float32, the step
+      runs as TensorFlow ops. Either way the gradient is written by hand
+      as TensorFlow ops; with the kernel it is not itself differentiable
       (second derivatives of the step need `use_kernel=False`).
 
   Returns:
