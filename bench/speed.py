@@ -26,9 +26,9 @@ subprocess per size:
   step (its forward FLOPs); l2l_to_adam = l2l_step_ms / adam_step_ms and
   step_ratio = l2l_step_ms / step_bound_ms.
 
-Plain steps run the LSTM stack as the native kernel where it can be built
-(`native_kernel` says whether it was; `L2L_NATIVE_KERNEL=0` runs them as
-TensorFlow ops), meta-training as TensorFlow ops unless it recomputes.
+Every step, meta-training's and the plain ones, runs the LSTM stack as the
+native kernel where it can be built (`native_kernel` says whether it was;
+`L2L_NATIVE_KERNEL=0` runs them as TensorFlow ops).
 
 Then the same step figures on DeepMind's MNIST MLP (`mnist`, 15,910
 coordinates; MNIST from `--data_dir`, the machines' shared copy, or
@@ -324,7 +324,7 @@ def main(argv):
   common.print_bench_line("speed", collections.OrderedDict([
       ("problem", "none"), ("metric", "matmul_gflops"), ("value", gflops)]))
   # Built here (once per machine) so that no timed worker pays for it; 0
-  # means the plain steps below ran as TensorFlow ops.
+  # means the steps below ran as TensorFlow ops.
   common.print_bench_line("speed", collections.OrderedDict([
       ("problem", "none"), ("metric", "native_kernel"),
       ("value", int(native.lstm_stack_kernel() is not None))]))

@@ -258,11 +258,14 @@ def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR,
       def kept():
         return internals
     else:
+      # Folded once, for the forward call and a recomputing one.
+      biased_weights = [_with_bias(*w) for w in layer_weights]
+
       def run_kernel(keep):
         """The kernel's output, next state and (with `keep`) activations."""
         return kernel.l2l_lstm_stack(
-            rows, list(flat_state), [_with_bias(*w) for w in layer_weights],
-            w_out, b_out, feature_major=layout is FEATURE_MAJOR,
+            rows, list(flat_state), biased_weights, w_out, b_out,
+            feature_major=layout is FEATURE_MAJOR,
             num_kept=num_layers if keep else 0)
 
       output, next_flat_state, activations = run_kernel(keep=not recompute)
