@@ -175,9 +175,11 @@ def _the_server():
   return _server
 
 
-def _forkable(args, options):
+def _forkable(args, forked, options):
+  # A stdin pipe would need its write end here: a real subprocess gives it.
   return (isinstance(args, (list, tuple)) and len(args) >= 2 and
-          args[0] == sys.executable and not options)
+          args[0] == sys.executable and not options and
+          forked.get("stdin") != PIPE)
 
 
 def _stream_fd(value, default_fd, closers):
@@ -283,9 +285,9 @@ def Popen(args, **options):  # pylint: disable=invalid-name
 
   Args:
     args: the command, `[sys.executable, ...]` to fork it.
-    **options: `cwd`, `env`, `stdin`, `stdout`, `stderr` (None, PIPE,
-      DEVNULL or a file) and `text`; any other option runs a real
-      subprocess.
+    **options: `cwd`, `env`, `stdin` (None, DEVNULL or a file), `stdout`,
+      `stderr` (None, PIPE, DEVNULL or a file) and `text`; any other
+      option or value, stdin=PIPE among them, runs a real subprocess.
 
   Returns:
     A process with Popen's pid, args, stdout, stderr, returncode, poll,
@@ -294,7 +296,7 @@ def Popen(args, **options):  # pylint: disable=invalid-name
   forked = {name: options.pop(name) for name in
             ("cwd", "env", "stdin", "stdout", "stderr", "text")
             if name in options}
-  if not _forkable(args, options):
+  if not _forkable(args, forked, options):
     return subprocess.Popen(args, **forked, **options)
   return _ForkedProcess(args, **forked)
 

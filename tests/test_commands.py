@@ -102,3 +102,7 @@ def test_other_executables_and_options_run_a_real_subprocess(tmp_path):
                            preexec_fn=lambda: None)
   assert isinstance(process, subprocess.Popen)
   assert process.communicate(timeout=60)[0] == b"1\n"
+  process = commands.Popen([sys.executable, "-c", "print(input())"],
+                           stdin=commands.PIPE, stdout=commands.PIPE)
+  assert isinstance(process, subprocess.Popen)
+  assert process.communicate(b"typed\n", timeout=60)[0] == b"typed\n"
