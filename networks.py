@@ -337,12 +337,9 @@ class StandardDeepLSTM(Network):
   def _lstm(self, rows, prev_state):
     """Runs the stacked cells on `rows` [rows, width]: `(output, state)`.
 
-    One variable's step, most often a plain step (evaluation, the drop-in
-    optimizer) that is never differentiated: the gates are kept only where
-    the ops run it (`lstm_stack.step`'s `recompute=None`).
+    One variable's step, laid out as the nets keep their states.
     """
-    return self._fused_lstm(rows, prev_state, lstm_stack.COORDINATE_MAJOR,
-                            recompute=None)
+    return self._fused_lstm(rows, prev_state, lstm_stack.COORDINATE_MAJOR)
 
   def _fused_lstm(self, rows, prev_state, layout, recompute=False):
     """The stacked cells and the linear layer (unscaled), laid out so.
@@ -359,7 +356,10 @@ class StandardDeepLSTM(Network):
   def _rows(self, inputs):
     """Preprocesses `inputs` [rows, ...] into the LSTM's input [rows, width]."""
     inputs = self._preprocess(tf.expand_dims(inputs, -1))
-    return tf.reshape(inputs, [int(inputs.shape[0]), -1])
+    # The width from the static shape: with no rows, -1 would leave it
+    # unknown.
+    return tf.reshape(inputs, [int(inputs.shape[0]),
+                               inputs.shape[1:].num_elements()])
 
   def __call__(self, inputs, prev_state):
     output, next_state = self._lstm(self._rows(inputs), prev_state)

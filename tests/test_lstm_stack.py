@@ -229,20 +229,95 @@ def test_kernel_forward_equals_the_plain_cells(sess, kernel, layout,
       np.testing.assert_allclose(got_part, want_part, rtol=1e-6, atol=1e-6)
 
 
-# Without recompute, the gradient reads the activations the kernel kept.
-@pytest.mark.parametrize("recompute", [False, True])
+def _kernel_ops():
+  return sorted(op.type for op in tf.compat.v1.get_default_graph()
+                .get_operations() if op.type.startswith("L2lLstmStack"))
+
+
+# The gradient kernel sums the weights' gradients over chunks of blocks:
+# 9,000 coordinates are 71 blocks of 128 in its at most 64 chunks.
+@pytest.mark.parametrize("coordinates", [1, 300, 9000])
 @pytest.mark.parametrize("layout", LAYOUTS, ids=["feature", "coordinate"])
 def test_kernel_gradient_equals_tf_gradients_of_the_plain_cells(
-    sess, kernel, layout, recompute):
+    sess, kernel, layout, coordinates):
   del kernel
-  args = _tensors(_values(coordinates=300))
+  args = _tensors(_values(coordinates=coordinates))
   flat = _flat(*args)
   expected = tf.gradients(_weighted_sum(*_plain_step(*args)), flat)
   actual = tf.gradients(_weighted_sum(*_fused_step(
-      layout, *args, recompute=recompute, use_kernel=True)), flat)
+      layout, *args, use_kernel=True)), flat)
+  # One op forward, one backward: no gate activations kept between them.
+  assert _kernel_ops() == ["L2lLstmStack", "L2lLstmStackGrad"]
   expected, actual = sess.run([expected, actual])
   for got, want in zip(actual, expected):
+    # Sums over thousands of coordinates, in another order.
+    np.testing.assert_allclose(got, want, rtol=1e-5,
+                               atol=1e-5 * max(1.0, coordinates / 300))
+
+
+def test_kernel_gradient_is_the_same_whatever_the_threads(kernel):
+  """Its sums do not depend on how blocks fall on threads: training
+  repeats exactly."""
+  del kernel
+  results = []
+  for threads in (1, 2, 2):
+    with tf.Graph().as_default():
+      args = _tensors(_values(coordinates=20000))
+      flat = _flat(*args)
+      grads = tf.gradients(_weighted_sum(*_fused_step(
+          lstm_stack.FEATURE_MAJOR, *args, use_kernel=True)), flat)
+      config = tf.compat.v1.ConfigProto(
+          intra_op_parallelism_threads=threads,
+          inter_op_parallelism_threads=1)
+      with tf.compat.v1.Session(config=config) as session:
+        results.append(session.run(grads))
+  for other in results[1:]:
+    for got, want in zip(other, results[0]):
+      np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=["feature", "coordinate"])
+def test_kernel_step_and_gradient_of_no_coordinates(sess, kernel, layout):
+  del kernel
+  args = _tensors(_values(coordinates=0))
+  flat = _flat(*args)
+  output, state = _fused_step(layout, *args, use_kernel=True)
+  grads = tf.gradients(_weighted_sum(output, state), flat)
+  output, grads = sess.run([output, grads])
+  assert output.shape == (0, OUTPUT)
+  for got, tensor in zip(grads, flat):
+    assert got.shape == tuple(tensor.shape.as_list())
+    np.testing.assert_array_equal(got, 0.0)
+
+
+def test_kernel_gradient_of_the_output_layer_alone(sess, kernel):
+  del kernel
+  inputs = tf.constant(_values(coordinates=300)[0])
+  rng = np.random.RandomState(3)
+  output = (tf.constant(rng.randn(WIDTH, OUTPUT).astype(np.float32)),
+            tf.constant(rng.randn(OUTPUT).astype(np.float32)))
+  flat = [inputs] + list(output)
+  result, _ = _fused_step(lstm_stack.COORDINATE_MAJOR, inputs, [], [],
+                          output, use_kernel=True)
+  weights = np.random.RandomState(2).randn(300, OUTPUT).astype(np.float32)
+  actual = tf.gradients(tf.reduce_sum(result * weights), flat)
+  expected = tf.gradients(tf.reduce_sum(
+      (tf.matmul(inputs, output[0]) + output[1]) * weights), flat)
+  for got, want in zip(*sess.run([actual, expected])):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_kernel_refuses_a_state_of_the_wrong_shape(sess, kernel):
+  inputs, state, cells, output = _tensors(_values())
+  biased = [tf.concat([w, b[None]], 0) for w, b in cells]
+  flat_state = [t for pair in state for t in pair]
+  flat_state[1] = flat_state[1][:-1]
+  result = kernel.l2l_lstm_stack(inputs, flat_state, biased, *output,
+                                 feature_major=False)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"layer 0's state has shape \[6,5\], expected "
+                     r"\[7,5\]"):
+    sess.run(result)
 
 
 def test_kernel_stack_without_cells_is_its_output_layer(sess, kernel):

@@ -20,6 +20,7 @@ def test_the_kernel_is_built_once_into_the_cache_and_loaded_from_it(
   assert native.lstm_stack_kernel() is kernel
   assert os.stat(target).st_mtime_ns == built_at
   assert hasattr(kernel, "l2l_lstm_stack")
+  assert hasattr(kernel, "l2l_lstm_stack_grad")
 
 
 def test_the_environment_variable_turns_it_off(monkeypatch, tmp_path):

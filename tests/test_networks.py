@@ -193,6 +193,15 @@ def test_zeros_initializer_gives_zero_updates(sess):
   np.testing.assert_array_equal(update, np.zeros([2, 3]))
 
 
+def test_coordinatewise_lstm_steps_a_variable_with_no_elements(sess):
+  """An empty variable (a [0, 3] embedding, say) gets an empty update."""
+  net = networks.CoordinateWiseDeepLSTM(**CW_OPTIONS)
+  (update,), state = _run_steps(sess, net, np.zeros([1, 0, 3], np.float32))
+  assert update.shape == (0, 3)
+  assert [part.shape for layer in state for part in layer] == [
+      (0, size) for size in LAYERS for _ in range(2)]
+
+
 @pytest.mark.parametrize("style", ["dill", "python2"])
 def test_legacy_pickles_match_sonnet1_formula(sess, ref, tmp_path, style):
   # The byte-level stream builders of the checkpoint tests write files as

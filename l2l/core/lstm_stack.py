@@ -20,10 +20,12 @@ stack instead of every gate activation, which is what bounds how many
 coordinates fit in memory during meta-training (docs/design.md §4, "The
 fused LSTM stack").
 
-Where it can be built, the native kernel (`native.py`,
-`lstm_stack_kernel.cc`) runs the forward pass as one op, keeping the
-activations the backward pass reads or recomputing them with itself
-(`step`'s `use_kernel`); the backward pass stays as written here.
+Where it can be built, the native kernels (`native.py`,
+`lstm_stack_kernel.cc`) run the forward pass as one op and its gradient as
+another, which recomputes the gates block by block in cache, so keeps
+nothing but the step's inputs (`step`'s `use_kernel`). The gradient written
+here as ops is the reference they are tested against, and what runs
+without them.
 
 The formula is Sonnet 1's LSTM, so `.l2l` files keep their meaning: with
 `gates = w_gates^T [x; h] + b_gates` split as (i, j, f, o),
@@ -170,27 +172,6 @@ def _stack_forward(layout, inputs, state, cells, output_layer):
   return output, tuple(next_state), (internals, rows)
 
 
-def _kernel_internals(layout, rows, layer_state, next_flat_state,
-                      activations):
-  """`_stack_forward`'s internals, from what the kernel kept.
-
-  The kernel keeps each cell's activations and tanh(next cell) ([5 size]
-  features); each cell's stacked input [x; h; 1] is rebuilt here, in the
-  backward pass, from tensors it keeps anyway.
-
-  Returns:
-    `(internals, top)` as `_stack_forward` gives them.
-  """
-  internals, below = [], rows
-  for layer, ((hidden, _), kept) in enumerate(zip(layer_state, activations)):
-    size = int(hidden.shape[layout.axis])
-    stacked = tf.concat([below, hidden, layout.ones(below)], layout.axis)
-    parts = tf.split(kept, [size] * 5, axis=layout.axis)
-    internals.append((stacked, tuple(parts[:4]), parts[4]))
-    below = next_flat_state[2 * layer]
-  return internals, below
-
-
 def _zeros_if_none(gradients, like):
   return [tf.zeros_like(t) if g is None else g
           for g, t in zip(gradients, like)]
@@ -209,20 +190,16 @@ def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR,
       per layer, in the Sonnet 1 layout.
     output_layer: `(w [top size, out], b [out])`.
     layout: `FEATURE_MAJOR` or `COORDINATE_MAJOR`.
-    recompute: whether the gradient recomputes the gates from the step's
-      inputs (memory: only the inputs are kept) rather than keeping them
-      from the forward pass (time: one forward pass less). None:
-      recompute where the kernel runs the step, so that a step that is
-      never differentiated (a plain step) writes only its results; keep
-      them where the ops run it.
-    use_kernel: whether the step runs as one op, the native kernel
-      (`native.lstm_stack_kernel`), where it is available: 1.1-1.6x
-      faster. The kernel writes the activations the gradient reads, or
-      with `recompute` runs again in the backward pass to give them. Where
-      no kernel is available, or for inputs other than float32, the step
-      runs as TensorFlow ops. Either way the gradient is written by hand
-      as TensorFlow ops; with the kernel it is not itself differentiable
-      (second derivatives of the step need `use_kernel=False`).
+    recompute: where the step runs as ops, whether their gradient
+      recomputes the gates from the step's inputs (memory: only the inputs
+      are kept) rather than keeping them from the forward pass (time: one
+      forward pass less). The kernel's gradient always recomputes them.
+    use_kernel: whether the step and its gradient each run as one op, the
+      native kernels (`native.lstm_stack_kernel`), where they are
+      available. Where they are not, or for inputs other than float32, the
+      step and its gradient run as TensorFlow ops. The kernel's gradient is
+      not itself differentiable (second derivatives of the step need
+      `use_kernel=False`).
 
   Returns:
     `(output, next_state)`: the output [out, coordinates] (feature-major) or
@@ -232,9 +209,6 @@ def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR,
   # The kernel is float32 only; other dtypes run as ops.
   kernel = (native.lstm_stack_kernel()
             if use_kernel and inputs.dtype == tf.float32 else None)
-  if recompute is None:
-    # The kernel recomputes the gates faster than the ops would keep them.
-    recompute = kernel is not None
   flat_state = [t for pair in state for t in pair]
   flat_weights = [t for pair in cells for t in pair] + list(output_layer)
 
@@ -250,42 +224,20 @@ def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR,
                                       args[1 + 2 * num_layers:])
     layer_state, layer_weights, (w_out, b_out) = unflatten(flat_state,
                                                             flat_weights)
-    if kernel is None:
-      output, next_state, internals = _stack_forward(
-          layout, rows, layer_state, layer_weights, (w_out, b_out))
-      results = [output] + [t for pair in next_state for t in pair]
-
-      def kept():
-        return internals
-    else:
-      # Folded once, for the forward call and a recomputing one.
-      biased_weights = [_with_bias(*w) for w in layer_weights]
-
-      def run_kernel(keep):
-        """The kernel's output, next state and (with `keep`) activations."""
-        return kernel.l2l_lstm_stack(
-            rows, list(flat_state), biased_weights, w_out, b_out,
-            feature_major=layout is FEATURE_MAJOR,
-            num_kept=num_layers if keep else 0)
-
-      output, next_flat_state, activations = run_kernel(keep=not recompute)
-      results = [output] + list(next_flat_state)
-
-      def kept():
-        return _kernel_internals(layout, rows, layer_state, next_flat_state,
-                                 activations)
+    if kernel is not None:
+      return _kernel_step(kernel, layout, rows, flat_state, layer_weights,
+                          (w_out, b_out))
+    output, next_state, internals = _stack_forward(
+        layout, rows, layer_state, layer_weights, (w_out, b_out))
+    results = [output] + [t for pair in next_state for t in pair]
 
     def grad(*d_results):
       d_results = _zeros_if_none(d_results, results)
-      if recompute and kernel is not None:
-        _, again, activations_again = run_kernel(keep=True)
-        internals, top = _kernel_internals(layout, rows, layer_state, again,
-                                           activations_again)
-      elif recompute:
-        _, _, (internals, top) = _stack_forward(
+      if recompute:
+        _, _, (cell_internals, top) = _stack_forward(
             layout, rows, layer_state, layer_weights, (w_out, b_out))
       else:
-        internals, top = kept()
+        cell_internals, top = internals
       d_output = d_results[0]
       d_w_out, d_b_out = layout.weight_gradients(top, d_output)
       d_above = layout.input_gradient(w_out, d_output)
@@ -295,7 +247,7 @@ def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR,
         d_hidden = d_results[1 + 2 * layer] + d_above
         d_stacked, d_cell, d_w, d_b = _cell_backward(
             layout, d_hidden, d_results[2 + 2 * layer], cell, w_gates,
-            *internals[layer])
+            *cell_internals[layer])
         width = int(w_gates.shape[0]) - int(w_gates.shape[1]) // 4
         d_above = layout.features(d_stacked, 0, width)
         d_state[2 * layer] = layout.features(d_stacked, width)
@@ -308,3 +260,31 @@ def step(inputs, state, cells, output_layer, layout=FEATURE_MAJOR,
   results = fused(inputs, *flat_state, *flat_weights)
   next_state = tuple(zip(results[1::2], results[2::2]))
   return results[0], next_state
+
+
+def _kernel_step(kernel, layout, rows, flat_state, layer_weights,
+                 output_layer):
+  """`step`'s forward pass and gradient as the native kernels.
+
+  Returns:
+    `(results, grad)` for `tf.custom_gradient`: the output and the flat
+    next state, and their gradient function.
+  """
+  biased_weights = [_with_bias(*w) for w in layer_weights]
+  feature_major = layout is FEATURE_MAJOR
+  output, next_flat_state = kernel.l2l_lstm_stack(
+      rows, list(flat_state), biased_weights, *output_layer,
+      feature_major=feature_major)
+  results = [output] + list(next_flat_state)
+
+  def grad(*d_results):
+    d_results = _zeros_if_none(d_results, results)
+    gradients = kernel.l2l_lstm_stack_grad(
+        rows, list(flat_state), biased_weights, output_layer[0],
+        d_results[0], d_results[1:], feature_major=feature_major)
+    d_weights = [t for pair in zip(gradients.d_weights, gradients.d_biases)
+                 for t in pair]
+    return ([gradients.d_rows] + list(gradients.d_state) + d_weights +
+            [gradients.d_output_weights, gradients.d_output_bias])
+
+  return results, grad

@@ -1,22 +1,29 @@
-// One TensorFlow op for the forward pass of lstm_stack.step: every LSTM
-// cell of the stack and the output layer, over blocks of coordinates.
+// Two TensorFlow ops for lstm_stack.step: the forward pass of every LSTM
+// cell of the stack and of the output layer, and its gradient, over blocks
+// of coordinates.
 //
 // TensorFlow runs the stack as a few dozen ops, each reading and writing
 // whole [features, coordinates] tensors; the step is then bound by memory
 // traffic and per-op overhead, not by its matmuls. Here each thread takes
 // a block of coordinates through the whole stack while it sits in cache.
-// The formula is lstm_stack.py's (Sonnet 1's LSTM); the activations are
-// Eigen's, as TensorFlow's Sigmoid and Tanh kernels compute them.
+// The gradient recomputes a block's gates in cache rather than reading
+// them from memory: one forward pass more, but no activations kept
+// between the passes. The formula is lstm_stack.py's (Sonnet 1's LSTM);
+// the activations are Eigen's, as TensorFlow's Sigmoid and Tanh kernels
+// compute them.
 //
-// Inputs: rows [width, n] (feature_major) or [n, width]; per layer its
-// hidden and cell state, [size, n] or [n, size]; per layer its gate
-// weights with the biases as the last row (lstm_stack._with_bias), [width
-// + size + 1, 4 size], gates ordered (i, j, f, o); the output layer's
-// weights [size, out] and bias [out]. Outputs: the output, then each
-// layer's next hidden and cell state, laid out as the inputs; then, with
-// num_kept = num_layers, what the backward pass keeps of each layer:
-// [5 size] features per coordinate, sigmoid(i), tanh(j), sigmoid(f),
-// sigmoid(o) and tanh(next cell).
+// L2lLstmStack's inputs: rows [width, n] (feature_major) or [n, width];
+// per layer its hidden and cell state, [size, n] or [n, size]; per layer
+// its gate weights with the biases as the last row
+// (lstm_stack._with_bias), [width + size + 1, 4 size], gates ordered
+// (i, j, f, o); the output layer's weights [size, out] and bias [out]. Its
+// outputs: the output, then each layer's next hidden and cell state, laid
+// out as the inputs.
+//
+// L2lLstmStackGrad's inputs: the same, less the output bias, then the
+// gradients of L2lLstmStack's outputs. Its outputs: the gradients of the
+// rows and of each state, of each layer's gate weights [width + size,
+// 4 size] and biases [4 size], and of the output layer's weights and bias.
 
 #include <algorithm>
 #include <vector>
@@ -34,11 +41,12 @@ using ::tensorflow::OpKernelConstruction;
 using ::tensorflow::OpKernelContext;
 using ::tensorflow::Tensor;
 using ::tensorflow::TensorShape;
+using ::tensorflow::shape_inference::DimensionHandle;
 using ::tensorflow::shape_inference::InferenceContext;
 using ::tensorflow::shape_inference::ShapeHandle;
 
-using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic,
-                               Eigen::RowMajor>;
+using RowMajor =
+    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstView = Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>>;
 using View = Eigen::Map<RowMajor, 0, Eigen::OuterStride<>>;
 using Weights = Eigen::Map<const RowMajor>;
@@ -47,67 +55,565 @@ using Weights = Eigen::Map<const RowMajor>;
 // matmuls to run at speed, few enough that a block's gates stay in cache.
 constexpr int64_t kBlock = 128;
 
-// Both layouts are row-major tensors, so a block of coordinates is a
-// contiguous-row view in either, without copies: [features, count] in a
+// The gradient sums its weight gradients per chunk of blocks, then the
+// chunks in order: as many chunks as this at most, whatever the number of
+// threads, so that the sums, and so training, are the same from run to run.
+constexpr int64_t kMaxChunks = 64;
+
+// Every block is computed feature-major, [features, count], in the
+// thread's own buffers: each gate's rows are contiguous, and the products
+// run on memory in cache. Both layouts are row-major tensors, so a block of
+// coordinates is a contiguous-row view in either: [features, count] in a
 // feature-major tensor [features, n], [count, features] in a
-// coordinate-major one [n, features]. `Layout` gives each the same
-// products, transposed, and the gates' slices along its feature axis.
-template <bool FeatureMajor>
-struct Layout {
-  template <typename MapType, typename Pointer>
-  static MapType Block(Pointer base, int64_t features, int64_t n,
-                       int64_t start, int64_t count) {
-    if constexpr (FeatureMajor) {
-      return MapType(base + start, features, count, Eigen::OuterStride<>(n));
+// coordinate-major one [n, features]. `Layout` copies a block in, or out,
+// transposing a coordinate-major one.
+class Layout {
+ public:
+  Layout(bool feature_major, int64_t n)
+      : feature_major_(feature_major), n_(n) {}
+
+  // Copies the block of `tensor` that starts at coordinate `start` into
+  // `to`, [features, count].
+  template <typename To>
+  void Load(const Tensor& tensor, int64_t start, To&& to) const {
+    const float* base = tensor.flat<float>().data();
+    if (feature_major_) {
+      to = ConstView(base + start, to.rows(), to.cols(),
+                     Eigen::OuterStride<>(n_));
     } else {
-      return MapType(base + start * features, count, features,
-                     Eigen::OuterStride<>(features));
+      to = ConstView(base + start * to.rows(), to.cols(), to.rows(),
+                     Eigen::OuterStride<>(to.rows()))
+               .transpose();
     }
   }
 
-  // Features [first, first + size) of a block.
-  template <typename Matrix>
-  static auto Features(Matrix& matrix, int64_t first, int64_t size) {
-    if constexpr (FeatureMajor) {
-      return matrix.middleRows(first, size);
+  // Writes a block, [features, count], into `tensor` from coordinate
+  // `start` on.
+  template <typename Values>
+  void Store(Tensor* tensor, int64_t start, const Values& values) const {
+    float* base = tensor->flat<float>().data();
+    if (feature_major_) {
+      View(base + start, values.rows(), values.cols(),
+           Eigen::OuterStride<>(n_)) = values;
     } else {
-      return matrix.middleCols(first, size);
+      View(base + start * values.rows(), values.cols(), values.rows(),
+           Eigen::OuterStride<>(values.rows())) = values.transpose();
     }
   }
 
-  // result = rows @ weights over the features ([in, out] weights), or
-  // result += that.
-  template <typename Result, typename Rows, typename W>
-  static void Linear(Result& result, const Rows& rows, const W& weights,
-                     bool accumulate) {
-    if constexpr (FeatureMajor) {
-      if (accumulate) {
-        result.noalias() += weights.transpose() * rows;
-      } else {
-        result.noalias() = weights.transpose() * rows;
-      }
-    } else {
-      if (accumulate) {
-        result.noalias() += rows * weights;
-      } else {
-        result.noalias() = rows * weights;
-      }
-    }
-  }
+ private:
+  bool feature_major_;
+  int64_t n_;  // the tensors' coordinates
+};
 
-  // Adds a [1, out] bias to every coordinate.
-  template <typename Result, typename Bias>
-  static void AddBias(Result& result, const Bias& bias) {
-    if constexpr (FeatureMajor) {
-      result.colwise() += bias.row(0).transpose();
-    } else {
-      result.rowwise() += bias.row(0);
+// What both ops read of their inputs, checked.
+struct Stack {
+  int num_layers = 0;
+  int64_t n = 0;
+  int64_t width = 0;
+  int64_t out = 0;
+  std::vector<int64_t> sizes;  // per layer
+  std::vector<int64_t> ins;    // per layer: the width of its input rows
+
+  // Input indices.
+  int State(int layer, bool cell) const { return 1 + 2 * layer + cell; }
+  int GateWeights(int layer) const { return 1 + 2 * num_layers + layer; }
+  int OutputWeights() const { return 1 + 3 * num_layers; }
+
+  // Each block's FLOPs in a forward pass: its matmuls and activations.
+  int64_t BlockCost() const {
+    int64_t cost = 2 * out * (num_layers ? sizes.back() : width);
+    for (int layer = 0; layer < num_layers; ++layer) {
+      cost += 2 * (ins[layer] + sizes[layer] + 1) * 4 * sizes[layer] +
+              20 * sizes[layer];
     }
+    return cost * kBlock;
   }
 };
 
+TensorShape Shape(bool feature_major, int64_t features, int64_t n) {
+  return feature_major ? TensorShape({features, n})
+                       : TensorShape({n, features});
+}
+
+// Reads and checks the sizes of the stack from the inputs `L2lLstmStack`
+// and `L2lLstmStackGrad` share.
+::tensorflow::Status ReadStack(OpKernelContext* context, int num_layers,
+                               bool feature_major, Stack* stack) {
+  using ::tensorflow::errors::InvalidArgument;
+  stack->num_layers = num_layers;
+  const Tensor& rows = context->input(0);
+  if (rows.dims() != 2) {
+    return InvalidArgument("rows must be a matrix, got shape ",
+                           rows.shape().DebugString());
+  }
+  stack->n = rows.dim_size(feature_major ? 1 : 0);
+  stack->width = rows.dim_size(feature_major ? 0 : 1);
+  int64_t below = stack->width;
+  for (int layer = 0; layer < num_layers; ++layer) {
+    const Tensor& weights = context->input(stack->GateWeights(layer));
+    if (weights.dims() != 2 || weights.dim_size(1) % 4 != 0) {
+      return InvalidArgument("layer ", layer,
+                             "'s gate weights must be "
+                             "[inputs + size + 1, 4 size], got shape ",
+                             weights.shape().DebugString());
+    }
+    const int64_t size = weights.dim_size(1) / 4;
+    if (weights.dim_size(0) != below + size + 1) {
+      return InvalidArgument("layer ", layer, "'s gate weights have ",
+                             weights.dim_size(0), " rows, expected ",
+                             below + size + 1);
+    }
+    for (bool cell : {false, true}) {
+      const TensorShape& shape =
+          context->input(stack->State(layer, cell)).shape();
+      if (shape != Shape(feature_major, size, stack->n)) {
+        return InvalidArgument(
+            "layer ", layer, "'s state has shape ", shape.DebugString(),
+            ", expected ", Shape(feature_major, size, stack->n).DebugString());
+      }
+    }
+    stack->sizes.push_back(size);
+    stack->ins.push_back(below);
+    below = size;
+  }
+  const Tensor& output_weights = context->input(stack->OutputWeights());
+  if (output_weights.dims() != 2 || output_weights.dim_size(0) != below) {
+    return InvalidArgument("output weights have shape ",
+                           output_weights.shape().DebugString(), ", expected [",
+                           below, ", outputs]");
+  }
+  stack->out = output_weights.dim_size(1);
+  return ::tensorflow::OkStatus();
+}
+
+// A layer's gate weights, [in + size + 1, 4 size].
+inline Weights GateWeights(OpKernelContext* context, const Stack& stack,
+                           int layer) {
+  return Weights(context->input(stack.GateWeights(layer)).flat<float>().data(),
+                 stack.ins[layer] + stack.sizes[layer] + 1,
+                 4 * stack.sizes[layer]);
+}
+
+// The output layer's weights, [top size, out].
+inline Weights OutputWeights(OpKernelContext* context, const Stack& stack) {
+  return Weights(context->input(stack.OutputWeights()).flat<float>().data(),
+                 stack.num_layers ? stack.sizes.back() : stack.width,
+                 stack.out);
+}
+
+// One layer's forward pass over a block of coordinates, feature-major.
+struct LayerPass {
+  // Its input x, hidden state h and a row of ones, [in + size + 1, count]:
+  // one product with the gate weights (biases last) gives the gates, and
+  // one more gives their weights' gradient, the biases' included.
+  RowMajor stacked;
+  // Its cell state, [size, count].
+  RowMajor cell;
+  // Its gates (i, j, f, o) [4 size, count]; the forget bias is in the
+  // biases. With `keep_activations`, they become the activations the
+  // gradient reads, sigmoid(i), tanh(j), sigmoid(f), sigmoid(o), and
+  // next_cell_tanh is kept too.
+  RowMajor gates;
+  // [size, count] each.
+  RowMajor next_cell, next_cell_tanh, next_hidden;
+
+  // Sizes `stacked` and `cell` for Run, and sets the row of ones.
+  void Resize(int64_t in, int64_t size, int64_t count) {
+    stacked.resize(in + size + 1, count);
+    stacked.bottomRows(1).setOnes();
+    cell.resize(size, count);
+  }
+
+  // Runs the layer once `stacked` and `cell` hold its inputs.
+  void Run(const Weights& weights, bool keep_activations) {
+    const int64_t size = cell.rows();
+    gates.noalias() = weights.transpose() * stacked;
+    auto input_gate = gates.topRows(size).array();
+    auto candidate = gates.middleRows(size, size).array();
+    auto forget_gate = gates.middleRows(2 * size, size).array();
+    auto output_gate = gates.bottomRows(size).array();
+    if (!keep_activations) {
+      // One pass for the next cell, one for the next hidden state.
+      next_cell = (forget_gate.logistic() * cell.array() +
+                   input_gate.logistic() * candidate.tanh())
+                      .matrix();
+      next_hidden =
+          (output_gate.logistic() * next_cell.array().tanh()).matrix();
+      return;
+    }
+    input_gate = input_gate.logistic();
+    candidate = candidate.tanh();
+    gates.bottomRows(2 * size) = gates.bottomRows(2 * size).array().logistic();
+    next_cell = (forget_gate * cell.array() + input_gate * candidate).matrix();
+    next_cell_tanh = next_cell.array().tanh().matrix();
+    next_hidden = (output_gate * next_cell_tanh.array()).matrix();
+  }
+};
+
+// What both ops' kernels take from their attributes.
+class StackOpKernel : public OpKernel {
+ public:
+  explicit StackOpKernel(OpKernelConstruction* context) : OpKernel(context) {
+    OP_REQUIRES_OK(context, context->GetAttr("num_layers", &num_layers_));
+    int num_state;
+    OP_REQUIRES_OK(context, context->GetAttr("num_state", &num_state));
+    OP_REQUIRES(context, num_state == 2 * num_layers_,
+                ::tensorflow::errors::InvalidArgument(
+                    "expected a hidden and a cell state per layer"));
+    OP_REQUIRES_OK(context, context->GetAttr("feature_major", &feature_major_));
+  }
+
+ protected:
+  // Runs the stack's forward pass over a block of coordinates, one
+  // LayerPass per layer. Returns the output layer's input, [top size,
+  // count]: the last layer's next hidden state or, with no layers, the
+  // input rows, loaded into `rows`.
+  static const RowMajor& Forward(OpKernelContext* context, const Stack& stack,
+                                 const Layout& layout, int64_t start,
+                                 int64_t count, bool keep_activations,
+                                 RowMajor& rows,
+                                 std::vector<LayerPass>& passes) {
+    passes.resize(stack.num_layers);
+    for (int layer = 0; layer < stack.num_layers; ++layer) {
+      LayerPass& pass = passes[layer];
+      const int64_t in = stack.ins[layer], size = stack.sizes[layer];
+      pass.Resize(in, size, count);
+      if (layer == 0) {
+        layout.Load(context->input(0), start, pass.stacked.topRows(in));
+      } else {
+        pass.stacked.topRows(in) = passes[layer - 1].next_hidden;
+      }
+      layout.Load(context->input(stack.State(layer, false)), start,
+                  pass.stacked.middleRows(in, size));
+      layout.Load(context->input(stack.State(layer, true)), start, pass.cell);
+      pass.Run(GateWeights(context, stack, layer), keep_activations);
+    }
+    if (stack.num_layers) return passes.back().next_hidden;
+    rows.resize(stack.width, count);
+    layout.Load(context->input(0), start, rows);
+    return rows;
+  }
+
+  int num_layers_;
+  bool feature_major_;
+};
+
+class LstmStackOp : public StackOpKernel {
+ public:
+  using StackOpKernel::StackOpKernel;
+
+  void Compute(OpKernelContext* context) override {
+    Stack stack;
+    OP_REQUIRES_OK(context,
+                   ReadStack(context, num_layers_, feature_major_, &stack));
+    Tensor* output = nullptr;
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(
+                       0, Shape(feature_major_, stack.out, stack.n), &output));
+    std::vector<Tensor*> next_state(2 * num_layers_);
+    for (int i = 0; i < 2 * num_layers_; ++i) {
+      OP_REQUIRES_OK(context,
+                     context->allocate_output(
+                         1 + i, context->input(1 + i).shape(), &next_state[i]));
+    }
+    Run(context, stack, output, next_state);
+  }
+
+ private:
+  void Run(OpKernelContext* context, const Stack& stack, Tensor* output,
+           const std::vector<Tensor*>& next_state) {
+    const Layout layout(feature_major_, stack.n);
+    Eigen::Map<const Eigen::VectorXf> output_bias(
+        context->input(stack.OutputWeights() + 1).flat<float>().data(),
+        stack.out);
+    auto run_blocks = [&](int64_t first_block, int64_t end_block) {
+      std::vector<LayerPass> passes;
+      RowMajor rows, result;
+      for (int64_t block = first_block; block < end_block; ++block) {
+        const int64_t start = block * kBlock;
+        const int64_t count = std::min(kBlock, stack.n - start);
+        const RowMajor& top =
+            Forward(context, stack, layout, start, count, false, rows, passes);
+        for (int layer = 0; layer < num_layers_; ++layer) {
+          layout.Store(next_state[2 * layer], start, passes[layer].next_hidden);
+          layout.Store(next_state[2 * layer + 1], start,
+                       passes[layer].next_cell);
+        }
+        result.noalias() = OutputWeights(context, stack).transpose() * top;
+        result.colwise() += output_bias;
+        layout.Store(output, start, result);
+      }
+    };
+    auto workers = context->device()->tensorflow_cpu_worker_threads();
+    workers->workers->ParallelFor((stack.n + kBlock - 1) / kBlock,
+                                  stack.BlockCost(), run_blocks);
+  }
+};
+
+class LstmStackGradOp : public StackOpKernel {
+ public:
+  using StackOpKernel::StackOpKernel;
+
+  void Compute(OpKernelContext* context) override {
+    using ::tensorflow::errors::InvalidArgument;
+    Stack stack;
+    OP_REQUIRES_OK(context,
+                   ReadStack(context, num_layers_, feature_major_, &stack));
+    const int d_output = stack.OutputWeights() + 1;
+    OP_REQUIRES(
+        context,
+        context->input(d_output).shape() ==
+            Shape(feature_major_, stack.out, stack.n),
+        InvalidArgument(
+            "the output's gradient has shape ",
+            context->input(d_output).shape().DebugString(), ", expected ",
+            Shape(feature_major_, stack.out, stack.n).DebugString()));
+    for (int i = 0; i < 2 * num_layers_; ++i) {
+      OP_REQUIRES(
+          context,
+          context->input(d_output + 1 + i).shape() ==
+              context->input(1 + i).shape(),
+          InvalidArgument(
+              "the gradient of state ", i, " has shape ",
+              context->input(d_output + 1 + i).shape().DebugString(),
+              ", expected ", context->input(1 + i).shape().DebugString()));
+    }
+    Outputs outputs;
+    // The gradients of the rows and the state, shaped as they are.
+    OP_REQUIRES_OK(context, context->allocate_output(
+                                0, context->input(0).shape(), &outputs.d_rows));
+    outputs.d_state.resize(2 * num_layers_);
+    for (int i = 0; i < 2 * num_layers_; ++i) {
+      OP_REQUIRES_OK(context, context->allocate_output(
+                                  1 + i, context->input(1 + i).shape(),
+                                  &outputs.d_state[i]));
+    }
+    const int first_weights = 1 + 2 * num_layers_;
+    for (int layer = 0; layer < num_layers_; ++layer) {
+      const int64_t size = stack.sizes[layer];
+      Tensor* tensor = nullptr;
+      OP_REQUIRES_OK(
+          context,
+          context->allocate_output(
+              first_weights + layer,
+              TensorShape({stack.ins[layer] + size, 4 * size}), &tensor));
+      outputs.d_weights.push_back(tensor);
+      OP_REQUIRES_OK(
+          context, context->allocate_output(first_weights + num_layers_ + layer,
+                                            TensorShape({4 * size}), &tensor));
+      outputs.d_biases.push_back(tensor);
+    }
+    const int first_output = first_weights + 2 * num_layers_;
+    OP_REQUIRES_OK(context, context->allocate_output(
+                                first_output,
+                                context->input(stack.OutputWeights()).shape(),
+                                &outputs.d_output_weights));
+    OP_REQUIRES_OK(context, context->allocate_output(first_output + 1,
+                                                     TensorShape({stack.out}),
+                                                     &outputs.d_output_bias));
+    Run(context, stack, outputs);
+  }
+
+ private:
+  struct Outputs {
+    Tensor* d_rows = nullptr;
+    std::vector<Tensor*> d_state;
+    std::vector<Tensor*> d_weights, d_biases;
+    Tensor* d_output_weights = nullptr;
+    Tensor* d_output_bias = nullptr;
+  };
+
+  // Where each gradient of weights is summed, in one buffer of floats:
+  // per layer [in + size + 1, 4 size] (the biases' as the last row), then
+  // the output layer's [top + 1, out] (its bias' as the last row).
+  struct Sums {
+    std::vector<int64_t> offsets;  // per layer, then the output layer
+    int64_t size = 0;
+
+    explicit Sums(const Stack& stack) {
+      for (int layer = 0; layer < stack.num_layers; ++layer) {
+        offsets.push_back(size);
+        size += (stack.ins[layer] + stack.sizes[layer] + 1) * 4 *
+                stack.sizes[layer];
+      }
+      offsets.push_back(size);
+      const int64_t top = stack.num_layers ? stack.sizes.back() : stack.width;
+      size += (top + 1) * stack.out;
+    }
+
+    // The sums at `offset` for `weights` and (if `with_bias`) a row of
+    // biases under them.
+    static Eigen::Map<RowMajor> Of(float* sums, int64_t offset,
+                                   const Weights& weights, bool with_bias) {
+      return Eigen::Map<RowMajor>(sums + offset, weights.rows() + with_bias,
+                                  weights.cols());
+    }
+  };
+
+  void Run(OpKernelContext* context, const Stack& stack,
+           const Outputs& outputs) {
+    const Layout layout(feature_major_, stack.n);
+    const int d_output = stack.OutputWeights() + 1;
+    const int64_t top_size = num_layers_ ? stack.sizes.back() : stack.width;
+    const Sums sums(stack);
+    const int64_t num_blocks = (stack.n + kBlock - 1) / kBlock;
+    const int64_t num_chunks = std::min(num_blocks, kMaxChunks);
+    // One chunk's sums (of zeros) for no coordinates.
+    std::vector<float> chunk_sums(std::max<int64_t>(num_chunks, 1) * sums.size,
+                                  0.0f);
+    Weights output_weights = OutputWeights(context, stack);
+
+    auto run_chunks = [&](int64_t first_chunk, int64_t end_chunk) {
+      std::vector<LayerPass> passes;
+      RowMajor rows, d_result, d_above, d_hidden, d_next_cell, d_gates,
+          d_stacked;
+      for (int64_t chunk = first_chunk; chunk < end_chunk; ++chunk) {
+        float* sum = chunk_sums.data() + chunk * sums.size;
+        for (int64_t block = chunk * num_blocks / num_chunks;
+             block < (chunk + 1) * num_blocks / num_chunks; ++block) {
+          const int64_t start = block * kBlock;
+          const int64_t count = std::min(kBlock, stack.n - start);
+          // The forward pass again, in cache: what the gradient reads.
+          const RowMajor& top =
+              Forward(context, stack, layout, start, count, true, rows, passes);
+          d_result.resize(stack.out, count);
+          layout.Load(context->input(d_output), start, d_result);
+          auto output_sum =
+              Sums::Of(sum, sums.offsets.back(), output_weights, true);
+          output_sum.topRows(top_size).noalias() += top * d_result.transpose();
+          output_sum.bottomRows(1) += d_result.rowwise().sum().transpose();
+          d_above.noalias() = output_weights * d_result;
+          // Each layer's, from the top; d_above is the gradient of its
+          // next hidden state from the layer above.
+          for (int layer = num_layers_ - 1; layer >= 0; --layer) {
+            const LayerPass& pass = passes[layer];
+            const int64_t in = stack.ins[layer], size = stack.sizes[layer];
+            const auto input_gate = pass.gates.topRows(size).array();
+            const auto candidate = pass.gates.middleRows(size, size).array();
+            const auto forget_gate =
+                pass.gates.middleRows(2 * size, size).array();
+            const auto output_gate = pass.gates.bottomRows(size).array();
+            const auto next_cell_tanh = pass.next_cell_tanh.array();
+            d_hidden.resize(size, count);
+            layout.Load(context->input(d_output + 1 + 2 * layer), start,
+                        d_hidden);
+            d_hidden += d_above;
+            // TanhGrad(y, dy) = dy (1 - y^2), SigmoidGrad(y, dy) =
+            // dy y (1 - y), as lstm_stack._cell_backward.
+            d_next_cell.resize(size, count);
+            layout.Load(context->input(d_output + 2 + 2 * layer), start,
+                        d_next_cell);
+            d_next_cell.array() += d_hidden.array() * output_gate *
+                                   (1.0f - next_cell_tanh.square());
+            d_gates.resize(4 * size, count);
+            d_gates.topRows(size).array() = d_next_cell.array() * candidate *
+                                            input_gate * (1.0f - input_gate);
+            d_gates.middleRows(size, size).array() =
+                d_next_cell.array() * input_gate * (1.0f - candidate.square());
+            d_gates.middleRows(2 * size, size).array() =
+                d_next_cell.array() * pass.cell.array() * forget_gate *
+                (1.0f - forget_gate);
+            d_gates.bottomRows(size).array() = d_hidden.array() *
+                                               next_cell_tanh * output_gate *
+                                               (1.0f - output_gate);
+            layout.Store(outputs.d_state[2 * layer + 1], start,
+                         (d_next_cell.array() * forget_gate).matrix());
+            Weights weights = GateWeights(context, stack, layer);
+            // [x; h; 1] against the gates' gradient: the weights' and the
+            // biases' gradients at once.
+            Sums::Of(sum, sums.offsets[layer], weights, false).noalias() +=
+                pass.stacked * d_gates.transpose();
+            d_stacked.noalias() = weights.topRows(in + size) * d_gates;
+            layout.Store(outputs.d_state[2 * layer], start,
+                         d_stacked.bottomRows(size));
+            d_above = d_stacked.topRows(in);
+          }
+          // d_above is now the gradient of the input rows.
+          layout.Store(outputs.d_rows, start, d_above);
+        }
+      }
+    };
+    auto workers = context->device()->tensorflow_cpu_worker_threads();
+    workers->workers->ParallelFor(
+        num_chunks,
+        3 * stack.BlockCost() * num_blocks / std::max<int64_t>(num_chunks, 1),
+        run_chunks);
+
+    // The chunks' sums, in order, into the weights' gradients.
+    Eigen::Map<Eigen::VectorXf> total(chunk_sums.data(), sums.size);
+    for (int64_t chunk = 1; chunk < num_chunks; ++chunk) {
+      total += Eigen::Map<Eigen::VectorXf>(
+          chunk_sums.data() + chunk * sums.size, sums.size);
+    }
+    auto copy_out = [&](int64_t offset, int64_t rows, int64_t columns,
+                        Tensor* weights, Tensor* biases) {
+      const float* from = chunk_sums.data() + offset;
+      std::copy(from, from + rows * columns, weights->flat<float>().data());
+      std::copy(from + rows * columns, from + (rows + 1) * columns,
+                biases->flat<float>().data());
+    };
+    for (int layer = 0; layer < num_layers_; ++layer) {
+      copy_out(sums.offsets[layer], stack.ins[layer] + stack.sizes[layer],
+               4 * stack.sizes[layer], outputs.d_weights[layer],
+               outputs.d_biases[layer]);
+    }
+    copy_out(sums.offsets.back(), top_size, stack.out, outputs.d_output_weights,
+             outputs.d_output_bias);
+  }
+};
+
+// The shapes of L2lLstmStack's outputs from its inputs.
+::tensorflow::Status StackShapes(InferenceContext* c) {
+  bool feature_major;
+  TF_RETURN_IF_ERROR(c->GetAttr("feature_major", &feature_major));
+  int num_state;
+  TF_RETURN_IF_ERROR(c->GetAttr("num_state", &num_state));
+  ShapeHandle rows;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 2, &rows));
+  ShapeHandle output_weights;
+  TF_RETURN_IF_ERROR(
+      c->WithRank(c->input(1 + num_state + num_state / 2), 2, &output_weights));
+  DimensionHandle coordinates = c->Dim(rows, feature_major ? 1 : 0);
+  DimensionHandle out = c->Dim(output_weights, 1);
+  c->set_output(0, feature_major ? c->Matrix(out, coordinates)
+                                 : c->Matrix(coordinates, out));
+  for (int i = 0; i < num_state; ++i) {
+    c->set_output(1 + i, c->input(1 + i));
+  }
+  return ::tensorflow::OkStatus();
+}
+
+// The shapes of L2lLstmStackGrad's outputs from its inputs.
+::tensorflow::Status StackGradShapes(InferenceContext* c) {
+  int num_state, num_layers;
+  TF_RETURN_IF_ERROR(c->GetAttr("num_state", &num_state));
+  TF_RETURN_IF_ERROR(c->GetAttr("num_layers", &num_layers));
+  for (int i = 0; i <= num_state; ++i) {
+    c->set_output(i, c->input(i));
+  }
+  for (int layer = 0; layer < num_layers; ++layer) {
+    ShapeHandle weights;
+    TF_RETURN_IF_ERROR(
+        c->WithRank(c->input(1 + num_state + layer), 2, &weights));
+    DimensionHandle rows;
+    TF_RETURN_IF_ERROR(c->Subtract(c->Dim(weights, 0), 1, &rows));
+    c->set_output(1 + num_state + layer, c->Matrix(rows, c->Dim(weights, 1)));
+    c->set_output(1 + num_state + num_layers + layer,
+                  c->Vector(c->Dim(weights, 1)));
+  }
+  ShapeHandle output_weights;
+  TF_RETURN_IF_ERROR(
+      c->WithRank(c->input(1 + num_state + num_layers), 2, &output_weights));
+  c->set_output(1 + num_state + 2 * num_layers, output_weights);
+  c->set_output(2 + num_state + 2 * num_layers,
+                c->Vector(c->Dim(output_weights, 1)));
+  return ::tensorflow::OkStatus();
+}
+
 REGISTER_OP("L2lLstmStack")
     .Attr("num_layers: int >= 0")
+    .Attr("num_state: int >= 0")
     .Attr("feature_major: bool")
     .Input("rows: float")
     .Input("state: num_state * float")
@@ -116,242 +622,29 @@ REGISTER_OP("L2lLstmStack")
     .Input("output_bias: float")
     .Output("output: float")
     .Output("next_state: num_state * float")
-    .Output("kept: num_kept * float")
+    .SetShapeFn(StackShapes);
+
+REGISTER_OP("L2lLstmStackGrad")
+    .Attr("num_layers: int >= 0")
     .Attr("num_state: int >= 0")
-    .Attr("num_kept: int >= 0")
-    .SetShapeFn([](InferenceContext* c) {
-      bool feature_major;
-      TF_RETURN_IF_ERROR(c->GetAttr("feature_major", &feature_major));
-      int num_state;
-      TF_RETURN_IF_ERROR(c->GetAttr("num_state", &num_state));
-      ShapeHandle rows;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 2, &rows));
-      ShapeHandle output_weights;
-      TF_RETURN_IF_ERROR(
-          c->WithRank(c->input(1 + num_state + num_state / 2), 2,
-                      &output_weights));
-      auto coordinates = c->Dim(rows, feature_major ? 1 : 0);
-      auto out = c->Dim(output_weights, 1);
-      c->set_output(0, feature_major ? c->Matrix(out, coordinates)
-                                     : c->Matrix(coordinates, out));
-      for (int i = 0; i < num_state; ++i) {
-        c->set_output(1 + i, c->input(1 + i));
-      }
-      int num_kept;
-      TF_RETURN_IF_ERROR(c->GetAttr("num_kept", &num_kept));
-      for (int layer = 0; layer < num_kept; ++layer) {
-        ShapeHandle weights;
-        TF_RETURN_IF_ERROR(c->WithRank(c->input(1 + num_state + layer), 2,
-                                       &weights));
-        ::tensorflow::shape_inference::DimensionHandle kept;
-        TF_RETURN_IF_ERROR(c->Multiply(c->Dim(weights, 1), 5, &kept));
-        TF_RETURN_IF_ERROR(c->Divide(kept, 4, true, &kept));
-        c->set_output(1 + num_state + layer,
-                      feature_major ? c->Matrix(kept, coordinates)
-                                    : c->Matrix(coordinates, kept));
-      }
-      return ::tensorflow::OkStatus();
-    });
-
-class LstmStackOp : public OpKernel {
- public:
-  explicit LstmStackOp(OpKernelConstruction* context) : OpKernel(context) {
-    OP_REQUIRES_OK(context, context->GetAttr("num_layers", &num_layers_));
-    int num_state;
-    OP_REQUIRES_OK(context, context->GetAttr("num_state", &num_state));
-    OP_REQUIRES(context, num_state == 2 * num_layers_,
-                ::tensorflow::errors::InvalidArgument(
-                    "expected a hidden and a cell state per layer"));
-    int num_kept;
-    OP_REQUIRES_OK(context, context->GetAttr("num_kept", &num_kept));
-    OP_REQUIRES(context, num_kept == 0 || num_kept == num_layers_,
-                ::tensorflow::errors::InvalidArgument(
-                    "num_kept is 0 or the number of layers"));
-    keep_ = num_kept > 0;
-    OP_REQUIRES_OK(context,
-                   context->GetAttr("feature_major", &feature_major_));
-  }
-
-  void Compute(OpKernelContext* context) override {
-    const Tensor& rows = context->input(0);
-    const int64_t n = rows.dim_size(feature_major_ ? 1 : 0);
-    const int first_weight = 1 + 2 * num_layers_;
-    const Tensor& output_weights = context->input(first_weight + num_layers_);
-    std::vector<int64_t> sizes(num_layers_);
-    int64_t below = rows.dim_size(feature_major_ ? 0 : 1);
-    for (int layer = 0; layer < num_layers_; ++layer) {
-      const Tensor& weights = context->input(first_weight + layer);
-      OP_REQUIRES(context,
-                  weights.dims() == 2 && weights.dim_size(1) % 4 == 0,
-                  ::tensorflow::errors::InvalidArgument(
-                      "gate weights must be [inputs + size + 1, 4 size]"));
-      sizes[layer] = weights.dim_size(1) / 4;
-      OP_REQUIRES(context, weights.dim_size(0) == below + sizes[layer] + 1,
-                  ::tensorflow::errors::InvalidArgument(
-                      "layer ", layer, "'s gate weights have ",
-                      weights.dim_size(0), " rows, expected ",
-                      below + sizes[layer] + 1));
-      below = sizes[layer];
-    }
-    OP_REQUIRES(context, output_weights.dim_size(0) == below,
-                ::tensorflow::errors::InvalidArgument(
-                    "output weights have ", output_weights.dim_size(0),
-                    " rows, expected ", below));
-    const int64_t out = output_weights.dim_size(1);
-    Tensor* output = nullptr;
-    OP_REQUIRES_OK(context, context->allocate_output(
-                                0,
-                                feature_major_ ? TensorShape({out, n})
-                                               : TensorShape({n, out}),
-                                &output));
-    std::vector<Tensor*> next_state(2 * num_layers_);
-    for (int i = 0; i < 2 * num_layers_; ++i) {
-      OP_REQUIRES_OK(context, context->allocate_output(
-                                  1 + i, context->input(1 + i).shape(),
-                                  &next_state[i]));
-    }
-    std::vector<Tensor*> kept(keep_ ? num_layers_ : 0);
-    for (int layer = 0; layer < static_cast<int>(kept.size()); ++layer) {
-      const int64_t features = 5 * sizes[layer];
-      OP_REQUIRES_OK(context,
-                     context->allocate_output(
-                         1 + 2 * num_layers_ + layer,
-                         feature_major_ ? TensorShape({features, n})
-                                        : TensorShape({n, features}),
-                         &kept[layer]));
-    }
-    if (feature_major_) {
-      Run<true>(context, sizes, n, output, next_state, kept);
-    } else {
-      Run<false>(context, sizes, n, output, next_state, kept);
-    }
-  }
-
- private:
-  template <bool FeatureMajor>
-  void Run(OpKernelContext* context, const std::vector<int64_t>& sizes,
-           int64_t n, Tensor* output, const std::vector<Tensor*>& next_state,
-           const std::vector<Tensor*>& kept) {
-    using L = Layout<FeatureMajor>;
-    const int first_weight = 1 + 2 * num_layers_;
-    const Tensor& rows = context->input(0);
-    const Tensor& output_weights = context->input(first_weight + num_layers_);
-    const Tensor& output_bias = context->input(first_weight + num_layers_ + 1);
-    const int64_t out = output_weights.dim_size(1);
-    const int64_t width = rows.dim_size(FeatureMajor ? 0 : 1);
-    auto run_blocks = [&](int64_t first_block, int64_t end_block) {
-      RowMajor gates, candidate;
-      for (int64_t block = first_block; block < end_block; ++block) {
-        const int64_t start = block * kBlock;
-        const int64_t count = std::min(kBlock, n - start);
-        // The layer's input: the rows, then the hidden state just written
-        // for the layer below.
-        const float* below = rows.flat<float>().data();
-        int64_t in = width;
-        for (int layer = 0; layer < num_layers_; ++layer) {
-          const int64_t size = sizes[layer];
-          // [in + size + 1, 4 size]: input rows, hidden rows, the biases.
-          Weights weights(
-              context->input(first_weight + layer).flat<float>().data(),
-              in + size + 1, 4 * size);
-          if (FeatureMajor) {
-            gates.resize(4 * size, count);
-          } else {
-            gates.resize(count, 4 * size);
-          }
-          L::Linear(gates,
-                    L::template Block<ConstView>(below, in, n, start, count),
-                    weights.topRows(in), false);
-          L::Linear(gates,
-                    L::template Block<ConstView>(
-                        context->input(1 + 2 * layer).flat<float>().data(),
-                        size, n, start, count),
-                    weights.middleRows(in, size), true);
-          L::AddBias(gates, weights.bottomRows(1));
-          auto cell = L::template Block<ConstView>(
-              context->input(2 + 2 * layer).flat<float>().data(), size, n,
-              start, count);
-          auto next_cell = L::template Block<View>(
-              next_state[2 * layer + 1]->flat<float>().data(), size, n,
-              start, count);
-          auto next_hidden = L::template Block<View>(
-              next_state[2 * layer]->flat<float>().data(), size, n, start,
-              count);
-          // Gates (i, j, f, o); the forget bias is in the biases.
-          if (keep_) {
-            // The activations go where the backward pass reads them.
-            auto acts = L::template Block<View>(
-                kept[layer]->flat<float>().data(), 5 * size, n, start,
-                count);
-            L::Features(acts, 0, size).array() =
-                L::Features(gates, 0, size).array().logistic();
-            L::Features(acts, size, size).array() =
-                L::Features(gates, size, size).array().tanh();
-            L::Features(acts, 2 * size, 2 * size).array() =
-                L::Features(gates, 2 * size, 2 * size).array().logistic();
-            next_cell.array() =
-                L::Features(acts, 2 * size, size).array() * cell.array() +
-                L::Features(acts, 0, size).array() *
-                    L::Features(acts, size, size).array();
-            L::Features(acts, 4 * size, size).array() =
-                next_cell.array().tanh();
-            next_hidden.array() = L::Features(acts, 3 * size, size).array() *
-                                  L::Features(acts, 4 * size, size).array();
-          } else if constexpr (FeatureMajor) {
-            // Each gate's rows are contiguous: one pass per activation.
-            next_cell.array() =
-                L::Features(gates, 2 * size, size).array().logistic() *
-                    cell.array() +
-                L::Features(gates, 0, size).array().logistic() *
-                    L::Features(gates, size, size).array().tanh();
-            next_hidden.array() =
-                L::Features(gates, 3 * size, size).array().logistic() *
-                next_cell.array().tanh();
-          } else {
-            // A coordinate's gates are contiguous, a gate's are not: the
-            // candidate's tanh first, then the sigmoid of all the gates in
-            // one contiguous pass (the candidate's goes unused), which is
-            // faster than a pass per gate along strided rows.
-            candidate = L::Features(gates, size, size).array().tanh();
-            gates.array() = gates.array().logistic();
-            next_cell.array() =
-                L::Features(gates, 2 * size, size).array() * cell.array() +
-                L::Features(gates, 0, size).array() * candidate.array();
-            next_hidden.array() = L::Features(gates, 3 * size, size).array() *
-                                  next_cell.array().tanh();
-          }
-          below = next_state[2 * layer]->flat<float>().data();
-          in = size;
-        }
-        auto result = L::template Block<View>(output->flat<float>().data(),
-                                              out, n, start, count);
-        Weights top(output_weights.flat<float>().data(), in, out);
-        L::Linear(result,
-                  L::template Block<ConstView>(below, in, n, start, count),
-                  top, false);
-        L::AddBias(result,
-                   Eigen::Map<const RowMajor>(output_bias.flat<float>().data(),
-                                              1, out));
-      }
-    };
-    // Each block's FLOPs: its matmuls, and the activations' passes.
-    int64_t block_cost = 2 * out * (num_layers_ ? sizes.back() : width);
-    int64_t in = width;
-    for (int64_t size : sizes) {
-      block_cost += 2 * (in + size + 1) * 4 * size + 20 * size;
-      in = size;
-    }
-    auto workers = context->device()->tensorflow_cpu_worker_threads();
-    workers->workers->ParallelFor((n + kBlock - 1) / kBlock,
-                                  block_cost * kBlock, run_blocks);
-  }
-
-  int num_layers_;
-  bool feature_major_;
-  bool keep_;
-};
+    .Attr("feature_major: bool")
+    .Input("rows: float")
+    .Input("state: num_state * float")
+    .Input("weights: num_layers * float")
+    .Input("output_weights: float")
+    .Input("d_output: float")
+    .Input("d_next_state: num_state * float")
+    .Output("d_rows: float")
+    .Output("d_state: num_state * float")
+    .Output("d_weights: num_layers * float")
+    .Output("d_biases: num_layers * float")
+    .Output("d_output_weights: float")
+    .Output("d_output_bias: float")
+    .SetShapeFn(StackGradShapes);
 
 REGISTER_KERNEL_BUILDER(Name("L2lLstmStack").Device(::tensorflow::DEVICE_CPU),
                         LstmStackOp);
+REGISTER_KERNEL_BUILDER(
+    Name("L2lLstmStackGrad").Device(::tensorflow::DEVICE_CPU), LstmStackGradOp);
 
 }  // namespace l2l

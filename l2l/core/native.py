@@ -1,9 +1,9 @@
-"""The fused LSTM stack's forward kernel, built on first use.
+"""The fused LSTM stack's native kernels, built on first use.
 
-`lstm_stack_kernel.cc` is one TensorFlow op for the stack's forward pass
-(docs/design.md, "The fused LSTM stack"). It is compiled against the
-installed TensorFlow the first time a process asks for it, for this
-machine's CPU, into the cache (`files.cache_dir()/kernels/<key>/`, the key
+`lstm_stack_kernel.cc` holds two TensorFlow ops, one for the stack's
+forward pass and one for its gradient (docs/design.md, "The fused LSTM
+stack"). The file is compiled against the installed TensorFlow the first
+time a process asks for it, for this machine's CPU, into the cache (`files.cache_dir()/kernels/<key>/`, the key
 a hash of everything the build depends on), and loaded from there by later
 processes. Building needs a C++ compiler (`$CXX`, else `c++`) and takes
 about 30 seconds; where it fails, or with `L2L_NATIVE_KERNEL=0`, the stack
@@ -117,7 +117,8 @@ def build(target):
 
 
 def lstm_stack_kernel():
-  """The loaded kernel module (its op: `l2l_lstm_stack`), or None.
+  """The loaded kernel module (its ops: `l2l_lstm_stack` and
+  `l2l_lstm_stack_grad`), or None.
 
   None when `L2L_NATIVE_KERNEL=0` (read at each call), or when the kernel
   cannot be built or loaded here; that is logged once, with the reason, and
