@@ -12,7 +12,8 @@ subprocess per size:
   mean of the epochs run in `--min_seconds` (at least one) after one
   untimed warm-up unroll; `--recompute_sizes` meta-train with
   `meta_loss(recompute=True)`, which recomputes the LSTM's gates in the
-  backward pass (the table's `recompute` column);
+  backward pass (the table's `recompute` column; it changes only the
+  TensorFlow ops: the native kernels' gradient always recomputes them);
 - epoch_bound_seconds: the FLOPs such an epoch must do (the LSTM's forward
   and backward matmuls and elementwise ops, `lstm_flops`) at the machine's
   matmul speed (`--matmul_size` square matmuls, measured first), and
@@ -26,9 +27,10 @@ subprocess per size:
   step (its forward FLOPs); l2l_to_adam = l2l_step_ms / adam_step_ms and
   step_ratio = l2l_step_ms / step_bound_ms.
 
-Every step, meta-training's and the plain ones, runs the LSTM stack as the
-native kernel where it can be built (`native_kernel` says whether it was;
-`L2L_NATIVE_KERNEL=0` runs them as TensorFlow ops).
+Every step, meta-training's and the plain ones, runs the LSTM stack, and
+its gradient, as the native kernels where they can be built
+(`native_kernel` says whether they were; `L2L_NATIVE_KERNEL=0` runs them as
+TensorFlow ops).
 
 Then the same step figures on DeepMind's MNIST MLP (`mnist`, 15,910
 coordinates; MNIST from `--data_dir`, the machines' shared copy, or
@@ -70,11 +72,13 @@ import util
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes", ["1000", "10000", "100000"],
                   "Coordinates of the problems meta-trained as by default "
-                  "(the gates kept for the backward pass).")
+                  "(as TensorFlow ops, the gates kept for the backward "
+                  "pass).")
 flags.DEFINE_list("recompute_sizes", ["100000", "1000000"],
                   "Coordinates of the problems meta-trained with "
-                  "meta_loss(recompute=True) (the gates recomputed in the "
-                  "backward pass: less memory, more time).")
+                  "meta_loss(recompute=True) (as TensorFlow ops, the gates "
+                  "recomputed in the backward pass: less memory, more "
+                  "time).")
 flags.DEFINE_bool("mnist", True, "Also time single steps on the MNIST MLP.")
 flags.DEFINE_string("data_dir", None, "MNIST directory (default: {} "
                     "when it exists, else $L2L_DATA_DIR, then the l2l-data "

@@ -152,6 +152,6 @@ def _load(target):
   except (BuildError, OSError, tf.errors.NotFoundError) as error:
     logging.warning(
         "The fused LSTM kernel is not available (%s); the LSTM stack runs "
-        "as TensorFlow ops, 1.1-1.6x slower. Set %s=0 to skip the "
+        "as TensorFlow ops, 1.2-2x slower. Set %s=0 to skip the "
         "attempt.", error, ENV_VAR)
     return None
