@@ -320,14 +320,15 @@ class MetaOptimizer:
         `l2l.core.meta_objective`). The swarm has its own objectives, in
         its options; it takes only the default here.
       recompute: if True, the meta-gradient recomputes each step's LSTM
-        gates from the step's inputs instead of keeping them: meta-training
-        needs about a third of the memory per coordinate and unrolled step
-        and about a quarter more time (docs/design.md §4, "The fused LSTM
-        stack"). It
-        applies to the nets that step their variables jointly (the
-        coordinate-wise LSTMs, in unrolls longer than one step); the
-        meta-loss and its gradient are the same either way. The swarm takes
-        only the default.
+        gates from the step's inputs instead of keeping them: as TensorFlow
+        ops, meta-training then needs about a third of the memory per
+        coordinate and unrolled step and about a quarter more time
+        (docs/design.md §4, "The fused LSTM stack"). The native kernels,
+        where they run, always recompute (in cache, at no cost in time),
+        so it changes nothing there. It applies to the nets that step
+        their variables jointly (the coordinate-wise LSTMs, in unrolls
+        longer than one step); the meta-loss and its gradient are the same
+        either way. The swarm takes only the default.
 
     Returns:
       `MetaLoss(loss, update, reset, fx, x, subproblem_constants)`.

@@ -49,7 +49,8 @@ flags.DEFINE_boolean("recompute", False,
                      "about a third of the memory per coordinate and "
                      "unrolled step, for problems too large otherwise; some "
                      "more time, the same training (plain L2L on one "
-                     "machine).")
+                     "machine). Only where the LSTM runs as TensorFlow ops: "
+                     "the native kernels always recompute.")
 flags.DEFINE_integer("seed", None, "Graph-level random seed.")
 flags.DEFINE_string("logdir", None, "Directory for TensorBoard summaries.")
 flags.DEFINE_boolean("overwrite", False, "Allow replacing the optimizer "
