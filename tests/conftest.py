@@ -417,6 +417,7 @@ def validate(module, cases):
     results[tuple(argv)] = (code, err)
   return results
 
+
 def train_in_process(flag_args, **arguments):
   """`training.train` as train.py runs it with `flag_args`, in this process.
 

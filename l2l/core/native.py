@@ -3,11 +3,12 @@
 `lstm_stack_kernel.cc` holds two TensorFlow ops, one for the stack's
 forward pass and one for its gradient (docs/design.md, "The fused LSTM
 stack"). The file is compiled against the installed TensorFlow the first
-time a process asks for it, for this machine's CPU, into the cache (`files.cache_dir()/kernels/<key>/`, the key
-a hash of everything the build depends on), and loaded from there by later
-processes. Building needs a C++ compiler (`$CXX`, else `c++`) and takes
-about 30 seconds; where it fails, or with `L2L_NATIVE_KERNEL=0`, the stack
-runs as TensorFlow ops, with the same results to float32 rounding (1e-6).
+time a process asks for it, for this machine's CPU, into the cache
+(`files.cache_dir()/kernels/<key>/`, the key a hash of everything the build
+depends on), and loaded from there by later processes. Building needs a
+C++ compiler (`$CXX`, else `c++`) and takes about 30 seconds; where it
+fails, or with `L2L_NATIVE_KERNEL=0`, the stack runs as TensorFlow ops,
+with the same results to float32 rounding (1e-6).
 """
 
 import functools
