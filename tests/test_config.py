@@ -33,6 +33,8 @@ from l2l.swarm import config
     ({"hop_threshold": 1.5}, "hop_threshold"),
     ({"hop_noise_range": 0.5}, "hop_noise_range"),
     ({"hop_threshold": -0.1}, "hop_threshold"),
+    ({"step_shrink": 0.0}, "step_shrink"),
+    ({"step_shrink": 1.5}, "step_shrink"),
 ])
 def test_bad_options_name_the_option(options, name):
   with pytest.raises(ValueError, match="Swarm option " + name):
@@ -53,6 +55,7 @@ def test_defaults_are_the_papers():
   assert swarm.final_weight == 0.0 and not swarm.normalise_entropy
   assert not swarm.per_instance
   assert swarm.step_noise == 0.0 and swarm.step_scale == 1.0
+  assert swarm.step_shrink == 1.0
 
 
 def test_optional_numbers_take_none_or_a_number():
@@ -70,13 +73,13 @@ def test_options_are_frozen():
 
 def test_option_names():
   names = config.SwarmConfig.option_names()
-  assert len(names) == 29
+  assert len(names) == 30
   assert {"num_particles", "momentum_beta", "use_entropy",
           "use_feature_attention", "entropy_scale", "objective",
           "time_weighting", "final_weight", "normalise_entropy",
           "per_instance", "step_noise", "step_scale",
           "attraction_gain", "hop_noise", "hop_threshold",
-          "hop_noise_range"} <= names
+          "hop_noise_range", "step_shrink"} <= names
   assert not set(config.RESERVED_IDS) & names
 
 

@@ -62,6 +62,6 @@ def test_swarm_options_all_or_only_those_given(parse):
   assert shared_flags.swarm_flag_options() == {
       "per_instance": defaults.per_instance, "step_noise": 0.25,
       "step_scale": defaults.step_scale, "attraction_gain": "hop",
-      "hop_noise": defaults.hop_noise}
+      "hop_noise": defaults.hop_noise, "step_shrink": defaults.step_shrink}
   assert shared_flags.swarm_flag_options(only_given=True) == {
       "step_noise": 0.25, "attraction_gain": "hop"}

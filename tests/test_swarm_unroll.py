@@ -1239,6 +1239,66 @@ def test_hop_gain_hops_stalled_particles_near_the_record(tmp_path):
   np.testing.assert_array_equal(positions[2], positions[1])
 
 
+def test_hop_gain_with_step_shrink_keeps_each_rows_record_holder():
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(37)
+    optimizer = _swarm(learning_rate=0.0, per_instance=True,
+                       attraction_gain="hop", hop_noise=0.25, step_shrink=0.5)
+    info = optimizer.meta_loss(_shifted_quadratic(), 1)
+    _init(sess)
+    x0, c = sess.run([optimizer.x_initial[0], info.subproblem_constants[0]])
+    for _ in range(2):
+      sess.run(info.update)
+    after = sess.run(optimizer.x_initial[0])
+  # Step 2: nobody moved, so every particle hops, except each row's record
+  # holder, which stays to refine the record.
+  holders = np.square(x0 - c).sum(-1).argmin(0)
+  moved = np.abs(after - x0).max(-1) > 0
+  np.testing.assert_array_equal(moved, np.arange(K)[:, None] != holders)
+
+
+def _bold_driver_run(step_shrink, learning_rate, updates):
+  """Positions and step sizes after each of `updates` one-step unrolls."""
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    tf.compat.v1.set_random_seed(41)
+    optimizer = _swarm(learning_rate=learning_rate, per_instance=True,
+                       step_shrink=step_shrink)
+    info = optimizer.meta_loss(_shifted_quadratic(), 1)
+    step_size = _graph_variable("swarm_state/step_size")
+    _init(sess)
+    x0, c = sess.run([optimizer.x_initial[0], info.subproblem_constants[0]])
+    positions, sizes = [x0], []
+    for _ in range(updates):
+      sess.run(info.update)
+      positions.append(sess.run(optimizer.x_initial[0]))
+      sizes.append(sess.run(step_size))
+  return np.array(positions), np.array(sizes), c
+
+
+def test_step_shrink_shrinks_the_steps_of_particles_that_got_worse():
+  x, sizes, c = _bold_driver_run(0.5, 10.0, 4)
+  # The swarm descends the mean of the B = 4 rows' losses, so each row's
+  # gradient is (x - c) / 2 and SGD at 10 moves by -5 s (x - c) at step
+  # size s. At s = 1 and 1/2 that overshoots (the loss grows), at 1/4 not.
+  # The first step has no previous loss: sizes 1, 1/2, 1/4, then grown
+  # back by sqrt(2).
+  steps = [1.0, 0.5, 0.25, 0.25 * math.sqrt(2.0)]
+  np.testing.assert_allclose(
+      sizes, np.array(steps)[:, None, None] * np.ones((4, K, B)), rtol=1e-6)
+  expected = [x[0]]
+  for size in steps:
+    expected.append(expected[-1] - 5.0 * size * (expected[-1] - c))
+  np.testing.assert_allclose(x, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_step_shrink_grows_the_steps_back_after_progress():
+  # At 1 (moves of -(x - c) / 2) every step improves: sizes stay at 1.
+  x, sizes, c = _bold_driver_run(0.5, 1.0, 3)
+  losses = np.square(x - c).sum(-1)
+  assert (np.diff(losses, axis=0) < 0).all()
+  np.testing.assert_array_equal(sizes, np.ones_like(sizes))
+
+
 @pytest.mark.parametrize("k, noise_range, expected", [
     (4, 4.0, [0.25, 0.25 * 4 ** (1 / 3), 0.25 * 4 ** (2 / 3), 1.0]),
     (3, 1.0, [0.5, 0.5, 0.5]),

@@ -135,6 +135,9 @@ def test_every_bad_train_flag_is_one_line_before_any_work(tmp_path):
                                 "a finite number > 0.",
       ("--swarm_step_scale=-1",): "--swarm_step_scale=-1.0 is invalid: "
                                   "expected a finite number > 0.",
+      ("--swarm_step_shrink=2",): "--swarm_step_shrink=2.0 is invalid: "
+                                  "Swarm option step_shrink must be in (0, "
+                                  "1], got 2.0.",
       CLUSTER_ARGS[:2] + ("--job_name=chief",):
           "--job_name must be one of ps, worker, got 'chief'.",
       # What one machine alone can do.
@@ -459,13 +462,14 @@ def test_train_command_hop_swarm_flags(tmp_path):
   done = _train("--problem=rastrigin:num_dims=3,batch_size=4",
                 "--save_path=" + str(save_path), "--num_particle=2",
                 "--swarm_per_instance", "--swarm_attraction_gain=hop",
-                "--swarm_hop_noise=0.3", "--noswarm_entropy",
-                "--num_epochs=1", "--evaluation_epochs=1", "--num_steps=4",
-                "--unroll_length=2", "--seed=1")
+                "--swarm_hop_noise=0.3", "--swarm_step_shrink=0.8",
+                "--noswarm_entropy", "--num_epochs=1", "--evaluation_epochs=1",
+                "--num_steps=4", "--unroll_length=2", "--seed=1")
   assert done.returncode == 0, done.stderr
   with open(save_path / "manifest.json") as stream:
     swarm = json.load(stream)["swarm"]
   assert swarm["attraction_gain"] == "hop" and swarm["hop_noise"] == 0.3
+  assert swarm["step_shrink"] == 0.8
   # The fresh hop gate is the stall rule, one meta-step from its start.
   gate = l2l_file.load(save_path / "gate.l2l")["attraction_gate"]
   np.testing.assert_allclose(gate["w"], [0.0, 4.0], atol=0.05)

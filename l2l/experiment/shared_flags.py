@@ -52,6 +52,13 @@ def define_flags():
   flags.DEFINE_float("swarm_hop_noise", defaults.hop_noise, "Swarm, with "
                      "--swarm_attraction_gain=hop: half-width of the noise "
                      "around the best point a hop lands in (> 0).")
+  flags.DEFINE_float("swarm_step_shrink", defaults.step_shrink, "Swarm: "
+                     "each particle's step size is multiplied by this after "
+                     "a step that made its loss worse and grows back after "
+                     "one that did not, in (0, 1]; 1 is off. With "
+                     "--swarm_attraction_gain=hop each instance's record "
+                     "holder then refines the record instead of hopping. "
+                     "Evaluation takes the saved swarm's unless given.")
 
 
 def swarm_flag_options(only_given=False):
@@ -68,7 +75,8 @@ def swarm_flag_options(only_given=False):
              "step_noise": "swarm_step_noise",
              "step_scale": "swarm_step_scale",
              "attraction_gain": "swarm_attraction_gain",
-             "hop_noise": "swarm_hop_noise"}
+             "hop_noise": "swarm_hop_noise",
+             "step_shrink": "swarm_step_shrink"}
   return {option: FLAGS[flag].value for option, flag in flag_of.items()
           if not only_given or FLAGS[flag].present}
 
@@ -81,6 +89,8 @@ def check_flags():
   """
   cli.check_at_least(1, "num_particle")
   cli.check_positive_number("swarm_step_scale", "swarm_hop_noise")
+  cli.check_with("swarm_step_shrink",
+                 lambda shrink: swarm_config.SwarmConfig(step_shrink=shrink))
   cli.check_not_empty("data_dir", "problem_module")
   for spec in FLAGS.problem_module:
     try:

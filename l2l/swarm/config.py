@@ -106,6 +106,15 @@ class SwarmConfig:
     hop_threshold: with "hop", the stillness in [0, 1] at which the initial
       gate opens halfway (stillness s means relative progress 1e-8^s per
       step: 0.4 is about 6e-4).
+    step_shrink: each particle's own step size on each instance, a factor
+      of the nets' updates that adapts by the "bold driver" rule: after a
+      step that made the particle's loss worse it is multiplied by
+      `step_shrink`, after one that did not, divided by its square root, up
+      to 1; a hop resets it to 1. A learned update that does not shrink by
+      itself near a minimum (on a cone, whose gradient does not vanish) then
+      still converges. With "hop", each instance's record holder then
+      refines the record instead of hopping: it descends on with its
+      shrinking steps while the others hop around it. In (0, 1]; 1: off.
     use_gradient_attention, use_momentum, use_personal_best, use_attraction,
     use_feature_attention, use_entropy: switches for ablations. Without
       feature attention the enabled features are averaged.
@@ -139,6 +148,7 @@ class SwarmConfig:
   hop_noise: float = 0.5
   hop_noise_range: float = 1.0
   hop_threshold: float = 0.4
+  step_shrink: float = 1.0
 
   def __post_init__(self):
     for field in dataclasses.fields(self):
@@ -171,6 +181,9 @@ class SwarmConfig:
     if not self.hop_noise_range >= 1:
       raise ValueError("Swarm option hop_noise_range must be >= 1, got {!r}."
                        .format(self.hop_noise_range))
+    if not 0 < self.step_shrink <= 1:
+      raise ValueError("Swarm option step_shrink must be in (0, 1], got {!r}."
+                       .format(self.step_shrink))
     if not 0 <= self.hop_threshold <= 1:
       raise ValueError("Swarm option hop_threshold must be in [0, 1], got "
                        "{!r}.".format(self.hop_threshold))

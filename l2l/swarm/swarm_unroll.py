@@ -17,6 +17,7 @@ into a `tf.while_loop`.
 """
 
 import collections
+import math
 
 from absl import logging
 import tensorflow as tf
@@ -40,7 +41,8 @@ SwarmUnroll = collections.namedtuple(
     "x_initial")
 
 SwarmState = collections.namedtuple(
-    "SwarmState", "momentum, best_x, best_f, delta_prev, previous_f")
+    "SwarmState",
+    "momentum, best_x, best_f, delta_prev, previous_f, step_size")
 SwarmState.__doc__ = """The swarm's own loop state, besides positions and nets.
 
 momentum: [k, n] running average of each particle's gradient.
@@ -50,6 +52,8 @@ best_f: its loss (inf before the first step): [k], or [k, rows] when each
 delta_prev: [k, n] the previous step's update.
 previous_f: like `best_f`, each particle's loss at its previous step (inf
   before its first and, with "hop", right after a hop).
+step_size: like `best_f`, each particle's factor of the nets' updates
+  (`SwarmConfig.step_shrink`; ones when that is off).
 """
 
 
@@ -108,7 +112,9 @@ def initial_swarm_state(num_particles, num_coordinates, instances=None):
       best_x=tf.Variable(zeros, trainable=False, name="best_x"),
       best_f=tf.Variable(unseen, trainable=False, name="best_f"),
       delta_prev=tf.Variable(zeros, trainable=False, name="delta_prev"),
-      previous_f=tf.Variable(unseen, trainable=False, name="previous_f"))
+      previous_f=tf.Variable(unseen, trainable=False, name="previous_f"),
+      step_size=tf.Variable(tf.ones(instances.state_shape(num_particles)),
+                            trainable=False, name="step_size"))
 
 
 def swarm_features(config, grads, flat_x, losses, state, instances=None):
@@ -308,7 +314,9 @@ class SwarmStep:
     else:
       combined = self._attention(stacked, state.delta_prev)
     inputs = particles.unflatten(combined, self.shapes)
-    x_next = list(x)
+    # A variable no net is assigned to stays where it is; one assigned to
+    # several nets moves by the sum of their updates (as DeepMind's).
+    moves = [tf.zeros_like(v) for v in x]
     net_state_next = []
     for subset, key, net_states in zip(self._subsets, self._net_keys,
                                        net_state):
@@ -320,8 +328,14 @@ class SwarmStep:
         if self.config.step_noise:
           delta += tf.random.normal(tf.shape(delta),
                                     stddev=self.config.step_noise)
-        x_next[j] = x_next[j] + delta
+        moves[j] += delta
       net_state_next.append([s for _, s in outputs])
+    step_size = self._step_sizes(instance_losses, state)
+    if self.config.step_shrink != 1:
+      moves = particles.unflatten(self.instances.flat(
+          self.instances.points(particles.flatten(moves)) *
+          tf.expand_dims(tf.transpose(step_size), -1)), self.shapes)
+    x_next = [a + b for a, b in zip(x, moves)]
     log_prob = tf.zeros_like(instance_losses)
     previous_f = instance_losses
     if self._gate is not None:
@@ -329,13 +343,33 @@ class SwarmStep:
                                           previous_best, state)
       x_next = [a + b for a, b in zip(x_next, particles.unflatten(
           pull, self.shapes))]
-      # A particle that has just hopped starts afresh: no previous loss.
+      # A particle that has just hopped starts afresh: no previous loss,
+      # and its full step size.
       previous_f = tf.where(hopped, tf.fill(tf.shape(previous_f),
                                             float("inf")), previous_f)
+      step_size = tf.where(hopped, tf.ones_like(step_size), step_size)
     delta = particles.flatten([a - b for a, b in zip(x_next, x)])
     return x_next, net_state_next, state._replace(
         delta_prev=delta,
-        previous_f=tf.reshape(previous_f, state.previous_f.shape)), log_prob
+        previous_f=tf.reshape(previous_f, state.previous_f.shape),
+        step_size=tf.reshape(step_size, state.step_size.shape)), log_prob
+
+  def _step_sizes(self, instance_losses, state):
+    """Each particle's step size on each instance for this step, [k, R].
+
+    The "bold driver" rule of `SwarmConfig.step_shrink`: shrunk after a step
+    that made the particle's loss worse, grown back toward 1 after one that
+    did not. The sizes are constants to the meta-gradient, as the gate's
+    inputs are.
+    """
+    size = tf.reshape(state.step_size, tf.shape(instance_losses))
+    shrink = self.config.step_shrink
+    if shrink == 1:
+      return size
+    previous = tf.reshape(state.previous_f, tf.shape(instance_losses))
+    return tf.stop_gradient(tf.where(
+        instance_losses > previous, size * shrink,
+        tf.minimum(1.0, size / math.sqrt(shrink))))
 
   def _pull(self, flat_x, instance_losses, previous_best, state):
     """The gated move toward each instance's record.
@@ -375,6 +409,15 @@ class SwarmStep:
           tf.random.uniform(tf.shape(coefficient)) < coefficient, tf.float32)
       log_prob = -tf.nn.sigmoid_cross_entropy_with_logits(
           labels=coefficient, logits=self._gate.logits(inputs))
+      if hop and self.config.step_shrink != 1:
+        # Each instance's record holder refines the record instead of
+        # hopping (`SwarmConfig.step_shrink`): it takes no decision.
+        holder = tf.equal(
+            tf.transpose(tf.reshape(state.best_f, [k, self.instances.count])),
+            tf.expand_dims(record_loss, -1))
+        coefficient = tf.where(holder, tf.zeros_like(coefficient),
+                               coefficient)
+        log_prob = tf.where(holder, tf.zeros_like(log_prob), log_prob)
     target = tf.expand_dims(record, -2)
     if hop:
       target += tf.random.uniform(tf.shape(points), -1.0, 1.0) * tf.reshape(
