@@ -1257,11 +1257,11 @@ def test_hop_gain_with_step_shrink_keeps_each_rows_record_holder():
   np.testing.assert_array_equal(moved, np.arange(K)[:, None] != holders)
 
 
-def _bold_driver_run(step_shrink, learning_rate, updates):
+def _bold_driver_run(step_shrink, learning_rate, updates, per_instance=True):
   """Positions and step sizes after each of `updates` one-step unrolls."""
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     tf.compat.v1.set_random_seed(41)
-    optimizer = _swarm(learning_rate=learning_rate, per_instance=True,
+    optimizer = _swarm(learning_rate=learning_rate, per_instance=per_instance,
                        step_shrink=step_shrink)
     info = optimizer.meta_loss(_shifted_quadratic(), 1)
     step_size = _graph_variable("swarm_state/step_size")
@@ -1275,16 +1275,21 @@ def _bold_driver_run(step_shrink, learning_rate, updates):
   return np.array(positions), np.array(sizes), c
 
 
-def test_step_shrink_shrinks_the_steps_of_particles_that_got_worse():
-  x, sizes, c = _bold_driver_run(0.5, 10.0, 4)
+@pytest.mark.parametrize("per_instance", [True, False])
+def test_step_shrink_shrinks_the_steps_of_particles_that_got_worse(
+    per_instance):
+  x, sizes, c = _bold_driver_run(0.5, 10.0, 4, per_instance)
   # The swarm descends the mean of the B = 4 rows' losses, so each row's
   # gradient is (x - c) / 2 and SGD at 10 moves by -5 s (x - c) at step
   # size s. At s = 1 and 1/2 that overshoots (the loss grows), at 1/4 not.
   # The first step has no previous loss: sizes 1, 1/2, 1/4, then grown
-  # back by sqrt(2).
+  # back by sqrt(2). Every row's loss grows or falls alike, so whole
+  # particles (per_instance off, sizes [k]) follow the same sizes.
   steps = [1.0, 0.5, 0.25, 0.25 * math.sqrt(2.0)]
+  shape = (K, B) if per_instance else (K,)
   np.testing.assert_allclose(
-      sizes, np.array(steps)[:, None, None] * np.ones((4, K, B)), rtol=1e-6)
+      sizes, np.array(steps).reshape([4] + [1] * len(shape)) *
+      np.ones((4,) + shape), rtol=1e-6)
   expected = [x[0]]
   for size in steps:
     expected.append(expected[-1] - 5.0 * size * (expected[-1] - c))
