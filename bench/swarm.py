@@ -523,7 +523,8 @@ def settings_text(swarms):
           "; ".join("{} ({} particles x {} steps, {}{})".format(
               label, particles, FLAGS.budget // particles, path,
               "".join(", {}={}".format(*item) for item in options.items()))
-                    for label, path, particles, options in swarms),
+                    for label, path, particles, options in swarms) or
+          "none in this run",
           TRAINING_PROBLEM, evaluation.tuning_seed(FLAGS.seed)))
 
 
