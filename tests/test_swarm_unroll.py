@@ -1296,6 +1296,20 @@ def test_step_shrink_shrinks_the_steps_of_particles_that_got_worse(
   np.testing.assert_allclose(x, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("step_shrink, has_variable", [(1.0, False),
+                                                       (0.5, True)])
+def test_step_sizes_persist_only_when_they_adapt(step_shrink, has_variable):
+  # Without step_shrink a swarm keeps the variables it always had, so a
+  # training state written before the option existed still resumes.
+  with tf.Graph().as_default():
+    _swarm(per_instance=True, step_shrink=step_shrink).meta_loss(
+        _shifted_quadratic(), 1)
+    names = {v.op.name for v in tf.compat.v1.global_variables()}
+  assert ("swarm_state/step_size" in names) == has_variable
+  assert {"swarm_state/momentum", "swarm_state/best_x", "swarm_state/best_f",
+          "swarm_state/delta_prev", "swarm_state/previous_f"} <= names
+
+
 def test_step_shrink_grows_the_steps_back_after_progress():
   # At 1 (moves of -(x - c) / 2) every step improves: sizes stay at 1.
   x, sizes, c = _bold_driver_run(0.5, 1.0, 3)

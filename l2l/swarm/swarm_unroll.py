@@ -53,7 +53,9 @@ delta_prev: [k, n] the previous step's update.
 previous_f: like `best_f`, each particle's loss at its previous step (inf
   before its first and, with "hop", right after a hop).
 step_size: like `best_f`, each particle's factor of the nets' updates
-  (`SwarmConfig.step_shrink`; ones when that is off).
+  (`SwarmConfig.step_shrink`); a constant of ones, not a variable, when
+  that is off, so swarms without it keep the variables they always had
+  (and their training states resume).
 """
 
 
@@ -93,28 +95,32 @@ class Instances:
     return [num_particles, self.count] if self.per_row else [num_particles]
 
 
-def initial_swarm_state(num_particles, num_coordinates, instances=None):
+def initial_swarm_state(num_particles, num_coordinates, instances=None,
+                        adaptive_steps=False):
   """Creates the swarm state's persistent variables.
 
   Args:
     num_particles: k.
     num_coordinates: n, the flattened size of one particle.
     instances: the `Instances` (None: one).
+    adaptive_steps: whether the step sizes change (`step_shrink` < 1).
 
   Returns:
-    A `SwarmState` of non-trainable variables.
+    A `SwarmState` of non-trainable variables (`step_size` a constant
+    without `adaptive_steps`).
   """
   instances = instances or Instances(False, 1)
   zeros = tf.zeros([num_particles, num_coordinates])
   unseen = tf.fill(instances.state_shape(num_particles), float("inf"))
+  ones = tf.ones(instances.state_shape(num_particles))
   return SwarmState(
       momentum=tf.Variable(zeros, trainable=False, name="momentum"),
       best_x=tf.Variable(zeros, trainable=False, name="best_x"),
       best_f=tf.Variable(unseen, trainable=False, name="best_f"),
       delta_prev=tf.Variable(zeros, trainable=False, name="delta_prev"),
       previous_f=tf.Variable(unseen, trainable=False, name="previous_f"),
-      step_size=tf.Variable(tf.ones(instances.state_shape(num_particles)),
-                            trainable=False, name="step_size"))
+      step_size=(tf.Variable(ones, trainable=False, name="step_size")
+                 if adaptive_steps else ones))
 
 
 def swarm_features(config, grads, flat_x, losses, state, instances=None):
@@ -600,7 +606,10 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
     net_states = unroll.net_states(nets, net_keys, subsets, shapes,
                                    name="net_state")
     swarm_state = initial_swarm_state(k, int(particles.flatten(
-        x_initial).shape[1]), instances)
+        x_initial).shape[1]), instances, config.step_shrink != 1)
+    # What persists from one unroll to the next.
+    persistent = [(i, v) for i, v in enumerate(swarm_state)
+                  if isinstance(v, tf.Variable)]
 
   if config.jumps and instances.count < 2:
     logging.warning("The jump gate learns from the spread of rewards across "
@@ -662,7 +671,7 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
 
   with tf.name_scope("reset"):
     variables = (sum(starts, []) + list(constants) +
-                 tf.nest.flatten(net_states) + list(swarm_state))
+                 tf.nest.flatten(net_states) + [v for _, v in persistent])
     reset = [tf.compat.v1.variables_initializer(variables)]
   with tf.name_scope("update"):
     for j, start in enumerate(starts):
@@ -670,8 +679,9 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
                     for i, v in enumerate(start))
     update.extend(tf.nest.flatten(unroll.nested_assign(net_states,
                                                        net_state_final)))
-    update.extend(unroll.nested_assign(list(swarm_state),
-                                       list(swarm_state_final)))
+    update.extend(unroll.nested_assign(
+        [v for _, v in persistent],
+        [swarm_state_final[i] for i, _ in persistent]))
   logging.info("Swarm of %d particles, features %s, feature attention %s, "
                "entropy %s, attraction gain %s", k,
                ", ".join(config.feature_names()),
