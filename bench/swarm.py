@@ -12,10 +12,11 @@ optimum shifted per start set by U(-2, 2) per coordinate, Rastrigin from
 starts N(0, 3), and Ackley, Griewank, Levy, Styblinski-Tang and Rosenbrock,
 each shifted alike (`l2l/tasks/test_functions.py`). The methods:
 
-- learned swarms (`--path`, `--hop_path`, or meta-trained here on 10-d
+- learned swarms (`--path`, `--hop_path`, `--refine_path`, or meta-trained here on 10-d
   Rastrigin only): LOIS's swarm with the learned attraction gate
-  (`training.SWARM_RECIPE`) and the basin-hopping swarm (`HOP_RECIPE`),
-  the latter also with each start set's record holder refining the record
+  (`training.SWARM_RECIPE`), the basin-hopping swarm (`HOP_RECIPE`), and
+  the refining swarm: the basin-hopping recipe trained on scaled Rastrigin
+  (`REFINE_PROBLEM`), its start sets' record holders refining the record
   by shrinking steps (`REFINE_OPTIONS`);
 - PSO with 4 and with 20 particles, its inertia and pulls tuned;
 - Adam, best of K restarts of budget / K steps, K = 4, 10, 40, 100, its
@@ -32,7 +33,7 @@ markdown tables.
     pip install -e ".[bench]"           # scipy and cma
     python bench/swarm.py               # 10-d and 20-d
     python bench/swarm.py --quick       # a brief version, under 10 min
-    python bench/swarm.py --path=./sc10 --hop_path=./hop10
+    python bench/swarm.py --path=./sc10 --hop_path=./hop10 --refine_path=./ref10
 """
 
 import os
@@ -78,6 +79,10 @@ flags.DEFINE_string("path", None, "The LOIS-recipe swarm to score (trained "
 flags.DEFINE_string("hop_path", None, "The basin-hopping swarm to score "
                     "(trained here on 10-d Rastrigin when not given; "
                     "'none' leaves it out).")
+flags.DEFINE_string("refine_path", None, "The refining swarm to score, "
+                    "evaluated with REFINE_OPTIONS (trained here on scaled "
+                    "10-d Rastrigin, REFINE_PROBLEM, when not given; 'none' "
+                    "leaves it out).")
 flags.DEFINE_integer("train_epochs", None, "Meta-training epochs per swarm; "
                      "defaults to each recipe's.")
 flags.DEFINE_integer("quick_train_epochs", 5, "Meta-training epochs per "
@@ -140,12 +145,15 @@ HOP_RECIPE = dict(training.SWARM_RECIPE, swarm_options=dict(
     training.SWARM_RECIPE["swarm_options"], attraction_gain="hop",
     hop_noise=0.7))
 HOP_PARTICLES = 4
-# The basin-hopping swarm evaluated with the "bold driver" step size, under
+# The refining swarm: the basin-hopping recipe meta-trained on Rastrigin
+# with each coordinate scaled by a log-uniform factor in [1/4, 4] (basins
+# 1/4 to 4 wide), and evaluated with the "bold driver" step size, under
 # which each start set's record holder refines the record rather than
-# hopping (`SwarmConfig.step_shrink`). Trained without it (`HOP_RECIPE`):
-# trained with it, the swarm scored far worse on validation. 0.8 was picked
-# on the validation rows (bench/README.md).
-REFINE_OPTIONS = {"step_shrink": 0.8}
+# hopping (`SwarmConfig.step_shrink`). Trained without the step size:
+# trained with it, the swarm scored far worse on validation. The problem
+# and 0.85 were picked on the validation rows (bench/README.md).
+REFINE_PROBLEM = "rastrigin:num_dims=10,scale_range=4"
+REFINE_OPTIONS = {"step_shrink": 0.85}
 
 # Tuning grids (the full bench; --quick keeps the marked subsets).
 PSO_GRID = [(0.7298, 1.49618), (0.5, 1.49618), (0.5, 2.0), (0.3, 2.0),
@@ -210,14 +218,14 @@ def run_tf(optimizer, problem, particles, seed, epochs, **kwargs):
   return budget_bests(result.row_losses, steps)
 
 
-def train_swarm(directory, recipe, particles):
-  """Meta-trains a swarm on TRAINING_PROBLEM; True if it saved."""
+def train_swarm(directory, recipe, particles, problem=TRAINING_PROBLEM):
+  """Meta-trains a swarm on `problem`; True if it saved."""
   epochs = (FLAGS.quick_train_epochs if FLAGS.quick else
             FLAGS.train_epochs or recipe["num_epochs"])
   start = timeit.default_timer()
   cpu = time.process_time()
   result = training.train(
-      TRAINING_PROBLEM, save_path=directory, num_epochs=epochs,
+      problem, save_path=directory, num_epochs=epochs,
       log_period=max(1, epochs // 5), evaluation_period=epochs,
       evaluation_epochs=5, num_steps=recipe["num_steps"],
       unroll_length=recipe["unroll_length"],
@@ -225,7 +233,7 @@ def train_swarm(directory, recipe, particles):
       num_particles=particles, show_progress=False,
       swarm_options=recipe["swarm_options"])
   common.print_bench_line("swarm", collections.OrderedDict([
-      ("problem", TRAINING_PROBLEM), ("stage", "meta_train"),
+      ("problem", problem), ("stage", "meta_train"),
       ("options", ",".join("{}={}".format(k, v) for k, v in sorted(
           recipe["swarm_options"].items()))),
       ("train_epochs", epochs), ("seconds", timeit.default_timer() - start),
@@ -492,22 +500,22 @@ def swarms_to_score(directory):
   """(label, path, particles, swarm options) of each learned swarm to score,
   training as needed."""
   swarms = []
-  for label, path, recipe, particles, name in (
+  for label, path, recipe, particles, name, problem, options in (
       ("L2L swarm, LOIS recipe", FLAGS.path, training.SWARM_RECIPE, 4,
-       "recipe"),
+       "recipe", TRAINING_PROBLEM, {}),
       ("L2L swarm, basin hopping", FLAGS.hop_path, HOP_RECIPE,
-       HOP_PARTICLES, "hop")):
+       HOP_PARTICLES, "hop", TRAINING_PROBLEM, {}),
+      ("L2L swarm, basin hopping, refining the record", FLAGS.refine_path,
+       HOP_RECIPE, HOP_PARTICLES, "refine", REFINE_PROBLEM,
+       REFINE_OPTIONS)):
     if path == "none":
       continue
     if path is None:
       path = os.path.join(directory, name)
-      if not train_swarm(path, recipe, particles):
+      if not train_swarm(path, recipe, particles, problem):
         logging.warning("Meta-training %s diverged; it is left out.", label)
         continue
-    swarms.append((label, path, particles, {}))
-    if recipe is HOP_RECIPE:
-      swarms.append(("L2L swarm, basin hopping, refining the record", path,
-                     particles, REFINE_OPTIONS))
+    swarms.append((label, path, particles, options))
   return swarms
 
 
@@ -517,7 +525,8 @@ def settings_text(swarms):
       "each start set scored by the lowest loss among the points its "
       "method evaluated; mean over {} held-out start sets ({} instances of "
       "128, seed {}) ± its standard error. Learned swarms: {}; meta-trained "
-      "on {} only. Every baseline's setting tuned per row and dimension on "
+      "on {} only (the refining swarm on {}). Every baseline's setting tuned "
+      "per row and dimension on "
       "other instances (seed {}).".format(
           FLAGS.budget, 128 * eval_epochs(), eval_epochs(), FLAGS.seed,
           "; ".join("{} ({} particles x {} steps, {}{})".format(
@@ -525,7 +534,8 @@ def settings_text(swarms):
               "".join(", {}={}".format(*item) for item in options.items()))
                     for label, path, particles, options in swarms) or
           "none in this run",
-          TRAINING_PROBLEM, evaluation.tuning_seed(FLAGS.seed)))
+          TRAINING_PROBLEM, REFINE_PROBLEM,
+          evaluation.tuning_seed(FLAGS.seed)))
 
 
 def validation_swarm(spec):
