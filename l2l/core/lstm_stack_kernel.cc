@@ -120,9 +120,13 @@ struct Stack {
   int GateWeights(int layer) const { return 1 + 2 * num_layers + layer; }
   int OutputWeights() const { return 1 + 3 * num_layers; }
 
+  // The width of the output layer's input: the last layer's size, or with
+  // no layers the rows' width.
+  int64_t TopSize() const { return num_layers ? sizes.back() : width; }
+
   // Each block's FLOPs in a forward pass: its matmuls and activations.
   int64_t BlockCost() const {
-    int64_t cost = 2 * out * (num_layers ? sizes.back() : width);
+    int64_t cost = 2 * out * TopSize();
     for (int layer = 0; layer < num_layers; ++layer) {
       cost += 2 * (ins[layer] + sizes[layer] + 1) * 4 * sizes[layer] +
               20 * sizes[layer];
@@ -198,8 +202,7 @@ inline Weights GateWeights(OpKernelContext* context, const Stack& stack,
 // The output layer's weights, [top size, out].
 inline Weights OutputWeights(OpKernelContext* context, const Stack& stack) {
   return Weights(context->input(stack.OutputWeights()).flat<float>().data(),
-                 stack.num_layers ? stack.sizes.back() : stack.width,
-                 stack.out);
+                 stack.TopSize(), stack.out);
 }
 
 // One layer's forward pass over a block of coordinates, feature-major.
@@ -438,8 +441,7 @@ class LstmStackGradOp : public StackOpKernel {
                 stack.sizes[layer];
       }
       offsets.push_back(size);
-      const int64_t top = stack.num_layers ? stack.sizes.back() : stack.width;
-      size += (top + 1) * stack.out;
+      size += (stack.TopSize() + 1) * stack.out;
     }
 
     // The sums at `offset` for `weights` and (if `with_bias`) a row of
@@ -455,7 +457,7 @@ class LstmStackGradOp : public StackOpKernel {
            const Outputs& outputs) {
     const Layout layout(feature_major_, stack.n);
     const int d_output = stack.OutputWeights() + 1;
-    const int64_t top_size = num_layers_ ? stack.sizes.back() : stack.width;
+    const int64_t top_size = stack.TopSize();
     const Sums sums(stack);
     const int64_t num_blocks = (stack.n + kBlock - 1) / kBlock;
     const int64_t num_chunks = std::min(num_blocks, kMaxChunks);
