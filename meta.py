@@ -146,6 +146,22 @@ def _check_net_config(net_config):
                        "net_options, net_path.".format(key, sorted(unknown)))
 
 
+def _check_float32(variables):
+  """Raises ValueError for a variable the swarm cannot step (not float32).
+
+  The single-point unroll and the drop-in optimizers step any
+  floating-point variable (`unroll.as_float32`); the swarm keeps its
+  particles' positions, records and features in float32.
+  """
+  for variable in variables:
+    if variable.dtype.base_dtype != tf.float32:
+      raise ValueError(
+          "The swarm steps float32 variables only; {} is {}. Build the "
+          "problem in float32, or run one particle.".format(
+              interception.variable_name(variable),
+              variable.dtype.base_dtype.name))
+
+
 class MetaOptimizer:
   """A learned optimizer: one or more nets that turn gradients into updates."""
 
@@ -362,6 +378,7 @@ class MetaOptimizer:
     for key in net_keys:
       logging.info("Optimizer %r: %s", key, config[key]["net"])
     if self._swarm.active:
+      _check_float32(x)
       attention_path = gate_path = None
       if lois_released.is_released_model(model_path):
         raise ValueError(
@@ -402,7 +419,7 @@ class MetaOptimizer:
 
     def time_step(t, fx_array, x, state):
       fx = loss_at(x)
-      fx_array = fx_array.write(t, fx)
+      fx_array = fx_array.write(t, unroll.as_float32(fx))
       x_next = list(x)
       state_next = []
       with tf.name_scope("dx"):
@@ -440,7 +457,7 @@ class MetaOptimizer:
         for key, net_state, subset, net_joined in zip(net_keys, state_final,
                                                       subsets, joined)]
     fx_final = loss_at(x_final)
-    fx_array = fx_array.write(len_unroll, fx_final)
+    fx_array = fx_array.write(len_unroll, unroll.as_float32(fx_final))
     self._fx_history = fx_array.stack()
     self._x_initial = x_initial
     loss = meta_objective.meta_objective(self._fx_history, objective)

@@ -20,6 +20,7 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+from l2l import checks
 from l2l.data import datasets
 from l2l.core import graph_mode  # pylint: disable=unused-import
 from l2l.tasks import test_functions
@@ -105,15 +106,14 @@ def square_cos(batch_size=128, num_dims=2, stddev=0.01, mode="train",
     The problem's `build` function; its loss has one value per batch row.
 
   Raises:
-    ValueError: for an unknown mode, or `batch_size` or `num_dims` below 1.
+    ValueError: for an unknown mode, or a `batch_size` or `num_dims` that
+      is not an integer of at least 1.
   """
   if mode not in ("train", "test"):
     raise ValueError("square_cos mode must be 'train' or 'test', got {!r}."
                      .format(mode))
-  for name, value in (("batch_size", batch_size), ("num_dims", num_dims)):
-    if value < 1:
-      raise ValueError("square_cos {} must be >= 1, got {}.".format(
-          name, value))
+  checks.check_integer("square_cos batch_size", batch_size)
+  checks.check_integer("square_cos num_dims", num_dims)
   init_stddev = stddev if init_stddev is None else init_stddev
   spread = stddev / num_dims
 
@@ -179,28 +179,26 @@ def test_function(name, mode="test", batch_size=128, num_dims=10,
     The problem's `build` function; its loss has one value per batch row.
 
   Raises:
-    ValueError: for an unknown function or mode, sizes below 1 (2 for
-      rosenbrock), a negative spread or shift range, or a scale range
-      below 1.
+    ValueError: for an unknown function or mode, sizes that are not
+      integers of at least 1 (2 for rosenbrock), a spread, shift or scale
+      range that is not a finite number (a negative spread or shift range,
+      a scale range below 1), a `rotate` other than True or False, or a
+      dtype that is not floating-point.
   """
   names = str(name).split("+")
   if mode not in ("train", "test"):
     raise ValueError("test_function mode must be 'train' or 'test', got "
                      "{!r}.".format(mode))
-  for option, value in (("batch_size", batch_size), ("num_dims", num_dims)):
-    if not isinstance(value, int) or value < 1:
-      raise ValueError("{} {} must be a positive integer, got {!r}.".format(
-          name, option, value))
+  checks.check_integer("{} batch_size".format(name), batch_size)
+  checks.check_integer("{} num_dims".format(name), num_dims)
   for each in names:
     test_functions.check_name(each, num_dims)
-  for option, value in (("init_stddev", init_stddev),
-                        ("random_shift", random_shift)):
-    if not value >= 0:
-      raise ValueError("{} {} must be >= 0, got {!r}.".format(
-          name, option, value))
-  if not scale_range >= 1:
-    raise ValueError("{} scale_range must be >= 1, got {!r}.".format(
-        name, scale_range))
+  checks.check_number("{} init_stddev".format(name), init_stddev, 0)
+  checks.check_number("{} shift".format(name), shift)
+  checks.check_number("{} random_shift".format(name), random_shift, 0)
+  checks.check_bool("{} rotate".format(name), rotate)
+  checks.check_number("{} scale_range".format(name), scale_range, 1)
+  dtype = _floating_dtype(name, dtype)
   shape = [batch_size, num_dims]
 
   def build():
@@ -239,6 +237,22 @@ def test_function(name, mode="test", batch_size=128, num_dims=10,
     return tf.reduce_sum(choice * tf.stack(losses, axis=1), axis=1)
 
   return build
+
+
+def _floating_dtype(name, dtype):
+  """`dtype` as a floating-point `tf.DType` ("float64" is read as one).
+
+  Raises:
+    ValueError: for anything that is not a floating-point type.
+  """
+  try:
+    as_dtype = tf.as_dtype(dtype)
+  except TypeError:
+    as_dtype = None
+  if as_dtype is None or not as_dtype.is_floating:
+    raise ValueError("{} dtype must be a floating-point type such as "
+                     "float32, got {!r}.".format(name, dtype))
+  return as_dtype
 
 
 def _random_one_hot(shape, dtype=tf.float32, partition_info=None):

@@ -184,6 +184,18 @@ def test_nan_weights_are_reported_as_diverged(trained_simple, tmp_path):
       "diverged")
 
 
+def test_a_problem_option_of_no_number_is_one_line(tmp_path):
+  # "nan" is no Python literal: the option arrives as text.
+  done = _evaluate("--problem=rastrigin:num_dims=2,random_shift=nan",
+                   "--optimizer=Adam", "--records_dir=" + str(tmp_path))
+  assert done.returncode == 1
+  assert "Traceback" not in done.stderr
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: rastrigin random_shift must be a finite number >= 0, got "
+      "'nan'.")
+  assert not os.listdir(tmp_path)
+
+
 def test_a_deeply_nested_checkpoint_is_one_line(tmp_path):
   (tmp_path / "cw.l2l").write_bytes(b"\x80\x02}K\x01" + b"\x85" * 200000 +
                                     b"}s.")

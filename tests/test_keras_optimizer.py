@@ -74,6 +74,25 @@ def test_updates_equal_learned_optimizer(saved_path, fresh_session):
   assert tf.executing_eagerly()
 
 
+def test_a_float64_variable_steps_as_its_float32_copy(saved_path):
+  rng = np.random.RandomState(0)
+  start = rng.normal(size=(3, 2)).astype(np.float32)
+  gradients = [rng.normal(scale=0.1, size=start.shape).astype(np.float32)
+               for _ in range(3)]
+  values = {}
+  for dtype in ("float32", "float64"):
+    variable = keras.Variable(start.astype(dtype), dtype=dtype)
+    optimizer = l2l.keras_optimizer(saved_path)
+    for step in gradients:
+      optimizer.apply_gradients([(tf.constant(step.astype(dtype)),
+                                  variable)])
+    assert variable.dtype == dtype
+    values[dtype] = variable.numpy()
+  assert np.abs(values["float32"] - start).max() > 1e-4
+  np.testing.assert_allclose(values["float64"], values["float32"], rtol=1e-6,
+                             atol=1e-7)
+
+
 def test_model_fit_trains_with_the_learned_rule(saved_path):
   rng = np.random.RandomState(0)
   inputs = rng.normal(size=(64, 4)).astype(np.float32)

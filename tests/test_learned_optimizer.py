@@ -202,6 +202,25 @@ def test_state_persists_and_reset_restarts(fresh_session, tmp_path):
                                   first[0])
 
 
+def test_a_float64_model_steps_as_its_float32_copy(fresh_session, tmp_path):
+  with fresh_session() as sess:
+    _saved_default(sess, tmp_path, problems.simple())
+  trajectories = {}
+  for dtype in (tf.float32, tf.float64):
+    with fresh_session() as sess:
+      x = tf.compat.v1.get_variable("x", [4], dtype=dtype,
+                                    initializer=tf.ones_initializer())
+      optimizer = l2l.LearnedOptimizer.from_path(tmp_path)
+      train_op = optimizer.minimize(tf.reduce_sum(tf.square(x)))
+      sess.run(tf.compat.v1.global_variables_initializer())
+      trajectories[dtype] = [_run_steps(sess, train_op, [x], 1)[0]
+                             for _ in range(3)]
+  single, double = trajectories[tf.float32], trajectories[tf.float64]
+  assert double[0].dtype == np.float64
+  assert np.abs(single[-1] - 1.0).max() > 1e-4
+  np.testing.assert_allclose(double, single, rtol=1e-6)
+
+
 def test_multi_net_assignment_by_rule(fresh_session, tmp_path):
   config = {
       "sgd": {"net": "Sgd", "net_options": {"learning_rate": 0.5}},

@@ -38,11 +38,13 @@ def _small_lstm_config(**options):
   return {"cw": {"net": "CoordinateWiseDeepLSTM", "net_options": net_options}}
 
 
-def _fixed_quadratic():
+def _fixed_quadratic(dtype=np.float32):
   def build():
-    x = tf.compat.v1.get_variable("x", initializer=FIXED_X0)
-    w = tf.compat.v1.get_variable("w", initializer=FIXED_W, trainable=False)
-    y = tf.compat.v1.get_variable("y", initializer=FIXED_Y, trainable=False)
+    x = tf.compat.v1.get_variable("x", initializer=FIXED_X0.astype(dtype))
+    w = tf.compat.v1.get_variable("w", initializer=FIXED_W.astype(dtype),
+                                  trainable=False)
+    y = tf.compat.v1.get_variable("y", initializer=FIXED_Y.astype(dtype),
+                                  trainable=False)
     return tf.reduce_sum(tf.square(tf.linalg.matvec(w, x) - y))
   return build
 
@@ -62,14 +64,15 @@ def _sgd_positions(x, steps, learning_rate=LR):
   return np.array(positions)
 
 
-def _meta_gradient(fresh_session, ref, second_derivatives, recompute=False):
+def _meta_gradient(fresh_session, ref, second_derivatives, recompute=False,
+                   dtype=np.float32):
   """The meta-loss gradient of a fixed LSTM on a fixed problem, flattened."""
   values = ref.random_checkpoint(3, 1, (4, 4), 1)
   with fresh_session() as sess:
     optimizer = meta.MetaOptimizer(
         **_small_lstm_config(initializer=values, scale=0.1,
                              preprocess_name="identity"))
-    info = optimizer.meta_loss(_fixed_quadratic(), 4,
+    info = optimizer.meta_loss(_fixed_quadratic(dtype), 4,
                                second_derivatives=second_derivatives,
                                recompute=recompute)
     gradients = tf.gradients(info.loss, optimizer.trainable_variables())
@@ -247,6 +250,44 @@ def test_recompute_gives_the_same_meta_gradient(fresh_session, ref,
   recomputed = _meta_gradient(fresh_session, ref, second_derivatives,
                               recompute=True)
   np.testing.assert_allclose(recomputed, kept, rtol=1e-6, atol=1e-9)
+
+
+def test_a_float64_problem_meta_trains_as_its_float32_copy(fresh_session,
+                                                          ref):
+  # The nets step a float64 variable in float32 (`unroll.as_float32`): the
+  # unroll joins the variables into one LSTM call, casts, and the meta-loss
+  # sums float32 losses, so only the problem's own arithmetic differs.
+  single = _meta_gradient(fresh_session, ref, False)
+  double = _meta_gradient(fresh_session, ref, False, dtype=np.float64)
+  assert np.abs(single).max() > 1e-3
+  np.testing.assert_allclose(double, single, rtol=1e-4, atol=1e-6)
+
+
+def test_sgd_net_steps_a_float64_variable_in_its_type(sess, ref):
+  def build():
+    x = tf.compat.v1.get_variable("x", initializer=np.float64(1.0))
+    return tf.square(x)
+
+  optimizer = meta.MetaOptimizer(**_sgd_config())
+  info = optimizer.meta_loss(build, 3)
+  assert info.x[0].dtype == tf.float64
+  assert optimizer.fx_history.dtype == tf.float32
+  ref.init(sess)
+  (x_final,), history = sess.run([info.x, optimizer.fx_history])
+  expected = _sgd_positions(1.0, 3)
+  np.testing.assert_allclose(x_final, expected[3], rtol=1e-6)
+  np.testing.assert_allclose(history, expected**2, rtol=1e-6)
+
+
+def test_swarm_refuses_a_float64_problem_in_one_line(graph):
+  del graph  # The fresh default graph.
+  with pytest.raises(ValueError) as error:
+    meta.MetaOptimizer(num_particles=2).meta_loss(
+        problems.test_function("rastrigin", batch_size=1, num_dims=2,
+                               dtype="float64"), 2)
+  assert str(error.value) == (
+      "The swarm steps float32 variables only; x is float64. Build the "
+      "problem in float32, or run one particle.")
 
 
 def test_swarm_refuses_recompute():

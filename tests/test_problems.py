@@ -191,6 +191,19 @@ def test_test_function_reset_draws_a_new_instance(sess):
     ({"init_stddev": -1}, "rastrigin init_stddev must be >= 0, got -1"),
     ({"random_shift": -0.5}, "rastrigin random_shift must be >= 0"),
     ({"scale_range": 0.5}, "rastrigin scale_range must be >= 1, got 0.5"),
+    # What a command line passes as text ("random_shift=nan" is not a
+    # Python literal), and values that are no number at all.
+    ({"random_shift": "nan"},
+     "rastrigin random_shift must be a finite number >= 0, got 'nan'"),
+    ({"init_stddev": float("inf")},
+     "rastrigin init_stddev must be a finite number >= 0, got inf"),
+    ({"shift": "abc"}, "rastrigin shift must be a finite number, got 'abc'"),
+    ({"scale_range": None},
+     "rastrigin scale_range must be a finite number >= 1, got None"),
+    ({"num_dims": True}, "rastrigin num_dims must be a positive integer"),
+    ({"rotate": "yes"}, "rastrigin rotate must be True or False, got 'yes'"),
+    ({"dtype": "int32"}, "rastrigin dtype must be a floating-point type"),
+    ({"dtype": "abc"}, "rastrigin dtype must be a floating-point type"),
 ])
 def test_test_function_refuses_bad_options(options, message):
   with pytest.raises(ValueError, match=message):
@@ -260,10 +273,11 @@ def test_digits_convnet_is_cross_entropy_of_its_logits(sess):
 
 
 @pytest.mark.parametrize("argument", ["batch_size", "num_dims"])
-def test_square_cos_needs_positive_sizes(argument):
-  with pytest.raises(ValueError, match="square_cos {} must be >= 1, got "
-                     "0".format(argument)):
-    problems.square_cos(**{argument: 0})
+@pytest.mark.parametrize("value", [0, 2.5, "3"])
+def test_square_cos_needs_positive_integer_sizes(argument, value):
+  with pytest.raises(ValueError, match="square_cos {} must be a positive "
+                     "integer, got {!r}".format(argument, value)):
+    problems.square_cos(**{argument: value})
 
 
 # Real-data problems on the tiny files of the `data_dir` fixture.

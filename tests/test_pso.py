@@ -361,14 +361,18 @@ def test_result_unpacks_to_five():
     assert len(pso_opt.state.particles) == 2
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(num_particles=0), dict(num_particles=2.5), dict(num_particles=True),
-    dict(inertia="fast"), dict(social=float("nan")),
-    dict(initial_velocity_stddev=-1.0),
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(num_particles=0), "PSO num_particles must be a positive integer"),
+    (dict(num_particles=2.5), "PSO num_particles must be a positive integer"),
+    (dict(num_particles=True), "PSO num_particles must be a positive integer"),
+    (dict(inertia="fast"), "PSO inertia must be a finite number, got 'fast'"),
+    (dict(social=float("nan")), "PSO social must be a finite number, got nan"),
+    (dict(initial_velocity_stddev=-1.0),
+     "PSO initial_velocity_stddev must be >= 0, got -1.0"),
 ])
-def test_bad_options_are_rejected(kwargs):
+def test_bad_options_are_rejected(kwargs, message):
   with tf.Graph().as_default():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
       pso.build(problems.simple(), **kwargs)
 
 

@@ -86,3 +86,37 @@ def test_net_updates_of_an_sgd_net(sess):
   np.testing.assert_allclose(first, [-1.0, -2.0])
   np.testing.assert_allclose(second, [0.5])
   assert unroll.net_updates(net, [], []) == ([], [])
+
+
+def test_net_updates_step_a_float64_variable_in_float32(sess):
+  net = networks.factory("Sgd", {"learning_rate": 0.1})
+  grads = [tf.constant([2.0, 1.0 / 3.0], tf.float64), tf.constant([4.0])]
+  state = [net.initial_state_for_inputs(tf.zeros([2])),
+           net.initial_state_for_inputs(grads[1])]
+  deltas, _ = unroll.net_updates(net, grads, state)
+  # Each update has its gradient's type; the float64 one is the float32
+  # step, cast (so 1/3 is rounded to float32 first).
+  assert [d.dtype for d in deltas] == [tf.float64, tf.float32]
+  first, second = sess.run(deltas)
+  np.testing.assert_array_equal(
+      first, (np.float32(-0.1) * np.float32([2.0, 1.0 / 3.0])).astype(
+          np.float64))
+  np.testing.assert_allclose(second, [-0.4])
+
+
+def test_loop_updates_of_a_joined_lstm_cast_each_variable_back(sess):
+  net = networks.factory("CoordinateWiseDeepLSTM", {"layers": (3,)})
+  grads = [tf.constant([[0.5, -1.0]], tf.float64), tf.constant([2.0])]
+  shapes = [g.shape for g in grads]
+  states = [net.initial_state_for_inputs(tf.zeros(s)) for s in shapes]
+  joined = unroll.loop_state(net, states, True)
+  deltas, _ = unroll.loop_updates(net, grads, joined, True)
+  single = unroll.loop_updates(
+      net, [tf.cast(g, tf.float32) for g in grads], joined, True)[0]
+  assert [d.dtype for d in deltas] == [tf.float64, tf.float32]
+  sess.run(tf.compat.v1.global_variables_initializer())
+  got, expected = sess.run([deltas, single])
+  for a, b in zip(got, expected):
+    assert a.shape == b.shape
+    np.testing.assert_array_equal(a, b.astype(a.dtype))
+  assert np.abs(expected[0]).max() > 0

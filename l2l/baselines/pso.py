@@ -33,13 +33,12 @@ Typical use:
 """
 
 import collections
-import math
-import numbers
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from l2l import checks
 from l2l.core import interception
 from l2l.core import particles
 
@@ -107,16 +106,6 @@ class PSO(_PSOFields):
     return getattr(self, "_row_losses", None)
 
 
-def _check_number(name, value, minimum=None):
-  if (not isinstance(value, numbers.Real) or isinstance(value, bool) or
-      not math.isfinite(value)):
-    raise ValueError("PSO option {}={!r} must be a finite number.".format(
-        name, value))
-  if minimum is not None and value < minimum:
-    raise ValueError("PSO option {}={!r} must be at least {}.".format(
-        name, value, minimum))
-
-
 def _default_random_uniform(shape, dtype):
   return tf.random.uniform(shape, dtype=dtype)
 
@@ -137,14 +126,12 @@ def _leader_values(values, leader):
 def _check_options(num_particles, inertia, cognitive, social,
                    initial_velocity_stddev):
   """Raises ValueError for an option `build` cannot use."""
-  if (isinstance(num_particles, bool) or
-      not isinstance(num_particles, numbers.Integral) or num_particles < 1):
-    raise ValueError("num_particles must be a positive integer, got {!r}."
-                     .format(num_particles))
-  _check_number("inertia", inertia)
-  _check_number("cognitive", cognitive)
-  _check_number("social", social)
-  _check_number("initial_velocity_stddev", initial_velocity_stddev, 0.0)
+  checks.check_integer("PSO num_particles", num_particles)
+  checks.check_number("PSO inertia", inertia)
+  checks.check_number("PSO cognitive", cognitive)
+  checks.check_number("PSO social", social)
+  checks.check_number("PSO initial_velocity_stddev", initial_velocity_stddev,
+                      0)
 
 
 def _read_swarm(make_loss, particles_, constants, per_row):

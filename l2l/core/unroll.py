@@ -136,8 +136,31 @@ def net_updates(net, grads, state):
   """
   if not grads:
     return [], []
-  deltas, next_state = zip(*[net(g, s) for g, s in zip(grads, state)])
-  return list(deltas), list(next_state)
+  deltas, next_state = zip(*[net(g, s) for g, s in zip(_in_float32(grads),
+                                                          state)])
+  return _as_variables(deltas, grads), list(next_state)
+
+
+def as_float32(tensor):
+  """`tensor`, cast to float32 unless it is float32 already.
+
+  The nets compute in float32: their weights and states are float32, as
+  DeepMind's were, and so are the unroll's losses. A variable of another
+  floating-point type (a float64 model's) is stepped by casting its
+  gradient to float32 on the way in and the update back to the variable's
+  type; float32 tensors get no cast, so their graphs are as before.
+  """
+  return tensor if tensor.dtype == tf.float32 else tf.cast(tensor,
+                                                           tf.float32)
+
+
+def _in_float32(grads):
+  return [as_float32(g) for g in grads]
+
+
+def _as_variables(deltas, grads):
+  return [d if d.dtype == g.dtype else tf.cast(d, g.dtype)
+          for d, g in zip(deltas, grads)]
 
 
 def joins(net, num_variables, len_unroll):
@@ -202,5 +225,7 @@ def loop_updates(net, grads, state, joined, recompute=False):
     `(deltas, next_state)`: one delta per variable and the next loop state.
   """
   if joined:
-    return net.joint_call(grads, state, recompute=recompute)
+    deltas, next_state = net.joint_call(_in_float32(grads), state,
+                                        recompute=recompute)
+    return _as_variables(deltas, grads), next_state
   return net_updates(net, grads, state)

@@ -122,7 +122,7 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
                                      [tf.convert_to_tensor(s) for s in slots])
     (delta,), (next_state,) = unroll.net_updates(
         self._nets[self._net_ids[index]],
-        [tf.cast(tf.convert_to_tensor(gradient), tf.float32)], [state])
+        [tf.convert_to_tensor(gradient)], [state])
     self.assign_add(variable, delta)
     for slot, value in zip(slots, tf.nest.flatten(next_state)):
       self.assign(slot, value)

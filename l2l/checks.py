@@ -1,0 +1,75 @@
+"""Checks of option values a user gives, with one style of message.
+
+Options reach the library from command lines ("rastrigin:init_stddev=nan"
+is read as the text "nan"), from scripts and from saved files, so a value
+may be of any type. Each check raises ValueError naming the option, what
+was expected and what was given; the commands turn that into their
+one-line error. A bool is not taken for a number: `True` for a spread or a
+count is a mistake, not 1.
+"""
+
+import math
+import numbers
+
+
+def check_integer(what, value, minimum=1):
+  """Raises ValueError unless `value` is an integer of at least `minimum`.
+
+  Args:
+    what: the option, as the message names it (e.g. "rastrigin num_dims").
+    value: the value given.
+    minimum: the smallest value allowed.
+
+  Raises:
+    ValueError: for a non-integer (a bool included) or a value below
+      `minimum`.
+  """
+  if (isinstance(value, bool) or not isinstance(value, numbers.Integral) or
+      value < minimum):
+    expected = ("a positive integer" if minimum == 1 else
+                "an integer >= {}".format(minimum))
+    raise ValueError("{} must be {}, got {!r}.".format(what, expected, value))
+
+
+def check_number(what, value, minimum=None):
+  """Raises ValueError unless `value` is a finite real number >= `minimum`.
+
+  Args:
+    what: the option, as the message names it.
+    value: the value given.
+    minimum: the smallest value allowed, or None for any.
+
+  Raises:
+    ValueError: for a non-number (a bool or text included), NaN, an
+      infinity (or an integer too large for a float), or a value below
+      `minimum`.
+  """
+  bound = "" if minimum is None else " >= {}".format(minimum)
+  if (isinstance(value, bool) or not isinstance(value, numbers.Real) or
+      not _fits_a_float(value)):
+    raise ValueError("{} must be a finite number{}, got {!r}.".format(
+        what, bound, value))
+  if minimum is not None and value < minimum:
+    raise ValueError("{} must be{}, got {!r}.".format(what, bound, value))
+
+
+def _fits_a_float(value):
+  """Whether `value` is a finite float: not NaN, infinite, or too large."""
+  try:
+    return math.isfinite(float(value))
+  except OverflowError:  # An integer beyond the float range.
+    return False
+
+
+def check_bool(what, value):
+  """Raises ValueError unless `value` is True or False.
+
+  Args:
+    what: the option, as the message names it.
+    value: the value given.
+
+  Raises:
+    ValueError: for anything but a bool (1 and "yes" included).
+  """
+  if not isinstance(value, bool):
+    raise ValueError("{} must be True or False, got {!r}.".format(what, value))
