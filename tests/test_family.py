@@ -230,7 +230,16 @@ def test_family_seed_defaults_to_the_graph_seed():
     ("nonsense=1", "Bad family option 'nonsense=1'"),
     ("scale_range", "Bad family option 'scale_range'"),
     ("random_width=maybe", "random_width must be true or false"),
-    ("max_width=wide", "max_width must be a int"),
+    ("max_width=wide", "Family option max_width must be an integer, got "
+                       "'wide'"),
+    ("scale_range=big", "Family option scale_range must be a number"),
+    # float() reads these; they are no finite number.
+    ("mlp_weight=nan", "Family option mlp_weight must be a finite number, "
+                       "got nan"),
+    ("scale_range=inf", "Family option scale_range must be a finite number"),
+    ("max_log10_condition=1e400", "max_log10_condition must be a finite "
+                                  "number, got inf"),
+    ("fixed_width=0", "Family option fixed_width must be a positive integer"),
     ("mlp_weight=0,logistic_weight=0,quadratic_weight=0",
      "must be >= 0 and not all 0"),
     ("datasets=mnist", "datasets must be a non-empty subset"),
@@ -241,6 +250,18 @@ def test_family_seed_defaults_to_the_graph_seed():
 def test_parse_options_rejects_bad_options(text, message):
   with pytest.raises(ValueError, match=message):
     family.parse_options(text)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"max_width": 8.0}, "Family option max_width must be a positive "
+                         "integer, got 8.0"),
+    ({"standardize": 1}, "Family option standardize must be True or False"),
+    ({"scale_range": "2"}, "Family option scale_range must be a finite "
+                           "number, got '2'"),
+])
+def test_family_config_checks_the_type_of_every_field(options, message):
+  with pytest.raises(ValueError, match=message):
+    family.FamilyConfig(**options)
 
 
 def test_parse_options_reads_every_type():

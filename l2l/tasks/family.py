@@ -53,6 +53,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from l2l import checks
 from l2l.data import datasets
 
 KINDS = ("mlp", "logistic", "quadratic")
@@ -133,6 +134,17 @@ class FamilyConfig:
   max_unroll_factor: float = 10.0
 
   def __post_init__(self):
+    # Each field's type first: a NaN weight or spread passes every range
+    # check below and would fail, or poison the draws, much later.
+    for field in dataclasses.fields(self):
+      what = "Family option " + field.name
+      value = getattr(self, field.name)
+      if field.type is bool:
+        checks.check_bool(what, value)
+      elif field.type is int:
+        checks.check_integer(what, value)
+      elif field.type is float:
+        checks.check_number(what, value)
     weights = [self.mlp_weight, self.logistic_weight, self.quadratic_weight]
     if min(weights) < 0 or sum(weights) <= 0:
       raise ValueError("The kind weights (mlp_weight, logistic_weight, "
@@ -194,8 +206,9 @@ def _parse_value(name, text, default):
   try:
     return type(default)(text)
   except ValueError:
-    raise ValueError("Family option {} must be a {}, got {!r}.".format(
-        name, type(default).__name__, text)) from None
+    raise ValueError("Family option {} must be {}, got {!r}.".format(
+        name, "an integer" if isinstance(default, int) else "a number",
+        text)) from None
 
 
 def parse_options(text):
