@@ -350,10 +350,16 @@ class MetaOptimizer:
       `MetaLoss(loss, update, reset, fx, x, subproblem_constants)`.
 
     Raises:
-      ValueError: for a bad assignment, a checkpoint that does not fit, or
-        an unknown objective (or one other than "sum" for the swarm).
+      ValueError: for a `make_loss` that is not callable, a bad assignment,
+        a checkpoint that does not fit, an unknown objective (or one other
+        than "sum" for the swarm), or a swarm on variables other than
+        float32.
     """
     meta_objective.check(objective)
+    if not callable(make_loss):
+      raise ValueError("make_loss must be the problem's build function, a "
+                       "callable that returns the loss; got {!r}.".format(
+                           make_loss))
     if self._swarm.active and recompute:
       raise ValueError("recompute is for the single-point unroll; the swarm "
                        "does not take it.")

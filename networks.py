@@ -15,6 +15,7 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+from l2l import checks
 from l2l.checkpoint import l2l_file
 import preprocess
 from l2l.core import graph_mode  # pylint: disable=unused-import
@@ -537,9 +538,16 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
       name: module name.
 
     Raises:
-      ValueError: for bounds that do not hold `initial_step`, or a checkpoint
-        of another layout.
+      ValueError: for an option that is no finite number, bounds that do
+        not hold `initial_step`, or a checkpoint of another layout.
     """
+    for what, value in (("initial_step", initial_step),
+                        ("step_change", step_change),
+                        ("correction", correction), ("min_step", min_step),
+                        ("max_step", max_step), ("hyper_rate", hyper_rate)):
+      checks.check_number("AdaptiveStepLSTM " + what, value)
+    if horizon is not None:
+      checks.check_number("AdaptiveStepLSTM horizon", horizon)
     if not 0 < min_step <= initial_step <= max_step:
       raise ValueError(
           "AdaptiveStepLSTM needs 0 < min_step <= initial_step <= max_step, "
@@ -652,8 +660,18 @@ class Sgd(Network):
   has_parameters = False
 
   def __init__(self, learning_rate=0.001, name="sgd"):
+    """Creates the net.
+
+    Args:
+      learning_rate: the step's factor, a finite number >= 0.
+      name: module name.
+
+    Raises:
+      ValueError: for a learning rate that is no finite number >= 0.
+    """
     super().__init__(name=name)
-    self._learning_rate = learning_rate
+    checks.check_number("Sgd learning_rate", learning_rate, 0)
+    self._learning_rate = float(learning_rate)
 
   def __call__(self, inputs, prev_state):
     return -self._learning_rate * inputs, prev_state
@@ -670,11 +688,28 @@ class Adam(Network):
 
   def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8,
                name="adam"):
+    """Creates the net.
+
+    Args:
+      learning_rate: the step's factor, a finite number >= 0.
+      beta1, beta2: the moments' decay rates, in [0, 1).
+      epsilon: added to the second moment's root, >= 0.
+      name: module name.
+
+    Raises:
+      ValueError: for an option out of its range, or no finite number.
+    """
     super().__init__(name=name)
-    self._learning_rate = learning_rate
-    self._beta1 = beta1
-    self._beta2 = beta2
-    self._epsilon = epsilon
+    checks.check_number("Adam learning_rate", learning_rate, 0)
+    checks.check_number("Adam epsilon", epsilon, 0)
+    for what, beta in (("Adam beta1", beta1), ("Adam beta2", beta2)):
+      checks.check_number(what, beta, 0)
+      if not beta < 1:
+        raise ValueError("{} must be < 1, got {!r}.".format(what, beta))
+    self._learning_rate = float(learning_rate)
+    self._beta1 = float(beta1)
+    self._beta2 = float(beta2)
+    self._epsilon = float(epsilon)
 
   def __call__(self, inputs, prev_state):
     m, v, t = prev_state

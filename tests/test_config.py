@@ -35,6 +35,13 @@ from l2l.swarm import config
     ({"hop_threshold": -0.1}, "hop_threshold"),
     ({"step_shrink": 0.0}, "step_shrink"),
     ({"step_shrink": 1.5}, "step_shrink"),
+    # No finite number: each passed every range check once.
+    ({"momentum_beta": float("nan")}, "momentum_beta must be a finite"),
+    ({"gp_nugget": float("inf")}, "gp_nugget must be a finite number"),
+    ({"step_noise": float("nan")}, "step_noise must be a finite number"),
+    ({"attention_hidden_size": 2.5},
+     "attention_hidden_size must be a positive integer, got 2.5"),
+    ({"num_posterior_samples": 0}, "num_posterior_samples must be a positive"),
 ])
 def test_bad_options_name_the_option(options, name):
   with pytest.raises(ValueError, match="Swarm option " + name):

@@ -290,6 +290,15 @@ def test_swarm_refuses_a_float64_problem_in_one_line(graph):
       "problem in float32, or run one particle.")
 
 
+@pytest.mark.parametrize("make_loss", ["quadratic", None])
+def test_a_make_loss_that_is_no_function_is_one_line(graph, make_loss):
+  del graph  # The fresh default graph.
+  with pytest.raises(ValueError, match="make_loss must be the problem's "
+                     "build function, a callable that returns the loss; got "
+                     "{!r}".format(make_loss)):
+    meta.MetaOptimizer().meta_loss(make_loss, 2)
+
+
 def test_swarm_refuses_recompute():
   with pytest.raises(ValueError, match="recompute is for the single-point "
                      "unroll"):

@@ -144,6 +144,40 @@ def test_factory_bad_options_names_the_net():
     networks.factory("Sgd", {"layers": (3,)})
 
 
+@pytest.mark.parametrize("net, options, message", [
+    ("Sgd", {"learning_rate": "fast"},
+     "Sgd learning_rate must be a finite number >= 0, got 'fast'"),
+    ("Sgd", {"learning_rate": float("nan")},
+     "Sgd learning_rate must be a finite number >= 0, got nan"),
+    ("Adam", {"learning_rate": -1.0}, "Adam learning_rate must be >= 0"),
+    ("Adam", {"beta1": 1}, "Adam beta1 must be < 1, got 1"),
+    ("Adam", {"beta2": "x"}, "Adam beta2 must be a finite number >= 0"),
+    ("Adam", {"epsilon": float("inf")},
+     "Adam epsilon must be a finite number >= 0, got inf"),
+    ("AdaptiveStepLSTM", {"step_change": float("nan")},
+     "AdaptiveStepLSTM step_change must be a finite number, got nan"),
+    ("AdaptiveStepLSTM", {"horizon": "long"},
+     "AdaptiveStepLSTM horizon must be a finite number, got 'long'"),
+])
+def test_factory_refuses_an_option_of_no_use_in_one_line(graph, net, options,
+                                                          message):
+  # Before, a text value or an integer beta failed inside TensorFlow, and a
+  # NaN rate gave NaN steps.
+  del graph  # The fresh default graph.
+  with pytest.raises(ValueError, match=message):
+    networks.factory(net, options)
+
+
+def test_adam_net_takes_integer_rates(sess):
+  # An integer beta once made tf.pow fail on int32 against float32.
+  net = networks.factory("Adam", {"learning_rate": 1, "beta1": 0,
+                                  "beta2": 0, "epsilon": 0})
+  gradient = tf.constant([2.0, -4.0])
+  update, _ = net(gradient, net.initial_state_for_inputs(gradient))
+  # With no memory, Adam's first step is -lr * g / |g|.
+  np.testing.assert_allclose(sess.run(update), [-1.0, 1.0])
+
+
 def test_factory_builds_configured_net(sess):
   net = networks.factory("Sgd", {"learning_rate": 0.25})
   update, _ = net(tf.constant([2.0, -4.0]), ())

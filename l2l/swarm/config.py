@@ -1,7 +1,8 @@
 """Options of LOIS swarm mode, each defaulting to the paper's value."""
 
 import dataclasses
-import numbers
+
+from l2l import checks
 
 # The net id under which the swarm's feature-attention weights are saved
 # (`attention.l2l`); reserved, so no optimizer net may take it.
@@ -158,17 +159,15 @@ class SwarmConfig:
           raise ValueError("Swarm option {}={!r} must be one of {}.".format(
               field.name, value, ", ".join(_CHOICES[field.name])))
         continue
+      what = "Swarm option " + field.name
       if field.type is bool:
-        valid = isinstance(value, bool)
-      elif field.default is None:
-        valid = value is None or isinstance(value, numbers.Real)
+        checks.check_bool(what, value)
+      elif field.default is None and value is None:
+        continue
+      elif field.type is int:
+        checks.check_integer(what, value)
       else:
-        valid = (isinstance(value, numbers.Real) and
-                 not isinstance(value, bool))
-      if not valid:
-        raise ValueError("Swarm option {}={!r} must be {}.".format(
-            field.name, value, "True or False" if field.type is bool
-            else "a number"))
+        checks.check_number(what, value)
     if not self.step_scale > 0:
       raise ValueError("Swarm option step_scale must be > 0, got {!r}."
                        .format(self.step_scale))
@@ -187,10 +186,6 @@ class SwarmConfig:
     if not 0 <= self.hop_threshold <= 1:
       raise ValueError("Swarm option hop_threshold must be in [0, 1], got "
                        "{!r}.".format(self.hop_threshold))
-    if (not isinstance(self.num_particles, numbers.Integral) or
-        isinstance(self.num_particles, bool) or self.num_particles < 1):
-      raise ValueError("Swarm option num_particles must be a positive "
-                       "integer, got {!r}.".format(self.num_particles))
 
   @classmethod
   def option_names(cls):
