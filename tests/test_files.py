@@ -1,13 +1,15 @@
 """Tests for l2l/files.py: atomic writes, the one file-mode policy, leftovers
-of killed writers and directory locks."""
+of killed writers, directory locks and reading .npz archives."""
 
 import errno
 import os
+import pickle
 import stat
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from l2l import files
@@ -180,3 +182,34 @@ def test_a_killed_holder_does_not_leave_the_directory_locked(tmp_path):
     holder.wait()
   with files.directory_lock(str(tmp_path), "me"):
     pass
+
+
+def test_read_npz_reads_every_array(tmp_path):
+  where = tmp_path / "a.npz"
+  np.savez(where, x=np.arange(3), y=np.float32(0.5))
+  arrays = files.read_npz(where)
+  assert sorted(arrays) == ["x", "y"]
+  np.testing.assert_array_equal(arrays["x"], [0, 1, 2])
+  assert arrays["y"] == np.float32(0.5)
+
+
+def test_read_npz_refuses_what_np_load_would_unpickle_or_misread(tmp_path):
+  text = tmp_path / "text.npz"
+  text.write_text("hello")
+  single = tmp_path / "single.npz"
+  with open(single, "wb") as stream:
+    np.save(stream, np.arange(3))  # An .npy file, which np.load reads.
+  pickled = tmp_path / "pickled.npz"
+  pickled.write_bytes(pickle.dumps({"x": 1}))
+  objects = tmp_path / "objects.npz"
+  np.savez(objects, x=np.array([{"a": 1}], dtype=object))
+  truncated = tmp_path / "truncated.npz"
+  np.savez(truncated, x=np.arange(1000))
+  truncated.write_bytes(truncated.read_bytes()[:-100])
+  for path in (text, single, pickled, truncated):
+    with pytest.raises(ValueError, match="not an .npz archive"):
+      files.read_npz(path)
+  with pytest.raises(ValueError, match="Object arrays cannot be loaded"):
+    files.read_npz(objects)
+  with pytest.raises(FileNotFoundError, match="No file"):
+    files.read_npz(tmp_path / "missing.npz")

@@ -34,6 +34,14 @@ def test_missing_or_corrupt_state_is_one_clear_error(tmp_path):
   with pytest.raises(training_state.TrainingStateError,
                      match="not a readable training state"):
     training_state.read(str(tmp_path))
+  # A file of text once got numpy's advice to load it with pickle.
+  with open(where, "w") as stream:
+    stream.write("hi\n")
+  with pytest.raises(training_state.TrainingStateError) as error:
+    training_state.read(str(tmp_path))
+  assert str(error.value) == (
+      "{} is not a readable training state: it is not an .npz archive (a "
+      "zip file of arrays)".format(where))
 
 
 # A state's trajectory settings, as a run before the meta-objective wrote.

@@ -23,7 +23,6 @@ import functools
 import gzip
 import os
 import struct
-import zipfile
 import zlib
 
 from absl import logging
@@ -283,17 +282,14 @@ def _load_mnist_idx(images_stamp, labels_stamp):
 def _read_npz_arrays(path, keys):
   """Returns the arrays stored under `keys` in an .npz file."""
   try:
-    with np.load(path, allow_pickle=False) as archive:
-      absent = [key for key in keys if key not in archive.files]
-      if absent:
-        raise _data_error(
-            "%r lacks key(s) %s; it has %s." %
-            (path, ", ".join(absent), sorted(archive.files)), "mnist")
-      return [archive[key] for key in keys]
-  except DataError:
-    raise
-  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    archive = files.read_npz(path)
+  except (OSError, ValueError) as e:
     raise _data_error("Could not read %r: %s." % (path, e), "mnist") from e
+  absent = [key for key in keys if key not in archive]
+  if absent:
+    raise _data_error("%r lacks key(s) %s; it has %s." %
+                      (path, ", ".join(absent), sorted(archive)), "mnist")
+  return [archive[key] for key in keys]
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)

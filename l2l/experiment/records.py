@@ -20,8 +20,6 @@ import os
 import platform
 import re
 import sys
-import zipfile
-import zlib
 
 import numpy as np
 
@@ -131,12 +129,8 @@ def read(path):
   if not os.path.exists(path):
     raise FileNotFoundError("No records file {}.".format(path))
   try:
-    with zipfile.ZipFile(path):
-      pass  # np.load reads other formats too; a records file is a zip.
-    with np.load(path, allow_pickle=False) as data:
-      arrays = {key: data[key] for key in data.files}
-  except (ValueError, OSError, EOFError, zipfile.BadZipFile,
-          zlib.error) as error:
+    arrays = files.read_npz(path)
+  except ValueError as error:
     raise RecordsError("{} is not a records file: {}".format(path, error))
   if "losses" not in arrays or "settings" not in arrays:
     raise RecordsError("{} is not a records file: it has {} but needs losses "

@@ -22,8 +22,6 @@ names them so the resumed run can say it continues with fresh draws.
 import dataclasses
 import json
 import os
-import zipfile
-import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -169,11 +167,9 @@ def read(save_path):
         "No training state in {} (expected {}); run without --resume to "
         "start training.".format(save_path, where))
   try:
-    with np.load(where, allow_pickle=False) as data:
-      arrays = {key: data[key] for key in data.files}
+    arrays = files.read_npz(where)
     info = json.loads(str(arrays.pop("info")))
-  except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile,
-          zlib.error) as error:
+  except (KeyError, ValueError) as error:
     raise TrainingStateError("{} is not a readable training state: {}".format(
         where, error)) from error
   if not isinstance(info, dict) or info.get("version") != VERSION:
