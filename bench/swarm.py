@@ -376,23 +376,49 @@ def row_scores(problem, swarms):
   return results
 
 
-def write_scores(settings, scored):
-  """Writes `scored` {(dims, row): [Score]} to --scores_file as JSON."""
+def write_scores(swarms, scored):
+  """Writes `scored` {(dims, row): [Score]} to --scores_file as JSON.
+
+  With the settings text, the file keeps the descriptions of the learned
+  swarms it scored, so that joined files name every swarm once.
+  """
   records = [{"dims": dims, "row": row, "method": r.method,
               "setting": r.setting, "bests": [float(b) for b in r.bests]}
              for (dims, row), results in scored.items() for r in results]
   files.write_atomic(FLAGS.scores_file, json.dumps(
-      {"settings": settings, "scores": records}).encode("utf-8"))
+      {"settings": settings_text(swarms), "swarms": swarm_descriptions(swarms),
+       "scores": records}).encode("utf-8"))
+
+
+def joined_settings(contents):
+  """One settings text for scores files joined by --tables_from.
+
+  Runs split by method write the same sentence but for their learned
+  swarms: each file's list of swarms is replaced by all the files' swarms,
+  and equal texts are kept once. Files written before the swarms were
+  kept in them keep their own text.
+  """
+  everyone = list(dict.fromkeys(
+      description for content in contents
+      for description in content.get("swarms", [])))
+  texts = []
+  for content in contents:
+    text = content["settings"]
+    if "swarms" in content:
+      text = text.replace(swarm_list_text(content["swarms"]),
+                          swarm_list_text(everyone), 1)
+    texts.append(text)
+  return " ".join(dict.fromkeys(texts))
 
 
 def read_scores(paths):
-  """Joins --scores_file files: (settings texts, {dims: {row: [Score]}})."""
-  settings = []
+  """Joins --scores_file files: (settings text, {dims: {row: [Score]}})."""
+  contents = []
   joined = collections.defaultdict(lambda: collections.defaultdict(list))
   for path in paths:
     with open(path) as stream:
       content = json.load(stream)
-    settings.append(content["settings"])
+    contents.append(content)
     for record in content["scores"]:
       joined[record["dims"]][record["row"]].append(Score(
           record["method"], record["setting"], np.asarray(record["bests"])))
@@ -402,7 +428,7 @@ def read_scores(paths):
     ordered[dims] = collections.OrderedDict(
         (row, sorted(by_row[row], key=lambda r: r.method.startswith(
             LEARNED_PREFIX))) for row in ROWS if row in by_row)
-  return settings, ordered
+  return joined_settings(contents), ordered
 
 
 def report(dims, by_row, learned_labels):
@@ -519,6 +545,18 @@ def swarms_to_score(directory):
   return swarms
 
 
+def swarm_descriptions(swarms):
+  """What the settings text says of each learned swarm scored."""
+  return ["{} ({} particles x {} steps, {}{})".format(
+      label, particles, FLAGS.budget // particles, path,
+      "".join(", {}={}".format(*item) for item in options.items()))
+          for label, path, particles, options in swarms]
+
+
+def swarm_list_text(descriptions):
+  return "; ".join(descriptions) or "none in this run"
+
+
 def settings_text(swarms):
   return (
       "{} function+gradient evaluations per start set for every method; "
@@ -529,11 +567,7 @@ def settings_text(swarms):
       "per row and dimension on "
       "other instances (seed {}).".format(
           FLAGS.budget, 128 * eval_epochs(), eval_epochs(), FLAGS.seed,
-          "; ".join("{} ({} particles x {} steps, {}{})".format(
-              label, particles, FLAGS.budget // particles, path,
-              "".join(", {}={}".format(*item) for item in options.items()))
-                    for label, path, particles, options in swarms) or
-          "none in this run",
+          swarm_list_text(swarm_descriptions(swarms)),
           TRAINING_PROBLEM, REFINE_PROBLEM,
           evaluation.tuning_seed(FLAGS.seed)))
 
@@ -589,7 +623,7 @@ def main(argv):
                rows.values() for r in results if r.method.startswith(
                    LEARNED_PREFIX)}
     common.write_report("swarm", "\n".join(
-        [" ".join(dict.fromkeys(settings)) + "\n"] +
+        [settings + "\n"] +
         [report(dims, joined[dims], learned) for dims in sorted(joined)]),
                         FLAGS.output, start)
     return
@@ -613,7 +647,7 @@ def main(argv):
         scored[(dims, row)] = by_row[row]
         print_scores(dims, row, by_row[row])
         if FLAGS.scores_file:
-          write_scores(settings, scored)
+          write_scores(swarms, scored)
       sections.append(report(dims, by_row, learned_labels))
   common.write_report("swarm", "\n".join(sections), FLAGS.output, start)
 
