@@ -233,6 +233,57 @@ def test_evaluate_command_on_a_released_directory(tmp_path):
       by_mean) in completed.stdout)
 
 
+def test_a_swarm_flag_overrides_the_saved_swarm_without_num_particle(
+    tmp_path):
+  # It was ignored unless --num_particle came with it.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import meta  # pylint: disable=g-import-not-at-top
+  import problems  # pylint: disable=g-import-not-at-top
+  problem = "rastrigin:num_dims=2,batch_size=8"
+  with tf.Graph().as_default():
+    optimizer = meta.MetaOptimizer(num_particles=4, per_instance=True,
+                                   attraction_gain="hop", step_shrink=0.5)
+    optimizer.meta_loss(problems.test_function("rastrigin", num_dims=2,
+                                               batch_size=8), 2)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      optimizer.save(sess, str(tmp_path / "swarm"))
+  finals = {}
+  for name, flags in (("saved", []), ("flag", ["--swarm_step_shrink=1"]),
+                      ("both", ["--num_particle=4",
+                                "--swarm_step_shrink=1"])):
+    done = _evaluate("--problem=" + problem, "--optimizer=L2L",
+                     "--path=" + str(tmp_path / "swarm"), "--num_epochs=1",
+                     "--num_steps=30", "--records_dir=" + str(tmp_path / name),
+                     *flags)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (records_file,) = os.listdir(tmp_path / name)
+    arrays, settings = records.read(str(tmp_path / name / records_file))
+    assert arrays["final_row_losses"].shape == (1, 4, 8)
+    finals[name] = arrays["final_row_losses"]
+    assert settings["swarm_options"].get("step_shrink") == (
+        1 if flags else None)
+  np.testing.assert_array_equal(finals["flag"], finals["both"])
+  assert not np.array_equal(finals["flag"], finals["saved"])
+
+
+def test_flags_the_evaluation_does_not_use_are_named(tmp_path):
+  done = _evaluate("--problem=simple", "--optimizer=Adam", "--num_epochs=1",
+                   "--num_steps=2", "--swarm_hop_noise=0.3",
+                   "--pso_inertia=0.5", "--records_dir=" + str(tmp_path))
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert ("--swarm_hop_noise has no effect: --optimizer=Adam is no learned "
+          "swarm." in done.stderr)
+  assert ("--pso_inertia has no effect: --optimizer=Adam is not PSO."
+          in done.stderr)
+  done = _evaluate("--problem=simple", "--optimizer=PSO", "--num_epochs=1",
+                   "--num_steps=2", "--learning_rate=0.1",
+                   "--records_dir=" + str(tmp_path))
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert ("--learning_rate has no effect: --optimizer=PSO has no learning "
+          "rate." in done.stderr)
+
+
 def test_an_optimizer_saved_by_a_script_loads_in_evaluate(tmp_path):
   # The README's "In your own scripts" route: MetaOptimizer() with its
   # default net, saved by the script, evaluated by the command.

@@ -457,6 +457,18 @@ def test_train_command_swarm_objective_flags(tmp_path):
   assert "Best particle per start set: mean final loss" in evaluated.stdout
 
 
+def test_swarm_flags_without_a_swarm_are_named(tmp_path):
+  done = _train("--problem=simple", "--save_path=" + str(tmp_path / "one"),
+                "--num_epochs=1", "--evaluation_epochs=1", "--num_steps=2",
+                "--unroll_length=2", "--swarm_hop_noise=0.3",
+                "--swarm_objective=final_best")
+  assert done.returncode == 0, done.stderr
+  assert ("--swarm_hop_noise, --swarm_objective have no effect: "
+          "--num_particle=1 trains one point, not a swarm." in done.stderr)
+  with open(tmp_path / "one" / "manifest.json") as stream:
+    assert json.load(stream)["swarm"]["num_particles"] == 1
+
+
 def test_train_command_hop_swarm_flags(tmp_path):
   save_path = tmp_path / "hop"
   done = _train("--problem=rastrigin:num_dims=3,batch_size=4",

@@ -124,6 +124,29 @@ def check_writable_directory(name, path=None):
         name, path, error.strerror or error, existing))
 
 
+def given_flags(prefix):
+  """The flags named `prefix...` that the command line gave, by name."""
+  return sorted(name for name in FLAGS
+                if name.startswith(prefix) and FLAGS[name].present)
+
+
+def warn_unused(names, reason):
+  """Logs a warning that the given flags `names` change nothing.
+
+  A flag that a run cannot use is accepted, as the originals accepted it,
+  but said to be unused, so that a mistyped command does not pass for the
+  run that was meant.
+
+  Args:
+    names: flag names (none: no warning).
+    reason: why, e.g. "--optimizer=Adam is no learned swarm".
+  """
+  if names:
+    logging.warning("%s %s no effect: %s.",
+                    ", ".join("--" + name for name in names),
+                    "has" if len(names) == 1 else "have", reason)
+
+
 def fail(message):
   """Reports a user error as one line on stderr and exits with status 1.
 

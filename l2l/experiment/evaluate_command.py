@@ -104,14 +104,32 @@ def _swarm_options():
       options["num_particles"] = FLAGS.num_particle
     return options
   # L2L runs a LOIS swarm; a baseline runs from as many starts.
+  if FLAGS.optimizer == "L2L":
+    # The saved manifest gives the swarm, its particles included; flags
+    # given here override it, with or without --num_particle.
+    options = shared_flags.swarm_flag_options(only_given=True)
+    if FLAGS.num_particle > 1:
+      options["num_particles"] = FLAGS.num_particle
+    return options
   if FLAGS.num_particle <= 1:
     return {}
-  if FLAGS.optimizer == "L2L":
-    # The saved manifest gives the swarm's other options; flags given here
-    # override them.
-    return dict(shared_flags.swarm_flag_options(only_given=True),
-                num_particles=FLAGS.num_particle)
   return {"num_particles": FLAGS.num_particle}
+
+
+def _warn_unused_flags():
+  """Warns of flags given that the chosen evaluation does not use."""
+  if FLAGS.optimizer != "L2L":
+    cli.warn_unused(cli.given_flags("swarm_"), "--optimizer={} is no learned "
+                    "swarm".format(FLAGS.optimizer))
+  if FLAGS.optimizer != "PSO":
+    cli.warn_unused(cli.given_flags("pso_"), "--optimizer={} is not "
+                    "PSO".format(FLAGS.optimizer))
+  if FLAGS.optimizer in ("L2L", "PSO"):
+    cli.warn_unused(cli.given_flags("learning_rate"), "--optimizer={} has no "
+                    "learning rate".format(FLAGS.optimizer))
+  elif FLAGS.tune:
+    cli.warn_unused(cli.given_flags("learning_rate"), "--tune picks the "
+                    "learning rate")
 
 
 def _report(result, figures, settings, path):
@@ -149,6 +167,7 @@ def _report(result, figures, settings, path):
 def main(argv):
   del argv
   validate_flags()
+  _warn_unused_flags()
   try:
     _evaluate_and_report()
   except KeyboardInterrupt:

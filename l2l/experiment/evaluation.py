@@ -245,9 +245,14 @@ def _build_l2l(problem, make_problem, net_config, net_assignments, path,
                swarm_options):
   if path is None:
     logging.warning("Evaluating an untrained L2L optimizer: no --path given.")
+  given = sorted(set(swarm_options) - {"num_particles"})
   net_config, net_assignments, swarm_options = saved_configuration(
       path, make_problem, net_config, net_assignments, swarm_options)
   num_particles = swarm_options.get("num_particles", 1)
+  if given and num_particles <= 1:
+    logging.warning("Swarm options %s have no effect: the optimizer runs "
+                    "one point (a swarm needs num_particles > 1).",
+                    ", ".join(given))
   if num_particles > 1 and lois_released.is_released_model(path):
     # LOIS's released files run as LOIS's code ran them.
     logging.info("%s is a LOIS released model: running it as released.",

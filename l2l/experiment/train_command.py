@@ -180,6 +180,8 @@ def _report(result):
 def swarm_options():
   """The swarm's options from the flags (empty for plain L2L)."""
   if FLAGS.num_particle <= 1:
+    cli.warn_unused(cli.given_flags("swarm_"), "--num_particle={} trains "
+                    "one point, not a swarm".format(FLAGS.num_particle))
     return {}
   return dict(shared_flags.swarm_flag_options(),
               objective=FLAGS.swarm_objective,
