@@ -1,8 +1,9 @@
-"""What bench/quality.py and bench/speed.py share.
+"""What the benchmarks share.
 
-The settings every benchmark states (the training horizon and unroll) and the
-output: one machine-readable `BENCH` line per figure on stdout, and markdown
-tables.
+The settings every benchmark states (the training horizon and unroll), the
+output (one machine-readable `BENCH` line per figure on stdout, and
+markdown tables), and how a benchmark starts: `run`, which turns bad input
+into one line, as the commands do, and `require_integers` for list flags.
 """
 
 import collections
@@ -14,8 +15,11 @@ import timeit
 
 # The scripts import this module before anything imports TensorFlow; cli
 # quiets its start-up notices, which would bury the figures.
+from absl import app
+from absl import flags
+
 from l2l import files
-from l2l.experiment import cli  # pylint: disable=unused-import
+from l2l.experiment import cli
 
 # Optimizer steps per meta-training epoch: the training horizon.
 TRAIN_STEPS = 100
@@ -112,6 +116,62 @@ def markdown_table(headers, rows):
   lines = [line(headers), line(["---"] * len(headers))]
   lines.extend(line(row) for row in rows)
   return "\n".join(lines) + "\n"
+
+
+def run(main):
+  """Runs a benchmark's `main` as `app.run` does, bad input as one line.
+
+  A flag refused by its validator is absl's one-line parse error; a value
+  that fails later (an unknown problem, missing data) is reported as the
+  commands report it (`cli.plain_errors`: "Error: ...", exit status 1;
+  `--verbosity=1` keeps the traceback).
+  """
+  def main_with_plain_errors(argv):
+    with cli.plain_errors():
+      return main(argv)
+  app.run(main_with_plain_errors)
+
+
+def require_integers(name, minimum=1):
+  """Makes absl refuse list flag `name` unless every item is an integer.
+
+  Args:
+    name: a `flags.DEFINE_list` flag.
+    minimum: the smallest value an item may take.
+  """
+  def valid(values):
+    return all(_is_integer_text(value) and int(value) >= minimum
+               for value in values)
+  flags.register_validator(
+      name, valid, message="expected integers >= {}, comma-separated".format(
+          minimum))
+
+
+def require_at_least(minimum, *names):
+  """Makes absl refuse the number flags `names` below `minimum`.
+
+  A flag whose value is None (a default meaning "not set") passes.
+  """
+  for name in names:
+    flags.register_validator(
+        name, lambda value, least=minimum: value is None or value >= least,
+        message="expected a number >= {}".format(minimum))
+
+
+def require_positive(*names):
+  """Makes absl refuse the float flags `names` unless finite and above 0."""
+  for name in names:
+    flags.register_validator(
+        name, lambda value: value is None or 0 < value < math.inf,
+        message="expected a finite number > 0")
+
+
+def _is_integer_text(text):
+  try:
+    int(text)
+  except ValueError:
+    return False
+  return True
 
 
 def print_environment(script):

@@ -34,7 +34,6 @@ import re
 import subprocess
 import tempfile
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
@@ -56,6 +55,10 @@ flags.DEFINE_integer("evaluation_epochs", 20, "Held-out instances scored.")
 flags.DEFINE_integer("seed", 1, "Seed of the runs.")
 flags.DEFINE_float("timeout", 900.0, "Seconds after which one run is "
                    "stopped as failed.")
+common.require_integers("workers")
+common.require_at_least(1, "epochs", "evaluation_epochs")
+common.require_positive("budget_seconds", "timeout")
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = "distributed"
@@ -198,4 +201,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

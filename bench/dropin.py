@@ -27,7 +27,6 @@ import math
 import tempfile
 import timeit
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -51,6 +50,9 @@ flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the reported runs "
                   "means.")
 flags.DEFINE_integer("tune_seed", 100003, "Seed of the tuning runs.")
 flags.DEFINE_string("output", None, "Also write the markdown table here.")
+common.require_integers("seeds", 0)
+common.require_at_least(1, "train_epochs")
+
 
 # Figures are read after these many steps: the meta-training horizon, 10x.
 HORIZONS = (common.TRAIN_STEPS, 10 * common.TRAIN_STEPS)
@@ -240,4 +242,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

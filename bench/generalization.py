@@ -100,6 +100,11 @@ flags.DEFINE_list("train_seeds", ["1", "2", "3"], "Graph-level seeds of "
                   "the VALIDATION tasks is compared (the digits run and the "
                   "ablation use the first).")
 flags.DEFINE_string("output", None, "Also write the markdown report here.")
+common.require_integers("train_seeds", 0)
+common.require_at_least(1, "train_epochs", "eval_epochs", "tune_epochs",
+                        "grid_stride", "unroll_length")
+common.require_positive("meta_learning_rate")
+
 
 # The held-out tasks (util.get_config names): none is ever drawn by the
 # family's defaults (`family.HELD_OUT_MLPS`; no convnet; breast_cancer's test
@@ -555,12 +560,10 @@ def main(argv):
     raise app.UsageError("--family={}: expected the family problem, "
                          "`family` or `family:<options>`.".format(
                              FLAGS.family))
-  if not FLAGS.train_seeds or not all(
-      seed.strip().lstrip("-").isdigit() for seed in FLAGS.train_seeds):
-    raise app.UsageError("--train_seeds={}: expected integers such as "
-                         "1,2,3.".format(",".join(FLAGS.train_seeds)))
-  if (FLAGS.unroll_length < 1 or
-      common.TRAIN_STEPS % FLAGS.unroll_length):
+  if not FLAGS.train_seeds:
+    raise app.UsageError("--train_seeds is empty: expected integers such as "
+                         "1,2,3.")
+  if common.TRAIN_STEPS % FLAGS.unroll_length:
     raise app.UsageError("--unroll_length={}: expected a positive divisor "
                          "of the {} training steps, such as 20 or {}.".format(
                              FLAGS.unroll_length, common.TRAIN_STEPS,
@@ -579,4 +582,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

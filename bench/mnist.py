@@ -55,7 +55,6 @@ import tempfile
 import time
 import timeit
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -116,6 +115,11 @@ flags.DEFINE_string("output_dir", None, "Where the plots, records files and "
                     "checkpoints go (default: a new temporary directory, "
                     "kept).")
 flags.DEFINE_string("output", None, "Also write the markdown report here.")
+common.require_at_least(1, "eval_epochs", "tune_epochs", "train_epochs",
+                        "checkpoint_period", "train_evaluation_epochs",
+                        "unroll_length")
+common.require_positive("meta_learning_rate")
+
 
 PROBLEM = "mnist"
 # Where the meta-training curve is kept, in --output_dir.
@@ -634,4 +638,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

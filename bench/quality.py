@@ -24,7 +24,6 @@ import math
 import tempfile
 import timeit
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -49,6 +48,9 @@ flags.DEFINE_integer("num_particles", 1, "Swarm size: above 1, L2L is "
                      "meta-trained and evaluated as a LOIS swarm and PSO "
                      "with as many particles is added.")
 flags.DEFINE_string("output", None, "Also write the markdown tables here.")
+common.require_at_least(1, "train_epochs", "eval_epochs", "tune_epochs",
+                        "num_particles")
+
 
 # Loss read after these many steps: the training horizon, 2x and 5x.
 HORIZONS = tuple(m * common.TRAIN_STEPS for m in (1, 2, 5))
@@ -303,4 +305,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

@@ -54,7 +54,6 @@ import resource
 import subprocess
 import timeit
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
@@ -94,6 +93,11 @@ flags.DEFINE_string("worker", None, "Internal: measure one problem (a size "
                     "or 'mnist') in this process and print its figures as "
                     "JSON.")
 flags.DEFINE_bool("recompute", False, "Internal: the worker's recompute.")
+common.require_integers("sizes")
+common.require_integers("recompute_sizes")
+common.require_at_least(1, "min_steps", "matmul_size")
+common.require_positive("min_seconds")
+
 
 # Learning rate of the timed Adam (speed does not depend on it).
 ADAM_LEARNING_RATE = 0.01
@@ -357,4 +361,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)

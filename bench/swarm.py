@@ -98,7 +98,8 @@ flags.DEFINE_integer("train_seed", 1, "Graph-level seed of meta-training.")
 flags.DEFINE_string("rows", None, "Comma-separated row labels to run "
                     "(default: all).")
 flags.DEFINE_string("output", None, "Also write the markdown tables here.")
-flags.DEFINE_list("methods", ["learned", "pso", "numpy"], "Which methods to "
+METHODS = ("learned", "pso", "numpy")
+flags.DEFINE_list("methods", list(METHODS), "Which methods to "
                   "run: learned (the learned swarms), pso, numpy (Adam, "
                   "scipy, CMA-ES); with --scores_file, a long run splits "
                   "into processes whose files --tables_from joins.")
@@ -573,10 +574,18 @@ def settings_text(swarms):
 
 
 def validation_swarm(spec):
-  """(label, path, particles, swarm options) of a --validate entry."""
-  label, path, particles, *options = spec.split("=")
+  """(label, path, particles, swarm options) of a --validate entry.
+
+  Raises:
+    ValueError: for an entry not of the form
+      label=path=particles[=option:value...].
+  """
+  label, path, particles, *options = spec.split("=") + ["", ""]
+  if not (label and path and particles.isdigit() and int(particles) >= 1):
+    raise ValueError("--validate entry {!r}: expected label=path=particles"
+                     "[=option:value...]".format(spec))
   overrides = util.parse_problem_options(",".join(
-      option.replace(":", "=", 1) for option in options))
+      option.replace(":", "=", 1) for option in options if option))
   return label, path, int(particles), overrides
 
 
@@ -606,6 +615,28 @@ def validate(dims_list):
     sections.append("### {}-d validation\n\n{}".format(
         dims, table(list(by_row), by_row)))
   return "\n".join(sections)
+
+
+# The largest number of restarts needs one step each.
+common.require_at_least(max(ADAM_RESTARTS), "budget")
+common.require_at_least(1, "train_epochs", "quick_train_epochs", "eval_epochs",
+                        "tune_start_sets")
+# Rosenbrock, a held-out row, needs two dimensions.
+common.require_integers("dims", 2)
+flags.register_validator(
+    "methods", lambda methods: set(methods) <= set(METHODS),
+    message="expected some of " + ", ".join(METHODS))
+flags.register_validator(
+    "validate", lambda specs: all(_is_validation_swarm(s) for s in specs or []),
+    message="expected label=path=particles[=option:value...] entries")
+
+
+def _is_validation_swarm(spec):
+  try:
+    validation_swarm(spec)
+  except ValueError:
+    return False
+  return True
 
 
 def main(argv):
@@ -653,4 +684,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run(main)
