@@ -59,7 +59,12 @@ from absl import logging
 import numpy as np
 
 import common  # First: it quiets TensorFlow before anything imports it.
-import equal_budget
+try:
+  import equal_budget
+except ImportError as missing:
+  # scipy and cma, the bench extras; one line, not a traceback.
+  sys.exit("Error: bench/swarm.py needs the bench extras ({}): pip install "
+           "-e '.[bench]'".format(missing))
 from l2l import files
 from l2l.experiment import evaluation
 from l2l.experiment import scores

@@ -380,10 +380,12 @@ def test_a_run_whose_problem_now_builds_another_net_is_refused(
   # Nothing of the run was touched.
   with open(training_state.path(tmp_path), "rb") as state:
     assert state.read() == state_before
-  # With the net it was trained with, it resumes.
-  monkeypatch.setattr(util, "DEFAULT_FAMILY_NET", started_with)
-  assert training.train(SMALL_FAMILY, save_path=str(tmp_path), resume=True,
-                        **dict(settings, num_epochs=4)).epochs == 4
+  if started_with == "cw":
+    # With the net it was trained with, it resumes (once is enough: the
+    # refusals above differ only in their message).
+    monkeypatch.setattr(util, "DEFAULT_FAMILY_NET", started_with)
+    assert training.train(SMALL_FAMILY, save_path=str(tmp_path), resume=True,
+                          **dict(settings, num_epochs=4)).epochs == 4
 
 
 def _readme_command(start):
