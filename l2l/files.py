@@ -241,11 +241,16 @@ def read_npz(path):
       file of another kind, a truncated or corrupt archive, or one that
       holds pickled objects), with what was wrong.
     FileNotFoundError: if `path` does not exist.
+    OSError: if it cannot be read (permissions, a directory).
   """
   # np.load reads .npy files and pickles too; an .npz archive is a zip.
   if not os.path.exists(path):
     raise FileNotFoundError("No file {}.".format(path))
-  if not zipfile.is_zipfile(path):
+  # Opened here so that a file that cannot be read says so (is_zipfile
+  # would call it "not a zip").
+  with open(path, "rb") as stream:
+    is_zip = zipfile.is_zipfile(stream)
+  if not is_zip:
     raise ValueError("it is not an .npz archive (a zip file of arrays)")
   try:
     with np.load(path, allow_pickle=False) as archive:

@@ -213,3 +213,5 @@ def test_read_npz_refuses_what_np_load_would_unpickle_or_misread(tmp_path):
     files.read_npz(objects)
   with pytest.raises(FileNotFoundError, match="No file"):
     files.read_npz(tmp_path / "missing.npz")
+  with pytest.raises(IsADirectoryError):
+    files.read_npz(tmp_path)

@@ -130,7 +130,7 @@ def read(path):
     raise FileNotFoundError("No records file {}.".format(path))
   try:
     arrays = files.read_npz(path)
-  except ValueError as error:
+  except (ValueError, OSError) as error:
     raise RecordsError("{} is not a records file: {}".format(path, error))
   if "losses" not in arrays or "settings" not in arrays:
     raise RecordsError("{} is not a records file: it has {} but needs losses "

@@ -169,7 +169,7 @@ def read(save_path):
   try:
     arrays = files.read_npz(where)
     info = json.loads(str(arrays.pop("info")))
-  except (KeyError, ValueError) as error:
+  except (KeyError, ValueError, OSError) as error:
     raise TrainingStateError("{} is not a readable training state: {}".format(
         where, error)) from error
   if not isinstance(info, dict) or info.get("version") != VERSION:
