@@ -235,6 +235,7 @@ def test_evaluate_command_on_a_released_directory(tmp_path):
       by_mean) in completed.stdout)
 
 
+@pytest.mark.slow
 def test_a_swarm_flag_overrides_the_saved_swarm_without_num_particle(
     tmp_path):
   # It was ignored unless --num_particle came with it.
