@@ -8,6 +8,7 @@ one-line error. A bool is not taken for a number: `True` for a spread or a
 count is a mistake, not 1.
 """
 
+import dataclasses
 import math
 import numbers
 
@@ -73,3 +74,31 @@ def check_bool(what, value):
   """
   if not isinstance(value, bool):
     raise ValueError("{} must be True or False, got {!r}.".format(what, value))
+
+
+def check_fields(config, prefix):
+  """Checks each bool, int and float field of a dataclass by its type.
+
+  A field whose default is None may be None. Fields of other types (text
+  choices, tuples) are left to the caller.
+
+  Args:
+    config: a dataclass instance, e.g. a `SwarmConfig`.
+    prefix: what the messages put before a field's name, e.g.
+      "Swarm option ".
+
+  Raises:
+    ValueError: for the first field whose value is not of its type (a
+      finite number for a float).
+  """
+  for field in dataclasses.fields(config):
+    value = getattr(config, field.name)
+    what = prefix + field.name
+    if field.default is None and value is None:
+      continue
+    if field.type is bool:
+      check_bool(what, value)
+    elif field.type is int:
+      check_integer(what, value)
+    elif field.type is float:
+      check_number(what, value)

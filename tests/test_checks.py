@@ -1,5 +1,7 @@
 """Tests for l2l/checks.py: option values of any type, one message style."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,25 @@ def test_check_bool_takes_only_true_and_false():
       checks.check_bool("rotate", value)
     assert str(error.value) == "rotate must be True or False, got {!r}.".format(
         value)
+
+
+@dataclasses.dataclass
+class _Options:
+  count: int = 1
+  rate: float = 0.5
+  scale: float = None
+  on: bool = False
+  name: str = "any"
+
+
+def test_check_fields_checks_each_field_by_its_type():
+  checks.check_fields(_Options(), "Option ")
+  checks.check_fields(_Options(scale=2, name=3), "Option ")
+  for options, message in (
+      (_Options(count=2.0), "Option count must be a positive integer"),
+      (_Options(rate=float("nan")), "Option rate must be a finite number"),
+      (_Options(rate=None), "Option rate must be a finite number, got None"),
+      (_Options(scale="big"), "Option scale must be a finite number"),
+      (_Options(on=1), "Option on must be True or False, got 1")):
+    with pytest.raises(ValueError, match=message):
+      checks.check_fields(options, "Option ")

@@ -152,22 +152,11 @@ class SwarmConfig:
   step_shrink: float = 1.0
 
   def __post_init__(self):
-    for field in dataclasses.fields(self):
-      value = getattr(self, field.name)
-      if field.name in _CHOICES:
-        if value not in _CHOICES[field.name]:
-          raise ValueError("Swarm option {}={!r} must be one of {}.".format(
-              field.name, value, ", ".join(_CHOICES[field.name])))
-        continue
-      what = "Swarm option " + field.name
-      if field.type is bool:
-        checks.check_bool(what, value)
-      elif field.default is None and value is None:
-        continue
-      elif field.type is int:
-        checks.check_integer(what, value)
-      else:
-        checks.check_number(what, value)
+    for name, choices in _CHOICES.items():
+      if getattr(self, name) not in choices:
+        raise ValueError("Swarm option {}={!r} must be one of {}.".format(
+            name, getattr(self, name), ", ".join(choices)))
+    checks.check_fields(self, "Swarm option ")
     if not self.step_scale > 0:
       raise ValueError("Swarm option step_scale must be > 0, got {!r}."
                        .format(self.step_scale))

@@ -136,15 +136,7 @@ class FamilyConfig:
   def __post_init__(self):
     # Each field's type first: a NaN weight or spread passes every range
     # check below and would fail, or poison the draws, much later.
-    for field in dataclasses.fields(self):
-      what = "Family option " + field.name
-      value = getattr(self, field.name)
-      if field.type is bool:
-        checks.check_bool(what, value)
-      elif field.type is int:
-        checks.check_integer(what, value)
-      elif field.type is float:
-        checks.check_number(what, value)
+    checks.check_fields(self, "Family option ")
     weights = [self.mlp_weight, self.logistic_weight, self.quadratic_weight]
     if min(weights) < 0 or sum(weights) <= 0:
       raise ValueError("The kind weights (mlp_weight, logistic_weight, "
