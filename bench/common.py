@@ -3,7 +3,8 @@
 The settings every benchmark states (the training horizon and unroll), the
 output (one machine-readable `BENCH` line per figure on stdout, and
 markdown tables), and how a benchmark starts: `run`, which turns bad input
-into one line, as the commands do, and `require_integers` for list flags.
+into one line, as the commands do, and `check_integers` for list flags (the
+others take `cli`'s checks).
 """
 
 import collections
@@ -16,7 +17,6 @@ import timeit
 # The scripts import this module before anything imports TensorFlow; cli
 # quiets its start-up notices, which would bury the figures.
 from absl import app
-from absl import flags
 
 from l2l import files
 from l2l.experiment import cli
@@ -121,10 +121,11 @@ def markdown_table(headers, rows):
 def run(main):
   """Runs a benchmark's `main` as `app.run` does, bad input as one line.
 
-  A flag refused by its validator is absl's one-line parse error; a value
-  that fails later (an unknown problem, missing data) is reported as the
-  commands report it (`cli.plain_errors`: "Error: ...", exit status 1;
-  `--verbosity=1` keeps the traceback).
+  A benchmark checks its flags first (`cli.check_at_least` and the like,
+  `check_integers`), each failing with one line; a value that fails later
+  (an unknown problem, missing data) is reported as the commands report it
+  (`cli.plain_errors`: "Error: ...", exit status 1; `--verbosity=1` keeps
+  the traceback).
   """
   def main_with_plain_errors(argv):
     with cli.plain_errors():
@@ -132,38 +133,21 @@ def run(main):
   app.run(main_with_plain_errors)
 
 
-def require_integers(name, minimum=1):
-  """Makes absl refuse list flag `name` unless every item is an integer.
+def check_integers(name, minimum=1):
+  """Exits with one line unless list flag `name` holds integers >= minimum.
+
+  The list flags' counterpart of `cli.check_at_least`.
 
   Args:
     name: a `flags.DEFINE_list` flag.
     minimum: the smallest value an item may take.
   """
-  def valid(values):
-    return all(_is_integer_text(value) and int(value) >= minimum
-               for value in values)
-  flags.register_validator(
-      name, valid, message="expected integers >= {}, comma-separated".format(
+  def integers(values):
+    if not all(_is_integer_text(value) and int(value) >= minimum
+               for value in values):
+      raise ValueError("expected integers >= {}, comma-separated".format(
           minimum))
-
-
-def require_at_least(minimum, *names):
-  """Makes absl refuse the number flags `names` below `minimum`.
-
-  A flag whose value is None (a default meaning "not set") passes.
-  """
-  for name in names:
-    flags.register_validator(
-        name, lambda value, least=minimum: value is None or value >= least,
-        message="expected a number >= {}".format(minimum))
-
-
-def require_positive(*names):
-  """Makes absl refuse the float flags `names` unless finite and above 0."""
-  for name in names:
-    flags.register_validator(
-        name, lambda value: value is None or 0 < value < math.inf,
-        message="expected a finite number > 0")
+  cli.check_with(name, integers)
 
 
 def _is_integer_text(text):

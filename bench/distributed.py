@@ -42,6 +42,7 @@ import common  # First: it quiets TensorFlow before anything imports it.
 import tensorflow as tf
 import meta
 import util
+from l2l.experiment import cli
 from l2l.experiment import evaluation
 
 FLAGS = flags.FLAGS
@@ -55,9 +56,6 @@ flags.DEFINE_integer("evaluation_epochs", 20, "Held-out instances scored.")
 flags.DEFINE_integer("seed", 1, "Seed of the runs.")
 flags.DEFINE_float("timeout", 900.0, "Seconds after which one run is "
                    "stopped as failed.")
-common.require_integers("workers")
-common.require_at_least(1, "epochs", "evaluation_epochs")
-common.require_positive("budget_seconds", "timeout")
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -173,6 +171,9 @@ def measure(workers):
 
 def main(argv):
   del argv
+  common.check_integers("workers")
+  cli.check_at_least(1, "epochs", "evaluation_epochs")
+  cli.check_positive_number("budget_seconds", "timeout")
   common.print_environment(SCRIPT)
   mode = "sync" if FLAGS.sync_replicas else "async"
   floats = parameter_count(FLAGS.problem)

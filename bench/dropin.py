@@ -37,6 +37,7 @@ import keras
 import l2l
 from l2l import files
 from l2l.data import datasets
+from l2l.experiment import cli
 from l2l.experiment import evaluation
 from l2l.experiment import training
 
@@ -50,8 +51,6 @@ flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the reported runs "
                   "means.")
 flags.DEFINE_integer("tune_seed", 100003, "Seed of the tuning runs.")
 flags.DEFINE_string("output", None, "Also write the markdown table here.")
-common.require_integers("seeds", 0)
-common.require_at_least(1, "train_epochs")
 
 
 # Figures are read after these many steps: the meta-training horizon, 10x.
@@ -219,6 +218,8 @@ def _benchmark(path, data):
 
 def main(argv):
   del argv
+  common.check_integers("seeds", 0)
+  cli.check_at_least(1, "train_epochs")
   common.print_environment("dropin")
   start = timeit.default_timer()
   train_images, train_labels = datasets.load_digits("train")

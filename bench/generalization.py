@@ -41,6 +41,7 @@ import numpy as np
 
 import common  # First: it quiets TensorFlow before anything imports it.
 from l2l.core import meta_objective
+from l2l.experiment import cli
 from l2l.experiment import evaluation
 from l2l.experiment import scores
 from l2l.experiment import training
@@ -100,10 +101,6 @@ flags.DEFINE_list("train_seeds", ["1", "2", "3"], "Graph-level seeds of "
                   "the VALIDATION tasks is compared (the digits run and the "
                   "ablation use the first).")
 flags.DEFINE_string("output", None, "Also write the markdown report here.")
-common.require_integers("train_seeds", 0)
-common.require_at_least(1, "train_epochs", "eval_epochs", "tune_epochs",
-                        "grid_stride", "unroll_length")
-common.require_positive("meta_learning_rate")
 
 
 # The held-out tasks (util.get_config names): none is ever drawn by the
@@ -556,6 +553,10 @@ def ablation_row(label, problem, task_scores):
 
 def main(argv):
   del argv
+  common.check_integers("train_seeds", 0)
+  cli.check_at_least(1, "train_epochs", "eval_epochs", "tune_epochs",
+                     "grid_stride", "unroll_length")
+  cli.check_positive_number("meta_learning_rate")
   if FLAGS.family.partition(":")[0] != "family":
     raise app.UsageError("--family={}: expected the family problem, "
                          "`family` or `family:<options>`.".format(

@@ -115,10 +115,6 @@ flags.DEFINE_string("output_dir", None, "Where the plots, records files and "
                     "checkpoints go (default: a new temporary directory, "
                     "kept).")
 flags.DEFINE_string("output", None, "Also write the markdown report here.")
-common.require_at_least(1, "eval_epochs", "tune_epochs", "train_epochs",
-                        "checkpoint_period", "train_evaluation_epochs",
-                        "unroll_length")
-common.require_positive("meta_learning_rate")
 
 
 PROBLEM = "mnist"
@@ -569,6 +565,10 @@ def settings_text(train_seconds):
 
 def main(argv):
   del argv
+  cli.check_at_least(1, "eval_epochs", "tune_epochs", "train_epochs",
+                     "checkpoint_period", "train_evaluation_epochs",
+                     "unroll_length")
+  cli.check_positive_number("meta_learning_rate")
   common.print_environment(SCRIPT)
   start = timeit.default_timer()
   output_dir = FLAGS.output_dir or tempfile.mkdtemp(prefix="l2l-mnist-bench-")

@@ -28,6 +28,7 @@ from absl import flags
 from absl import logging
 
 import common  # First: it quiets TensorFlow before anything imports it.
+from l2l.experiment import cli
 from l2l.experiment import evaluation
 from l2l.experiment import scores
 from l2l.experiment import training
@@ -48,8 +49,6 @@ flags.DEFINE_integer("num_particles", 1, "Swarm size: above 1, L2L is "
                      "meta-trained and evaluated as a LOIS swarm and PSO "
                      "with as many particles is added.")
 flags.DEFINE_string("output", None, "Also write the markdown tables here.")
-common.require_at_least(1, "train_epochs", "eval_epochs", "tune_epochs",
-                        "num_particles")
 
 
 # Loss read after these many steps: the training horizon, 2x and 5x.
@@ -293,6 +292,8 @@ def problem_table(problem, results):
 
 def main(argv):
   del argv
+  cli.check_at_least(1, "train_epochs", "eval_epochs", "tune_epochs",
+                     "num_particles")
   common.print_environment("quality")
   start = timeit.default_timer()
   sections = []

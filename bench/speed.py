@@ -63,6 +63,7 @@ import tensorflow as tf
 from l2l.core import interception
 from l2l.core import native
 from l2l.data import datasets
+from l2l.experiment import cli
 import meta
 import networks
 import problems
@@ -93,10 +94,6 @@ flags.DEFINE_string("worker", None, "Internal: measure one problem (a size "
                     "or 'mnist') in this process and print its figures as "
                     "JSON.")
 flags.DEFINE_bool("recompute", False, "Internal: the worker's recompute.")
-common.require_integers("sizes")
-common.require_integers("recompute_sizes")
-common.require_at_least(1, "min_steps", "matmul_size")
-common.require_positive("min_seconds")
 
 
 # Learning rate of the timed Adam (speed does not depend on it).
@@ -323,6 +320,10 @@ def _mnist_available():
 
 def main(argv):
   del argv
+  common.check_integers("sizes")
+  common.check_integers("recompute_sizes")
+  cli.check_at_least(1, "min_steps", "matmul_size")
+  cli.check_positive_number("min_seconds")
   if FLAGS.worker:
     print(json.dumps(measure(FLAGS.worker)), flush=True)
     return

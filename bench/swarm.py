@@ -66,6 +66,7 @@ except ImportError as missing:
   sys.exit("Error: bench/swarm.py needs the bench extras ({}): pip install "
            "-e '.[bench]'".format(missing))
 from l2l import files
+from l2l.experiment import cli
 from l2l.experiment import evaluation
 from l2l.experiment import scores
 from l2l.experiment import training
@@ -622,30 +623,29 @@ def validate(dims_list):
   return "\n".join(sections)
 
 
-# The largest number of restarts needs one step each.
-common.require_at_least(max(ADAM_RESTARTS), "budget")
-common.require_at_least(1, "train_epochs", "quick_train_epochs", "eval_epochs",
-                        "tune_start_sets")
-# Rosenbrock, a held-out row, needs two dimensions.
-common.require_integers("dims", 2)
-flags.register_validator(
-    "methods", lambda methods: set(methods) <= set(METHODS),
-    message="expected some of " + ", ".join(METHODS))
-flags.register_validator(
-    "validate", lambda specs: all(_is_validation_swarm(s) for s in specs or []),
-    message="expected label=path=particles[=option:value...] entries")
+def check_flags():
+  """Exits with one line, before any work, on a flag out of its range."""
+  # The largest number of restarts needs one step each.
+  cli.check_at_least(max(ADAM_RESTARTS), "budget")
+  cli.check_at_least(1, "quick_train_epochs", "eval_epochs",
+                     "tune_start_sets")
+  if FLAGS.train_epochs is not None:
+    cli.check_at_least(1, "train_epochs")
+  # Rosenbrock, a held-out row, needs two dimensions.
+  common.check_integers("dims", 2)
+  cli.check_with("methods", _check_methods)
+  for spec in FLAGS.validate or []:
+    cli.check_with("validate", lambda _, spec=spec: validation_swarm(spec))
 
 
-def _is_validation_swarm(spec):
-  try:
-    validation_swarm(spec)
-  except ValueError:
-    return False
-  return True
+def _check_methods(methods):
+  if not set(methods) <= set(METHODS):
+    raise ValueError("expected some of " + ", ".join(METHODS))
 
 
 def main(argv):
   del argv
+  check_flags()
   if FLAGS.validate:
     start = timeit.default_timer()
     common.write_report("swarm", validate([int(d) for d in FLAGS.dims]),

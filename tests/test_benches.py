@@ -1,5 +1,5 @@
 """Tests for bench/: bad flags are one line before any work, as for the
-commands (bench/common.py's `run`, `require_*`)."""
+commands (bench/common.py's `run` and `check_integers`, cli's checks)."""
 
 import os
 import sys
@@ -12,11 +12,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("script, flag, message", [
-    ("swarm.py", "--budget=0", "flag --budget=0: expected a number >= 100"),
-    ("swarm.py", "--validate=hop", "flag --validate=['hop']: expected "
+    ("swarm.py", "--budget=0", "Error: --budget=0 is invalid: expected an "
+                               "integer >= 100."),
+    ("swarm.py", "--validate=hop", "Error: --validate=['hop'] is invalid: "
+                                   "--validate entry 'hop': expected "
                                    "label=path=particles"),
-    ("speed.py", "--min_seconds=0", "flag --min_seconds=0.0: expected a "
-                                    "finite number > 0"),
+    ("speed.py", "--min_seconds=0", "Error: --min_seconds=0.0 is invalid: "
+                                    "expected a finite number > 0."),
+    ("speed.py", "--sizes=-5", "Error: --sizes=['-5'] is invalid: expected "
+                               "integers >= 1, comma-separated"),
 ])
 def test_a_bad_bench_flag_is_refused_before_any_work(script, flag, message):
   if script == "swarm.py":
@@ -26,7 +30,7 @@ def test_a_bad_bench_flag_is_refused_before_any_work(script, flag, message):
                       check=False)
   assert done.returncode == 1
   assert "Traceback" not in done.stderr
-  assert message in done.stderr
+  assert done.stderr.strip().splitlines()[-1].startswith(message)
   assert "BENCH" not in done.stdout
 
 
