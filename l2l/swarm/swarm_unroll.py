@@ -353,7 +353,8 @@ class SwarmStep:
       # and its full step size.
       previous_f = tf.where(hopped, tf.fill(tf.shape(previous_f),
                                             float("inf")), previous_f)
-      step_size = tf.where(hopped, tf.ones_like(step_size), step_size)
+      if self.config.step_shrink != 1:
+        step_size = tf.where(hopped, tf.ones_like(step_size), step_size)
     delta = particles.flatten([a - b for a, b in zip(x_next, x)])
     return x_next, net_state_next, state._replace(
         delta_prev=delta,
