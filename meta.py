@@ -189,6 +189,7 @@ class MetaOptimizer:
     self._fx_history = None
     self._x_initial = None
     self._assignment_rule = None
+    self._gate_learns = True
 
   @property
   def swarm(self):
@@ -281,6 +282,19 @@ class MetaOptimizer:
           seen.add(id(variable))
           result.append(variable)
     return result
+
+  def warn_of_untrained_parameters(self):
+    """Logs a warning when meta-training the last unroll leaves some of the
+    optimizer's parameters as they are.
+
+    A training op built on `meta_loss` calls this (`meta_minimize` does);
+    evaluation has no use for it.
+    """
+    if not self._gate_learns:
+      logging.warning(
+          "The jump gate learns from the spread of rewards across "
+          "instances; with one instance (per_instance off, or no batch) its "
+          "weights get no meta-gradient.")
 
   def variables(self):
     """Every variable of the meta-optimizer (after `meta_loss`).
@@ -405,6 +419,7 @@ class MetaOptimizer:
       self._schedule = swarm.schedule_variables
       self._fx_history = swarm.fx_history
       self._x_initial = swarm.x_initial
+      self._gate_learns = swarm.gate_learns
       return MetaLoss(*swarm.meta_loss)
     return self._l2l_meta_loss(make_loss, len_unroll, x, constants, nets,
                                net_keys, subsets, second_derivatives,
@@ -491,4 +506,5 @@ class MetaOptimizer:
     info = self.meta_loss(make_loss, len_unroll, **kwargs)
     optimizer = tf.compat.v1.train.AdamOptimizer(learning_rate)
     step = optimizer.minimize(info.loss, var_list=self.trainable_variables())
+    self.warn_of_untrained_parameters()
     return MetaStep(step, *info[1:5])

@@ -6,6 +6,7 @@ attention, the personal-best rule), run from the particles and the problem
 instance the session drew.
 """
 
+import logging
 import math
 import os
 
@@ -1209,6 +1210,32 @@ def test_jump_gain_meta_gradient_reaches_the_gate():
     assert sorted(v.name for v in gate) == ["attraction_gate/b:0",
                                             "attraction_gate/w:0"]
     assert all(g is not None for g in tf.gradients(info.loss, gate))
+
+
+def _gate_warnings(caplog):
+  return [r for r in caplog.records
+          if "jump gate learns" in r.getMessage()]
+
+
+@pytest.mark.parametrize("per_instance", [False, True])
+def test_a_gate_without_meta_gradient_is_named_when_training_only(
+    caplog, per_instance):
+  with caplog.at_level(logging.WARNING):
+    with tf.Graph().as_default():
+      optimizer = _swarm(per_instance=per_instance, attraction_gain="jump")
+      info = optimizer.meta_loss(_shifted_quadratic(), 2)
+      gradients = tf.gradients(info.loss, optimizer.trainable_variables())
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        gate_moves = any(np.any(g != 0) for g in sess.run(gradients))
+    # Building the unroll alone, as evaluation does, says nothing.
+    assert not _gate_warnings(caplog)
+    with tf.Graph().as_default():
+      _swarm(per_instance=per_instance, attraction_gain="jump").meta_minimize(
+          _shifted_quadratic(), 2)
+  # The warning's claim: with one instance the gate's meta-gradient is 0.
+  assert gate_moves == per_instance
+  assert len(_gate_warnings(caplog)) == (0 if per_instance else 1)
 
 
 def test_hop_gain_hops_stalled_particles_near_the_record(tmp_path):

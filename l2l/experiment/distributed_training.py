@@ -156,6 +156,7 @@ def build_replica(cluster, make_optimizer, problem, unroll_length,
       adam = sync_optimizer
     gradients = adam.compute_gradients(
         info.loss, var_list=optimizer.trainable_variables())
+    optimizer.warn_of_untrained_parameters()
     step = adam.apply_gradients(gradients, global_step=global_step)
     if sync_replicas:
       # The step's value is its token: the meta-steps applied when it was

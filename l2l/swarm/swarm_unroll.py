@@ -38,7 +38,7 @@ SwarmConfig = config_lib.SwarmConfig
 SwarmUnroll = collections.namedtuple(
     "SwarmUnroll",
     "meta_loss, attention, gate, schedule_variables, fx_history, "
-    "x_initial")
+    "x_initial, gate_learns")
 
 SwarmState = collections.namedtuple(
     "SwarmState",
@@ -584,8 +584,11 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
     A `SwarmUnroll`: the six fields of `meta.MetaLoss`, the attention module
     (None when switched off), the attraction gate (None when off), the
     entropy schedule's variables, the
-    per-step, per-particle losses [len_unroll + 1, k] and the starting
-    points (one [k, ...] tensor per variable).
+    per-step, per-particle losses [len_unroll + 1, k], the starting
+    points (one [k, ...] tensor per variable) and whether meta-training
+    reaches the jump gate's weights (False when the gate jumps and the
+    unroll has one instance: its meta-gradient is the spread of rewards
+    across instances).
   """
   k = config.num_particles
   starts = particles.draw_particles(make_loss, x, constants, k)
@@ -611,11 +614,6 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
     # What persists from one unroll to the next.
     persistent = [(i, v) for i, v in enumerate(swarm_state)
                   if isinstance(v, tf.Variable)]
-
-  if config.jumps and instances.count < 2:
-    logging.warning("The jump gate learns from the spread of rewards across "
-                    "instances; with one instance (per_instance off, or no "
-                    "batch) its weights get no meta-gradient.")
 
   def time_step(t, fx_array, instance_array, points_array, values_array,
                 log_prob_array, x, net_state, state):
@@ -690,4 +688,4 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
                "on" if config.use_entropy else "off", config.attraction_gain)
   return SwarmUnroll((loss, update, reset, fx_final, x_final, constants),
                      attention, gate, entropy_variables, fx_history,
-                     x_initial)
+                     x_initial, not config.jumps or instances.count >= 2)
