@@ -18,6 +18,7 @@ from l2l import files
 from l2l.experiment import cluster
 from l2l.experiment import distributed_training
 from l2l.experiment import local_cluster
+from l2l.experiment import progress
 from l2l.experiment import training
 from l2l.experiment import training_state
 import meta
@@ -219,7 +220,8 @@ def test_sync_worker_waiting_for_a_dead_chief_stops_with_a_clear_error():
     with pytest.raises(RuntimeError, match="waited more than 1 s.*died"):
       distributed_training._train_worker(worker.sess, worker.replica,
                                          schedule, log_period=100,
-                                         timeout=1.0, chief=None)
+                                         timeout=1.0, chief=None,
+                                         report=progress.Report())
 
 
 def test_the_chief_is_the_save_directorys_one_writer(tmp_path):
@@ -314,7 +316,8 @@ def test_the_chief_keeps_states_every_period_of_all_workers_epochs():
   chief = distributed_training._Chief(
       None, None, schedule, training.Summaries(None), run, signals,
       ("quadratic", {}), distributed_training._Periods(
-          evaluation=1000, evaluation_epochs=1, checkpoint=4))
+          evaluation=1000, evaluation_epochs=1, checkpoint=4),
+      progress.Report())
   for position in (7, 8, 9, 11, 13, 17):
     chief.after_epoch(1, position, 1.0, 2.0, 0.1)
   # Resumed at 6: the next period ends at 8; a skipped boundary counts once.
@@ -333,7 +336,7 @@ def test_a_stopped_chief_saves_the_optimizer_it_has_when_none_is_saved():
       None, None, distributed_training._Schedule(100, 2, 2),
       training.Summaries(None), run, signals, ("quadratic", {}),
       distributed_training._Periods(evaluation=1000, evaluation_epochs=1,
-                                    checkpoint=4))
+                                    checkpoint=4), progress.Report())
   saves = []
 
   def save(epoch, **notes):

@@ -58,7 +58,7 @@ def test_a_run_moves_between_one_machine_and_two_workers_both_ways(tmp_path):
   assert "Worker 0 of 2 (synchronous mode): training until meta-step 16" in (
       chief_log)
   assert "the cluster starts at meta-step 2." in chief_log
-  assert "Saved the meta-optimizer" in chief_log
+  assert "Saving meta-optimizer to " + str(save_path) in chief_log
   assert "parameter server /job:ps/task:0 stops" in (
       logs / "ps0.log").read_text()
   manifest = json.loads((save_path / "manifest.json").read_text())
@@ -95,7 +95,7 @@ def test_a_run_moves_between_one_machine_and_two_workers_both_ways(tmp_path):
   chief_log = (logs / "worker0.log").read_text()
   assert "the cluster starts at meta-step 16." in chief_log
   assert "EVALUATION (all workers: 20 epochs)" in chief_log
-  assert "Saved the meta-optimizer" not in chief_log
+  assert "Saving meta-optimizer" not in chief_log
   assert (save_path / "cw.l2l").read_bytes() == kept
   _, restarted = training_state.read(str(save_path))
   assert restarted["epoch"] == 20 and restarted["best_evaluation"] == 1e-12

@@ -1,4 +1,7 @@
-"""Tests for progress.py: a bar on a terminal, log lines off it."""
+"""Tests for progress.py: a bar on a terminal, log lines off it, and the
+statistics blocks of a run."""
+
+import io
 
 from absl import logging
 
@@ -29,3 +32,23 @@ def test_unknown_length_is_shown_as_a_question_mark(monkeypatch):
   assert list(progress.bar(iter(range(10)), "Eval")) == list(range(10))
   assert lines[0].startswith("Eval: 1/? done")
   assert len(lines) == 10
+
+
+def test_a_report_writes_deepminds_blocks_to_its_stream():
+  stream = io.StringIO()
+  report = progress.Report(stream)
+  report.stats("Epoch 4", 0.4, 2.0, 4)
+  report.saving("/runs/q")
+  assert stream.getvalue() == ("Epoch 4\nLog Mean Final Error: -1.00\n"
+                               "Mean epoch time: 0.50 s\n"
+                               "Saving meta-optimizer to /runs/q\n")
+
+
+def test_a_report_without_a_stream_logs_each_block_once(monkeypatch):
+  lines = []
+  monkeypatch.setattr(logging, "info",
+                      lambda fmt, *args: lines.append(fmt % args))
+  progress.Report().stats("EVALUATION", float("nan"), 1.0, 1)
+  # One record, no trailing blank line; NaN is never a score.
+  assert lines == ["EVALUATION\nLog Mean Final Error: diverged\n"
+                   "Mean epoch time: 1.00 s"]

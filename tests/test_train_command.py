@@ -45,8 +45,19 @@ def test_train_command_saves_an_optimizer_evaluate_reads(tmp_path):
   done = _train("--problem=simple", "--save_path=" + str(save_path),
                 "--num_epochs=2", "--evaluation_period=2",
                 "--evaluation_epochs=1", "--num_steps=4",
-                "--unroll_length=2", "--seed=1")
+                "--unroll_length=2", "--seed=1", "--log_period=1")
   assert done.returncode == 0, done.stderr
+  # DeepMind's train.py printed these blocks on stdout, where scripts read
+  # them; the log (stderr) holds the rest.
+  blocks = re.findall(r"(Epoch \d|EVALUATION)\nLog Mean Final Error: "
+                      r"(-?\d+\.\d\d)\nMean epoch time: \d+\.\d\d s\n",
+                      done.stdout)
+  assert [header for header, _ in blocks] == ["Epoch 1", "Epoch 2",
+                                               "EVALUATION"]
+  assert all(np.isfinite(float(error)) for _, error in blocks)
+  assert done.stdout.endswith(
+      "Saving meta-optimizer to {}\n".format(save_path))
+  assert "Log Mean Final Error" not in done.stderr
   values = l2l_file.load(save_path / "cw.l2l")
   assert values["linear"]["w"].shape == (1, 1)
   evaluated = commands.run(

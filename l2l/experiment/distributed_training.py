@@ -52,6 +52,7 @@ import tensorflow as tf
 
 from l2l import files
 from l2l.experiment import cluster as cluster_lib
+from l2l.experiment import progress
 from l2l.experiment import training
 from l2l.experiment import training_state
 import meta
@@ -378,7 +379,7 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
           overwrite=False, data_dir=None, logdir=None, sync_replicas=True,
           timeout=600.0, swarm_options=None,
           checkpoint_period=training.DEFAULT_CHECKPOINT_PERIOD, resume=False,
-          handle_signals=True):
+          handle_signals=True, stats_stream=None):
   """Runs this task's part of a cluster meta-training.
 
   A ps task serves until the chief has finished. A worker trains; the chief
@@ -418,6 +419,8 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
       ignore it.
     handle_signals: the chief, on SIGINT/SIGTERM, finishes its epoch, keeps
       the state and ends the cluster's run (a second signal stops at once).
+    stats_stream: where this task's statistics blocks (and the chief's
+      "Saving meta-optimizer to" lines) go, as `training.train`'s.
 
   Returns:
     The chief: a `training.TrainingResult`; other workers and ps tasks:
@@ -449,6 +452,7 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
   trajectory = training.trajectory_settings(
       problem_name, num_steps, unroll_length, learning_rate,
       second_derivatives, seed, num_particles, swarm_options)
+  report = progress.Report(stats_stream)
   with contextlib.ExitStack() as held:
     saved_state = None
     if cluster.is_chief:
@@ -513,13 +517,13 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
         chief = _Chief(sess, replica, schedule, summaries, run, signals,
                        (problem_name, settings),
                        _Periods(evaluation_period, evaluation_epochs,
-                                checkpoint_period))
+                                checkpoint_period), report)
         if saved_state is None:
           run.checkpoint(sess)
       interrupted = False
       try:
         _train_worker(sess, replica, schedule, log_period, timeout, chief,
-                      problem)
+                      report, problem)
         if chief is not None:
           ending.wait_for_workers(sess)
           _wait_until_settled(sess, replica.global_step)
@@ -653,7 +657,7 @@ class _Ending:
 
 
 def _train_worker(sess, replica, schedule, log_period, timeout, chief,
-                  problem=None):
+                  report, problem=None):
   """Runs epochs until the cluster has run its meta-steps."""
   options = tf.compat.v1.RunOptions(timeout_in_ms=int(timeout * 1000))
   own_epochs = 0
@@ -671,11 +675,11 @@ def _train_worker(sess, replica, schedule, log_period, timeout, chief,
       if chief is not None:
         chief.after_epoch(own_epochs, position, cost, losses, seconds)
       if own_epochs % log_period == 0:
-        logging.info("%s", util.format_stats(
+        report.stats(
             "Epoch {} (all workers: {} of {})".format(
                 own_epochs, schedule.epochs(position),
                 schedule.epochs(schedule.total_steps)),
-            total_cost, total_time, log_period))
+            total_cost, total_time, log_period)
         total_time = total_cost = 0.0
   except _Finished as finished:
     logging.info("The cluster reached meta-step %d: training ends.",
@@ -706,7 +710,7 @@ class _Chief:
   boundaries."""
 
   def __init__(self, sess, replica, schedule, summaries, run, signals,
-               manifest, periods):
+               manifest, periods, report):
     """Takes over the run's progress.
 
     Args:
@@ -718,6 +722,7 @@ class _Chief:
       signals: the `training.StopSignals`.
       manifest: `(problem name, training settings)` for saved optimizers.
       periods: the `_Periods`.
+      report: the `progress.Report` of its statistics and saves.
     """
     self._sess = sess
     self._replica = replica
@@ -727,6 +732,7 @@ class _Chief:
     self._signals = signals
     self._problem, self._settings = manifest
     self._periods = periods
+    self._report = report
     self._evaluated_period = run.epoch // periods.evaluation
     self._checkpointed_period = run.epoch // periods.checkpoint
     self._evaluated_at = None
@@ -763,9 +769,9 @@ class _Chief:
     eval_time, eval_cost, _ = training.run_epochs(
         self._sess, self._replica.fetches, [self._replica.update],
         self._replica.reset, self._schedule.num_unrolls, evaluation_epochs)
-    logging.info("%s", util.format_stats(
+    self._report.stats(
         "EVALUATION (all workers: {} epochs)".format(self._run.epoch),
-        eval_cost, eval_time, evaluation_epochs))
+        eval_cost, eval_time, evaluation_epochs)
     return eval_cost / evaluation_epochs
 
   def _save(self, epoch, **notes):
@@ -791,8 +797,8 @@ class _Chief:
     if evaluation < run.best_evaluation:
       run.best_evaluation = evaluation
       if run.save_path is not None:
+        self._report.saving(run.save_path)
         self._save(run.epoch)
         run.saved = True
         run.saved_on_stop = None
-        logging.info("Saved the meta-optimizer to %s", run.save_path)
         run.checkpoint(self._sess)

@@ -1,10 +1,13 @@
-"""Progress readout for long runs: a tqdm bar on a terminal, log lines off it."""
+"""What a long run shows as it goes: a progress readout (a tqdm bar on a
+terminal, log lines off it) and its statistics blocks (`Report`)."""
 
 import sys
 import timeit
 
 from absl import logging
 import tqdm
+
+import util
 
 
 def _log_lines(iterable, desc, total, every):
@@ -38,3 +41,38 @@ def bar(iterable, desc, enabled=True, total=None):
     return tqdm.tqdm(iterable, desc=desc, total=total, leave=False)
   every = max(1, (total or 10) // 10)
   return _log_lines(iterable, desc, total, every)
+
+
+class Report:
+  """Where a run's statistics blocks go.
+
+  DeepMind's train.py printed its blocks ("Epoch 100", "Log Mean Final
+  Error: ...", "Mean epoch time: ...") on stdout, where scripts grep them;
+  the commands pass `sys.stdout` for that. Library callers that pass no
+  stream get the blocks in the log.
+  """
+
+  def __init__(self, stream=None):
+    """Creates the report.
+
+    Args:
+      stream: a text stream for the blocks, or None to log them.
+    """
+    self._stream = stream
+
+  def text(self, text):
+    """Reports `text`, one or more whole lines."""
+    if self._stream is None:
+      logging.info("%s", text.rstrip("\n"))
+      return
+    # Above any progress bar, which tqdm then redraws.
+    tqdm.tqdm.write(text.rstrip("\n"), file=self._stream)
+    self._stream.flush()
+
+  def stats(self, header, total_error, total_time, n):
+    """Reports the originals' statistics block (`util.format_stats`)."""
+    self.text(util.format_stats(header, total_error, total_time, n))
+
+  def saving(self, path):
+    """Reports that the best optimizer so far is being saved in `path`."""
+    self.text("Saving meta-optimizer to {}\n".format(path))

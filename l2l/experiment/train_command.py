@@ -203,7 +203,9 @@ def main(argv):
       unroll_length=FLAGS.unroll_length, learning_rate=FLAGS.learning_rate,
       second_derivatives=FLAGS.second_derivatives, seed=FLAGS.seed,
       num_particles=FLAGS.num_particle, overwrite=FLAGS.overwrite,
-      data_dir=FLAGS.data_dir, logdir=FLAGS.logdir)
+      data_dir=FLAGS.data_dir, logdir=FLAGS.logdir,
+      # The statistics blocks on stdout, as DeepMind's train.py printed them.
+      stats_stream=sys.stdout)
   with cli.plain_errors():
     if task is not None:
       status = _train_on_cluster(task, settings)

@@ -343,7 +343,8 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
           logdir=None, show_progress=True,
           checkpoint_period=DEFAULT_CHECKPOINT_PERIOD, resume=False,
           handle_signals=True, swarm_options=None, epoch_callback=None,
-          meta_objective=meta_objectives.DEFAULT, recompute=False):
+          meta_objective=meta_objectives.DEFAULT, recompute=False,
+          stats_stream=None):
   """Meta-trains an optimizer and saves the best one by periodic evaluation.
 
   An evaluation also runs after the last epoch, so a short run saves too.
@@ -386,6 +387,9 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
       `swarm_options` objective.
     recompute: `MetaOptimizer.meta_loss`'s: recompute the LSTM's gates in
       the backward pass (less memory, more time, the same training).
+    stats_stream: where the statistics blocks ("Epoch 100", "EVALUATION")
+      and the "Saving meta-optimizer to" lines go: a text stream (train.py
+      passes stdout, as DeepMind's printed them), or None to log them.
 
   Returns:
     A `TrainingResult`.
@@ -431,7 +435,7 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
         second_derivatives, seed, num_particles, overwrite or resume,
         data_dir, logdir, show_progress, checkpoint_period, resume,
         handle_signals, swarm_options, epoch_callback, meta_objective,
-        recompute)
+        recompute, progress.Report(stats_stream))
 
 
 def _train_locked(problem_name, save_path, num_epochs, log_period,
@@ -439,7 +443,7 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
                   unroll_length, learning_rate, second_derivatives, seed,
                   num_particles, overwrite, data_dir, logdir, show_progress,
                   checkpoint_period, resume, handle_signals, swarm_options,
-                  epoch_callback, meta_objective, recompute):
+                  epoch_callback, meta_objective, recompute, report):
   """`train`'s work, with `save_path` (if any) locked."""
   num_unrolls = num_steps // unroll_length
   settings = _trajectory_settings(problem_name, num_steps, unroll_length,
@@ -492,8 +496,7 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
       eval_time, eval_cost, _ = _run_epochs(
           sess, fetches, [update], reset, num_unrolls, evaluation_epochs,
           problem)
-      logging.info("%s", util.format_stats(
-          "EVALUATION", eval_cost, eval_time, evaluation_epochs))
+      report.stats("EVALUATION", eval_cost, eval_time, evaluation_epochs)
       return eval_cost / evaluation_epochs
 
     def save(epoch, **notes):
@@ -527,9 +530,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
         total_cost += cost
         logged_epochs += 1
         if (e + 1) % log_period == 0:
-          logging.info("%s", util.format_stats(
-              "Epoch {}".format(e + 1), total_cost, total_time,
-              logged_epochs))
+          report.stats("Epoch {}".format(e + 1), total_cost, total_time,
+                       logged_epochs)
           total_time = total_cost = 0.0
           logged_epochs = 0
         if (e + 1) % evaluation_period == 0 or e + 1 == num_epochs:
@@ -539,10 +541,10 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
           if evaluation < run.best_evaluation:
             run.best_evaluation = evaluation
             if save_path is not None:
+              report.saving(save_path)
               save(e + 1)
               run.saved = True
               run.saved_on_stop = None
-              logging.info("Saved the meta-optimizer to %s", save_path)
         run.epoch = e + 1
         if signals.received:
           run.checkpoint(sess)
