@@ -110,6 +110,28 @@ def test_model_fit_trains_with_the_learned_rule(saved_path):
   assert min(moved) > 0
 
 
+@pytest.mark.parametrize("saved_path", ["default"], indirect=True)
+def test_an_xla_compiled_fit_steps_as_the_plain_one(saved_path):
+  # Keras compiles the train step with XLA on request (and by default on
+  # some devices); the native kernels have no XLA implementation, so the
+  # rule runs as TensorFlow ops there, to the same numbers.
+  rng = np.random.RandomState(0)
+  inputs = rng.normal(size=(32, 4)).astype(np.float32)
+  labels = (inputs[:, 0] > 0).astype(np.int32)
+  weights = {}
+  for jit_compile in (False, True):
+    model = _model(1)
+    start = [v.numpy() for v in model.trainable_variables]
+    model.compile(optimizer=l2l.keras_optimizer(saved_path),
+                  loss=keras.losses.SparseCategoricalCrossentropy(
+                      from_logits=True), jit_compile=jit_compile)
+    model.fit(inputs, labels, batch_size=16, epochs=2, verbose=0)
+    weights[jit_compile] = [v.numpy() for v in model.trainable_variables]
+  for plain, compiled, first in zip(weights[False], weights[True], start):
+    assert np.abs(plain - first).max() > 1e-4
+    np.testing.assert_allclose(compiled, plain, rtol=1e-5, atol=1e-6)
+
+
 def test_learning_rate_and_weight_decay_are_refused(saved_path):
   with pytest.raises(ValueError, match="learning_rate=0.001 is not accepted"):
     l2l.keras_optimizer(saved_path, learning_rate=0.001)

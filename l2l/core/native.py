@@ -22,6 +22,8 @@ import tempfile
 
 from absl import logging
 import tensorflow as tf
+# The one public-enough test of an XLA-compiled trace (no tf.* name has it).
+from tensorflow.python.ops import control_flow_util
 
 from l2l import files
 
@@ -121,11 +123,16 @@ def lstm_stack_kernel():
   """The loaded kernel module (its ops: `l2l_lstm_stack` and
   `l2l_lstm_stack_grad`), or None.
 
-  None when `L2L_NATIVE_KERNEL=0` (read at each call), or when the kernel
-  cannot be built or loaded here; that is logged once, with the reason, and
-  the stack then runs as TensorFlow ops.
+  None when `L2L_NATIVE_KERNEL=0` (read at each call), while TensorFlow
+  traces a function that XLA compiles (`jit_compile=True`, which Keras sets
+  on some devices by default: the ops have no XLA implementation), or when
+  the kernel cannot be built or loaded here; that last is logged once, with
+  the reason. The stack then runs as TensorFlow ops.
   """
   if os.environ.get(ENV_VAR, "1").strip() == "0":
+    return None
+  if control_flow_util.GraphOrParentsInXlaContext(
+      tf.compat.v1.get_default_graph()):
     return None
   return _load(library_path())
 
