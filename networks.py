@@ -781,6 +781,41 @@ def _check_float_parameters(values, net_path):
                 net_path, module, name, value.dtype))
 
 
+def read_weights(net, net_options=(), net_path=None):
+  """A `factory` config with `net_path`'s values read into its options.
+
+  The values become the `initializer` option (remembering their file, for
+  messages), so the config no longer depends on the file: a drop-in
+  optimizer reads its files once, when it is made.
+
+  Args:
+    net: the net's class name, as `factory` takes it.
+    net_options: its options (dict or pairs).
+    net_path: optional `.l2l` file whose values initialise the net.
+
+  Returns:
+    `{"net": net, "net_options": options}`.
+
+  Raises:
+    ValueError: if the name is unknown, or the file is unreadable or holds
+      parameters the net does not have.
+  """
+  if net not in _NETWORKS:
+    raise ValueError("Unknown net {!r}; expected one of {}.".format(
+        net, ", ".join(sorted(_NETWORKS))))
+  options = _options_dict(net_options)
+  if net_path is not None:
+    values = l2l_file.load(net_path)
+    if _NETWORKS[net].has_parameters:
+      _check_float_parameters(values, net_path)
+      options["initializer"] = LoadedCheckpoint(values, net_path)
+    elif values:
+      raise ValueError("{} holds parameters {}, but {} has none: it was "
+                       "saved from another net.".format(
+                           net_path, sorted(values), net))
+  return {"net": net, "net_options": options}
+
+
 def factory(net, net_options=(), net_path=None):
   """Builds a net by class name.
 
@@ -797,19 +832,7 @@ def factory(net, net_options=(), net_path=None):
     ValueError: if the name is unknown, the options do not fit the net, or the
       checkpoint does not fit it.
   """
-  if net not in _NETWORKS:
-    raise ValueError("Unknown net {!r}; expected one of {}.".format(
-        net, ", ".join(sorted(_NETWORKS))))
-  options = _options_dict(net_options)
-  if net_path is not None:
-    values = l2l_file.load(net_path)
-    if _NETWORKS[net].has_parameters:
-      _check_float_parameters(values, net_path)
-      options["initializer"] = LoadedCheckpoint(values, net_path)
-    elif values:
-      raise ValueError("{} holds parameters {}, but {} has none: it was "
-                       "saved from another net.".format(
-                           net_path, sorted(values), net))
+  options = read_weights(net, net_options, net_path)["net_options"]
   try:
     return _NETWORKS[net](**options)
   except TypeError as error:

@@ -141,6 +141,20 @@ def test_learning_rate_and_weight_decay_are_refused(saved_path):
     l2l.keras_optimizer(saved_path, weight_decay=0.01)
 
 
+@pytest.mark.parametrize("saved_path", ["default"], indirect=True)
+def test_a_learning_rate_callback_is_refused_not_ignored(saved_path):
+  rng = np.random.RandomState(0)
+  inputs = rng.normal(size=(16, 4)).astype(np.float32)
+  model = _model(1)
+  optimizer = l2l.keras_optimizer(saved_path)
+  model.compile(optimizer=optimizer, loss="mse")
+  assert float(optimizer.learning_rate) == 0.0
+  with pytest.raises(ValueError, match="no learning rate to set.*"
+                     "LearningRateScheduler"):
+    model.fit(inputs, inputs[:, :2], epochs=1, verbose=0, callbacks=[
+        keras.callbacks.LearningRateScheduler(lambda epoch, rate: 1e-9)])
+
+
 def test_a_saved_model_reloads_with_the_optimizer_and_its_state(
     saved_path, tmp_path_factory):
   rng = np.random.RandomState(2)

@@ -42,6 +42,9 @@ def test_a_directory_without_manifest_holds_the_default_net(tmp_path):
 def test_a_missing_directory_is_a_clear_error(tmp_path):
   with pytest.raises(ValueError, match="is not a directory"):
     update_rule.UpdateRule.from_path(str(tmp_path / "missing"))
+  with pytest.raises(ValueError, match="must be the directory of a saved "
+                     "optimizer.*got None"):
+    update_rule.UpdateRule.from_path(None)
 
 
 def _apply_default_net(rule, gradient):
@@ -87,3 +90,43 @@ def test_a_malformed_config_is_a_clear_error(config, message):
   with pytest.raises(ValueError, match="Not a learned optimizer's update rule "
                      + message):
     update_rule.UpdateRule.from_config(config)
+
+
+def test_a_rule_keeps_the_weights_it_was_made_with(tmp_path):
+  _save_default_net(tmp_path, seed=3)
+  rule = update_rule.UpdateRule.from_path(str(tmp_path))
+  gradient = np.array([0.3, -2.0, 1e-4], np.float32)
+  first = _apply_default_net(rule, gradient)
+  config = rule.to_config()
+  # The directory is retrained (other weights) after the rule was made: the
+  # rule, its config and what it steps stay as they were.
+  _save_default_net(tmp_path, seed=4)
+  assert rule.to_config() == config
+  np.testing.assert_array_equal(_apply_default_net(rule, gradient), first)
+  (tmp_path / "cw.l2l").unlink()
+  assert rule.to_config() == config
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda path: path.write_bytes(b"not a pickle"), "cw.l2l"),
+    # A net of another size: one hidden layer of 5.
+    (lambda path: path.write_bytes(_other_net_bytes(path)), "cw.l2l"),
+], ids=["garbage", "another_net"])
+def test_a_bad_file_is_refused_when_the_rule_is_made(tmp_path, damage,
+                                                     message):
+  _save_default_net(tmp_path, seed=3)
+  damage(tmp_path / "cw.l2l")
+  with pytest.raises(ValueError, match=message):
+    update_rule.UpdateRule.from_path(str(tmp_path))
+
+
+def _other_net_bytes(path):
+  with tf.Graph().as_default():
+    net = networks.factory("CoordinateWiseDeepLSTM", {"layers": (5,)})
+    net(tf.zeros([3]), net.initial_state_for_inputs(tf.zeros([3]),
+                                                    dtype=tf.float32))
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      other = path.parent / "other.l2l"
+      networks.save(net, sess, str(other))
+  return other.read_bytes()

@@ -69,6 +69,20 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
     """The `UpdateRule` it applies."""
     return self._update_rule
 
+  @property
+  def learning_rate(self):
+    """Keras's unused learning rate (see the class doc)."""
+    return self._get_current_learning_rate()
+
+  @learning_rate.setter
+  def learning_rate(self, value):
+    # Keras's LearningRateScheduler and ReduceLROnPlateau set it; their
+    # schedules would silently do nothing.
+    raise ValueError(
+        "keras_optimizer has no learning rate to set (to {!r}): the learned "
+        "update rule sets its own steps. Remove the learning-rate callback "
+        "(LearningRateScheduler, ReduceLROnPlateau).".format(value))
+
   def get_config(self):
     """Keras's config, with the update rule and its weights."""
     config = super().get_config()

@@ -76,13 +76,16 @@ class UpdateRule:
     Args:
       net_configs: `{net_id: networks.factory config}`, with the weights
         given by `net_path` or by a checkpoint dict as the `initializer`
-        net option.
+        net option. `net_path` files are read here, once: the rule (and a
+        Keras model saved with it) keeps the weights it was made with,
+        whatever later happens to the files.
       assignment_rule: a list of rule entries (see
         `l2l.checkpoint.manifest`).
       source: where the rule comes from, for messages.
 
     Raises:
-      ValueError: if the rule names a net that is not configured.
+      ValueError: if the rule names a net that is not configured, or a net's
+        file is unreadable or does not fit its net.
     """
     unknown = sorted({entry["net"] for entry in assignment_rule} -
                      set(net_configs))
@@ -90,9 +93,15 @@ class UpdateRule:
       raise ValueError("The assignment rule of {} names nets {} that it does "
                        "not configure ({}).".format(source, unknown,
                                                     sorted(net_configs)))
-    self.net_configs = net_configs
+    self.net_configs = {net_id: networks.read_weights(**config)
+                        for net_id, config in net_configs.items()}
     self.assignment_rule = assignment_rule
     self.source = source
+    # Making the nets checks each checkpoint against its net now, not at
+    # the first step; a graph of its own keeps the caller's names as they
+    # are.
+    with tf.Graph().as_default():
+      self.make_nets()
 
   @classmethod
   def from_path(cls, directory):
@@ -111,6 +120,9 @@ class UpdateRule:
       ValueError: for a missing directory or file, a bad manifest, or a
         swarm (LOIS) optimizer.
     """
+    if not isinstance(directory, (str, os.PathLike)):
+      raise ValueError("The path must be the directory of a saved optimizer "
+                       "(train.py --save_path), got {!r}.".format(directory))
     directory = os.fspath(directory)
     saved = manifest.read(directory)
     if saved is None:
@@ -166,8 +178,6 @@ class UpdateRule:
     for net_id, config in self.net_configs.items():
       options = dict(config.get("net_options") or {})
       weights = options.pop("initializer", None)
-      if config.get("net_path") is not None:
-        weights = l2l_file.load(config["net_path"])
       nets[net_id] = {"net": config["net"], "net_options": options,
                       "weights": _weights_to_json(weights or {})}
     return {"nets": nets, "assignment": list(self.assignment_rule),
