@@ -232,21 +232,33 @@ class _LSTMCell(snt.Module):
   The cells of a net run together, fused, in `l2l.core.lstm_stack`.
   """
 
-  def __init__(self, hidden_size, initializer, name):
+  def __init__(self, hidden_size, initializer, name, bias_default=None):
+    """Creates the cell (its variables come with its first input's width).
+
+    Args:
+      hidden_size: its hidden units.
+      initializer: the net's `initializer` (see `StandardDeepLSTM`).
+      name: module name, "lstm_<i>".
+      bias_default: the initializer of `b_gates` where `initializer` does
+        not cover it; None is Sonnet 1's (the weights' own, below).
+    """
     super().__init__(name=name)
     self._hidden_size = hidden_size
     self._initializer = initializer
+    self._bias_default = bias_default
 
   @snt.once
   def create_variables(self, input_size, dtype):
     """Creates `w_gates` [input_size + hidden, 4 hidden] and `b_gates`."""
-    # Sonnet 1's default: truncated normal scaled by the concatenated width.
-    w_default = tf.compat.v1.truncated_normal_initializer(
+    # Sonnet 1's default for both: truncated normal scaled by the
+    # concatenated width (DeepMind's nets passed no initializer of their
+    # own, so their gate biases started random, not at zero).
+    default = tf.compat.v1.truncated_normal_initializer(
         stddev=1.0 / math.sqrt(input_size + self._hidden_size))
     w_init = _initializer_for(self._initializer, self.name, "w_gates",
-                              w_default)
+                              default)
     b_init = _initializer_for(self._initializer, self.name, "b_gates",
-                              tf.compat.v1.zeros_initializer())
+                              self._bias_default or default)
     self.w_gates = tf.Variable(
         w_init([input_size + self._hidden_size, 4 * self._hidden_size],
                dtype=dtype), name="w_gates")
@@ -306,7 +318,8 @@ class StandardDeepLSTM(Network):
     _check_checkpoint_layout(initializer, self._checkpoint_layout(),
                              type(self).__name__)
     with self.name_scope:
-      self._cores = [_LSTMCell(size, initializer, "lstm_{}".format(i + 1))
+      self._cores = [_LSTMCell(size, initializer, "lstm_{}".format(i + 1),
+                               self._gate_bias_default_init())
                      for i, size in enumerate(self._layers)]
       self._linear = snt.Linear(
           output_size,
@@ -324,6 +337,10 @@ class StandardDeepLSTM(Network):
 
   def _linear_default_init(self):
     """The output layer's default weights: None is Sonnet's default."""
+    return None
+
+  def _gate_bias_default_init(self):
+    """The LSTM cells' default `b_gates`: None is Sonnet 1's default."""
     return None
 
   @snt.once
@@ -579,6 +596,10 @@ class AdaptiveStepLSTM(StandardDeepLSTM):
   def _linear_default_init(self):
     return tf.compat.v1.zeros_initializer()
 
+  def _gate_bias_default_init(self):
+    # This library's own net, tuned (bench/README.md) with zero gate biases.
+    return tf.compat.v1.zeros_initializer()
+
   def _reshape_inputs(self, inputs):
     return _coordinate_rows(inputs)
 
@@ -754,6 +775,26 @@ def default_config():
           "scale": 0.01,
       },
   }
+
+
+def library_config():
+  """This library's configuration of the default optimizer.
+
+  `default_config()` with the LSTM's gate biases starting at zero instead of
+  Sonnet 1's random ones (DeepMind's nets start them random). It
+  meta-trains faster: on quadratic-las, 300 epochs reach a log mean final
+  error of -1.14 against -0.93 with random biases (tuned Adam: -1.02; the
+  README's first command, seed 1). The problems
+  this library names (quadratic-las, digits, square_cos_<d>, the test
+  functions, problems of one's own) use it; DeepMind's names keep
+  `default_config()`.
+
+  Returns:
+    A new `factory` config dict.
+  """
+  config = default_config()
+  config["net_options"]["initializer"] = {"b_gates": "zeros"}
+  return config
 
 
 def _options_dict(net_options):

@@ -301,6 +301,36 @@ def test_partial_initializers_in_code(sess, initializer):
   assert np.all(np.abs(w_gates) <= 2 / np.sqrt(4))
 
 
+@pytest.mark.parametrize("config, random_biases", [
+    # DeepMind's nets passed Sonnet 1's LSTM no initializer: its gate
+    # biases start as its weights do, truncated normal, stddev
+    # 1/sqrt(in + hidden).
+    (networks.default_config(), True),
+    (networks.library_config(), False),
+    ({"net": "AdaptiveStepLSTM", "net_options": {"layers": (20, 20)}}, False),
+])
+def test_gate_biases_start_as_the_config_says(sess, config, random_biases):
+  tf.compat.v1.set_random_seed(0)
+  net = networks.factory(**config)
+  gradient = tf.zeros([4000])
+  update, _ = net(gradient, net.initial_state_for_inputs(gradient))
+  sess.run(tf.compat.v1.global_variables_initializer())
+  values, steps = sess.run([net.checkpoint_variables(), update])
+  biases = np.concatenate([values["lstm_1"]["b_gates"],
+                           values["lstm_2"]["b_gates"]])
+  if random_biases:
+    # lstm_1: 2 LogAndSign inputs + 20 hidden; lstm_2: 20 + 20.
+    assert np.abs(values["lstm_1"]["b_gates"]).max() <= 2 / np.sqrt(22)
+    assert np.std(biases) == pytest.approx(
+        0.88 * np.sqrt((1 / 22 + 1 / 40) / 2), rel=0.2)
+  else:
+    np.testing.assert_array_equal(biases, 0.0)
+  if config["net"] == "CoordinateWiseDeepLSTM":
+    # Either way a zero gradient gets a step (LogAndSign's log part is -1),
+    # the same for every coordinate.
+    assert np.abs(steps).max() > 0 and np.ptp(steps) == 0
+
+
 def test_size_one_array_fills_the_shape(sess):
   net = networks.CoordinateWiseDeepLSTM(
       layers=(2,), initializer={"lstm_1": {"b_gates": np.array([0.25])}})

@@ -19,6 +19,8 @@ import util
 
 DEFAULT_LSTM_OPTIONS = {"layers": (20, 20), "preprocess_name": "LogAndSign",
                         "preprocess_options": {"k": 5}, "scale": 0.01}
+LIBRARY_LSTM_OPTIONS = dict(DEFAULT_LSTM_OPTIONS,
+                            initializer={"b_gates": "zeros"})
 
 
 def _variable_shapes(problem):
@@ -65,8 +67,9 @@ def test_get_config(name, net_ids, variables):
     ("simple", {"layers": (), "initializer": "zeros"}),
     # DeepMind's quadratic: the raw gradient, scale 1.
     ("quadratic", {"layers": (20, 20)}),
-    ("quadratic-las", DEFAULT_LSTM_OPTIONS),
-    ("square_cos_2", DEFAULT_LSTM_OPTIONS),
+    # This library's names: the gate biases start at zero.
+    ("quadratic-las", LIBRARY_LSTM_OPTIONS),
+    ("square_cos_2", LIBRARY_LSTM_OPTIONS),
 ])
 def test_get_config_learned_net_and_path(name, options):
   _, net_config, _ = util.get_config(name, path="/models/run")
@@ -355,8 +358,10 @@ def test_get_config_passes_the_data_dir_and_mode(data_dir, monkeypatch):
     return real_load(directory, split)
 
   monkeypatch.setattr(datasets, "load_mnist", recording_load)
-  util.get_config("mnist", data_dir=data_dir, mode="test")
+  _, net_config, _ = util.get_config("mnist", data_dir=data_dir, mode="test")
   assert calls == [(data_dir, "test")]
+  # DeepMind's name, DeepMind's net: Sonnet 1's random gate biases.
+  assert net_config["cw"]["net_options"] == DEFAULT_LSTM_OPTIONS
 
 
 def test_mnist_without_data_names_the_remedy(monkeypatch, tmp_path):
@@ -451,7 +456,7 @@ def test_registered_problem_builds_with_its_options(ring, fresh_session):
   problem, net_config, assignments = util.get_config(
       "ring:num_dims=3,radius=0.5", path="/models/ring")
   assert assignments is None
-  assert net_config == {"cw": dict(networks.default_config(),
+  assert net_config == {"cw": dict(networks.library_config(),
                                    net_path=os.path.join("/models/ring",
                                                          "cw.l2l"))}
   with fresh_session() as sess:
