@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -130,3 +131,19 @@ def _other_net_bytes(path):
       other = path.parent / "other.l2l"
       networks.save(net, sess, str(other))
   return other.read_bytes()
+
+
+def test_a_name_rule_reads_keras_variables_by_their_path(tmp_path):
+  _save_default_net(tmp_path, seed=3)
+  net = update_rule.UpdateRule.from_path(str(tmp_path)).net_configs["cw"]
+  rule = update_rule.UpdateRule({"cw": net, "head": net}, [
+      {"net": "cw", "match": "pattern", "pattern": "^encoder/"},
+      {"net": "head", "match": "pattern", "pattern": "^head/"}])
+  layers = [keras.layers.Dense(3, name="encoder"),
+            keras.layers.Dense(2, name="head")]
+  layers[0].build((None, 4))
+  layers[1].build((None, 3))
+  variables = layers[0].weights + layers[1].weights
+  # Keras 3's own names are "kernel" and "bias" for both layers.
+  assert {v.name for v in variables} == {"kernel", "bias"}
+  assert rule.net_ids(variables) == ["cw", "cw", "head", "head"]

@@ -26,7 +26,15 @@ def is_trainable(kwargs):
 
 
 def variable_name(variable):
-  """The variable's name without the `:0` output suffix."""
+  """The variable's name without the `:0` output suffix.
+
+  A Keras 3 variable's `name` is its last part only ("kernel"); its `path`
+  ("dense_1/kernel") is the name that tells it from the others, as a graph
+  variable's full name does.
+  """
+  path = getattr(variable, "path", None)
+  if isinstance(path, str) and path:
+    return path
   return variable.name.split(":")[0]
 
 
