@@ -266,6 +266,16 @@ def test_a_swarm_flag_overrides_the_saved_swarm_without_num_particle(
         1 if flags else None)
   # Same swarm, same starts: only the step sizes differ.
   assert not np.array_equal(finals["flag"], finals["saved"])
+  # --num_particle=1 is a flag given too: the swarm cannot run one point.
+  done = _evaluate("--problem=" + problem, "--optimizer=L2L",
+                   "--path=" + str(tmp_path / "swarm"), "--num_particle=1",
+                   "--records_dir=" + str(tmp_path / "one"))
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: {} holds a swarm optimizer of 4 particles, which cannot run as "
+      "one point (its LSTM reads the swarm's features); give num_particles "
+      "of 2 or more, or none for its 4.".format(tmp_path / "swarm"))
+  assert not (tmp_path / "one").exists()
 
 
 def test_flags_the_evaluation_does_not_use_are_named(tmp_path):

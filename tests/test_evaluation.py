@@ -13,6 +13,7 @@ from l2l.experiment import evaluation
 from l2l.experiment import training
 import meta
 import problems
+import util
 
 from conftest import SMALL_FAMILY
 from conftest import TRAIN_ARGS
@@ -62,6 +63,30 @@ def test_evaluate_reads_the_manifest_not_the_problem_config(tmp_path):
   with pytest.raises(ValueError, match="No checkpoint 'cw.l2l'"):
     evaluation.evaluate("L2L", "simple", num_steps=1, path=str(tmp_path),
                         **EVAL_ARGS)
+
+
+def test_a_saved_optimizer_runs_only_as_many_points_as_it_can(tmp_path):
+  swarm_path, point_path = tmp_path / "swarm", tmp_path / "point"
+  for path, options in ((swarm_path, {"num_particles": 2}),
+                        (point_path, {})):
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+      optimizer = meta.MetaOptimizer(**options)
+      optimizer.meta_loss(util.get_config("square_cos_2")[0], 1)
+      sess.run(tf.compat.v1.global_variables_initializer())
+      optimizer.save(sess, path)
+  with pytest.raises(ValueError, match="holds a swarm optimizer of 2 "
+                     "particles, which cannot run as one point"):
+    evaluation.evaluate("L2L", "square_cos_2", num_steps=1, path=str(
+        swarm_path), swarm_options={"num_particles": 1}, **EVAL_ARGS)
+  with pytest.raises(ValueError, match="holds a single-point optimizer.*"
+                     "cannot run as a swarm of 3"):
+    evaluation.evaluate("L2L", "square_cos_2", num_steps=1, path=str(
+        point_path), swarm_options={"num_particles": 3}, **EVAL_ARGS)
+  # Each runs as saved.
+  for path, points in ((swarm_path, 2), (point_path, 1)):
+    result = evaluation.evaluate("L2L", "square_cos_2", num_steps=1,
+                                 path=str(path), **EVAL_ARGS)
+    assert result.losses.shape[-1] == points
 
 
 def test_optimizers_see_the_same_instances():

@@ -108,7 +108,8 @@ def _swarm_options():
     # The saved manifest gives the swarm, its particles included; flags
     # given here override it, with or without --num_particle.
     options = shared_flags.swarm_flag_options(only_given=True)
-    if FLAGS.num_particle > 1:
+    # Given, even as 1: a saved swarm asked to run one point says it cannot.
+    if FLAGS["num_particle"].present:
       options["num_particles"] = FLAGS.num_particle
     return options
   if FLAGS.num_particle <= 1:

@@ -223,12 +223,15 @@ def saved_configuration(path, make_problem, net_config, net_assignments,
     `(net_config, net_assignments, swarm_options)`.
 
   Raises:
-    ValueError: for a bad manifest, a missing `.l2l` file, or a problem
-      variable no net of the manifest covers.
+    ValueError: for a bad manifest, a missing `.l2l` file, a problem
+      variable no net of the manifest covers, or a number of particles the
+      saved optimizer cannot run (one for a swarm, several for one point).
   """
   saved = None if path is None else manifest.read(path)
   if saved is None:
     return net_config, net_assignments, swarm_options
+  _check_particles(path, saved["swarm"].get("num_particles", 1),
+                   swarm_options.get("num_particles"))
   # The rule is applied to the problem's variables, which only a build
   # reveals; a throwaway graph keeps that build out of the evaluated one.
   with tf.Graph().as_default():
@@ -239,6 +242,37 @@ def saved_configuration(path, make_problem, net_config, net_assignments,
       [v.shape.rank for v in variables], where=path)
   return (manifest.net_configs(saved, path), assignments,
           dict(saved["swarm"], **swarm_options))
+
+
+def _check_particles(path, saved, wanted):
+  """Refuses a number of particles the optimizer in `path` cannot run.
+
+  A swarm's LSTM reads the swarm's features (attention over the particles,
+  their bests), which one point does not have, and a single point's LSTM
+  reads a bare gradient: neither runs as the other.
+
+  Args:
+    path: the saved optimizer's directory.
+    saved: the particles it was saved with.
+    wanted: the particles asked for, or None (the saved number).
+
+  Raises:
+    ValueError: naming both numbers and what to give instead.
+  """
+  if wanted is None:
+    return
+  if saved > 1 and wanted <= 1:
+    raise ValueError(
+        "{} holds a swarm optimizer of {} particles, which cannot run as "
+        "one point (its LSTM reads the swarm's features); give "
+        "num_particles of 2 or more, or none for its {}.".format(
+            path, saved, saved))
+  if saved <= 1 and wanted > 1:
+    raise ValueError(
+        "{} holds a single-point optimizer (trained with one particle), "
+        "which cannot run as a swarm of {}; evaluate it as one point, or "
+        "meta-train a swarm (train.py --num_particle={}).".format(
+            path, wanted, wanted))
 
 
 def _build_l2l(problem, make_problem, net_config, net_assignments, path,
