@@ -30,8 +30,33 @@ from l2l.swarm import swarm_unroll
 import networks
 import problems
 
-MetaLoss = collections.namedtuple(
-    "MetaLoss", "loss, update, reset, fx, x, subproblem_constants")
+class MetaLoss(collections.namedtuple(
+    "MetaLoss", "loss, update, reset, fx, x, subproblem_constants")):
+  """What `meta_loss` builds; it unpacks to six values.
+
+  `fx` and `x` are the field names of DeepMind's `MetaLoss`; `fx_final`,
+  `x_final` and `sub_constants`, the names the seed's design gives the last
+  three, read the same values.
+  """
+
+  __slots__ = ()
+
+  @property
+  def fx_final(self):
+    """The optimizee loss at `x_final` (the same as `fx`)."""
+    return self.fx
+
+  @property
+  def x_final(self):
+    """The optimizee variables after the unroll (the same as `x`)."""
+    return self.x
+
+  @property
+  def sub_constants(self):
+    """The problem's non-trainable variables (`subproblem_constants`)."""
+    return self.subproblem_constants
+
+
 MetaStep = collections.namedtuple("MetaStep", "step, update, reset, fx, x")
 
 # The id of the default net, used by MetaOptimizer(), util and both CLIs:
@@ -364,12 +389,21 @@ class MetaOptimizer:
       `MetaLoss(loss, update, reset, fx, x, subproblem_constants)`.
 
     Raises:
-      ValueError: for a `make_loss` that is not callable, a bad assignment,
+      ValueError: for a `make_loss` that is not callable, a `model_path`
+        that is not a path, a bad assignment,
         a checkpoint that does not fit, an unknown objective (or one other
         than "sum" for the swarm), or a swarm on variables other than
         float32.
     """
     meta_objective.check(objective)
+    if model_path is not None and not isinstance(model_path,
+                                                 (str, os.PathLike)):
+      hint = (" (DeepMind's meta_loss took second_derivatives fourth; give "
+              "it by name: second_derivatives={!r})".format(model_path)
+              if isinstance(model_path, bool) else "")
+      raise ValueError(
+          "model_path must be a directory written by MetaOptimizer.save, or "
+          "None; got {!r}{}.".format(model_path, hint))
     if not callable(make_loss):
       raise ValueError("make_loss must be the problem's build function, a "
                        "callable that returns the loss; got {!r}.".format(

@@ -22,16 +22,10 @@ from l2l.core import graph_mode  # pylint: disable=unused-import
 from l2l.core import lstm_stack
 
 
-_NAMED_INITIALIZERS = {
-    "zeros": tf.compat.v1.zeros_initializer,
-    "ones": tf.compat.v1.ones_initializer,
-    "glorot_uniform": tf.compat.v1.glorot_uniform_initializer,
-    "glorot_normal": tf.compat.v1.glorot_normal_initializer,
-    "random_normal": tf.compat.v1.random_normal_initializer,
-    "truncated_normal": tf.compat.v1.truncated_normal_initializer,
-    "random_uniform": tf.compat.v1.random_uniform_initializer,
-    "orthogonal": tf.compat.v1.orthogonal_initializer,
-}
+# Names of initializers a net's `initializer` may give, for messages.
+_INITIALIZER_EXAMPLES = ("zeros", "ones", "constant", "random_normal",
+                         "truncated_normal", "random_uniform",
+                         "glorot_uniform", "variance_scaling", "orthogonal")
 
 
 class LoadedCheckpoint(dict):
@@ -76,12 +70,19 @@ class _ArrayInitializer:
 
 
 def _to_initializer(value, where, exact):
-  """Converts a name, an array or a callable to an initializer callable."""
+  """Converts a name, an array or a callable to an initializer callable.
+
+  A name N is DeepMind's `tf.N_initializer` (here `tf.compat.v1`'s); the
+  variable's dtype is given when it is called.
+  """
   if isinstance(value, str):
-    if value not in _NAMED_INITIALIZERS:
-      raise ValueError("Unknown initializer {!r} for {}; known names: {}.".format(
-          value, where, ", ".join(sorted(_NAMED_INITIALIZERS))))
-    return _NAMED_INITIALIZERS[value]()
+    make = getattr(tf.compat.v1, value + "_initializer", None)
+    if value.startswith("_") or not callable(make):
+      raise ValueError(
+          "Unknown initializer {!r} for {}: expected a name N of a "
+          "tf.compat.v1.N_initializer, such as {}.".format(
+              value, where, ", ".join(_INITIALIZER_EXAMPLES)))
+    return make()
   if isinstance(value, (np.ndarray, np.generic, float, int)):
     return _ArrayInitializer(value, where, exact)
   if callable(value):
@@ -148,13 +149,28 @@ def _initializer_for(initializer, module, variable, default):
 
 
 def _make_preprocess(name, options):
-  if name == "identity":
-    return tf.identity
-  preprocess_class = getattr(preprocess, name, None)
-  if not isinstance(preprocess_class, type):
-    raise ValueError("Unknown preprocess_name {!r}; expected 'identity', "
-                     "'LogAndSign' or 'Clamp'.".format(name))
-  return preprocess_class(**(options or {}))
+  """The gradient preprocessing `preprocess_name` names, as DeepMind's rule.
+
+  A class of `preprocess` (LogAndSign, Clamp) made with `options`, else the
+  TensorFlow function of that name (identity, tanh, sign, ...), which takes
+  no options: as in DeepMind's nets, they are then ignored (a config that
+  switches LogAndSign to identity may keep its k).
+
+  Raises:
+    ValueError: for a name that is neither.
+  """
+  preprocess_class = (getattr(preprocess, name, None)
+                      if isinstance(name, str) else None)
+  if isinstance(preprocess_class, type):
+    return preprocess_class(**(options or {}))
+  function = (getattr(tf, name, None)
+              if isinstance(name, str) and not name.startswith("_") else None)
+  if not callable(function) or isinstance(function, type):
+    raise ValueError(
+        "Unknown preprocess_name {!r}; expected 'LogAndSign', 'Clamp' or the "
+        "name of a TensorFlow function such as 'identity' or "
+        "'tanh'.".format(name))
+  return function
 
 
 class Network(snt.Module):
@@ -296,10 +312,13 @@ class StandardDeepLSTM(Network):
     Args:
       output_size: width of the update each row of the input produces.
       layers: hidden sizes of the stacked LSTM cells, e.g. (20, 20).
-      preprocess_name: "identity", "LogAndSign" or "Clamp".
+      preprocess_name: a class of `preprocess` ("LogAndSign", "Clamp"), or
+        else a TensorFlow function's name ("identity", "tanh", ...), as
+        DeepMind's nets took it.
       preprocess_options: keyword arguments of the preprocessing module.
       scale: factor applied to the linear layer's output.
-      initializer: a name ("zeros"), an ndarray (a single value fills the
+      initializer: a name N of a `tf.compat.v1.N_initializer` ("zeros",
+        "variance_scaling", ...), an ndarray (a single value fills the
         shape), an initializer, a dict of those by variable name (applied to
         every module; unknown names are ignored), or a nested dict
         `{module: {variable: ...}}` as `save` returns. What it does not
@@ -742,8 +761,9 @@ class Adam(Network):
     update = -self._learning_rate * m_hat / (tf.sqrt(v_hat) + self._epsilon)
     return update, (m_next, v_next, t_next)
 
-  def initial_state_for_inputs(self, inputs, **kwargs):
-    dtype = kwargs.get("dtype", tf.float32)
+  def initial_state_for_inputs(self, inputs, dtype=tf.float32, **kwargs):
+    """`(m, v, t)`, zeros; `dtype` may come second, as in DeepMind's."""
+    del kwargs  # Taken as the base class's.
     return (tf.zeros(tf.shape(inputs), dtype), tf.zeros(tf.shape(inputs), dtype),
             tf.zeros([], dtype))
 

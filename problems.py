@@ -529,7 +529,8 @@ class _ConvNet(snt.Module):
 
 
 def cifar10(path=None, conv_channels=(16, 16, 16), linear_layers=(32,),
-            batch_norm=True, batch_size=128, mode="train"):
+            batch_norm=True, batch_size=128, num_threads=4,
+            min_queue_examples=1000, mode="train"):
   """A small convnet classifying CIFAR-10 (binary version), cross-entropy.
 
   As the original: relu convolution blocks (with batch norm), then an MLP
@@ -542,6 +543,10 @@ def cifar10(path=None, conv_channels=(16, 16, 16), linear_layers=(32,),
     linear_layers: hidden sizes of the MLP after the convolutions.
     batch_norm: normalise each block and hidden layer with batch statistics.
     batch_size: examples per step, drawn at random every step.
+    num_threads: DeepMind's queue runners' threads; accepted, in its place
+      among the arguments, so that its calls still work, but the batches are
+      drawn inside the graph, so it changes nothing.
+    min_queue_examples: the same, for the queue's size.
     mode: "train" (data_batch_1..5) or "test" (test_batch).
 
   Returns:
@@ -550,6 +555,7 @@ def cifar10(path=None, conv_channels=(16, 16, 16), linear_layers=(32,),
   Raises:
     datasets.DataError: if the files are missing or malformed.
   """
+  del num_threads, min_queue_examples  # No queue runners (see Args).
   images, labels = datasets.load_cifar10(path, mode)
   images = _as_uint8(images)
   activation = _batch_norm_relu if batch_norm else tf.nn.relu

@@ -514,3 +514,27 @@ def test_torch_regression_figures(sess, ref):
     cost, x, _, _ = sess.run([step.fx, step.x, step.update, step.step])
   assert round(float(cost), 4) == round(0.7325327, 4)
   assert round(float(x[0]), 4) == 0.8559
+
+
+def test_deepminds_positional_second_derivatives_is_named(graph):
+  del graph  # The fresh default graph.
+  # DeepMind's meta_loss(make_loss, len_unroll, net_assignments,
+  # second_derivatives): True lands on model_path here.
+  with pytest.raises(ValueError, match=re.escape(
+      "model_path must be a directory written by MetaOptimizer.save, or "
+      "None; got True (DeepMind's meta_loss took second_derivatives fourth; "
+      "give it by name: second_derivatives=True).")):
+    meta.MetaOptimizer().meta_loss(problems.simple(), 2, None, True)
+  with pytest.raises(ValueError, match="got 3.5.$"):
+    meta.MetaOptimizer().meta_loss(problems.simple(), 2, model_path=3.5)
+
+
+def test_meta_loss_fields_answer_to_the_designs_names_too(graph):
+  del graph  # The fresh default graph.
+  info = meta.MetaOptimizer().meta_loss(problems.quadratic(batch_size=2,
+                                                           num_dims=3), 2)
+  *_, fx, x, constants = info
+  assert info.fx_final is fx and info.fx is fx
+  assert info.x_final is x and info.x is x
+  assert info.sub_constants is constants
+  assert [interception.variable_name(c) for c in constants] == ["w", "y"]

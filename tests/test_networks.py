@@ -219,6 +219,53 @@ def test_checkpoint_with_other_modules_is_refused(ref, tmp_path, edit, match):
 def test_unknown_preprocess_is_refused():
   with pytest.raises(ValueError, match="Unknown preprocess_name 'Log'"):
     networks.CoordinateWiseDeepLSTM(layers=(2,), preprocess_name="Log")
+  for name in ("Variable", "_api", 3):
+    with pytest.raises(ValueError, match="Unknown preprocess_name"):
+      networks.CoordinateWiseDeepLSTM(layers=(2,), preprocess_name=name)
+
+
+def test_a_tensorflow_function_preprocesses_as_deepminds_did(sess):
+  # DeepMind's rule: a name preprocess.py lacks is TensorFlow's function.
+  # Options are ignored, as DeepMind's: a LogAndSign config switched to a
+  # function may keep its k.
+  tanh = networks.CoordinateWiseDeepLSTM(
+      layers=(3,), preprocess_name="tanh", preprocess_options={"k": 5},
+      initializer={"linear": {
+          "w": np.full([3, 1], 0.5, np.float32)}})
+  identity = networks.CoordinateWiseDeepLSTM(
+      layers=(3,), preprocess_name="identity", initializer={"linear": {
+          "w": np.full([3, 1], 0.5, np.float32)}})
+  gradient = tf.constant([0.5, -1.0, 2.0])
+  outputs = []
+  for net, inputs in ((tanh, gradient), (identity, tf.tanh(gradient))):
+    update, _ = net(inputs, net.initial_state_for_inputs(gradient))
+    outputs.append(update)
+  sess.run(tf.compat.v1.global_variables_initializer())
+  # Copy the LSTM weights across: then tanh(g) through identity equals g
+  # through tanh.
+  for source, target in zip(tanh.trainable_variables,
+                            identity.trainable_variables):
+    sess.run(target.assign(source))
+  first, second = sess.run(outputs)
+  assert np.abs(first).max() > 1e-3
+  np.testing.assert_allclose(first, second, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["constant", "variance_scaling",
+                                  "uniform_unit_scaling"])
+def test_any_tensorflow_initializer_name_works_as_deepminds(sess, name):
+  net = networks.CoordinateWiseDeepLSTM(layers=(3,), initializer=name)
+  gradient = tf.constant([1.0])
+  net(gradient, net.initial_state_for_inputs(gradient))
+  sess.run(tf.compat.v1.global_variables_initializer())
+  w_gates = sess.run(net.checkpoint_variables())["lstm_1"]["w_gates"]
+  assert w_gates.shape == (4, 12)
+  # constant's default is 0; the scaled ones draw nonzero weights.
+  assert np.all(w_gates == 0) == (name == "constant")
+  with pytest.raises(ValueError, match="Unknown initializer 'nope'.*"
+                     "tf.compat.v1.N_initializer"):
+    networks.CoordinateWiseDeepLSTM(layers=(3,), initializer="nope")(
+        gradient, net.initial_state_for_inputs(gradient))
 
 
 def test_zeros_initializer_gives_zero_updates(sess):

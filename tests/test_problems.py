@@ -335,6 +335,22 @@ def test_cifar_starts_near_chance_and_descends(data_dir):
   assert trained < first - 0.1
 
 
+def test_cifar_takes_deepminds_queue_arguments_in_their_place(data_dir):
+  # DeepMind's positional order: ..., batch_size, num_threads,
+  # min_queue_examples, mode. Without queue runners they change nothing.
+  losses = []
+  for problem in (
+      problems.cifar10(data_dir, (4,), (8,), True, 8, 2, 50, "test"),
+      problems.cifar10(data_dir, conv_channels=(4,), linear_layers=(8,),
+                       batch_size=8, mode="test")):
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+      tf.compat.v1.set_random_seed(3)
+      loss = problem()
+      sess.run(tf.compat.v1.global_variables_initializer())
+      losses.append(sess.run(loss))
+  assert np.isfinite(losses[0]) and losses[0] == losses[1]
+
+
 def test_dataset_is_held_once_however_long_the_unroll(data_dir):
   problem = problems.mnist(layers=(8,), batch_size=8, data_dir=data_dir)
   num_train = len(datasets.load_mnist(data_dir)[1])
