@@ -423,6 +423,13 @@ class MetaOptimizer:
     x, constants = _get_variables(make_loss)
     if not x:
       raise ValueError("The problem created no trainable variables.")
+    if all(v.shape.num_elements() == 0 for v in x):
+      raise ValueError(
+          "The problem's trainable variables hold no values ({}): there is "
+          "nothing to optimise; expected at least one of size 1 or "
+          "more.".format(", ".join(
+              "{} of shape {}".format(interception.variable_name(v),
+                                      v.shape.as_list()) for v in x)))
     config = self._config_with_model_path(model_path)
     nets, net_keys, subsets = _make_nets(x, config, net_assignments)
     self._nets = nets

@@ -436,7 +436,7 @@ def load_problem_module(spec):
 
   Args:
     spec: a Python file ("./my_problems.py") or an importable module name
-      ("my_package.problems").
+      ("my_package.problems"; the working directory is searched first).
 
   Returns:
     The imported module.
@@ -464,11 +464,19 @@ def load_problem_module(spec):
       raise ValueError("problem module {} failed to import: {}: {}".format(
           spec, type(error).__name__, error)) from error
     return module
+  # A module name is searched in the working directory first, as `python
+  # -m` does, although the commands run from their own directory.
+  added = os.getcwd() not in sys.path
+  if added:
+    sys.path.insert(0, os.getcwd())
   try:
     return importlib.import_module(spec)
   except ImportError as error:
     raise ValueError("no problem module {!r}: {}.".format(spec,
                                                           error)) from error
+  finally:
+    if added:
+      sys.path.remove(os.getcwd())
 
 
 def _register_test_functions():

@@ -538,3 +538,16 @@ def test_meta_loss_fields_answer_to_the_designs_names_too(graph):
   assert info.x_final is x and info.x is x
   assert info.sub_constants is constants
   assert [interception.variable_name(c) for c in constants] == ["w", "y"]
+
+
+def test_a_problem_of_empty_variables_is_one_line(graph):
+  del graph  # The fresh default graph.
+
+  def build():
+    x = tf.compat.v1.get_variable("x", [0, 3])
+    return tf.reduce_sum(tf.square(x))
+
+  with pytest.raises(ValueError, match=re.escape(
+      "The problem's trainable variables hold no values (x of shape [0, 3]): "
+      "there is nothing to optimise")):
+    meta.MetaOptimizer().meta_loss(build, 2)

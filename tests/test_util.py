@@ -563,3 +563,22 @@ def test_load_problem_module_registers_its_problems(tmp_path):
     util.load_problem_module(str(broken))
   with pytest.raises(ValueError, match="no problem module 'no_such_mod'"):
     util.load_problem_module("no_such_mod")
+
+
+def test_a_problem_module_name_is_found_in_the_working_directory(
+    tmp_path, monkeypatch):
+  (tmp_path / "cwd_problems_for_test.py").write_text(
+      "import tensorflow as tf\n"
+      "import util\n"
+      "def make(mode):\n"
+      "  return lambda: tf.square(tf.compat.v1.get_variable('x', []))\n"
+      "util.register_problem('from_the_cwd', make)\n")
+  monkeypatch.chdir(tmp_path)
+  path_before = list(sys.path)
+  try:
+    util.load_problem_module("cwd_problems_for_test")
+    util.check_problem_name("from_the_cwd")
+  finally:
+    util.unregister_problem("from_the_cwd")
+    sys.modules.pop("cwd_problems_for_test", None)
+  assert sys.path == path_before
