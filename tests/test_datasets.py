@@ -292,6 +292,19 @@ def test_cifar_missing_files(tmp_path):
   assert "Krizhevsky" in message
 
 
+def test_cifar_is_found_where_deepminds_code_kept_it(tmp_path, monkeypatch):
+  monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+  monkeypatch.setattr(datasets, "cache_dir", lambda: str(tmp_path / "cache"))
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(datasets.DataError) as info:
+    datasets.load_cifar10(None, "test")
+  assert "cifar10 (does not exist)" in str(info.value)
+  records = _write_cifar(tmp_path / "cifar10" / "cifar-10-batches-bin",
+                         ["test_batch.bin"])
+  _, labels = datasets.load_cifar10(None, "test")
+  assert labels.tolist() == [record[0] for record in records]
+
+
 def test_cifar_bad_split(tmp_path):
   with pytest.raises(ValueError, match="valid splits"):
     datasets.load_cifar10(str(tmp_path), "val")

@@ -61,6 +61,9 @@ _CIFAR_FILES = {
     "test": ("test_batch.bin",),
 }
 _CIFAR_SUBDIR = "cifar-10-batches-bin"
+# DeepMind's problems.cifar10 read (and downloaded into) "cifar10" in the
+# working directory; it is searched last, so their layout works as it is.
+DEEPMIND_CIFAR_DIR = "cifar10"
 
 # Each entry can be hundreds of MB (CIFAR-10 train), so keep few.
 _CACHE_SIZE = 4
@@ -132,7 +135,7 @@ def search_roots(data_dir=None):
   return roots
 
 
-def _search(data_dir, subdir, find, dataset):
+def _search(data_dir, subdir, find, dataset, last_roots=()):
   """Finds a data set's files in the first root that holds them.
 
   Args:
@@ -141,13 +144,18 @@ def _search(data_dir, subdir, find, dataset):
     find: `find(dirs)` returns what it found in the directories `dirs` (a
       root and its `subdir`), or None.
     dataset: "mnist" or "cifar10", for the messages.
+    last_roots: roots tried after `search_roots(data_dir)`.
 
   Returns:
     `(what find returned, searched)`: `searched` lists every root tried,
     with its state, for an error message.
   """
   searched = []
-  for root in search_roots(data_dir):
+  roots = search_roots(data_dir)
+  for root in last_roots:
+    if root not in roots:
+      roots.append(root)
+  for root in roots:
     if not os.path.isdir(root):
       searched.append("{} (does not exist)".format(root))
       continue
@@ -393,13 +401,14 @@ def _load_cifar10_files(stamps):
 def load_cifar10(data_dir=None, split="train"):
   """Loads a CIFAR-10 split from the binary-version batch files.
 
-  Looks in each of `search_roots(data_dir)` in turn, and in its
-  `cifar-10-batches-bin/` subdirectory; the first that holds the split is
-  read.
+  Looks in each of `search_roots(data_dir)` in turn, then in DeepMind's
+  default, `./cifar10`, and in each one's `cifar-10-batches-bin/`
+  subdirectory; the first that holds the split is read.
 
   Args:
     data_dir: Directory holding the files, searched first; then the
-      L2L_DATA_DIR environment variable's, then the cache (`cache_dir()`).
+      L2L_DATA_DIR environment variable's, then the cache (`cache_dir()`),
+      then `./cifar10`.
     split: "train" (data_batch_1.bin .. data_batch_5.bin, concatenated
       in that order) or "test" (test_batch.bin).
 
@@ -422,7 +431,8 @@ def load_cifar10(data_dir=None, split="train"):
     missing_in.append(missing)
     return None if missing else paths
 
-  paths, searched = _search(data_dir, _CIFAR_SUBDIR, find, "cifar10")
+  paths, searched = _search(data_dir, _CIFAR_SUBDIR, find, "cifar10",
+                            last_roots=(DEEPMIND_CIFAR_DIR,))
   if paths is None:
     # The files missing from the directory that came closest.
     missing = min(missing_in, key=len) if missing_in else names
