@@ -22,7 +22,8 @@ import tempfile
 
 from absl import logging
 import tensorflow as tf
-# The one public-enough test of an XLA-compiled trace (no tf.* name has it).
+# TensorFlow has no public test of whether a trace is XLA-compiled; this
+# internal module's has stayed the same through the 2.x releases.
 from tensorflow.python.ops import control_flow_util
 
 from l2l import files
