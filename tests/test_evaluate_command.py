@@ -92,6 +92,11 @@ def test_every_bad_evaluate_flag_is_one_line_before_any_work(tmp_path):
                                   "expected an integer >= 0.",
       ("--optimizer=SGD", "--learning_rate=-1"):
           "--learning_rate=-1.0 is invalid: expected a finite number > 0.",
+      ("--optimizer=PSO", "--pso_inertia=-5"):
+          "--pso_inertia=-5.0 is invalid: expected a finite number >= 0.",
+      # Checked whether or not the run uses it.
+      ("--optimizer=Adam", "--swarm_step_noise=nan"):
+          "--swarm_step_noise=nan is invalid: expected a finite number >= 0.",
       ("--problem=square_cos_0",): "--problem=square_cos_0 is invalid",
       ("--records_dir=/proc/l2l-test",): "--records_dir=/proc/l2l-test is "
                                          "not writable",
@@ -262,8 +267,8 @@ def test_a_swarm_flag_overrides_the_saved_swarm_without_num_particle(
     arrays, settings = records.read(str(tmp_path / name / records_file))
     assert arrays["final_row_losses"].shape == (1, 4, 8)
     finals[name] = arrays["final_row_losses"]
-    assert settings["swarm_options"].get("step_shrink") == (
-        1 if flags else None)
+    # The records say what ran: the saved option, or the flag over it.
+    assert settings["swarm_options"]["step_shrink"] == (1 if flags else 0.5)
   # Same swarm, same starts: only the step sizes differ.
   assert not np.array_equal(finals["flag"], finals["saved"])
   # --num_particle=1 is a flag given too: the swarm cannot run one point.
@@ -276,6 +281,18 @@ def test_a_swarm_flag_overrides_the_saved_swarm_without_num_particle(
       "one point (its LSTM reads the swarm's features); give num_particles "
       "of 2 or more, or none for its 4.".format(tmp_path / "swarm"))
   assert not (tmp_path / "one").exists()
+
+
+def test_pso_runs_the_particles_given_even_one(tmp_path):
+  # It ran PSO's default 4 unless the number given was above 1.
+  done = _evaluate("--problem=square_cos_2", "--optimizer=PSO",
+                   "--num_particle=1", "--num_epochs=1", "--num_steps=2",
+                   "--records_dir=" + str(tmp_path))
+  assert done.returncode == 0, done.stderr[-2000:]
+  (records_file,) = os.listdir(tmp_path)
+  arrays, settings = records.read(str(tmp_path / records_file))
+  assert arrays["losses"].shape == (1, 3, 1)
+  assert settings["swarm_options"]["num_particles"] == 1
 
 
 def test_flags_the_evaluation_does_not_use_are_named(tmp_path):

@@ -65,7 +65,8 @@ def test_evaluate_reads_the_manifest_not_the_problem_config(tmp_path):
                         **EVAL_ARGS)
 
 
-def test_a_saved_optimizer_runs_only_as_many_points_as_it_can(tmp_path):
+def test_a_saved_optimizer_runs_only_as_many_points_as_it_can(tmp_path,
+                                                              caplog):
   swarm_path, point_path = tmp_path / "swarm", tmp_path / "point"
   for path, options in ((swarm_path, {"num_particles": 2}),
                         (point_path, {})):
@@ -82,11 +83,21 @@ def test_a_saved_optimizer_runs_only_as_many_points_as_it_can(tmp_path):
                      "cannot run as a swarm of 3"):
     evaluation.evaluate("L2L", "square_cos_2", num_steps=1, path=str(
         point_path), swarm_options={"num_particles": 3}, **EVAL_ARGS)
-  # Each runs as saved.
+  # Each runs as saved, and says so to the records.
   for path, points in ((swarm_path, 2), (point_path, 1)):
     result = evaluation.evaluate("L2L", "square_cos_2", num_steps=1,
                                  path=str(path), **EVAL_ARGS)
     assert result.losses.shape[-1] == points
+    assert result.swarm_options.get("num_particles") == (
+        2 if points == 2 else None)
+  assert result.swarm_options == {}
+  # The saved swarm does not hop: a hop noise given is named as unused.
+  with caplog.at_level(logging.WARNING):
+    evaluation.evaluate("L2L", "square_cos_2", num_steps=1,
+                        path=str(swarm_path), swarm_options={"hop_noise": 0.3},
+                        **EVAL_ARGS)
+  assert ("Swarm option hop_noise has no effect: the swarm's attraction gain "
+          "is 'off', not 'hop'." in caplog.text)
 
 
 def test_optimizers_see_the_same_instances():
@@ -236,6 +247,27 @@ def test_evaluate_runs_a_released_directory_as_released(tmp_path):
       result.row_losses[0],
       np.sum(positions**2 - 10 * np.cos(2 * np.pi * positions), -1) + 20,
       rtol=1e-4)
+  assert result.swarm_options == {"num_particles": 4, "lois_released": True}
+
+
+def test_a_released_model_says_what_it_runs_and_needs(tmp_path, caplog):
+  write_lois_released(str(tmp_path), 128 * 2)
+  with pytest.raises(ValueError, match="is LOIS's released swarm model: "
+                     "give num_particles of 2 or more"):
+    evaluation.evaluate("L2L", "square_cos_2", num_steps=1, num_epochs=1,
+                        path=str(tmp_path), show_progress=False)
+  with caplog.at_level(logging.WARNING):
+    given = evaluation.evaluate(
+        "L2L", "square_cos_2", num_steps=2, num_epochs=1, path=str(tmp_path),
+        swarm_options={"num_particles": 4, "step_scale": 0.01,
+                       "attraction_gain": "hop"}, show_progress=False)
+  assert ("Swarm options attraction_gain, step_scale have no effect: a LOIS "
+          "released model runs as LOIS's code ran it." in caplog.text)
+  plain = evaluation.evaluate(
+      "L2L", "square_cos_2", num_steps=2, num_epochs=1, path=str(tmp_path),
+      swarm_options={"num_particles": 4}, show_progress=False)
+  np.testing.assert_array_equal(given.losses, plain.losses)
+  assert given.swarm_options == {"num_particles": 4, "lois_released": True}
 
 
 def _rastrigin_rows(positions, dims):

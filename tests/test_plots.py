@@ -90,6 +90,15 @@ def test_curve_data_rejects_other_shapes(shape):
                                             "inertia": 0.7}}, 4, "PSO (k=4)"),
     ({"optimizer": "PSO"}, 6, "PSO (k=6)"),
     ({"optimizer": "Adam", "learning_rate": None}, 1, "Adam"),
+    # Other budgets and models never share a label.
+    ({"optimizer": "Adam", "learning_rate": 0.01,
+      "swarm_options": {"num_particles": 4}}, 4,
+     "Adam (lr=0.01, best of 4 restarts)"),
+    ({"optimizer": "NAG", "learning_rate": 0.1}, 3,
+     "NAG (lr=0.1, best of 3 restarts)"),
+    ({"optimizer": "L2L", "swarm_options": {"num_particles": 4,
+                                            "lois_released": True}}, 4,
+     "L2L swarm, LOIS as released (k=4)"),
     ({"optimizer": "Adam", "learning_rate": "fast"}, 1, "Adam (lr=fast)"),
     ({}, 1, "unknown optimizer"),
 ])
@@ -111,9 +120,11 @@ def test_build_figure_draws_one_curve_per_file(tmp_path, records_files):
   fig = plots.build_figure([adam, swarm])
 
   axes = fig.axes[0]
-  assert _labels(fig) == ["Adam (lr=0.01)", "L2L swarm (k=4)"]
+  # The fixture's losses have two particles: Adam's best of 2 restarts.
+  assert _labels(fig) == ["Adam (lr=0.01, best of 2 restarts)",
+                          "L2L swarm (k=4)"]
   assert [t.get_text() for t in axes.get_legend().get_texts()] == [
-      "Adam (lr=0.01)", "L2L swarm (k=4)"]
+      "Adam (lr=0.01, best of 2 restarts)", "L2L swarm (k=4)"]
   adam_line, swarm_line = _lines(fig)
   # Each file on its own x range: steps 0..2 and 0..5.
   np.testing.assert_array_equal(adam_line.get_xdata(), [0, 1, 2])
@@ -145,7 +156,7 @@ def test_curves_expose_the_plotted_numbers(tmp_path, records_files):
   path = records_files.write(tmp_path, records_files.losses(),
                              optimizer="Momentum", learning_rate=0.5)
   curve, = plots.curves([path])
-  assert curve.label == "Momentum (lr=0.5)"
+  assert curve.label == "Momentum (lr=0.5, best of 2 restarts)"
   assert not curve.diverged
   assert curve.problem == "quadratic"
   np.testing.assert_array_equal(curve.steps, [0, 1, 2])
@@ -217,7 +228,8 @@ def test_diverged_record_still_plots(tmp_path, records_files):
   fig = plots.build_figure([good, diverged])
   path = plots.loss_curves([good, diverged], output)
 
-  assert _labels(fig) == ["Adam (lr=0.01)", "SGD (lr=1) (diverged)"]
+  assert _labels(fig) == ["Adam (lr=0.01, best of 2 restarts)",
+                          "SGD (lr=1, best of 2 restarts) (diverged)"]
   ydata = _lines(fig)[1].get_ydata()
   assert ydata[:2].tolist() == MEAN[:2].tolist() and np.isnan(ydata[2])
   assert fig.axes[0].get_yscale() == "log"

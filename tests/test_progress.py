@@ -52,3 +52,10 @@ def test_a_report_without_a_stream_logs_each_block_once(monkeypatch):
   # One record, no trailing blank line; NaN is never a score.
   assert lines == ["EVALUATION\nLog Mean Final Error: diverged\n"
                    "Mean epoch time: 1.00 s"]
+
+
+def test_a_swarms_blocks_say_they_are_a_mean_over_its_particles():
+  stream = io.StringIO()
+  progress.Report(stream, num_particles=4).stats("Epoch 2", 0.2, 1.0, 2)
+  assert stream.getvalue().startswith(
+      "Epoch 2 (mean of the 4 particles)\nLog Mean Final Error: -1.00\n")

@@ -365,8 +365,14 @@ def test_result_unpacks_to_five():
     (dict(num_particles=0), "PSO num_particles must be a positive integer"),
     (dict(num_particles=2.5), "PSO num_particles must be a positive integer"),
     (dict(num_particles=True), "PSO num_particles must be a positive integer"),
-    (dict(inertia="fast"), "PSO inertia must be a finite number, got 'fast'"),
-    (dict(social=float("nan")), "PSO social must be a finite number, got nan"),
+    (dict(inertia="fast"),
+     "PSO inertia must be a finite number >= 0, got 'fast'"),
+    (dict(social=float("nan")),
+     "PSO social must be a finite number >= 0, got nan"),
+    # Negative constants push particles apart: a blow-up, not PSO.
+    (dict(inertia=-5.0), "PSO inertia must be >= 0, got -5.0"),
+    (dict(cognitive=-1.0),
+     "PSO cognitive must be >= 0, got -1.0"),
     (dict(initial_velocity_stddev=-1.0),
      "PSO initial_velocity_stddev must be >= 0, got -1.0"),
 ])

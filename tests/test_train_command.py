@@ -149,6 +149,19 @@ def test_every_bad_train_flag_is_one_line_before_any_work(tmp_path):
       ("--swarm_step_shrink=2",): "--swarm_step_shrink=2.0 is invalid: "
                                   "Swarm option step_shrink must be in (0, "
                                   "1], got 2.0.",
+      # Checked whether or not the run uses them.
+      ("--swarm_step_noise=nan",): "--swarm_step_noise=nan is invalid: "
+                                   "expected a finite number >= 0.",
+      ("--swarm_entropy_weight=inf",): "--swarm_entropy_weight=inf is "
+                                       "invalid: expected a finite number "
+                                       ">= 0.",
+      # What a swarm does not take, named before the save path is touched.
+      ("--num_particle=4", "--meta_objective=log"):
+          "--meta_objective=log is for plain L2L; a swarm (--num_particle=4) "
+          "meta-trains on --swarm_objective instead.",
+      ("--num_particle=4", "--recompute"):
+          "--recompute is for plain L2L; a swarm (--num_particle=4) does not "
+          "take it.",
       CLUSTER_ARGS[:2] + ("--job_name=chief",):
           "--job_name must be one of ps, worker, got 'chief'.",
       # What one machine alone can do.
@@ -478,6 +491,32 @@ def test_swarm_flags_without_a_swarm_are_named(tmp_path):
           "--num_particle=1 trains one point, not a swarm." in done.stderr)
   with open(tmp_path / "one" / "manifest.json") as stream:
     assert json.load(stream)["swarm"]["num_particles"] == 1
+
+
+@pytest.mark.parametrize("flags, warning", [
+    (("--swarm_hop_noise=0.3",), "--swarm_hop_noise has no effect: the "
+     "swarm's attraction gain is 'off', not 'hop'."),
+    (("--noswarm_entropy", "--swarm_entropy_weight=0.1",
+      "--swarm_normalise_entropy"),
+     "--swarm_entropy_weight, --swarm_normalise_entropy have no effect: "
+     "--noswarm_entropy leaves the entropy term out."),
+    (("--swarm_objective=final_best", "--swarm_time_weighting=final"),
+     "--swarm_time_weighting has no effect: --swarm_objective=final_best "
+     "scores the last step only."),
+])
+def test_swarm_flags_a_swarm_does_not_use_are_named(monkeypatch, flags,
+                                                   warning):
+  warnings = []
+  monkeypatch.setattr(train_command.cli.logging, "warning",
+                      lambda fmt, *args: warnings.append(fmt % args))
+  with flagsaver.flagsaver():
+    flags_ = train_command.FLAGS
+    flags_.unparse_flags()
+    flags_(["train.py", "--num_particle=2"] + list(flags))
+    options = train_command.swarm_options()
+  assert warnings == [warning]
+  # Accepted all the same, as the originals accepted such flags.
+  assert options["use_entropy"] == ("--noswarm_entropy" not in flags)
 
 
 def test_train_command_hop_swarm_flags(tmp_path):

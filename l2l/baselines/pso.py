@@ -127,9 +127,10 @@ def _check_options(num_particles, inertia, cognitive, social,
                    initial_velocity_stddev):
   """Raises ValueError for an option `build` cannot use."""
   checks.check_integer("PSO num_particles", num_particles)
-  checks.check_number("PSO inertia", inertia)
-  checks.check_number("PSO cognitive", cognitive)
-  checks.check_number("PSO social", social)
+  # Negative constants turn PSO's pulls into pushes: no PSO run uses them.
+  checks.check_number("PSO inertia", inertia, 0)
+  checks.check_number("PSO cognitive", cognitive, 0)
+  checks.check_number("PSO social", social, 0)
   checks.check_number("PSO initial_velocity_stddev", initial_velocity_stddev,
                       0)
 

@@ -72,11 +72,24 @@ def check_positive_number(*names):
   Args:
     *names: flag names.
   """
+  _check_finite(names, lambda value: value > 0, "> 0")
+
+
+def check_non_negative_number(*names):
+  """Exits with one line unless each float flag in `names` is finite, >= 0.
+
+  Args:
+    *names: flag names.
+  """
+  _check_finite(names, lambda value: value >= 0, ">= 0")
+
+
+def _check_finite(names, in_range, range_text):
   for name in names:
     value = FLAGS[name].value
-    if value is None or not math.isfinite(value) or value <= 0:
-      fail("--{}={} is invalid: expected a finite number > 0.".format(
-          name, value))
+    if value is None or not math.isfinite(value) or not in_range(value):
+      fail("--{}={} is invalid: expected a finite number {}.".format(
+          name, value, range_text))
 
 
 def check_with(name, check):

@@ -452,7 +452,7 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
   trajectory = training.trajectory_settings(
       problem_name, num_steps, unroll_length, learning_rate,
       second_derivatives, seed, num_particles, swarm_options)
-  report = progress.Report(stats_stream)
+  report = progress.Report(stats_stream, num_particles)
   with contextlib.ExitStack() as held:
     saved_state = None
     if cluster.is_chief:

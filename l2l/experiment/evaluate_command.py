@@ -67,6 +67,7 @@ def validate_flags():
   shared_flags.check_flags()
   cli.check_at_least(1, "num_epochs", "num_steps", "tune_epochs")
   cli.check_at_least(0, "record_positions")
+  cli.check_non_negative_number("pso_inertia", "pso_cognitive", "pso_social")
   if FLAGS.optimizer not in ("L2L", "PSO"):
     cli.check_positive_number("learning_rate")
   cli.check_not_empty("path", "records_dir")
@@ -98,9 +99,9 @@ def _swarm_options():
   if FLAGS.optimizer == "PSO":
     options = {"inertia": FLAGS.pso_inertia,
                "cognitive": FLAGS.pso_cognitive, "social": FLAGS.pso_social}
-    # A swarm of one is no swarm: without --num_particle PSO keeps its
-    # default of 4 particles.
-    if FLAGS.num_particle > 1:
+    # Without --num_particle PSO keeps its default of 4 particles; a given
+    # number, 1 included, is what runs.
+    if FLAGS["num_particle"].present:
       options["num_particles"] = FLAGS.num_particle
     return options
   # L2L runs a LOIS swarm; a baseline runs from as many starts.
@@ -203,7 +204,8 @@ def _evaluate_and_report():
                          learning_rate,
         "seed": FLAGS.seed, "num_steps": FLAGS.num_steps,
         "num_epochs": FLAGS.num_epochs, "path": FLAGS.path,
-        "swarm_options": common["swarm_options"], "tuning": tuning,
+        # What ran: the saved swarm's options with the flags' over them.
+        "swarm_options": result.swarm_options, "tuning": tuning,
     }
     directory = FLAGS.records_dir or FLAGS.path or DEFAULT_RECORDS_DIR
     path = records.write(directory, result, settings)

@@ -44,7 +44,8 @@ LEARNING_RATE_GRID = tuple(float(lr) for lr in np.logspace(-4, 1, 11))
 TUNING_SEED_OFFSET = 100003
 
 Evaluation = collections.namedtuple(
-    "Evaluation", "losses, seconds, positions, row_losses", defaults=(None,))
+    "Evaluation", "losses, seconds, positions, row_losses, swarm_options",
+    defaults=(None, None))
 Evaluation.__doc__ = """Per-epoch results of `evaluate`.
 
 losses: float64 array [epochs, num_steps + 1, particles]; entry (e, t, j) is
@@ -58,6 +59,10 @@ row_losses: float64 array [epochs, num_steps + 1, particles, rows]: the same
   problem whose loss is a scalar). `l2l.experiment.scores` scores them. None
   in an `Evaluation` made by hand from `losses` alone, which then counts as
   one row.
+swarm_options: the options the points ran with, as records keep them: a
+  learned swarm's (its saved ones, with those given over them; LOIS's
+  released model says so), PSO's, a baseline's number of restarts ({} for
+  one point), or None in an `Evaluation` made by hand.
 """
 
 
@@ -103,7 +108,8 @@ class _Runner:
   point the step starts from; after the last step they are read once more.
   """
 
-  def __init__(self, setup, reset, step, row_losses, positions=None):
+  def __init__(self, setup, reset, step, row_losses, positions=None,
+               options=None):
     """Keeps the ops.
 
     Args:
@@ -113,7 +119,9 @@ class _Runner:
       row_losses: tensor [k, rows] of each point's loss on every batch row
         at the current point(s) (rows = 1 for a scalar loss).
       positions: tensor [k, n] of the current points, or None.
+      options: the swarm options the points run with (`Evaluation`'s).
     """
+    self.options = options or {}
     # The problem's `build`, set by `evaluate`: one that draws a task per
     # epoch (the task family) draws it before each reset.
     self.problem = None
@@ -196,7 +204,9 @@ def _build_baseline(name, problem, learning_rate, num_particles=1):
       step = optimizer.minimize(tf.reduce_sum(tf.reduce_mean(rows, axis=1)),
                                 var_list=sum(starts, []))
   reset = tf.compat.v1.global_variables_initializer()
-  return _Runner(tf.no_op(), reset, step, rows, positions=positions)
+  return _Runner(tf.no_op(), reset, step, rows, positions=positions,
+                 options=({"num_particles": num_particles}
+                          if num_particles > 1 else {}))
 
 
 def saved_configuration(path, make_problem, net_config, net_assignments,
@@ -287,13 +297,27 @@ def _build_l2l(problem, make_problem, net_config, net_assignments, path,
     logging.warning("Swarm options %s have no effect: the optimizer runs "
                     "one point (a swarm needs num_particles > 1).",
                     ", ".join(given))
-  if num_particles > 1 and lois_released.is_released_model(path):
+  elif ("hop_noise" in given and
+        swarm_options.get("attraction_gain", "off") != "hop"):
+    logging.warning("Swarm option hop_noise has no effect: the swarm's "
+                    "attraction gain is %r, not 'hop'.",
+                    swarm_options.get("attraction_gain", "off"))
+  if lois_released.is_released_model(path):
+    if num_particles <= 1:
+      raise ValueError(
+          "{} is LOIS's released swarm model: give num_particles of 2 or "
+          "more (LOIS evaluated it with 4).".format(path))
     # LOIS's released files run as LOIS's code ran them.
     logging.info("%s is a LOIS released model: running it as released.",
                  path)
+    if given:
+      logging.warning("Swarm options %s have no effect: a LOIS released "
+                      "model runs as LOIS's code ran it.", ", ".join(given))
     released = lois_released.build(problem, num_particles, path)
     return _Runner(released.setup, released.reset, released.step,
-                   released.row_losses, positions=released.positions)
+                   released.row_losses, positions=released.positions,
+                   options={"num_particles": num_particles,
+                            "lois_released": True})
   # The posterior entropy only shapes meta-training; evaluation skips it.
   options = dict(swarm_options, use_entropy=False) if swarm_options else {}
   optimizer = meta.MetaOptimizer(**dict(net_config, **options))
@@ -311,13 +335,15 @@ def _build_l2l(problem, make_problem, net_config, net_assignments, path,
   # The optimizer is initialised once; each epoch re-draws only the problem
   # and the optimizer's state, so every optimizer sees the same instances.
   setup = tf.compat.v1.variables_initializer(optimizer.variables())
-  return _Runner(setup, info.reset, info.update, rows, positions=positions)
+  return _Runner(setup, info.reset, info.update, rows, positions=positions,
+                 options=dict(swarm_options) if num_particles > 1 else {})
 
 
 def _build_pso(problem, swarm_options):
   swarm = pso.build(problem, **swarm_options)
   return _Runner(tf.no_op(), swarm.reset, swarm.step, swarm.row_losses,
-                 positions=particles.flatten(swarm.positions))
+                 positions=particles.flatten(swarm.positions),
+                 options=dict(swarm_options))
 
 
 def _pso_options(swarm_options):
@@ -396,7 +422,8 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
         positions.append(epoch_positions)
   row_losses = np.stack(row_losses)
   return Evaluation(np.mean(row_losses, axis=3), np.asarray(seconds),
-                    np.stack(positions) if positions else None, row_losses)
+                    np.stack(positions) if positions else None, row_losses,
+                    runner.options)
 
 
 def final_error(result):

@@ -111,22 +111,34 @@ def label(settings, num_particles=1):
       not say (the losses' last dimension).
 
   Returns:
-    E.g. "Adam (lr=0.01)", "L2L", "L2L swarm (k=4)" or "PSO (k=4)".
+    E.g. "Adam (lr=0.01)", "Adam (lr=0.01, best of 4 restarts)", "L2L",
+    "L2L swarm (k=4)", "L2L swarm, LOIS as released (k=4)" or "PSO (k=4)":
+    runs of other budgets or models never share a label.
   """
   optimizer = settings.get("optimizer") or "unknown optimizer"
   options = settings.get("swarm_options") or {}
-  if isinstance(options, dict) and options.get("num_particles"):
+  if not isinstance(options, dict):
+    options = {}
+  if options.get("num_particles"):
     num_particles = int(options["num_particles"])
   learning_rate = settings.get("learning_rate")
   if optimizer == "PSO":
     return "PSO (k={})".format(num_particles)
   if optimizer == "L2L":
-    return ("L2L swarm (k={})".format(num_particles) if num_particles > 1
-            else "L2L")
+    if num_particles <= 1:
+      return "L2L"
+    return "L2L swarm{} (k={})".format(
+        ", LOIS as released" if options.get("lois_released") else "",
+        num_particles)
+  details = []
   if isinstance(learning_rate, (int, float)):
-    return "{} (lr={:.3g})".format(optimizer, learning_rate)
-  if learning_rate is not None:
-    return "{} (lr={})".format(optimizer, learning_rate)
+    details.append("lr={:.3g}".format(learning_rate))
+  elif learning_rate is not None:
+    details.append("lr={}".format(learning_rate))
+  if num_particles > 1:
+    details.append("best of {} restarts".format(num_particles))
+  if details:
+    return "{} ({})".format(optimizer, ", ".join(details))
   return str(optimizer)
 
 

@@ -52,13 +52,18 @@ class Report:
   stream get the blocks in the log.
   """
 
-  def __init__(self, stream=None):
+  def __init__(self, stream=None, num_particles=1):
     """Creates the report.
 
     Args:
       stream: a text stream for the blocks, or None to log them.
+      num_particles: the swarm's particles; for a swarm the figures are the
+        mean of every particle's final loss (what training compares), which
+        each header says.
     """
     self._stream = stream
+    self._unit = (" (mean of the {} particles)".format(num_particles)
+                  if num_particles > 1 else "")
 
   def text(self, text):
     """Reports `text`, one or more whole lines."""
@@ -71,7 +76,8 @@ class Report:
 
   def stats(self, header, total_error, total_time, n):
     """Reports the originals' statistics block (`util.format_stats`)."""
-    self.text(util.format_stats(header, total_error, total_time, n))
+    self.text(util.format_stats(header + self._unit, total_error,
+                                total_time, n))
 
   def saving(self, path):
     """Reports that the best optimizer so far is being saved in `path`."""

@@ -61,6 +61,15 @@ def define_flags():
                      "Evaluation takes the saved swarm's unless given.")
 
 
+def warn_unused_swarm_flags(attraction_gain):
+  """Warns of shared swarm flags given that a swarm of `attraction_gain`
+  does not use (the hop noise of a swarm that does not hop)."""
+  if attraction_gain != "hop":
+    cli.warn_unused(cli.given_flags("swarm_hop_noise"),
+                    "the swarm's attraction gain is {!r}, not 'hop'".format(
+                        attraction_gain))
+
+
 def swarm_flag_options(only_given=False):
   """The swarm options the shared flags set (for --num_particle > 1).
 
@@ -88,7 +97,9 @@ def check_flags():
   register are known when `--problem` is checked.
   """
   cli.check_at_least(1, "num_particle")
+  # Checked whether or not the run uses them: a NaN is never passed over.
   cli.check_positive_number("swarm_step_scale", "swarm_hop_noise")
+  cli.check_non_negative_number("swarm_step_noise")
   cli.check_with("swarm_step_shrink",
                  lambda shrink: swarm_config.SwarmConfig(step_shrink=shrink))
   cli.check_not_empty("data_dir", "problem_module")

@@ -100,6 +100,14 @@ def validate_flags():
                      "evaluation_epochs", "num_steps", "unroll_length",
                      "checkpoint_period")
   cli.check_positive_number("learning_rate")
+  cli.check_non_negative_number("swarm_entropy_weight")
+  if FLAGS.num_particle > 1 and FLAGS.meta_objective != meta_objectives.DEFAULT:
+    cli.fail("--meta_objective={} is for plain L2L; a swarm "
+             "(--num_particle={}) meta-trains on --swarm_objective "
+             "instead.".format(FLAGS.meta_objective, FLAGS.num_particle))
+  if FLAGS.num_particle > 1 and FLAGS.recompute:
+    cli.fail("--recompute is for plain L2L; a swarm (--num_particle={}) "
+             "does not take it.".format(FLAGS.num_particle))
   if FLAGS.num_steps % FLAGS.unroll_length:
     cli.fail("--num_steps={} is invalid: expected a multiple of "
              "--unroll_length={}.".format(FLAGS.num_steps,
@@ -183,6 +191,15 @@ def swarm_options():
     cli.warn_unused(cli.given_flags("swarm_"), "--num_particle={} trains "
                     "one point, not a swarm".format(FLAGS.num_particle))
     return {}
+  shared_flags.warn_unused_swarm_flags(FLAGS.swarm_attraction_gain)
+  if not FLAGS.swarm_entropy:
+    cli.warn_unused(cli.given_flags("swarm_entropy_weight") +
+                    cli.given_flags("swarm_normalise_entropy"),
+                    "--noswarm_entropy leaves the entropy term out")
+  if FLAGS.swarm_objective == "final_best":
+    cli.warn_unused(cli.given_flags("swarm_time_weighting"),
+                    "--swarm_objective=final_best scores the last step "
+                    "only")
   return dict(shared_flags.swarm_flag_options(),
               objective=FLAGS.swarm_objective,
               time_weighting=FLAGS.swarm_time_weighting,

@@ -435,7 +435,7 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
         second_derivatives, seed, num_particles, overwrite or resume,
         data_dir, logdir, show_progress, checkpoint_period, resume,
         handle_signals, swarm_options, epoch_callback, meta_objective,
-        recompute, progress.Report(stats_stream))
+        recompute, progress.Report(stats_stream, num_particles))
 
 
 def _train_locked(problem_name, save_path, num_epochs, log_period,
