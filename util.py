@@ -39,21 +39,20 @@ def get_default_net_config(name, path):
   Returns:
     A `networks.factory` config dict.
   """
-  return dict(networks.default_config(), net_path=get_net_path(name, path))
+  return _restored_config(networks.default_config(), name, path)
 
 
 def get_library_net_config(name, path):
-  """`get_default_net_config` as this library configures it: the LSTM's gate
-  biases start at zero (`networks.library_config`).
+  """`get_default_net_config(name, path)` as this library configures it.
 
-  Args:
-    name: the net id.
-    path: directory to restore it from, or None.
-
-  Returns:
-    A `networks.factory` config dict.
+  The LSTM's gate biases start at zero (`networks.library_config`), where
+  DeepMind's start them random.
   """
-  return dict(networks.library_config(), net_path=get_net_path(name, path))
+  return _restored_config(networks.library_config(), name, path)
+
+
+def _restored_config(config, name, path):
+  return dict(config, net_path=get_net_path(name, path))
 
 
 def _zero_lstm_config(name, path):
