@@ -100,6 +100,9 @@ def test_every_bad_evaluate_flag_is_one_line_before_any_work(tmp_path):
       ("--problem=square_cos_0",): "--problem=square_cos_0 is invalid",
       ("--records_dir=/proc/l2l-test",): "--records_dir=/proc/l2l-test is "
                                          "not writable",
+      ("--optimizer=Adam", "--path=/proc"):
+          "(/proc); the records file goes there unless --records_dir "
+          "names another directory.",
       ("--path=",): "--path= is invalid: expected a path, got an empty "
                     "value.",
       ("--records_dir=",): "--records_dir= is invalid: expected a path",

@@ -105,7 +105,7 @@ def check_with(name, check):
     fail("--{}={} is invalid: {}".format(name, FLAGS[name].value, error))
 
 
-def check_writable_directory(name, path=None):
+def check_writable_directory(name, path=None, remedy=None):
   """Exits with one line unless a directory can be written (or created).
 
   A probe file is created and removed in the directory, or in its nearest
@@ -116,6 +116,7 @@ def check_writable_directory(name, path=None):
   Args:
     name: the flag, for the message.
     path: the directory; defaults to the flag's value. None passes.
+    remedy: what to do instead, added to the message of an unwritable one.
   """
   path = FLAGS[name].value if path is None else path
   if path is None:
@@ -133,8 +134,9 @@ def check_writable_directory(name, path=None):
     with tempfile.TemporaryFile(dir=existing, prefix=".l2l-write-check-"):
       pass
   except OSError as error:
-    fail("--{}={} is not writable: {} ({}).".format(
-        name, path, error.strerror or error, existing))
+    fail("--{}={} is not writable: {} ({}){}.".format(
+        name, path, error.strerror or error, existing,
+        "; " + remedy if remedy else ""))
 
 
 def given_flags(prefix):

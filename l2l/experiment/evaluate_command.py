@@ -73,7 +73,11 @@ def validate_flags():
   cli.check_not_empty("path", "records_dir")
   cli.check_with("problem", util.check_problem_name)
   if FLAGS.records_dir is None and FLAGS.path is not None:
-    cli.check_writable_directory("path")  # The records go beside the model.
+    # The records go beside the model, which may be read-only (a released
+    # one on a shared disk).
+    cli.check_writable_directory(
+        "path", remedy="the records file goes there unless --records_dir "
+        "names another directory")
   else:
     cli.check_writable_directory(
         "records_dir", FLAGS.records_dir or DEFAULT_RECORDS_DIR)
