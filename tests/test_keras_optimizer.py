@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import l2l
+from l2l.checkpoint import manifest
 from l2l.dropin import keras_optimizer
 import meta
 import problems
@@ -191,3 +192,44 @@ def test_a_malformed_rule_config_names_itself():
   with pytest.raises(ValueError, match="update rule config: 'assignment' is missing"):
     keras_optimizer.KerasLearnedOptimizer.from_config(
         {"name": "x", "update_rule": {"nets": {}}})
+
+
+def test_plain_tf_variables_step_as_keras_variables(saved_path):
+  # A tf.Module or Sonnet model in an eager loop has tf.Variables, which
+  # have no Keras path.
+  rng = np.random.RandomState(0)
+  start = rng.normal(size=(3, 2)).astype(np.float32)
+  gradients = [rng.normal(scale=0.1, size=start.shape).astype(np.float32)
+               for _ in range(3)]
+  values = {}
+  for make in (keras.Variable, tf.Variable):
+    variable = make(start)
+    optimizer = l2l.keras_optimizer(saved_path)
+    for step in gradients:
+      optimizer.apply_gradients([(tf.constant(step), variable)])
+    values[make] = variable.numpy()
+  assert np.abs(values[tf.Variable] - start).max() > 1e-4
+  np.testing.assert_array_equal(values[tf.Variable], values[keras.Variable])
+
+
+def test_a_refused_variable_leaves_the_optimizer_unbuilt(tmp_path,
+                                                         fresh_session):
+  # SGD at rate 1 for matrices only: a vector is not covered.
+  saved = manifest.build(
+      {"matrices": {"net": "Sgd", "net_options": {"learning_rate": 1.0}}},
+      [{"net": "matrices", "match": "rank", "ranks": [2]}], {}, "0")
+  manifest.write(tmp_path, saved)
+  with fresh_session() as sess:
+    optimizer = meta.MetaOptimizer(
+        matrices={"net": "Sgd", "net_options": {"learning_rate": 1.0}})
+    optimizer.meta_loss(problems.simple(), 1)
+    optimizer.save(sess, tmp_path / "unused")
+  (tmp_path / "matrices.l2l").write_bytes(
+      (tmp_path / "unused" / "matrices.l2l").read_bytes())
+  optimizer = l2l.keras_optimizer(tmp_path)
+  vector, matrix = keras.Variable(np.ones(2)), keras.Variable(np.ones((2, 2)))
+  with pytest.raises(ValueError, match="covers the variables"):
+    optimizer.apply_gradients([(tf.ones(2), vector)])
+  assert not optimizer.built
+  optimizer.apply_gradients([(tf.fill([2, 2], 0.25), matrix)])
+  np.testing.assert_array_equal(matrix.numpy(), np.full((2, 2), 0.75))

@@ -302,3 +302,91 @@ def test_swarm_save_is_refused(fresh_session, tmp_path):
       learned_optimizer.LearnedOptimizer.from_meta_optimizer(optimizer, sess)
   with pytest.raises(ValueError, match="cannot be used as a single-point"):
     l2l.LearnedOptimizer.from_path(tmp_path)
+
+
+def test_a_positional_learning_rate_is_refused_when_made(fresh_session,
+                                                         tmp_path):
+  # tf.compat.v1.train.AdamOptimizer(0.01) style: the number would land in
+  # use_locking or name.
+  with fresh_session() as sess:
+    _saved_default(sess, tmp_path, problems.simple())
+  rule = l2l.LearnedOptimizer.from_path(tmp_path).update_rule
+  for args in ((0.01,), (False, 3)):
+    with pytest.raises(ValueError, match="takes no learning rate"):
+      l2l.LearnedOptimizer(rule, *args)
+  with pytest.raises(ValueError, match="name=0.01"):
+    l2l.LearnedOptimizer.from_path(tmp_path, 0.01)
+
+
+def test_no_gradient_names_the_variables_of_a_zip(fresh_session, tmp_path):
+  with fresh_session() as sess:
+    _saved_default(sess, tmp_path, problems.simple())
+  with fresh_session():
+    a = tf.compat.v1.get_variable("a", [2])
+    b = tf.compat.v1.get_variable("b", [3])
+    optimizer = l2l.LearnedOptimizer.from_path(tmp_path)
+    with pytest.raises(ValueError, match=r"\['a:0', 'b:0'\]"):
+      optimizer.apply_gradients(zip([None, None], [a, b]))
+
+
+def test_reset_ops_are_made_once_and_work_in_a_finalized_graph(
+    fresh_session, tmp_path):
+  with fresh_session() as sess:
+    _saved_default(sess, tmp_path, problems.simple())
+  with fresh_session() as sess:
+    x = tf.compat.v1.get_variable("x", [4], initializer=tf.ones_initializer())
+    optimizer = l2l.LearnedOptimizer.from_path(tmp_path)
+    train_op = optimizer.minimize(tf.reduce_sum(tf.square(x)))
+    reset = optimizer.reset_ops()
+    graph = tf.compat.v1.get_default_graph()
+    num_ops = len(graph.get_operations())
+    assert optimizer.reset_ops() == reset
+    assert len(graph.get_operations()) == num_ops
+    sess.run(tf.compat.v1.global_variables_initializer())
+    graph.finalize()
+    sess.run(train_op)
+    slot = optimizer.get_slot(x, optimizer.get_slot_names()[0])
+    assert np.abs(sess.run(slot)).max() > 0
+    sess.run(optimizer.reset_ops())
+    assert np.abs(sess.run(slot)).max() == 0
+
+
+def test_variables_include_the_nets_so_they_can_be_initialized(
+    fresh_session, tmp_path):
+  with fresh_session() as sess:
+    _saved_default(sess, tmp_path, problems.simple())
+  with fresh_session() as sess:
+    x = tf.compat.v1.get_variable("x", [4], initializer=tf.ones_initializer())
+    optimizer = l2l.LearnedOptimizer.from_path(tmp_path)
+    train_op = optimizer.minimize(tf.reduce_sum(tf.square(x)))
+    # The model restored (here: initialized) apart from the optimizer.
+    sess.run(tf.compat.v1.variables_initializer([x]))
+    sess.run(tf.compat.v1.variables_initializer(optimizer.variables()))
+    assert not sess.run(tf.compat.v1.report_uninitialized_variables()).size
+    sess.run(train_op)
+    moved = sess.run(x)
+  with fresh_session() as sess:
+    x = tf.compat.v1.get_variable("x", [4], initializer=tf.ones_initializer())
+    train_op = l2l.LearnedOptimizer.from_path(tmp_path).minimize(
+        tf.reduce_sum(tf.square(x)))
+    sess.run(tf.compat.v1.global_variables_initializer())
+    np.testing.assert_array_equal(_run_steps(sess, train_op, [x], 1)[0], moved)
+  assert np.abs(moved - 1).max() > 1e-4
+
+
+def test_eager_use_points_to_the_keras_optimizer(fresh_session, tmp_path):
+  with fresh_session() as sess:
+    _saved_default(sess, tmp_path, problems.simple())
+  assert tf.executing_eagerly()
+  optimizer = l2l.LearnedOptimizer.from_path(tmp_path)
+  x = tf.Variable(tf.ones([4]))
+
+  @tf.function
+  def traced_step():
+    optimizer.apply_gradients([(tf.ones([4]), x)])
+
+  for call in (lambda: optimizer.apply_gradients([(tf.ones([4]), x)]),
+               traced_step, optimizer.reset_ops):
+    with pytest.raises(RuntimeError, match=r"l2l.keras_optimizer\(path\)"):
+      call()
+  np.testing.assert_array_equal(x.numpy(), np.ones(4))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import write_lois_released
 from l2l.dropin import update_rule
 import networks
 
@@ -147,3 +148,15 @@ def test_a_name_rule_reads_keras_variables_by_their_path(tmp_path):
   # Keras 3's own names are "kernel" and "bias" for both layers.
   assert {v.name for v in variables} == {"kernel", "bias"}
   assert rule.net_ids(variables) == ["cw", "cw", "head", "head"]
+
+
+def test_lois_released_swarm_model_is_refused_not_read_as_one_point(tmp_path):
+  # Its cw.l2l has the default net's layout and there is no manifest: only
+  # the attention record says it is a swarm's.
+  write_lois_released(str(tmp_path), 128 * 2)
+  with pytest.raises(ValueError, match=r"\(LOIS's released model\) is a LOIS "
+                     "swarm optimizer"):
+    update_rule.UpdateRule.from_path(tmp_path)
+  (tmp_path / "loss_record.pickle").unlink()
+  rule = update_rule.UpdateRule.from_path(tmp_path)  # Then a plain cw.l2l.
+  assert list(rule.net_configs) == ["cw"]

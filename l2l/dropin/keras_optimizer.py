@@ -10,6 +10,7 @@ state)` and `x <- x + delta`, with the nets' state in optimizer variables.
 import keras
 import tensorflow as tf
 
+from l2l.core import interception
 from l2l.core import unroll
 from l2l.dropin import update_rule as update_rule_lib
 
@@ -111,20 +112,27 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
     """
     if self.built:
       return
+    # Checked before the base class marks the optimizer built, so a refused
+    # model leaves it unbuilt rather than half-built.
+    net_ids = self._update_rule.net_ids(variables)
     super().build(variables)
-    self._net_ids = self._update_rule.net_ids(variables)
+    self._net_ids = net_ids
     # The nets' own variables are created here, outside the traced train
     # step, where Sonnet 2 can create them.
     with tf.init_scope():
       self._nets = self._update_rule.make_nets()
       for variable, net_id in zip(variables, self._net_ids):
         initial = update_rule_lib.initial_state(self._nets[net_id], variable)
-        self._state_structures.append(initial)
+        # Only the structure is kept: the tensors would double the memory
+        # of the state for the optimizer's whole life.
+        self._state_structures.append(tf.nest.map_structure(
+            lambda value: tf.TensorSpec(value.shape, value.dtype), initial))
         self._state_variables.append([
             self.add_variable(
                 shape=value.shape, dtype=value.dtype,
                 initializer=_constant(value.numpy()),
-                name="{}_state_{}".format(_clean(variable.path), i))
+                name="{}_state_{}".format(
+                    _clean(interception.variable_name(variable)), i))
             for i, value in enumerate(tf.nest.flatten(initial))])
 
   def update_step(self, gradient, variable, learning_rate):

@@ -39,12 +39,21 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
     if kwargs:
       raise ValueError("LearnedOptimizer got unknown arguments {}.".format(
           ", ".join(sorted(kwargs))))
+    # tf.compat.v1.train optimizers take the learning rate second: a number
+    # there would land in use_locking or name and fail far from here.
+    if not isinstance(use_locking, bool) or not isinstance(name, str):
+      raise ValueError(
+          "LearnedOptimizer: use_locking must be a bool and name a string, "
+          "got use_locking={!r}, name={!r}; a learned optimizer takes no "
+          "learning rate.".format(use_locking, name))
     super().__init__(use_locking, name)
     self._update_rule = update_rule
     # Nets belong to the graph they were built in; one set per graph.
     self._nets_by_graph = {}
     # For each variable key: (variable, net id, state structure, slots).
     self._states = {}
+    # Per graph: (the state slots it resets, the op), made once.
+    self._reset_by_graph = {}
 
   @classmethod
   def from_path(cls, directory, name="LearnedOptimizer", **kwargs):
@@ -134,6 +143,8 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
         covers some variable with no net.
     """
     del skip_gradients_aggregation  # No cross-replica aggregation here.
+    _refuse_eager()
+    grads_and_vars = list(grads_and_vars)  # It may be a zip, read twice.
     pairs = [(g, v) for g, v in grads_and_vars if g is not None]
     if not pairs:
       raise ValueError("No gradients provided for any variable: {}.".format(
@@ -167,9 +178,49 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
 
     Returns:
       A list of ops for the states of the current graph (empty before
-      `minimize` / `apply_gradients` in it).
+      `minimize` / `apply_gradients` in it). The same op comes back until
+      new states are made, so calling this once per run adds nothing to a
+      graph (or to a finalized one).
     """
+    _refuse_eager()
     graph = tf.compat.v1.get_default_graph()
     slots = [slot for _, _, _, state_slots in self._states.values()
              for slot in state_slots if slot.graph is graph]
-    return [tf.compat.v1.variables_initializer(slots)] if slots else []
+    if not slots:
+      return []
+    made_for, op = self._reset_by_graph.get(graph, (None, None))
+    if made_for != slots:
+      op = tf.compat.v1.variables_initializer(slots)
+      self._reset_by_graph[graph] = (slots, op)
+    return [op]
+
+  def variables(self):
+    """The optimizer's variables in the current graph: states and nets.
+
+    `tf.compat.v1.train.Optimizer.variables` lists the slots (the nets'
+    states); the nets' own weights, which it makes too, are added, so
+    `tf.compat.v1.variables_initializer(optimizer.variables())` readies
+    everything the optimizer runs.
+
+    Returns:
+      A list of variables.
+    """
+    graph = tf.compat.v1.get_default_graph()
+    nets = self._nets_by_graph.get(graph, {})
+    return super().variables() + [variable for _, net in sorted(nets.items())
+                                  for variable in net.variables]
+
+
+def _refuse_eager():
+  """Raises RuntimeError when run eagerly or inside a `tf.function`.
+
+  The nets and states are made per graph and their ops run by a session; in
+  a `tf.function` each trace would make new ones.
+  """
+  with tf.init_scope():
+    eager = tf.executing_eagerly()
+  if eager:
+    raise RuntimeError(
+        "LearnedOptimizer is a graph-mode tf.compat.v1.train.Optimizer and "
+        "eager execution is on here (or this is a tf.function); in eager "
+        "code use l2l.keras_optimizer(path), which applies the same steps.")

@@ -15,6 +15,7 @@ import tensorflow as tf
 from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
 from l2l.core import interception
+from l2l.swarm import lois_released
 import networks
 
 # Keyword names under which optimizer APIs take a learning rate.
@@ -126,6 +127,10 @@ class UpdateRule:
     directory = os.fspath(directory)
     saved = manifest.read(directory)
     if saved is None:
+      # LOIS's released models have no manifest, and their cw.l2l has the
+      # default net's layout: only the attention record tells them apart.
+      if lois_released.is_released_model(directory):
+        raise _swarm_refusal(directory + " (LOIS's released model)")
       path = l2l_file.find(directory, networks.DEFAULT_NET_ID)
       configs = {networks.DEFAULT_NET_ID: dict(networks.default_config(),
                                                net_path=path)}
