@@ -195,12 +195,15 @@ def test_async_cluster_survives_a_killed_worker_which_rejoins(tmp_path):
     assert worker.process.wait(timeout=30) == -signal.SIGKILL
     at_kill = max(_all_workers_epochs(chief_log) +
                   _all_workers_epochs(tmp_path / "worker1.log"))
+    # The chief goes on alone, evaluating and keeping its state. The
+    # worker restarts only then: started earlier, on a loaded machine it
+    # could join before the chief's 4 epochs, and the check below would
+    # not tell a join from a start over.
+    _wait_for(lambda: training_state.read(str(save_path))[1]["epoch"] >
+              at_kill + 4, "the chief's state after the kill")
     with open(tmp_path / "worker1-again.log", "xb") as log:
       again = subprocess.Popen(worker.process.args, cwd=ROOT, stdout=log,
                                stderr=subprocess.STDOUT)
-    # The chief goes on alone, evaluating and keeping its state.
-    _wait_for(lambda: training_state.read(str(save_path))[1]["epoch"] >
-              at_kill + 4, "the chief's state after the kill")
     _wait_for(lambda: _all_workers_epochs(tmp_path / "worker1-again.log"),
               "the restarted worker's first epoch")
     # It joined the running count: it did not start the parameters over.
