@@ -130,7 +130,7 @@ def run(main):
   def main_with_plain_errors(argv):
     with cli.plain_errors():
       return main(argv)
-  app.run(main_with_plain_errors)
+  app.run(main_with_plain_errors, flags_parser=cli.parse_flags)
 
 
 def check_integers(name, minimum=1):

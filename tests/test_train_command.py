@@ -92,6 +92,26 @@ CLUSTER_ARGS = ("--ps_hosts=127.0.0.1:1", "--worker_hosts=127.0.0.1:2",
                 "--job_name=worker")
 
 
+def test_a_flag_absl_cannot_parse_is_one_line_too():
+  # A value of the wrong type, outside the choices, or an unknown flag:
+  # absl's own report is two lines.
+  cases = {
+      "--meta_objective=mean": "Error: flag --meta_objective=mean: value "
+                               "should be one of <sum|log>; --helpfull "
+                               "lists every flag.\n",
+      "--num_epochs=abc": "Error: flag --num_epochs=abc: invalid literal for "
+                          "int() with base 10: 'abc'; --helpfull lists every "
+                          "flag.\n",
+      "--nonsense=1": "Error: Unknown command line flag 'nonsense'; "
+                      "--helpfull lists every flag.\n",
+  }
+  for flag, expected in cases.items():
+    done = _train(flag)
+    assert done.returncode == 1, flag
+    assert done.stderr.endswith(expected), done.stderr[-500:]
+    assert done.stderr.count("Error") == 1, done.stderr[-500:]
+
+
 def test_every_bad_train_flag_is_one_line_before_any_work(tmp_path):
   read_only = tmp_path / "a_file"
   read_only.write_text("not a directory")
@@ -109,6 +129,8 @@ def test_every_bad_train_flag_is_one_line_before_any_work(tmp_path):
       ("--learning_rate=0",): "--learning_rate=0.0 is invalid: expected a "
                               "finite number > 0.",
       ("--learning_rate=nan",): "--learning_rate=nan is invalid",
+      ("--cluster_timeout=-1",): "--cluster_timeout=-1.0 is invalid: "
+                                 "expected a finite number > 0.",
       ("--num_steps=10", "--unroll_length=3"):
           "--num_steps=10 is invalid: expected a multiple of "
           "--unroll_length=3.",
@@ -305,9 +327,11 @@ def test_a_run_stopped_before_evaluating_leaves_an_optimizer(tmp_path):
   process = _stoppable_run(tmp_path, "--evaluation_epochs=3")
   _wait_for_state(process, tmp_path, 0)
   process.send_signal(signal.SIGTERM)
-  _, stderr = process.communicate(timeout=300)
+  stdout, stderr = process.communicate(timeout=300)
   assert process.returncode == 128 + signal.SIGTERM, stderr
   assert "Traceback" not in stderr
+  # The save on stopping is announced as every save is.
+  assert stdout.endswith("Saving meta-optimizer to {}\n".format(tmp_path))
   epoch = _state_epoch(tmp_path)
   values = l2l_file.load(tmp_path / "cw.l2l")
   # `simple`'s instances are all x = 1: its evaluation is the closed form.

@@ -284,4 +284,23 @@ def run(main, *flag_modules, arguments=""):
     for flag in FLAGS.get_key_flags_for_module(module):
       FLAGS.register_key_flag_for_module(sys.argv[0], flag)
   _define_help_flags(flag_modules[0], arguments)
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)
+
+
+def parse_flags(argv):
+  """absl's parsing, with a bad flag reported in one line as the others.
+
+  absl's own parser prints two lines, "FATAL Flags parsing error" and a
+  hint, for a value of the wrong type or outside a flag's choices. Give it
+  to `app.run` as `flags_parser`.
+
+  Args:
+    argv: the command line.
+
+  Returns:
+    The arguments left after the flags.
+  """
+  try:
+    return FLAGS(argv)
+  except flags.Error as error:
+    fail("{}; --helpfull lists every flag.".format(error))

@@ -775,6 +775,7 @@ class _Chief:
     return eval_cost / evaluation_epochs
 
   def _save(self, epoch, **notes):
+    self._report.saving(self._run.save_path)
     self._replica.optimizer.save(
         self._sess, self._run.save_path, problem=self._problem,
         training=dict(self._settings, epochs_done=epoch, **notes))
@@ -797,7 +798,6 @@ class _Chief:
     if evaluation < run.best_evaluation:
       run.best_evaluation = evaluation
       if run.save_path is not None:
-        self._report.saving(run.save_path)
         self._save(run.epoch)
         run.saved = True
         run.saved_on_stop = None

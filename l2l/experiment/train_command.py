@@ -99,7 +99,7 @@ def validate_flags():
   cli.check_at_least(1, "num_epochs", "log_period", "evaluation_period",
                      "evaluation_epochs", "num_steps", "unroll_length",
                      "checkpoint_period")
-  cli.check_positive_number("learning_rate")
+  cli.check_positive_number("learning_rate", "cluster_timeout")
   cli.check_non_negative_number("swarm_entropy_weight")
   if FLAGS.num_particle > 1 and FLAGS.meta_objective != meta_objectives.DEFAULT:
     cli.fail("--meta_objective={} is for plain L2L; a swarm "

@@ -500,6 +500,7 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
       return eval_cost / evaluation_epochs
 
     def save(epoch, **notes):
+      report.saving(save_path)
       optimizer.save(sess, save_path, problem=problem_name,
                      training=dict(manifest_settings, epochs_done=epoch,
                                    **notes))
@@ -541,7 +542,6 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
           if evaluation < run.best_evaluation:
             run.best_evaluation = evaluation
             if save_path is not None:
-              report.saving(save_path)
               save(e + 1)
               run.saved = True
               run.saved_on_stop = None
