@@ -303,7 +303,8 @@ def parse_problem_options(text):
   """Parses a problem's options, "key=value,key=value", into a dict.
 
   A value is read as a Python literal where it is one (1, 0.5, -3e-2, True,
-  None) and kept as text otherwise ("iris", "relu").
+  None), true and false in any case as bools (as the family's options and
+  absl's flags take them), and kept as text otherwise ("iris", "relu").
 
   Args:
     text: the options, e.g. "num_dims=10,shift=2.5,activation=relu".
@@ -323,6 +324,9 @@ def parse_problem_options(text):
                        "num_dims=10.".format(pair))
     if key in options:
       raise ValueError("problem option {!r} is given twice.".format(key))
+    if value.lower() in ("true", "false"):
+      options[key] = value.lower() == "true"
+      continue
     try:
       options[key] = ast.literal_eval(value)
     except (ValueError, SyntaxError):

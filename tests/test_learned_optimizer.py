@@ -390,3 +390,20 @@ def test_eager_use_points_to_the_keras_optimizer(fresh_session, tmp_path):
     with pytest.raises(RuntimeError, match=r"l2l.keras_optimizer\(path\)"):
       call()
   np.testing.assert_array_equal(x.numpy(), np.ones(4))
+
+
+def test_reset_ops_after_a_run_change_nothing_that_ran(fresh_session,
+                                                       tmp_path, capfd):
+  # The README's order: train, then reset for a new run. An op made only
+  # then would reuse initializers that ran, which TensorFlow warns about.
+  with fresh_session() as sess:
+    _saved_default(sess, tmp_path, problems.simple())
+  with fresh_session() as sess:
+    x = tf.compat.v1.get_variable("x", [4], initializer=tf.ones_initializer())
+    optimizer = l2l.LearnedOptimizer.from_path(tmp_path)
+    train_op = optimizer.minimize(tf.reduce_sum(tf.square(x)))
+    sess.run(tf.compat.v1.global_variables_initializer())
+    capfd.readouterr()
+    sess.run(train_op)
+    sess.run(optimizer.reset_ops())
+    assert "was changed by setting attribute" not in capfd.readouterr().err

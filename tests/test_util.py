@@ -520,6 +520,9 @@ def test_parse_problem_options():
           "num_dims": 10, "shift": 2.5, "name": "relu", "flag": True,
           "none": None}
   assert util.parse_problem_options("") == {}
+  # Lowercase, as the family's options and absl's flags take them.
+  assert util.parse_problem_options("rotate=true,scale=FALSE,x=yes") == {
+      "rotate": True, "scale": False, "x": "yes"}
   with pytest.raises(ValueError, match="given twice"):
     util.parse_problem_options("a=1,a=2")
 

@@ -154,6 +154,7 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
     nets = self._nets()
     states = [self._state(v, net_id, nets)
               for v, net_id in zip(variables, net_ids)]
+    self._reset_op(tf.compat.v1.get_default_graph())
     updates = []
     with tf.name_scope(name or self._name):
       for (gradient, variable), (_, net_id, structure, slots) in zip(pairs,
@@ -183,16 +184,25 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
       graph (or to a finalized one).
     """
     _refuse_eager()
-    graph = tf.compat.v1.get_default_graph()
+    op = self._reset_op(tf.compat.v1.get_default_graph())
+    return [] if op is None else [op]
+
+  def _reset_op(self, graph):
+    """The op resetting `graph`'s states, made when they are (or None).
+
+    `apply_gradients` makes it with the states, before a session runs
+    them: made afterwards, TensorFlow warns that the initializers it
+    reuses were changed after they ran.
+    """
     slots = [slot for _, _, _, state_slots in self._states.values()
              for slot in state_slots if slot.graph is graph]
     if not slots:
-      return []
+      return None
     made_for, op = self._reset_by_graph.get(graph, (None, None))
     if made_for != slots:
       op = tf.compat.v1.variables_initializer(slots)
       self._reset_by_graph[graph] = (slots, op)
-    return [op]
+    return op
 
   def variables(self):
     """The optimizer's variables in the current graph: states and nets.
