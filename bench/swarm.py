@@ -538,7 +538,7 @@ def swarms_to_score(directory):
        "recipe", TRAINING_PROBLEM, {}),
       ("L2L swarm, basin hopping", FLAGS.hop_path, HOP_RECIPE,
        HOP_PARTICLES, "hop", TRAINING_PROBLEM, {}),
-      ("L2L swarm, basin hopping, refining the record", FLAGS.refine_path,
+      (REFINE_LABEL, FLAGS.refine_path,
        HOP_RECIPE, HOP_PARTICLES, "refine", REFINE_PROBLEM,
        REFINE_OPTIONS)):
     if path == "none":
@@ -550,6 +550,10 @@ def swarms_to_score(directory):
         continue
     swarms.append((label, path, particles, options))
   return swarms
+
+
+# The refining swarm's label; it alone trains on REFINE_PROBLEM.
+REFINE_LABEL = "L2L swarm, basin hopping, refining the record"
 
 
 def swarm_descriptions(swarms):
@@ -570,12 +574,12 @@ def settings_text(swarms):
       "each start set scored by the lowest loss among the points its "
       "method evaluated; mean over {} held-out start sets ({} instances of "
       "128, seed {}) ± its standard error. Learned swarms: {}; meta-trained "
-      "on {} only (the refining swarm on {}). Every baseline's setting tuned "
-      "per row and dimension on "
+      "on {} only{}. Every baseline's setting tuned per row and dimension on "
       "other instances (seed {}).".format(
           FLAGS.budget, 128 * eval_epochs(), eval_epochs(), FLAGS.seed,
-          swarm_list_text(swarm_descriptions(swarms)),
-          TRAINING_PROBLEM, REFINE_PROBLEM,
+          swarm_list_text(swarm_descriptions(swarms)), TRAINING_PROBLEM,
+          " (the refining swarm on {})".format(REFINE_PROBLEM)
+          if any(swarm[0] == REFINE_LABEL for swarm in swarms) else "",
           evaluation.tuning_seed(FLAGS.seed)))
 
 

@@ -55,3 +55,22 @@ def test_the_swarm_bench_without_its_extras_says_what_to_install():
   assert done.stderr.strip().splitlines()[-1].startswith(
       "Error: bench/swarm.py needs the bench extras (")
   assert done.stderr.strip().endswith("pip install -e '.[bench]'")
+
+
+def test_the_swarm_bench_names_the_refining_problem_only_if_it_scores_one():
+  pytest.importorskip("cma", reason="bench/swarm.py needs the bench extras")
+  code = (
+      "import sys; sys.path.insert(0, 'bench'); import swarm; "
+      "swarm.FLAGS(['swarm.py']); "
+      "hop = ('L2L swarm, basin hopping', 'h', 8, {}); "
+      "refine = (swarm.REFINE_LABEL, 'r', 8, {}); "
+      "print(swarm.settings_text([hop])); "
+      "print(swarm.settings_text([hop, refine]))")
+  done = commands.run([sys.executable, "-c", code], cwd=ROOT,
+                      capture_output=True, text=True, timeout=120, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  alone, with_refining = done.stdout.strip().splitlines()
+  assert "refining swarm" not in alone
+  assert "meta-trained on square_cos_10 only. Every" in alone
+  assert ("(the refining swarm on rastrigin:num_dims=10,scale_range=4)"
+          in with_refining)
