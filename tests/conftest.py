@@ -481,6 +481,30 @@ def trained_simple(tmp_path_factory):
   return directory, result
 
 
+def save_matrices_only_sgd(directory):
+  """Saves an optimizer whose one net, SGD at rate 1, drives matrices only.
+
+  A variable of another rank is not covered by its assignment rule.
+
+  Args:
+    directory: a pathlib directory; `matrices.l2l` and the manifest go
+      there.
+  """
+  import meta  # pylint: disable=g-import-not-at-top
+  import problems  # pylint: disable=g-import-not-at-top
+  from l2l.checkpoint import manifest  # pylint: disable=g-import-not-at-top
+  sgd = {"net": "Sgd", "net_options": {"learning_rate": 1.0}}
+  manifest.write(directory, manifest.build(
+      {"matrices": sgd}, [{"net": "matrices", "match": "rank", "ranks": [2]}],
+      {}, "0"))
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    optimizer = meta.MetaOptimizer(matrices=sgd)
+    optimizer.meta_loss(problems.simple(), 1)
+    optimizer.save(sess, directory / "unused")
+  (directory / "matrices.l2l").write_bytes(
+      (directory / "unused" / "matrices.l2l").read_bytes())
+
+
 def write_lois_released(directory, size, seed=0, hidden=10):
   """Writes a LOIS released model's two files, in LOIS's format.
 

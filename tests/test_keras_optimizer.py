@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import save_matrices_only_sgd
 import l2l
-from l2l.checkpoint import manifest
 from l2l.dropin import keras_optimizer
 import meta
 import problems
@@ -75,11 +75,16 @@ def test_updates_equal_learned_optimizer(saved_path, fresh_session):
   assert tf.executing_eagerly()
 
 
-def test_a_float64_variable_steps_as_its_float32_copy(saved_path):
+def _start_and_gradients():
+  """A 3x2 start and three gradients for it, float32."""
   rng = np.random.RandomState(0)
   start = rng.normal(size=(3, 2)).astype(np.float32)
-  gradients = [rng.normal(scale=0.1, size=start.shape).astype(np.float32)
-               for _ in range(3)]
+  return start, [rng.normal(scale=0.1, size=start.shape).astype(np.float32)
+                 for _ in range(3)]
+
+
+def test_a_float64_variable_steps_as_its_float32_copy(saved_path):
+  start, gradients = _start_and_gradients()
   values = {}
   for dtype in ("float32", "float64"):
     variable = keras.Variable(start.astype(dtype), dtype=dtype)
@@ -197,10 +202,7 @@ def test_a_malformed_rule_config_names_itself():
 def test_plain_tf_variables_step_as_keras_variables(saved_path):
   # A tf.Module or Sonnet model in an eager loop has tf.Variables, which
   # have no Keras path.
-  rng = np.random.RandomState(0)
-  start = rng.normal(size=(3, 2)).astype(np.float32)
-  gradients = [rng.normal(scale=0.1, size=start.shape).astype(np.float32)
-               for _ in range(3)]
+  start, gradients = _start_and_gradients()
   values = {}
   for make in (keras.Variable, tf.Variable):
     variable = make(start)
@@ -212,20 +214,8 @@ def test_plain_tf_variables_step_as_keras_variables(saved_path):
   np.testing.assert_array_equal(values[tf.Variable], values[keras.Variable])
 
 
-def test_a_refused_variable_leaves_the_optimizer_unbuilt(tmp_path,
-                                                         fresh_session):
-  # SGD at rate 1 for matrices only: a vector is not covered.
-  saved = manifest.build(
-      {"matrices": {"net": "Sgd", "net_options": {"learning_rate": 1.0}}},
-      [{"net": "matrices", "match": "rank", "ranks": [2]}], {}, "0")
-  manifest.write(tmp_path, saved)
-  with fresh_session() as sess:
-    optimizer = meta.MetaOptimizer(
-        matrices={"net": "Sgd", "net_options": {"learning_rate": 1.0}})
-    optimizer.meta_loss(problems.simple(), 1)
-    optimizer.save(sess, tmp_path / "unused")
-  (tmp_path / "matrices.l2l").write_bytes(
-      (tmp_path / "unused" / "matrices.l2l").read_bytes())
+def test_a_refused_variable_leaves_the_optimizer_unbuilt(tmp_path):
+  save_matrices_only_sgd(tmp_path)
   optimizer = l2l.keras_optimizer(tmp_path)
   vector, matrix = keras.Variable(np.ones(2)), keras.Variable(np.ones((2, 2)))
   with pytest.raises(ValueError, match="covers the variables"):

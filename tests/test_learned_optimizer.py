@@ -13,6 +13,7 @@ import meta
 import problems
 import util
 
+from conftest import save_matrices_only_sgd
 from conftest import SMALL_FAMILY
 
 
@@ -248,17 +249,7 @@ def test_multi_net_assignment_by_rule(fresh_session, tmp_path):
 
 
 def test_rank_rule_and_uncovered_variable(fresh_session, tmp_path):
-  saved = manifest.build(
-      {"matrices": {"net": "Sgd", "net_options": {"learning_rate": 1.0}}},
-      [{"net": "matrices", "match": "rank", "ranks": [2]}], {}, "0")
-  manifest.write(tmp_path, saved)
-  with fresh_session() as sess:
-    optimizer = meta.MetaOptimizer(
-        matrices={"net": "Sgd", "net_options": {"learning_rate": 1.0}})
-    optimizer.meta_loss(problems.simple(), 1)
-    optimizer.save(sess, tmp_path / "unused")
-  (tmp_path / "matrices.l2l").write_bytes(
-      (tmp_path / "unused" / "matrices.l2l").read_bytes())
+  save_matrices_only_sgd(tmp_path)
   with fresh_session() as sess:
     w = tf.compat.v1.get_variable("w", [2, 2], initializer=tf.ones_initializer())
     b = tf.compat.v1.get_variable("b", [2], initializer=tf.ones_initializer())
@@ -304,39 +295,46 @@ def test_swarm_save_is_refused(fresh_session, tmp_path):
     l2l.LearnedOptimizer.from_path(tmp_path)
 
 
-def test_a_positional_learning_rate_is_refused_when_made(fresh_session,
-                                                         tmp_path):
-  # tf.compat.v1.train.AdamOptimizer(0.01) style: the number would land in
-  # use_locking or name.
+@pytest.fixture
+def saved_default(fresh_session, tmp_path):
+  """The directory of the default optimizer, saved untrained."""
   with fresh_session() as sess:
     _saved_default(sess, tmp_path, problems.simple())
-  rule = l2l.LearnedOptimizer.from_path(tmp_path).update_rule
+  return tmp_path
+
+
+def _minimizing_x(directory):
+  """x = (1, 1, 1, 1), minimizing sum(x^2): (x, optimizer, train op)."""
+  x = tf.compat.v1.get_variable("x", [4], initializer=tf.ones_initializer())
+  optimizer = l2l.LearnedOptimizer.from_path(directory)
+  return x, optimizer, optimizer.minimize(tf.reduce_sum(tf.square(x)))
+
+
+def test_a_positional_learning_rate_is_refused_when_made(saved_default):
+  # tf.compat.v1.train.AdamOptimizer(0.01) style: the number would land in
+  # use_locking or name.
+  rule = l2l.LearnedOptimizer.from_path(saved_default).update_rule
   for args in ((0.01,), (False, 3)):
     with pytest.raises(ValueError, match="takes no learning rate"):
       l2l.LearnedOptimizer(rule, *args)
   with pytest.raises(ValueError, match="name=0.01"):
-    l2l.LearnedOptimizer.from_path(tmp_path, 0.01)
+    l2l.LearnedOptimizer.from_path(saved_default, 0.01)
 
 
-def test_no_gradient_names_the_variables_of_a_zip(fresh_session, tmp_path):
-  with fresh_session() as sess:
-    _saved_default(sess, tmp_path, problems.simple())
+def test_no_gradient_names_the_variables_of_a_zip(fresh_session,
+                                                  saved_default):
   with fresh_session():
     a = tf.compat.v1.get_variable("a", [2])
     b = tf.compat.v1.get_variable("b", [3])
-    optimizer = l2l.LearnedOptimizer.from_path(tmp_path)
+    optimizer = l2l.LearnedOptimizer.from_path(saved_default)
     with pytest.raises(ValueError, match=r"\['a:0', 'b:0'\]"):
       optimizer.apply_gradients(zip([None, None], [a, b]))
 
 
 def test_reset_ops_are_made_once_and_work_in_a_finalized_graph(
-    fresh_session, tmp_path):
+    fresh_session, saved_default):
   with fresh_session() as sess:
-    _saved_default(sess, tmp_path, problems.simple())
-  with fresh_session() as sess:
-    x = tf.compat.v1.get_variable("x", [4], initializer=tf.ones_initializer())
-    optimizer = l2l.LearnedOptimizer.from_path(tmp_path)
-    train_op = optimizer.minimize(tf.reduce_sum(tf.square(x)))
+    x, optimizer, train_op = _minimizing_x(saved_default)
     reset = optimizer.reset_ops()
     graph = tf.compat.v1.get_default_graph()
     num_ops = len(graph.get_operations())
@@ -352,13 +350,9 @@ def test_reset_ops_are_made_once_and_work_in_a_finalized_graph(
 
 
 def test_variables_include_the_nets_so_they_can_be_initialized(
-    fresh_session, tmp_path):
+    fresh_session, saved_default):
   with fresh_session() as sess:
-    _saved_default(sess, tmp_path, problems.simple())
-  with fresh_session() as sess:
-    x = tf.compat.v1.get_variable("x", [4], initializer=tf.ones_initializer())
-    optimizer = l2l.LearnedOptimizer.from_path(tmp_path)
-    train_op = optimizer.minimize(tf.reduce_sum(tf.square(x)))
+    x, optimizer, train_op = _minimizing_x(saved_default)
     # The model restored (here: initialized) apart from the optimizer.
     sess.run(tf.compat.v1.variables_initializer([x]))
     sess.run(tf.compat.v1.variables_initializer(optimizer.variables()))
@@ -366,19 +360,15 @@ def test_variables_include_the_nets_so_they_can_be_initialized(
     sess.run(train_op)
     moved = sess.run(x)
   with fresh_session() as sess:
-    x = tf.compat.v1.get_variable("x", [4], initializer=tf.ones_initializer())
-    train_op = l2l.LearnedOptimizer.from_path(tmp_path).minimize(
-        tf.reduce_sum(tf.square(x)))
+    x, _, train_op = _minimizing_x(saved_default)
     sess.run(tf.compat.v1.global_variables_initializer())
     np.testing.assert_array_equal(_run_steps(sess, train_op, [x], 1)[0], moved)
   assert np.abs(moved - 1).max() > 1e-4
 
 
-def test_eager_use_points_to_the_keras_optimizer(fresh_session, tmp_path):
-  with fresh_session() as sess:
-    _saved_default(sess, tmp_path, problems.simple())
+def test_eager_use_points_to_the_keras_optimizer(saved_default):
   assert tf.executing_eagerly()
-  optimizer = l2l.LearnedOptimizer.from_path(tmp_path)
+  optimizer = l2l.LearnedOptimizer.from_path(saved_default)
   x = tf.Variable(tf.ones([4]))
 
   @tf.function
@@ -393,15 +383,11 @@ def test_eager_use_points_to_the_keras_optimizer(fresh_session, tmp_path):
 
 
 def test_reset_ops_after_a_run_change_nothing_that_ran(fresh_session,
-                                                       tmp_path, capfd):
+                                                       saved_default, capfd):
   # The README's order: train, then reset for a new run. An op made only
   # then would reuse initializers that ran, which TensorFlow warns about.
   with fresh_session() as sess:
-    _saved_default(sess, tmp_path, problems.simple())
-  with fresh_session() as sess:
-    x = tf.compat.v1.get_variable("x", [4], initializer=tf.ones_initializer())
-    optimizer = l2l.LearnedOptimizer.from_path(tmp_path)
-    train_op = optimizer.minimize(tf.reduce_sum(tf.square(x)))
+    x, optimizer, train_op = _minimizing_x(saved_default)
     sess.run(tf.compat.v1.global_variables_initializer())
     capfd.readouterr()
     sess.run(train_op)
