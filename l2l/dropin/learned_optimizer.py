@@ -52,7 +52,7 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
     self._nets_by_graph = {}
     # For each variable key: (variable, net id, state structure, slots).
     self._states = {}
-    # Per graph: (the state slots it resets, the op), made once.
+    # Per graph: (the ids of the state slots it resets, the op), made once.
     self._reset_by_graph = {}
 
   @classmethod
@@ -198,10 +198,11 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
              for slot in state_slots if slot.graph is graph]
     if not slots:
       return None
+    # By identity: a variable's == may build a comparison op.
     made_for, op = self._reset_by_graph.get(graph, (None, None))
-    if made_for != slots:
+    if made_for != [id(slot) for slot in slots]:
       op = tf.compat.v1.variables_initializer(slots)
-      self._reset_by_graph[graph] = (slots, op)
+      self._reset_by_graph[graph] = ([id(slot) for slot in slots], op)
     return op
 
   def variables(self):
