@@ -199,10 +199,11 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
     if not slots:
       return None
     # By identity: a variable's == may build a comparison op.
+    slot_ids = [id(slot) for slot in slots]
     made_for, op = self._reset_by_graph.get(graph, (None, None))
-    if made_for != [id(slot) for slot in slots]:
+    if made_for != slot_ids:
       op = tf.compat.v1.variables_initializer(slots)
-      self._reset_by_graph[graph] = ([id(slot) for slot in slots], op)
+      self._reset_by_graph[graph] = (slot_ids, op)
     return op
 
   def variables(self):
