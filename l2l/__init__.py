@@ -13,15 +13,21 @@ arranged by role:
   l2l.experiment  training loop, evaluation, records, plots, compare, CLI
   l2l.dropin      a trained optimizer on one's own model: `LearnedOptimizer`
                   (graph mode) and `keras_optimizer` (Keras 3)
+  l2l.requirements  the TensorFlow it needs, checked on import
 
 `l2l.LearnedOptimizer` and `l2l.keras_optimizer` are imported on first use:
 importing `l2l` stays light (the commands import it before TensorFlow is
-quieted).
+quieted). It checks that TensorFlow 2.21 is installed (`l2l.requirements`):
+pip does not, since TensorFlow is an extra of the distribution.
 """
 
 import importlib
 
+from l2l import requirements
+
 __version__ = "0.2.0"
+
+requirements.check_tensorflow()
 
 # Public names of subpackages, imported when first asked for.
 _LAZY_EXPORTS = {

@@ -75,6 +75,19 @@ def test_wheel_installs_only_l2l_and_the_research_modules(wheel):
   assert "l2l/core/lstm_stack_kernel.cc" in members
 
 
+def test_wheel_leaves_tensorflow_to_the_environment_or_the_cpu_extra(wheel):
+  # `tensorflow` and `tensorflow-cpu` share one directory: a plain
+  # requirement on either would overwrite a user's other build.
+  with zipfile.ZipFile(wheel) as archive:
+    metadata = next(archive.read(m).decode() for m in archive.namelist()
+                    if m.endswith(".dist-info/METADATA"))
+  requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines()
+              if line.startswith("Requires-Dist:")]
+  tensorflow = [r for r in requires if r.startswith(("tensorflow", "tf-"))]
+  assert tensorflow == ['tensorflow-cpu==2.21.*; extra == "cpu"']
+  assert "dm-sonnet==2.0.2" in requires
+
+
 @pytest.fixture(scope="module")
 def neighbours(tmp_path_factory):
   """The wheels of PyPI's records, progress, datasets and evaluate."""
