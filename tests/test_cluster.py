@@ -51,6 +51,58 @@ def test_bad_flags_name_the_flag(args, message):
     cluster.describe(*args, environ={})
 
 
+@pytest.mark.parametrize("ps_hosts, worker_hosts, message", [
+    # TensorFlow would wrap 99999 round to port 34463.
+    ("127.0.0.1:99999", "127.0.0.1:2", "--ps_hosts: '127.0.0.1:99999' has "
+     "port '99999'; a port is a number from 1 to 65535."),
+    ("h:0", "h:2", "--ps_hosts: 'h:0' has port '0'; a port is a number "
+     "from 1 to 65535."),
+    ("h:\uff12\uff12", "h:2", "--ps_hosts: 'h:\uff12\uff12' has port "
+     "'\uff12\uff12'; a port is a number from 1 to 65535."),
+    ("h:1", "h:2,h:1", "--worker_hosts: h:1 is also the address of a ps "
+     "task; every task needs one of its own."),
+    ("h:1", "h:2,h:2", "--worker_hosts: h:2 is also the address of a worker "
+     "task; every task needs one of its own."),
+    ("h:2222:3333", "h:2", "--ps_hosts: 'h:2222:3333' has host 'h:2222', "
+     "which is no host name or IP address."),
+    ("http://ps0:2222", "h:2", "--ps_hosts: 'http://ps0:2222' has host "
+     "'http://ps0', which is no host name or IP address."),
+    ("h:1", "ps0 :2222", "--worker_hosts: 'ps0 :2222' has host 'ps0 ', which "
+     "is no host name or IP address."),
+    ("[::1]", "h:2", "--ps_hosts: '[::1]' is not host:port."),
+    ("h:", "h:2", "--ps_hosts: 'h:' is not host:port."),
+])
+def test_bad_addresses_are_named_with_what_is_wrong(ps_hosts, worker_hosts,
+                                                    message):
+  with pytest.raises(ValueError) as error:
+    cluster.describe(ps_hosts, worker_hosts, "worker", 0, environ={})
+  assert str(error.value) == message
+
+
+def test_ipv6_and_dns_addresses_are_taken():
+  task = cluster.describe("[::1]:2222", "::1:2223,ps0.example.com:2224",
+                          "worker", 1, environ={})
+  assert task.jobs == {"ps": ["[::1]:2222"],
+                       "worker": ["::1:2223", "ps0.example.com:2224"]}
+
+
+@pytest.mark.parametrize("ps_job, message", [
+    # A string, which list() would have split into one-letter hosts.
+    ("127.0.0.1:2", "TF_CONFIG must be JSON like"),
+    (["localhost"], "TF_CONFIG's ps job: 'localhost' is not host:port."),
+    ([2222], "TF_CONFIG's ps job: a task's address must be the text "
+     "host:port, got 2222."),
+    (["h:3"], "TF_CONFIG's worker job: h:3 is also the address of a ps "
+     "task; every task needs one of its own."),
+])
+def test_tf_config_addresses_are_checked_alike(ps_job, message):
+  config = {"cluster": {"ps": ps_job, "worker": ["h:3"]},
+            "task": {"type": "worker", "index": 0}}
+  with pytest.raises(ValueError) as error:
+    cluster.describe(environ={"TF_CONFIG": json.dumps(config)})
+  assert str(error.value).startswith(message)
+
+
 def test_bad_tf_config_says_what_is_expected():
   with pytest.raises(ValueError, match="TF_CONFIG must be JSON"):
     cluster.describe(environ={"TF_CONFIG": "{not json"})

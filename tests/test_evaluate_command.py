@@ -1,6 +1,8 @@
 """Tests for evaluate_command.py through evaluate.py."""
 
+import json
 import os
+import shutil
 import signal
 import sys
 
@@ -192,6 +194,65 @@ def test_nan_weights_are_reported_as_diverged(trained_simple, tmp_path):
   (record,) = [f for f in os.listdir(tmp_path) if f.endswith(".npz")]
   assert records.read(str(tmp_path / record))[1]["final_status"] == (
       "diverged")
+
+
+def _copy_with_manifest_problem(trained_simple, tmp_path, problem):
+  """trained_simple's optimizer, its manifest naming `problem`."""
+  directory, _ = trained_simple
+  copy = tmp_path / "saved"
+  shutil.copytree(directory, copy)
+  saved = json.loads((copy / "manifest.json").read_text())
+  saved["problem"] = problem
+  (copy / "manifest.json").write_text(json.dumps(saved))
+  return copy
+
+
+def test_without_problem_a_saved_optimizer_runs_on_its_training_problem(
+    trained_simple, tmp_path):
+  # Not on DeepMind's default `simple`: the manifest says which problem.
+  copy = _copy_with_manifest_problem(trained_simple, tmp_path, "quadratic")
+  done = _evaluate("--optimizer=L2L", "--path=" + str(copy),
+                   "--num_epochs=1", "--num_steps=2")
+  assert done.returncode == 0, done.stderr
+  assert done.stdout.startswith(
+      "Problem: quadratic, the one {} was meta-trained on (--problem "
+      "chooses another).\n".format(copy))
+  (record,) = [f for f in os.listdir(copy) if f.endswith(".npz")]
+  assert record.startswith("quadratic_L2L_")
+  assert records.read(str(copy / record))[1]["problem"] == "quadratic"
+  # A given --problem wins, and says nothing.
+  done = _evaluate("--optimizer=L2L", "--path=" + str(copy),
+                   "--problem=simple", "--num_epochs=1", "--num_steps=2")
+  assert done.returncode == 0, done.stderr
+  assert not done.stdout.startswith("Problem:")
+
+
+def test_a_training_problem_unknown_here_is_one_line(trained_simple,
+                                                     tmp_path):
+  copy = _copy_with_manifest_problem(trained_simple, tmp_path, "ring")
+  done = _evaluate("--optimizer=L2L", "--path=" + str(copy))
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1].startswith(
+      "Error: {} was meta-trained on ring, which is not a problem here "
+      "(".format(copy))
+  assert done.stderr.strip().endswith("pass --problem.")
+
+
+def test_evaluating_on_the_training_seed_is_refused(trained_simple,
+                                                   tmp_path):
+  # Training drew its instances from seed 1: with that seed evaluation
+  # would replay them.
+  directory, _ = trained_simple
+  done = _evaluate("--optimizer=L2L", "--path=" + str(directory),
+                   "--problem=simple", "--seed=1", "--num_epochs=1",
+                   "--num_steps=2", "--records_dir=" + str(tmp_path))
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: {} was meta-trained on simple with seed 1, and evaluating with "
+      "that seed draws the instances it was trained on: evaluate with "
+      "another seed, so that the figures are on held-out instances.".format(
+          directory))
+  assert os.listdir(tmp_path) == []
 
 
 def test_a_problem_option_of_no_number_is_one_line(tmp_path):

@@ -1,6 +1,7 @@
 """Tests for evaluation.py: optimizers on fresh problem instances."""
 
 import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -38,6 +39,27 @@ def test_evaluate_trained_optimizer_follows_its_update_rule(trained_simple):
   np.testing.assert_allclose(_losses(result, 5), [expected, expected],
                              rtol=1e-5)
   assert result.seconds.shape == (2,)
+
+
+def test_a_saved_optimizer_is_not_evaluated_on_its_training_instances(
+    trained_simple, tmp_path):
+  directory, _ = trained_simple  # meta-trained on simple, seed 1
+  with pytest.raises(ValueError, match=(
+      r"was meta-trained on simple with seed 1, and evaluating with that "
+      r"seed draws the instances it was trained on")):
+    evaluation.evaluate("L2L", "simple", num_epochs=1, num_steps=1, seed=1,
+                        path=str(directory), show_progress=False)
+  # Another seed, another problem, or training's own split: held out, or
+  # asked for.
+  evaluation.check_held_out(str(directory), "simple", 0)
+  evaluation.check_held_out(str(directory), "simple-multi", 1)
+  result = evaluation.evaluate("L2L", "simple", num_epochs=1, num_steps=1,
+                               seed=1, path=str(directory), mode="train",
+                               show_progress=False)
+  assert result.losses.shape[:2] == (1, 2)
+  # Files without a manifest (DeepMind's) say nothing of their training.
+  shutil.copy(directory / "cw.l2l", tmp_path / "cw.l2l")
+  evaluation.check_held_out(str(tmp_path), "simple", 1)
 
 
 def test_evaluate_trained_simple_multi(tmp_path):

@@ -2,6 +2,9 @@
 
 import logging
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -51,7 +54,114 @@ def test_a_failing_build_falls_back_to_the_ops_with_a_warning(
   assert message.startswith(
       "The fused LSTM kernel is not available (false failed (exit 1)")
   assert "runs as TensorFlow ops" in message
-  # The build's scratch directory is gone; only the lock file stays.
+  # The build's scratch directory is gone; the lock and the failure's
+  # record stay.
   (directory,) = os.listdir(tmp_path / "l2l" / "kernels")
-  assert os.listdir(tmp_path / "l2l" / "kernels" / directory) == [
-      "lstm_stack_kernel.so.lock"]
+  assert sorted(os.listdir(tmp_path / "l2l" / "kernels" / directory)) == [
+      "lstm_stack_kernel.so.failed", "lstm_stack_kernel.so.lock"]
+  record = tmp_path / "l2l" / "kernels" / directory / (
+      "lstm_stack_kernel.so.failed")
+  assert record.read_text().startswith("false failed (exit 1)")
+
+
+# A stand-in compiler: it counts its runs in $FAKE_CXX_RUNS, then fails
+# ($FAKE_CXX_COPY unset) or copies that file to its `-o` target.
+FAKE_CXX = """
+import os, shutil, sys
+with open(os.environ["FAKE_CXX_RUNS"], "a") as runs:
+  runs.write("run\\n")
+if "FAKE_CXX_COPY" not in os.environ:
+  sys.exit("fake compiler: no")
+shutil.copy(os.environ["FAKE_CXX_COPY"], sys.argv[sys.argv.index("-o") + 1])
+"""
+
+
+@pytest.fixture
+def fake_compiler(monkeypatch, tmp_path):
+  """Runs `FAKE_CXX` as $CXX, in a cache of its own; returns the file that
+  counts its runs."""
+  script = tmp_path / "fake_cxx.py"
+  script.write_text(FAKE_CXX)
+  runs = tmp_path / "runs"
+  runs.write_text("")
+  monkeypatch.setenv(files.CACHE_ENV_VAR, str(tmp_path / "cache"))
+  monkeypatch.setenv(native.ENV_VAR, "1")
+  monkeypatch.setenv("CXX", "{} {}".format(sys.executable, script))
+  monkeypatch.setenv("FAKE_CXX_RUNS", str(runs))
+  return runs
+
+
+def _runs(runs):
+  return len(runs.read_text().splitlines())
+
+
+def test_a_failed_build_is_recorded_and_not_compiled_again(fake_compiler,
+                                                           caplog):
+  target = native.library_path()
+  with caplog.at_level(logging.WARNING):
+    assert native.load(target) is None
+    assert native.load(target) is None
+  assert _runs(fake_compiler) == 1
+  second = caplog.records[-1].getMessage()
+  assert ("its build failed here before: " in second and
+          "fake compiler: no; delete {}.failed to try again".format(target)
+          in second)
+  # Deleting the record retries.
+  os.remove(target + ".failed")
+  assert native.load(target) is None
+  assert _runs(fake_compiler) == 2
+
+
+def test_a_compiler_that_cannot_start_leaves_no_record(monkeypatch,
+                                                       tmp_path):
+  monkeypatch.setenv(files.CACHE_ENV_VAR, str(tmp_path))
+  monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+  target = native.library_path()
+  assert native.load(target) is None
+  assert not os.path.exists(target + ".failed")
+
+
+def test_a_cut_short_build_is_built_again(fake_compiler, monkeypatch,
+                                          tmp_path):
+  # A cache copied in part: the library cut short, its digest whole.
+  # Mapping such a library can kill the process (SIGBUS), so it is rebuilt
+  # before anything loads it.
+  whole = tmp_path / "whole.so"
+  whole.write_bytes(os.urandom(300000))
+  monkeypatch.setenv("FAKE_CXX_COPY", str(whole))
+  target = native.library_path()
+  assert native.ensure_built(target)
+  assert native.is_intact(target) and _runs(fake_compiler) == 1
+  with open(target, "r+b") as library:
+    library.truncate(20000)
+  assert not native.is_intact(target)
+  assert native.ensure_built(target)
+  assert _runs(fake_compiler) == 2
+  with open(target, "rb") as library:
+    assert library.read() == whole.read_bytes()
+  # Intact now: nothing more is built.
+  assert not native.ensure_built(target)
+  assert _runs(fake_compiler) == 2
+
+
+def test_a_library_without_the_ops_is_refused_and_rebuilt_once(
+    fake_compiler, monkeypatch, tmp_path, caplog):
+  # A cached build that loads but is not the kernel: rebuilt once, then
+  # the stack falls back to the ops instead of failing at its first step.
+  if shutil.which("c++") is None:
+    pytest.skip("no C++ compiler to make a stand-in library")
+  source = tmp_path / "empty.cc"
+  source.write_text("int l2l_not_the_kernel = 1;\n")
+  empty = tmp_path / "empty.so"
+  subprocess.run(["c++", "-shared", "-fPIC", str(source), "-o", str(empty)],
+                 check=True)
+  monkeypatch.setenv("FAKE_CXX_COPY", str(empty))
+  target = native.library_path()
+  with caplog.at_level(logging.WARNING):
+    assert native.load(target) is None
+    assert _runs(fake_compiler) == 1
+    assert native.load(target) is None
+  assert _runs(fake_compiler) == 2
+  assert caplog.records[-1].getMessage().startswith(
+      "The fused LSTM kernel is not available ({} holds no l2l_lstm_stack "
+      "and l2l_lstm_stack_grad ops)".format(target))

@@ -33,9 +33,12 @@ def test_texts_at_full_precision():
   assert scores.mean_text(math.nan) == "diverged"
 
 
-def test_a_nan_particle_makes_its_epoch_and_the_mean_diverged():
+@pytest.mark.parametrize("failed", [np.nan, np.inf, -np.inf])
+def test_a_diverged_particle_makes_its_epoch_and_the_mean_diverged(failed):
+  # An overflow still at inf counts as one already at NaN: a finite
+  # particle beside it does not make the start set's figure good.
   losses = np.ones((2, 3, 2))
-  losses[:, -1, :] = [[0.5, 0.25], [1.0, np.nan]]
+  losses[:, -1, :] = [[0.5, 0.25], [1.0, failed]]
   np.testing.assert_array_equal(scores.start_set_finals(losses)[0], 0.25)
   assert np.isnan(scores.start_set_finals(losses)[1])
   assert scores.diverged(scores.mean_final(losses))

@@ -14,6 +14,7 @@ from absl.testing import flagsaver
 import numpy as np
 import pytest
 
+from l2l import files
 from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
 from l2l.experiment import distributed_training
@@ -230,6 +231,27 @@ def test_a_zero_flag_through_train_py_is_one_line():
   assert done.stderr.strip().splitlines()[-1] == (
       "Error: --num_steps=0 is invalid: expected an integer >= 1.")
   assert "Traceback" not in done.stderr
+
+
+def test_a_save_path_in_the_home_directory_is_expanded(tmp_path):
+  # The shell leaves "~" alone after "=": taken as is it would make a
+  # directory named "~" in the working directory.
+  home, work = tmp_path / "home", tmp_path / "work"
+  home.mkdir()
+  work.mkdir()
+  env = dict(os.environ, HOME=str(home),
+             **{files.CACHE_ENV_VAR: os.path.dirname(files.cache_dir())})
+  done = commands.run(
+      [sys.executable, os.path.join(ROOT, "train.py"), "--problem=simple",
+       "--save_path=~/simple", "--num_epochs=1", "--evaluation_period=1",
+       "--evaluation_epochs=1", "--num_steps=2", "--unroll_length=2"],
+      cwd=str(work), env=env, capture_output=True, text=True, timeout=300,
+      check=False)
+  assert done.returncode == 0, done.stderr
+  assert "Saving meta-optimizer to {}\n".format(home / "simple") in (
+      done.stdout)
+  assert (home / "simple" / "cw.l2l").is_file()
+  assert os.listdir(work) == []
 
 
 def _state_epoch(save_path):

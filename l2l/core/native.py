@@ -9,6 +9,12 @@ depends on), and loaded from there by later processes. Building needs a
 C++ compiler (`$CXX`, else `c++`) and takes about 30 seconds; where it
 fails, or with `L2L_NATIVE_KERNEL=0`, the stack runs as TensorFlow ops,
 with the same results to float32 rounding (1e-6).
+
+A cache may travel (a home directory shared between machines, or copied),
+so what is in it is checked before it is loaded: a build whose digest no
+longer matches is built again, and so is one that does not load here. A
+build that failed is recorded beside it, so that later processes do not
+spend the compile again; deleting the record retries.
 """
 
 import functools
@@ -40,6 +46,11 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 # Optimised for the CPU it is built on (the key names the CPU's features).
 CXX_FLAGS = ("-std=c++17", "-shared", "-fPIC", "-O3", "-march=native", "-w")
 BUILD_TIMEOUT_SECONDS = 600
+# Beside a build: its sha256 (written after it), or why it failed.
+DIGEST_SUFFIX = ".sha256"
+FAILED_SUFFIX = ".failed"
+# The ops the library defines.
+OPS = ("l2l_lstm_stack", "l2l_lstm_stack_grad")
 
 
 class BuildError(RuntimeError):
@@ -90,11 +101,34 @@ def _key(command):
   return key.hexdigest()[:16]
 
 
+def _digest(path):
+  """The sha256 of the file at `path`, in hex."""
+  digest = hashlib.sha256()
+  with open(path, "rb") as stream:
+    for block in iter(lambda: stream.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def is_intact(target):
+  """Whether `target` is a whole build: the digest that `build` wrote
+  beside it still matches it (a cache copied in part, or cut short, is
+  not loaded: a truncated library can crash the process that maps it)."""
+  try:
+    with open(target + DIGEST_SUFFIX) as stream:
+      return _digest(target) == stream.read().strip()
+  except OSError:
+    return False
+
+
 def build(target):
-  """Compiles the kernel into `target`, atomically.
+  """Compiles the kernel into `target`, atomically, with its digest beside.
 
   A concurrent build of the same target is harmless: each compiles into a
-  directory of its own and renames its result into place.
+  directory of its own and renames its result into place. A compiler that
+  runs and fails (or times out) is remembered in `target + ".failed"`,
+  which later processes read instead of compiling again; a compiler that
+  cannot be started is not (nothing was spent on it).
 
   Raises:
     BuildError: if the compiler is missing or fails.
@@ -108,16 +142,26 @@ def build(target):
     try:
       done = subprocess.run(command, capture_output=True, text=True,
                             timeout=BUILD_TIMEOUT_SECONDS, check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
+    except FileNotFoundError as error:
       raise BuildError("{} could not run: {}".format(command[0],
                                                       error)) from None
+    except (OSError, subprocess.TimeoutExpired) as error:
+      raise _failed(target, "{} could not run: {}".format(command[0], error))
     if done.returncode != 0:
-      raise BuildError("{} failed (exit {}): {}".format(
+      raise _failed(target, "{} failed (exit {}): {}".format(
           command[0], done.returncode,
           " ".join(done.stderr.split())[-500:]))
+    digest = _digest(built)
     os.replace(built, target)
+    files.write_atomic(target + DIGEST_SUFFIX, digest.encode())
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _failed(target, reason):
+  """Records a failed build beside `target`; the error to raise."""
+  files.write_atomic(target + FAILED_SUFFIX, (reason + "\n").encode())
+  return BuildError(reason)
 
 
 def lstm_stack_kernel():
@@ -135,27 +179,75 @@ def lstm_stack_kernel():
   if control_flow_util.GraphOrParentsInXlaContext(
       tf.compat.v1.get_default_graph()):
     return None
-  return _load(library_path())
+  return _load_once(library_path())
 
 
-@functools.lru_cache(maxsize=None)
-def _load(target):
-  """Builds `target` unless it exists, then loads it; None if that fails.
+def ensure_built(target, rebuild=False):
+  """Builds `target` unless an intact build is there (or `rebuild`).
 
   Processes that start together (a local cluster's workers) wait for one
   build, under a lock beside the target, rather than each compiling.
+
+  Returns:
+    Whether this call built it.
+
+  Raises:
+    BuildError: the build failed, now or (per its record) before.
+  """
+  os.makedirs(os.path.dirname(target), exist_ok=True)
+  with open(target + ".lock", "a") as lock:
+    if fcntl is not None:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+    if not rebuild and is_intact(target):
+      return False
+    if os.path.exists(target + FAILED_SUFFIX):
+      with open(target + FAILED_SUFFIX) as stream:
+        reason = stream.read().strip()
+      raise BuildError("its build failed here before: {}; delete {} to try "
+                       "again".format(reason, target + FAILED_SUFFIX))
+    logging.info("Building the fused LSTM kernel into %s (once per "
+                 "TensorFlow version and CPU).", target)
+    build(target)
+    return True
+
+
+def _load_ops(target):
+  """Loads the library at `target`; its module, holding both ops."""
+  module = tf.load_op_library(target)
+  if not all(hasattr(module, op) for op in OPS):
+    raise BuildError("{} holds no {} ops".format(target, " and ".join(OPS)))
+  return module
+
+
+@functools.lru_cache(maxsize=None)
+def _load_once(target):
+  """`load`, once per process and target (every LSTM step asks)."""
+  return load(target)
+
+
+def load(target):
+  """Builds `target` unless an intact build is there, then loads it.
+
+  A cached build that does not load here (one copied from another
+  machine, say) is built again, once. Failures are logged as a warning.
+
+  Args:
+    target: the library's path, `library_path()` for this machine.
+
+  Returns:
+    The loaded module, or None if the kernel cannot be built or loaded.
   """
   try:
-    if not os.path.exists(target):
-      os.makedirs(os.path.dirname(target), exist_ok=True)
-      with open(target + ".lock", "a") as lock:
-        if fcntl is not None:
-          fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(target):
-          logging.info("Building the fused LSTM kernel into %s (once per "
-                       "TensorFlow version and CPU).", target)
-          build(target)
-    module = tf.load_op_library(target)
+    built_now = ensure_built(target)
+    try:
+      module = _load_ops(target)
+    except (BuildError, tf.errors.NotFoundError) as error:
+      if built_now:
+        raise
+      logging.info("The cached LSTM kernel %s does not load here (%s); "
+                   "building it again.", target, error)
+      ensure_built(target, rebuild=True)
+      module = _load_ops(target)
     logging.info("The LSTM stack runs as the fused kernel %s.", target)
     return module
   except (BuildError, OSError, tf.errors.NotFoundError) as error:

@@ -301,6 +301,24 @@ def parse_flags(argv):
     The arguments left after the flags.
   """
   try:
-    return FLAGS(argv)
+    left = FLAGS(argv)
   except flags.Error as error:
     fail("{}; --helpfull lists every flag.".format(error))
+  _expand_home_directory()
+  return left
+
+
+def _expand_home_directory():
+  """Expands a leading `~` in the text flags given, as paths.
+
+  The shell expands `~` only at the start of a word, so in
+  `--save_path=~/q` it reaches the command as is; taken literally it
+  would make a directory named `~` in the working directory (which a later
+  `rm -rf ~` meant for it would take as the home directory).
+  """
+  for name in FLAGS:
+    flag = FLAGS[name]
+    value = flag.value
+    if (flag.present and isinstance(value, str) and
+        (value == "~" or value.startswith("~" + os.sep))):
+      flag.value = os.path.expanduser(value)

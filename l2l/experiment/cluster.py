@@ -17,6 +17,7 @@ Importing this module defines no command-line flags; `define_flags` does.
 """
 
 import collections
+import ipaddress
 import json
 import os
 
@@ -88,14 +89,74 @@ class Cluster(collections.namedtuple("Cluster", "jobs, job_name, task_index")):
     return "/job:{}/task:{}".format(self.job_name, self.task_index)
 
 
-def _hosts(text, flag_name):
-  hosts = [h.strip() for h in text.split(",") if h.strip()]
-  for host in hosts:
-    name, _, port = host.rpartition(":")
-    if not name or not port.isdigit():
-      raise ValueError("--{} must be a comma-separated list of host:port, got "
-                       "{!r}.".format(flag_name, host))
-  return hosts
+def check_address(address):
+  """Raises ValueError unless `address` is one task's `host:port`.
+
+  The port must be 1-65535 in ASCII digits (TensorFlow wraps a larger one
+  round to another port, and fails on other digits); the host has no
+  spaces or scheme, and a colon in it only as an IPv6 address, bracketed
+  (`[::1]:2222`) or not.
+
+  Args:
+    address: the text given for one task.
+
+  Raises:
+    ValueError: saying what is wrong with it.
+  """
+  if not isinstance(address, str):
+    raise ValueError("a task's address must be the text host:port, got "
+                     "{!r}".format(address))
+  host, _, port = address.rpartition(":")
+  if not host or not port or address.endswith("]"):
+    raise ValueError("{!r} is not host:port".format(address))
+  if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+    raise ValueError("{!r} has port {!r}; a port is a number from 1 to "
+                     "65535".format(address, port))
+  bare_host = host[1:-1] if host.startswith("[") and host.endswith("]") else (
+      host)
+  if "://" in host or any(c.isspace() for c in host) or (
+      ":" in bare_host and not _is_ipv6(bare_host)):
+    raise ValueError("{!r} has host {!r}, which is no host name or IP "
+                     "address".format(address, host))
+
+
+def _is_ipv6(text):
+  try:
+    ipaddress.IPv6Address(text)
+  except ValueError:
+    return False
+  return True
+
+
+def _checked_addresses(jobs, where):
+  """Checks every job's addresses, and that no two tasks share one.
+
+  Args:
+    jobs: `{job name: [host:port, ...]}`.
+    where: how the messages name the source of each job, with `{job}`
+      (e.g. "--{job}_hosts").
+
+  Raises:
+    ValueError: naming the source, the address and what is wrong.
+  """
+  seen = {}
+  for job, addresses in jobs.items():
+    for address in addresses:
+      try:
+        check_address(address)
+      except ValueError as error:
+        raise ValueError("{}: {}.".format(where.format(job=job),
+                                          error)) from None
+      if address in seen:
+        raise ValueError("{}: {} is also the address of a {} task; every "
+                         "task needs one of its own.".format(
+                             where.format(job=job), address, seen[address]))
+      seen[address] = job
+
+
+def _hosts(text):
+  """The addresses of a comma-separated list (checked by the caller)."""
+  return [h.strip() for h in text.split(",") if h.strip()]
 
 
 def from_flags(ps_hosts, worker_hosts, job_name, task_index):
@@ -116,11 +177,11 @@ def from_flags(ps_hosts, worker_hosts, job_name, task_index):
   if not ps_hosts or not worker_hosts:
     raise ValueError("A cluster needs both --ps_hosts and --worker_hosts "
                      "(comma-separated host:port lists).")
-  jobs = {PS_JOB: _hosts(ps_hosts, "ps_hosts"),
-          "worker": _hosts(worker_hosts, "worker_hosts")}
+  jobs = {PS_JOB: _hosts(ps_hosts), "worker": _hosts(worker_hosts)}
   if not jobs[PS_JOB] or not jobs["worker"]:
     raise ValueError("--ps_hosts and --worker_hosts must each name at least "
                      "one host:port.")
+  _checked_addresses(jobs, "--{job}_hosts")
   return _checked(jobs, job_name, task_index, "--job_name", "--task_index")
 
 
@@ -139,7 +200,11 @@ def from_tf_config(text):
   """
   try:
     config = json.loads(text)
-    jobs = {job: list(hosts) for job, hosts in config["cluster"].items()}
+    jobs = config["cluster"]
+    for job, addresses in jobs.items():
+      if not isinstance(addresses, list):
+        raise TypeError("its {} job is {!r}, not a list of host:port".format(
+            job, addresses))
     task = config["task"]
     job_name, task_index = task["type"], task.get("index", 0)
   except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -155,6 +220,7 @@ def from_tf_config(text):
   if len(jobs.get("chief", ())) > 1:
     raise ValueError("TF_CONFIG's cluster may have one chief, got {}.".format(
         len(jobs["chief"])))
+  _checked_addresses(jobs, "TF_CONFIG's {job} job")
   return _checked(jobs, job_name, task_index, "TF_CONFIG task type",
                   "TF_CONFIG task index")
 

@@ -17,6 +17,7 @@ import numpy as np
 
 # cli first: it quiets TensorFlow before evaluation imports it.
 from l2l.experiment import cli
+from l2l.checkpoint import manifest  # pylint: disable=g-bad-import-order
 from l2l.experiment import evaluation
 from l2l.experiment import records
 from l2l.experiment import scores
@@ -71,6 +72,7 @@ def validate_flags():
   if FLAGS.optimizer not in ("L2L", "PSO"):
     cli.check_positive_number("learning_rate")
   cli.check_not_empty("path", "records_dir")
+  _problem_from_manifest()
   cli.check_with("problem", util.check_problem_name)
   if FLAGS.records_dir is None and FLAGS.path is not None:
     # The records go beside the model, which may be read-only (a released
@@ -83,6 +85,32 @@ def validate_flags():
         "records_dir", FLAGS.records_dir or DEFAULT_RECORDS_DIR)
   # Last: a value that is wrong in itself is named before what is missing.
   _check_untrained()
+
+
+def _problem_from_manifest():
+  """Without --problem, a saved optimizer runs on the problem it was
+  meta-trained on (its manifest's), not on DeepMind's default `simple`.
+
+  Files without a manifest (DeepMind's, LOIS's) keep the default.
+  """
+  if (FLAGS["problem"].present or FLAGS.optimizer != "L2L" or
+      FLAGS.path is None):
+    return
+  try:
+    saved = manifest.read(FLAGS.path)
+  except ValueError as error:
+    cli.fail(str(error))
+  trained_on = saved and saved["problem"]
+  if not trained_on or trained_on == FLAGS.problem:
+    return
+  try:
+    util.check_problem_name(trained_on)
+  except ValueError as error:
+    cli.fail("{} was meta-trained on {}, which is not a problem here ({}); "
+             "pass --problem.".format(FLAGS.path, trained_on, error))
+  FLAGS.problem = trained_on
+  sys.stdout.write("Problem: {}, the one {} was meta-trained on (--problem "
+                   "chooses another).\n".format(trained_on, FLAGS.path))
 
 
 def _check_untrained():

@@ -254,6 +254,36 @@ def saved_configuration(path, make_problem, net_config, net_assignments,
           dict(saved["swarm"], **swarm_options))
 
 
+def check_held_out(path, problem_name, seed):
+  """Refuses to evaluate a saved optimizer on the instances it trained on.
+
+  Training and evaluation draw a problem's instances from the same
+  graph-level seed in the same order, so evaluating with the seed the
+  optimizer was meta-trained with (its manifest says which) on the same
+  problem replays its training instances: evaluation instance k + 1 is
+  training epoch k's.
+
+  Args:
+    path: the saved optimizer's directory.
+    problem_name: the problem to evaluate on.
+    seed: the evaluation's seed.
+
+  Raises:
+    ValueError: for that seed and problem, naming both.
+  """
+  saved = manifest.read(path)
+  if saved is None:
+    return
+  training_seed = saved["training"].get("seed")
+  if (training_seed is not None and training_seed == seed and
+      saved["problem"] == problem_name):
+    raise ValueError(
+        "{} was meta-trained on {} with seed {}, and evaluating with that "
+        "seed draws the instances it was trained on: evaluate with another "
+        "seed, so that the figures are on held-out instances.".format(
+            path, problem_name, seed))
+
+
 def _check_particles(path, saved, wanted):
   """Refuses a number of particles the optimizer in `path` cannot run.
 
@@ -384,6 +414,8 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
   if optimizer not in OPTIMIZERS:
     raise ValueError("Unknown optimizer {!r}; expected one of {}.".format(
         optimizer, ", ".join(OPTIMIZERS)))
+  if optimizer == "L2L" and path is not None and mode == "test":
+    check_held_out(path, problem_name, seed)
   graph = tf.Graph()
   with graph.as_default():
     tf.compat.v1.set_random_seed(seed)

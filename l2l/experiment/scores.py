@@ -131,8 +131,9 @@ def as_row_losses(losses):
 def best_per_start_set(losses):
   """Each start set's best particle at every step.
 
-  A NaN loss of any particle makes that start set's best NaN: a swarm with
-  a diverged particle counts as diverged.
+  A NaN or infinite loss of any particle makes that start set's best NaN:
+  a swarm (or a set of restarts) with a diverged particle counts as
+  diverged, whether its overflow has reached NaN yet or is still infinite.
 
   Args:
     losses: see the module docstring.
@@ -140,7 +141,8 @@ def best_per_start_set(losses):
   Returns:
     float64 array [epochs, steps + 1, rows].
   """
-  return np.min(as_row_losses(losses), axis=2)
+  losses = as_row_losses(losses)
+  return np.min(np.where(np.isfinite(losses), losses, np.nan), axis=2)
 
 
 def start_set_finals(losses):
