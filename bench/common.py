@@ -52,8 +52,28 @@ def mnist_dir(flag_value):
   return SHARED_MNIST_DIR if os.path.isdir(SHARED_MNIST_DIR) else None
 
 
+def rank_key(mean):
+  """A mean final loss as it ranks: a diverged one (NaN or infinite) last.
+
+  NaN compares false with everything, so `min` would keep whichever came
+  first; with this key a diverged figure is never the lowest.
+  """
+  return mean if math.isfinite(mean) else math.inf
+
+
+def beats(first, second):
+  """True if mean final loss `first` is lower than `second`, a diverged one
+  (NaN or infinite) counting as the highest: it beats nothing."""
+  return math.isfinite(first) and rank_key(first) < rank_key(second)
+
+
 def tied(first, second):
-  """True if two mean final losses differ by at most TIE_TOLERANCE."""
+  """True if two finite mean final losses differ by at most TIE_TOLERANCE.
+
+  Diverged figures (NaN or infinite) tie with nothing, not even each other.
+  """
+  if not (math.isfinite(first) and math.isfinite(second)):
+    return False
   return first == second or (
       abs(first - second) <= TIE_TOLERANCE * min(abs(first), abs(second)))
 

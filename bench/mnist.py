@@ -391,7 +391,7 @@ def meta_train(output_dir, rivals, curve):
 
 def first_beating(curve, value):
   """The first checkpoint whose validation is below `value`, or None."""
-  return next((c for c in curve if c.validation < value), None)
+  return next((c for c in curve if common.beats(c.validation, value)), None)
 
 
 def curve_figure(curve, rivals, output_path):
@@ -418,10 +418,11 @@ def curve_figure(curve, rivals, output_path):
 def curve_table(curve, rivals):
   """The meta-training curve as a markdown table."""
   adam = rivals["Adam"]
-  best = min(rivals.values())
+  best = min(rivals.values(), key=common.rank_key)
   rows = [[c.epoch, c.saved_epoch, "{:.0f}".format(c.cpu_seconds),
-           log_text(c.validation), "yes" if c.validation < adam else "no",
-           "yes" if c.validation < best else "no"] for c in curve]
+           log_text(c.validation),
+           "yes" if common.beats(c.validation, adam) else "no",
+           "yes" if common.beats(c.validation, best) else "no"] for c in curve]
   return common.markdown_table(
       ["epoch", "optimizer of epoch", "CPU s", "L2L validation",
        "beats Adam", "beats every baseline"], rows)
@@ -429,8 +430,9 @@ def curve_table(curve, rivals):
 
 def curve_summary(curve, rivals):
   """Sentences: when the curve first beat tuned Adam and every baseline."""
-  adam, best = rivals["Adam"], min(rivals.values())
-  best_name = min(rivals, key=rivals.get)
+  adam = rivals["Adam"]
+  best_name = min(rivals, key=lambda name: common.rank_key(rivals[name]))
+  best = rivals[best_name]
   lines = []
   for label, value in (("tuned Adam ({})".format(log_text(adam)), adam),
                        ("every tuned baseline (best: {}, {})".format(
@@ -442,8 +444,9 @@ def curve_summary(curve, rivals):
           "It did NOT beat {} on the validation instances at {} steps in {} "
           "epochs ({:.0f} CPU s); its best was {} (epoch {}).".format(
               label, common.TRAIN_STEPS, last.epoch, last.cpu_seconds,
-              log_text(min(c.validation for c in curve)),
-              min(curve, key=lambda c: c.validation).epoch))
+              log_text(min((c.validation for c in curve),
+                           key=common.rank_key)),
+              min(curve, key=lambda c: common.rank_key(c.validation)).epoch))
     else:
       lines.append(
           "It first beat {} on the validation instances at {} steps after "
@@ -534,13 +537,15 @@ def panel_plot(problem, steps, results, output_dir):
 
 def beats_every_baseline(results, steps):
   learned = results["L2L"][steps][1]
-  return all(learned < results[name][steps][1] for name in BASELINES)
+  return all(common.beats(learned, results[name][steps][1])
+             for name in BASELINES)
 
 
 def verdict(problem, results, steps):
   """A sentence: does L2L beat every tuned baseline after `steps` steps?"""
   learned = results["L2L"][steps][1]
-  best = min(BASELINES, key=lambda name: results[name][steps][1])
+  best = min(BASELINES,
+             key=lambda name: common.rank_key(results[name][steps][1]))
   theirs = results[best][steps][1]
   word = "beats" if beats_every_baseline(results, steps) else "does NOT beat"
   return "{}, {} steps: L2L ({}) {} every tuned baseline (best: {} at lr {}, " \
@@ -557,9 +562,10 @@ def held_out_table(all_results):
     row = [name]
     for problem, steps in columns:
       rate, mean, _ = all_results[problem][name][steps]
-      lowest = min(r[steps][1] for r in all_results[problem].values())
+      lowest = min((r[steps][1] for r in all_results[problem].values()),
+                   key=common.rank_key)
       text = log_text(mean)
-      if mean == lowest:
+      if mean == lowest and common.rank_key(mean) == mean:
         text = "**{}**".format(text)
       if rate is not None:
         text += " ({})".format(common.format_value(rate))
@@ -621,7 +627,7 @@ def main(argv):
       logging.error("Meta-training saved no optimizer.")
       return 2
     train_seconds = curve[-1].cpu_seconds
-    picked = min(curve, key=lambda c: c.validation)
+    picked = min(curve, key=lambda c: common.rank_key(c.validation))
     optimizer_path = picked.path
     curve_figure(curve, rivals, os.path.join(output_dir, "meta_training.png"))
     summary = curve_summary(curve, rivals)

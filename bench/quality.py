@@ -224,11 +224,11 @@ def verdict(results, steps, rivals, label):
   """
   learned = next(r for r in results if r.optimizer == "L2L")
   best = min((r for r in results if r.optimizer in rivals),
-             key=lambda r: r.figures[steps])
+             key=lambda r: common.rank_key(r.figures[steps]))
   ours, theirs = learned.figures[steps], best.figures[steps]
   if common.tied(ours, theirs):
     word = "ties (within {:.0%}) with".format(TIE_TOLERANCE)
-  elif ours < theirs:
+  elif common.beats(ours, theirs):
     word = "beats"
   else:
     word = "does NOT beat"
@@ -248,7 +248,7 @@ def verdicts(results):
 
 def table_cells(results, steps):
   """The log10 figures of one column; the lowest mean and its ties in bold."""
-  lowest = min(r.figures[steps] for r in results)
+  lowest = min((r.figures[steps] for r in results), key=common.rank_key)
   cells = []
   for result in results:
     mean = result.figures[steps]

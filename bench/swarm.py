@@ -196,11 +196,17 @@ def budget_bests(row_losses, steps):
     steps: the steps whose starting points were evaluated (budget /
       particles): the final read after the last step is not counted.
 
+  A point whose loss is NaN makes its start set's figure NaN (diverged:
+  stricter than the numpy baselines, which skip such points); one whose
+  loss overflowed to infinity is the worst point evaluated, as it is for
+  them. (The final-loss rule of `scores`, which the commands use, is
+  stricter still: an infinite final loss counts as diverged.)
+
   Returns:
     float64 [epochs * rows].
   """
-  per_step = scores.best_per_start_set(row_losses)[:, :steps]
-  return np.min(per_step, axis=1).reshape(-1)
+  evaluated = scores.as_row_losses(row_losses)[:, :steps]
+  return np.min(evaluated, axis=(1, 2)).reshape(-1)
 
 
 def mean_of(bests):

@@ -1,6 +1,8 @@
 """Tests for bench/: bad flags are one line before any work, as for the
 commands (bench/common.py's `run` and `check_integers`, cli's checks)."""
 
+import importlib.util
+import math
 import os
 import sys
 
@@ -9,6 +11,28 @@ import pytest
 import commands
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _bench_common():
+  """bench/common.py, imported by path (bench/ is no package)."""
+  spec = importlib.util.spec_from_file_location(
+      "bench_common", os.path.join(ROOT, "bench", "common.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.mark.parametrize("diverged", [math.nan, math.inf])
+def test_a_diverged_figure_ranks_last_beats_nothing_and_ties_nothing(
+    diverged):
+  common = _bench_common()
+  # NaN compares false with everything: min() alone would keep it first.
+  assert min([diverged, 0.5, 0.25], key=common.rank_key) == 0.25
+  assert common.beats(0.5, diverged) and not common.beats(diverged, 0.5)
+  assert not common.beats(diverged, diverged)
+  assert not common.tied(diverged, diverged)
+  assert not common.tied(diverged, 0.5)
+  assert common.tied(0.5, 0.5) and not common.beats(0.5, 0.5)
 
 
 @pytest.mark.parametrize("script, flag, message", [

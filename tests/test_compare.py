@@ -124,7 +124,13 @@ def test_differences(tmp_path, records_files):
   assert compare.differences(rows) == [
       "the records differ in problem: square_cos_2, quadratic",
       "the records differ in seed: 0, 5",
+      "the records differ in num_epochs: 2, 4",
       "the records differ in num_steps: 8, 2",
   ]
+  # One seed, fewer instances: the first of them only, another sample.
+  fewer = records_files.write(tmp_path / "d",
+                              records_files.losses()[:1], optimizer="RMSProp")
+  assert compare.differences(compare.rows(same + [fewer])) == [
+      "the records differ in num_epochs: 1, 4"]
 
 

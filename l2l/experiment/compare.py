@@ -132,11 +132,13 @@ def differences(table_rows):
 
   Returns:
     A list of messages, one per setting in which the rows differ among
-    problem, seed and number of steps; empty if they agree.
+    problem, seed, number of instances (epochs) and number of steps; empty
+    if they agree. Rows over different numbers of instances are means of
+    different samples, even from one seed.
   """
   messages = []
   for name, field in (("problem", "problem"), ("seed", "seed"),
-                      ("num_steps", "steps")):
+                      ("num_epochs", "epochs"), ("num_steps", "steps")):
     values = list(dict.fromkeys(getattr(row, field) for row in table_rows))
     if len(values) > 1:
       messages.append("the records differ in {}: {}".format(

@@ -40,7 +40,9 @@ flags.DEFINE_integer("num_epochs", 100, "Number of evaluation instances.")
 flags.DEFINE_integer("seed", 0, "Seed of the problem instances; the same seed "
                      "gives every optimizer the same instances.")
 flags.DEFINE_string("problem", "simple", "Problem to evaluate on: one of " +
-                    ", ".join(util.problem_names()) + ".")
+                    ", ".join(util.problem_names()) + ". Without it, "
+                    "--optimizer=L2L evaluates on the problem --path was "
+                    "meta-trained on (its manifest's).")
 flags.DEFINE_integer("num_steps", 100, "Optimizer steps per instance.")
 flags.DEFINE_boolean("tune", False, "Pick the baseline's learning rate from a "
                      "log grid (1e-4 to 10) on tuning instances disjoint from "
