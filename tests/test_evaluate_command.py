@@ -211,15 +211,19 @@ def test_without_problem_a_saved_optimizer_runs_on_its_training_problem(
     trained_simple, tmp_path):
   # Not on DeepMind's default `simple`: the manifest says which problem.
   copy = _copy_with_manifest_problem(trained_simple, tmp_path, "quadratic")
-  done = _evaluate("--optimizer=L2L", "--path=" + str(copy),
+  relative = os.path.relpath(copy, ROOT)
+  done = _evaluate("--optimizer=L2L", "--path=" + relative,
                    "--num_epochs=1", "--num_steps=2")
   assert done.returncode == 0, done.stderr
   assert done.stdout.startswith(
       "Problem: quadratic, the one {} was meta-trained on (--problem "
-      "chooses another).\n".format(copy))
+      "chooses another).\n".format(relative))
   (record,) = [f for f in os.listdir(copy) if f.endswith(".npz")]
   assert record.startswith("quadratic_L2L_")
-  assert records.read(str(copy / record))[1]["problem"] == "quadratic"
+  settings = records.read(str(copy / record))[1]
+  assert settings["problem"] == "quadratic"
+  # The path is absolute: the records may be read from anywhere.
+  assert settings["path"] == str(copy) and os.path.isabs(settings["path"])
   # A given --problem wins, and says nothing.
   done = _evaluate("--optimizer=L2L", "--path=" + str(copy),
                    "--problem=simple", "--num_epochs=1", "--num_steps=2")

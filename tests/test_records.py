@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 
+import l2l
 from l2l.experiment import records
 
 SETTINGS = {
@@ -80,6 +81,7 @@ def test_write_read_round_trip(tmp_path):
   assert {k: settings[k] for k in SETTINGS} == SETTINGS
   assert isinstance(settings["versions"]["tensorflow"], str)
   assert settings["versions"]["numpy"] == np.__version__
+  assert settings["versions"]["l2l"] == l2l.__version__
   created = datetime.datetime.fromisoformat(settings["created"])
   assert created.utcoffset() == datetime.timedelta(0)
   assert created.microsecond == 0

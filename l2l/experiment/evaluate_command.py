@@ -237,7 +237,10 @@ def _evaluate_and_report():
         "learning_rate": None if FLAGS.optimizer in ("L2L", "PSO") else
                          learning_rate,
         "seed": FLAGS.seed, "num_steps": FLAGS.num_steps,
-        "num_epochs": FLAGS.num_epochs, "path": FLAGS.path,
+        "num_epochs": FLAGS.num_epochs,
+        # Absolute: the records may be read on another machine, or from
+        # another directory, than the one the evaluation ran in.
+        "path": FLAGS.path and os.path.abspath(FLAGS.path),
         # What ran: the saved swarm's options with the flags' over them.
         "swarm_options": result.swarm_options, "tuning": tuning,
     }

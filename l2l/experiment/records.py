@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 
+import l2l
 from l2l import files
 from l2l.experiment import scores
 
@@ -38,6 +39,7 @@ def versions():
   import sonnet  # pylint: disable=g-import-not-at-top
   import tensorflow  # pylint: disable=g-import-not-at-top
   return {
+      "l2l": l2l.__version__,
       "python": platform.python_version(),
       "tensorflow": tensorflow.__version__,
       "sonnet": sonnet.__version__,
