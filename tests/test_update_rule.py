@@ -61,9 +61,13 @@ def _apply_default_net(rule, gradient):
       return sess.run(delta)
 
 
-def test_a_rule_survives_a_json_round_trip_of_its_config(tmp_path):
+def test_a_rule_survives_a_json_round_trip_of_its_config(tmp_path,
+                                                         monkeypatch):
   _save_default_net(tmp_path, seed=3)
-  rule = update_rule.UpdateRule.from_path(str(tmp_path))
+  # Given relative, the source is kept absolute: a saved Keras model
+  # carries it to other directories and machines.
+  monkeypatch.chdir(tmp_path.parent)
+  rule = update_rule.UpdateRule.from_path(tmp_path.name)
   config = json.loads(json.dumps(rule.to_config()))
   (tmp_path / "cw.l2l").unlink()  # The config carries the weights.
   copy = update_rule.UpdateRule.from_config(config)

@@ -124,7 +124,9 @@ class UpdateRule:
     if not isinstance(directory, (str, os.PathLike)):
       raise ValueError("The path must be the directory of a saved optimizer "
                        "(train.py --save_path), got {!r}.".format(directory))
-    directory = os.fspath(directory)
+    # Absolute, since the rule's source is saved with a Keras model, which
+    # may be loaded from another directory or machine.
+    directory = os.path.abspath(os.fspath(directory))
     saved = manifest.read(directory)
     if saved is None:
       # LOIS's released models have no manifest, and their cw.l2l has the
