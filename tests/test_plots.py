@@ -197,6 +197,24 @@ def test_several_problems_are_named_in_labels_and_title(tmp_path,
   assert fig.axes[0].get_title() == "square_cos_2, quadratic"
 
 
+def test_runs_on_other_instances_are_told_apart_in_labels(tmp_path,
+                                                          records_files):
+  # The same optimizer and rate on another seed, or on fewer instances,
+  # would otherwise share one label.
+  paths = [records_files.write(tmp_path, records_files.losses(), seed=seed)
+           for seed in (0, 1)]
+  paths.append(records_files.write(tmp_path, records_files.losses()[:2],
+                                   seed=1))
+  labels = _labels(plots.build_figure(paths))
+  assert len(set(labels)) == 3
+  assert labels == [
+      "SGD (lr=0.1, best of 2 restarts), seed 0, 4 instances",
+      "SGD (lr=0.1, best of 2 restarts), seed 1, 4 instances",
+      "SGD (lr=0.1, best of 2 restarts), seed 1, 2 instances"]
+  same = _labels(plots.build_figure(paths[:1] * 2))
+  assert "seed" not in same[0] and "instances" not in same[0]
+
+
 def test_non_positive_losses_use_a_symlog_axis(tmp_path, records_files):
   # Rastrigin reaches 0; its train-mode variant goes below it.
   losses = np.array([[[4.0], [0.25], [0.0]], [[4.0], [0.25], [-1.0]]])

@@ -149,8 +149,9 @@ def curves(record_paths, labels=None):
     record_paths: records files.
     labels: legend labels, one per file, or None to make them from the
       settings (see `label`, plus " on <problem>" when the files are of
-      several problems); " (diverged)" is appended to either when a loss is
-      NaN or infinite.
+      several problems, and ", seed <seed>" or ", <n> instances" where
+      files that would share a label differ in those); " (diverged)" is
+      appended to either when a loss is NaN or infinite.
 
   Returns:
     A list of `Curve`s, in the order of `record_paths`.
@@ -191,6 +192,38 @@ def curves(record_paths, labels=None):
                       "the steps at which any epoch's loss is.", path)
     result.append(Curve(name, np.arange(losses.shape[1]), mean, low, high,
                         diverged, problem, int(losses.shape[2])))
+  if labels is None:
+    result = _told_apart(result, loaded)
+  return result
+
+
+def _told_apart(all_curves, loaded):
+  """Curves whose labels collide, told apart by their seed and number of
+  instances where those differ (runs of one optimizer on other instances).
+
+  Args:
+    all_curves: the `Curve`s, in the order of `loaded`.
+    loaded: `(arrays, settings)` of each records file.
+
+  Returns:
+    The curves, relabelled where needed.
+  """
+  groups = collections.defaultdict(list)
+  for i, curve in enumerate(all_curves):
+    groups[curve.label].append(i)
+  result = list(all_curves)
+  for members in groups.values():
+    seeds = _unique(loaded[i][1].get("seed") for i in members)
+    counts = _unique(loaded[i][0]["losses"].shape[0] for i in members)
+    for i in members:
+      suffix = []
+      if len(seeds) > 1:
+        suffix.append("seed {}".format(loaded[i][1].get("seed")))
+      if len(counts) > 1:
+        suffix.append("{} instances".format(loaded[i][0]["losses"].shape[0]))
+      if suffix:
+        result[i] = result[i]._replace(
+            label=", ".join([all_curves[i].label] + suffix))
   return result
 
 
