@@ -259,6 +259,24 @@ def test_evaluating_on_the_training_seed_is_refused(trained_simple,
   assert os.listdir(tmp_path) == []
 
 
+def test_restarts_overflowing_to_inf_are_diverged_not_scored(tmp_path):
+  # After 3 steps some restarts' losses are inf, not yet NaN: the start
+  # sets holding them are diverged, not scored by their other restarts.
+  done = _evaluate("--problem=rosenbrock:num_dims=2", "--optimizer=SGD",
+                   "--learning_rate=0.3", "--num_particle=4",
+                   "--num_epochs=1", "--num_steps=3",
+                   "--records_dir=" + str(tmp_path))
+  assert done.returncode == 2, done.stderr
+  assert "Log Mean Final Error: diverged\n" in done.stdout
+  assert ("Best particle per start set: mean final loss diverged (over 128 "
+          "start sets)\n") in done.stdout
+  (record,) = os.listdir(tmp_path)
+  arrays, settings = records.read(str(tmp_path / record))
+  finals = arrays["final_row_losses"]
+  assert np.isinf(finals).any() and not np.isnan(finals).any()
+  assert settings["final_status"] == "diverged"
+
+
 def test_a_problem_option_of_no_number_is_one_line(tmp_path):
   # "nan" is no Python literal: the option arrives as text.
   done = _evaluate("--problem=rastrigin:num_dims=2,random_shift=nan",

@@ -185,10 +185,12 @@ def _report(result, figures, settings, path):
                              np.sum(result.seconds), FLAGS.num_epochs)]
   if result.losses.shape[2] > 1:
     # The first figure is the one the Log Mean Final Error above is of.
-    lines.append("Best particle per start set: mean final loss {} (std "
-                 "{:.3g} over {} start sets)\n".format(
-                     scores.mean_text(figures["final"], ".6g"),
-                     figures["final_std"], figures["start_sets"]))
+    spread = ("" if scores.diverged(figures["final"]) else
+              "std {:.3g} ".format(figures["final_std"]))
+    lines.append("Best particle per start set: mean final loss {} ({}over "
+                 "{} start sets)\n".format(
+                     scores.mean_text(figures["final"], ".6g"), spread,
+                     figures["start_sets"]))
     lines.append("Best particle by batch mean (the older figure): {}\n"
                  .format(scores.mean_text(figures["final_by_mean"], ".6g")))
     lines.append("Per-particle mean final loss: " + ", ".join(
