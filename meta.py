@@ -214,6 +214,7 @@ class MetaOptimizer:
     self._fx_history = None
     self._x_initial = None
     self._assignment_rule = None
+    self._unsaveable = None
     self._gate_learns = True
 
   @property
@@ -241,12 +242,16 @@ class MetaOptimizer:
       net id without one.
 
     Raises:
-      ValueError: if `meta_loss` has not been built yet.
+      ValueError: if `meta_loss` has not been built yet, or (with `path`)
+        its net assignment cannot be saved.
     """
     if self._nets is None:
       raise ValueError("Nothing to save: build meta_loss or meta_minimize "
                        "first.")
     if path is not None:
+      # Before any file: a directory of nets without their manifest would
+      # load as DeepMind's default net.
+      saved_manifest = self.manifest(problem, training)
       os.makedirs(path, exist_ok=True)
     result = {}
     modules = dict(self._nets)
@@ -259,7 +264,7 @@ class MetaOptimizer:
                   l2l_file.checkpoint_path(path, key))
       result[filename or key] = networks.save(module, sess, filename)
     if path is not None:
-      manifest.write(path, self.manifest(problem, training))
+      manifest.write(path, saved_manifest)
     return result
 
   def manifest(self, problem=None, training=None):
@@ -273,11 +278,14 @@ class MetaOptimizer:
       A JSON-safe dict (see `l2l.checkpoint.manifest.build`).
 
     Raises:
-      ValueError: if `meta_loss` has not been built yet.
+      ValueError: if `meta_loss` has not been built yet, or its net
+        assignment cannot be saved (a variable under several nets).
     """
     if self._nets is None:
       raise ValueError("No manifest yet: build meta_loss or meta_minimize "
                        "first.")
+    if self._unsaveable is not None:
+      raise ValueError(self._unsaveable)
     return manifest.build(self.net_config, self._assignment_rule,
                           dataclasses.asdict(self._swarm), l2l.__version__,
                           problem=problem, training=training)
@@ -433,9 +441,16 @@ class MetaOptimizer:
     config = self._config_with_model_path(model_path)
     nets, net_keys, subsets = _make_nets(x, config, net_assignments)
     self._nets = nets
-    self._assignment_rule = manifest.rule_from_assignments(
-        net_keys, [interception.variable_name(v) for v in x],
-        [v.shape.rank for v in x], subsets)
+    try:
+      self._assignment_rule = manifest.rule_from_assignments(
+          net_keys, [interception.variable_name(v) for v in x],
+          [v.shape.rank for v in x], subsets)
+      self._unsaveable = None
+    except ValueError as error:
+      # The unroll runs as DeepMind's did; only saving it is refused.
+      self._assignment_rule = None
+      self._unsaveable = str(error)
+      logging.warning("This optimizer cannot be saved: %s", error)
     for key in net_keys:
       logging.info("Optimizer %r: %s", key, config[key]["net"])
     if self._swarm.active:

@@ -505,6 +505,24 @@ def save_matrices_only_sgd(directory):
       (directory / "unused" / "matrices.l2l").read_bytes())
 
 
+def save_x0_only_sgd(directory):
+  """Saves an SGD net (rate 0.5) trained on `simple_multi_optimizer(2)`
+  driving x_0 only: x_1 was left out of every net, so it stayed fixed.
+
+  Args:
+    directory: where `cw.l2l` and the manifest go.
+  """
+  import meta  # pylint: disable=g-import-not-at-top
+  import problems  # pylint: disable=g-import-not-at-top
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    optimizer = meta.MetaOptimizer(
+        cw={"net": "Sgd", "net_options": {"learning_rate": 0.5}})
+    optimizer.meta_loss(problems.simple_multi_optimizer(2), 1,
+                        net_assignments=[("cw", ["x_0"])])
+    sess.run(tf.compat.v1.global_variables_initializer())
+    optimizer.save(sess, str(directory))
+
+
 def write_lois_released(directory, size, seed=0, hidden=10):
   """Writes a LOIS released model's two files, in LOIS's format.
 

@@ -19,6 +19,7 @@ import util
 from conftest import SMALL_FAMILY
 from conftest import TRAIN_ARGS
 from conftest import linear_optimizer_positions
+from conftest import save_x0_only_sgd
 from conftest import write_lois_released
 
 EVAL_ARGS = {"num_epochs": 2, "show_progress": False}
@@ -60,6 +61,16 @@ def test_a_saved_optimizer_is_not_evaluated_on_its_training_instances(
   # Files without a manifest (DeepMind's) say nothing of their training.
   shutil.copy(directory / "cw.l2l", tmp_path / "cw.l2l")
   evaluation.check_held_out(str(tmp_path), "simple", 1)
+
+
+def test_evaluation_keeps_fixed_what_training_left_out(tmp_path):
+  # Trained driving x_0 only: evaluated on the same problem, x_1 stays at
+  # 1, so the loss after one SGD step (x_0 to 0) is 1, not 0.
+  save_x0_only_sgd(tmp_path)
+  result = evaluation.evaluate("L2L", "simple-multi", num_epochs=1,
+                               num_steps=1, path=str(tmp_path),
+                               show_progress=False)
+  np.testing.assert_allclose(result.losses[0, :, 0], [2.0, 1.0], rtol=1e-6)
 
 
 def test_evaluate_trained_simple_multi(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import save_matrices_only_sgd
+from conftest import save_x0_only_sgd
 import l2l
 from l2l.dropin import keras_optimizer
 import meta
@@ -212,6 +213,15 @@ def test_plain_tf_variables_step_as_keras_variables(saved_path):
     values[make] = variable.numpy()
   assert np.abs(values[tf.Variable] - start).max() > 1e-4
   np.testing.assert_array_equal(values[tf.Variable], values[keras.Variable])
+
+
+def test_a_variable_training_left_out_stays_fixed(tmp_path):
+  save_x0_only_sgd(tmp_path)
+  x_0, x_1 = tf.Variable(1.0, name="x_0"), tf.Variable(1.0, name="x_1")
+  optimizer = l2l.keras_optimizer(tmp_path)
+  optimizer.apply_gradients([(tf.constant(2.0), x_0), (tf.constant(2.0), x_1)])
+  np.testing.assert_allclose([x_0.numpy(), x_1.numpy()], [0.0, 1.0],
+                             rtol=1e-6)
 
 
 def test_a_refused_variable_leaves_the_optimizer_unbuilt(tmp_path):

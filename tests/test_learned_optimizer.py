@@ -14,6 +14,7 @@ import problems
 import util
 
 from conftest import save_matrices_only_sgd
+from conftest import save_x0_only_sgd
 from conftest import SMALL_FAMILY
 
 
@@ -246,6 +247,19 @@ def test_multi_net_assignment_by_rule(fresh_session, tmp_path):
     other = tf.compat.v1.get_variable("other", [], initializer=tf.ones_initializer())
     with pytest.raises(ValueError, match="No net of .* covers the variables other"):
       learned.minimize(tf.square(other))
+
+
+def test_a_variable_training_left_out_stays_fixed(fresh_session, tmp_path):
+  # As in training: x_1 belonged to no net, so the drop-in leaves it.
+  save_x0_only_sgd(tmp_path)
+  with fresh_session() as sess:
+    x_0 = tf.compat.v1.get_variable("x_0", [], initializer=tf.ones_initializer())
+    x_1 = tf.compat.v1.get_variable("x_1", [], initializer=tf.ones_initializer())
+    learned = l2l.LearnedOptimizer.from_path(tmp_path)
+    train_op = learned.minimize(tf.square(x_0) + tf.square(x_1))
+    sess.run(tf.compat.v1.global_variables_initializer())
+    sess.run(train_op)
+    np.testing.assert_allclose(sess.run([x_0, x_1]), [0.0, 1.0], rtol=1e-6)
 
 
 def test_rank_rule_and_uncovered_variable(fresh_session, tmp_path):

@@ -50,6 +50,32 @@ def test_overlapping_ranks_give_exact_name_patterns():
     manifest.assign(rule, ["x_1", "scope/x_0"], [0, 0])
 
 
+def test_variables_left_out_of_every_net_stay_fixed_by_the_rule():
+  # Training keeps them fixed; so do evaluation and the drop-in.
+  rule = manifest.rule_from_assignments(["cw"], ["x", "y", "z"], [1, 1, 0],
+                                        [[0]])
+  assert rule == [{"net": None, "match": "pattern", "pattern": "^(?:y|z)$"},
+                  {"net": "cw", "match": "everything"}]
+  assignments, net_of = manifest.assign(rule, ["x", "y", "z"], [1, 1, 0])
+  assert assignments == [("cw", ["x"])]
+  assert net_of == ["cw", None, None]
+  two = manifest.rule_from_assignments(["a", "b"], ["w", "v", "u"],
+                                       [2, 1, 1], [[0], [1]])
+  assert two[0] == {"net": None, "match": "pattern", "pattern": "^(?:u)$"}
+  assert manifest.assign(two, ["w", "v", "u"], [2, 1, 1])[1] == [
+      "a", "b", None]
+
+
+def test_a_variable_under_two_nets_cannot_become_a_rule():
+  with pytest.raises(ValueError) as error:
+    manifest.rule_from_assignments(["a", "b"], ["x", "y"], [1, 1],
+                                   [[0, 1], [0]])
+  assert str(error.value) == (
+      "net_assignments put variable x under nets 'a' and 'b': it moves by "
+      "the sum of their steps, which a saved optimizer cannot record (its "
+      "rule gives each variable one net); assign each variable to one net.")
+
+
 def test_net_entry_is_json_safe_and_drops_paths():
   config = dict(networks.default_config(), net_path="/somewhere/cw.l2l")
   entry = manifest.net_entry(config)

@@ -426,6 +426,23 @@ def test_unassigned_variable_stays_and_shared_variable_sums_updates(sess,
   np.testing.assert_allclose(history, [2.0, 1.16, 1.0256], rtol=1e-6)
 
 
+def test_a_shared_variable_is_refused_on_saving_before_any_file(sess, ref,
+                                                               tmp_path):
+  # The unroll runs (above); a saved rule could not say that x_0 moves by
+  # the sum of two nets' steps, so saving says so and writes nothing.
+  optimizer = meta.MetaOptimizer(**_two_sgd_nets())
+  optimizer.meta_loss(
+      problems.simple_multi_optimizer(num_dims=2), 2,
+      net_assignments=[("slow", ["x_0"]), ("fast", ["x_0"])])
+  ref.init(sess)
+  with pytest.raises(ValueError, match=(
+      r"^net_assignments put variable x_0 under nets 'slow' and 'fast'")):
+    optimizer.save(sess, str(tmp_path / "saved"))
+  assert not (tmp_path / "saved").exists()
+  # Without a path nothing is written, and the values still come back.
+  assert set(optimizer.save(sess)) == {"slow", "fast"}
+
+
 @pytest.mark.usefixtures("graph")
 def test_swarm_option_names_are_never_net_ids():
   # pylint: disable=protected-access

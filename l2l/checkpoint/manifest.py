@@ -14,9 +14,12 @@ first entry that matches a variable deciding its net:
     {"net": "cw", "match": "everything"}
     {"net": "conv", "match": "rank", "ranks": [4]}
     {"net": "fc", "match": "pattern", "pattern": "^mlp/"}
+    {"net": null, "match": "pattern", "pattern": "^(?:embedding)$"}
 
 A pattern is a regular expression searched in the variable's name (without
-the `:0` suffix).
+the `:0` suffix). An entry whose net is null (None) keeps the variables it
+matches fixed: training left them out of every net's assignment, so the
+evaluation and the drop-in optimizers leave them alone too.
 """
 
 import json
@@ -100,6 +103,10 @@ def rule_from_assignments(net_ids, names, ranks, assigned):
   kernels on one net, the rest on another), and otherwise by the exact
   variable names.
 
+  Variables the assignment leaves out stay fixed in training; the rule
+  names them first, in a fixed entry, so that they stay fixed wherever it
+  is applied.
+
   Args:
     net_ids: the net ids, in assignment order.
     names: every optimizee variable's name.
@@ -108,18 +115,43 @@ def rule_from_assignments(net_ids, names, ranks, assigned):
 
   Returns:
     The rule: a list of entries (see the module docstring).
+
+  Raises:
+    ValueError: if a variable is assigned to several nets (training moves
+      it by the sum of their steps, which a rule of one net per variable
+      cannot say).
   """
+  owners = {}
+  for net_id, subset in zip(net_ids, assigned):
+    for i in subset:
+      owners.setdefault(i, []).append(net_id)
+  shared = {i: ids for i, ids in owners.items() if len(ids) > 1}
+  if shared:
+    i, ids = next(iter(shared.items()))
+    raise ValueError(
+        "net_assignments put variable {} under nets {}: it moves by the sum "
+        "of their steps, which a saved optimizer cannot record (its rule "
+        "gives each variable one net); assign each variable to one "
+        "net.".format(names[i], " and ".join(repr(n) for n in ids)))
+  left_out = [i for i in range(len(names)) if i not in owners]
+  fixed = ([{"net": None, "match": "pattern", "pattern": _exact(names,
+                                                                  left_out)}]
+           if left_out else [])
   if len(net_ids) == 1:
-    return [{"net": net_ids[0], "match": "everything"}]
+    return fixed + [{"net": net_ids[0], "match": "everything"}]
   rank_sets = [sorted({ranks[i] for i in subset}) for subset in assigned]
   all_ranks = [rank for rank_set in rank_sets for rank in rank_set]
   if len(all_ranks) == len(set(all_ranks)):
-    return [{"net": net_id, "match": "rank", "ranks": rank_set}
-            for net_id, rank_set in zip(net_ids, rank_sets)]
-  return [{"net": net_id, "match": "pattern",
-           "pattern": "^(?:{})$".format("|".join(
-               re.escape(names[i]) for i in subset))}
-          for net_id, subset in zip(net_ids, assigned) if subset]
+    return fixed + [{"net": net_id, "match": "rank", "ranks": rank_set}
+                    for net_id, rank_set in zip(net_ids, rank_sets)]
+  return fixed + [{"net": net_id, "match": "pattern",
+                   "pattern": _exact(names, subset)}
+                  for net_id, subset in zip(net_ids, assigned) if subset]
+
+
+def _exact(names, indices):
+  """A pattern matching exactly the names at `indices`."""
+  return "^(?:{})$".format("|".join(re.escape(names[i]) for i in indices))
 
 
 def _entry_matches(entry, name, rank):
@@ -142,7 +174,8 @@ def assign(rule, names, ranks, where="the optimizer"):
 
   Returns:
     `(net_assignments, net_of)`: DeepMind's `[(net_id, [names])]`, one entry
-    per net the variables use, and for each variable its net id.
+    per net the variables use, and for each variable its net id (None for
+    a variable the rule keeps fixed, which no assignment names).
 
   Raises:
     ValueError: if no entry covers some variable, naming them all.
@@ -150,18 +183,19 @@ def assign(rule, names, ranks, where="the optimizer"):
   net_of = []
   uncovered = []
   for name, rank in zip(names, ranks):
-    net_id = next((entry["net"] for entry in rule
-                   if _entry_matches(entry, name, rank)), None)
-    if net_id is None:
+    entry = next((entry for entry in rule
+                  if _entry_matches(entry, name, rank)), None)
+    if entry is None:
       uncovered.append("{} (rank {})".format(name, rank))
-    net_of.append(net_id)
+    net_of.append(None if entry is None else entry["net"])
   if uncovered:
     raise ValueError(
         "No net of {} covers the variables {}; its assignment rule is {}."
         .format(where, ", ".join(uncovered), json.dumps(rule)))
   assignments = {}
   for name, net_id in zip(names, net_of):
-    assignments.setdefault(net_id, []).append(name)
+    if net_id is not None:
+      assignments.setdefault(net_id, []).append(name)
   return list(assignments.items()), net_of
 
 
@@ -233,9 +267,11 @@ def _validate(manifest, path):
   if not isinstance(rule, list) or not rule:
     _fail(path, "'assignment' must be a non-empty list of rule entries.")
   for entry in rule:
-    if not isinstance(entry, dict) or entry.get("net") not in nets:
-      _fail(path, "assignment entry {!r} must name one of the nets {}.".format(
-          entry, ", ".join(sorted(nets))))
+    if not isinstance(entry, dict) or "net" not in entry or not (
+        entry["net"] is None or entry["net"] in nets):
+      _fail(path, "assignment entry {!r} must name one of the nets {}, or "
+            "null for variables that stay fixed.".format(
+                entry, ", ".join(sorted(nets))))
     kind = entry.get("match")
     if kind not in _MATCH_KINDS:
       _fail(path, "assignment entry {!r}: 'match' must be one of {}.".format(

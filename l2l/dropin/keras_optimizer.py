@@ -122,6 +122,11 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
     with tf.init_scope():
       self._nets = self._update_rule.make_nets()
       for variable, net_id in zip(variables, self._net_ids):
+        if net_id is None:
+          # Kept fixed by the rule (training left it out): no state.
+          self._state_structures.append(None)
+          self._state_variables.append([])
+          continue
         initial = update_rule_lib.initial_state(self._nets[net_id], variable)
         # Only the structure is kept: the tensors would double the memory
         # of the state for the optimizer's whole life.
@@ -139,6 +144,8 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
     """Applies the learned step to one variable (the learning rate unused)."""
     del learning_rate  # A learned optimizer has none; see the class doc.
     index = self._get_variable_index(variable)
+    if self._net_ids[index] is None:
+      return  # Kept fixed by the rule.
     slots = self._state_variables[index]
     state = tf.nest.pack_sequence_as(self._state_structures[index],
                                      [tf.convert_to_tensor(s) for s in slots])

@@ -149,8 +149,10 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
     if not pairs:
       raise ValueError("No gradients provided for any variable: {}.".format(
           [v.name for _, v in grads_and_vars]))
+    net_ids = self._update_rule.net_ids([v for _, v in pairs])
+    # Variables the rule keeps fixed (training left them out) stay so.
+    pairs, net_ids = _driven(pairs, net_ids)
     variables = [v for _, v in pairs]
-    net_ids = self._update_rule.net_ids(variables)
     nets = self._nets()
     states = [self._state(v, net_id, nets)
               for v, net_id in zip(variables, net_ids)]
@@ -221,6 +223,13 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
     nets = self._nets_by_graph.get(graph, {})
     return super().variables() + [variable for _, net in sorted(nets.items())
                                   for variable in net.variables]
+
+
+def _driven(pairs, net_ids):
+  """The `(gradient, variable)` pairs a net drives, and their nets."""
+  kept = [(pair, net_id) for pair, net_id in zip(pairs, net_ids)
+          if net_id is not None]
+  return [pair for pair, _ in kept], [net_id for _, net_id in kept]
 
 
 def _refuse_eager():

@@ -88,8 +88,9 @@ class UpdateRule:
       ValueError: if the rule names a net that is not configured, or a net's
         file is unreadable or does not fit its net.
     """
+    # A null net keeps its variables fixed.
     unknown = sorted({entry["net"] for entry in assignment_rule} -
-                     set(net_configs))
+                     set(net_configs) - {None})
     if unknown:
       raise ValueError("The assignment rule of {} names nets {} that it does "
                        "not configure ({}).".format(source, unknown,
@@ -226,7 +227,9 @@ class UpdateRule:
       variables: the model's variables (anything with `name` and `shape`).
 
     Returns:
-      One net id per variable.
+      One net id per variable; None for a variable the rule keeps fixed
+      (one training left out of every net), which the optimizers leave
+      alone.
 
     Raises:
       ValueError: if the rule covers some variable with no net.

@@ -475,6 +475,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
         net_assignments=net_assignments,
         second_derivatives=second_derivatives, objective=meta_objective,
         recompute=recompute)
+    # Refused now, not at the first save after training.
+    optimizer.manifest()
     # The unroll's meta-loss under `meta_objective`, less the swarm's
     # entropy term.
     fetches = (cost_op, meta_objectives.meta_objective(optimizer.fx_history,
