@@ -121,3 +121,40 @@ def test_wrap_variable_creation_intercepts_each_creation_once(graph):
 
   assert interception.wrap_variable_creation(build, custom_getter) == 7
   assert seen == ["a", "b"]
+
+
+def _siamese_problem():
+  """One layer, its weight shared by two calls (AUTO_REUSE), on 2 inputs."""
+  def layer(inputs):
+    with tf.compat.v1.variable_scope("shared",
+                                     reuse=tf.compat.v1.AUTO_REUSE):
+      w = tf.compat.v1.get_variable("w", initializer=[1.0, 1.0])
+    return tf.reduce_sum(w * inputs)
+
+  def build():
+    return tf.square(layer(tf.constant([1.0, 2.0])) - 1.0) + tf.square(
+        layer(tf.constant([3.0, 0.0])) - 2.0)
+  return build
+
+
+def test_a_reused_variable_is_one_variable_and_gets_one_tensor(sess):
+  build = _siamese_problem()
+  x, _ = interception.get_variables(build)
+  assert [interception.variable_name(v) for v in x] == ["shared/w"]
+  # Both calls of the layer see the one tensor handed in.
+  loss = interception.make_with_custom_variables(build,
+                                                 [tf.constant([0.5, 0.25])])
+  sess.run(tf.compat.v1.global_variables_initializer())
+  # (0.5 + 0.5 - 1)^2 + (1.5 - 2)^2.
+  assert sess.run(loss) == pytest.approx(0.25)
+
+
+def test_a_name_taken_without_reuse_is_still_refused(graph):
+  del graph  # The fresh default graph.
+
+  def build():
+    tf.compat.v1.get_variable("x", initializer=1.0)
+    return tf.compat.v1.get_variable("x", initializer=2.0)
+
+  with pytest.raises(ValueError, match="Variable x already exists"):
+    interception.get_variables(build)

@@ -44,7 +44,9 @@ def wrap_variable_creation(func, custom_getter):
   Problems written with `tf.compat.v1.get_variable` and problems written with
   Sonnet 2 (`tf.Variable`) are both covered. Each creation calls
   `custom_getter(getter, **kwargs)` once, where `getter(**kwargs)` creates the
-  real variable and `kwargs` holds at least `name` and `trainable`.
+  real variable and `kwargs` holds at least `name` and `trainable`. A
+  `get_variable` call that reuses an earlier call's name is no creation:
+  it returns what the earlier call returned.
 
   Args:
     func: a function with no arguments that creates variables.
@@ -57,6 +59,10 @@ def wrap_variable_creation(func, custom_getter):
   # `get_variable` also goes through the creator scope; the flag keeps such a
   # creation from being intercepted twice.
   inside_get_variable = [False]
+  # A `get_variable` that reuses a name (`reuse=True` or `AUTO_REUSE`, as
+  # in a siamese network) is the variable of the first call, not a
+  # creation: it gets what that call got, so a shared variable stays one.
+  by_name = {}
 
   def creator(next_creator, **kwargs):
     if inside_get_variable[0]:
@@ -70,7 +76,11 @@ def wrap_variable_creation(func, custom_getter):
         return getter(*args, **real_kwargs)
       finally:
         inside_get_variable[0] = False
-    return custom_getter(real_getter, **kwargs)
+    name = kwargs.get("name")
+    if kwargs.get("reuse") and name in by_name:
+      return by_name[name]
+    by_name[name] = custom_getter(real_getter, **kwargs)
+    return by_name[name]
 
   scope = tf.compat.v1.get_variable_scope()
   with tf.compat.v1.variable_scope(scope, custom_getter=get_variable_getter,
