@@ -262,6 +262,27 @@ def test_a_variable_training_left_out_stays_fixed(fresh_session, tmp_path):
     np.testing.assert_allclose(sess.run([x_0, x_1]), [0.0, 1.0], rtol=1e-6)
 
 
+def test_a_variable_constraint_applies_after_the_step(fresh_session,
+                                                      tmp_path):
+  # As tf.compat.v1.train.GradientDescentOptimizer: SGD at rate 0.5 takes
+  # x from 1 to 0, and the constraint puts it back to 0.5.
+  save_x0_only_sgd(tmp_path)
+  with fresh_session() as sess:
+    x_0 = tf.compat.v1.get_variable(
+        "x_0", [], initializer=tf.ones_initializer(),
+        constraint=lambda v: tf.clip_by_value(v, 0.5, 10.0))
+    learned = l2l.LearnedOptimizer.from_path(tmp_path)
+    reference = tf.compat.v1.train.GradientDescentOptimizer(0.5)
+    reference_x = tf.compat.v1.get_variable(
+        "reference", [], initializer=tf.ones_initializer(),
+        constraint=x_0.constraint)
+    ops = [learned.minimize(tf.square(x_0)),
+           reference.minimize(tf.square(reference_x))]
+    sess.run(tf.compat.v1.global_variables_initializer())
+    sess.run(ops)
+    assert sess.run([x_0, reference_x]) == [0.5, 0.5]
+
+
 def test_rank_rule_and_uncovered_variable(fresh_session, tmp_path):
   save_matrices_only_sgd(tmp_path)
   with fresh_session() as sess:

@@ -165,7 +165,13 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
             structure, [slot.read_value() for slot in slots])
         (delta,), (next_state,) = unroll.net_updates(
             nets[net_id], [tf.convert_to_tensor(gradient)], [state])
-        updates.append(tf.compat.v1.assign_add(variable, delta))
+        update = tf.compat.v1.assign_add(variable, delta)
+        if getattr(variable, "constraint", None) is not None:
+          # As TensorFlow's own optimizers: the constraint after the step.
+          with tf.control_dependencies([update]):
+            update = tf.compat.v1.assign(
+                variable, variable.constraint(variable.read_value()))
+        updates.append(update)
         updates.extend(unroll.nested_assign(list(slots),
                                             tf.nest.flatten(next_state)))
       if global_step is None:
