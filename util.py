@@ -555,12 +555,14 @@ def check_problem_name(problem_name):
     ValueError: for an unknown name (naming the closest known ones), bad
       options, or square_cos with fewer than 1 dimension.
   """
-  if problem_name in _CONFIGS:
-    return
+  # A registered problem first: `register_problem(..., replace=True)` may
+  # replace a built-in name.
   registered = _registered_entry(problem_name)
   if registered is not None:
     make, options = registered
     make.check(options)
+    return
+  if problem_name in _CONFIGS:
     return
   if problem_name.startswith(_FAMILY_PREFIX):
     _family(problem_name[len(_FAMILY_PREFIX):])
@@ -601,12 +603,12 @@ def get_config(problem_name, path=None, mode=None, data_dir=None):
   if mode not in ("train", "test"):
     raise ValueError("mode must be 'train' or 'test', got {!r}.".format(mode))
   check_problem_name(problem_name)
-  if problem_name in _CONFIGS:
-    return _CONFIGS[problem_name](path, mode, data_dir)
   registered = _registered_entry(problem_name)
   if registered is not None:
     make, options = registered
     return make(path, mode, data_dir, options)
+  if problem_name in _CONFIGS:
+    return _CONFIGS[problem_name](path, mode, data_dir)
   if problem_name.startswith(_FAMILY_PREFIX):
     return _family(problem_name[len(_FAMILY_PREFIX):])(path, mode, data_dir)
   return _square_cos(_square_cos_dims(problem_name))(path, mode, data_dir)

@@ -499,6 +499,22 @@ def test_register_problem_refuses_taken_and_bad_names(ring):
     util.unregister_problem("quadratic")
 
 
+def test_a_built_in_name_replaced_is_the_users_with_or_without_options():
+  # Both spellings reach the registered problem; unregistering brings the
+  # built-in back.
+  util.register_problem("quadratic", _make_ring, replace=True)
+  try:
+    for name in ("quadratic", "quadratic:num_dims=3"):
+      _, net_config, _ = util.get_config(name)
+      assert net_config == {"cw": dict(networks.library_config(),
+                                       net_path=None)}
+      util.check_problem_name(name)
+  finally:
+    util.unregister_problem("quadratic")
+  _, net_config, _ = util.get_config("quadratic")
+  assert net_config["cw"]["net_options"] == {"layers": (20, 20)}
+
+
 def test_a_registered_problem_trains_through_meta(ring, fresh_session):
   problem, net_config, _ = util.get_config(ring)
   with fresh_session() as sess:
