@@ -445,8 +445,9 @@ def load_problem_module(spec):
     The imported module.
 
   Raises:
-    ValueError: if the file does not exist or the module cannot be
-      imported (the message names which and why).
+    ValueError: if the file does not exist, its name is a module already
+      imported (it would replace it), or the module cannot be imported or
+      fails while importing (the message names which and why).
   """
   if spec.endswith(".py") or os.sep in spec:
     path = os.path.abspath(spec)
@@ -454,18 +455,34 @@ def load_problem_module(spec):
       raise ValueError("no problem module {}: the file does not "
                        "exist.".format(spec))
     module_name = os.path.splitext(os.path.basename(path))[0]
-    if module_name in sys.modules and getattr(
-        sys.modules[module_name], "__file__", None) == path:
-      return sys.modules[module_name]
+    if module_name in sys.modules:
+      if getattr(sys.modules[module_name], "__file__", None) == path:
+        return sys.modules[module_name]
+      # A file named problems.py (or util.py, numpy.py...) would replace,
+      # for everything imported later, the module of that name.
+      raise ValueError(
+          "problem module {} would replace the module {!r} already "
+          "imported from {}; give the file another name.".format(
+              spec, module_name, getattr(sys.modules[module_name],
+                                         "__file__", "Python")))
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[module_name] = module
+    # While it runs, its directory is searched (last) for the modules it
+    # imports, as `python file.py` would search it.
+    directory = os.path.dirname(path)
+    added = directory not in sys.path
+    if added:
+      sys.path.append(directory)
     try:
       module_spec.loader.exec_module(module)
     except Exception as error:
       del sys.modules[module_name]
       raise ValueError("problem module {} failed to import: {}: {}".format(
           spec, type(error).__name__, error)) from error
+    finally:
+      if added:
+        sys.path.remove(directory)
     return module
   # A module name is searched in the working directory first, as `python
   # -m` does, although the commands run from their own directory.
@@ -475,8 +492,14 @@ def load_problem_module(spec):
   try:
     return importlib.import_module(spec)
   except ImportError as error:
-    raise ValueError("no problem module {!r}: {}.".format(spec,
-                                                          error)) from error
+    if error.name and spec.startswith(error.name):
+      raise ValueError("no problem module {!r}: {}.".format(
+          spec, error)) from error
+    raise ValueError("problem module {!r} failed to import: {}: {}".format(
+        spec, type(error).__name__, error)) from error
+  except Exception as error:  # pylint: disable=broad-except (user code)
+    raise ValueError("problem module {!r} failed to import: {}: {}".format(
+        spec, type(error).__name__, error)) from error
   finally:
     if added:
       sys.path.remove(os.getcwd())

@@ -15,6 +15,7 @@ from l2l.checkpoint import l2l_file
 from l2l.data import datasets
 import meta
 import networks
+import problems
 import util
 
 DEFAULT_LSTM_OPTIONS = {"layers": (20, 20), "preprocess_name": "LogAndSign",
@@ -582,6 +583,55 @@ def test_load_problem_module_registers_its_problems(tmp_path):
     util.load_problem_module(str(broken))
   with pytest.raises(ValueError, match="no problem module 'no_such_mod'"):
     util.load_problem_module("no_such_mod")
+
+
+def test_a_problem_module_file_imports_its_neighbours_and_shadows_nothing(
+    tmp_path):
+  (tmp_path / "helper_for_test.py").write_text("SIZE = 3\n")
+  module = tmp_path / "with_helper_for_test.py"
+  module.write_text(
+      "import tensorflow as tf\n"
+      "import helper_for_test\n"
+      "import util\n"
+      "def make(mode):\n"
+      "  return lambda: tf.reduce_sum(tf.compat.v1.get_variable(\n"
+      "      'x', [helper_for_test.SIZE]))\n"
+      "util.register_problem('with_helper', make)\n")
+  path_before = list(sys.path)
+  try:
+    util.load_problem_module(str(module))
+    util.check_problem_name("with_helper")
+  finally:
+    util.unregister_problem("with_helper")
+    for name in ("with_helper_for_test", "helper_for_test"):
+      sys.modules.pop(name, None)
+  assert sys.path == path_before
+  # A file named as the library's own module would replace it.
+  own = tmp_path / "problems.py"
+  own.write_text("raise AssertionError('never run')\n")
+  with pytest.raises(ValueError) as error:
+    util.load_problem_module(str(own))
+  assert str(error.value).startswith(
+      "problem module {} would replace the module 'problems' already "
+      "imported from ".format(own))
+  assert sys.modules["problems"] is problems
+
+
+def test_a_problem_module_name_failing_inside_is_one_error(tmp_path,
+                                                          monkeypatch):
+  (tmp_path / "syntax_error_for_test.py").write_text("def f(:\n")
+  (tmp_path / "missing_import_for_test.py").write_text(
+      "import no_such_package_for_test\n")
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(ValueError, match=r"^problem module "
+                     r"'syntax_error_for_test' failed to import: "
+                     r"SyntaxError: "):
+    util.load_problem_module("syntax_error_for_test")
+  with pytest.raises(ValueError, match=r"^problem module "
+                     r"'missing_import_for_test' failed to import: "
+                     r"ModuleNotFoundError: No module named "
+                     r"'no_such_package_for_test'"):
+    util.load_problem_module("missing_import_for_test")
 
 
 def test_a_problem_module_name_is_found_in_the_working_directory(
