@@ -239,7 +239,8 @@ def test_a_training_problem_unknown_here_is_one_line(trained_simple,
   assert done.stderr.strip().splitlines()[-1].startswith(
       "Error: {} was meta-trained on ring, which is not a problem here "
       "(".format(copy))
-  assert done.stderr.strip().endswith("pass --problem.")
+  assert done.stderr.strip().endswith(
+      "pass --problem_module, the module that registers it, or --problem.")
 
 
 def test_evaluating_on_the_training_seed_is_refused(trained_simple,

@@ -109,7 +109,8 @@ def _problem_from_manifest():
     util.check_problem_name(trained_on)
   except ValueError as error:
     cli.fail("{} was meta-trained on {}, which is not a problem here ({}); "
-             "pass --problem.".format(FLAGS.path, trained_on, error))
+             "pass --problem_module, the module that registers it, or "
+             "--problem.".format(FLAGS.path, trained_on, error))
   FLAGS.problem = trained_on
   sys.stdout.write("Problem: {}, the one {} was meta-trained on (--problem "
                    "chooses another).\n".format(trained_on, FLAGS.path))
