@@ -158,3 +158,18 @@ def test_a_name_taken_without_reuse_is_still_refused(graph):
 
   with pytest.raises(ValueError, match="Variable x already exists"):
     interception.get_variables(build)
+
+
+def test_a_partitioned_variable_is_refused_by_name(graph):
+  del graph  # The fresh default graph.
+
+  def build():
+    return tf.reduce_sum(tf.compat.v1.get_variable(
+        "parts", [4, 2],
+        partitioner=tf.compat.v1.fixed_size_partitioner(2)))
+
+  with pytest.raises(ValueError) as error:
+    interception.get_variables(build)
+  assert str(error.value) == (
+      "Variable parts is partitioned (get_variable's partitioner): an "
+      "optimizee variable must be whole; create it without a partitioner.")

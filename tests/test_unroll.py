@@ -56,8 +56,23 @@ def test_gradients_name_a_variable_created_outside_build(graph):
   used = tf.constant(3.0)
   loss = tf.square(outside) + used
   with pytest.raises(ValueError, match="does not depend on the optimizee "
-                     "variables outside.*inside the problem's build"):
+                     "variables outside: either it does not use them.*"
+                     "inside build"):
     unroll.gradients(loss, [swapped, used], ["outside", "used"])
+
+
+def test_gradients_say_an_integer_variable_has_none(graph):
+  del graph  # The fresh default graph.
+  # A step counter left trainable: the loss uses it, but has no gradient.
+  counter = tf.constant(3)
+  x = tf.constant(2.0)
+  loss = tf.square(x) * tf.cast(counter, tf.float32)
+  with pytest.raises(ValueError) as error:
+    unroll.gradients(loss, [x, counter], ["x", "step"])
+  assert str(error.value) == (
+      "The optimizee variables step are not floating-point, so the loss has "
+      "no gradient for them; create such a variable (a step counter, say) "
+      "with trainable=False.")
 
 
 def test_optimizee_gradients_stop_gradient_by_default(sess):

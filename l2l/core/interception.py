@@ -70,6 +70,13 @@ def wrap_variable_creation(func, custom_getter):
     return custom_getter(next_creator, **kwargs)
 
   def get_variable_getter(getter, *args, **kwargs):
+    if kwargs.get("partitioner") is not None:
+      # Its parts are separate variables behind one object, which the
+      # unroll could neither swap nor reset.
+      raise ValueError(
+          "Variable {} is partitioned (get_variable's partitioner): an "
+          "optimizee variable must be whole; create it without a "
+          "partitioner.".format(kwargs.get("name")))
     def real_getter(**real_kwargs):
       inside_get_variable[0] = True
       try:

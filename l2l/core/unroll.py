@@ -91,12 +91,23 @@ def gradients(loss, points, names):
       swapped for the unrolled tensors, and would silently never move.
   """
   grads = tf.gradients(loss, points)
-  unused = [name for name, g in zip(names, grads) if g is None]
-  if unused:
+  without = [(name, point) for name, point, g in zip(names, points, grads)
+             if g is None]
+  integers = [name for name, point in without
+              if not point.dtype.is_floating]
+  if integers:
     raise ValueError(
-        "The loss does not depend on the optimizee variables {}. Create every "
-        "variable (and Sonnet module) inside the problem's build() function, "
-        "so that each call creates it anew.".format(", ".join(unused)))
+        "The optimizee variables {} are not floating-point, so the loss has "
+        "no gradient for them; create such a variable (a step counter, "
+        "say) with trainable=False.".format(", ".join(integers)))
+  if without:
+    raise ValueError(
+        "The loss does not depend on the optimizee variables {}: either it "
+        "does not use them (create them with trainable=False, or not at "
+        "all), or they were created outside the problem's build() function, "
+        "so that the unroll never swaps them (create every variable, and "
+        "Sonnet module, inside build()).".format(
+            ", ".join(name for name, _ in without)))
   return [tf.convert_to_tensor(g) for g in grads]
 
 
