@@ -139,6 +139,10 @@ def _make_nets(variables, config, net_assignments):
             "net_assignments names variable {!r}, which the problem does not "
             "have; its trainable variables are: {}.".format(
                 name, ", ".join(names)))
+      if name_to_index[name] in subset:
+        # It would be stepped twice by the one net, with two states.
+        raise ValueError("net_assignments names variable {!r} twice for net "
+                         "{!r}.".format(name, key))
       assigned.add(name)
       subset.append(name_to_index[name])
     with tf.compat.v1.variable_scope("vars_optimizer"):
