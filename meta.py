@@ -149,6 +149,10 @@ def _make_nets(variables, config, net_assignments):
       nets[key] = networks.factory(**config[key])
     keys.append(key)
     subsets.append(subset)
+  if not assigned:
+    raise ValueError("net_assignments give no net any variable, so nothing "
+                     "would move; the problem's trainable variables are: "
+                     "{}.".format(", ".join(names)))
   fixed = [name for name in names if name not in assigned]
   if fixed:
     logging.info("Variables no net is assigned to stay fixed: %s",

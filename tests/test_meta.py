@@ -399,6 +399,9 @@ def _multi_meta_loss(net_assignments, **kwargs):
      r"variable 'x_9'.*trainable variables are: x_0, x_1"),
     ([("cw", ["x_0"]), ("rms", ["x_1"])], r"net 'rms'.*\(cw, adam\)"),
     ([("cw", ["x_0"]), ("cw", ["x_1"])], r"net 'cw' appears twice"),
+    ([("cw", []), ("adam", [])],
+     r"^net_assignments give no net any variable, so nothing would move; "
+     r"the problem's trainable variables are: x_0, x_1\.$"),
     ([("cw", ["x_0", "x_1", "x_0"]), ("adam", [])],
      r"^net_assignments names variable 'x_0' twice for net 'cw'\.$"),
     (None, r"net_assignments is required with more than one net"),
