@@ -431,6 +431,10 @@ def unregister_problem(name):
   del _REGISTERED[name]
 
 
+# The modules `load_problem_module` imported from files.
+_PROBLEM_FILE_MODULES = []
+
+
 def load_problem_module(spec):
   """Imports a module of one's own, which registers its problems.
 
@@ -455,11 +459,13 @@ def load_problem_module(spec):
       raise ValueError("no problem module {}: the file does not "
                        "exist.".format(spec))
     module_name = os.path.splitext(os.path.basename(path))[0]
-    if module_name in sys.modules:
-      if getattr(sys.modules[module_name], "__file__", None) == path:
-        return sys.modules[module_name]
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and getattr(loaded, "__file__", None) == path:
+      return loaded
+    if loaded is not None and loaded not in _PROBLEM_FILE_MODULES:
       # A file named problems.py (or util.py, numpy.py...) would replace,
-      # for everything imported later, the module of that name.
+      # for everything imported later, the module of that name. (Another
+      # problem file of the same name may replace the first.)
       raise ValueError(
           "problem module {} would replace the module {!r} already "
           "imported from {}; give the file another name.".format(
@@ -476,6 +482,7 @@ def load_problem_module(spec):
       sys.path.append(directory)
     try:
       module_spec.loader.exec_module(module)
+      _PROBLEM_FILE_MODULES.append(module)
     except Exception as error:
       del sys.modules[module_name]
       raise ValueError("problem module {} failed to import: {}: {}".format(

@@ -606,6 +606,21 @@ def test_a_problem_module_file_imports_its_neighbours_and_shadows_nothing(
     for name in ("with_helper_for_test", "helper_for_test"):
       sys.modules.pop(name, None)
   assert sys.path == path_before
+  # Another problem file of the same name replaces the first, as before.
+  other = tmp_path / "other"
+  other.mkdir()
+  (other / "with_helper_for_test.py").write_text(
+      "import util\n"
+      "util.register_problem('second_file', lambda mode: None)\n")
+  util.load_problem_module(str(module))
+  try:
+    util.load_problem_module(str(other / "with_helper_for_test.py"))
+    util.check_problem_name("second_file")
+  finally:
+    for name in ("with_helper", "second_file"):
+      util.unregister_problem(name)
+    for name in ("with_helper_for_test", "helper_for_test"):
+      sys.modules.pop(name, None)
   # A file named as the library's own module would replace it.
   own = tmp_path / "problems.py"
   own.write_text("raise AssertionError('never run')\n")
