@@ -62,6 +62,18 @@ def test_a_writable_directory_passes_and_a_file_fails(tmp_path, capsys):
   assert "it exists and is not a directory" in capsys.readouterr().err
 
 
+def test_a_name_too_long_to_create_is_found_before_any_work(tmp_path,
+                                                           capsys):
+  name = "b" * 300
+  with pytest.raises(SystemExit):
+    cli.check_writable_directory("records_dir", str(tmp_path / name / "x"))
+  assert capsys.readouterr().err == (
+      "Error: --records_dir={} cannot be created: the name '{}...' is longer "
+      "than the 255 bytes a name may have here.\n".format(
+          tmp_path / name / "x", "b" * 40))
+  cli.check_writable_directory("records_dir", str(tmp_path / ("b" * 200)))
+
+
 def test_empty_path_flags_are_refused_naming_the_flag(capsys):
   shared_flags.define_flags()
   cli.FLAGS(["prog", "--data_dir=", "--problem_module=a.py"])

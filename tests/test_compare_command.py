@@ -50,6 +50,37 @@ def test_compare_command_writes_table_warnings_and_plot(tmp_path,
     assert stream.read(8) == PNG_SIGNATURE
 
 
+def test_the_plot_never_replaces_a_records_file_or_another_file(
+    tmp_path, records_files):
+  good = records_files.write(tmp_path, records_files.losses())
+  notes = tmp_path / "notes.png"
+  notes.write_text("my notes, not a plot")
+  before = open(good, "rb").read()
+  for output, message in (
+      (good, "Error: --output={} is invalid: the plot is a PNG image; "
+             "expected a path ending in .png.".format(good)),
+      (str(notes), "Error: --output={} exists and is not a PNG image; the "
+                   "plot replaces only an earlier plot: choose another "
+                   "path.".format(notes))):
+    result = _compare(good, "--output=" + output)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == message
+    assert result.stdout == ""
+  assert open(good, "rb").read() == before
+  assert notes.read_text() == "my notes, not a plot"
+  # A records file renamed .png is one of the inputs all the same.
+  renamed = tmp_path / "records.png"
+  os.rename(good, renamed)
+  result = _compare(str(renamed), "--output=" + str(renamed))
+  assert result.returncode == 1
+  assert "is one of the records files to compare" in result.stderr
+  # An earlier plot is replaced.
+  plot = str(tmp_path / "plot.png")
+  for _ in range(2):
+    result = _compare(str(renamed), "--output=" + plot)
+    assert result.returncode == 0, result.stderr
+
+
 def test_compare_help_names_its_records_files_and_exits_0():
   # Every command's help flags are cli.run's; this command starts fast.
   outputs = {}

@@ -278,6 +278,30 @@ def test_restarts_overflowing_to_inf_are_diverged_not_scored(tmp_path):
   assert settings["final_status"] == "diverged"
 
 
+def test_the_figures_are_printed_before_the_records_file_is_written(
+    tmp_path):
+  # A records file that cannot be written (a full disk) costs the file,
+  # not the evaluation's figures.
+  code = (
+      "import sys\n"
+      "from l2l.experiment import evaluate_command, records\n"
+      "def full_disk(*args):\n"
+      "  raise OSError(28, 'No space left on device')\n"
+      "records.write = full_disk\n"
+      "sys.argv = ['evaluate.py', '--problem=simple', '--optimizer=SGD',\n"
+      "            '--num_epochs=2', '--num_steps=3',\n"
+      "            '--records_dir={}']\n"
+      "evaluate_command.run()\n").format(tmp_path)
+  done = commands.run([sys.executable, "-c", code], cwd=ROOT,
+                      capture_output=True, text=True, timeout=120,
+                      check=False)
+  assert done.returncode == 1
+  assert "Log Mean Final Error: " in done.stdout
+  assert "Records:" not in done.stdout
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: [Errno 28] No space left on device")
+
+
 def test_a_problem_option_of_no_number_is_one_line(tmp_path):
   # "nan" is no Python literal: the option arrives as text.
   done = _evaluate("--problem=rastrigin:num_dims=2,random_shift=nan",

@@ -130,6 +130,19 @@ def check_writable_directory(name, path=None, remedy=None):
   if not os.path.isdir(existing):
     fail("--{}={} cannot be created: {} is not a directory.".format(
         name, path, existing))
+  # The names still to create, and the file names to go in them, must fit
+  # the file system (255 bytes on most); records files add about 60.
+  try:
+    longest = os.pathconf(existing, "PC_NAME_MAX")
+  except (OSError, ValueError):
+    longest = 255
+  missing = os.path.relpath(os.path.abspath(path), existing)
+  too_long = [part for part in missing.split(os.sep)
+              if len(os.fsencode(part)) > longest]
+  if missing != os.curdir and too_long:
+    fail("--{}={} cannot be created: the name {!r} is longer than the {} "
+         "bytes a name may have here.".format(name, path, too_long[0][:40] +
+                                              "...", longest))
   try:
     with tempfile.TemporaryFile(dir=existing, prefix=".l2l-write-check-"):
       pass

@@ -9,6 +9,7 @@ the table has a row per file, and a warning says when the files were not
 evaluated on the same instances (l2l/experiment/compare.py).
 """
 
+import os
 import sys
 
 from absl import flags
@@ -28,12 +29,50 @@ flags.DEFINE_enum("format", "markdown", ["markdown", "csv"],
 ARGUMENTS = "RECORDS.npz [RECORDS.npz ...]"
 
 
+# The first bytes of every PNG file.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_output(output, record_paths):
+  """Exits with one line unless `output` may receive the plot.
+
+  The plot replaces a PNG (an earlier plot), never anything else: not one
+  of the records files it draws, nor a file of another kind.
+
+  Args:
+    output: the --output path.
+    record_paths: the records files given.
+  """
+  if not output.lower().endswith(".png"):
+    cli.fail("--output={} is invalid: the plot is a PNG image; expected a "
+             "path ending in .png.".format(output))
+  if any(os.path.exists(path) and os.path.exists(output) and
+         os.path.samefile(path, output) for path in record_paths):
+    cli.fail("--output={} is one of the records files to compare; choose "
+             "another path for the plot.".format(output))
+  if os.path.isdir(output):
+    cli.fail("--output={} is a directory; expected a .png file "
+             "path.".format(output))
+  if os.path.exists(output):
+    try:
+      with open(output, "rb") as stream:
+        is_png = stream.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+    except OSError as error:
+      cli.fail("--output={} cannot be read ({}).".format(output, error))
+    if not is_png:
+      cli.fail("--output={} exists and is not a PNG image; the plot "
+               "replaces only an earlier plot: choose another path.".format(
+                   output))
+
+
 def main(argv):
   cli.check_not_empty("output")
   record_paths = argv[1:]
   if not record_paths:
     cli.fail("no records files given: expected {} {} (the .npz files "
              "evaluate.py wrote).".format(cli.program(), ARGUMENTS))
+  if FLAGS.output:
+    check_output(FLAGS.output, record_paths)
   with cli.plain_errors():
     table_rows = compare.rows(record_paths)
     text = compare.format_table(table_rows, FLAGS.format)

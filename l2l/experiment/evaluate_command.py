@@ -169,17 +169,17 @@ def _warn_unused_flags():
                     "learning rate")
 
 
-def _report(result, figures, settings, path):
+def _report(result, figures, settings):
   """The originals' statistics and the swarm's figures, as the command's text.
 
   Args:
     result: the `evaluation.Evaluation`.
     figures: `records.summary` of its losses.
     settings: what the records file says of the run.
-    path: the records file written.
 
   Returns:
-    The lines the command writes to stdout.
+    The lines the command writes to stdout (the records file's line
+    follows once it is written).
   """
   lines = [util.format_stats("Epoch {}".format(FLAGS.num_epochs),
                              figures["final"] * FLAGS.num_epochs,
@@ -199,7 +199,6 @@ def _report(result, figures, settings, path):
   if settings.get("tuning"):
     lines.append("Tuned learning rate: {:g}\n".format(
         settings["learning_rate"]))
-  lines.append("Records: " + path + "\n")
   return "".join(lines)
 
 
@@ -248,9 +247,13 @@ def _evaluate_and_report():
         "swarm_options": result.swarm_options, "tuning": tuning,
     }
     directory = FLAGS.records_dir or FLAGS.path or DEFAULT_RECORDS_DIR
-    path = records.write(directory, result, settings)
     figures = records.summary(result.row_losses)
-    sys.stdout.write(_report(result, figures, settings, path))
+    # The figures first: a records file that cannot be written (a full
+    # disk) then costs the file, not the evaluation's result.
+    sys.stdout.write(_report(result, figures, settings))
+    sys.stdout.flush()
+    path = records.write(directory, result, settings)
+    sys.stdout.write("Records: " + path + "\n")
     if FLAGS.plot:
       from l2l.experiment import plots  # pylint: disable=g-import-not-at-top (matplotlib is slow)
       image = os.path.splitext(path)[0] + ".png"
