@@ -16,6 +16,7 @@ Keras `mnist.npz`) are read back by `read_npz` alone, never with pickles.
 """
 
 import contextlib
+import math
 import os
 import re
 import socket
@@ -253,11 +254,37 @@ def read_npz(path):
   if not is_zip:
     raise ValueError("it is not an .npz archive (a zip file of arrays)")
   try:
+    _check_array_sizes(path)
     with np.load(path, allow_pickle=False) as archive:
       return {key: archive[key] for key in archive.files}
-  except (ValueError, OSError, EOFError, zipfile.BadZipFile,
-          zlib.error) as error:
-    raise ValueError(str(error)) from error
+  except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error,
+          RuntimeError, NotImplementedError, MemoryError) as error:
+    # RuntimeError: an encrypted member; NotImplementedError: a compression
+    # zipfile cannot read.
+    # Some say nothing (an EOFError of a corrupt member): name the kind.
+    raise ValueError(str(error) or "{} while reading it".format(
+        type(error).__name__)) from error
+
+
+def _check_array_sizes(path):
+  """Raises ValueError for a member whose header declares more data than
+  the member holds: loading it would first allocate that much (a header
+  claiming 1e12 values in a file of a kilobyte)."""
+  with zipfile.ZipFile(path) as archive:
+    for info in archive.infolist():
+      if not info.filename.endswith(".npy"):
+        continue
+      with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+          shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+        else:
+          shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+      declared = math.prod(shape) * dtype.itemsize
+      if declared > info.file_size:
+        raise ValueError("{} declares an array of shape {} ({} bytes) in "
+                         "{} bytes".format(info.filename, shape, declared,
+                                           info.file_size))
 
 
 def write_new(directory, stem, extension, data, attempts=1000):

@@ -107,7 +107,8 @@ def test_table_names_a_file_whose_settings_it_cannot_show(tmp_path,
   path = records_files.write(tmp_path, records_files.losses(),
                              learning_rate="fast")
   with pytest.raises(records.RecordsError,
-                     match="SGD.*npz has settings the table cannot show"):
+                     match=r"SGD.*npz is not a records file: its settings' "
+                     r"learning_rate is \"fast\", expected a number\."):
     compare.table([path])
 
 

@@ -4,8 +4,10 @@ The records tests use hand-made arrays; only the tuning tests build graphs.
 """
 
 import datetime
+import io
 import json
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -411,4 +413,81 @@ def test_read_records_checks_the_contents(tmp_path, arrays, message):
   path = str(tmp_path / "odd.npz")
   np.savez(path, **arrays)
   with pytest.raises(records.RecordsError, match=message):
+    records.read(path)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"seed": [1, 2]}, "its settings' seed is [1, 2], expected an integer."),
+    ({"problem": {"a": 1}}, "its settings' problem is {\"a\": 1}, expected "
+     "a problem name."),
+    ({"swarm_options": {"num_particles": 1e999}}, "its settings' "
+     "swarm_options.num_particles is \"inf\", expected a positive "
+     "integer."),
+])
+def test_settings_of_the_wrong_type_are_named(tmp_path, records_files,
+                                              settings, message):
+  path = records_files.write(tmp_path, records_files.losses(), **settings)
+  with pytest.raises(records.RecordsError) as error:
+    records.read(path)
+  assert str(error.value) == "{} is not a records file: {}".format(path,
+                                                                   message)
+
+
+def _rewrite_member(path, name, data):
+  """Replaces one member of an .npz archive (to damage it)."""
+  with zipfile.ZipFile(path) as archive:
+    members = {info.filename: (info, archive.read(info))
+               for info in archive.infolist()}
+  with zipfile.ZipFile(path, "w") as archive:
+    for filename, (info, content) in members.items():
+      archive.writestr(info, data if filename == name else content)
+
+
+def _patch_central_entry(path, name, flag_bits=0, method=None):
+  """Sets a member's flag bits (0x1: encrypted) or compression method in
+  the archive's central directory, which zipfile reads them from."""
+  raw = bytearray(open(path, "rb").read())
+  start = 0
+  while True:
+    start = raw.index(b"PK\x01\x02", start)
+    length = int.from_bytes(raw[start + 28:start + 30], "little")
+    if raw[start + 46:start + 46 + length] == name.encode():
+      break
+    start += 4
+  flags = int.from_bytes(raw[start + 8:start + 10], "little") | flag_bits
+  raw[start + 8:start + 10] = flags.to_bytes(2, "little")
+  if method is not None:
+    raw[start + 10:start + 12] = method.to_bytes(2, "little")
+  open(path, "wb").write(bytes(raw))
+
+
+def test_hostile_archives_are_refused_in_one_error(tmp_path, records_files):
+  # A header claiming 1e12 values in a few bytes would allocate 7 TiB.
+  bomb = records_files.write(tmp_path / "bomb", records_files.losses())
+  header = io.BytesIO()
+  np.lib.format.write_array_header_1_0(
+      header, {"descr": "<f8", "fortran_order": False,
+               "shape": (10**12,)})
+  _rewrite_member(bomb, "losses.npy", header.getvalue() + b"\0" * 64)
+  with pytest.raises(records.RecordsError, match=(
+      r"is not a records file: losses.npy declares an array of shape "
+      r"\(1000000000000,\) \(8000000000000 bytes\) in \d+ bytes")):
+    records.read(bomb)
+  # An encrypted member, and a compression zipfile cannot read.
+  locked = records_files.write(tmp_path / "locked", records_files.losses())
+  _patch_central_entry(locked, "losses.npy", flag_bits=0x1)
+  with pytest.raises(records.RecordsError, match="is not a records file"):
+    records.read(locked)
+  odd = records_files.write(tmp_path / "odd", records_files.losses())
+  _patch_central_entry(odd, "losses.npy", method=97)
+  with pytest.raises(records.RecordsError, match="is not a records file"):
+    records.read(odd)
+
+
+def test_settings_nested_too_deep_are_refused(tmp_path, records_files):
+  path = records_files.write(tmp_path, records_files.losses())
+  arrays = dict(np.load(path))
+  arrays["settings"] = np.array("[" * 100000 + "]" * 100000)
+  np.savez(path, **arrays)
+  with pytest.raises(records.RecordsError, match="its settings are not JSON"):
     records.read(path)

@@ -159,14 +159,46 @@ def read(path):
               list(losses.shape)))
   try:
     settings = json.loads(str(arrays.pop("settings")))
-  except ValueError as error:
+  except (ValueError, RecursionError) as error:
     raise RecordsError("{} is not a records file: its settings are not "
-                       "JSON: {}".format(path, error))
+                       "JSON: {}".format(path, error or "nested too deep"))
   if not isinstance(settings, dict):
     raise RecordsError("{} is not a records file: its settings are a JSON "
                        "{}, not an object.".format(path,
                                                    type(settings).__name__))
+  _check_settings(path, settings)
   return arrays, settings
+
+
+# The settings the tables and plots read, and what each may be (or None).
+_SETTING_TYPES = {
+    "optimizer": (str, "a name"), "problem": (str, "a problem name"),
+    "seed": (int, "an integer"), "num_steps": (int, "an integer"),
+    "num_epochs": (int, "an integer"),
+    "learning_rate": ((int, float), "a number"),
+    "swarm_options": (dict, "an object of swarm options"),
+}
+
+
+def _check_settings(path, settings):
+  """Raises RecordsError for a setting of another type than evaluate.py
+  writes, naming it."""
+  for name, (kinds, expected) in _SETTING_TYPES.items():
+    value = settings.get(name)
+    if value is not None and (isinstance(value, bool) or
+                              not isinstance(value, kinds)):
+      raise RecordsError("{} is not a records file: its settings' {} is {}, "
+                         "expected {}.".format(path, name,
+                                               json.dumps(value)[:60],
+                                               expected))
+  particles = (settings.get("swarm_options") or {}).get("num_particles")
+  if particles is not None and (isinstance(particles, bool) or
+                                not isinstance(particles, int) or
+                                particles < 1):
+    raise RecordsError("{} is not a records file: its settings' "
+                       "swarm_options.num_particles is {}, expected a "
+                       "positive integer.".format(path,
+                                                  json.dumps(particles)))
 
 
 def scored_losses(arrays):
