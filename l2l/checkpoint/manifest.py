@@ -28,6 +28,7 @@ import re
 
 from l2l import files
 from l2l.checkpoint import l2l_file
+from l2l.swarm import config as swarm_config
 
 FILENAME = "manifest.json"
 # The layout of the manifest; readers refuse a newer one.
@@ -268,7 +269,8 @@ def _validate(manifest, path):
     _fail(path, "'assignment' must be a non-empty list of rule entries.")
   for entry in rule:
     if not isinstance(entry, dict) or "net" not in entry or not (
-        entry["net"] is None or entry["net"] in nets):
+        entry["net"] is None or
+        (isinstance(entry["net"], str) and entry["net"] in nets)):
       _fail(path, "assignment entry {!r} must name one of the nets {}, or "
             "null for variables that stay fixed.".format(
                 entry, ", ".join(sorted(nets))))
@@ -289,6 +291,24 @@ def _validate(manifest, path):
               "expression ({}).".format(entry, error))
   if not isinstance(manifest["swarm"], dict):
     _fail(path, "'swarm' must be a JSON object of swarm options.")
+  unknown = sorted(set(manifest["swarm"]) -
+                   swarm_config.SwarmConfig.option_names())
+  if unknown:
+    _fail(path, "'swarm' has options this library does not know: {}.".format(
+        ", ".join(unknown)))
+  problem = manifest.get("problem")
+  if problem is not None and not isinstance(problem, str):
+    _fail(path, "'problem' must be a problem name, got {}.".format(
+        json.dumps(problem)[:60]))
+  training = manifest.get("training")
+  if training is not None and not isinstance(training, dict):
+    _fail(path, "'training' must be a JSON object of training settings, got "
+          "{}.".format(json.dumps(training)[:60]))
+  seed = (training or {}).get("seed")
+  if seed is not None and (isinstance(seed, bool) or
+                           not isinstance(seed, int)):
+    _fail(path, "training's 'seed' must be an integer, got {}.".format(
+        json.dumps(seed)[:60]))
 
 
 def read(directory):
@@ -311,9 +331,9 @@ def read(directory):
   try:
     with open(path, "rb") as stream:
       manifest = json.loads(stream.read().decode("utf-8"))
-  except (UnicodeDecodeError, json.JSONDecodeError) as error:
+  except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
     raise ManifestError("{}: not a JSON manifest ({}).".format(
-        path, error)) from error
+        path, error or "nested too deep")) from error
   _validate(manifest, path)
   manifest.setdefault("problem", None)
   manifest.setdefault("training", {})
