@@ -363,19 +363,30 @@ def directory_lock(directory, description, lock_name=".lock"):
   directory = os.fspath(directory)
   os.makedirs(directory, exist_ok=True)
   path = os.path.join(directory, lock_name)
+  writable = True
   try:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, new_file_mode())
+  except PermissionError as error:
+    # Left by another user (a shared directory): an flock needs only
+    # read access, so the lock still works; it just cannot say who holds it.
+    try:
+      fd = os.open(path, os.O_RDONLY)
+    except OSError:
+      raise _with_path(error, path) from error
+    writable = False
   except OSError as error:
     raise _with_path(error, path) from error
-  with os.fdopen(fd, "r+", encoding="utf-8", errors="replace") as stream:
+  with os.fdopen(fd, "r+" if writable else "r", encoding="utf-8",
+                 errors="replace") as stream:
     if not _lock_nonblocking(stream.fileno()):
       raise DirectoryBusyError(
           "{} is in use by another run ({}); wait for it to finish or choose "
           "another directory.".format(directory, _lock_owner_text(stream)))
-    stream.seek(0)
-    stream.truncate()
-    stream.write("pid {} on {}, since {}: {}\n".format(
-        os.getpid(), socket.gethostname(),
-        time.strftime("%Y-%m-%d %H:%M:%S"), description))
-    stream.flush()
+    if writable:
+      stream.seek(0)
+      stream.truncate()
+      stream.write("pid {} on {}, since {}: {}\n".format(
+          os.getpid(), socket.gethostname(),
+          time.strftime("%Y-%m-%d %H:%M:%S"), description))
+      stream.flush()
     yield path

@@ -163,6 +163,27 @@ def test_directory_lock_refuses_a_second_holder_and_names_the_first(
     assert "third" in (tmp_path / ".lock").read_text()
 
 
+def test_a_lock_file_another_user_left_still_locks(tmp_path, monkeypatch):
+  # A shared directory's .lock, owned by another user, is read-only to us:
+  # the flock still works on it, so runs are neither locked out nor
+  # unprotected.
+  (tmp_path / ".lock").write_text("pid 1 on elsewhere: theirs\n")
+  real_open = os.open
+
+  def not_ours(path, flags, *args):
+    if path.endswith(".lock") and flags & os.O_RDWR:
+      raise PermissionError(errno.EACCES, "Permission denied", path)
+    return real_open(path, flags, *args)
+
+  monkeypatch.setattr(files.os, "open", not_ours)
+  with files.directory_lock(str(tmp_path), "mine"):
+    with pytest.raises(files.DirectoryBusyError,
+                       match="in use by another run .*theirs"):
+      with files.directory_lock(str(tmp_path), "second"):
+        pass
+  assert (tmp_path / ".lock").read_text() == "pid 1 on elsewhere: theirs\n"
+
+
 def test_a_killed_holder_does_not_leave_the_directory_locked(tmp_path):
   holder = subprocess.Popen(
       [sys.executable, "-c",
