@@ -112,6 +112,20 @@ def test_a_failed_build_is_recorded_and_not_compiled_again(fake_compiler,
   assert _runs(fake_compiler) == 2
 
 
+def test_a_killed_build_leaves_nothing_the_next_build_keeps(fake_compiler,
+                                                            monkeypatch,
+                                                            tmp_path):
+  whole = tmp_path / "whole.so"
+  whole.write_bytes(b"library")
+  monkeypatch.setenv("FAKE_CXX_COPY", str(whole))
+  target = native.library_path()
+  os.makedirs(os.path.join(os.path.dirname(target), ".build-killed"))
+  assert native.ensure_built(target)
+  assert sorted(os.listdir(os.path.dirname(target))) == [
+      "lstm_stack_kernel.so", "lstm_stack_kernel.so.lock",
+      "lstm_stack_kernel.so.sha256"]
+
+
 def test_a_compiler_that_cannot_start_leaves_no_record(monkeypatch,
                                                        tmp_path):
   monkeypatch.setenv(files.CACHE_ENV_VAR, str(tmp_path))

@@ -200,6 +200,13 @@ def ensure_built(target, rebuild=False):
       fcntl.flock(lock, fcntl.LOCK_EX)
     if not rebuild and is_intact(target):
       return False
+    # Under the lock no other build runs: scratch directories left here
+    # are those of builds that were killed. (Without locks, on Windows,
+    # they may be another process's, and stay.)
+    directory = os.path.dirname(target)
+    for name in os.listdir(directory) if fcntl is not None else ():
+      if name.startswith(".build-"):
+        shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
     if os.path.exists(target + FAILED_SUFFIX):
       with open(target + FAILED_SUFFIX) as stream:
         reason = stream.read().strip()
