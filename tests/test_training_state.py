@@ -11,7 +11,7 @@ def test_write_then_read_round_trips_values_and_info(tmp_path):
   values = {"vars_optimizer/linear/w:0": np.arange(6, dtype=np.float32)
             .reshape(2, 3), "beta1_power:0": np.float32(0.81)}
   written = training_state.write(str(tmp_path), values,
-                                 {"epoch": 7, "best": 0.25})
+                                 {"epoch": 7, "resets": 7, "best": 0.25})
   assert written == training_state.path(str(tmp_path))
   assert training_state.exists(str(tmp_path))
   read_values, info = training_state.read(str(tmp_path))
@@ -28,7 +28,7 @@ def test_missing_or_corrupt_state_is_one_clear_error(tmp_path):
                      match="No training state"):
     training_state.read(str(tmp_path))
   where = training_state.path(str(tmp_path))
-  training_state.write(str(tmp_path), {}, {"epoch": 0})
+  training_state.write(str(tmp_path), {}, {"epoch": 0, "resets": 0})
   with open(where, "wb") as stream:
     stream.write(b"PK\x03\x04 not an npz")
   with pytest.raises(training_state.TrainingStateError,
@@ -42,6 +42,36 @@ def test_missing_or_corrupt_state_is_one_clear_error(tmp_path):
   assert str(error.value) == (
       "{} is not a readable training state: it is not an .npz archive (a "
       "zip file of arrays)".format(where))
+
+
+@pytest.mark.parametrize("info, values, message", [
+    ({"resets": 0}, {}, "its epoch is null, expected a count (an integer "
+     ">= 0)"),
+    ({"epoch": "six", "resets": 0}, {}, "its epoch is \"six\", expected a "
+     "count (an integer >= 0)"),
+    ({"epoch": 6, "resets": None}, {}, "its resets is null, expected a count "
+     "(an integer >= 0)"),
+    ({"epoch": 6, "resets": 6, "best_evaluation": "nan"}, {},
+     "its best_evaluation is \"nan\", expected a finite number or null"),
+    ({"epoch": 6, "resets": 6, "settings": [1]}, {},
+     "its settings are [1], expected an object"),
+    ({"epoch": 6, "resets": 6, "cluster": {"w": 1}}, {},
+     "its cluster is {\"w\": 1}, expected an object with a count of "
+     "workers"),
+    ({"epoch": 6, "resets": 6}, {"w:0": np.array(["x"])},
+     "variable w:0 holds <U1 values, not real numbers"),
+    ({"epoch": 6, "resets": 6}, {"w:0": np.array([1j])},
+     "variable w:0 holds complex128 values, not real numbers"),
+])
+def test_a_damaged_state_is_one_error_naming_what_is_wrong(tmp_path, info,
+                                                            values, message):
+  training_state.write(str(tmp_path), values, info)
+  with pytest.raises(training_state.TrainingStateError) as error:
+    training_state.read(str(tmp_path))
+  assert str(error.value) == (
+      "{} is not a readable training state: {}; resume from an intact "
+      "state, or start afresh.".format(training_state.path(str(tmp_path)),
+                                       message))
 
 
 # A state's trajectory settings, as a run before the meta-objective wrote.

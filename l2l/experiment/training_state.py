@@ -21,6 +21,7 @@ names them so the resumed run can say it continues with fresh draws.
 
 import dataclasses
 import json
+import math
 import os
 
 import numpy as np
@@ -180,7 +181,47 @@ def read(save_path):
   values = {key[len(_VARIABLE_PREFIX):]: value
             for key, value in arrays.items()
             if key.startswith(_VARIABLE_PREFIX)}
+  problem = _info_problem(info) or next(
+      ("variable {} holds {} values, not real numbers".format(name,
+                                                              value.dtype)
+       for name, value in values.items()
+       if not (np.issubdtype(value.dtype, np.floating) or
+               np.issubdtype(value.dtype, np.integer) or
+               value.dtype == np.bool_)), None)
+  if problem:
+    raise TrainingStateError("{} is not a readable training state: {}; "
+                             "resume from an intact state, or start "
+                             "afresh.".format(where, problem))
   return values, info
+
+
+def _is_count(value):
+  return (isinstance(value, int) and not isinstance(value, bool) and
+          value >= 0)
+
+
+def _info_problem(info):
+  """What is wrong with a state's info (one written by hand, or damaged),
+  or None."""
+  for name in ("epoch", "resets"):
+    if not _is_count(info.get(name)):
+      return "its {} is {}, expected a count (an integer >= 0)".format(
+          name, json.dumps(info.get(name))[:40])
+  best = info.get("best_evaluation")
+  if best is not None and (isinstance(best, bool) or
+                           not isinstance(best, (int, float)) or
+                           not math.isfinite(best)):
+    return ("its best_evaluation is {}, expected a finite number or "
+            "null".format(json.dumps(best)[:40]))
+  if not isinstance(info.get("settings", {}), dict):
+    return "its settings are {}, expected an object".format(
+        json.dumps(info.get("settings"))[:40])
+  cluster = info.get("cluster")
+  if cluster is not None and not (isinstance(cluster, dict) and
+                                  _is_count(cluster.get("workers"))):
+    return ("its cluster is {}, expected an object with a count of "
+            "workers".format(json.dumps(cluster)[:40]))
+  return None
 
 
 def check_settings(saved, settings, where):
