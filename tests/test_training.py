@@ -321,6 +321,20 @@ def test_interrupted_then_resumed_run_follows_the_uninterrupted_one(
   _assert_same_saved_state(tmp_path / "whole", part)
 
 
+def test_resuming_a_finished_run_says_nothing_is_left(tmp_path, caplog):
+  path = str(tmp_path)
+  training.train("simple", save_path=path, **TRAIN_ARGS)
+  with caplog.at_level(logging.WARNING):
+    again = training.train("simple", save_path=path, resume=True,
+                           **TRAIN_ARGS)
+  assert again.epochs == TRAIN_ARGS["num_epochs"]
+  assert [r.getMessage() for r in caplog.records
+          if r.levelno == logging.WARNING] == [
+              "The run in {} has done 4 epochs, and num_epochs is 4: there is "
+              "nothing left to train; give a larger num_epochs to continue "
+              "it.".format(path)]
+
+
 def test_resumed_swarm_must_keep_its_swarm_options(tmp_path):
   args = dict(RESUME_ARGS, num_epochs=1, num_particles=2,
               swarm_options={"use_entropy": False, "per_instance": True})

@@ -510,6 +510,11 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
     sess.run(init)
     if saved_state is not None:
       run.restore(sess, saved_state, reset, seed, unreplayed, problem)
+      if run.epoch >= num_epochs:
+        logging.warning(
+            "The run in %s has done %d epochs, and num_epochs is %d: there is "
+            "nothing left to train; give a larger num_epochs to continue it.",
+            save_path, run.epoch, num_epochs)
     else:
       run.checkpoint(sess)
     total_time = 0.0
