@@ -117,6 +117,19 @@ def test_mnist_dotted_names(tmp_path):
   _check_mnist(datasets.load_mnist(str(tmp_path)), images, labels)
 
 
+def test_mnist_files_of_no_images_are_named(tmp_path):
+  _write(tmp_path / "train-images.idx3-ubyte",
+         _idx_images_bytes(np.zeros((0, 28, 28), np.uint8)))
+  _write(tmp_path / "train-labels.idx1-ubyte",
+         _idx_labels_bytes(np.zeros(0, np.uint8)))
+  with pytest.raises(datasets.DataError) as error:
+    datasets.load_mnist(str(tmp_path))
+  assert str(error.value).startswith(
+      "MNIST files '{}' and '{}' hold no images, expected MNIST's.".format(
+          tmp_path / "train-images.idx3-ubyte",
+          tmp_path / "train-labels.idx1-ubyte"))
+
+
 def test_mnist_subdirectory(tmp_path):
   expected = _write_mnist_idx(tmp_path / "mnist", compress=True)
   _check_mnist(datasets.load_mnist(str(tmp_path), "test"), *expected["test"])

@@ -271,6 +271,9 @@ def _finish_mnist(raw_images, raw_labels, where):
     raise _data_error(
         "%s: %d images but %d labels." %
         (where, raw_images.shape[0], raw_labels.shape[0]), "mnist")
+  if raw_images.shape[0] == 0:
+    raise _data_error("%s hold no images, expected MNIST's." % where,
+                      "mnist")
   _validate_labels(raw_labels, where, "mnist")
   images = raw_images.reshape(raw_images.shape[0], -1).astype(np.float32)
   images /= 255.0
