@@ -233,6 +233,32 @@ def test_a_zero_flag_through_train_py_is_one_line():
   assert "Traceback" not in done.stderr
 
 
+def test_an_unwritable_training_state_is_found_before_training(tmp_path):
+  # As a read-only state directory would (root writes anywhere, so the
+  # refusal is simulated where the check asks).
+  (tmp_path / "training_state").mkdir()
+  code = (
+      "import sys, tempfile\n"
+      "real = tempfile.TemporaryFile\n"
+      "def refuse(*args, dir=None, **kwargs):\n"
+      "  if dir and dir.endswith('training_state'):\n"
+      "    raise PermissionError(13, 'Permission denied')\n"
+      "  return real(*args, dir=dir, **kwargs)\n"
+      "tempfile.TemporaryFile = refuse\n"
+      "from l2l.experiment import train_command\n"
+      "sys.argv = ['train.py', '--problem=simple', '--save_path={}',\n"
+      "            '--resume']\n"
+      "train_command.run()\n").format(tmp_path)
+  done = commands.run([sys.executable, "-c", code], cwd=ROOT,
+                      capture_output=True, text=True, timeout=120,
+                      check=False)
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: --save_path={0}/training_state is not writable: Permission "
+      "denied ({0}/training_state); the run keeps its training state "
+      "there.".format(tmp_path))
+
+
 def test_a_save_path_in_the_home_directory_is_expanded(tmp_path):
   # The shell leaves "~" alone after "=": taken as is it would make a
   # directory named "~" in the working directory.

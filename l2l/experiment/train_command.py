@@ -11,6 +11,7 @@ cluster description (TF_CONFIG, or --ps_hosts, --worker_hosts,
 l2l/experiment/distributed_training.py and local_cluster.py).
 """
 
+import os
 import shlex
 import signal
 import sys
@@ -26,6 +27,7 @@ from l2l.experiment import cluster
 from l2l.experiment import distributed_training
 from l2l.experiment import shared_flags
 from l2l.experiment import training
+from l2l.experiment import training_state
 from l2l.swarm import config as swarm_config
 import util
 
@@ -120,6 +122,14 @@ def validate_flags():
   if FLAGS.resume and FLAGS.save_path is None:
     cli.fail("--resume needs the --save_path of the run to continue.")
   cli.check_writable_directory("save_path")
+  if FLAGS.save_path is not None:
+    # Found now, not at the first checkpoint after the epochs it would cost.
+    state_directory = os.path.join(FLAGS.save_path,
+                                   training_state.DIRECTORY)
+    if os.path.isdir(state_directory):
+      cli.check_writable_directory(
+          "save_path", state_directory,
+          remedy="the run keeps its training state there")
   cli.check_writable_directory("logdir")
   with cli.plain_errors():
     task = cluster.from_parsed_flags(FLAGS)
