@@ -335,6 +335,29 @@ def test_resuming_a_finished_run_says_nothing_is_left(tmp_path, caplog):
               "it.".format(path)]
 
 
+def test_a_stop_signal_ends_a_long_replay_of_draws(tmp_path, monkeypatch):
+  # A state claiming a million draws would replay for hours: the first
+  # SIGTERM ends the replay, before any training, naming the signal.
+  path = str(tmp_path)
+  training.train("simple", save_path=path, **TRAIN_ARGS)
+  values, info = training_state.read(path)
+  training_state.write(path, values, dict(info, resets=10**6))
+  draws = []
+
+  def draw(*args):
+    del args
+    draws.append(1)
+    if len(draws) == 3:
+      os.kill(os.getpid(), signal.SIGTERM)
+
+  monkeypatch.setattr(training.problems, "draw_next_task", draw)
+  with pytest.raises(KeyboardInterrupt, match="^SIGTERM$"):
+    training.train("simple", save_path=path, resume=True,
+                   **dict(TRAIN_ARGS, handle_signals=True))
+  assert len(draws) == 3
+  assert training_state.read(path)[1]["resets"] == 10**6
+
+
 def test_resumed_swarm_must_keep_its_swarm_options(tmp_path):
   args = dict(RESUME_ARGS, num_epochs=1, num_particles=2,
               swarm_options={"use_entropy": False, "per_instance": True})

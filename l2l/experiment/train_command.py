@@ -244,11 +244,14 @@ def main(argv):
           resume=FLAGS.resume, swarm_options=swarm_options(),
           meta_objective=FLAGS.meta_objective, recompute=FLAGS.recompute,
           **settings)
-    except KeyboardInterrupt:
-      # Interrupted before training could keep a state (building the graph).
-      sys.stderr.write("Interrupted (SIGINT) before training started: "
-                       "nothing new was kept.\n")
-      sys.exit(128 + signal.SIGINT)
+    except KeyboardInterrupt as interrupt:
+      # Interrupted before training could keep a state (building the graph,
+      # replaying a resumed run's draws: the signal's name comes with it).
+      name = str(interrupt) if str(interrupt) in ("SIGINT", "SIGTERM") else (
+          "SIGINT")
+      sys.stderr.write("Interrupted ({}) before training started: nothing "
+                       "new was kept.\n".format(name))
+      sys.exit(128 + signal.Signals[name])
   logging.info("Training took %.1f s", timeit.default_timer() - start)
   sys.exit(_report(result))
 

@@ -509,7 +509,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
 
     sess.run(init)
     if saved_state is not None:
-      run.restore(sess, saved_state, reset, seed, unreplayed, problem)
+      run.restore(sess, saved_state, reset, seed, unreplayed, problem,
+                  stop_requested=lambda: signals.received)
       if run.epoch >= num_epochs:
         logging.warning(
             "The run in %s has done %d epochs, and num_epochs is %d: there is "
@@ -660,8 +661,13 @@ class _Run:
     self.checkpointed_epoch = self.epoch
 
   def restore(self, sess, saved_state, reset, seed, unreplayed,
-              problem=None):
-    """Continues from a training state (`problem`: to replay its tasks)."""
+              problem=None, stop_requested=lambda: None):
+    """Continues from a training state (`problem`: to replay its tasks).
+
+    `stop_requested()` names a stop signal received during the replay of
+    the instance draws (which may be long), or returns None; the replay
+    then ends with KeyboardInterrupt(that name), before any training.
+    """
     values, info = saved_state
     where = training_state.path(self.save_path)
     if info.get("cluster"):
@@ -675,6 +681,8 @@ class _Run:
       logging.info("Replaying %d instance draws of the seeded run.",
                    info["resets"])
       for _ in range(info["resets"]):
+        if stop_requested():
+          raise KeyboardInterrupt(stop_requested())
         problems.draw_next_task(problem, sess)
         sess.run(reset)
       if unreplayed:
