@@ -322,3 +322,26 @@ def run(args, capture_output=False, timeout=None, check=False, **options):
 
 if __name__ == "__main__":
   _server_main(sys.argv[1])
+
+
+def run_patched(module, argv, patch, cwd, timeout=120):
+  """Runs a command's module with `patch` applied first, in a new process.
+
+  For failures a test cannot cause for real (a full disk; a directory root
+  can write to): `patch` is Python source run before `module` is imported.
+
+  Args:
+    module: the command's module, e.g. "l2l.experiment.train_command".
+    argv: its command line, the program name first.
+    patch: source code run first.
+    cwd: the working directory.
+    timeout: seconds.
+
+  Returns:
+    The `subprocess.CompletedProcess`, output captured as text.
+  """
+  code = "{}\nimport importlib, sys\nsys.argv = {!r}\n" \
+         "importlib.import_module({!r}).run()\n".format(patch, list(argv),
+                                                        module)
+  return run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
+             text=True, timeout=timeout, check=False)

@@ -282,19 +282,14 @@ def test_the_figures_are_printed_before_the_records_file_is_written(
     tmp_path):
   # A records file that cannot be written (a full disk) costs the file,
   # not the evaluation's figures.
-  code = (
-      "import sys\n"
-      "from l2l.experiment import evaluate_command, records\n"
+  done = commands.run_patched(
+      "l2l.experiment.evaluate_command",
+      ["evaluate.py", "--problem=simple", "--optimizer=SGD", "--num_epochs=2",
+       "--num_steps=3", "--records_dir=" + str(tmp_path)],
+      "from l2l.experiment import records\n"
       "def full_disk(*args):\n"
       "  raise OSError(28, 'No space left on device')\n"
-      "records.write = full_disk\n"
-      "sys.argv = ['evaluate.py', '--problem=simple', '--optimizer=SGD',\n"
-      "            '--num_epochs=2', '--num_steps=3',\n"
-      "            '--records_dir={}']\n"
-      "evaluate_command.run()\n").format(tmp_path)
-  done = commands.run([sys.executable, "-c", code], cwd=ROOT,
-                      capture_output=True, text=True, timeout=120,
-                      check=False)
+      "records.write = full_disk\n", cwd=ROOT)
   assert done.returncode == 1
   assert "Log Mean Final Error: " in done.stdout
   assert "Records:" not in done.stdout

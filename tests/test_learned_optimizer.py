@@ -234,32 +234,33 @@ def test_multi_net_assignment_by_rule(fresh_session, tmp_path):
                         net_assignments=[("sgd", ["x_0"]), ("adam", ["x_1"])])
     sess.run(tf.compat.v1.global_variables_initializer())
     optimizer.save(sess, tmp_path)
-  with fresh_session() as sess:
-    x_0 = tf.compat.v1.get_variable("x_0", [], initializer=tf.ones_initializer())
-    x_1 = tf.compat.v1.get_variable("x_1", [], initializer=tf.ones_initializer())
-    learned = l2l.LearnedOptimizer.from_path(tmp_path)
-    train_op = learned.minimize(tf.square(x_0) + tf.square(x_1))
-    sess.run(tf.compat.v1.global_variables_initializer())
-    sess.run(train_op)
-    # SGD: 1 - 0.5 * 2; Adam's first step: 1 - 0.1 (times 1 - tiny epsilon).
-    np.testing.assert_allclose(sess.run([x_0, x_1]), [0.0, 0.9], rtol=1e-6)
+  learned = l2l.LearnedOptimizer.from_path(tmp_path)
+  # SGD: 1 - 0.5 * 2; Adam's first step: 1 - 0.1 (times 1 - tiny epsilon).
+  np.testing.assert_allclose(_one_step_on_x0_x1(fresh_session, learned),
+                             [0.0, 0.9], rtol=1e-6)
   with fresh_session():
     other = tf.compat.v1.get_variable("other", [], initializer=tf.ones_initializer())
     with pytest.raises(ValueError, match="No net of .* covers the variables other"):
       learned.minimize(tf.square(other))
 
 
-def test_a_variable_training_left_out_stays_fixed(fresh_session, tmp_path):
-  # As in training: x_1 belonged to no net, so the drop-in leaves it.
-  save_x0_only_sgd(tmp_path)
+def _one_step_on_x0_x1(fresh_session, learned):
+  """x_0 and x_1, both 1, after one step of `learned` on x_0^2 + x_1^2."""
   with fresh_session() as sess:
     x_0 = tf.compat.v1.get_variable("x_0", [], initializer=tf.ones_initializer())
     x_1 = tf.compat.v1.get_variable("x_1", [], initializer=tf.ones_initializer())
-    learned = l2l.LearnedOptimizer.from_path(tmp_path)
     train_op = learned.minimize(tf.square(x_0) + tf.square(x_1))
     sess.run(tf.compat.v1.global_variables_initializer())
     sess.run(train_op)
-    np.testing.assert_allclose(sess.run([x_0, x_1]), [0.0, 1.0], rtol=1e-6)
+    return sess.run([x_0, x_1])
+
+
+def test_a_variable_training_left_out_stays_fixed(fresh_session, tmp_path):
+  # As in training: x_1 belonged to no net, so the drop-in leaves it.
+  save_x0_only_sgd(tmp_path)
+  learned = l2l.LearnedOptimizer.from_path(tmp_path)
+  np.testing.assert_allclose(_one_step_on_x0_x1(fresh_session, learned),
+                             [0.0, 1.0], rtol=1e-6)
 
 
 def test_a_variable_constraint_applies_after_the_step(fresh_session,

@@ -237,21 +237,17 @@ def test_an_unwritable_training_state_is_found_before_training(tmp_path):
   # As a read-only state directory would (root writes anywhere, so the
   # refusal is simulated where the check asks).
   (tmp_path / "training_state").mkdir()
-  code = (
-      "import sys, tempfile\n"
+  done = commands.run_patched(
+      "l2l.experiment.train_command",
+      ["train.py", "--problem=simple", "--save_path=" + str(tmp_path),
+       "--resume"],
+      "import tempfile\n"
       "real = tempfile.TemporaryFile\n"
       "def refuse(*args, dir=None, **kwargs):\n"
       "  if dir and dir.endswith('training_state'):\n"
       "    raise PermissionError(13, 'Permission denied')\n"
       "  return real(*args, dir=dir, **kwargs)\n"
-      "tempfile.TemporaryFile = refuse\n"
-      "from l2l.experiment import train_command\n"
-      "sys.argv = ['train.py', '--problem=simple', '--save_path={}',\n"
-      "            '--resume']\n"
-      "train_command.run()\n").format(tmp_path)
-  done = commands.run([sys.executable, "-c", code], cwd=ROOT,
-                      capture_output=True, text=True, timeout=120,
-                      check=False)
+      "tempfile.TemporaryFile = refuse\n", cwd=ROOT)
   assert done.returncode == 1
   assert done.stderr.strip().splitlines()[-1] == (
       "Error: --save_path={0}/training_state is not writable: Permission "
