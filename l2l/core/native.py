@@ -194,6 +194,9 @@ def ensure_built(target, rebuild=False):
   Raises:
     BuildError: the build failed, now or (per its record) before.
   """
+  if not rebuild and is_intact(target):
+    # Without the lock, which a cache shared read-only would not give.
+    return False
   os.makedirs(os.path.dirname(target), exist_ok=True)
   with open(target + ".lock", "a") as lock:
     if fcntl is not None:
