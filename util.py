@@ -1,6 +1,7 @@
 """Problem configurations and the epoch loops shared by train.py and evaluate.py."""
 
 import ast
+import contextlib
 import difflib
 import functools
 import importlib
@@ -476,40 +477,44 @@ def load_problem_module(spec):
     sys.modules[module_name] = module
     # While it runs, its directory is searched (last) for the modules it
     # imports, as `python file.py` would search it.
-    directory = os.path.dirname(path)
-    added = directory not in sys.path
-    if added:
-      sys.path.append(directory)
-    try:
-      module_spec.loader.exec_module(module)
-      _PROBLEM_FILE_MODULES.append(module)
-    except Exception as error:
-      del sys.modules[module_name]
-      raise ValueError("problem module {} failed to import: {}: {}".format(
-          spec, type(error).__name__, error)) from error
-    finally:
-      if added:
-        sys.path.remove(directory)
+    with _searched(os.path.dirname(path), first=False):
+      try:
+        module_spec.loader.exec_module(module)
+      except Exception as error:  # pylint: disable=broad-except (user code)
+        del sys.modules[module_name]
+        raise ValueError("problem module {} failed to import: {}: {}".format(
+            spec, type(error).__name__, error)) from error
+    _PROBLEM_FILE_MODULES.append(module)
     return module
   # A module name is searched in the working directory first, as `python
   # -m` does, although the commands run from their own directory.
-  added = os.getcwd() not in sys.path
+  with _searched(os.getcwd(), first=True):
+    try:
+      return importlib.import_module(spec)
+    except Exception as error:  # pylint: disable=broad-except (user code)
+      if (isinstance(error, ImportError) and error.name and
+          spec.startswith(error.name)):
+        raise ValueError("no problem module {!r}: {}.".format(
+            spec, error)) from error
+      raise ValueError("problem module {!r} failed to import: {}: {}".format(
+          spec, type(error).__name__, error)) from error
+
+
+@contextlib.contextmanager
+def _searched(directory, first):
+  """Puts `directory` on `sys.path` (first or last) unless it is there, and
+  takes it off again afterwards."""
+  added = directory not in sys.path
   if added:
-    sys.path.insert(0, os.getcwd())
+    if first:
+      sys.path.insert(0, directory)
+    else:
+      sys.path.append(directory)
   try:
-    return importlib.import_module(spec)
-  except ImportError as error:
-    if error.name and spec.startswith(error.name):
-      raise ValueError("no problem module {!r}: {}.".format(
-          spec, error)) from error
-    raise ValueError("problem module {!r} failed to import: {}: {}".format(
-        spec, type(error).__name__, error)) from error
-  except Exception as error:  # pylint: disable=broad-except (user code)
-    raise ValueError("problem module {!r} failed to import: {}: {}".format(
-        spec, type(error).__name__, error)) from error
+    yield
   finally:
     if added:
-      sys.path.remove(os.getcwd())
+      sys.path.remove(directory)
 
 
 def _register_test_functions():

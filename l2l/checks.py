@@ -13,6 +13,21 @@ import math
 import numbers
 
 
+def is_integer(value, minimum=None):
+  """Whether `value` is an integer (a bool is not), of at least `minimum`.
+
+  Args:
+    value: any value (read from JSON, a flag, a script).
+    minimum: the smallest value allowed, or None for any.
+
+  Returns:
+    A bool.
+  """
+  return (not isinstance(value, bool) and
+          isinstance(value, numbers.Integral) and
+          (minimum is None or value >= minimum))
+
+
 def check_integer(what, value, minimum=1):
   """Raises ValueError unless `value` is an integer of at least `minimum`.
 
@@ -25,8 +40,7 @@ def check_integer(what, value, minimum=1):
     ValueError: for a non-integer (a bool included) or a value below
       `minimum`.
   """
-  if (isinstance(value, bool) or not isinstance(value, numbers.Integral) or
-      value < minimum):
+  if not is_integer(value, minimum):
     expected = ("a positive integer" if minimum == 1 else
                 "an integer >= {}".format(minimum))
     raise ValueError("{} must be {}, got {!r}.".format(what, expected, value))

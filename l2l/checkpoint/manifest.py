@@ -26,6 +26,7 @@ import json
 import os
 import re
 
+from l2l import checks
 from l2l import files
 from l2l.checkpoint import l2l_file
 from l2l.swarm import config as swarm_config
@@ -305,8 +306,7 @@ def _validate(manifest, path):
     _fail(path, "'training' must be a JSON object of training settings, got "
           "{}.".format(json.dumps(training)[:60]))
   seed = (training or {}).get("seed")
-  if seed is not None and (isinstance(seed, bool) or
-                           not isinstance(seed, int)):
+  if seed is not None and not checks.is_integer(seed):
     _fail(path, "training's 'seed' must be an integer, got {}.".format(
         json.dumps(seed)[:60]))
 

@@ -24,6 +24,7 @@ import sys
 import numpy as np
 
 import l2l
+from l2l import checks
 from l2l import files
 from l2l.experiment import scores
 
@@ -192,9 +193,7 @@ def _check_settings(path, settings):
                                                json.dumps(value)[:60],
                                                expected))
   particles = (settings.get("swarm_options") or {}).get("num_particles")
-  if particles is not None and (isinstance(particles, bool) or
-                                not isinstance(particles, int) or
-                                particles < 1):
+  if particles is not None and not checks.is_integer(particles, 1):
     raise RecordsError("{} is not a records file: its settings' "
                        "swarm_options.num_particles is {}, expected a "
                        "positive integer.".format(path,

@@ -27,6 +27,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from l2l import checks
 from l2l import files
 from l2l.core import meta_objective
 from l2l.swarm import config as swarm_config
@@ -181,13 +182,7 @@ def read(save_path):
   values = {key[len(_VARIABLE_PREFIX):]: value
             for key, value in arrays.items()
             if key.startswith(_VARIABLE_PREFIX)}
-  problem = _info_problem(info) or next(
-      ("variable {} holds {} values, not real numbers".format(name,
-                                                              value.dtype)
-       for name, value in values.items()
-       if not (np.issubdtype(value.dtype, np.floating) or
-               np.issubdtype(value.dtype, np.integer) or
-               value.dtype == np.bool_)), None)
+  problem = _info_problem(info) or _values_problem(values)
   if problem:
     raise TrainingStateError("{} is not a readable training state: {}; "
                              "resume from an intact state, or start "
@@ -195,16 +190,23 @@ def read(save_path):
   return values, info
 
 
-def _is_count(value):
-  return (isinstance(value, int) and not isinstance(value, bool) and
-          value >= 0)
+def _values_problem(values):
+  """What is wrong with a state's variables (text or complex numbers where
+  a variable holds reals), or None."""
+  for name, value in values.items():
+    if not (np.issubdtype(value.dtype, np.floating) or
+            np.issubdtype(value.dtype, np.integer) or
+            value.dtype == np.bool_):
+      return "variable {} holds {} values, not real numbers".format(
+          name, value.dtype)
+  return None
 
 
 def _info_problem(info):
   """What is wrong with a state's info (one written by hand, or damaged),
   or None."""
   for name in ("epoch", "resets"):
-    if not _is_count(info.get(name)):
+    if not checks.is_integer(info.get(name), 0):
       return "its {} is {}, expected a count (an integer >= 0)".format(
           name, json.dumps(info.get(name))[:40])
   best = info.get("best_evaluation")
@@ -218,7 +220,8 @@ def _info_problem(info):
         json.dumps(info.get("settings"))[:40])
   cluster = info.get("cluster")
   if cluster is not None and not (isinstance(cluster, dict) and
-                                  _is_count(cluster.get("workers"))):
+                                  checks.is_integer(cluster.get("workers"),
+                                                    0)):
     return ("its cluster is {}, expected an object with a count of "
             "workers".format(json.dumps(cluster)[:40]))
   return None
