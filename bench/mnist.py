@@ -51,6 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import collections
 import json
+import math
 import tempfile
 import time
 import timeit
@@ -565,7 +566,7 @@ def held_out_table(all_results):
       lowest = min((r[steps][1] for r in all_results[problem].values()),
                    key=common.rank_key)
       text = log_text(mean)
-      if mean == lowest and common.rank_key(mean) == mean:
+      if mean == lowest and math.isfinite(mean):
         text = "**{}**".format(text)
       if rate is not None:
         text += " ({})".format(common.format_value(rate))
