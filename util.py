@@ -290,6 +290,15 @@ _CONFIGS.update({
     "quadratic-100": _held_out(
         lambda mode: problems.quadratic(batch_size=16, num_dims=100)),
 })
+# Built-in problems that read a dataset's split. Their validation
+# instances (`get_config(..., mode="validation")`) read the train split:
+# settings picked on them never see the test split.
+_DATA_PROBLEMS = frozenset([
+    "digits", "mnist", "mnist-40", "mnist-2layer", "mnist-relu", "cifar",
+    "cifar-multi", "digits-40-sigmoid", "digits-20-20-sigmoid",
+    "digits-20-relu", "digits-conv", "breast_cancer-logistic", "family"])
+# The modes `get_config` takes.
+MODES = ("train", "test", "validation")
 _FAMILY_PREFIX = "family:"
 # Separates a problem's name from its options: "name:key=value,...".
 _OPTIONS_SEPARATOR = ":"
@@ -345,7 +354,8 @@ def _check_signature(name, make_problem, options):
 
 
 def register_problem(name, make_problem, net_config=None,
-                     net_assignments=None, replace=False):
+                     net_assignments=None, replace=False,
+                     validation_mode="test"):
   """Makes a problem of one's own known to `get_config`, the commands and
   the benches.
 
@@ -377,10 +387,15 @@ def register_problem(name, make_problem, net_config=None,
       set from the directory the optimizer is restored from.
     net_assignments: as `MetaOptimizer.meta_loss`'s; None with one net.
     replace: allow replacing a problem of the same name.
+    validation_mode: the mode `make_problem` gets for validation instances,
+      those `--tune` and the benches pick settings on (with another seed
+      than the evaluation's): "test" (the default: other draws of the
+      evaluation's instances) or "train" (for a problem whose "test" mode
+      reads a test split that picking settings must not see).
 
   Raises:
     ValueError: for a bad or taken name, a `make_problem` that is not
-      callable or takes no `mode`, or a bad net config.
+      callable or takes no `mode`, a bad net config or validation mode.
   """
   if not isinstance(name, str) or not _NAME_PATTERN.match(name):
     raise ValueError("problem name {!r} is invalid: expected letters, "
@@ -393,6 +408,9 @@ def register_problem(name, make_problem, net_config=None,
   if not callable(make_problem):
     raise ValueError("make_problem of problem {!r} must be callable, got "
                      "{!r}.".format(name, make_problem))
+  if validation_mode not in ("train", "test"):
+    raise ValueError("validation_mode of problem {!r} must be 'train' or "
+                     "'test', got {!r}.".format(name, validation_mode))
   _check_signature(name, make_problem, {})
   if net_config is None:
     net_config = {_CW: networks.library_config()}
@@ -405,6 +423,8 @@ def register_problem(name, make_problem, net_config=None,
 
   def make(path, mode, data_dir, options):
     del data_dir  # A problem of one's own finds its own data.
+    if mode == "validation":
+      mode = validation_mode
     options = parse_problem_options(options)
     _check_signature(name, make_problem, options)
     problem = make_problem(mode=mode, **options)
@@ -623,8 +643,11 @@ def get_config(problem_name, path=None, mode=None, data_dir=None):
       "family" or "family:scale_range=1" (`l2l.tasks.family.parse_options`),
       or a registered name with its options.
     path: directory of a saved optimizer to restore, or None.
-    mode: "train" or "test" (evaluation instances, test splits); None, as
-      DeepMind's, is "test" when a path is given and "train" otherwise.
+    mode: "train", "test" (evaluation instances, test splits) or
+      "validation" (instances to pick settings on: a data problem's train
+      split, otherwise as "test"; draw them with another seed than the
+      evaluation's); None, as DeepMind's, is "test" when a path is given
+      and "train" otherwise.
     data_dir: directory of mnist/cifar files; defaults to $L2L_DATA_DIR.
 
   Returns:
@@ -635,13 +658,18 @@ def get_config(problem_name, path=None, mode=None, data_dir=None):
   """
   if mode is None:
     mode = "train" if path is None else "test"
-  if mode not in ("train", "test"):
-    raise ValueError("mode must be 'train' or 'test', got {!r}.".format(mode))
+  if mode not in MODES:
+    raise ValueError("mode must be one of {}, got {!r}.".format(
+        ", ".join(repr(m) for m in MODES), mode))
   check_problem_name(problem_name)
   registered = _registered_entry(problem_name)
   if registered is not None:
     make, options = registered
     return make(path, mode, data_dir, options)
+  if mode == "validation":
+    reads_data = (problem_name in _DATA_PROBLEMS or
+                  problem_name.startswith(_FAMILY_PREFIX))
+    mode = "train" if reads_data else "test"
   if problem_name in _CONFIGS:
     return _CONFIGS[problem_name](path, mode, data_dir)
   if problem_name.startswith(_FAMILY_PREFIX):

@@ -10,17 +10,18 @@ optimizer meta-trained on 100-step runs generalising to 200), and on the
 paper's three variants (Figure 5: 40 hidden units, two hidden layers, ReLU)
 with the optimizer meta-trained on `mnist`.
 
-Three disjoint sets of instances, all on the test split, as DeepMind
-evaluated there:
+Two disjoint sets of instances:
 
-- validation (the tuning seed, `evaluation.tuning_seed(--seed)`): every
+- validation (the tuning seed, `evaluation.tuning_seed(--seed)`, on the
+  train split, so that no setting is picked on test images): every
   baseline's learning rate is tuned on them, at each horizon, with
   `evaluation.tune`; and the meta-trained optimizer is evaluated on them at
   every checkpoint (`--checkpoint_period` epochs), which gives the
   meta-training curve, the number of meta-epochs it took to beat tuned Adam
   at 100 steps, and the checkpoint that is kept;
-- held-out (`--seed`): every optimizer runs on the same `--eval_epochs`
-  instances, once, at the settings picked above.
+- held-out (`--seed`, on the test split, as DeepMind evaluated there):
+  every optimizer runs on the same `--eval_epochs` instances, once, at the
+  settings picked above.
 
 A checkpoint is the optimizer train.py holds at that epoch: the best of its
 evaluations so far (every `--checkpoint_period` epochs, on
@@ -218,7 +219,7 @@ def validate(path):
   result = evaluation.evaluate(
       "L2L", PROBLEM, num_steps=common.TRAIN_STEPS,
       num_epochs=FLAGS.tune_epochs,
-      seed=evaluation.tuning_seed(FLAGS.seed), path=path,
+      seed=evaluation.tuning_seed(FLAGS.seed), path=path, mode="validation",
       data_dir=data_dir(), show_progress=False)
   return evaluation.final_error(result.losses)
 
@@ -582,7 +583,7 @@ def settings_text(train_seconds):
       "{}) meta-trained on the train split, {} epochs of {} steps, unroll {}, "
       "meta lr {:g}, meta-objective {}, seed {}{} ({:.0f} CPU s); the "
       "checkpoint kept is the best of every {} epochs on {} validation "
-      "instances. Baselines: learning rate tuned per problem and horizon on "
+      "instances (train split, another seed). Baselines: learning rate tuned per problem and horizon on "
       "the same validation instances (evaluation.tune, grid 1e-4..10 in "
       "half decades). Every optimizer on the same {} held-out instances "
       "(test split, seed {}). Cells: log10 of the mean loss after that many "

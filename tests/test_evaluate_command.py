@@ -413,6 +413,11 @@ def test_flags_the_evaluation_does_not_use_are_named(tmp_path):
           in done.stderr)
   assert ("--learning_rate has no effect: --tune picks the learning rate."
           in done.stderr)
+  (records_file,) = os.listdir(tmp_path)
+  _, settings = records.read(str(tmp_path / records_file))
+  assert settings["tuning"]["mode"] == "validation"
+  assert settings["tuning"]["epochs"] == 1
+  assert len(settings["tuning"]["scores"]) == 11
 
 
 def test_an_optimizer_saved_by_a_script_loads_in_evaluate(tmp_path):

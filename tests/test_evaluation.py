@@ -361,3 +361,33 @@ def test_first_steps_cuts_every_per_step_array_alike():
   assert evaluation.final_error(cut) == pytest.approx(
       np.mean([[losses[e, 2].min(), losses[e, 2].min() + 100]
                 for e in range(2)]))
+
+
+def test_tuning_never_reads_a_data_problems_test_split(monkeypatch):
+  # A learning rate picked on the test split's images would be picked on
+  # the evaluation's data; tuning reads the train split instead.
+  splits = []
+  real_load = datasets.load_digits
+
+  def recording_load(split="train"):
+    splits.append(split)
+    return real_load(split)
+
+  monkeypatch.setattr(datasets, "load_digits", recording_load)
+  evaluation.tune("Adam", "digits", seed=3, grid=(0.01,), num_steps=2,
+                  num_epochs=1, show_progress=False)
+  assert splits == ["train"]
+  # Validation instances: the train split's data, the evaluation's kind of
+  # instance otherwise (the test mode's for a problem without data).
+  final = {}
+  for name in ("digits", "quadratic-las"):
+    for mode in ("train", "validation", "test"):
+      result = evaluation.evaluate("Adam", name, num_steps=3, seed=5,
+                                   mode=mode, **EVAL_ARGS)
+      final[name, mode] = _losses(result, 3)[:, -1]
+  np.testing.assert_array_equal(final["digits", "validation"],
+                                final["digits", "train"])
+  assert not np.allclose(final["digits", "validation"],
+                         final["digits", "test"])
+  np.testing.assert_array_equal(final["quadratic-las", "validation"],
+                                final["quadratic-las", "test"])

@@ -180,8 +180,50 @@ def test_square_cos_needs_a_dimension(name):
 
 
 def test_get_config_unknown_mode():
-  with pytest.raises(ValueError, match="mode must be 'train' or 'test'"):
+  with pytest.raises(ValueError, match="mode must be one of 'train', "
+                     "'test', 'validation', got 'eval'"):
     util.get_config("simple", mode="eval")
+
+
+def test_validation_reads_a_data_problems_train_split(data_dir, monkeypatch):
+  # Settings picked on validation instances never see the test split; a
+  # problem without data draws them as its test instances.
+  calls = []
+  monkeypatch.setattr(datasets, "load_mnist",
+                      lambda directory=None, split="train": calls.append(
+                          split) or (np.zeros([1, 784]), np.zeros([1])))
+  monkeypatch.setattr(datasets, "load_digits",
+                      lambda split="train": calls.append(split) or (
+                          np.zeros([1, 64]), np.zeros([1])))
+  modes = []
+  monkeypatch.setattr(util.problems, "square_cos",
+                      lambda **kwargs: modes.append(kwargs["mode"]))
+  for name in ("mnist", "mnist-relu", "digits", "digits-conv"):
+    util.get_config(name, data_dir=data_dir, mode="validation")
+  util.get_config("square_cos_2", mode="validation")
+  assert calls == ["train"] * 4
+  assert modes == ["test"]
+
+
+def test_a_registered_problem_chooses_its_validation_mode():
+  modes = []
+
+  def make(mode):
+    modes.append(mode)
+    return _make_ring(mode)
+
+  util.register_problem("ring", make)
+  util.get_config("ring", mode="validation")
+  util.register_problem("ring", make, validation_mode="train", replace=True)
+  try:
+    util.get_config("ring", mode="validation")
+    util.get_config("ring", mode="test")
+  finally:
+    util.unregister_problem("ring")
+  assert modes == ["test", "train", "test"]
+  with pytest.raises(ValueError, match="validation_mode of problem 'ring2' "
+                     "must be 'train' or 'test', got 'validation'"):
+    util.register_problem("ring2", make, validation_mode="validation")
 
 
 def test_get_net_path():

@@ -46,7 +46,8 @@ flags.DEFINE_string("problem", "simple", "Problem to evaluate on: one of " +
 flags.DEFINE_integer("num_steps", 100, "Optimizer steps per instance.")
 flags.DEFINE_boolean("tune", False, "Pick the baseline's learning rate from a "
                      "log grid (1e-4 to 10) on tuning instances disjoint from "
-                     "the evaluation instances.")
+                     "the evaluation instances (a data problem's train "
+                     "split).")
 flags.DEFINE_integer("tune_epochs", 10, "Instances per learning rate tried.")
 flags.DEFINE_string("records_dir", None, "Where the records file goes; "
                     "defaults to --path, else ./records.")
@@ -228,6 +229,7 @@ def _evaluate_and_report():
           FLAGS.optimizer, FLAGS.problem, seed=FLAGS.seed,
           num_epochs=FLAGS.tune_epochs, **common)
       tuning = {"seed": evaluation.tuning_seed(FLAGS.seed),
+                "mode": "validation",
                 "epochs": FLAGS.tune_epochs,
                 "scores": {repr(lr): s for lr, s in tuning_scores.items()}}
     result = evaluation.evaluate(

@@ -396,7 +396,8 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
       optimizer.
     learning_rate: the baseline's learning rate (ignored for L2L and PSO).
     path: directory of a saved L2L optimizer.
-    mode: "test" (held-out instances) or "train".
+    mode: "test" (held-out instances), "train" or "validation" (instances
+      to pick settings on; `util.get_config`).
     swarm_options: options of the swarm, e.g. {"num_particles": 4}: LOIS's
       for L2L, `pso.build`'s for PSO; a baseline runs from that many starts
       (the swarms' starts) and is scored by the best.
@@ -479,15 +480,17 @@ def tune(optimizer, problem_name, seed=0, grid=LEARNING_RATE_GRID,
          **kwargs):
   """Picks a baseline's learning rate on tuning instances.
 
-  The tuning instances come from `seed + TUNING_SEED_OFFSET`, never from the
-  evaluation seed.
+  The tuning instances are validation instances (`util.get_config`: a data
+  problem's train split) drawn from `seed + TUNING_SEED_OFFSET`, never from
+  the evaluation seed.
 
   Args:
     optimizer: a name in `BASELINES`.
     problem_name: the problem.
     seed: the evaluation seed.
     grid: learning rates to try.
-    **kwargs: passed to `evaluate` (num_steps, num_epochs, ...).
+    **kwargs: passed to `evaluate` (num_steps, num_epochs, ...); `mode`
+      defaults to "validation".
 
   Returns:
     `(best learning rate, {learning rate: final error})`.
@@ -498,6 +501,7 @@ def tune(optimizer, problem_name, seed=0, grid=LEARNING_RATE_GRID,
   if optimizer not in BASELINES:
     raise ValueError("Only {} have a learning rate to tune, not {!r}.".format(
         ", ".join(BASELINES), optimizer))
+  kwargs.setdefault("mode", "validation")
   scores = {}
   for learning_rate in grid:
     result = evaluate(optimizer, problem_name, seed=tuning_seed(seed),
