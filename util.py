@@ -7,6 +7,7 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import numbers
 import os
 import re
 import sys
@@ -345,12 +346,34 @@ def parse_problem_options(text):
 
 
 def _check_signature(name, make_problem, options):
-  """Raises ValueError unless `make_problem(mode=..., **options)` binds."""
+  """Raises ValueError unless `make_problem(mode=..., **options)` binds, and
+  each option is of its default's kind (a number, text, a bool)."""
+  signature = inspect.signature(make_problem)
   try:
-    inspect.signature(make_problem).bind(mode="test", **options)
+    signature.bind(mode="test", **options)
   except TypeError as error:
     raise ValueError("problem {!r} does not take the options {}: {}.".format(
         name, ", ".join(sorted(options)) or "(none)", error)) from error
+  for key, value in options.items():
+    parameter = signature.parameters.get(key)
+    default = None if parameter is None else parameter.default
+    expected = _option_kind(default)
+    if expected is not None and _option_kind(value) != expected:
+      raise ValueError("problem {!r} option {}={!r}: expected {}, as its "
+                       "default {!r} is.".format(name, key, value, expected,
+                                                 default))
+
+
+def _option_kind(value):
+  """"a bool", "a number" or "text" for such a value, else None (any kind
+  goes: an int default takes a float, and a default of None anything)."""
+  if isinstance(value, bool):
+    return "a bool"
+  if isinstance(value, numbers.Real):
+    return "a number"
+  if isinstance(value, str):
+    return "text"
+  return None
 
 
 def register_problem(name, make_problem, net_config=None,

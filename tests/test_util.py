@@ -519,6 +519,21 @@ def test_registered_problem_refuses_unknown_options_before_building(ring):
     util.get_config("ring:radius")
 
 
+def test_an_option_of_another_kind_than_its_default_is_refused(ring):
+  # Before, "abc" reached tf.compat.v1.get_variable's shape: a traceback.
+  for text, message in [
+      ("ring:num_dims=abc", "option num_dims='abc': expected a number, as "
+       "its default 2 is"),
+      ("ring:radius=True", "option radius=True: expected a number"),
+      ("rastrigin:rotate=1", "option rotate=1: expected a bool, as its "
+       "default False is")]:
+    with pytest.raises(ValueError, match=message):
+      util.check_problem_name(text)
+  # A number where the default is an int, and anything where it is None.
+  util.check_problem_name("ring:radius=0.5,num_dims=3")
+  util.check_problem_name("rastrigin:dtype=float64,init_stddev=2")
+
+
 def test_register_problem_refuses_taken_and_bad_names(ring):
   for name in ("quadratic", "square_cos_3", ring, "family"):
     with pytest.raises(ValueError, match="already known"):
