@@ -55,6 +55,20 @@ def cache_dir():
   return os.path.join(parent, "l2l")
 
 
+def cpuinfo_field(name):
+  """The value of the first `name` line of Linux's /proc/cpuinfo, or None
+  (another system, or no such line)."""
+  try:
+    with open("/proc/cpuinfo") as stream:
+      for line in stream:
+        key, colon, value = line.partition(":")
+        if colon and key.strip() == name:
+          return value.strip()
+  except OSError:
+    pass
+  return None
+
+
 def new_file_mode():
   """The permissions `open` would give a new file under the current umask."""
   umask = os.umask(0o022)

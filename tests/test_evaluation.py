@@ -9,8 +9,10 @@ import tensorflow as tf
 
 from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
+from l2l.core import native
 from l2l.data import datasets
 from l2l.experiment import evaluation
+from l2l.experiment import records
 from l2l.experiment import training
 import meta
 import problems
@@ -391,3 +393,21 @@ def test_tuning_never_reads_a_data_problems_test_split(monkeypatch):
                          final["digits", "test"])
   np.testing.assert_array_equal(final["quadratic-las", "validation"],
                                 final["quadratic-las", "test"])
+
+
+def test_an_evaluation_says_how_its_lstm_steps_ran(kernel, monkeypatch,
+                                                    tmp_path):
+  # Its seconds depend on it: the native kernel is 1.2-2x faster.
+  del kernel  # Built, so the first evaluation runs it.
+  args = dict(num_steps=2, num_epochs=1, show_progress=False)
+  fused = evaluation.evaluate("L2L", "quadratic-las", **args)
+  assert fused.lstm_step == "native kernel"
+  monkeypatch.setenv(native.ENV_VAR, "0")
+  as_ops = evaluation.evaluate("L2L", "quadratic-las", **args)
+  assert as_ops.lstm_step == "TensorFlow ops"
+  # The same numbers either way, to float32 rounding.
+  np.testing.assert_allclose(as_ops.losses, fused.losses, rtol=1e-5)
+  assert evaluation.evaluate("Adam", "quadratic-las", **args).lstm_step is None
+  _, settings = records.read(records.write(
+      str(tmp_path), fused, {"optimizer": "L2L", "problem": "quadratic-las"}))
+  assert settings["lstm_step"] == "native kernel"

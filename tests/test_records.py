@@ -7,6 +7,7 @@ import datetime
 import io
 import json
 import os
+import platform
 import zipfile
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 
 
 import l2l
+from l2l import files
 from l2l.experiment import records
 
 SETTINGS = {
@@ -26,11 +28,13 @@ SETTINGS = {
 class _Evaluation:
   """Stands in for `evaluation.Evaluation` without importing TensorFlow."""
 
-  def __init__(self, losses, seconds, positions, row_losses=None):
+  def __init__(self, losses, seconds, positions, row_losses=None,
+               lstm_step=None):
     self.losses = losses
     self.seconds = seconds
     self.positions = positions
     self.row_losses = row_losses
+    self.lstm_step = lstm_step
 
 
 def _arrays():
@@ -78,9 +82,13 @@ def test_write_read_round_trip(tmp_path):
   np.testing.assert_array_equal(arrays["seconds"], seconds)
   assert arrays["positions"].dtype == np.float32
   np.testing.assert_array_equal(arrays["positions"], positions)
-  added = {"versions", "command", "created", "final_status"}
+  added = {"versions", "machine", "command", "created", "final_status"}
   assert set(settings) == set(SETTINGS) | added
   assert {k: settings[k] for k in SETTINGS} == SETTINGS
+  # The seconds are only comparable on a machine like this one.
+  assert settings["machine"]["cpus"] == os.cpu_count()
+  assert settings["machine"]["processor"] == (
+      files.cpuinfo_field("model name") or platform.processor())
   assert isinstance(settings["versions"]["tensorflow"], str)
   assert settings["versions"]["numpy"] == np.__version__
   assert settings["versions"]["l2l"] == l2l.__version__
@@ -93,9 +101,11 @@ def test_write_read_round_trip(tmp_path):
 def test_write_without_positions_and_with_given_versions(tmp_path):
   losses, seconds, _ = _arrays()
   given = dict(SETTINGS, versions={"tensorflow": "0.0"},
-               created="2000-01-01T00:00:00+00:00", command="made by hand")
+               created="2000-01-01T00:00:00+00:00", command="made by hand",
+               machine={"cpus": 64}, lstm_step="TensorFlow ops")
   path = records.write(str(tmp_path / "new" / "dir"),
-                       _Evaluation(losses, seconds, None), given)
+                       _Evaluation(losses, seconds, None,
+                                   lstm_step="native kernel"), given)
   arrays, settings = records.read(path)
   assert sorted(arrays) == ["best_curve", "final_row_losses", "losses",
                             "seconds"]

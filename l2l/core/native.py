@@ -60,14 +60,7 @@ class BuildError(RuntimeError):
 def _cpu_features():
   """The CPU's feature flags (Linux), so a shared cache keeps one build per
   kind of CPU."""
-  try:
-    with open("/proc/cpuinfo") as stream:
-      for line in stream:
-        if line.startswith("flags"):
-          return line
-  except OSError:
-    pass
-  return platform.processor()
+  return files.cpuinfo_field("flags") or platform.processor()
 
 
 def compiler():

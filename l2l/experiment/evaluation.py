@@ -44,8 +44,9 @@ LEARNING_RATE_GRID = tuple(float(lr) for lr in np.logspace(-4, 1, 11))
 TUNING_SEED_OFFSET = 100003
 
 Evaluation = collections.namedtuple(
-    "Evaluation", "losses, seconds, positions, row_losses, swarm_options",
-    defaults=(None, None))
+    "Evaluation",
+    "losses, seconds, positions, row_losses, swarm_options, lstm_step",
+    defaults=(None, None, None))
 Evaluation.__doc__ = """Per-epoch results of `evaluate`.
 
 losses: float64 array [epochs, num_steps + 1, particles]; entry (e, t, j) is
@@ -63,7 +64,13 @@ swarm_options: the options the points ran with, as records keep them: a
   learned swarm's (its saved ones, with those given over them; LOIS's
   released model says so), PSO's, a baseline's number of restarts ({} for
   one point), or None in an `Evaluation` made by hand.
+lstm_step: how the learned optimizer's LSTM steps ran, which shapes the
+  seconds: "native kernel" (`l2l.core.native`), "TensorFlow ops", or None
+  when no LSTM ran (a baseline, PSO) or for an `Evaluation` made by hand.
 """
+
+# The native kernel's op types (l2l/core/native.py), as a graph names them.
+_NATIVE_OP_TYPES = ("L2lLstmStack", "L2lLstmStackGrad")
 
 
 def scored_losses(result):
@@ -456,7 +463,16 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
   row_losses = np.stack(row_losses)
   return Evaluation(np.mean(row_losses, axis=3), np.asarray(seconds),
                     np.stack(positions) if positions else None, row_losses,
-                    runner.options)
+                    runner.options, _lstm_step(graph, optimizer))
+
+
+def _lstm_step(graph, optimizer):
+  """How `graph`'s LSTM steps run (`Evaluation.lstm_step`)."""
+  if optimizer != "L2L":
+    return None
+  if any(op.type in _NATIVE_OP_TYPES for op in graph.get_operations()):
+    return "native kernel"
+  return "TensorFlow ops"
 
 
 def final_error(result):

@@ -48,6 +48,16 @@ def versions():
   }
 
 
+def machine():
+  """The machine an evaluation's seconds were measured on."""
+  return {
+      "cpus": os.cpu_count(),
+      "platform": platform.platform(),
+      "processor": (files.cpuinfo_field("model name") or
+                    platform.processor()),
+  }
+
+
 def _slug(text):
   return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-.")
 
@@ -81,7 +91,9 @@ def write(directory, evaluation, settings):
     directory: where to write (created if missing).
     evaluation: an `evaluation.Evaluation`.
     settings: dict of JSON-serialisable settings; "optimizer" and "problem"
-      name the file. Versions, the command line and the time are added.
+      name the file. Versions, the machine, how the LSTM steps ran (as
+      `evaluation.lstm_step` says), the command line and the time are
+      added.
       Non-finite floats are kept as the text "inf", "-inf" or "nan".
 
   Returns:
@@ -91,6 +103,9 @@ def write(directory, evaluation, settings):
   settings = dict(settings)
   if "versions" not in settings:
     settings["versions"] = versions()
+  settings.setdefault("machine", machine())
+  if evaluation.lstm_step is not None:
+    settings.setdefault("lstm_step", evaluation.lstm_step)
   settings.setdefault("command", " ".join(sys.argv))
   created = datetime.datetime.now(datetime.timezone.utc)
   settings.setdefault("created", created.isoformat(timespec="seconds"))
