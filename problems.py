@@ -99,7 +99,10 @@ def square_cos(batch_size=128, num_dims=2, stddev=0.01, mode="train",
     num_dims: d.
     stddev: spread of the random family in train mode.
     mode: "train" or "test".
-    init_stddev: standard deviation of the initial x; defaults to `stddev`.
+    init_stddev: standard deviation of a normal initial x; None starts x
+      uniform in [-3, 3], as LOIS's problem did (LOIS's swarm drew its
+      particles' starts itself: `util.get_config`'s `square_cos_<d>` start
+      N(0, 0.2) in 2-d, N(0, 1.3) above, as it did).
     dtype: variable type.
 
   Returns:
@@ -114,13 +117,15 @@ def square_cos(batch_size=128, num_dims=2, stddev=0.01, mode="train",
                      .format(mode))
   checks.check_integer("square_cos batch_size", batch_size)
   checks.check_integer("square_cos num_dims", num_dims)
-  init_stddev = stddev if init_stddev is None else init_stddev
+  if init_stddev is None:
+    start = tf.compat.v1.random_uniform_initializer(-3.0, 3.0)
+  else:
+    start = tf.compat.v1.random_normal_initializer(stddev=init_stddev)
   spread = stddev / num_dims
 
   def build():
     x = tf.compat.v1.get_variable(
-        "x", shape=[batch_size, num_dims], dtype=dtype,
-        initializer=tf.compat.v1.random_normal_initializer(stddev=init_stddev))
+        "x", shape=[batch_size, num_dims], dtype=dtype, initializer=start)
     cosine = tf.cos(2.0 * math.pi * x)
     if mode == "test":
       return tf.reduce_sum(tf.square(x) - 10.0 * cosine, 1) + 10.0 * num_dims

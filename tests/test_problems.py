@@ -101,6 +101,22 @@ def test_square_cos_train_mode_formula(sess):
     assert 0.07 < value.std() < 0.13
 
 
+def test_square_cos_starts_as_lois_problem_did_unless_told(sess):
+  # LOIS's problem drew x uniform in [-3, 3]; a normal start is asked for.
+  loss, values, _ = _evaluate(sess, problems.square_cos(
+      batch_size=256, num_dims=4, mode="test"))
+  x = values["x"]
+  assert -3.0 <= x.min() < -2.9 and 2.9 < x.max() <= 3.0
+  assert abs(x.std() - 6.0 / 12**0.5) < 0.05
+  # Far from the minimum at the origin: Rastrigin's mean there is about
+  # 4 * (3 + 10) = 52 (E[x^2] = 3, E[cos] near 0).
+  assert 40 < loss.mean() < 65
+  with tf.compat.v1.variable_scope("normal"):
+    _, values, _ = _evaluate(sess, problems.square_cos(
+        batch_size=256, num_dims=4, init_stddev=0.2))
+  assert abs(values["normal/x"].std() - 0.2) < 0.01
+
+
 def test_square_cos_unknown_mode():
   with pytest.raises(ValueError, match="'eval'"):
     problems.square_cos(mode="eval")
