@@ -218,7 +218,6 @@ class MetaOptimizer:
     self._nets = None
     self._attention = None
     self._gate = None
-    self._schedule = []
     self._fx_history = None
     self._x_initial = None
     self._assignment_rule = None
@@ -341,9 +340,9 @@ class MetaOptimizer:
     """Every variable of the meta-optimizer (after `meta_loss`).
 
     Returns:
-      Its parameters and, in swarm mode, the entropy schedule's state.
+      Its parameters.
     """
-    return self.trainable_variables() + list(self._schedule)
+    return self.trainable_variables()
 
   @property
   def fx_history(self):
@@ -480,7 +479,6 @@ class MetaOptimizer:
           subsets, attention_path, second_derivatives, gate_path)
       self._attention = swarm.attention
       self._gate = swarm.gate
-      self._schedule = swarm.schedule_variables
       self._fx_history = swarm.fx_history
       self._x_initial = swarm.x_initial
       self._gate_learns = swarm.gate_learns

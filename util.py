@@ -700,7 +700,8 @@ def get_config(problem_name, path=None, mode=None, data_dir=None):
   return _square_cos(_square_cos_dims(problem_name))(path, mode, data_dir)
 
 
-def run_unrolls(sess, fetches, ops, num_unrolls, reset=None):
+def run_unrolls(sess, fetches, ops, num_unrolls, reset=None,
+                read_after=False):
   """The one epoch loop: runs `num_unrolls` unrolls, fetching `fetches`.
 
   `run_epoch`, `eval_run_epoch`, meta-training and evaluation all run their
@@ -713,6 +714,9 @@ def run_unrolls(sess, fetches, ops, num_unrolls, reset=None):
     num_unrolls: how many unrolls to run.
     reset: op run once first (drawing a fresh instance), or None to continue
       from where the previous unroll stopped.
+    read_after: read `fetches` in a run of their own after `ops` (their
+      values after the update, as LOIS's evaluation read them), not in the
+      same run.
 
   Returns:
     `(seconds, list of the fetched values, one per unroll)`; the seconds
@@ -721,7 +725,13 @@ def run_unrolls(sess, fetches, ops, num_unrolls, reset=None):
   start = timeit.default_timer()
   if reset is not None:
     sess.run(reset)
-  values = [sess.run([fetches] + list(ops))[0] for _ in range(num_unrolls)]
+  values = []
+  for _ in range(num_unrolls):
+    if read_after:
+      sess.run(list(ops))
+      values.append(sess.run(fetches))
+    else:
+      values.append(sess.run([fetches] + list(ops))[0])
   return timeit.default_timer() - start, values
 
 
@@ -735,13 +745,27 @@ def run_epoch(sess, cost_op, ops, reset, num_unrolls):
   return seconds, costs[-1] if costs else None
 
 
-def eval_run_epoch(sess, cost_op, ops, num_unrolls):
-  """Runs `num_unrolls` unrolls without resetting and returns every cost.
+def eval_run_epoch(sess, cost_op, ops, reset, num_unrolls, var1=None,
+                   var2=None):
+  """LOIS's evaluation epoch: resets, then runs `num_unrolls` unrolls, each
+  reading `cost_op` after its `ops`.
+
+  Args:
+    sess: the session.
+    cost_op: what to read (LOIS's evaluate.py gave `fx_final`).
+    ops: ops of every unroll (`[update]`).
+    reset: op run once first, or None to continue.
+    num_unrolls: how many unrolls to run.
+    var1: taken, and unused, as LOIS's took it (`x_final`).
+    var2: returned as given, as LOIS's returned it (the constants).
 
   Returns:
-    `(seconds, list of costs, one per unroll)`.
+    `(seconds, list of costs, one per unroll, var2)`.
   """
-  return run_unrolls(sess, cost_op, ops, num_unrolls)
+  del var1  # LOIS's signature; its function did not use it either.
+  seconds, costs = run_unrolls(sess, cost_op, ops, num_unrolls, reset=reset,
+                               read_after=True)
+  return seconds, costs, var2
 
 
 def format_stats(header, total_error, total_time, n):

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from l2l.swarm import posterior
+from l2l.swarm.config import SwarmConfig
 
 
 def _np_posterior_entropy(points, values, rho, candidates, length_scale,
@@ -109,3 +110,35 @@ def test_entropy_temperature_and_initial_scale(run_built):
   assert posterior.entropy_temperature(16, 2.0) == pytest.approx(math.exp(2.0))
   got = run_built(lambda: posterior.entropy_temperature(tf.constant(16), 2.0))
   np.testing.assert_allclose(got, math.exp(2.0), rtol=1e-6)
+
+
+def _np_entropy(mean, rho):
+  logits = -rho * mean
+  log_p = logits - logits.max(axis=-1, keepdims=True)
+  log_p -= np.log(np.exp(log_p).sum(axis=-1, keepdims=True))
+  return np.mean(-np.sum(np.exp(log_p) * log_p, axis=-1))
+
+
+@pytest.mark.parametrize("entropy_scale", [None, 0.7])
+def test_entropy_term_follows_lois_two_passes(run_built, monkeypatch,
+                                              entropy_scale):
+  # LOIS's entropy_loss: H0 at h = d ln 5, then H at h = H0, in every
+  # meta-loss; a fixed scale is one pass.
+  mean = np.random.RandomState(5).randn(3, 40) * 0.3
+  monkeypatch.setattr(posterior, "posterior_mean",
+                      lambda *args, **kwargs: tf.constant(mean))
+  config = SwarmConfig(num_particles=2, entropy_scale=entropy_scale)
+  steps, rows, k, dims = 6, 3, 2, 4
+  got = run_built(lambda: posterior.entropy_term(
+      config, dims, tf.zeros([steps, rows, k, dims], tf.float64),
+      tf.zeros([steps, rows, k], tf.float64)))
+  sqrt_n = math.sqrt(steps * k)
+  if entropy_scale is None:
+    first = _np_entropy(mean, math.exp(sqrt_n / (dims * math.log(5.0))))
+    scale = max(first, sqrt_n / posterior.MAX_LOG_TEMPERATURE)
+  else:
+    scale = entropy_scale
+  expected = _np_entropy(mean, math.exp(sqrt_n / scale))
+  # rho is a float32 tensor.
+  np.testing.assert_allclose(got, expected, rtol=1e-6)
+  assert 0.0 < got < math.log(40)

@@ -405,35 +405,31 @@ def test_feature_attention_matches_numpy_over_the_unroll():
 
 
 # ---------------------------------------------------------------------------
-# 4. The posterior entropy term and its schedule.
+# 4. The posterior entropy term.
 
 
-def test_entropy_term_and_its_schedule():
+def test_entropy_term_is_measured_afresh_in_every_meta_loss():
+  # LOIS's schedule keeps no state: h comes from a first pass in the same
+  # meta-loss, so nothing is saved, reset or resumed with it.
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     tf.compat.v1.set_random_seed(17)
     optimizer = _swarm(use_entropy=True, entropy_weight=1.0)
     info = optimizer.meta_loss(_shifted_quadratic(), 3)
-    scale = _graph_variable("entropy_scale")
     assert not tf.compat.v1.trainable_variables()
+    assert not [v for v in tf.compat.v1.global_variables()
+                if "entropy" in v.name]
+    assert optimizer.variables() == optimizer.trainable_variables()
     _init(sess)
-    initial_scale = sess.run(scale)
-    runs = []
+    entropies = []
     for _ in range(3):
       loss, history, _ = sess.run([info.loss, optimizer.fx_history,
                                    info.update])
-      runs.append((loss - history.sum(), sess.run(scale)))
-    sess.run(info.reset)
-    after_reset = sess.run(scale)
-  # h starts at d ln 5, d the dimension of one batch row's point.
-  np.testing.assert_allclose(initial_scale, D * math.log(5.0), rtol=1e-6)
-  entropies = np.array([h for h, _ in runs])
-  assert np.all(np.isfinite(entropies))
+      entropies.append(loss - history.sum())
+  entropies = np.array(entropies)
   assert np.all(entropies > 0.0)
   assert np.all(entropies <= math.log(1000) + 1e-3)  # At most ln M.
-  # After the first pass h is that pass's entropy, and then stays.
-  np.testing.assert_allclose(runs[0][1], entropies[0], rtol=1e-4)
-  np.testing.assert_allclose([s for _, s in runs[1:]], runs[0][1], rtol=0)
-  np.testing.assert_allclose(after_reset, runs[0][1], rtol=0)
+  # Each unroll goes on from the last: other points, another entropy.
+  assert len(set(entropies.tolist())) == 3
 
 
 def test_entropy_default_weight_and_fixed_scale():
@@ -441,14 +437,12 @@ def test_entropy_default_weight_and_fixed_scale():
     tf.compat.v1.set_random_seed(19)
     optimizer = _swarm(use_entropy=True, entropy_scale=2.0)
     info = optimizer.meta_loss(_shifted_quadratic(stddev=0.1), 2)
-    scale = _graph_variable("entropy_scale")
     _init(sess)
     extra = []
     for _ in range(2):
       loss, history, _ = sess.run([info.loss, optimizer.fx_history,
                                    info.update])
       extra.append(loss - history.sum())
-      assert sess.run(scale) == 2.0
   extra = np.array(extra) / 0.001  # lambda = 0.001 by default.
   assert np.all(extra > 0.0) and np.all(extra < math.log(1000) + 0.1), extra
 

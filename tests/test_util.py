@@ -275,13 +275,23 @@ def test_run_epoch_resets_and_returns_last_cost(sess):
   assert sess.run(runs) == 6
 
 
-def test_eval_run_epoch_continues_and_returns_every_cost(sess):
-  cost, ops, reset, runs = _counting_ops()
-  sess.run([reset, runs.initializer])
-  _, first = util.eval_run_epoch(sess, cost, ops, 2)
-  _, second = util.eval_run_epoch(sess, cost, ops, 3)
-  assert first == [1.0, 2.0] and second == [3.0, 4.0, 5.0]
-  assert sess.run(runs) == 5
+def test_eval_run_epoch_takes_and_returns_as_loiss(sess):
+  # LOIS's evaluate.py: `time, cost, constants = util.eval_run_epoch(sess,
+  # cost_op, [update], reset, num_unrolls, x_final, constant)`, every cost
+  # read after its unroll's update.
+  counter = tf.compat.v1.get_variable("counter", initializer=0.0)
+  update = counter.assign_add(1.0)
+  constants = ["kept"]
+  sess.run(counter.initializer)
+  for _ in range(2):
+    seconds, costs, returned = util.eval_run_epoch(
+        sess, [counter], [update], counter.initializer, 3, "x_final",
+        constants)
+    assert costs == [[1.0], [2.0], [3.0]]
+    assert returned is constants and seconds >= 0.0
+  # Without a reset it goes on.
+  _, costs, _ = util.eval_run_epoch(sess, counter, [update], None, 2)
+  assert costs == [4.0, 5.0]
 
 
 @pytest.mark.usefixtures("graph")

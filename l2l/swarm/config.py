@@ -45,7 +45,8 @@ class SwarmConfig:
     num_posterior_samples: M, candidate points of the posterior.
     posterior_sample_stddev: spread of candidates around visited points.
     entropy_scale: h of `rho = exp(sqrt(n) / h)`; None follows LOIS's
-      schedule (d ln 5, then the first meta-iteration's entropy).
+      schedule (in every meta-loss, h is the entropy a first pass at
+      h = d ln 5 measures).
     objective: what the unroll's loss F[t, j, i] (step t, particle j,
       instance i) is summed into. "sum" (LOIS's): sum_t sum_j mean_i F, every
       particle paid for every step, so greedy descent from each start is

@@ -6,8 +6,8 @@ independent instance, a Gaussian-process posterior mean `mu` (RBF kernel,
 nugget on the diagonal) is fitted to every (x, f) of the unroll; M candidates
 are drawn around the visited points (never around the origin, which would
 leak Rastrigin's optimum); `p(s) = softmax(-rho mu(s))` and
-`H = -sum p log p`, with `rho = exp(sqrt(n) / h)`. LOIS's schedule sets h to
-`d ln 5` for the first meta-iteration and to that pass's entropy afterwards.
+`H = -sum p log p`, with `rho = exp(sqrt(n) / h)`. LOIS's schedule, in every
+meta-loss: a first pass at `h = d ln 5`, and h the entropy it measures.
 """
 
 import math
@@ -16,6 +16,12 @@ import numpy as np
 import tensorflow as tf
 
 from l2l.core import particles
+
+
+# The largest log rho LOIS's schedule gives: its h is kept at least
+# sqrt(n) / 50 (a first pass of entropy 0, one candidate or one dominant
+# one, would otherwise make rho infinite and the entropy NaN).
+MAX_LOG_TEMPERATURE = 50.0
 
 
 class PosteriorPoints:
@@ -96,19 +102,16 @@ def sample_candidates(points, num_samples=1000, sample_stddev=1.0):
   return tf.stop_gradient(centres + noise)
 
 
-def posterior_entropy(points, values, rho, num_samples=1000, length_scale=1.0,
-                      nugget=2.1, sample_stddev=1.0, candidates=None):
-  """Entropy of the Boltzmann distribution over a GP posterior mean.
+def posterior_mean(points, values, num_samples=1000, length_scale=1.0,
+                   nugget=2.1, sample_stddev=1.0, candidates=None):
+  """A GP posterior mean at candidate points, per row.
 
-  Per row: `mu(s) = k(s, X) (k(X, X) + nugget I)^{-1} f` with the RBF kernel,
-  `p(s) = softmax_s(-rho mu(s))` over M candidates `s`, and
-  `H = -sum_s p(s) log p(s)`. Differentiable w.r.t. `points` and `values`;
-  candidates carry no gradient.
+  Per row: `mu(s) = k(s, X) (k(X, X) + nugget I)^{-1} f` with the RBF kernel.
+  Differentiable w.r.t. `points` and `values`; candidates carry no gradient.
 
   Args:
     points: [R, N, d] visited points (R independent rows).
     values: [R, N] function values at `points`.
-    rho: inverse temperature (see `entropy_temperature`).
     num_samples: M, the number of candidates drawn when `candidates` is None.
     length_scale: RBF length scale.
     nugget: added to the kernel diagonal.
@@ -117,7 +120,7 @@ def posterior_entropy(points, values, rho, num_samples=1000, length_scale=1.0,
       drawn around the visited points by `sample_candidates`.
 
   Returns:
-    Scalar, the mean entropy over the R rows.
+    [R, M] tensor, `mu` at each row's candidates.
   """
   points = tf.convert_to_tensor(points)
   dtype = points.dtype
@@ -135,11 +138,39 @@ def posterior_entropy(points, values, rho, num_samples=1000, length_scale=1.0,
   gram += nugget * tf.eye(num_points, dtype=dtype)
   chol = tf.linalg.cholesky(gram)
   weights = tf.linalg.cholesky_solve(chol, tf.expand_dims(values, -1))
-  mean = tf.squeeze(tf.matmul(_rbf(candidates, points, length_scale), weights),
-                    axis=-1)
-  log_probs = tf.nn.log_softmax(-tf.cast(rho, dtype) * mean, axis=-1)
+  return tf.squeeze(tf.matmul(_rbf(candidates, points, length_scale),
+                              weights), axis=-1)
+
+
+def boltzmann_entropy(mean, rho):
+  """`H = -sum_s p(s) log p(s)` with `p(s) = softmax_s(-rho mean(s))`.
+
+  Args:
+    mean: [R, M] posterior means (`posterior_mean`).
+    rho: inverse temperature (see `entropy_temperature`).
+
+  Returns:
+    Scalar, the mean entropy over the R rows.
+  """
+  log_probs = tf.nn.log_softmax(-tf.cast(rho, mean.dtype) * mean, axis=-1)
   entropy = -tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1)
   return tf.reduce_mean(entropy)
+
+
+def posterior_entropy(points, values, rho, **options):
+  """Entropy of the Boltzmann distribution over a GP posterior mean.
+
+  Args:
+    points: [R, N, d] visited points (R independent rows).
+    values: [R, N] function values at `points`.
+    rho: inverse temperature (see `entropy_temperature`).
+    **options: `posterior_mean`'s (num_samples, length_scale, nugget,
+      sample_stddev, candidates).
+
+  Returns:
+    Scalar, the mean entropy over the R rows.
+  """
+  return boltzmann_entropy(posterior_mean(points, values, **options), rho)
 
 
 def entropy_temperature(num_points, h):
@@ -147,8 +178,8 @@ def entropy_temperature(num_points, h):
 
   Args:
     num_points: number of visited points (python number or tensor).
-    h: entropy scale; `initial_entropy_scale(d)` at first, then the entropy
-      measured in the first meta-iteration.
+    h: entropy scale; `initial_entropy_scale(d)` for LOIS's first pass,
+      then the entropy that pass measured.
 
   Returns:
     A python float if both arguments are python/numpy numbers, else a tensor.
@@ -160,7 +191,7 @@ def entropy_temperature(num_points, h):
 
 
 def initial_entropy_scale(d):
-  """First-iteration entropy scale `h = d * ln 5`.
+  """The entropy scale of LOIS's first pass, `h = d * ln 5`.
 
   Args:
     d: problem dimensionality.
@@ -172,7 +203,15 @@ def initial_entropy_scale(d):
 
 
 def entropy_term(config, dims, points, values):
-  """The posterior entropy H and the op that advances LOIS's h schedule.
+  """The posterior entropy H at LOIS's temperature.
+
+  With `config.entropy_scale` None, LOIS's schedule, in every meta-loss: a
+  first pass at `h = d ln 5` measures H0, and H is measured at `h = H0`
+  (kept from 0: `rho` stays at most `exp(MAX_LOG_TEMPERATURE)`, finite in
+  float32 times any loss below 1e16). Both passes read one posterior
+  mean (one GP solve, one set of candidates). The temperature carries no
+  gradient: through H0, LOIS's let it flow, and `rho` grows as
+  `exp(sqrt(n) / H0)`, so its gradient overflows as H0 nears 0.
 
   Args:
     config: the `SwarmConfig` (GP and sampling options, `entropy_scale`).
@@ -181,28 +220,23 @@ def entropy_term(config, dims, points, values):
     values: [T+1, rows, k] their losses.
 
   Returns:
-    `(H, update op, variables of the schedule)`.
+    H, a scalar.
   """
   steps, rows, k, num_dims = points.shape.as_list()
   points = tf.reshape(tf.transpose(points, [1, 0, 2, 3]),
                       [rows, steps * k, num_dims])
   values = tf.reshape(tf.transpose(values, [1, 0, 2]), [rows, steps * k])
-  fixed = config.entropy_scale is not None
-  scale = tf.Variable(
-      float(config.entropy_scale) if fixed else initial_entropy_scale(dims),
-      trainable=False, name="entropy_scale")
-  scale_set = tf.Variable(fixed, trainable=False, name="entropy_scale_set")
-  rho = entropy_temperature(float(steps * k), scale)
-  entropy = posterior_entropy(
-      points, values, tf.stop_gradient(rho),
-      num_samples=config.num_posterior_samples,
+  mean = posterior_mean(
+      points, values, num_samples=config.num_posterior_samples,
       length_scale=config.gp_length_scale, nugget=config.gp_nugget,
       sample_stddev=config.posterior_sample_stddev)
-  # LOIS's schedule: after the first pass h becomes that pass's entropy (kept
-  # away from 0, where rho would overflow).
-  first_entropy = tf.maximum(tf.stop_gradient(entropy), 1e-2)
-  new_scale = tf.where(scale_set, scale, first_entropy)
-  assign_scale = tf.compat.v1.assign(scale, new_scale)
-  with tf.control_dependencies([assign_scale]):
-    update = tf.compat.v1.assign(scale_set, True)
-  return entropy, update, [scale, scale_set]
+  num_points = float(steps * k)
+  if config.entropy_scale is not None:
+    scale = float(config.entropy_scale)
+  else:
+    first = boltzmann_entropy(
+        mean, entropy_temperature(num_points, initial_entropy_scale(dims)))
+    scale = tf.maximum(tf.stop_gradient(first),
+                       math.sqrt(num_points) / MAX_LOG_TEMPERATURE)
+  rho = tf.stop_gradient(entropy_temperature(num_points, scale))
+  return boltzmann_entropy(mean, rho)

@@ -37,8 +37,7 @@ SwarmConfig = config_lib.SwarmConfig
 
 SwarmUnroll = collections.namedtuple(
     "SwarmUnroll",
-    "meta_loss, attention, gate, schedule_variables, fx_history, "
-    "x_initial, gate_learns")
+    "meta_loss, attention, gate, fx_history, x_initial, gate_learns")
 
 SwarmState = collections.namedtuple(
     "SwarmState",
@@ -583,7 +582,6 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
   Returns:
     A `SwarmUnroll`: the six fields of `meta.MetaLoss`, the attention module
     (None when switched off), the attraction gate (None when off), the
-    entropy schedule's variables, the
     per-step, per-particle losses [len_unroll + 1, k], the starting
     points (one [k, ...] tensor per variable) and whether meta-training
     reaches the jump gate's weights (False when the gate jumps and the
@@ -656,16 +654,14 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
   if config.jumps:
     loss += score_function_loss(terms, log_prob_array.stack())
   update = []
-  entropy_variables = []
   if config.use_entropy:
     points_array = points_array.write(
         len_unroll, points.points(x_final, particles.flatten(x_final)))
     values_array = values_array.write(
         len_unroll, points.values(rows_final, fx_final))
-    entropy, entropy_update, entropy_variables = posterior.entropy_term(
+    entropy = posterior.entropy_term(
         config, points.dims, points_array.stack(), values_array.stack())
     loss += entropy_weight(config, loss, entropy) * entropy
-    update.append(entropy_update)
   loss = tf.identity(loss, name="loss")
 
   with tf.name_scope("reset"):
@@ -687,5 +683,5 @@ def swarm_meta_loss(config, make_loss, len_unroll, x, constants, nets,
                "on" if attention else "off",
                "on" if config.use_entropy else "off", config.attraction_gain)
   return SwarmUnroll((loss, update, reset, fx_final, x_final, constants),
-                     attention, gate, entropy_variables, fx_history,
+                     attention, gate, fx_history,
                      x_initial, not config.jumps or instances.count >= 2)
