@@ -52,6 +52,11 @@ def test_a_saved_optimizer_is_not_evaluated_on_its_training_instances(
       r"seed draws the instances it was trained on")):
     evaluation.evaluate("L2L", "simple", num_epochs=1, num_steps=1, seed=1,
                         path=str(directory), show_progress=False)
+  with pytest.raises(ValueError, match="draws the instances it was trained "
+                     "on"):
+    evaluation.evaluate("L2L", "simple", num_epochs=1, num_steps=1, seed=1,
+                        path=str(directory), mode="validation",
+                        show_progress=False)
   # Another seed, another problem, or training's own split: held out, or
   # asked for.
   evaluation.check_held_out(str(directory), "simple", 0)

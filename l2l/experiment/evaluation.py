@@ -422,7 +422,9 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
   if optimizer not in OPTIMIZERS:
     raise ValueError("Unknown optimizer {!r}; expected one of {}.".format(
         optimizer, ", ".join(OPTIMIZERS)))
-  if optimizer == "L2L" and path is not None and mode == "test":
+  # Validation instances with the training seed would replay training's
+  # too (a data problem's are the train split's).
+  if optimizer == "L2L" and path is not None and mode != "train":
     check_held_out(path, problem_name, seed)
   graph = tf.Graph()
   with graph.as_default():
