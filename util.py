@@ -254,6 +254,9 @@ def _family(options):
   try:
     config = family_tasks.parse_options(family_options)
   except ValueError as error:
+    if not str(error).startswith("Bad family option"):
+      raise
+    # A key the family lacks may be meant for the net.
     raise ValueError("{} The net is chosen with net=<{}>.".format(
         error, "|".join(sorted(FAMILY_NETS)))) from error
 
@@ -588,7 +591,8 @@ def _function_mix(mode="test", functions="rastrigin", **options):
 
 def problem_names():
   """The problem names `get_config` knows."""
-  return sorted(list(_CONFIGS) + list(_REGISTERED)) + [
+  # A registered problem may replace a built-in name: listed once.
+  return sorted(set(_CONFIGS) | set(_REGISTERED)) + [
       "square_cos_<d>", _FAMILY_PREFIX + "<options>"]
 
 
@@ -671,13 +675,18 @@ def get_config(problem_name, path=None, mode=None, data_dir=None):
       split, otherwise as "test"; draw them with another seed than the
       evaluation's); None, as DeepMind's, is "test" when a path is given
       and "train" otherwise.
-    data_dir: directory of mnist/cifar files; defaults to $L2L_DATA_DIR.
+    data_dir: directory of mnist/cifar files, searched first; then
+      $L2L_DATA_DIR, then the cache (`l2l.data.datasets.search_roots`).
 
   Returns:
     `(problem, net_config, net_assignments)`.
 
   Raises:
     ValueError: for an unknown problem or mode.
+    l2l.data.datasets.DataError: for a data problem whose files are missing
+      or damaged.
+    RuntimeError: for the task family outside a graph (it makes its
+      placeholders here); build every problem under `tf.Graph().as_default()`.
   """
   if mode is None:
     mode = "train" if path is None else "test"

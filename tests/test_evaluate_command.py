@@ -254,8 +254,9 @@ def test_evaluating_on_the_training_seed_is_refused(trained_simple,
   assert done.returncode == 1
   assert done.stderr.strip().splitlines()[-1] == (
       "Error: {} was meta-trained on simple with seed 1, and evaluating with "
-      "that seed draws the instances it was trained on: evaluate with "
-      "another seed, so that the figures are on held-out instances.".format(
+      "that seed replays its training's random draws (starts, minibatches, "
+      "instances): evaluate with another seed, so that the figures are on "
+      "held-out instances.".format(
           directory))
   assert os.listdir(tmp_path) == []
 

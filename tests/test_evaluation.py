@@ -49,11 +49,11 @@ def test_a_saved_optimizer_is_not_evaluated_on_its_training_instances(
   directory, _ = trained_simple  # meta-trained on simple, seed 1
   with pytest.raises(ValueError, match=(
       r"was meta-trained on simple with seed 1, and evaluating with that "
-      r"seed draws the instances it was trained on")):
+      r"seed replays its training's random draws")):
     evaluation.evaluate("L2L", "simple", num_epochs=1, num_steps=1, seed=1,
                         path=str(directory), show_progress=False)
-  with pytest.raises(ValueError, match="draws the instances it was trained "
-                     "on"):
+  with pytest.raises(ValueError, match="replays its training's random "
+                     "draws"):
     evaluation.evaluate("L2L", "simple", num_epochs=1, num_steps=1, seed=1,
                         path=str(directory), mode="validation",
                         show_progress=False)

@@ -324,8 +324,14 @@ def test_get_config_family_and_its_options():
   assert problem.config.datasets == ("iris",)
   # The test split: 38 of iris's 150 rows.
   assert problem.sampler.num_examples == 38
-  with pytest.raises(ValueError, match="Bad family option 'nonsense'"):
+  with pytest.raises(ValueError, match="Bad family option 'nonsense'.* The "
+                     "net is chosen with net=<adaptive"):
     util.get_config("family:nonsense")
+  # A bad value of a known option gets no hint about nets.
+  with pytest.raises(ValueError) as error:
+    util.get_config("family:scale_range=abc")
+  assert str(error.value) == ("Family option scale_range must be a number, "
+                              "got 'abc'.")
   assert "family:<options>" in util.problem_names()
 
 
@@ -572,6 +578,7 @@ def test_a_built_in_name_replaced_is_the_users_with_or_without_options():
   # built-in back.
   util.register_problem("quadratic", _make_ring, replace=True)
   try:
+    assert util.problem_names().count("quadratic") == 1
     for name in ("quadratic", "quadratic:num_dims=3"):
       _, net_config, _ = util.get_config(name)
       assert net_config == {"cw": dict(networks.library_config(),

@@ -1,8 +1,11 @@
 """What the l2l commands share: quiet start-up, flag checks, error exits.
 
-Importing this module quiets TensorFlow's C++ start-up notices, which would
-bury the statistics the commands print; the commands (and bench/) import it
-before anything imports TensorFlow. It imports no TensorFlow itself, so
+Importing this module quiets most of TensorFlow's C++ start-up notices,
+which would bury the statistics the commands print; the commands (and
+bench/) import it before anything imports TensorFlow. (TensorFlow 2.21
+still prints its oneDNN notice and absl's "before InitializeLog" line on
+stderr whatever the log level; only TF_ENABLE_ONEDNN_OPTS=0 would remove
+the first, and it changes the kernels.) It imports no TensorFlow itself, so
 commands that need none (l2l-compare, the local-cluster launcher) start in
 a fraction of a second; the flags train and evaluate share, which name
 problems, are in shared_flags.py.

@@ -286,8 +286,9 @@ def check_held_out(path, problem_name, seed):
       saved["problem"] == problem_name):
     raise ValueError(
         "{} was meta-trained on {} with seed {}, and evaluating with that "
-        "seed draws the instances it was trained on: evaluate with another "
-        "seed, so that the figures are on held-out instances.".format(
+        "seed replays its training's random draws (starts, minibatches, "
+        "instances): evaluate with another seed, so that the figures are on "
+        "held-out instances.".format(
             path, problem_name, seed))
 
 

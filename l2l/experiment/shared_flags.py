@@ -22,7 +22,8 @@ def define_flags():
   if "num_particle" in FLAGS:
     return
   flags.DEFINE_string("data_dir", None, "Directory of the mnist/cifar data "
-                      "files; defaults to $" + datasets.ENV_VAR + ".")
+                      "files, searched first; then $" + datasets.ENV_VAR +
+                      ", then the cache (l2l-data's downloads).")
   flags.DEFINE_integer("num_particle", 1, "Particles per swarm (LOIS); 1 is "
                        "plain L2L.")
   flags.DEFINE_multi_string(
