@@ -409,7 +409,17 @@ class MetaOptimizer:
         a checkpoint that does not fit, an unknown objective (or one other
         than "sum" for the swarm), or a swarm on variables other than
         float32.
+      RuntimeError: when called while TensorFlow executes eagerly (its
+        default): the unroll is a graph.
     """
+    if tf.executing_eagerly():
+      # TensorFlow would fail later, deep inside, on tf.gradients.
+      raise RuntimeError(
+          "meta_loss builds a TF-1.x graph, but TensorFlow is executing "
+          "eagerly (TensorFlow 2's default). Build it inside `with "
+          "tf.Graph().as_default():`, or call "
+          "tf.compat.v1.disable_eager_execution() first, as a script "
+          "written for TensorFlow 1 would run.")
     meta_objective.check(objective)
     if model_path is not None and not isinstance(model_path,
                                                  (str, os.PathLike)):

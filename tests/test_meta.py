@@ -573,3 +573,14 @@ def test_a_problem_of_empty_variables_is_one_line(graph):
       "The problem's trainable variables hold no values (x of shape [0, 3]): "
       "there is nothing to optimise")):
     meta.MetaOptimizer().meta_loss(build, 2)
+
+
+def test_an_unroll_built_while_executing_eagerly_says_how_to_build_a_graph():
+  # A TF-1.x script ported without disable_eager_execution(): TensorFlow
+  # itself would fail deep inside, on tf.gradients.
+  assert tf.executing_eagerly()
+  with pytest.raises(RuntimeError, match=(
+      r"meta_loss builds a TF-1.x graph, but TensorFlow is executing "
+      r"eagerly .* `with tf.Graph\(\).as_default\(\):`, or call "
+      r"tf.compat.v1.disable_eager_execution\(\) first")):
+    meta.MetaOptimizer().meta_minimize(problems.simple(), 1)
