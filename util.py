@@ -344,7 +344,10 @@ def parse_problem_options(text):
     try:
       options[key] = ast.literal_eval(value)
     except (ValueError, SyntaxError):
-      options[key] = value
+      # "nan" and "inf" are numbers to whoever types them, though no
+      # Python literals: the problem's own checks then name them.
+      options[key] = (float(value) if value.lower().lstrip("+-") in
+                      ("nan", "inf", "infinity") else value)
   return options
 
 

@@ -299,14 +299,14 @@ def test_the_figures_are_printed_before_the_records_file_is_written(
 
 
 def test_a_problem_option_of_no_number_is_one_line(tmp_path):
-  # "nan" is no Python literal: the option arrives as text.
+  # "nan" is no Python literal, but a number to whoever types it.
   done = _evaluate("--problem=rastrigin:num_dims=2,random_shift=nan",
                    "--optimizer=Adam", "--records_dir=" + str(tmp_path))
   assert done.returncode == 1
   assert "Traceback" not in done.stderr
   assert done.stderr.strip().splitlines()[-1] == (
       "Error: rastrigin random_shift must be a finite number >= 0, got "
-      "'nan'.")
+      "nan.")
   assert not os.listdir(tmp_path)
 
 
