@@ -412,14 +412,6 @@ class MetaOptimizer:
       RuntimeError: when called while TensorFlow executes eagerly (its
         default): the unroll is a graph.
     """
-    if tf.executing_eagerly():
-      # TensorFlow would fail later, deep inside, on tf.gradients.
-      raise RuntimeError(
-          "meta_loss builds a TF-1.x graph, but TensorFlow is executing "
-          "eagerly (TensorFlow 2's default). Build it inside `with "
-          "tf.Graph().as_default():`, or call "
-          "tf.compat.v1.disable_eager_execution() first, as a script "
-          "written for TensorFlow 1 would run.")
     meta_objective.check(objective)
     if model_path is not None and not isinstance(model_path,
                                                  (str, os.PathLike)):
@@ -445,6 +437,14 @@ class MetaOptimizer:
         not isinstance(len_unroll, numbers.Integral) or len_unroll < 1):
       raise ValueError("len_unroll must be an integer >= 1, got {!r}.".format(
           len_unroll))
+    if tf.executing_eagerly():
+      # TensorFlow would fail later, deep inside, on tf.gradients.
+      raise RuntimeError(
+          "meta_loss builds a TF-1.x graph, but TensorFlow is executing "
+          "eagerly (TensorFlow 2's default). Build it inside `with "
+          "tf.Graph().as_default():`, or call "
+          "tf.compat.v1.disable_eager_execution() first, as a script "
+          "written for TensorFlow 1 would run.")
     x, constants = _get_variables(make_loss)
     if not x:
       raise ValueError("The problem created no trainable variables.")

@@ -457,6 +457,7 @@ def test_swarm_option_names_are_never_net_ids():
     assert name not in optimizer._config
 
 
+@pytest.mark.usefixtures("graph")
 def test_model_path_without_checkpoint_names_the_directory(tmp_path):
   with pytest.raises(ValueError, match="No checkpoint 'cw.l2l'") as error:
     meta.MetaOptimizer(**_small_lstm_config()).meta_loss(
