@@ -346,8 +346,8 @@ def parse_problem_options(text):
     except (ValueError, SyntaxError):
       # "nan" and "inf" are numbers to whoever types them, though no
       # Python literals: the problem's own checks then name them.
-      options[key] = (float(value) if value.lower().lstrip("+-") in
-                      ("nan", "inf", "infinity") else value)
+      options[key] = (float(value) if re.fullmatch(
+          r"[+-]?(nan|inf|infinity)", value.lower()) else value)
   return options
 
 

@@ -614,9 +614,11 @@ def test_parse_problem_options():
   # Lowercase, as the family's options and absl's flags take them.
   assert util.parse_problem_options("rotate=true,scale=FALSE,x=yes") == {
       "rotate": True, "scale": False, "x": "yes"}
-  special = util.parse_problem_options("a=nan,b=-inf,c=Infinity,d=info")
+  special = util.parse_problem_options(
+      "a=nan,b=-inf,c=Infinity,d=info,e=--inf")
   assert math.isnan(special.pop("a"))
-  assert special == {"b": -math.inf, "c": math.inf, "d": "info"}
+  assert special == {"b": -math.inf, "c": math.inf, "d": "info",
+                     "e": "--inf"}
   with pytest.raises(ValueError, match="given twice"):
     util.parse_problem_options("a=1,a=2")
 
