@@ -65,6 +65,15 @@ def _zero_lstm_config(name, path):
   }
 
 
+def _reading_data(config):
+  """Marks a configuration whose problem reads a dataset's split: its
+  validation instances (`get_config(..., mode="validation")`) read the
+  train split, so that settings picked on them never see the test split.
+  Other configurations draw validation instances as test ones."""
+  config.reads_data = True
+  return config
+
+
 def _simple(path, mode, data_dir):
   del mode, data_dir  # Unused.
   return problems.simple(), {_CW: _zero_lstm_config(_CW, path)}, None
@@ -131,20 +140,23 @@ def _mnist(layers, activation="sigmoid"):
     problem = problems.mnist(layers=layers, activation=activation,
                              batch_size=128, mode=mode, data_dir=data_dir)
     return problem, {_CW: get_default_net_config(_CW, path)}, None
-  return config
+  return _reading_data(config)
 
 
+@_reading_data
 def _digits(path, mode, data_dir):
   del data_dir  # Bundled with scikit-learn.
   return (problems.digits(layers=(20,), mode=mode),
           {_CW: get_library_net_config(_CW, path)}, None)
 
 
+@_reading_data
 def _cifar(path, mode, data_dir):
   return (problems.cifar10(data_dir, mode=mode),
           {_CW: get_default_net_config(_CW, path)}, None)
 
 
+@_reading_data
 def _cifar_multi(path, mode, data_dir):
   """DeepMind's CIFAR-10 split: convolution kernels on one net, the rest on
   another, both the default coordinate-wise LSTM."""
@@ -264,15 +276,15 @@ def _family(options):
     del data_dir  # Bundled with scikit-learn.
     net_config = dict(FAMILY_NETS[net](), net_path=get_net_path(_CW, path))
     return family_tasks.family(config, split=mode), {_CW: net_config}, None
-  return make
+  return _reading_data(make)
 
 
-def _held_out(build_problem):
+def _held_out(build_problem, reads_data=True):
   """A held-out task of bench/generalization.py, on the default net."""
   def make(path, mode, data_dir):
     del data_dir  # Bundled with scikit-learn.
     return build_problem(mode), {_CW: get_library_net_config(_CW, path)}, None
-  return make
+  return _reading_data(make) if reads_data else make
 
 
 # The held-out tasks of bench/generalization.py: shapes, activations, a
@@ -292,15 +304,9 @@ _CONFIGS.update({
         lambda mode: problems.logistic_regression("breast_cancer",
                                                   mode=mode)),
     "quadratic-100": _held_out(
-        lambda mode: problems.quadratic(batch_size=16, num_dims=100)),
+        lambda mode: problems.quadratic(batch_size=16, num_dims=100),
+        reads_data=False),
 })
-# Built-in problems that read a dataset's split. Their validation
-# instances (`get_config(..., mode="validation")`) read the train split:
-# settings picked on them never see the test split.
-_DATA_PROBLEMS = frozenset([
-    "digits", "mnist", "mnist-40", "mnist-2layer", "mnist-relu", "cifar",
-    "cifar-multi", "digits-40-sigmoid", "digits-20-20-sigmoid",
-    "digits-20-relu", "digits-conv", "breast_cancer-logistic", "family"])
 # The modes `get_config` takes.
 MODES = ("train", "test", "validation")
 _FAMILY_PREFIX = "family:"
@@ -701,15 +707,15 @@ def get_config(problem_name, path=None, mode=None, data_dir=None):
   if registered is not None:
     make, options = registered
     return make(path, mode, data_dir, options)
-  if mode == "validation":
-    reads_data = (problem_name in _DATA_PROBLEMS or
-                  problem_name.startswith(_FAMILY_PREFIX))
-    mode = "train" if reads_data else "test"
   if problem_name in _CONFIGS:
-    return _CONFIGS[problem_name](path, mode, data_dir)
-  if problem_name.startswith(_FAMILY_PREFIX):
-    return _family(problem_name[len(_FAMILY_PREFIX):])(path, mode, data_dir)
-  return _square_cos(_square_cos_dims(problem_name))(path, mode, data_dir)
+    config = _CONFIGS[problem_name]
+  elif problem_name.startswith(_FAMILY_PREFIX):
+    config = _family(problem_name[len(_FAMILY_PREFIX):])
+  else:
+    config = _square_cos(_square_cos_dims(problem_name))
+  if mode == "validation":
+    mode = "train" if getattr(config, "reads_data", False) else "test"
+  return config(path, mode, data_dir)
 
 
 def run_unrolls(sess, fetches, ops, num_unrolls, reset=None,

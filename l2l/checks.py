@@ -60,19 +60,21 @@ def check_number(what, value, minimum=None):
       `minimum`.
   """
   bound = "" if minimum is None else " >= {}".format(minimum)
-  if (isinstance(value, bool) or not isinstance(value, numbers.Real) or
-      not _fits_a_float(value)):
+  if not is_finite_number(value):
     raise ValueError("{} must be a finite number{}, got {!r}.".format(
         what, bound, value))
   if minimum is not None and value < minimum:
     raise ValueError("{} must be{}, got {!r}.".format(what, bound, value))
 
 
-def _fits_a_float(value):
-  """Whether `value` is a finite float: not NaN, infinite, or too large."""
+def is_finite_number(value):
+  """Whether `value` is a real number (a bool is not) that is a finite
+  float: not NaN, infinite, or an integer beyond the float range."""
+  if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    return False
   try:
     return math.isfinite(float(value))
-  except OverflowError:  # An integer beyond the float range.
+  except OverflowError:
     return False
 
 

@@ -21,6 +21,7 @@ import functools
 import hashlib
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -49,8 +50,10 @@ BUILD_TIMEOUT_SECONDS = 600
 # Beside a build: its sha256 (written after it), or why it failed.
 DIGEST_SUFFIX = ".sha256"
 FAILED_SUFFIX = ".failed"
-# The ops the library defines.
-OPS = ("l2l_lstm_stack", "l2l_lstm_stack_grad")
+# The ops the library defines, as a graph's op types name them, and as the
+# loaded module names its functions (TensorFlow's snake case of the type).
+OP_TYPES = ("L2lLstmStack", "L2lLstmStackGrad")
+OPS = tuple(re.sub(r"(?<!^)(?=[A-Z])", "_", op).lower() for op in OP_TYPES)
 
 
 class BuildError(RuntimeError):
@@ -212,6 +215,11 @@ def ensure_built(target, rebuild=False):
                  "TensorFlow version and CPU).", target)
     build(target)
     return True
+
+
+def runs_in(graph):
+  """Whether `graph` steps an LSTM stack with the native kernel's ops."""
+  return any(op.type in OP_TYPES for op in graph.get_operations())
 
 
 def _load_ops(target):

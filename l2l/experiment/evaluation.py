@@ -15,6 +15,7 @@ import tensorflow as tf
 from l2l.baselines import pso
 from l2l.checkpoint import manifest
 from l2l.core import interception
+from l2l.core import native
 from l2l.core import particles
 from l2l.experiment import progress
 from l2l.experiment import scores
@@ -68,9 +69,6 @@ lstm_step: how the learned optimizer's LSTM steps ran, which shapes the
   seconds: "native kernel" (`l2l.core.native`), "TensorFlow ops", or None
   when no LSTM ran (a baseline, PSO) or for an `Evaluation` made by hand.
 """
-
-# The native kernel's op types (l2l/core/native.py), as a graph names them.
-_NATIVE_OP_TYPES = ("L2lLstmStack", "L2lLstmStackGrad")
 
 
 def scored_losses(result):
@@ -473,7 +471,7 @@ def _lstm_step(graph, optimizer):
   """How `graph`'s LSTM steps run (`Evaluation.lstm_step`)."""
   if optimizer != "L2L":
     return None
-  if any(op.type in _NATIVE_OP_TYPES for op in graph.get_operations()):
+  if native.runs_in(graph):
     return "native kernel"
   return "TensorFlow ops"
 

@@ -21,7 +21,6 @@ names them so the resumed run can say it continues with fresh draws.
 
 import dataclasses
 import json
-import math
 import os
 
 import numpy as np
@@ -210,9 +209,7 @@ def _info_problem(info):
       return "its {} is {}, expected a count (an integer >= 0)".format(
           name, json.dumps(info.get(name))[:40])
   best = info.get("best_evaluation")
-  if best is not None and (isinstance(best, bool) or
-                           not isinstance(best, (int, float)) or
-                           not math.isfinite(best)):
+  if best is not None and not checks.is_finite_number(best):
     return ("its best_evaluation is {}, expected a finite number or "
             "null".format(json.dumps(best)[:40]))
   if not isinstance(info.get("settings", {}), dict):
