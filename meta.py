@@ -271,7 +271,8 @@ class MetaOptimizer:
                   l2l_file.checkpoint_path(path, key))
       result[filename or key] = networks.save(module, sess, filename)
     if path is not None:
-      manifest.write(path, saved_manifest)
+      # Last, with the files' digests: a save cut short before it is found.
+      manifest.write(path, saved_manifest, [f for f in result if f])
     return result
 
   def manifest(self, problem=None, training=None):

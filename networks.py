@@ -195,6 +195,17 @@ class Network(snt.Module):
     """Returns `{module: {variable: tf.Variable}}` in the .l2l layout."""
     return {}
 
+  def example_shape(self):
+    """The shape of a small variable the net can update.
+
+    Connecting the net to a gradient of this shape creates its variables,
+    which is when a checkpoint's shapes are checked against them.
+
+    Returns:
+      A list of ints.
+    """
+    return [1]
+
   # Whether the net can step all the variables it drives in one call
   # (`joint_call`, on one state over all their coordinates, `join_states`):
   # an unroll then runs one set of ops per step instead of one per variable.
@@ -413,6 +424,9 @@ class StandardDeepLSTM(Network):
   def _reshape_inputs(self, inputs):
     return inputs
 
+  def example_shape(self):
+    return [1, self._output_size]
+
   def checkpoint_variables(self):
     values = {core.name: {"w_gates": core.w_gates, "b_gates": core.b_gates}
               for core in self._cores}
@@ -489,6 +503,9 @@ class KernelDeepLSTM(StandardDeepLSTM):
     channels_first = list(range(rank - 2, rank)) + list(range(rank - 2))
     transposed = tf.transpose(inputs, channels_first)
     return tf.reshape(transposed, [-1] + list(self._kernel_shape))
+
+  def example_shape(self):
+    return list(self._kernel_shape) + [1, 1]
 
   def __call__(self, inputs, prev_state):
     output, next_state = super().__call__(self._reshape_inputs(inputs),

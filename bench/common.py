@@ -61,6 +61,26 @@ def rank_key(mean):
   return mean if math.isfinite(mean) else math.inf
 
 
+def spread(losses):
+  """Losses of runs over seeds: `(median, lowest, highest, mean)`.
+
+  A diverged run (NaN or infinite) counts as infinite, the worst, so the
+  median and the range still order the runs (NaN would make them
+  meaningless) and the mean is infinite.
+
+  Args:
+    losses: one final loss per run, at least one.
+
+  Returns:
+    Four floats.
+  """
+  ranked = sorted(rank_key(float(loss)) for loss in losses)
+  middle = len(ranked) // 2
+  median = (ranked[middle] if len(ranked) % 2 else
+            (ranked[middle - 1] + ranked[middle]) / 2)
+  return median, ranked[0], ranked[-1], math.fsum(ranked) / len(ranked)
+
+
 def beats(first, second):
   """True if mean final loss `first` is lower than `second`, a diverged one
   (NaN or infinite) counting as the highest: it beats nothing."""

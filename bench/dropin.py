@@ -8,10 +8,13 @@ runs 1,000 steps of 128 examples, and the figures are read after 100 steps
 (the meta-training horizon) and after 1,000. Next to it: Adam at lr 0.001
 and Adam at the best learning rate of `evaluation.LEARNING_RATE_GRID`, chosen
 per model and horizon by the final training loss on tuning runs (another
-initialisation and batch order than the reported runs). Prints one `BENCH
-dropin` line per figure and a markdown table.
+initialisation and batch order than the reported runs). Every optimizer
+runs once per seed of `--seeds`; a run's losses are heavy-tailed across
+seeds (one initialisation can blow up where four converge), so each figure
+is the median over the seeds, with the lowest and highest run and the mean
+beside it. Prints one `BENCH dropin` line per figure and a markdown table.
 
-    python bench/dropin.py                       # about 8 min on 2 cores
+    python bench/dropin.py                       # about 12 min on 2 cores
     python bench/dropin.py --path=./digits      # skip meta-training
     python bench/dropin.py --output=/tmp/dropin.md
 """
@@ -46,9 +49,9 @@ flags.DEFINE_string("path", None, "A saved optimizer to use instead of "
                     "meta-training one on digits.")
 flags.DEFINE_integer("train_epochs", 200, "Meta-training epochs on digits.")
 flags.DEFINE_integer("train_seed", 1, "Graph-level seed of meta-training.")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the reported runs "
-                  "(initialisation and batch order); figures are their "
-                  "means.")
+flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Seeds of the "
+                  "reported runs (initialisation and batch order); figures "
+                  "are their medians, with their range and mean.")
 flags.DEFINE_integer("tune_seed", 100003, "Seed of the tuning runs.")
 flags.DEFINE_string("output", None, "Also write the markdown table here.")
 
@@ -88,6 +91,13 @@ MODELS = collections.OrderedDict([
 
 Figures = collections.namedtuple("Figures", "train_loss, test_accuracy, "
                                  "step_ms")
+
+# One optimizer's figures over the seeds: the training loss's median, lowest,
+# highest and mean (inf where a run diverged), the test accuracy's median
+# and the step time's median.
+Summary = collections.namedtuple(
+    "Summary", "train_loss, lowest_loss, highest_loss, mean_loss, "
+    "test_accuracy, step_ms")
 
 
 class _Recorder(keras.callbacks.Callback):
@@ -137,11 +147,20 @@ def _fit(build_model, optimizer, data, seed):
           for steps in HORIZONS}
 
 
-def _mean_fit(build_model, make_optimizer, data, seeds):
-  """`_fit` over several seeds; the figures' means (nan if any diverged)."""
+def _fit_seeds(build_model, make_optimizer, data, seeds):
+  """`_fit` once per seed: {steps: the runs' `Summary`}.
+
+  A diverged run's loss counts as inf (`common.spread`).
+  """
   runs = [_fit(build_model, make_optimizer(), data, seed) for seed in seeds]
-  return {steps: Figures(*np.mean([run[steps] for run in runs], axis=0))
-          for steps in HORIZONS}
+  summaries = {}
+  for steps in HORIZONS:
+    figures = [run[steps] for run in runs]
+    summaries[steps] = Summary(
+        *common.spread([f.train_loss for f in figures]),
+        float(np.median([f.test_accuracy for f in figures])),
+        float(np.median([f.step_ms for f in figures])))
+  return summaries
 
 
 def _tuned_learning_rates(build_model, data):
@@ -165,19 +184,19 @@ def _tuned_learning_rates(build_model, data):
 
 def _meta_train(directory):
   start = timeit.default_timer()
-  loss = training.train("digits", save_path=directory,
-                        num_epochs=FLAGS.train_epochs,
-                        log_period=FLAGS.train_epochs,
-                        evaluation_period=FLAGS.train_epochs,
-                        num_steps=common.TRAIN_STEPS,
-                        unroll_length=common.UNROLL_LENGTH,
-                        learning_rate=common.META_LEARNING_RATE,
-                        seed=FLAGS.train_seed, show_progress=False)
+  result = training.train("digits", save_path=directory,
+                          num_epochs=FLAGS.train_epochs,
+                          log_period=FLAGS.train_epochs,
+                          evaluation_period=FLAGS.train_epochs,
+                          num_steps=common.TRAIN_STEPS,
+                          unroll_length=common.UNROLL_LENGTH,
+                          learning_rate=common.META_LEARNING_RATE,
+                          seed=FLAGS.train_seed, show_progress=False)
   common.print_bench_line("dropin", collections.OrderedDict([
       ("stage", "meta_train"), ("problem", "digits"),
       ("epochs", FLAGS.train_epochs),
       ("seconds", timeit.default_timer() - start),
-      ("final_loss", loss)]))
+      ("train_mean_final", result.best_evaluation)]))
 
 
 def _benchmark(path, data):
@@ -187,10 +206,10 @@ def _benchmark(path, data):
   for model_name, build_model in MODELS.items():
     start = timeit.default_timer()
     best = _tuned_learning_rates(build_model, data)
-    results = [("L2L", None, _mean_fit(
+    results = [("L2L", None, _fit_seeds(
         build_model, lambda: l2l.keras_optimizer(path), data, seeds))]
     for learning_rate in sorted({ADAM_DEFAULT_LR} | set(best.values())):
-      results.append(("Adam", learning_rate, _mean_fit(
+      results.append(("Adam", learning_rate, _fit_seeds(
           build_model,
           lambda lr=learning_rate: keras.optimizers.Adam(lr), data, seeds)))
     for steps in HORIZONS:
@@ -207,11 +226,17 @@ def _benchmark(path, data):
             ("model", model_name.replace(" ", "_")),
             ("optimizer", optimizer), ("lr", learning_rate or "-"),
             ("tuned", optimizer == "Adam" and learning_rate == best[steps]),
-            ("steps", steps), ("train_loss", values.train_loss),
+            ("steps", steps), ("seeds", len(seeds)),
+            ("train_loss", values.train_loss),
+            ("lowest_loss", values.lowest_loss),
+            ("highest_loss", values.highest_loss),
+            ("mean_loss", values.mean_loss),
             ("test_accuracy", values.test_accuracy),
             ("step_ms", values.step_ms)]))
         rows.append([model_name, steps, label, values.train_loss,
-                     values.test_accuracy, values.step_ms])
+                     "{:.4g}-{:.4g}".format(values.lowest_loss,
+                                            values.highest_loss),
+                     values.mean_loss, values.test_accuracy, values.step_ms])
     logging.info("%s took %.0f s", model_name, timeit.default_timer() - start)
   return rows
 
@@ -234,7 +259,8 @@ def main(argv):
   common.print_bench_line("dropin", collections.OrderedDict([
       ("stage", "total"), ("seconds", timeit.default_timer() - start)]))
   table = common.markdown_table(
-      ["model", "steps", "optimizer", "train loss", "test accuracy",
+      ["model", "steps", "optimizer", "train loss (median)",
+       "train loss (range)", "train loss (mean)", "test accuracy (median)",
        "ms/step"], rows)
   print(table)
   if FLAGS.output:

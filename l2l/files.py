@@ -16,6 +16,7 @@ Keras `mnist.npz`) are read back by `read_npz` alone, never with pickles.
 """
 
 import contextlib
+import hashlib
 import math
 import os
 import re
@@ -67,6 +68,19 @@ def cpuinfo_field(name):
   except OSError:
     pass
   return None
+
+
+def sha256_of(path):
+  """The sha256 of the file at `path`, in hex.
+
+  Raises:
+    OSError: if it cannot be read.
+  """
+  digest = hashlib.sha256()
+  with open(path, "rb") as stream:
+    for block in iter(lambda: stream.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
 
 
 def new_file_mode():
@@ -350,6 +364,26 @@ def _lock_owner_text(stream):
   stream.seek(0)
   text = " ".join(stream.read(4096).split())
   return text or "a process that has not yet written its details"
+
+
+def remove_if_only(directory, name):
+  """Removes `directory` and its file `name` if that file is all it holds.
+
+  For a directory a command created, then refused to use: nothing in it is
+  the user's. Call it while still holding a lock that is that file, so no
+  other process takes the directory meanwhile. Errors are ignored: at
+  worst an empty directory stays.
+
+  Args:
+    directory: the directory.
+    name: the one file it may hold.
+  """
+  try:
+    if os.listdir(directory) == [name]:
+      os.remove(os.path.join(directory, name))
+      os.rmdir(directory)
+  except OSError:
+    pass
 
 
 @contextlib.contextmanager

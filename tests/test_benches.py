@@ -35,6 +35,14 @@ def test_a_diverged_figure_ranks_last_beats_nothing_and_ties_nothing(
   assert common.tied(0.5, 0.5) and not common.beats(0.5, 0.5)
 
 
+def test_runs_over_seeds_spread_as_median_range_and_mean_diverged_worst():
+  common = _bench_common()
+  assert common.spread([0.3, math.nan, 0.1, 0.2, 5.0]) == (
+      0.3, 0.1, math.inf, math.inf)
+  assert common.spread([4.0, 1.0, 2.0, 3.0]) == (2.5, 1.0, 4.0, 2.5)
+  assert common.spread([0.5]) == (0.5, 0.5, 0.5, 0.5)
+
+
 @pytest.mark.parametrize("script, flag, message", [
     ("swarm.py", "--budget=0", "Error: --budget=0 is invalid: expected an "
                                "integer >= 100."),

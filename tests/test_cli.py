@@ -1,6 +1,7 @@
 """Tests for cli.py: one-line user errors, flag checks, help, start-up."""
 
 import os
+import signal
 import subprocess
 import sys
 import types
@@ -147,3 +148,16 @@ def test_commands_that_need_no_tensorflow_start_without_it():
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
   assert done.returncode == 0, done.stderr
   assert done.stdout.strip() == "[]"
+
+
+def test_sigterm_interrupts_as_ctrl_c_naming_itself():
+  previous = signal.getsignal(signal.SIGTERM)
+  try:
+    cli.interrupt_on_sigterm()
+    with pytest.raises(KeyboardInterrupt) as interrupt:
+      os.kill(os.getpid(), signal.SIGTERM)
+      signal.sigtimedwait([], 5)  # The handler runs before this returns.
+    assert cli.interrupted_by(interrupt.value) == "SIGTERM"
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+  assert cli.interrupted_by(KeyboardInterrupt()) == "SIGINT"

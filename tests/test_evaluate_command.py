@@ -38,8 +38,9 @@ def test_evaluate_command_line(ref, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_during_an_evaluation_is_one_line_and_writes_nothing(
-    tmp_path):
+    tmp_path, signum):
   command = [sys.executable, "evaluate.py", "--problem=simple",
              "--optimizer=Adam", "--num_epochs=500", "--num_steps=100",
              "--records_dir=" + str(tmp_path)]
@@ -50,13 +51,13 @@ def test_ctrl_c_during_an_evaluation_is_one_line_and_writes_nothing(
       command, cwd=ROOT, stdout=commands.PIPE, stderr=commands.PIPE,
       text=True)
   # The first progress line says the evaluation is under way.
-  interrupt_after(process, "Adam on simple:", signal.SIGINT)
+  interrupt_after(process, "Adam on simple:", signum)
   stdout, stderr = process.communicate(timeout=120)
-  assert process.returncode == 128 + signal.SIGINT, stderr
+  assert process.returncode == 128 + signum, stderr
   assert "Traceback" not in stderr
   assert stderr.strip().splitlines()[-1] == (
-      "Interrupted (SIGINT): the evaluation stopped; a records file is only "
-      "written when it ends.")
+      "Interrupted ({}): the evaluation stopped; a records file is only "
+      "written when it ends.".format(signal.Signals(signum).name))
   assert not stdout
   assert os.listdir(tmp_path) == []
 

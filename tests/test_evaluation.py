@@ -70,6 +70,23 @@ def test_a_saved_optimizer_is_not_evaluated_on_its_training_instances(
   evaluation.check_held_out(str(tmp_path), "simple", 1)
 
 
+def test_another_name_of_the_training_problem_is_refused_too(fresh_session,
+                                                            tmp_path):
+  # quadratic and quadratic-las differ in their nets only: at the training
+  # seed they draw the same instances and starts.
+  with fresh_session() as sess:
+    optimizer = meta.MetaOptimizer(cw={"net": "Sgd"})
+    optimizer.meta_loss(problems.simple(), 1)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    optimizer.save(sess, tmp_path, problem="quadratic", training={"seed": 3})
+  with pytest.raises(ValueError, match=(
+      r"was meta-trained on quadratic \(which draws what quadratic-las "
+      r"draws\) with seed 3, and evaluating with that seed replays")):
+    evaluation.check_held_out(str(tmp_path), "quadratic-las", 3)
+  evaluation.check_held_out(str(tmp_path), "quadratic-las", 4)
+  evaluation.check_held_out(str(tmp_path), "rastrigin:num_dims=10", 3)
+
+
 def test_evaluation_keeps_fixed_what_training_left_out(tmp_path):
   # Trained driving x_0 only: evaluated on the same problem, x_1 stays at
   # 1, so the loss after one SGD step (x_0 to 0) is 1, not 0.

@@ -156,10 +156,47 @@ def test_a_learning_rate_callback_is_refused_not_ignored(saved_path):
   optimizer = l2l.keras_optimizer(saved_path)
   model.compile(optimizer=optimizer, loss="mse")
   assert float(optimizer.learning_rate) == 0.0
-  with pytest.raises(ValueError, match="no learning rate to set.*"
-                     "LearningRateScheduler"):
+  with pytest.raises(ValueError, match="no learning rate to schedule "
+                     r"\(setting it to 1e-09\).*LearningRateScheduler"):
     model.fit(inputs, inputs[:, :2], epochs=1, verbose=0, callbacks=[
         keras.callbacks.LearningRateScheduler(lambda epoch, rate: 1e-9)])
+
+
+@pytest.mark.parametrize("saved_path", ["default"], indirect=True)
+def test_reduce_lr_on_plateau_is_refused_not_ignored(saved_path):
+  # It lowers only a rate above its min_lr (0), so it would never set ours.
+  rng = np.random.RandomState(0)
+  inputs = rng.normal(size=(16, 4)).astype(np.float32)
+  model = _model(1)
+  model.compile(optimizer=l2l.keras_optimizer(saved_path), loss="mse")
+  history = model.fit(inputs, inputs[:, :2], epochs=2, verbose=0)
+  assert len(history.history["loss"]) == 2  # Other readers see 0.
+  with pytest.raises(ValueError, match=r"no learning rate to schedule "
+                     r"\(ReduceLROnPlateau\)"):
+    model.fit(inputs, inputs[:, :2], epochs=3, verbose=0, callbacks=[
+        keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=0,
+                                          min_delta=10.0)])
+
+
+@pytest.mark.parametrize("saved_path", ["default"], indirect=True)
+def test_a_positional_learning_rate_is_refused_naming_it(saved_path):
+  # keras.optimizers.Adam(0.01) style: the number lands in `name`.
+  with pytest.raises(ValueError, match="name must be a string, got 0.01; a "
+                     "learned optimizer takes no learning rate"):
+    l2l.keras_optimizer(saved_path, 0.01)
+  rule = l2l.keras_optimizer(saved_path).update_rule
+  with pytest.raises(ValueError, match="name must be a string, got 0.01"):
+    keras_optimizer.KerasLearnedOptimizer(rule, 0.01)
+
+
+@pytest.mark.parametrize("saved_path", ["default"], indirect=True)
+def test_a_variable_not_floating_point_is_refused_naming_it(saved_path):
+  optimizer = l2l.keras_optimizer(saved_path)
+  counts = keras.Variable(np.ones(2, np.int32), name="counts")
+  with pytest.raises(ValueError, match=r"cannot update counts \(int32\): it "
+                     "steps floating-point variables only"):
+    optimizer.apply_gradients([(tf.ones(2, tf.int32), counts)])
+  np.testing.assert_array_equal(counts.numpy(), [1, 1])
 
 
 def test_a_saved_model_reloads_with_the_optimizer_and_its_state(
@@ -198,6 +235,10 @@ def test_a_malformed_rule_config_names_itself():
   with pytest.raises(ValueError, match="update rule config: 'assignment' is missing"):
     keras_optimizer.KerasLearnedOptimizer.from_config(
         {"name": "x", "update_rule": {"nets": {}}})
+  # keras.optimizers.get("l2l>KerasLearnedOptimizer") gives no rule at all.
+  with pytest.raises(ValueError, match="config has no update_rule: make it "
+                     r"with l2l.keras_optimizer\(directory\)"):
+    keras_optimizer.KerasLearnedOptimizer.from_config({"name": "x"})
 
 
 def test_plain_tf_variables_step_as_keras_variables(saved_path):
@@ -215,13 +256,18 @@ def test_plain_tf_variables_step_as_keras_variables(saved_path):
   np.testing.assert_array_equal(values[tf.Variable], values[keras.Variable])
 
 
-def test_a_variable_training_left_out_stays_fixed(tmp_path):
+def test_a_variable_training_left_out_stays_fixed(tmp_path, caplog):
   save_x0_only_sgd(tmp_path)
   x_0, x_1 = tf.Variable(1.0, name="x_0"), tf.Variable(1.0, name="x_1")
   optimizer = l2l.keras_optimizer(tmp_path)
   optimizer.apply_gradients([(tf.constant(2.0), x_0), (tf.constant(2.0), x_1)])
   np.testing.assert_allclose([x_0.numpy(), x_1.numpy()], [0.0, 1.0],
                              rtol=1e-6)
+  # Said once, when the optimizer is built, naming the variable.
+  fixed = [r.getMessage() for r in caplog.records if "fixed" in r.getMessage()]
+  assert len(fixed) == 1 and fixed[0].endswith(
+      "keeps 1 variable(s) fixed, as its meta-training left variables of "
+      "these names out of every net: x_1."), fixed
 
 
 def test_a_refused_variable_leaves_the_optimizer_unbuilt(tmp_path):

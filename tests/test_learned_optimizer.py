@@ -255,12 +255,25 @@ def _one_step_on_x0_x1(fresh_session, learned):
     return sess.run([x_0, x_1])
 
 
-def test_a_variable_training_left_out_stays_fixed(fresh_session, tmp_path):
-  # As in training: x_1 belonged to no net, so the drop-in leaves it.
+def test_a_variable_training_left_out_stays_fixed(fresh_session, tmp_path,
+                                                 caplog):
+  # As in training: x_1 belonged to no net, so the drop-in leaves it, and
+  # says so.
   save_x0_only_sgd(tmp_path)
   learned = l2l.LearnedOptimizer.from_path(tmp_path)
   np.testing.assert_allclose(_one_step_on_x0_x1(fresh_session, learned),
                              [0.0, 1.0], rtol=1e-6)
+  assert any(r.getMessage().endswith("out of every net: x_1.")
+             for r in caplog.records)
+
+
+def test_a_variable_not_floating_point_is_refused_naming_it(fresh_session,
+                                                            saved_default):
+  with fresh_session():
+    counts = tf.compat.v1.get_variable("counts", initializer=[1, 2])
+    with pytest.raises(ValueError, match=r"cannot update counts \(int32\)"):
+      l2l.LearnedOptimizer.from_path(saved_default).apply_gradients(
+          [(tf.ones(2, tf.int32), counts)])
 
 
 def test_a_variable_constraint_applies_after_the_step(fresh_session,

@@ -1,5 +1,6 @@
 """Tests of l2l/checkpoint/manifest.py: the saved optimizer's manifest."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -133,6 +134,51 @@ def test_directory_without_manifest_reads_as_none(tmp_path):
   assert manifest.read(tmp_path) is None
 
 
+def _save_swarm(fresh_session, path, seed):
+  """Saves a 2-particle swarm (two files: cw.l2l, attention.l2l)."""
+  with fresh_session(seed=seed) as sess:
+    optimizer = meta.MetaOptimizer(num_particles=2, use_entropy=False)
+    optimizer.meta_loss(problems.quadratic(batch_size=2, num_dims=2), 1)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    optimizer.save(sess, path)
+
+
+def test_a_save_cut_short_between_its_files_is_refused(fresh_session,
+                                                       tmp_path):
+  # A kill or a full disk between two files leaves one file of the new
+  # save beside the old save's others and its manifest.
+  old, new = tmp_path / "old", tmp_path / "new"
+  _save_swarm(fresh_session, old, seed=1)
+  _save_swarm(fresh_session, new, seed=2)
+  digests = manifest.read(old)["file_digests"]
+  assert sorted(digests) == ["attention.l2l", "cw.l2l"]
+  assert digests["cw.l2l"] == hashlib.sha256(
+      (old / "cw.l2l").read_bytes()).hexdigest()
+  (old / "cw.l2l").write_bytes((new / "cw.l2l").read_bytes())
+  with pytest.raises(manifest.ManifestError, match=(
+      r"manifest.json: cw.l2l is missing or not the file this manifest was "
+      r"saved with: the save was cut short .* Resume the run that wrote it "
+      r"\(train.py --resume\) or save again")):
+    manifest.read(old)
+  # A run resuming there reads it as it is: its next save rewrites all.
+  assert manifest.read(old, whole=False)["nets"]
+  (old / "attention.l2l").unlink()
+  with pytest.raises(manifest.ManifestError, match="attention.l2l is missing"):
+    manifest.read(old)
+
+
+def test_a_run_stopped_before_its_first_save_is_named(tmp_path):
+  # Its net file may be there, but no manifest yet: not DeepMind's files.
+  (tmp_path / manifest.TRAINING_STATE_DIRECTORY).mkdir()
+  (tmp_path / "cw.l2l").write_bytes(b"half")
+  with pytest.raises(manifest.ManifestError, match=(
+      r"holds a train.py run's training_state/ but no manifest.json: the run "
+      r"stopped before it first saved a whole optimizer. Resume it \(train.py "
+      r"--save_path=.* --resume\)")):
+    manifest.read(str(tmp_path))
+  assert manifest.read(str(tmp_path), whole=False) is None
+
+
 @pytest.mark.parametrize("text, message", [
     ("{not json", "not a JSON manifest"),
     ("[]", "expected a JSON object"),
@@ -169,6 +215,10 @@ def test_directory_without_manifest_reads_as_none(tmp_path):
      '[{"net": "cw", "match": "everything"}], "swarm": {"bogus": 1}, '
      '"library_version": "0"}',
      "'swarm' has options this library does not know: bogus."),
+    ('{"format_version": 1, "nets": {"cw": {"net": "Sgd"}}, "assignment": '
+     '[{"net": "cw", "match": "everything"}], "swarm": {}, '
+     '"library_version": "0", "file_digests": {"../cw.l2l": "0"}}',
+     "'file_digests' must map file names to sha256 digests."),
 ])
 def test_bad_manifests_are_refused_naming_the_file(tmp_path, text, message):
   (tmp_path / manifest.FILENAME).write_text(text)

@@ -126,6 +126,23 @@ def test_a_killed_build_leaves_nothing_the_next_build_keeps(fake_compiler,
       "lstm_stack_kernel.so.sha256"]
 
 
+@pytest.mark.parametrize("death", [
+    "os.kill(os.getpid(), 9)",
+    # How g++ reports its compiler proper killed (by the OOM killer).
+    "sys.exit('c++: fatal error: Killed signal terminated program cc1plus')",
+], ids=["killed", "compiler_proper_killed"])
+def test_a_compiler_killed_from_outside_leaves_no_record(fake_compiler,
+                                                         monkeypatch,
+                                                         tmp_path, death):
+  script = tmp_path / "dying_cxx.py"
+  script.write_text("import os, sys\n" + death + "\n")
+  monkeypatch.setenv("CXX", "{} {}".format(sys.executable, script))
+  target = native.library_path()
+  with pytest.raises(native.BuildError):
+    native.ensure_built(target)
+  assert not os.path.exists(target + ".failed")
+
+
 def test_a_compiler_that_cannot_start_leaves_no_record(monkeypatch,
                                                        tmp_path):
   monkeypatch.setenv(files.CACHE_ENV_VAR, str(tmp_path))

@@ -276,6 +276,17 @@ def test_training_state_cadence_and_refusals(tmp_path, monkeypatch):
                      match="No training state"):
     training.train("simple", save_path=str(tmp_path / "new"), resume=True,
                    **RESUME_ARGS)
+  # A refused run leaves no directory it made; one it did not make stays.
+  assert not os.path.exists(tmp_path / "new")
+  with pytest.raises(ValueError, match="num_dims"):
+    training.train("rastrigin:num_dims=0", save_path=str(tmp_path / "new"),
+                   **RESUME_ARGS)
+  assert not os.path.exists(tmp_path / "new")
+  (tmp_path / "mine").mkdir()
+  with pytest.raises(training_state.TrainingStateError):
+    training.train("simple", save_path=str(tmp_path / "mine"), resume=True,
+                   **RESUME_ARGS)
+  assert os.listdir(tmp_path / "mine") == [training_state.LOCK_NAME]
 
 
 def test_a_second_writer_is_refused_naming_the_first(tmp_path):
@@ -292,7 +303,7 @@ def test_a_second_writer_is_refused_naming_the_first(tmp_path):
 
 
 def test_interrupted_then_resumed_run_follows_the_uninterrupted_one(
-    tmp_path, monkeypatch):
+    tmp_path, monkeypatch, caplog):
   # square_cos_2 draws random instances: the resumed run must replay them.
   whole = training.train("square_cos_2", save_path=str(tmp_path / "whole"),
                          **RESUME_ARGS)
@@ -309,8 +320,11 @@ def test_interrupted_then_resumed_run_follows_the_uninterrupted_one(
   monkeypatch.setattr(training.util, "run_epoch", interrupted_run_epoch)
   part = str(tmp_path / "part")
   stopped = training.train("square_cos_2", save_path=part, **RESUME_ARGS)
-  # The epoch under way finished and its state was kept.
+  # The epoch under way finished and its state was kept; the signal was
+  # acknowledged when it came.
   assert stopped.interrupted == "SIGINT" and stopped.epochs == 5
+  assert ("SIGINT received: stopping after the epoch under way (a second "
+          "signal stops at once).") in caplog.messages
   assert training_state.read(part)[1]["epoch"] == 5
   monkeypatch.setattr(training.util, "run_epoch", real_run_epoch)
   resumed = training.train("square_cos_2", save_path=part, resume=True,
@@ -319,6 +333,30 @@ def test_interrupted_then_resumed_run_follows_the_uninterrupted_one(
   assert resumed.best_evaluation == pytest.approx(whole.best_evaluation,
                                                   rel=1e-6)
   _assert_same_saved_state(tmp_path / "whole", part)
+
+
+@pytest.mark.parametrize("flag, value", [("evaluation_epochs", 3),
+                                         ("evaluation_period", 2)])
+def test_a_resume_with_other_evaluations_is_refused(tmp_path, flag, value):
+  # Evaluations draw instances from training's stream: other ones would
+  # move every later training draw.
+  path = str(tmp_path)
+  training.train("square_cos_2", save_path=path,
+                 **dict(RESUME_ARGS, num_epochs=2))
+  with pytest.raises(training_state.TrainingStateError,
+                     match="state.npz was written with --{}={}, but this run "
+                     "has --{}={}; resume with the same settings".format(
+                         flag, RESUME_ARGS[flag], flag, value)):
+    training.train("square_cos_2", save_path=path, resume=True,
+                   **dict(RESUME_ARGS, **{flag: value}))
+  # A state written before they were recorded resumes with any.
+  values, info = training_state.read(path)
+  settings = {k: v for k, v in info["settings"].items()
+              if not k.startswith("evaluation_")}
+  training_state.write(path, values, dict(info, settings=settings))
+  resumed = training.train("square_cos_2", save_path=path, resume=True,
+                           **dict(RESUME_ARGS, num_epochs=3, **{flag: value}))
+  assert resumed.epochs == 3
 
 
 def test_resuming_a_finished_run_says_nothing_is_left(tmp_path, caplog):

@@ -117,7 +117,11 @@ def test_a_rule_keeps_the_weights_it_was_made_with(tmp_path):
     (lambda path: path.write_bytes(b"not a pickle"), "cw.l2l"),
     # A net of another size: one hidden layer of 5.
     (lambda path: path.write_bytes(_other_net_bytes(path)), "cw.l2l"),
-], ids=["garbage", "another_net"])
+    # The same names, other shapes: found when the net's variables are
+    # made, which the rule does at once.
+    (lambda path: path.write_bytes(_other_net_bytes(path, layers=(10, 10))),
+     r"lstm_1/w_gates.*shape \[11, 40\].*needs shape \[22, 80\]"),
+], ids=["garbage", "another_net", "other_shapes"])
 def test_a_bad_file_is_refused_when_the_rule_is_made(tmp_path, damage,
                                                      message):
   _save_default_net(tmp_path, seed=3)
@@ -126,16 +130,44 @@ def test_a_bad_file_is_refused_when_the_rule_is_made(tmp_path, damage,
     update_rule.UpdateRule.from_path(str(tmp_path))
 
 
-def _other_net_bytes(path):
+def _other_net_bytes(path, net="CoordinateWiseDeepLSTM", **options):
+  """The bytes of a `net` file, by default one hidden layer of 5."""
+  options.setdefault("layers", (5,))
+  other = path.parent / "other.l2l"
+  _save_net(other, net, options)
+  return other.read_bytes()
+
+
+def _save_net(path, net, options):
+  """Saves a `net` with `options` and random weights into `path`."""
   with tf.Graph().as_default():
-    net = networks.factory("CoordinateWiseDeepLSTM", {"layers": (5,)})
-    net(tf.zeros([3]), net.initial_state_for_inputs(tf.zeros([3]),
-                                                    dtype=tf.float32))
+    made = networks.factory(net, options)
+    inputs = tf.zeros(made.example_shape())
+    made(inputs, made.initial_state_for_inputs(inputs, dtype=tf.float32))
     with tf.compat.v1.Session() as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
-      other = path.parent / "other.l2l"
-      networks.save(net, sess, str(other))
-  return other.read_bytes()
+      networks.save(made, sess, str(path))
+
+
+def test_a_kernel_net_file_is_checked_when_the_rule_is_made(tmp_path):
+  # The rule builds each net on a variable it can update: for a kernel net,
+  # a kernel of its shape.
+  kernel = {"kernel_shape": [3, 3], "layers": (4,)}
+  _save_net(tmp_path / "k.l2l", "KernelDeepLSTM", kernel)
+  rule = [{"net": "k", "match": "everything"}]
+  made = update_rule.UpdateRule(
+      {"k": {"net": "KernelDeepLSTM", "net_options": kernel,
+             "net_path": str(tmp_path / "k.l2l")}}, rule)
+  with tf.Graph().as_default():
+    net = made.make_nets()["k"]
+    state = update_rule.initial_state(net, tf.zeros([3, 3, 2, 5]))
+    assert [h.shape.as_list() for h, _ in state] == [[10, 4]]
+  with pytest.raises(ValueError, match=r"lstm_1/w_gates.*shape \[13, 16\] but "
+                     r"this network needs shape \[15, 24\]"):
+    update_rule.UpdateRule(
+        {"k": {"net": "KernelDeepLSTM",
+               "net_options": dict(kernel, layers=(6,)),
+               "net_path": str(tmp_path / "k.l2l")}}, rule)
 
 
 def test_a_name_rule_reads_keras_variables_by_their_path(tmp_path):
@@ -161,6 +193,9 @@ def test_lois_released_swarm_model_is_refused_not_read_as_one_point(tmp_path):
   with pytest.raises(ValueError, match=r"\(LOIS's released model\) is a LOIS "
                      "swarm optimizer"):
     update_rule.UpdateRule.from_path(tmp_path)
+  # Without the record it is read as the default net, which its LSTM (one
+  # input feature, not LogAndSign's two) does not fit.
   (tmp_path / "loss_record.pickle").unlink()
-  rule = update_rule.UpdateRule.from_path(tmp_path)  # Then a plain cw.l2l.
-  assert list(rule.net_configs) == ["cw"]
+  with pytest.raises(ValueError, match=r"lstm_1/w_gates in .*cw.l2l has shape "
+                     r"\[21, 80\] but this network needs shape \[22, 80\]"):
+    update_rule.UpdateRule.from_path(tmp_path)

@@ -20,6 +20,11 @@ A pattern is a regular expression searched in the variable's name (without
 the `:0` suffix). An entry whose net is null (None) keeps the variables it
 matches fixed: training left them out of every net's assignment, so the
 evaluation and the drop-in optimizers leave them alone too.
+
+A save writes several files, each atomically, the manifest last; the
+manifest records the sha256 of each file it describes (`file_digests`), so
+that a save cut short between two files (a kill, a full disk), which would
+pair files of two epochs, is refused when read instead of used.
 """
 
 import json
@@ -32,6 +37,8 @@ from l2l.checkpoint import l2l_file
 from l2l.swarm import config as swarm_config
 
 FILENAME = "manifest.json"
+# Where train.py keeps the state a run resumes from, inside its save path.
+TRAINING_STATE_DIRECTORY = "training_state"
 # The layout of the manifest; readers refuse a newer one.
 FORMAT_VERSION = 1
 
@@ -227,16 +234,22 @@ def build(nets, assignment, swarm, library_version, problem=None,
   }
 
 
-def write(directory, manifest):
+def write(directory, manifest, saved_files=()):
   """Writes `manifest` to `<directory>/manifest.json`, atomically.
 
   Args:
     directory: the saved optimizer's directory.
     manifest: the dict `build` returns.
+    saved_files: paths of the files just saved beside it, whose digests it
+      records (`file_digests`): write it after them.
 
   Returns:
     The path written.
   """
+  manifest = dict(manifest)
+  if saved_files:
+    manifest["file_digests"] = {os.path.basename(path): files.sha256_of(path)
+                                for path in saved_files}
   text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
   return files.write_atomic(path_in(directory), text.encode("utf-8"))
 
@@ -309,13 +322,37 @@ def _validate(manifest, path):
   if seed is not None and not checks.is_integer(seed):
     _fail(path, "training's 'seed' must be an integer, got {}.".format(
         json.dumps(seed)[:60]))
+  digests = manifest.get("file_digests", {})
+  if not isinstance(digests, dict) or not all(
+      isinstance(name, str) and os.path.basename(name) == name and
+      isinstance(digest, str) for name, digest in digests.items()):
+    _fail(path, "'file_digests' must map file names to sha256 digests.")
 
 
-def read(directory):
+def _check_files(manifest, directory, path):
+  """Raises ManifestError unless each file the manifest describes is the
+  one it was written with (a save cut short leaves files of two saves)."""
+  for name, digest in sorted(manifest.get("file_digests", {}).items()):
+    try:
+      intact = files.sha256_of(os.path.join(directory, name)) == digest
+    except OSError:
+      intact = False
+    if not intact:
+      _fail(path, "{} is missing or not the file this manifest was saved "
+            "with: the save was cut short (a kill, a full disk) or the file "
+            "was changed since. Resume the run that wrote it (train.py "
+            "--resume) or save again; for a file replaced on purpose, delete "
+            "'file_digests' from the manifest.".format(name))
+
+
+def read(directory, whole=True):
   """Reads and checks the manifest of a saved optimizer's directory.
 
   Args:
     directory: a directory written by `MetaOptimizer.save`.
+    whole: whether the optimizer is to be used, so must be whole (the two
+      checks below); a run resuming in the directory reads its manifest
+      without them, since its next save rewrites every file.
 
   Returns:
     The manifest dict, or None when the directory has none (DeepMind's and
@@ -323,10 +360,20 @@ def read(directory):
 
   Raises:
     ManifestError: (a ValueError) if the file is not valid JSON or not a
-      manifest, naming the file and what is wrong.
+      manifest, naming the file and what is wrong; if a file it describes
+      is not the one saved with it; or if there is none but a train.py run
+      left its training state there (it stopped before its first save
+      was whole).
   """
   path = path_in(directory)
   if not os.path.isfile(path):
+    if whole and os.path.isdir(os.path.join(directory,
+                                            TRAINING_STATE_DIRECTORY)):
+      raise ManifestError(
+          "{} holds a train.py run's {}/ but no {}: the run stopped before "
+          "it first saved a whole optimizer. Resume it (train.py "
+          "--save_path={} --resume) to save one.".format(
+              directory, TRAINING_STATE_DIRECTORY, FILENAME, directory))
     return None
   try:
     with open(path, "rb") as stream:
@@ -335,6 +382,8 @@ def read(directory):
     raise ManifestError("{}: not a JSON manifest ({}).".format(
         path, error or "nested too deep")) from error
   _validate(manifest, path)
+  if whole:
+    _check_files(manifest, directory, path)
   manifest.setdefault("problem", None)
   manifest.setdefault("training", {})
   return manifest

@@ -97,22 +97,13 @@ def _key(command):
   return key.hexdigest()[:16]
 
 
-def _digest(path):
-  """The sha256 of the file at `path`, in hex."""
-  digest = hashlib.sha256()
-  with open(path, "rb") as stream:
-    for block in iter(lambda: stream.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def is_intact(target):
   """Whether `target` is a whole build: the digest that `build` wrote
   beside it still matches it (a cache copied in part, or cut short, is
   not loaded: a truncated library can crash the process that maps it)."""
   try:
     with open(target + DIGEST_SUFFIX) as stream:
-      return _digest(target) == stream.read().strip()
+      return files.sha256_of(target) == stream.read().strip()
   except OSError:
     return False
 
@@ -144,14 +135,24 @@ def build(target):
     except (OSError, subprocess.TimeoutExpired) as error:
       raise _failed(target, "{} could not run: {}".format(command[0], error))
     if done.returncode != 0:
-      raise _failed(target, "{} failed (exit {}): {}".format(
-          command[0], done.returncode,
-          " ".join(done.stderr.split())[-500:]))
-    digest = _digest(built)
+      reason = "{} failed (exit {}): {}".format(
+          command[0], done.returncode, " ".join(done.stderr.split())[-500:])
+      if _killed(done):
+        # Killed from outside (the OOM killer, a stopped job): the next
+        # process may well build it, so nothing is recorded.
+        raise BuildError(reason)
+      raise _failed(target, reason)
+    digest = files.sha256_of(built)
     os.replace(built, target)
     files.write_atomic(target + DIGEST_SUFFIX, digest.encode())
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _killed(done):
+  """Whether a finished compile was killed by a signal, itself or (as the
+  driver reports) the compiler proper it ran."""
+  return done.returncode < 0 or "terminated program" in done.stderr
 
 
 def _failed(target, reason):

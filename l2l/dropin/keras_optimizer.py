@@ -7,6 +7,8 @@ The update is `LearnedOptimizer`'s: per variable, `delta, state = net(g,
 state)` and `x <- x + delta`, with the nets' state in optimizer variables.
 """
 
+import sys
+
 import keras
 import tensorflow as tf
 
@@ -52,6 +54,12 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
           "block); in graph mode use l2l.LearnedOptimizer.from_path(...), "
           "a tf.compat.v1.train.Optimizer.")
     update_rule_lib.refuse_learning_rate(kwargs, "keras_optimizer")
+    # Keras optimizers take the learning rate first: a number given where
+    # a learned one takes its name would fail in Keras, naming `name`.
+    if not isinstance(name, str):
+      raise ValueError(
+          "keras_optimizer: name must be a string, got {!r}; a learned "
+          "optimizer takes no learning rate.".format(name))
     if kwargs.get("weight_decay"):
       raise ValueError(
           "keras_optimizer: weight_decay={!r} is not accepted: Keras scales "
@@ -72,17 +80,26 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
 
   @property
   def learning_rate(self):
-    """Keras's unused learning rate (see the class doc)."""
+    """Keras's unused learning rate, 0 (see the class doc).
+
+    Raises:
+      ValueError: when read by Keras's `ReduceLROnPlateau`, which would
+        never act on it.
+    """
+    # ReduceLROnPlateau only lowers a rate above its min_lr (0 by default),
+    # so it would never reach the setter below and would silently do
+    # nothing; it reads the rate at every epoch's end, through here.
+    if isinstance(sys._getframe(1).f_locals.get("self"),  # pylint: disable=protected-access
+                  keras.callbacks.ReduceLROnPlateau):
+      raise ValueError(_NO_LEARNING_RATE.format("ReduceLROnPlateau"))
     return self._get_current_learning_rate()
 
   @learning_rate.setter
   def learning_rate(self, value):
-    # Keras's LearningRateScheduler and ReduceLROnPlateau set it; their
-    # schedules would silently do nothing.
-    raise ValueError(
-        "keras_optimizer has no learning rate to set (to {!r}): the learned "
-        "update rule sets its own steps. Remove the learning-rate callback "
-        "(LearningRateScheduler, ReduceLROnPlateau).".format(value))
+    # Keras's LearningRateScheduler sets it; its schedule would silently do
+    # nothing.
+    raise ValueError(_NO_LEARNING_RATE.format(
+        "setting it to {!r}".format(value)))
 
   def get_config(self):
     """Keras's config, with the update rule and its weights."""
@@ -98,6 +115,11 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
     del custom_objects  # The config holds no Keras objects.
     config = dict(config)
     config.pop("learning_rate", None)
+    if "update_rule" not in config:
+      raise ValueError(
+          "KerasLearnedOptimizer's config has no update_rule: make it with "
+          "l2l.keras_optimizer(directory), or from a config its get_config "
+          "wrote.")
     rule = update_rule_lib.UpdateRule.from_config(config.pop("update_rule"))
     return cls(rule, **config)
 
@@ -155,6 +177,12 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
     self.assign_add(variable, delta)
     for slot, value in zip(slots, tf.nest.flatten(next_state)):
       self.assign(slot, value)
+
+
+_NO_LEARNING_RATE = (
+    "keras_optimizer has no learning rate to schedule ({}): the learned "
+    "update rule sets its own steps. Remove the learning-rate callback "
+    "(LearningRateScheduler, ReduceLROnPlateau).")
 
 
 def _clean(path):

@@ -9,6 +9,7 @@ it with `unroll.net_updates`, the step the meta-training unroll takes.
 import contextlib
 import os
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 
@@ -99,11 +100,13 @@ class UpdateRule:
                         for net_id, config in net_configs.items()}
     self.assignment_rule = assignment_rule
     self.source = source
-    # Making the nets checks each checkpoint against its net now, not at
-    # the first step; a graph of its own keeps the caller's names as they
-    # are.
+    # Making the nets checks each checkpoint's names against its net, and
+    # connecting them to a gradient creates their variables, which checks
+    # the shapes: now, not at the first step. A graph of its own keeps the
+    # caller's names as they are.
     with tf.Graph().as_default():
-      self.make_nets()
+      for net in self.make_nets().values():
+        initial_state(net, tf.zeros(net.example_shape()))
 
   @classmethod
   def from_path(cls, directory):
@@ -229,15 +232,30 @@ class UpdateRule:
     Returns:
       One net id per variable; None for a variable the rule keeps fixed
       (one training left out of every net), which the optimizers leave
-      alone.
+      alone, and say so in the log.
 
     Raises:
-      ValueError: if the rule covers some variable with no net.
+      ValueError: if the rule covers some variable with no net, or a
+        variable is not floating-point.
     """
-    _, net_of = manifest.assign(
-        self.assignment_rule,
-        [interception.variable_name(v) for v in variables],
-        [len(v.shape) for v in variables], where=self.source)
+    names = [interception.variable_name(v) for v in variables]
+    not_float = ["{} ({})".format(name, tf.as_dtype(v.dtype).name)
+                 for name, v in zip(names, variables)
+                 if not tf.as_dtype(v.dtype).is_floating]
+    if not_float:
+      raise ValueError(
+          "The learned optimizer of {} cannot update {}: it steps "
+          "floating-point variables only (float16, bfloat16, float32, "
+          "float64).".format(self.source, ", ".join(not_float)))
+    _, net_of = manifest.assign(self.assignment_rule, names,
+                                [len(v.shape) for v in variables],
+                                where=self.source)
+    fixed = [name for name, net_id in zip(names, net_of) if net_id is None]
+    if fixed:
+      logging.warning(
+          "The learned optimizer of %s keeps %d variable(s) fixed, as its "
+          "meta-training left variables of these names out of every net: "
+          "%s.", self.source, len(fixed), ", ".join(fixed))
     return net_of
 
   def make_nets(self):

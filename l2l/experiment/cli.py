@@ -15,8 +15,10 @@ import contextlib
 import math
 import os
 import shlex
+import signal
 import sys
 import tempfile
+import threading
 
 # Before anything imports TensorFlow.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -187,6 +189,27 @@ def fail(message):
   """
   sys.stderr.write("Error: {}\n".format(" ".join(str(message).split())))
   sys.exit(1)
+
+
+def interrupt_on_sigterm():
+  """From now on, SIGTERM interrupts as Ctrl-C does.
+
+  It raises KeyboardInterrupt("SIGTERM") (`interrupted_by` names it), so a
+  command stopped while it starts up (building its graph, replaying a
+  resumed run's draws) says so in its one line and exits with 143 rather
+  than dying silently; training's own handlers take over while it trains.
+  Only the main thread can install handlers; elsewhere this does nothing.
+  """
+  def interrupt(signum, frame):
+    del signum, frame
+    raise KeyboardInterrupt("SIGTERM")
+  if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def interrupted_by(interrupt):
+  """The signal a KeyboardInterrupt stands for: "SIGTERM" or "SIGINT"."""
+  return "SIGTERM" if str(interrupt) == "SIGTERM" else "SIGINT"
 
 
 @contextlib.contextmanager

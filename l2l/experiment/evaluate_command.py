@@ -207,14 +207,16 @@ def main(argv):
   del argv
   validate_flags()
   _warn_unused_flags()
+  cli.interrupt_on_sigterm()
   try:
     _evaluate_and_report()
-  except KeyboardInterrupt:
+  except KeyboardInterrupt as interrupt:
     # A records file is written whole, at the end, so none is left half
     # written.
-    sys.stderr.write("Interrupted (SIGINT): the evaluation stopped; a "
-                     "records file is only written when it ends.\n")
-    sys.exit(128 + signal.SIGINT)
+    name = cli.interrupted_by(interrupt)
+    sys.stderr.write("Interrupted ({}): the evaluation stopped; a records "
+                     "file is only written when it ends.\n".format(name))
+    sys.exit(128 + signal.Signals[name])
 
 
 def _evaluate_and_report():

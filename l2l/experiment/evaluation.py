@@ -259,19 +259,22 @@ def saved_configuration(path, make_problem, net_config, net_assignments,
           dict(saved["swarm"], **swarm_options))
 
 
-def check_held_out(path, problem_name, seed):
+def check_held_out(path, problem_name, seed, data_dir=None):
   """Refuses to evaluate a saved optimizer on the instances it trained on.
 
   Training and evaluation draw a problem's instances from the same
   graph-level seed in the same order, so evaluating with the seed the
   optimizer was meta-trained with (its manifest says which) on the same
   problem replays its training instances: evaluation instance k + 1 is
-  training epoch k's.
+  training epoch k's. So does another name of the same problem
+  (`quadratic` and `quadratic-las` differ in their nets only), which is
+  told by its first draw at that seed.
 
   Args:
     path: the saved optimizer's directory.
     problem_name: the problem to evaluate on.
     seed: the evaluation's seed.
+    data_dir: where a data problem's files are.
 
   Raises:
     ValueError: for that seed and problem, naming both.
@@ -279,15 +282,45 @@ def check_held_out(path, problem_name, seed):
   saved = manifest.read(path)
   if saved is None:
     return
-  training_seed = saved["training"].get("seed")
-  if (training_seed is not None and training_seed == seed and
-      saved["problem"] == problem_name):
-    raise ValueError(
-        "{} was meta-trained on {} with seed {}, and evaluating with that "
-        "seed replays its training's random draws (starts, minibatches, "
-        "instances): evaluate with another seed, so that the figures are on "
-        "held-out instances.".format(
-            path, problem_name, seed))
+  trained = saved["problem"]
+  if trained is None or saved["training"].get("seed") != seed:
+    return
+  if trained != problem_name:
+    if not _same_first_draw(trained, problem_name, seed, data_dir):
+      return
+    trained = "{} (which draws what {} draws)".format(trained, problem_name)
+  raise ValueError(
+      "{} was meta-trained on {} with seed {}, and evaluating with that "
+      "seed replays its training's random draws (starts, minibatches, "
+      "instances): evaluate with another seed, so that the figures are on "
+      "held-out instances.".format(path, trained, seed))
+
+
+def _first_draw(problem_name, seed, data_dir):
+  """What a run of `problem_name` at graph seed `seed` draws first: the
+  names and values of its starting point and instance, or None if it
+  cannot be built here (say, a problem of one's own not registered)."""
+  try:
+    with tf.Graph().as_default():
+      tf.compat.v1.set_random_seed(seed)
+      problem = util.get_config(problem_name, data_dir=data_dir)[0]
+      variables, instance = interception.get_variables(problem)
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        drawn = variables + instance
+        return list(zip([v.name for v in drawn], sess.run(drawn)))
+  except (ValueError, OSError):  # DataError is an OSError.
+    return None
+
+
+def _same_first_draw(first, second, seed, data_dir):
+  """Whether problems `first` and `second` draw alike at `seed`."""
+  first, second = (_first_draw(name, seed, data_dir)
+                   for name in (first, second))
+  return (first is not None and second is not None and
+          len(first) == len(second) and
+          all(a_name == b_name and np.array_equal(a, b)
+              for (a_name, a), (b_name, b) in zip(first, second)))
 
 
 def _check_particles(path, saved, wanted):
@@ -424,7 +457,7 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
   # Validation instances with the training seed would replay training's
   # too (a data problem's are the train split's).
   if optimizer == "L2L" and path is not None and mode != "train":
-    check_held_out(path, problem_name, seed)
+    check_held_out(path, problem_name, seed, data_dir)
   graph = tf.Graph()
   with graph.as_default():
     tf.compat.v1.set_random_seed(seed)

@@ -238,6 +238,9 @@ def main(argv):
       status = _train_on_cluster(task, settings)
       logging.info("Training took %.1f s", timeit.default_timer() - start)
       sys.exit(status)
+    # Not for a cluster's tasks: a ps task blocks in its server, where a
+    # Python handler would never run and SIGTERM would no longer stop it.
+    cli.interrupt_on_sigterm()
     try:
       result = training.train(
           FLAGS.problem, checkpoint_period=FLAGS.checkpoint_period,
@@ -247,8 +250,7 @@ def main(argv):
     except KeyboardInterrupt as interrupt:
       # Interrupted before training could keep a state (building the graph,
       # replaying a resumed run's draws: the signal's name comes with it).
-      name = str(interrupt) if str(interrupt) in ("SIGINT", "SIGTERM") else (
-          "SIGINT")
+      name = cli.interrupted_by(interrupt)
       sys.stderr.write("Interrupted ({}) before training started: nothing "
                        "new was kept.\n".format(name))
       sys.exit(128 + signal.Signals[name])

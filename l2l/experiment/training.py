@@ -192,6 +192,9 @@ class _StopSignals:
     if self.received is not None:
       raise KeyboardInterrupt
     self.received = signal.Signals(signum).name
+    # An epoch can take long: say at once that the signal was heard.
+    logging.warning("%s received: stopping after the epoch under way (a "
+                    "second signal stops at once).", self.received)
 
   def __enter__(self):
     if self._enabled:
@@ -207,17 +210,27 @@ class _StopSignals:
 def _trajectory_settings(problem_name, num_steps, unroll_length,
                          learning_rate, second_derivatives, seed,
                          num_particles, swarm_options=None,
-                         meta_objective=meta_objectives.DEFAULT):
+                         meta_objective=meta_objectives.DEFAULT,
+                         evaluation_period=None, evaluation_epochs=None):
+  """The settings a resumed run must share (`training_state.check_settings`).
+
+  The evaluation settings are given by one-machine runs only: there the
+  evaluations draw from the instance stream training draws from.
+  """
   # The swarm's options decide what its saved variables mean: a resumed run
   # checks them too (`_check_resumed_swarm`).
   swarm = dataclasses.asdict(swarm_unroll.SwarmConfig(
       num_particles=num_particles, **dict(swarm_options or {})))
-  return {"problem": problem_name, "num_steps": num_steps,
-          "unroll_length": unroll_length,
-          "learning_rate": float(learning_rate),
-          "second_derivatives": bool(second_derivatives), "seed": seed,
-          "num_particles": num_particles, "swarm": swarm,
-          "meta_objective": meta_objective}
+  settings = {"problem": problem_name, "num_steps": num_steps,
+              "unroll_length": unroll_length,
+              "learning_rate": float(learning_rate),
+              "second_derivatives": bool(second_derivatives), "seed": seed,
+              "num_particles": num_particles, "swarm": swarm,
+              "meta_objective": meta_objective}
+  if evaluation_period is not None:
+    settings.update(evaluation_period=evaluation_period,
+                    evaluation_epochs=evaluation_epochs)
+  return settings
 
 
 def _check_resume(save_path, resume, overwrite):
@@ -328,7 +341,8 @@ def _resumed_state(save_path, resume, settings, net_config):
   saved_settings = saved_state[1].get("settings", {})
   training_state.check_settings(saved_settings, settings,
                                 training_state.path(save_path))
-  saved_manifest = manifest.read(save_path)
+  # Not `whole`: a save cut short is what a resumed run's next save mends.
+  saved_manifest = manifest.read(save_path, whole=False)
   _check_resumed_swarm(save_path, saved_settings.get("swarm"),
                        settings["swarm"], saved_manifest)
   _check_resumed_nets(save_path, settings["problem"], net_config,
@@ -426,8 +440,14 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
                          .format(save_path))
       # The lock first: a run in progress is what a second one must hear
       # about, not the state it keeps.
+      created = not os.path.exists(save_path)
       stack.enter_context(files.directory_lock(
           save_path, " ".join(sys.argv), training_state.LOCK_NAME))
+      if created:
+        # Left with nothing but the lock, the run was refused before it
+        # kept anything: the directory it made goes too (under the lock).
+        stack.callback(files.remove_if_only, save_path,
+                       training_state.LOCK_NAME)
     _check_resume(save_path, resume, overwrite)
     return _train_locked(
         problem_name, save_path, num_epochs, log_period, evaluation_period,
@@ -449,7 +469,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
   settings = _trajectory_settings(problem_name, num_steps, unroll_length,
                                   learning_rate, second_derivatives, seed,
                                   num_particles, swarm_options,
-                                  meta_objective)
+                                  meta_objective, evaluation_period,
+                                  evaluation_epochs)
   # What the saved manifest records about this training.
   manifest_settings = {"num_epochs": num_epochs, "num_steps": num_steps,
                        "unroll_length": unroll_length,

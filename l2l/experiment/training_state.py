@@ -28,10 +28,11 @@ import tensorflow as tf
 
 from l2l import checks
 from l2l import files
+from l2l.checkpoint import manifest
 from l2l.core import meta_objective
 from l2l.swarm import config as swarm_config
 
-DIRECTORY = "training_state"
+DIRECTORY = manifest.TRAINING_STATE_DIRECTORY
 FILE_NAME = "state.npz"
 # train.py's directory lock, beside the state (see files.directory_lock).
 LOCK_NAME = ".lock"
@@ -40,9 +41,15 @@ _VARIABLE_PREFIX = "variables/"
 # Settings a resumed run must share with the run that wrote the state.
 TRAJECTORY_SETTINGS = ("problem", "num_steps", "unroll_length",
                        "learning_rate", "second_derivatives", "seed",
-                       "num_particles", "meta_objective")
+                       "num_particles", "meta_objective",
+                       "evaluation_period", "evaluation_epochs")
 # What a state written before a setting existed ran with.
 _SETTING_DEFAULTS = {"meta_objective": meta_objective.DEFAULT}
+# Settings checked only where both runs record them: a one-machine run's
+# evaluations draw instances from the stream training draws from, so they
+# shape its trajectory; states written before they were recorded, and
+# cluster runs (whose draws are not replayed), leave them out.
+_CHECKED_IF_RECORDED = ("evaluation_period", "evaluation_epochs")
 
 
 class TrainingStateError(ValueError):
@@ -236,6 +243,9 @@ def check_settings(saved, settings, where):
     TrainingStateError: naming the first differing flag.
   """
   for name in TRAJECTORY_SETTINGS:
+    if name in _CHECKED_IF_RECORDED and not (name in saved and
+                                              name in settings):
+      continue
     saved_value = saved.get(name, _SETTING_DEFAULTS.get(name))
     value = settings.get(name, _SETTING_DEFAULTS.get(name))
     if saved_value != value:
