@@ -158,7 +158,7 @@ def test_a_save_cut_short_between_its_files_is_refused(fresh_session,
   with pytest.raises(manifest.ManifestError, match=(
       r"manifest.json: cw.l2l is missing or not the file this manifest was "
       r"saved with: the save was cut short .* Resume the run that wrote it "
-      r"\(train.py --resume\) or save again")):
+      r"\(its train.py command with --resume\) or save again")):
     manifest.read(old)
   # A run resuming there reads it as it is: its next save rewrites all.
   assert manifest.read(old, whole=False)["nets"]
@@ -173,8 +173,8 @@ def test_a_run_stopped_before_its_first_save_is_named(tmp_path):
   (tmp_path / "cw.l2l").write_bytes(b"half")
   with pytest.raises(manifest.ManifestError, match=(
       r"holds a train.py run's training_state/ but no manifest.json: the run "
-      r"stopped before it first saved a whole optimizer. Resume it \(train.py "
-      r"--save_path=.* --resume\)")):
+      r"stopped before it first saved a whole optimizer. Resume it \(its "
+      r"train.py command with --resume\) to save one.")):
     manifest.read(str(tmp_path))
   assert manifest.read(str(tmp_path), whole=False) is None
 

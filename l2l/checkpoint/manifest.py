@@ -340,9 +340,9 @@ def _check_files(manifest, directory, path):
     if not intact:
       _fail(path, "{} is missing or not the file this manifest was saved "
             "with: the save was cut short (a kill, a full disk) or the file "
-            "was changed since. Resume the run that wrote it (train.py "
-            "--resume) or save again; for a file replaced on purpose, delete "
-            "'file_digests' from the manifest.".format(name))
+            "was changed since. Resume the run that wrote it (its train.py "
+            "command with --resume) or save again; for a file replaced on "
+            "purpose, delete 'file_digests' from the manifest.".format(name))
 
 
 def read(directory, whole=True):
@@ -371,9 +371,9 @@ def read(directory, whole=True):
                                             TRAINING_STATE_DIRECTORY)):
       raise ManifestError(
           "{} holds a train.py run's {}/ but no {}: the run stopped before "
-          "it first saved a whole optimizer. Resume it (train.py "
-          "--save_path={} --resume) to save one.".format(
-              directory, TRAINING_STATE_DIRECTORY, FILENAME, directory))
+          "it first saved a whole optimizer. Resume it (its train.py "
+          "command with --resume) to save one.".format(
+              directory, TRAINING_STATE_DIRECTORY, FILENAME))
     return None
   try:
     with open(path, "rb") as stream:
