@@ -3,6 +3,7 @@
 import csv
 import io
 import math
+import os
 
 import numpy as np
 import pytest
@@ -79,9 +80,33 @@ def test_csv_table(tmp_path, records_files):
       "steps": "1", "start_sets": "2", "final_loss_mean": "10.0",
       "final_loss_std": "5.0", "log_mean_final_error": "1.0",
       "final_loss_best_particle_by_batch_mean": "10.0",
-      "seconds_per_epoch": "1.0"}
+      "seconds_per_epoch": "1.0", "records_file": adam}
   assert rows[0]["learning_rate"] == ""
   assert float(rows[0]["log_mean_final_error"]) == math.log10(2.0)
+
+
+def test_runs_of_the_same_settings_name_their_files(tmp_path,
+                                                  records_files):
+  # Two evaluations alike but for their figures: only the file tells them
+  # apart, so the table names it (base names, or whole paths where those
+  # are the same).
+  first = records_files.write(tmp_path, records_files.losses(),
+                              optimizer="Adam", learning_rate=0.01)
+  second = records_files.write(tmp_path, records_files.losses() * 2,
+                               optimizer="Adam", learning_rate=0.01)
+  lines = compare.table([first, second]).split("\n")
+  assert lines[0].endswith("| Records file |")
+  assert lines[1].endswith("|---|")
+  assert sorted(line.split(" | ")[-1].rstrip(" |") for line in lines[2:4]) == (
+      sorted(os.path.basename(p) for p in (first, second)))
+  (tmp_path / "other").mkdir()
+  third = records_files.write(tmp_path / "other", records_files.losses(),
+                              optimizer="Adam", learning_rate=0.01)
+  assert os.path.basename(third) == os.path.basename(first)
+  assert str(third) in compare.table([first, third])
+  # Rows that differ in their settings need no file column.
+  assert "Records file" not in compare.table(
+      list(records_files.comparison(tmp_path / "other")))
 
 
 def test_csv_table_says_diverged(tmp_path, records_files):

@@ -19,6 +19,7 @@ import collections
 import csv
 import io
 import math
+import os
 import sys
 
 import numpy as np
@@ -57,7 +58,10 @@ _BY_MEAN_HEADER = "Best particle by batch mean"
 _CSV_HEADER = ("optimizer", "problem", "learning_rate", "tuned", "seed",
                "epochs", "steps", "start_sets", "final_loss_mean",
                "final_loss_std", "log_mean_final_error",
-               "final_loss_best_particle_by_batch_mean", "seconds_per_epoch")
+               "final_loss_best_particle_by_batch_mean", "seconds_per_epoch",
+               "records_file")
+# The file's column, shown when rows would otherwise read the same.
+_FILE_HEADER = "Records file"
 
 
 def _row(path):
@@ -161,9 +165,17 @@ def _final_text(row):
                           _number(row.final_std, ".2g"))
 
 
+def _file_names(table_rows):
+  """Names telling the rows' files apart: base names, or the paths given
+  where two base names are the same."""
+  names = [os.path.basename(row.path) for row in table_rows]
+  if len(set(names)) < len(names):
+    return [str(row.path) for row in table_rows]
+  return names
+
+
 def _markdown(table_rows):
   by_mean = any(row.particles > 1 for row in table_rows)
-  header = _HEADER + ((_BY_MEAN_HEADER,) if by_mean else ())
   cells = []
   for row in table_rows:
     learning_rate = _number(row.learning_rate, ".3g")
@@ -176,8 +188,20 @@ def _markdown(table_rows):
         _final_text(row), scores.log_text(row.final),
         _number(row.seconds, ".3g")) + (
             (scores.mean_text(row.final_by_mean),) if by_mean else ()))
+  # Runs of the same settings would show as the same row but for their
+  # figures: then each row names its file.
+  settings = [line[:6] for line in cells]
+  by_file = len(set(settings)) < len(settings)
+  if by_file:
+    cells = [line + (name,) for line, name in zip(cells,
+                                                   _file_names(table_rows))]
+  header = (_HEADER + ((_BY_MEAN_HEADER,) if by_mean else ()) +
+            ((_FILE_HEADER,) if by_file else ()))
+  # Text left, figures right.
+  alignment = (["---"] * 2 + ["---:"] * (len(header) - 2 - by_file) +
+               ["---"] * by_file)
   lines = ["| " + " | ".join(header) + " |",
-           "|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|"]
+           "|" + "|".join(alignment) + "|"]
   for line in cells:
     lines.append("| " + " | ".join(c.replace("|", "\\|") for c in line) +
                  " |")
@@ -196,7 +220,8 @@ def _csv(table_rows):
         row.steps, row.start_sets, scores.mean_text(row.final, "r"),
         "" if scores.diverged(row.final) else repr(row.final_std),
         scores.log_text(row.final, "r"),
-        scores.mean_text(row.final_by_mean, "r"), repr(row.seconds)))
+        scores.mean_text(row.final_by_mean, "r"), repr(row.seconds),
+        row.path))
   return stream.getvalue()
 
 
