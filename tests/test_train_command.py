@@ -513,6 +513,13 @@ def test_a_cluster_chief_refuses_a_state_of_other_settings_in_one_line(
       "Error: {} was written with --problem=quadratic, but this run has "
       "--problem=simple; resume with the same settings.".format(
           training_state.path(tmp_path)))
+  # A save path the refused chief created is not left behind.
+  new = tmp_path / "new"
+  no_state = _train("--problem=quadratic", "--resume",
+                    *(chief[:-1] + ("--save_path=" + str(new),)))
+  assert no_state.returncode == 1
+  assert "No training state" in no_state.stderr.strip().splitlines()[-1]
+  assert not new.exists()
 
 
 @pytest.mark.slow

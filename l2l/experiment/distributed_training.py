@@ -42,7 +42,6 @@ run would have drawn.
 import collections
 import contextlib
 import math
-import sys
 import threading
 import time
 
@@ -50,7 +49,6 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from l2l import files
 from l2l.experiment import cluster as cluster_lib
 from l2l.experiment import progress
 from l2l.experiment import training
@@ -459,8 +457,7 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
       if save_path is not None:
         # The chief is the save directory's one writer, as a one-machine
         # run.
-        held.enter_context(files.directory_lock(
-            save_path, " ".join(sys.argv), training_state.LOCK_NAME))
+        training.lock_save_path(held, save_path)
       training.check_resume(save_path, resume, overwrite)
       saved_state = training.resumed_state(save_path, resume, trajectory,
                                            net_config)

@@ -233,6 +233,23 @@ def _trajectory_settings(problem_name, num_steps, unroll_length,
   return settings
 
 
+def _lock_save_path(stack, save_path):
+  """Holds `save_path`'s lock until `stack` closes (`files.directory_lock`).
+
+  A directory the lock creates and the run leaves holding nothing but the
+  lock (it was refused before it kept anything) is removed on the way out,
+  still under the lock.
+
+  Raises:
+    files.DirectoryBusyError: if another run holds it.
+  """
+  created = not os.path.exists(save_path)
+  stack.enter_context(files.directory_lock(
+      save_path, " ".join(sys.argv), training_state.LOCK_NAME))
+  if created:
+    stack.callback(files.remove_if_only, save_path, training_state.LOCK_NAME)
+
+
 def _check_resume(save_path, resume, overwrite):
   """Refuses to start over a training state, or to resume from none."""
   if resume and overwrite:
@@ -440,14 +457,7 @@ def train(problem_name, save_path=None, num_epochs=10000, log_period=100,
                          .format(save_path))
       # The lock first: a run in progress is what a second one must hear
       # about, not the state it keeps.
-      created = not os.path.exists(save_path)
-      stack.enter_context(files.directory_lock(
-          save_path, " ".join(sys.argv), training_state.LOCK_NAME))
-      if created:
-        # Left with nothing but the lock, the run was refused before it
-        # kept anything: the directory it made goes too (under the lock).
-        stack.callback(files.remove_if_only, save_path,
-                       training_state.LOCK_NAME)
+      _lock_save_path(stack, save_path)
     _check_resume(save_path, resume, overwrite)
     return _train_locked(
         problem_name, save_path, num_epochs, log_period, evaluation_period,
@@ -756,5 +766,6 @@ Summaries = _Summaries
 Run = _Run
 StopSignals = _StopSignals
 trajectory_settings = _trajectory_settings
+lock_save_path = _lock_save_path
 check_resume = _check_resume
 resumed_state = _resumed_state
