@@ -686,4 +686,11 @@ def mean_loss(loss):
   if not loss.dtype.is_floating:
     raise ValueError("make_loss returned a {} tensor; the loss must be "
                      "floating point.".format(loss.dtype.name))
+  if loss.shape.rank is not None and loss.shape.rank > 1:
+    # Each row is scored as a start set of its own: a matrix of losses has
+    # no rows that could be.
+    raise ValueError("make_loss returned a loss of shape {}; it must return "
+                     "the loss, a scalar tensor or one value per batch row "
+                     "(an independent instance).".format(
+                         loss.shape.as_list()))
   return tf.reduce_mean(loss) if loss.shape.rank else loss

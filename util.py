@@ -458,8 +458,6 @@ def register_problem(name, make_problem, net_config=None,
 
   def make(path, mode, data_dir, options):
     del data_dir  # A problem of one's own finds its own data.
-    if mode == "validation":
-      mode = validation_mode
     options = parse_problem_options(options)
     _check_signature(name, make_problem, options)
     problem = make_problem(mode=mode, **options)
@@ -472,6 +470,7 @@ def register_problem(name, make_problem, net_config=None,
 
   make.check = lambda options: _check_signature(
       name, make_problem, parse_problem_options(options))
+  make.validation_mode = validation_mode
   _REGISTERED[name] = make
 
 
@@ -702,20 +701,48 @@ def get_config(problem_name, path=None, mode=None, data_dir=None):
   if mode not in MODES:
     raise ValueError("mode must be one of {}, got {!r}.".format(
         ", ".join(repr(m) for m in MODES), mode))
+  if mode == "validation":
+    mode = validation_mode(problem_name)
   check_problem_name(problem_name)
   registered = _registered_entry(problem_name)
   if registered is not None:
     make, options = registered
     return make(path, mode, data_dir, options)
+  return _builtin_config(problem_name)(path, mode, data_dir)
+
+
+def _builtin_config(problem_name):
+  """The configuration function of a built-in problem's name."""
   if problem_name in _CONFIGS:
-    config = _CONFIGS[problem_name]
-  elif problem_name.startswith(_FAMILY_PREFIX):
-    config = _family(problem_name[len(_FAMILY_PREFIX):])
-  else:
-    config = _square_cos(_square_cos_dims(problem_name))
-  if mode == "validation":
-    mode = "train" if getattr(config, "reads_data", False) else "test"
-  return config(path, mode, data_dir)
+    return _CONFIGS[problem_name]
+  if problem_name.startswith(_FAMILY_PREFIX):
+    return _family(problem_name[len(_FAMILY_PREFIX):])
+  return _square_cos(_square_cos_dims(problem_name))
+
+
+def validation_mode(problem_name):
+  """The mode `get_config(..., mode="validation")` builds a problem in.
+
+  "train" for a problem that reads a data split (its train split: no
+  setting is picked on test data), else "test": a problem without data
+  draws its validation instances as its test ones, told apart by the
+  seed. A registered problem says which (`register_problem`).
+
+  Args:
+    problem_name: a name `get_config` knows.
+
+  Returns:
+    "train" or "test".
+
+  Raises:
+    ValueError: for an unknown problem.
+  """
+  check_problem_name(problem_name)
+  registered = _registered_entry(problem_name)
+  if registered is not None:
+    return registered[0].validation_mode
+  reads_data = getattr(_builtin_config(problem_name), "reads_data", False)
+  return "train" if reads_data else "test"
 
 
 def run_unrolls(sess, fetches, ops, num_unrolls, reset=None,

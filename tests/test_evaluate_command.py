@@ -230,6 +230,14 @@ def test_without_problem_a_saved_optimizer_runs_on_its_training_problem(
                    "--problem=simple", "--num_epochs=1", "--num_steps=2")
   assert done.returncode == 0, done.stderr
   assert not done.stdout.startswith("Problem:")
+  # A script's save that named no problem runs on the default, saying so.
+  unnamed = _copy_with_manifest_problem(trained_simple, tmp_path / "u", None)
+  done = _evaluate("--optimizer=L2L", "--path=" + str(unnamed),
+                   "--num_epochs=1", "--num_steps=2")
+  assert done.returncode == 0, done.stderr
+  assert done.stdout.startswith(
+      "Problem: simple (the default: {}'s manifest names no problem; "
+      "--problem chooses one).\n".format(unnamed))
 
 
 def test_a_training_problem_unknown_here_is_one_line(trained_simple,

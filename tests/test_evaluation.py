@@ -433,3 +433,27 @@ def test_an_evaluation_says_how_its_lstm_steps_ran(kernel, monkeypatch,
   _, settings = records.read(records.write(
       str(tmp_path), fused, {"optimizer": "L2L", "problem": "quadratic-las"}))
   assert settings["lstm_step"] == "native kernel"
+
+
+def test_tuning_says_when_it_cannot_hold_anything_out(caplog):
+  # simple draws nothing: its tuning instance is the evaluated one.
+  with caplog.at_level(logging.WARNING):
+    evaluation.tune("SGD", "simple", grid=[0.1], num_steps=1, num_epochs=1,
+                    show_progress=False)
+    evaluation.tune("SGD", "quadratic", grid=[0.1], num_steps=1,
+                    num_epochs=1, show_progress=False)
+  warned = [r.getMessage() for r in caplog.records
+            if r.levelno == logging.WARNING]
+  assert warned == [
+      "simple draws the same instance at every seed, so the learning rate is "
+      "picked on the instance it is then evaluated on: nothing is held out."]
+
+
+def test_tuning_says_when_every_learning_rate_diverged(caplog):
+  with caplog.at_level(logging.WARNING):
+    best, scores = evaluation.tune("SGD", "quadratic", grid=[1e19, 1e20],
+                                   num_steps=2, num_epochs=1,
+                                   show_progress=False)
+  assert best == 1e19 and scores == {1e19: np.inf, 1e20: np.inf}
+  assert ("SGD diverged at every learning rate tried on the tuning instances "
+          "(1e+19 to 1e+20); the first, 1e+19, is kept.") in caplog.messages

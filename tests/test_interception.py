@@ -173,3 +173,28 @@ def test_a_partitioned_variable_is_refused_by_name(graph):
   assert str(error.value) == (
       "Variable parts is partitioned (get_variable's partitioner): an "
       "optimizee variable must be whole; create it without a partitioner.")
+
+
+def test_a_trainable_variable_made_outside_build_is_refused(graph):
+  # Made in make_problem, outside build(): never swapped, so a learned
+  # optimizer would leave it while a baseline moved it.
+  del graph
+  outside = tf.compat.v1.get_variable("x_out", [3])
+  frozen = tf.compat.v1.get_variable("data", [3], trainable=False)
+
+  def build():
+    y = tf.compat.v1.get_variable("y", [3])
+    return tf.reduce_sum(tf.square(y)) + tf.reduce_sum(frozen)
+
+  # Not read by the loss, or not trainable: nothing to refuse.
+  variables, _ = interception.get_variables(build)
+  assert [v.name for v in variables] == ["y:0"]
+
+  def build_reading_it():
+    y = tf.compat.v1.get_variable("z", [3])
+    return tf.reduce_sum(tf.square(y)) + 100.0 * tf.reduce_sum(outside)
+
+  with pytest.raises(ValueError, match=(
+      r"The loss reads trainable variables x_out that the problem's build\(\) "
+      r"did not create: a learned optimizer steps only")):
+    interception.get_variables(build_reading_it)

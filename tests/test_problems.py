@@ -264,6 +264,11 @@ def test_mean_loss(sess):
   assert problems.mean_loss(scalar) is scalar
   np.testing.assert_allclose(
       sess.run(problems.mean_loss(tf.constant([1.0, 2.0, 6.0]))), 3.0)
+  # Rows are scored as start sets of their own: a matrix has no such rows.
+  with pytest.raises(ValueError, match=r"make_loss returned a loss of shape "
+                     r"\[2, 3\]; it must return the loss, a scalar tensor or "
+                     r"one value per batch row"):
+    problems.mean_loss(tf.zeros([2, 3]))
 
 
 def test_logistic_regression_starts_at_log_of_its_classes(sess):

@@ -214,13 +214,19 @@ def test_a_registered_problem_chooses_its_validation_mode():
 
   util.register_problem("ring", make)
   util.get_config("ring", mode="validation")
+  assert util.validation_mode("ring") == "test"
   util.register_problem("ring", make, validation_mode="train", replace=True)
   try:
     util.get_config("ring", mode="validation")
     util.get_config("ring", mode="test")
+    assert util.validation_mode("ring") == "train"
   finally:
     util.unregister_problem("ring")
   assert modes == ["test", "train", "test"]
+  # The built-in names say it by whether they read a data split.
+  assert [util.validation_mode(name) for name in (
+      "digits", "mnist-relu", "quadratic", "square_cos_3", "family")] == [
+          "train", "train", "test", "test", "train"]
   with pytest.raises(ValueError, match="validation_mode of problem 'ring2' "
                      "must be 'train' or 'test', got 'validation'"):
     util.register_problem("ring2", make, validation_mode="validation")

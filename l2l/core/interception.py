@@ -145,13 +145,51 @@ def get_variables(func, constants=None):
 
   if replay is None:
     # No name scope here: the variables keep the names net_assignments use.
-    wrap_variable_creation(func, custom_getter)
+    _refuse_outside_variables(wrap_variable_creation(func, custom_getter))
     return variables, created_constants
   # Another draw of the same problem: a fresh variable scope keeps
   # `get_variable` from refusing the names the first call took.
   with tf.compat.v1.variable_scope(None, default_name="another_start"):
     wrap_variable_creation(func, custom_getter)
   return variables, list(constants)
+
+
+def _refuse_outside_variables(loss):
+  """Raises ValueError if `loss` reads trainable variables made elsewhere.
+
+  The variables a problem's `build` creates are made non-trainable and
+  swapped for the unroll's tensors; a trainable variable the loss reads but
+  `build` did not create (one made in `make_problem`, outside `build`)
+  would never be swapped: a learned optimizer would leave it where it is
+  while a baseline moved it, and the two would solve different problems.
+  The graph is walked from the loss back, adding no ops to it.
+  """
+  try:
+    loss = tf.convert_to_tensor(loss)
+  except (TypeError, ValueError):
+    return  # Not a tensor: `problems.mean_loss` says what is wrong.
+  candidates = {variable.op: variable
+                for variable in tf.compat.v1.trainable_variables()
+                if variable.graph is loss.graph}
+  if not candidates:
+    return
+  used, seen, pending = [], set(), [loss.op]
+  while pending:
+    op = pending.pop()
+    if op in seen:
+      continue
+    seen.add(op)
+    if op in candidates:
+      used.append(candidates[op].name.split(":")[0])
+    pending.extend(tensor.op for tensor in op.inputs)
+    pending.extend(op.control_inputs)
+  if used:
+    raise ValueError(
+        "The loss reads trainable variables {} that the problem's build() "
+        "did not create: a learned optimizer steps only the variables build() "
+        "creates, so these would never move under it (a baseline would move "
+        "them). Create every variable, and Sonnet module, inside build(), or "
+        "create these with trainable=False.".format(", ".join(sorted(used))))
 
 
 def make_with_custom_variables(func, variables, constants=None):

@@ -104,6 +104,11 @@ def _problem_from_manifest():
   except ValueError as error:
     cli.fail(str(error))
   trained_on = saved and saved["problem"]
+  if saved and not trained_on:
+    # Saved by a script that named no problem (`save(..., problem=...)`).
+    sys.stdout.write("Problem: {} (the default: {}'s manifest names no "
+                     "problem; --problem chooses one).\n".format(
+                         FLAGS.problem, FLAGS.path))
   if not trained_on or trained_on == FLAGS.problem:
     return
   try:

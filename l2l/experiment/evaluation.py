@@ -286,7 +286,8 @@ def check_held_out(path, problem_name, seed, data_dir=None):
   if trained is None or saved["training"].get("seed") != seed:
     return
   if trained != problem_name:
-    if not _same_first_draw(trained, problem_name, seed, data_dir):
+    if not _draws_alike((trained, seed, None), (problem_name, seed, None),
+                        data_dir):
       return
     trained = "{} (which draws what {} draws)".format(trained, problem_name)
   raise ValueError(
@@ -296,14 +297,15 @@ def check_held_out(path, problem_name, seed, data_dir=None):
       "held-out instances.".format(path, trained, seed))
 
 
-def _first_draw(problem_name, seed, data_dir):
-  """What a run of `problem_name` at graph seed `seed` draws first: the
-  names and values of its starting point and instance, or None if it
-  cannot be built here (say, a problem of one's own not registered)."""
+def _first_draw(problem_name, seed, mode, data_dir):
+  """What a run of `problem_name` at graph seed `seed` (in `mode`) draws
+  first: the names and values of its starting point and instance, or None
+  if it cannot be built here (say, a problem of one's own not registered)."""
   try:
     with tf.Graph().as_default():
       tf.compat.v1.set_random_seed(seed)
-      problem = util.get_config(problem_name, data_dir=data_dir)[0]
+      problem = util.get_config(problem_name, mode=mode,
+                                data_dir=data_dir)[0]
       variables, instance = interception.get_variables(problem)
       with tf.compat.v1.Session() as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
@@ -313,10 +315,9 @@ def _first_draw(problem_name, seed, data_dir):
     return None
 
 
-def _same_first_draw(first, second, seed, data_dir):
-  """Whether problems `first` and `second` draw alike at `seed`."""
-  first, second = (_first_draw(name, seed, data_dir)
-                   for name in (first, second))
+def _draws_alike(first, second, data_dir):
+  """Whether two runs, each `(problem name, seed, mode)`, draw alike."""
+  first, second = (_first_draw(*run, data_dir) for run in (first, second))
   return (first is not None and second is not None and
           len(first) == len(second) and
           all(a_name == b_name and np.array_equal(a, b)
@@ -552,6 +553,16 @@ def tune(optimizer, problem_name, seed=0, grid=LEARNING_RATE_GRID,
     raise ValueError("Only {} have a learning rate to tune, not {!r}.".format(
         ", ".join(BASELINES), optimizer))
   kwargs.setdefault("mode", "validation")
+  # Compared in test mode only where validation is drawn so: a data
+  # problem's test split is never read here.
+  if (kwargs["mode"] == "validation" and
+      util.validation_mode(problem_name) == "test" and
+      _draws_alike((problem_name, tuning_seed(seed), "test"),
+                   (problem_name, seed, "test"), kwargs.get("data_dir"))):
+    logging.warning(
+        "%s draws the same instance at every seed, so the learning rate is "
+        "picked on the instance it is then evaluated on: nothing is held "
+        "out.", problem_name)
   scores = {}
   for learning_rate in grid:
     result = evaluate(optimizer, problem_name, seed=tuning_seed(seed),
@@ -560,6 +571,11 @@ def tune(optimizer, problem_name, seed=0, grid=LEARNING_RATE_GRID,
     logging.info("%s lr=%g: mean final loss %g", optimizer, learning_rate,
                  scores[learning_rate])
   best = min(scores, key=scores.get)
+  if not np.isfinite(scores[best]):
+    logging.warning(
+        "%s diverged at every learning rate tried on the tuning instances "
+        "(%g to %g); the first, %g, is kept.", optimizer, min(grid),
+        max(grid), best)
   return best, scores
 
 
