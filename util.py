@@ -701,23 +701,33 @@ def get_config(problem_name, path=None, mode=None, data_dir=None):
   if mode not in MODES:
     raise ValueError("mode must be one of {}, got {!r}.".format(
         ", ".join(repr(m) for m in MODES), mode))
+  config, validation = _resolve(problem_name)
   if mode == "validation":
-    mode = validation_mode(problem_name)
+    mode = validation
+  return config(path, mode, data_dir)
+
+
+def _resolve(problem_name):
+  """A problem name's configuration function, `(path, mode, data_dir)` to
+  `get_config`'s triple, and the mode its validation instances are drawn
+  in (`validation_mode`).
+
+  Raises:
+    ValueError: for an unknown problem.
+  """
   check_problem_name(problem_name)
   registered = _registered_entry(problem_name)
   if registered is not None:
     make, options = registered
-    return make(path, mode, data_dir, options)
-  return _builtin_config(problem_name)(path, mode, data_dir)
-
-
-def _builtin_config(problem_name):
-  """The configuration function of a built-in problem's name."""
+    return (functools.partial(make, options=options),
+            make.validation_mode)
   if problem_name in _CONFIGS:
-    return _CONFIGS[problem_name]
-  if problem_name.startswith(_FAMILY_PREFIX):
-    return _family(problem_name[len(_FAMILY_PREFIX):])
-  return _square_cos(_square_cos_dims(problem_name))
+    config = _CONFIGS[problem_name]
+  elif problem_name.startswith(_FAMILY_PREFIX):
+    config = _family(problem_name[len(_FAMILY_PREFIX):])
+  else:
+    config = _square_cos(_square_cos_dims(problem_name))
+  return config, "train" if getattr(config, "reads_data", False) else "test"
 
 
 def validation_mode(problem_name):
@@ -737,12 +747,7 @@ def validation_mode(problem_name):
   Raises:
     ValueError: for an unknown problem.
   """
-  check_problem_name(problem_name)
-  registered = _registered_entry(problem_name)
-  if registered is not None:
-    return registered[0].validation_mode
-  reads_data = getattr(_builtin_config(problem_name), "reads_data", False)
-  return "train" if reads_data else "test"
+  return _resolve(problem_name)[1]
 
 
 def run_unrolls(sess, fetches, ops, num_unrolls, reset=None,

@@ -154,6 +154,24 @@ def get_variables(func, constants=None):
   return variables, list(constants)
 
 
+def upstream_ops(roots):
+  """Every op that `roots` (ops) depend on, through inputs and control
+  inputs, the roots included: a set.
+
+  The graph is only read; nothing is added to it.
+  """
+  seen = set()
+  pending = list(roots)
+  while pending:
+    op = pending.pop()
+    if op in seen:
+      continue
+    seen.add(op)
+    pending.extend(tensor.op for tensor in op.inputs)
+    pending.extend(op.control_inputs)
+  return seen
+
+
 def _refuse_outside_variables(loss):
   """Raises ValueError if `loss` reads trainable variables made elsewhere.
 
@@ -162,7 +180,6 @@ def _refuse_outside_variables(loss):
   `build` did not create (one made in `make_problem`, outside `build`)
   would never be swapped: a learned optimizer would leave it where it is
   while a baseline moved it, and the two would solve different problems.
-  The graph is walked from the loss back, adding no ops to it.
   """
   try:
     loss = tf.convert_to_tensor(loss)
@@ -173,16 +190,8 @@ def _refuse_outside_variables(loss):
                 if variable.graph is loss.graph}
   if not candidates:
     return
-  used, seen, pending = [], set(), [loss.op]
-  while pending:
-    op = pending.pop()
-    if op in seen:
-      continue
-    seen.add(op)
-    if op in candidates:
-      used.append(candidates[op].name.split(":")[0])
-    pending.extend(tensor.op for tensor in op.inputs)
-    pending.extend(op.control_inputs)
+  used = [candidates[op].name.split(":")[0]
+          for op in upstream_ops([loss.op]) if op in candidates]
   if used:
     raise ValueError(
         "The loss reads trainable variables {} that the problem's build() "

@@ -29,6 +29,7 @@ import tensorflow as tf
 from l2l import checks
 from l2l import files
 from l2l.checkpoint import manifest
+from l2l.core import interception
 from l2l.core import meta_objective
 from l2l.swarm import config as swarm_config
 
@@ -291,19 +292,6 @@ _RANDOM_OP_TYPES = frozenset([
 ])
 
 
-def _upstream_ops(roots):
-  seen = set()
-  stack = list(roots)
-  while stack:
-    op = stack.pop()
-    if op in seen:
-      continue
-    seen.add(op)
-    stack.extend(t.op for t in op.inputs)
-    stack.extend(op.control_inputs)
-  return seen
-
-
 def unreplayed_random_ops(graph, replayed):
   """The stateful random ops that replaying `replayed` does not advance.
 
@@ -316,6 +304,6 @@ def unreplayed_random_ops(graph, replayed):
     Sorted names of the other random ops (empty for e.g. `quadratic`).
   """
   roots = [getattr(r, "op", r) for r in tf.nest.flatten(replayed)]
-  reached = _upstream_ops(roots)
+  reached = interception.upstream_ops(roots)
   return sorted(op.name for op in graph.get_operations()
                 if op.type in _RANDOM_OP_TYPES and op not in reached)
