@@ -662,6 +662,11 @@ def epoch_unrolls(problem, num_unrolls):
   return num_unrolls if unrolls is None else unrolls(num_unrolls)
 
 
+# What returned the loss, as the messages name it: `meta_minimize`'s
+# argument, which the commands call with a problem's `build`.
+_LOSS_FUNCTION = "make_loss (the problem's build())"
+
+
 def mean_loss(loss):
   """Reduces a per-row loss to the scalar the optimizer descends.
 
@@ -675,21 +680,21 @@ def mean_loss(loss):
     ValueError: naming `make_loss` if it returned no tensor (e.g. None).
   """
   if loss is None:
-    raise ValueError("make_loss returned None; it must return the loss, a "
+    raise ValueError(_LOSS_FUNCTION + " returned None; it must return the loss, a "
                      "scalar tensor or one value per batch row.")
   try:
     loss = tf.convert_to_tensor(loss)
   except (TypeError, ValueError) as error:
-    raise ValueError("make_loss returned {!r}, which is not a tensor: it "
+    raise ValueError(_LOSS_FUNCTION + " returned {!r}, which is not a tensor: it "
                      "must return the loss, a scalar tensor or one value per "
                      "batch row.".format(loss)) from error
   if not loss.dtype.is_floating:
-    raise ValueError("make_loss returned a {} tensor; the loss must be "
+    raise ValueError(_LOSS_FUNCTION + " returned a loss of type {}; the loss must be "
                      "floating point.".format(loss.dtype.name))
   if loss.shape.rank is not None and loss.shape.rank > 1:
     # Each row is scored as a start set of its own: a matrix of losses has
     # no rows that could be.
-    raise ValueError("make_loss returned a loss of shape {}; it must return "
+    raise ValueError(_LOSS_FUNCTION + " returned a loss of shape {}; it must return "
                      "the loss, a scalar tensor or one value per batch row "
                      "(an independent instance).".format(
                          loss.shape.as_list()))

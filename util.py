@@ -7,11 +7,13 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import math
 import numbers
 import os
 import re
 import sys
 import timeit
+import traceback
 
 import numpy as np
 
@@ -360,6 +362,10 @@ def parse_problem_options(text):
 def _check_signature(name, make_problem, options):
   """Raises ValueError unless `make_problem(mode=..., **options)` binds, and
   each option is of its default's kind (a number, text, a bool)."""
+  if "mode" in options:
+    raise ValueError("mode is not an option of problem {!r}: the commands "
+                     "set it (train for meta-training, test for "
+                     "evaluation).".format(name))
   signature = inspect.signature(make_problem)
   try:
     signature.bind(mode="test", **options)
@@ -367,6 +373,10 @@ def _check_signature(name, make_problem, options):
     raise ValueError("problem {!r} does not take the options {}: {}.".format(
         name, ", ".join(sorted(options)) or "(none)", error)) from error
   for key, value in options.items():
+    if isinstance(value, float) and math.isnan(value):
+      # No setting is meant as NaN; it would only surface as a NaN loss.
+      raise ValueError("problem {!r} option {}=nan: expected a number, not "
+                       "NaN.".format(name, key))
     parameter = signature.parameters.get(key)
     default = None if parameter is None else parameter.default
     expected = _option_kind(default)
@@ -374,6 +384,28 @@ def _check_signature(name, make_problem, options):
       raise ValueError("problem {!r} option {}={!r}: expected {}, as its "
                        "default {!r} is.".format(name, key, value, expected,
                                                  default))
+
+
+def _check_make_problem(name, make_problem):
+  """Raises ValueError unless `make_problem` takes `mode`, and a default
+  for each other argument: the name alone, without options, must build."""
+  parameters = inspect.signature(make_problem).parameters.values()
+  keywords = [p for p in parameters
+              if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+  if "mode" not in [p.name for p in keywords] and not any(
+      p.kind == p.VAR_KEYWORD for p in parameters):
+    raise ValueError(
+        "make_problem of problem {!r} must take mode (\"train\" or "
+        "\"test\"), then its options with their defaults, e.g. "
+        "def make(mode, num_dims=2).".format(name))
+  required = [p.name for p in keywords
+              if p.name != "mode" and p.default is p.empty]
+  if required:
+    raise ValueError(
+        "make_problem of problem {!r} has no default for {}: every option "
+        "needs one, as the name alone must build.".format(
+            name, ", ".join(required)))
+  _check_signature(name, make_problem, {})
 
 
 def _option_kind(value):
@@ -446,7 +478,7 @@ def register_problem(name, make_problem, net_config=None,
   if validation_mode not in ("train", "test"):
     raise ValueError("validation_mode of problem {!r} must be 'train' or "
                      "'test', got {!r}.".format(name, validation_mode))
-  _check_signature(name, make_problem, {})
+  _check_make_problem(name, make_problem)
   if net_config is None:
     net_config = {_CW: networks.library_config()}
   if not isinstance(net_config, dict) or not net_config or not all(
@@ -458,20 +490,147 @@ def register_problem(name, make_problem, net_config=None,
 
   def make(path, mode, data_dir, options):
     del data_dir  # A problem of one's own finds its own data.
+    given = name + (_OPTIONS_SEPARATOR + options if options else "")
     options = parse_problem_options(options)
     _check_signature(name, make_problem, options)
-    problem = make_problem(mode=mode, **options)
+    problem = _run_problem_code(given, "make_problem", make_problem,
+                                mode=mode, **options)
     if not callable(problem):
       raise ValueError("problem {!r}: make_problem returned {!r}, not a "
                        "build function.".format(name, problem))
+    _check_build_signature(given, problem)
     nets = {key: dict(config, net_path=get_net_path(key, path))
             for key, config in net_config.items()}
-    return problem, nets, net_assignments
+    return _reported_build(given, problem), nets, net_assignments
 
   make.check = lambda options: _check_signature(
       name, make_problem, parse_problem_options(options))
+  make.arguments = lambda options: _arguments(
+      make_problem, parse_problem_options(options))
   make.validation_mode = validation_mode
+  make.module = _loading_module[-1] if _loading_module else None
   _REGISTERED[name] = make
+
+
+def _arguments(make_problem, options):
+  """Every argument `make_problem` gets from `options`, defaults included
+  (`mode` aside)."""
+  bound = inspect.signature(make_problem).bind_partial(**options)
+  bound.apply_defaults()
+  return {key: value for key, value in bound.arguments.items()
+          if key != "mode"}
+
+
+def same_problem(first, second):
+  """Whether two problem names, options included, name the same problem.
+
+  They do when they are the same text, or name one registered problem
+  with the same options once its defaults are filled in: "logreg" and
+  "logreg:noise=0.1" where noise defaults to 0.1, or options in another
+  order.
+
+  Args:
+    first: a problem name.
+    second: another.
+
+  Returns:
+    True or False (False for names that are not problems here).
+  """
+  if first == second:
+    return True
+  entries = [_registered_entry(name) for name in (first, second)]
+  if None in entries or entries[0][0] is not entries[1][0]:
+    return False
+  make = entries[0][0]
+  try:
+    return make.arguments(entries[0][1]) == make.arguments(entries[1][1])
+  except (TypeError, ValueError):
+    return False
+
+
+def _check_build_signature(given, build):
+  """Raises ValueError if `build` cannot be called without arguments."""
+  try:
+    signature = inspect.signature(build)
+  except (TypeError, ValueError):
+    return  # Not introspectable (a builtin): its call will tell.
+  try:
+    signature.bind()
+  except TypeError as error:
+    raise ValueError(
+        "problem {!r}: make_problem returned build{}, but build() is called "
+        "with no arguments ({}); make its settings options of make_problem "
+        "instead.".format(given, signature, error)) from error
+
+
+def _reported_build(given, build):
+  """`build`, with what it raises reported as `_run_problem_code` does."""
+  @functools.wraps(build)
+  def reported():
+    return _run_problem_code(given, "build()", build)
+  return reported
+
+
+def _run_problem_code(given, what, func, *args, **kwargs):
+  """Calls a problem of one's own's `func`; what it raises, bar a
+  ValueError (a refusal already worded for the user, its own or this
+  library's), becomes a one-line ValueError naming the problem, its
+  options, and the line of the user's file that raised.
+
+  Args:
+    given: the problem as named, with its options ("ring:num_dims=2.5").
+    what: which of its functions this is, for the message.
+    func: the function.
+    *args: its arguments.
+    **kwargs: its keyword arguments.
+
+  Returns:
+    What `func` returns.
+
+  Raises:
+    ValueError: for anything `func` raises (the original is chained, and
+      the commands show its traceback with --verbosity=1).
+  """
+  try:
+    return func(*args, **kwargs)
+  except ValueError:
+    raise
+  except Exception as error:  # pylint: disable=broad-except (user code)
+    raise ValueError("problem {!r} failed in its {}: {}: {}{}".format(
+        given, what, type(error).__name__, error,
+        _raised_at(error, func))) from error
+
+
+def _raised_at(error, func):
+  """" (file.py, line N)": the innermost line of `func`'s file in
+  `error`'s traceback, or "" if none is."""
+  try:
+    source = inspect.getsourcefile(inspect.unwrap(func))
+  except TypeError:
+    return ""
+  line = None
+  for frame, number in traceback.walk_tb(error.__traceback__):
+    if frame.f_code.co_filename == source:
+      line = number
+  if line is None:
+    return ""
+  return " ({}, line {})".format(os.path.basename(source), line)
+
+
+def problem_module(problem_name):
+  """The `--problem_module` that registered a problem, or None.
+
+  Args:
+    problem_name: a problem's name, with or without options.
+
+  Returns:
+    What `load_problem_module` was given (a file as an absolute path, or a
+    module name) for a problem registered while it imported that module;
+    None for a built-in problem, or one registered otherwise (a script's
+    own `register_problem` call).
+  """
+  registered = _registered_entry(problem_name)
+  return None if registered is None else registered[0].module
 
 
 def unregister_problem(name):
@@ -488,6 +647,9 @@ def unregister_problem(name):
 
 # The modules `load_problem_module` imported from files.
 _PROBLEM_FILE_MODULES = []
+# What `load_problem_module` is importing, innermost last: the problems
+# registered meanwhile record it (`problem_module`).
+_loading_module = []
 
 
 def load_problem_module(spec):
@@ -531,7 +693,8 @@ def load_problem_module(spec):
     sys.modules[module_name] = module
     # While it runs, its directory is searched (last) for the modules it
     # imports, as `python file.py` would search it.
-    with _searched(os.path.dirname(path), first=False):
+    with _searched(os.path.dirname(path), first=False), \
+        _loading(path):
       try:
         module_spec.loader.exec_module(module)
       except Exception as error:  # pylint: disable=broad-except (user code)
@@ -542,7 +705,7 @@ def load_problem_module(spec):
     return module
   # A module name is searched in the working directory first, as `python
   # -m` does, although the commands run from their own directory.
-  with _searched(os.getcwd(), first=True):
+  with _searched(os.getcwd(), first=True), _loading(spec):
     try:
       return importlib.import_module(spec)
     except Exception as error:  # pylint: disable=broad-except (user code)
@@ -552,6 +715,16 @@ def load_problem_module(spec):
             spec, error)) from error
       raise ValueError("problem module {!r} failed to import: {}: {}".format(
           spec, type(error).__name__, error)) from error
+
+
+@contextlib.contextmanager
+def _loading(spec):
+  """Marks the problems registered meanwhile as registered by `spec`."""
+  _loading_module.append(spec)
+  try:
+    yield
+  finally:
+    _loading_module.pop()
 
 
 @contextlib.contextmanager
@@ -620,8 +793,11 @@ def _unknown_problem(problem_name):
   close = difflib.get_close_matches(base, known, n=3, cutoff=0.6)
   hint = " Did you mean {}?".format(" or ".join(
       repr(c) for c in close)) if close else ""
-  return ValueError("Unknown problem {!r}.{} Known problems: {}.".format(
-      problem_name, hint, ", ".join(problem_names())))
+  return ValueError(
+      "Unknown problem {!r}.{} Known problems: {}; a problem of one's own is "
+      "known once the module that registers it is imported (the commands' "
+      "--problem_module).".format(problem_name, hint,
+                                  ", ".join(problem_names())))
 
 
 def _registered_entry(problem_name):

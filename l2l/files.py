@@ -366,6 +366,21 @@ def _lock_owner_text(stream):
   return text or "a process that has not yet written its details"
 
 
+def distinct_names(paths):
+  """Short names telling `paths` apart, for tables and legends.
+
+  Args:
+    paths: file or directory paths.
+
+  Returns:
+    Their base names, or the paths as given where two base names are the
+    same.
+  """
+  paths = [os.fspath(path) for path in paths]
+  names = [os.path.basename(os.path.normpath(path)) for path in paths]
+  return paths if len(set(names)) < len(names) else names
+
+
 def remove_if_only(directory, name):
   """Removes `directory` and its file `name` if that file is all it holds.
 

@@ -31,6 +31,16 @@ def test_rows_are_sorted_by_mean_final_loss(tmp_path, records_files):
   assert by_path[sgd].seconds == 0.25
 
 
+def test_two_trained_optimizers_are_told_apart_in_their_labels(
+    tmp_path, records_files):
+  paths = [records_files.write(tmp_path, records_files.losses(),
+                               optimizer="L2L", learning_rate=None, path=path)
+           for path in ("/a/quadratic", "/a/digits", None)]
+  assert sorted(row.label for row in compare.rows(paths)) == [
+      "L2L swarm (k=2) from digits", "L2L swarm (k=2) from quadratic",
+      "L2L swarm (k=2, untrained)"]
+
+
 def test_markdown_table(tmp_path, records_files):
   adam, l2l, sgd, pso = records_files.comparison(tmp_path)
   text = compare.table([adam, l2l, sgd, pso])

@@ -197,13 +197,17 @@ def test_nan_weights_are_reported_as_diverged(trained_simple, tmp_path):
       "diverged")
 
 
-def _copy_with_manifest_problem(trained_simple, tmp_path, problem):
-  """trained_simple's optimizer, its manifest naming `problem`."""
+def _copy_with_manifest_problem(trained_simple, tmp_path, problem,
+                                problem_module=None):
+  """trained_simple's optimizer, its manifest naming `problem` (registered
+  by `problem_module`, if given)."""
   directory, _ = trained_simple
   copy = tmp_path / "saved"
   shutil.copytree(directory, copy)
   saved = json.loads((copy / "manifest.json").read_text())
   saved["problem"] = problem
+  if problem_module is not None:
+    saved["training"]["problem_module"] = problem_module
   (copy / "manifest.json").write_text(json.dumps(saved))
   return copy
 
@@ -250,6 +254,29 @@ def test_a_training_problem_unknown_here_is_one_line(trained_simple,
       "(".format(copy))
   assert done.stderr.strip().endswith(
       "pass --problem_module, the module that registers it, or --problem.")
+
+
+def test_a_problem_of_ones_own_needs_its_module_even_under_a_built_in_name(
+    trained_simple, tmp_path):
+  # Trained on a `quadratic` that a module registered in place of the
+  # built-in one: without that module, `quadratic` is another problem.
+  module = write_problem_module(tmp_path)
+  copy = _copy_with_manifest_problem(trained_simple, tmp_path, "quadratic",
+                                     problem_module=module)
+  done = _evaluate("--optimizer=L2L", "--path=" + str(copy))
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == (
+      "Error: {0} was meta-trained on quadratic as {1} registers it, which "
+      "was not given here (without it, quadratic is the built-in problem); "
+      "pass --problem_module={1}, or --problem.".format(copy, module))
+  # A name unknown here is told which module registers it.
+  copy = _copy_with_manifest_problem(trained_simple, tmp_path / "r", "ring",
+                                     problem_module=module)
+  done = _evaluate("--optimizer=L2L", "--path=" + str(copy))
+  assert done.returncode == 1
+  assert done.stderr.strip().endswith(
+      "pass --problem_module={}, the module that registers it, or "
+      "--problem.".format(module))
 
 
 def test_evaluating_on_the_training_seed_is_refused(trained_simple,
@@ -314,8 +341,9 @@ def test_a_problem_option_of_no_number_is_one_line(tmp_path):
   assert done.returncode == 1
   assert "Traceback" not in done.stderr
   assert done.stderr.strip().splitlines()[-1] == (
-      "Error: rastrigin random_shift must be a finite number >= 0, got "
-      "nan.")
+      "Error: --problem=rastrigin:num_dims=2,random_shift=nan is invalid: "
+      "problem 'rastrigin' option random_shift=nan: expected a number, not "
+      "NaN.")
   assert not os.listdir(tmp_path)
 
 

@@ -236,3 +236,10 @@ def test_read_npz_refuses_what_np_load_would_unpickle_or_misread(tmp_path):
     files.read_npz(tmp_path / "missing.npz")
   with pytest.raises(IsADirectoryError):
     files.read_npz(tmp_path)
+
+
+def test_distinct_names_are_base_names_unless_two_repeat():
+  assert files.distinct_names(["/a/q.npz", "/b/r.npz", "/c/d/"]) == [
+      "q.npz", "r.npz", "d"]
+  assert files.distinct_names(["/a/q", "/b/q", "/b/r"]) == [
+      "/a/q", "/b/q", "/b/r"]

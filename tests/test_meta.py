@@ -492,7 +492,8 @@ def test_make_loss_must_return_a_loss(returned):
     tf.compat.v1.get_variable("x", initializer=1.0)
     return returned
 
-  with pytest.raises(ValueError, match="make_loss returned"):
+  with pytest.raises(ValueError,
+                     match=r"make_loss \(the problem's build\(\)\) returned"):
     meta.MetaOptimizer(**_sgd_config()).meta_loss(make_loss, 2)
 
 

@@ -100,6 +100,10 @@ def test_curve_data_rejects_other_shapes(shape):
                                             "lois_released": True}}, 4,
      "L2L swarm, LOIS as released (k=4)"),
     ({"optimizer": "Adam", "learning_rate": "fast"}, 1, "Adam (lr=fast)"),
+    # evaluate.py --untrained records no optimizer directory.
+    ({"optimizer": "L2L", "path": None}, 1, "L2L (untrained)"),
+    ({"optimizer": "L2L", "path": None}, 4, "L2L swarm (k=4, untrained)"),
+    ({"optimizer": "L2L", "path": "/models/quadratic"}, 1, "L2L"),
     ({}, 1, "unknown optimizer"),
 ])
 def test_label(settings, num_particles, expected):
@@ -213,6 +217,21 @@ def test_runs_on_other_instances_are_told_apart_in_labels(tmp_path,
       "SGD (lr=0.1, best of 2 restarts), seed 1, 2 instances"]
   same = _labels(plots.build_figure(paths[:1] * 2))
   assert "seed" not in same[0] and "instances" not in same[0]
+
+
+def test_two_trained_optimizers_are_told_apart_by_their_directories(
+    tmp_path, records_files):
+  paths = [records_files.write(tmp_path, records_files.losses(),
+                               optimizer="L2L", learning_rate=None,
+                               path=path)
+           for path in ("/a/quadratic", "/a/digits", "/a/digits", None)]
+  assert _labels(plots.build_figure(paths)) == [
+      "L2L swarm (k=2) from quadratic", "L2L swarm (k=2) from digits",
+      "L2L swarm (k=2) from digits", "L2L swarm (k=2, untrained)"]
+  # Directories of one base name are named by their paths.
+  assert plots.told_apart_by_optimizer(
+      ["L2L", "L2L", "Adam"], ["/a/q", "/b/q", None]) == [
+          "L2L from /a/q", "L2L from /b/q", "Adam"]
 
 
 def test_non_positive_losses_use_a_symlog_axis(tmp_path, records_files):

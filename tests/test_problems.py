@@ -265,10 +265,14 @@ def test_mean_loss(sess):
   np.testing.assert_allclose(
       sess.run(problems.mean_loss(tf.constant([1.0, 2.0, 6.0]))), 3.0)
   # Rows are scored as start sets of their own: a matrix has no such rows.
-  with pytest.raises(ValueError, match=r"make_loss returned a loss of shape "
-                     r"\[2, 3\]; it must return the loss, a scalar tensor or "
-                     r"one value per batch row"):
+  with pytest.raises(ValueError, match=r"make_loss \(the problem's build\(\)\) "
+                     r"returned a loss of shape \[2, 3\]; it must return the "
+                     r"loss, a scalar tensor or one value per batch row"):
     problems.mean_loss(tf.zeros([2, 3]))
+  with pytest.raises(ValueError, match=r"make_loss \(the problem's build\(\)\) "
+                     r"returned a loss of type int32; the loss must be "
+                     r"floating point\.$"):
+    problems.mean_loss(tf.constant(3))
 
 
 def test_logistic_regression_starts_at_log_of_its_classes(sess):

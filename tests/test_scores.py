@@ -83,3 +83,10 @@ def test_one_row_and_three_dimensional_losses_agree():
     assert scores.best_particle_by_mean(given) == scores.mean_final(given)
   with pytest.raises(ValueError, match="epochs, steps"):
     scores.mean_final(np.ones((2, 3)))
+
+
+def test_a_loss_broken_before_any_step_is_the_problems_fault():
+  assert scores.broken_at_start([[1.0, 2.0], [0.5, 3.0]]) == ""
+  assert scores.broken_at_start([1.0, -np.inf, np.nan]) == (
+      "; the loss is already -inf at the starting point, before any step: "
+      "the problem (its build()) is at fault, not the optimizer")

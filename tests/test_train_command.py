@@ -464,8 +464,10 @@ def test_a_problem_of_ones_own_trains_resumes_and_evaluates(tmp_path):
   part = str(tmp_path / "part")
   first = _train(*common, "--save_path=" + part, "--num_epochs=2")
   assert first.returncode == 0, first.stderr
-  resumed = _train(*common, "--save_path=" + part, "--num_epochs=4",
-                   "--resume")
+  # Resumed with the options in another order: the same problem.
+  resumed = _train(*([common[0], "--problem=bowl:scale=0.5,num_dims=3"] +
+                     common[2:]),
+                   "--save_path=" + part, "--num_epochs=4", "--resume")
   assert resumed.returncode == 0, resumed.stderr
   assert training_state.read(part)[1]["epoch"] == 4
   util.load_problem_module(module)
@@ -482,7 +484,10 @@ def test_a_problem_of_ones_own_trains_resumes_and_evaluates(tmp_path):
   w = float(values["linear"]["w"][0, 0])
   b = float(values["linear"]["b"][0])
   assert w < 0  # Meta-training moved the net from zero.
-  assert manifest.read(part)["problem"] == "bowl:num_dims=3,scale=0.5"
+  saved = manifest.read(part)
+  assert saved["problem"] == "bowl:scale=0.5,num_dims=3"
+  # The module that registered it, which evaluating it needs again.
+  assert saved["training"]["problem_module"] == module
   # evaluate.py runs the saved rule on it: x <- x + w g + b per step.
   evaluated = commands.run(
       [sys.executable, "evaluate.py", "--problem_module=" + module, problem,

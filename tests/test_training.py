@@ -6,6 +6,7 @@ import signal
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from l2l import files
 from l2l.checkpoint import l2l_file
@@ -146,6 +147,23 @@ def test_train_stops_on_divergence_and_keeps_the_saved_optimizer(
   assert np.all(np.isfinite(saved["linear"]["w"]))
   assert "diverged" in caplog.text
   assert str(tmp_path) in caplog.text
+
+
+def test_a_loss_nan_from_the_start_is_blamed_on_the_problem(caplog):
+  def make_broken(mode):
+    del mode
+    return lambda: tf.sqrt(tf.compat.v1.get_variable("x", [2]) - 5.0)
+  util.register_problem("broken_from_the_start", make_broken)
+  try:
+    with caplog.at_level(logging.ERROR):
+      result = training.train("broken_from_the_start", **TRAIN_ARGS)
+  finally:
+    util.unregister_problem("broken_from_the_start")
+  assert result.diverged
+  assert ("Training diverged (the optimizee loss became nan; the loss is "
+          "already nan at the starting point, before any step: the problem "
+          "(its build()) is at fault, not the optimizer); stopped."
+          in caplog.text)
 
 
 def test_train_on_the_family_reports_every_epoch():

@@ -1,5 +1,6 @@
 """Tests for util.py: problem configurations, epoch loops and statistics."""
 
+import inspect
 import io
 import math
 import os
@@ -556,6 +557,97 @@ def test_an_option_of_another_kind_than_its_default_is_refused(ring):
   util.check_problem_name("rastrigin:dtype=float64,init_stddev=2")
 
 
+def test_make_problem_must_take_mode_and_default_every_option():
+  def without_mode(num_dims=2):
+    return _make_ring("test", num_dims)
+  def with_a_required_option(mode, num_dims, radius):
+    return _make_ring(mode, num_dims, radius)
+  for make, message in [
+      (without_mode, r"make_problem of problem 'p' must take mode "
+       r"\(\"train\" or \"test\"\), then its options with their defaults"),
+      (with_a_required_option, r"make_problem of problem 'p' has no default "
+       r"for num_dims, radius: every option needs one, as the name alone "
+       r"must build\.")]:
+    with pytest.raises(ValueError, match=message):
+      util.register_problem("p", make)
+  assert "p" not in util.problem_names()
+
+
+def test_mode_is_no_option(ring):
+  with pytest.raises(ValueError, match=r"mode is not an option of problem "
+                     r"'ring': the commands set it"):
+    util.check_problem_name("ring:mode=train")
+
+
+def test_a_nan_option_is_refused_as_no_setting(ring):
+  with pytest.raises(ValueError, match=r"problem 'ring' option radius=nan: "
+                     r"expected a number, not NaN\."):
+    util.check_problem_name("ring:radius=nan")
+  # An infinity may be meant (a bound that does not bind).
+  util.check_problem_name("ring:radius=inf")
+
+
+def _make_fragile(mode, num_dims=2, needs_argument=False):
+  """A problem whose build fails as a user's might: a float for an int
+  option reaches get_variable's shape."""
+  del mode
+  if needs_argument:
+    return lambda scale: scale
+  def build():
+    x = tf.compat.v1.get_variable("x", [num_dims])
+    return tf.reduce_sum(tf.square(x))
+  return build
+
+
+def test_what_a_problem_of_ones_own_raises_is_one_line_naming_it():
+  util.register_problem("fragile", _make_fragile)
+  try:
+    with tf.Graph().as_default():
+      problem = util.get_config("fragile:num_dims=2.5", mode="test")[0]
+      with pytest.raises(ValueError) as raised:
+        problem()
+    # The problem as named, the error, and the user's line that raised.
+    line = inspect.getsourcelines(_make_fragile)[1] + 7
+    assert str(raised.value) == (
+        "problem 'fragile:num_dims=2.5' failed in its build(): TypeError: "
+        "{} (test_util.py, line {})".format(raised.value.__cause__, line))
+    assert isinstance(raised.value.__cause__, TypeError)
+    # A build that wants arguments is refused when it is made.
+    with tf.Graph().as_default(), pytest.raises(
+        ValueError, match=r"problem 'fragile:needs_argument=True': "
+        r"make_problem returned build\(scale\), but build\(\) is called "
+        r"with no arguments"):
+      util.get_config("fragile:needs_argument=True", mode="test")
+    # A ValueError is the problem's own refusal, worded already: as is.
+    util.register_problem(
+        "refusing", lambda mode: _raise(ValueError("num_dims must be > 0")))
+    with pytest.raises(ValueError, match="^num_dims must be > 0$"):
+      util.get_config("refusing", mode="test")
+    util.register_problem(
+        "crashing", lambda mode: _raise(KeyError("weights")))
+    with pytest.raises(ValueError, match=r"^problem 'crashing' failed in its "
+                       r"make_problem: KeyError: 'weights'"):
+      util.get_config("crashing", mode="test")
+  finally:
+    for name in ("fragile", "refusing", "crashing"):
+      if name in util.problem_names():
+        util.unregister_problem(name)
+
+
+def _raise(error):
+  raise error
+
+
+def test_same_problem_fills_in_a_registered_problems_defaults(ring):
+  assert util.same_problem("ring", "ring:radius=1.0")
+  assert util.same_problem("ring:num_dims=3,radius=2",
+                           "ring:radius=2,num_dims=3")
+  assert not util.same_problem("ring", "ring:radius=2")
+  assert util.same_problem("quadratic", "quadratic")
+  assert not util.same_problem("quadratic", "quadratic-las")
+  assert not util.same_problem("ring:colour=red", "ring")
+
+
 def test_register_problem_refuses_taken_and_bad_names(ring):
   for name in ("quadratic", "square_cos_3", ring, "family"):
     with pytest.raises(ValueError, match="already known"):
@@ -564,7 +656,7 @@ def test_register_problem_refuses_taken_and_bad_names(ring):
     util.register_problem("my:ring", _make_ring)
   with pytest.raises(ValueError, match="must be callable"):
     util.register_problem("ring2", "not a function")
-  with pytest.raises(ValueError, match="does not take"):
+  with pytest.raises(ValueError, match="must take mode"):
     util.register_problem("ring2", lambda: None)
   with pytest.raises(ValueError, match="net_config of problem 'ring2'"):
     util.register_problem("ring2", _make_ring, net_config={"cw": "lstm"})
@@ -641,6 +733,11 @@ def test_unknown_problem_suggests_the_closest_names():
     util.check_problem_name("familly:x=1")
   with pytest.raises(ValueError, match=r"Did you mean 'square_cos_<d>'\?"):
     util.check_problem_name("squarecos_2")
+  # A user's problem whose module was not given: say how it is given.
+  with pytest.raises(ValueError, match=r"a problem of one's own is known "
+                     r"once the module that registers it is imported \(the "
+                     r"commands' --problem_module\)\.$"):
+    util.check_problem_name("logreg")
 
 
 def test_load_problem_module_registers_its_problems(tmp_path):
@@ -654,6 +751,10 @@ def test_load_problem_module_registers_its_problems(tmp_path):
   try:
     util.load_problem_module(str(module))
     util.check_problem_name("from_a_file")
+    # It knows its module, which a saved optimizer records.
+    assert util.problem_module("from_a_file:") == str(module)
+    assert util.problem_module("quadratic") is None
+    assert util.problem_module("rastrigin") is None
     # Importing it again registers nothing twice.
     util.load_problem_module(str(module))
   finally:

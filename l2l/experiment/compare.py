@@ -24,6 +24,7 @@ import sys
 
 import numpy as np
 
+from l2l import files
 from l2l.experiment import plots
 from l2l.experiment import records
 from l2l.experiment import scores
@@ -65,10 +66,11 @@ _FILE_HEADER = "Records file"
 
 
 def _row(path):
-  """The `Row` of one records file."""
+  """The `Row` of one records file, and the saved optimizer it evaluated
+  (its directory, or None)."""
   arrays, settings = records.read(path)
   try:
-    return _figures(path, arrays, settings)
+    return _figures(path, arrays, settings), settings.get("path")
   except (TypeError, ValueError) as error:
     raise records.RecordsError("{} has settings the table cannot show: "
                                "{}".format(path, error)) from error
@@ -125,7 +127,11 @@ def rows(record_paths):
   record_paths = list(record_paths)
   if not record_paths:
     raise ValueError("No records files to compare.")
-  return sorted((_row(path) for path in record_paths), key=_sort_key)
+  table_rows, optimizers = zip(*(_row(path) for path in record_paths))
+  labels = plots.told_apart_by_optimizer(
+      [row.label for row in table_rows], optimizers)
+  return sorted((row._replace(label=label)
+                 for row, label in zip(table_rows, labels)), key=_sort_key)
 
 
 def differences(table_rows):
@@ -165,15 +171,6 @@ def _final_text(row):
                           _number(row.final_std, ".2g"))
 
 
-def _file_names(table_rows):
-  """Names telling the rows' files apart: base names, or the paths given
-  where two base names are the same."""
-  names = [os.path.basename(row.path) for row in table_rows]
-  if len(set(names)) < len(names):
-    return [str(row.path) for row in table_rows]
-  return names
-
-
 def _markdown(table_rows):
   by_mean = any(row.particles > 1 for row in table_rows)
   cells = []
@@ -193,8 +190,8 @@ def _markdown(table_rows):
   settings = [line[:6] for line in cells]
   by_file = len(set(settings)) < len(settings)
   if by_file:
-    cells = [line + (name,) for line, name in zip(cells,
-                                                   _file_names(table_rows))]
+    cells = [line + (name,) for line, name in zip(
+        cells, files.distinct_names(row.path for row in table_rows))]
   header = (_HEADER + ((_BY_MEAN_HEADER,) if by_mean else ()) +
             ((_FILE_HEADER,) if by_file else ()))
   # Text left, figures right.

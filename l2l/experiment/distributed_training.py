@@ -498,8 +498,8 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
         # What the saved manifest records about this training.
         workers = {"workers": cluster.num_workers,
                    "sync_replicas": sync_replicas}
-        settings = dict(
-            num_epochs=num_epochs, num_steps=num_steps,
+        settings = training.manifest_settings(
+            problem_name, num_epochs=num_epochs, num_steps=num_steps,
             unroll_length=unroll_length, learning_rate=learning_rate,
             second_derivatives=second_derivatives, seed=seed,
             num_particles=num_particles, evaluation_period=evaluation_period,

@@ -9,6 +9,7 @@ reads. The same --seed gives every optimizer the same instances.
 """
 
 import os
+import shlex
 import signal
 import sys
 
@@ -111,15 +112,36 @@ def _problem_from_manifest():
                          FLAGS.problem, FLAGS.path))
   if not trained_on or trained_on == FLAGS.problem:
     return
+  module = saved["training"].get("problem_module")
   try:
     util.check_problem_name(trained_on)
   except ValueError as error:
     cli.fail("{} was meta-trained on {}, which is not a problem here ({}); "
-             "pass --problem_module, the module that registers it, or "
-             "--problem.".format(FLAGS.path, trained_on, error))
+             "pass {}, the module that registers it, or --problem.".format(
+                 FLAGS.path, trained_on, error,
+                 _module_flag(module) if module else "--problem_module"))
+  if module and util.problem_module(trained_on) != module:
+    # A registration may replace a built-in name: without its module,
+    # the name is the built-in problem, another than the one trained on.
+    cli.fail("{} was meta-trained on {} as {} registers it, which was not "
+             "given here (without it, {} is {}); pass {}, or --problem."
+             .format(FLAGS.path, trained_on, module, trained_on,
+                     _here(trained_on), _module_flag(module)))
   FLAGS.problem = trained_on
   sys.stdout.write("Problem: {}, the one {} was meta-trained on (--problem "
                    "chooses another).\n".format(trained_on, FLAGS.path))
+
+
+def _module_flag(module):
+  return "--problem_module=" + shlex.quote(module)
+
+
+def _here(problem_name):
+  """What `problem_name` is in this command, for messages (its problems of
+  one's own come from --problem_module)."""
+  module = util.problem_module(problem_name)
+  return ("the problem {} registers".format(module) if module else
+          "the built-in problem")
 
 
 def _check_untrained():
@@ -270,7 +292,9 @@ def _evaluate_and_report():
       sys.stdout.write("Plot: " + image + "\n")
   if figures["status"] == scores.DIVERGED:
     sys.stderr.write("Error: {} diverged on {}: its mean final loss is not a "
-                     "finite number.\n".format(FLAGS.optimizer, FLAGS.problem))
+                     "finite number{}.\n".format(
+                         FLAGS.optimizer, FLAGS.problem,
+                         scores.broken_at_start(result.losses[:, 0])))
     sys.exit(EXIT_DIVERGED)
 
 

@@ -112,8 +112,9 @@ def label(settings, num_particles=1):
 
   Returns:
     E.g. "Adam (lr=0.01)", "Adam (lr=0.01, best of 4 restarts)", "L2L",
-    "L2L swarm (k=4)", "L2L swarm, LOIS as released (k=4)" or "PSO (k=4)":
-    runs of other budgets or models never share a label.
+    "L2L (untrained)", "L2L swarm (k=4)", "L2L swarm, LOIS as released
+    (k=4)" or "PSO (k=4)": runs of other budgets or models never share a
+    label, bar two trained optimizers (`told_apart_by_optimizer`).
   """
   optimizer = settings.get("optimizer") or "unknown optimizer"
   options = settings.get("swarm_options") or {}
@@ -125,11 +126,13 @@ def label(settings, num_particles=1):
   if optimizer == "PSO":
     return "PSO (k={})".format(num_particles)
   if optimizer == "L2L":
+    # evaluate.py records the optimizer's directory, None for --untrained.
+    untrained = "path" in settings and settings["path"] is None
     if num_particles <= 1:
-      return "L2L"
-    return "L2L swarm{} (k={})".format(
+      return "L2L (untrained)" if untrained else "L2L"
+    return "L2L swarm{} (k={}{})".format(
         ", LOIS as released" if options.get("lois_released") else "",
-        num_particles)
+        num_particles, ", untrained" if untrained else "")
   details = []
   if isinstance(learning_rate, (int, float)):
     details.append("lr={:.3g}".format(learning_rate))
@@ -197,9 +200,40 @@ def curves(record_paths, labels=None):
   return result
 
 
+def told_apart_by_optimizer(labels, optimizer_paths):
+  """Labels that collide, told apart by the saved optimizer each run
+  evaluated where those differ (two trained L2L optimizers).
+
+  Args:
+    labels: one label per records file.
+    optimizer_paths: the directory of the optimizer each evaluated (the
+      records' "path" setting), or None.
+
+  Returns:
+    The labels, those of such runs followed by " from <directory>" (its
+    base name, or its path where base names repeat).
+  """
+  groups = collections.defaultdict(list)
+  for i, text in enumerate(labels):
+    groups[text].append(i)
+  result = list(labels)
+  for members in groups.values():
+    paths = [optimizer_paths[i] for i in members]
+    if len(set(paths)) < 2:
+      continue
+    directories = sorted(set(path for path in paths if path is not None))
+    names = dict(zip(directories, files.distinct_names(directories)))
+    for i in members:
+      if optimizer_paths[i] is not None:
+        result[i] = "{} from {}".format(labels[i],
+                                        names[optimizer_paths[i]])
+  return result
+
+
 def _told_apart(all_curves, loaded):
-  """Curves whose labels collide, told apart by their seed and number of
-  instances where those differ (runs of one optimizer on other instances).
+  """Curves whose labels collide, told apart by the saved optimizer they
+  evaluated, their seed and their number of instances where those differ
+  (runs of one optimizer on other instances).
 
   Args:
     all_curves: the `Curve`s, in the order of `loaded`.
@@ -208,6 +242,10 @@ def _told_apart(all_curves, loaded):
   Returns:
     The curves, relabelled where needed.
   """
+  all_curves = [curve._replace(label=text) for curve, text in zip(
+      all_curves, told_apart_by_optimizer(
+          [curve.label for curve in all_curves],
+          [settings.get("path") for _, settings in loaded]))]
   groups = collections.defaultdict(list)
   for i, curve in enumerate(all_curves):
     groups[curve.label].append(i)

@@ -63,6 +63,30 @@ def diverged(mean):
   return status(mean) == DIVERGED
 
 
+def broken_at_start(start_losses):
+  """What to add to a divergence report when the loss was not finite before
+  any step, or "".
+
+  Such a loss is the problem's doing (its `build`), not the optimizer's:
+  the report says so, with the value (NaN, or an infinity that the first
+  step turns into NaN).
+
+  Args:
+    start_losses: the losses at starting points, before any step (any
+      shape).
+
+  Returns:
+    "; ... " naming the first value that is not finite, or "" if all are.
+  """
+  start_losses = np.asarray(start_losses, np.float64).ravel()
+  broken = start_losses[~np.isfinite(start_losses)]
+  if not broken.size:
+    return ""
+  return ("; the loss is already {} at the starting point, before any "
+          "step: the problem (its build()) is at fault, not the "
+          "optimizer".format(broken[0]))
+
+
 def log_final(mean):
   """log10 of a mean final loss under the rule above.
 

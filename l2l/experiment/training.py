@@ -23,6 +23,7 @@ from l2l.checkpoint import manifest
 from l2l.core import meta_objective as meta_objectives
 import meta
 from l2l.experiment import progress
+from l2l.experiment import scores
 from l2l.experiment import training_state
 import problems
 from l2l.swarm import swarm_unroll
@@ -233,6 +234,23 @@ def _trajectory_settings(problem_name, num_steps, unroll_length,
   return settings
 
 
+def manifest_settings(problem_name, **settings):
+  """What a saved optimizer's manifest records about its training.
+
+  Args:
+    problem_name: the problem it trains on.
+    **settings: the run's settings (epochs, steps, seed...).
+
+  Returns:
+    `settings`, with the `--problem_module` that registered the problem
+    (`util.problem_module`) as "problem_module" if one did: evaluating the
+    optimizer needs that module again, and a registration may replace a
+    built-in name.
+  """
+  module = util.problem_module(problem_name)
+  return dict(settings, **({"problem_module": module} if module else {}))
+
+
 def _lock_save_path(stack, save_path):
   """Holds `save_path`'s lock until `stack` closes (`files.directory_lock`).
 
@@ -356,7 +374,11 @@ def _resumed_state(save_path, resume, settings, net_config):
     return None
   saved_state = training_state.read(save_path)
   saved_settings = saved_state[1].get("settings", {})
-  training_state.check_settings(saved_settings, settings,
+  compared = dict(saved_settings)
+  if util.same_problem(saved_settings.get("problem"), settings["problem"]):
+    # Another spelling of the same problem and options.
+    compared["problem"] = settings["problem"]
+  training_state.check_settings(compared, settings,
                                 training_state.path(save_path))
   # Not `whole`: a save cut short is what a resumed run's next save mends.
   saved_manifest = manifest.read(save_path, whole=False)
@@ -481,15 +503,12 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
                                   num_particles, swarm_options,
                                   meta_objective, evaluation_period,
                                   evaluation_epochs)
-  # What the saved manifest records about this training.
-  manifest_settings = {"num_epochs": num_epochs, "num_steps": num_steps,
-                       "unroll_length": unroll_length,
-                       "learning_rate": learning_rate,
-                       "second_derivatives": second_derivatives,
-                       "seed": seed, "num_particles": num_particles,
-                       "evaluation_period": evaluation_period,
-                       "evaluation_epochs": evaluation_epochs,
-                       "meta_objective": meta_objective}
+  saved_settings = manifest_settings(
+      problem_name, num_epochs=num_epochs, num_steps=num_steps,
+      unroll_length=unroll_length, learning_rate=learning_rate,
+      second_derivatives=second_derivatives, seed=seed,
+      num_particles=num_particles, evaluation_period=evaluation_period,
+      evaluation_epochs=evaluation_epochs, meta_objective=meta_objective)
   graph = tf.Graph()
   with graph.as_default():
     if seed is not None:
@@ -512,6 +531,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
     # entropy term.
     fetches = (cost_op, meta_objectives.meta_objective(optimizer.fx_history,
                                                        meta_objective))
+    # Read only when training diverges, to tell whose fault it was.
+    start_loss = optimizer.fx_history[0]
     init = tf.compat.v1.global_variables_initializer()
     state_variables = (training_state.Variables(
         tf.compat.v1.global_variables()) if save_path is not None else None)
@@ -535,7 +556,7 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
     def save(epoch, **notes):
       report.saving(save_path)
       optimizer.save(sess, save_path, problem=problem_name,
-                     training=dict(manifest_settings, epochs_done=epoch,
+                     training=dict(saved_settings, epochs_done=epoch,
                                    **notes))
 
     sess.run(init)
@@ -595,7 +616,8 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
     except TrainingDiverged as error:
       run.diverged = True
       logging.error(
-          "Training diverged (%s); stopped. The last good optimizer%s.", error,
+          "Training diverged (%s%s); stopped. The last good optimizer%s.",
+          error, _broken_at_start(sess, reset, start_loss),
           (" is in " + save_path) if run.saved else " was never saved")
     except KeyboardInterrupt:
       # A second signal: the last training state stands.
@@ -604,6 +626,16 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
     finally:
       summaries.close()
   return run.result()
+
+
+def _broken_at_start(sess, reset, start_loss):
+  """`scores.broken_at_start` of a fresh start's loss (the unroll is run,
+  not its update), or "" if that cannot be run."""
+  try:
+    sess.run(reset)
+    return scores.broken_at_start(sess.run(start_loss))
+  except tf.errors.OpError:
+    return ""
 
 
 def keep_an_optimizer(run, sess, evaluate, save):
