@@ -389,7 +389,7 @@ for argv in json.loads(sys.argv[1]):
     continue
   err = io.StringIO()
   code = 0
-  with contextlib.redirect_stderr(err):
+  with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
     try:
       command.validate_flags()
     except SystemExit as exit:

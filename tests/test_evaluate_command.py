@@ -260,23 +260,35 @@ def test_a_problem_of_ones_own_needs_its_module_even_under_a_built_in_name(
     trained_simple, tmp_path):
   # Trained on a `quadratic` that a module registered in place of the
   # built-in one: without that module, `quadratic` is another problem.
-  module = write_problem_module(tmp_path)
-  copy = _copy_with_manifest_problem(trained_simple, tmp_path, "quadratic",
-                                     problem_module=module)
-  done = _evaluate("--optimizer=L2L", "--path=" + str(copy))
-  assert done.returncode == 1
-  assert done.stderr.strip().splitlines()[-1] == (
-      "Error: {0} was meta-trained on quadratic as {1} registers it, which "
-      "was not given here (without it, quadratic is the built-in problem); "
-      "pass --problem_module={1}, or --problem.".format(copy, module))
+  module = str(tmp_path / "train_machine" / "replacing.py")
+  os.makedirs(os.path.dirname(module))
+  with open(module, "w") as stream:
+    stream.write("import util\n"
+                 "util.register_problem('quadratic', lambda mode: None, "
+                 "replace=True)\n")
+  replaced = _copy_with_manifest_problem(trained_simple, tmp_path / "q",
+                                         "quadratic", problem_module=module)
+  unknown = _copy_with_manifest_problem(trained_simple, tmp_path / "r",
+                                        "ring", problem_module=module)
+  # The same module elsewhere (another machine's copy) will do.
+  elsewhere = str(tmp_path / "replacing.py")
+  shutil.copy(module, elsewhere)
+  results = validate("evaluate_command", [
+      ("--optimizer=L2L", "--path=" + str(replaced)),
+      ("--optimizer=L2L", "--path=" + str(unknown)),
+      ("--optimizer=L2L", "--path=" + str(replaced),
+       "--problem_module=" + elsewhere)])
+  without, not_here, with_a_copy = results.values()
+  assert without == (
+      1, "Error: {0} was meta-trained on quadratic as {1} registers it, "
+         "which was not given here (without it, quadratic is the built-in "
+         "problem); pass --problem_module={1}, or --problem.\n".format(
+             replaced, module))
   # A name unknown here is told which module registers it.
-  copy = _copy_with_manifest_problem(trained_simple, tmp_path / "r", "ring",
-                                     problem_module=module)
-  done = _evaluate("--optimizer=L2L", "--path=" + str(copy))
-  assert done.returncode == 1
-  assert done.stderr.strip().endswith(
-      "pass --problem_module={}, the module that registers it, or "
-      "--problem.".format(module))
+  assert not_here[0] == 1 and not_here[1].endswith(
+      "; pass --problem_module={}, the module that registers it, or "
+      "--problem.\n".format(module))
+  assert with_a_copy == (0, "")
 
 
 def test_evaluating_on_the_training_seed_is_refused(trained_simple,

@@ -120,13 +120,15 @@ def _problem_from_manifest():
              "pass {}, the module that registers it, or --problem.".format(
                  FLAGS.path, trained_on, error,
                  _module_flag(module) if module else "--problem_module"))
-  if module and util.problem_module(trained_on) != module:
+  if module and util.problem_module(trained_on) is None:
     # A registration may replace a built-in name: without its module,
     # the name is the built-in problem, another than the one trained on.
+    # (Any module registering it will do: the recorded path may be
+    # another machine's.)
     cli.fail("{} was meta-trained on {} as {} registers it, which was not "
-             "given here (without it, {} is {}); pass {}, or --problem."
-             .format(FLAGS.path, trained_on, module, trained_on,
-                     _here(trained_on), _module_flag(module)))
+             "given here (without it, {} is the built-in problem); pass {}, "
+             "or --problem.".format(FLAGS.path, trained_on, module,
+                                    trained_on, _module_flag(module)))
   FLAGS.problem = trained_on
   sys.stdout.write("Problem: {}, the one {} was meta-trained on (--problem "
                    "chooses another).\n".format(trained_on, FLAGS.path))
@@ -134,14 +136,6 @@ def _problem_from_manifest():
 
 def _module_flag(module):
   return "--problem_module=" + shlex.quote(module)
-
-
-def _here(problem_name):
-  """What `problem_name` is in this command, for messages (its problems of
-  one's own come from --problem_module)."""
-  module = util.problem_module(problem_name)
-  return ("the problem {} registers".format(module) if module else
-          "the built-in problem")
 
 
 def _check_untrained():
