@@ -785,9 +785,14 @@ def _square_cos_dims(problem_name):
   return None
 
 
+def base_name(problem_name):
+  """A problem's name without its options: "ring" of "ring:num_dims=3"."""
+  return problem_name.partition(_OPTIONS_SEPARATOR)[0]
+
+
 def _unknown_problem(problem_name):
   """The ValueError for a name nothing knows, with the closest names."""
-  base = problem_name.partition(_OPTIONS_SEPARATOR)[0]
+  base = base_name(problem_name)
   # Rastrigin's names are a pattern: its written form is a candidate too.
   known = sorted(set(_CONFIGS) | set(_REGISTERED)) + ["square_cos_<d>"]
   close = difflib.get_close_matches(base, known, n=3, cutoff=0.6)

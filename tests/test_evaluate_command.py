@@ -289,6 +289,14 @@ def test_a_problem_of_ones_own_needs_its_module_even_under_a_built_in_name(
       "; pass --problem_module={}, the module that registers it, or "
       "--problem.\n".format(module))
   assert with_a_copy == (0, "")
+  # Named on purpose, the built-in problem runs, with a warning.
+  done = _evaluate("--optimizer=L2L", "--path=" + str(replaced),
+                   "--problem=quadratic", "--num_epochs=1", "--num_steps=2")
+  assert done.returncode == 0, done.stderr
+  assert ("{0} was meta-trained on quadratic as {1} registers it; without "
+          "that module, --problem=quadratic is the built-in problem "
+          "(--problem_module={1} gives the one trained on).".format(
+              replaced, module)) in done.stderr
 
 
 def test_evaluating_on_the_training_seed_is_refused(trained_simple,

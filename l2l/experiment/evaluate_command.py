@@ -14,6 +14,7 @@ import signal
 import sys
 
 from absl import flags
+from absl import logging
 import numpy as np
 
 # cli first: it quiets TensorFlow before evaluation imports it.
@@ -95,24 +96,39 @@ def _problem_from_manifest():
   """Without --problem, a saved optimizer runs on the problem it was
   meta-trained on (its manifest's), not on DeepMind's default `simple`.
 
-  Files without a manifest (DeepMind's, LOIS's) keep the default.
+  Files without a manifest (DeepMind's, LOIS's) keep the default. A
+  problem of one's own needs the module that registered it: without it,
+  its name may be a built-in problem's (`register_problem(...,
+  replace=True)`), another than the one trained on.
   """
-  if (FLAGS["problem"].present or FLAGS.optimizer != "L2L" or
-      FLAGS.path is None):
+  if FLAGS.optimizer != "L2L" or FLAGS.path is None:
     return
   try:
     saved = manifest.read(FLAGS.path)
   except ValueError as error:
     cli.fail(str(error))
-  trained_on = saved and saved["problem"]
-  if saved and not trained_on:
-    # Saved by a script that named no problem (`save(..., problem=...)`).
-    sys.stdout.write("Problem: {} (the default: {}'s manifest names no "
-                     "problem; --problem chooses one).\n".format(
-                         FLAGS.problem, FLAGS.path))
-  if not trained_on or trained_on == FLAGS.problem:
+  if saved is None:
+    return
+  trained_on = saved["problem"]
+  given = FLAGS["problem"].present
+  if not trained_on:
+    if not given:
+      # Saved by a script that named no problem (`save(..., problem=...)`).
+      sys.stdout.write("Problem: {} (the default: {}'s manifest names no "
+                       "problem; --problem chooses one).\n".format(
+                           FLAGS.problem, FLAGS.path))
     return
   module = saved["training"].get("problem_module")
+  if given:
+    if (module and util.problem_module(FLAGS.problem) is None and
+        util.base_name(FLAGS.problem) == util.base_name(trained_on) and
+        _known(FLAGS.problem)):
+      logging.warning(
+          "%s was meta-trained on %s as %s registers it; without that "
+          "module, --problem=%s is the built-in problem (%s gives the one "
+          "trained on).", FLAGS.path, trained_on, module, FLAGS.problem,
+          _module_flag(module))
+    return
   try:
     util.check_problem_name(trained_on)
   except ValueError as error:
@@ -121,10 +137,8 @@ def _problem_from_manifest():
                  FLAGS.path, trained_on, error,
                  _module_flag(module) if module else "--problem_module"))
   if module and util.problem_module(trained_on) is None:
-    # A registration may replace a built-in name: without its module,
-    # the name is the built-in problem, another than the one trained on.
-    # (Any module registering it will do: the recorded path may be
-    # another machine's.)
+    # Any module registering it will do: the recorded path may be another
+    # machine's.
     cli.fail("{} was meta-trained on {} as {} registers it, which was not "
              "given here (without it, {} is the built-in problem); pass {}, "
              "or --problem.".format(FLAGS.path, trained_on, module,
@@ -132,6 +146,16 @@ def _problem_from_manifest():
   FLAGS.problem = trained_on
   sys.stdout.write("Problem: {}, the one {} was meta-trained on (--problem "
                    "chooses another).\n".format(trained_on, FLAGS.path))
+
+
+def _known(problem_name):
+  """Whether `problem_name` is a problem here (else `check_problem_name`
+  reports it, after this)."""
+  try:
+    util.check_problem_name(problem_name)
+  except ValueError:
+    return False
+  return True
 
 
 def _module_flag(module):
