@@ -1,25 +1,17 @@
 """Problem configurations and the epoch loops shared by train.py and evaluate.py."""
 
-import ast
-import contextlib
 import difflib
 import functools
-import importlib
-import importlib.util
 import inspect
-import math
-import numbers
-import os
-import re
 import sys
 import timeit
-import traceback
 
 import numpy as np
 
 from l2l.checkpoint import l2l_file
 from l2l.experiment import scores
 from l2l.tasks import family as family_tasks
+from l2l.tasks import registry
 from l2l.tasks import test_functions
 import networks
 import problems
@@ -312,112 +304,6 @@ _CONFIGS.update({
 # The modes `get_config` takes.
 MODES = ("train", "test", "validation")
 _FAMILY_PREFIX = "family:"
-# Separates a problem's name from its options: "name:key=value,...".
-_OPTIONS_SEPARATOR = ":"
-# What a registered problem may be called.
-_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
-# Problems registered with `register_problem`, by name: each a function
-# (path, mode, data_dir, options) -> (problem, net_config, net_assignments).
-_REGISTERED = {}
-
-
-def parse_problem_options(text):
-  """Parses a problem's options, "key=value,key=value", into a dict.
-
-  A value is read as a Python literal where it is one (1, 0.5, -3e-2, True,
-  None), true and false in any case as bools (as the family's options and
-  absl's flags take them), and kept as text otherwise ("iris", "relu").
-
-  Args:
-    text: the options, e.g. "num_dims=10,shift=2.5,activation=relu".
-
-  Returns:
-    A dict of option names to values.
-
-  Raises:
-    ValueError: for a pair without "=", or a name given twice.
-  """
-  options = {}
-  for pair in filter(None, (p.strip() for p in text.split(","))):
-    key, equals, value = pair.partition("=")
-    key, value = key.strip(), value.strip()
-    if not equals or not key.isidentifier():
-      raise ValueError("bad problem option {!r}: expected key=value, e.g. "
-                       "num_dims=10.".format(pair))
-    if key in options:
-      raise ValueError("problem option {!r} is given twice.".format(key))
-    if value.lower() in ("true", "false"):
-      options[key] = value.lower() == "true"
-      continue
-    try:
-      options[key] = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-      # "nan" and "inf" are numbers to whoever types them, though no
-      # Python literals: the problem's own checks then name them.
-      options[key] = (float(value) if re.fullmatch(
-          r"[+-]?(nan|inf|infinity)", value.lower()) else value)
-  return options
-
-
-def _check_signature(name, make_problem, options):
-  """Raises ValueError unless `make_problem(mode=..., **options)` binds, and
-  each option is of its default's kind (a number, text, a bool)."""
-  if "mode" in options:
-    raise ValueError("mode is not an option of problem {!r}: the commands "
-                     "set it (train for meta-training, test for "
-                     "evaluation).".format(name))
-  signature = inspect.signature(make_problem)
-  try:
-    signature.bind(mode="test", **options)
-  except TypeError as error:
-    raise ValueError("problem {!r} does not take the options {}: {}.".format(
-        name, ", ".join(sorted(options)) or "(none)", error)) from error
-  for key, value in options.items():
-    if isinstance(value, float) and math.isnan(value):
-      # No setting is meant as NaN; it would only surface as a NaN loss.
-      raise ValueError("problem {!r} option {}=nan: expected a number, not "
-                       "NaN.".format(name, key))
-    parameter = signature.parameters.get(key)
-    default = None if parameter is None else parameter.default
-    expected = _option_kind(default)
-    if expected is not None and _option_kind(value) != expected:
-      raise ValueError("problem {!r} option {}={!r}: expected {}, as its "
-                       "default {!r} is.".format(name, key, value, expected,
-                                                 default))
-
-
-def _check_make_problem(name, make_problem):
-  """Raises ValueError unless `make_problem` takes `mode`, and a default
-  for each other argument: the name alone, without options, must build."""
-  parameters = inspect.signature(make_problem).parameters.values()
-  keywords = [p for p in parameters
-              if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-  if "mode" not in [p.name for p in keywords] and not any(
-      p.kind == p.VAR_KEYWORD for p in parameters):
-    raise ValueError(
-        "make_problem of problem {!r} must take mode (\"train\" or "
-        "\"test\"), then its options with their defaults, e.g. "
-        "def make(mode, num_dims=2).".format(name))
-  required = [p.name for p in keywords
-              if p.name != "mode" and p.default is p.empty]
-  if required:
-    raise ValueError(
-        "make_problem of problem {!r} has no default for {}: every option "
-        "needs one, as the name alone must build.".format(
-            name, ", ".join(required)))
-  _check_signature(name, make_problem, {})
-
-
-def _option_kind(value):
-  """"a bool", "a number" or "text" for such a value, else None (any kind
-  goes: an int default takes a float, and a default of None anything)."""
-  if isinstance(value, bool):
-    return "a bool"
-  if isinstance(value, numbers.Real):
-    return "a number"
-  if isinstance(value, str):
-    return "text"
-  return None
 
 
 def register_problem(name, make_problem, net_config=None,
@@ -462,175 +348,18 @@ def register_problem(name, make_problem, net_config=None,
 
   Raises:
     ValueError: for a bad or taken name, a `make_problem` that is not
-      callable or takes no `mode`, a bad net config or validation mode.
+      callable, takes no `mode` or lacks a default for an option, a bad net
+      config or validation mode.
   """
-  if not isinstance(name, str) or not _NAME_PATTERN.match(name):
-    raise ValueError("problem name {!r} is invalid: expected letters, "
-                     "digits, '_', '-' or '.', starting with a "
-                     "letter.".format(name))
-  if not replace and (name in _CONFIGS or name in _REGISTERED or
+  registry.check_name(name)
+  if not replace and (name in _CONFIGS or registry.is_registered(name) or
                       _square_cos_dims(name) is not None):
     raise ValueError("problem {!r} is already known; pass replace=True to "
                      "replace it.".format(name))
-  if not callable(make_problem):
-    raise ValueError("make_problem of problem {!r} must be callable, got "
-                     "{!r}.".format(name, make_problem))
-  if validation_mode not in ("train", "test"):
-    raise ValueError("validation_mode of problem {!r} must be 'train' or "
-                     "'test', got {!r}.".format(name, validation_mode))
-  _check_make_problem(name, make_problem)
   if net_config is None:
     net_config = {_CW: networks.library_config()}
-  if not isinstance(net_config, dict) or not net_config or not all(
-      isinstance(c, dict) and "net" in c for c in net_config.values()):
-    raise ValueError("net_config of problem {!r} must map net ids to dicts "
-                     "like {{'net': 'CoordinateWiseDeepLSTM', 'net_options': "
-                     "{{...}}}}, got {!r}.".format(name, net_config))
-  net_config = {key: dict(config) for key, config in net_config.items()}
-
-  def make(path, mode, data_dir, options):
-    del data_dir  # A problem of one's own finds its own data.
-    given = name + (_OPTIONS_SEPARATOR + options if options else "")
-    options = parse_problem_options(options)
-    _check_signature(name, make_problem, options)
-    problem = _run_problem_code(given, "make_problem", make_problem,
-                                mode=mode, **options)
-    if not callable(problem):
-      raise ValueError("problem {!r}: make_problem returned {!r}, not a "
-                       "build function.".format(name, problem))
-    _check_build_signature(given, problem)
-    nets = {key: dict(config, net_path=get_net_path(key, path))
-            for key, config in net_config.items()}
-    return _reported_build(given, problem), nets, net_assignments
-
-  make.check = lambda options: _check_signature(
-      name, make_problem, parse_problem_options(options))
-  make.arguments = lambda options: _arguments(
-      make_problem, parse_problem_options(options))
-  make.validation_mode = validation_mode
-  make.module = _loading_module[-1] if _loading_module else None
-  _REGISTERED[name] = make
-
-
-def _arguments(make_problem, options):
-  """Every argument `make_problem` gets from `options`, defaults included
-  (`mode` aside)."""
-  bound = inspect.signature(make_problem).bind_partial(**options)
-  bound.apply_defaults()
-  return {key: value for key, value in bound.arguments.items()
-          if key != "mode"}
-
-
-def same_problem(first, second):
-  """Whether two problem names, options included, name the same problem.
-
-  They do when they are the same text, or name one registered problem
-  with the same options once its defaults are filled in: "logreg" and
-  "logreg:noise=0.1" where noise defaults to 0.1, or options in another
-  order.
-
-  Args:
-    first: a problem name.
-    second: another.
-
-  Returns:
-    True or False (False for names that are not problems here).
-  """
-  if first == second:
-    return True
-  entries = [_registered_entry(name) for name in (first, second)]
-  if None in entries or entries[0][0] is not entries[1][0]:
-    return False
-  make = entries[0][0]
-  try:
-    return make.arguments(entries[0][1]) == make.arguments(entries[1][1])
-  except (TypeError, ValueError):
-    return False
-
-
-def _check_build_signature(given, build):
-  """Raises ValueError if `build` cannot be called without arguments."""
-  try:
-    signature = inspect.signature(build)
-  except (TypeError, ValueError):
-    return  # Not introspectable (a builtin): its call will tell.
-  try:
-    signature.bind()
-  except TypeError as error:
-    raise ValueError(
-        "problem {!r}: make_problem returned build{}, but build() is called "
-        "with no arguments ({}); make its settings options of make_problem "
-        "instead.".format(given, signature, error)) from error
-
-
-def _reported_build(given, build):
-  """`build`, with what it raises reported as `_run_problem_code` does."""
-  @functools.wraps(build)
-  def reported():
-    return _run_problem_code(given, "build()", build)
-  return reported
-
-
-def _run_problem_code(given, what, func, *args, **kwargs):
-  """Calls a problem of one's own's `func`; what it raises, bar a
-  ValueError (a refusal already worded for the user, its own or this
-  library's), becomes a one-line ValueError naming the problem, its
-  options, and the line of the user's file that raised.
-
-  Args:
-    given: the problem as named, with its options ("ring:num_dims=2.5").
-    what: which of its functions this is, for the message.
-    func: the function.
-    *args: its arguments.
-    **kwargs: its keyword arguments.
-
-  Returns:
-    What `func` returns.
-
-  Raises:
-    ValueError: for anything `func` raises (the original is chained, and
-      the commands show its traceback with --verbosity=1).
-  """
-  try:
-    return func(*args, **kwargs)
-  except ValueError:
-    raise
-  except Exception as error:  # pylint: disable=broad-except (user code)
-    raise ValueError("problem {!r} failed in its {}: {}: {}{}".format(
-        given, what, type(error).__name__, error,
-        _raised_at(error, func))) from error
-
-
-def _raised_at(error, func):
-  """" (file.py, line N)": the innermost line of `func`'s file in
-  `error`'s traceback, or "" if none is."""
-  try:
-    source = inspect.getsourcefile(inspect.unwrap(func))
-  except TypeError:
-    return ""
-  line = None
-  for frame, number in traceback.walk_tb(error.__traceback__):
-    if frame.f_code.co_filename == source:
-      line = number
-  if line is None:
-    return ""
-  return " ({}, line {})".format(os.path.basename(source), line)
-
-
-def problem_module(problem_name):
-  """The `--problem_module` that registered a problem, or None.
-
-  Args:
-    problem_name: a problem's name, with or without options.
-
-  Returns:
-    What `load_problem_module` was given (a file as an absolute path, or a
-    module name) for a problem registered while it imported that module;
-    None for a built-in problem, or one registered otherwise (a script's
-    own `register_problem` call).
-  """
-  registered = _registered_entry(problem_name)
-  return None if registered is None else registered[0].module
+  registry.register(name, make_problem, net_config, net_assignments,
+                    validation_mode)
 
 
 def unregister_problem(name):
@@ -640,108 +369,26 @@ def unregister_problem(name):
     ValueError: if `name` was not registered (built-in names cannot be
       removed).
   """
-  if name not in _REGISTERED:
-    raise ValueError("problem {!r} was not registered.".format(name))
-  del _REGISTERED[name]
+  registry.unregister(name)
 
 
-# The modules `load_problem_module` imported from files.
-_PROBLEM_FILE_MODULES = []
-# What `load_problem_module` is importing, innermost last: the problems
-# registered meanwhile record it (`problem_module`).
-_loading_module = []
+# The registry's public side, under the names scripts use.
+parse_problem_options = registry.parse_problem_options
+load_problem_module = registry.load_problem_module
+problem_module = registry.problem_module
+same_problem = registry.same_problem
+base_name = registry.base_name
 
 
-def load_problem_module(spec):
-  """Imports a module of one's own, which registers its problems.
-
-  This is how the commands learn a user's problems (`--problem_module`):
-  the module calls `register_problem` when imported.
-
-  Args:
-    spec: a Python file ("./my_problems.py") or an importable module name
-      ("my_package.problems"; the working directory is searched first).
-
-  Returns:
-    The imported module.
-
-  Raises:
-    ValueError: if the file does not exist, its name is a module already
-      imported (it would replace it), or the module cannot be imported or
-      fails while importing (the message names which and why).
-  """
-  if spec.endswith(".py") or os.sep in spec:
-    path = os.path.abspath(spec)
-    if not os.path.isfile(path):
-      raise ValueError("no problem module {}: the file does not "
-                       "exist.".format(spec))
-    module_name = os.path.splitext(os.path.basename(path))[0]
-    loaded = sys.modules.get(module_name)
-    if loaded is not None and getattr(loaded, "__file__", None) == path:
-      return loaded
-    if loaded is not None and loaded not in _PROBLEM_FILE_MODULES:
-      # A file named problems.py (or util.py, numpy.py...) would replace,
-      # for everything imported later, the module of that name. (Another
-      # problem file of the same name may replace the first.)
-      raise ValueError(
-          "problem module {} would replace the module {!r} already "
-          "imported from {}; give the file another name.".format(
-              spec, module_name, getattr(sys.modules[module_name],
-                                         "__file__", "Python")))
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_name] = module
-    # While it runs, its directory is searched (last) for the modules it
-    # imports, as `python file.py` would search it.
-    with _searched(os.path.dirname(path), first=False), \
-        _loading(path):
-      try:
-        module_spec.loader.exec_module(module)
-      except Exception as error:  # pylint: disable=broad-except (user code)
-        del sys.modules[module_name]
-        raise ValueError("problem module {} failed to import: {}: {}".format(
-            spec, type(error).__name__, error)) from error
-    _PROBLEM_FILE_MODULES.append(module)
-    return module
-  # A module name is searched in the working directory first, as `python
-  # -m` does, although the commands run from their own directory.
-  with _searched(os.getcwd(), first=True), _loading(spec):
-    try:
-      return importlib.import_module(spec)
-    except Exception as error:  # pylint: disable=broad-except (user code)
-      if (isinstance(error, ImportError) and error.name and
-          spec.startswith(error.name)):
-        raise ValueError("no problem module {!r}: {}.".format(
-            spec, error)) from error
-      raise ValueError("problem module {!r} failed to import: {}: {}".format(
-          spec, type(error).__name__, error)) from error
-
-
-@contextlib.contextmanager
-def _loading(spec):
-  """Marks the problems registered meanwhile as registered by `spec`."""
-  _loading_module.append(spec)
-  try:
-    yield
-  finally:
-    _loading_module.pop()
-
-
-@contextlib.contextmanager
-def _searched(directory, first):
-  """Puts `directory` on `sys.path` (first or last) unless it is there, and
-  takes it off again afterwards."""
-  added = directory not in sys.path
-  if added:
-    if first:
-      sys.path.insert(0, directory)
-    else:
-      sys.path.append(directory)
-  try:
-    yield
-  finally:
-    if added:
-      sys.path.remove(directory)
+def _registered_config(registration, options):
+  """`get_config`'s configuration function of a registered problem."""
+  def config(path, mode, data_dir):
+    del data_dir  # A problem of one's own finds its own data.
+    nets = {key: dict(net, net_path=get_net_path(key, path))
+            for key, net in registration.net_config.items()}
+    return (registry.build_function(registration, mode, options), nets,
+            registration.net_assignments)
+  return config
 
 
 def _register_test_functions():
@@ -773,7 +420,7 @@ def _function_mix(mode="test", functions="rastrigin", **options):
 def problem_names():
   """The problem names `get_config` knows."""
   # A registered problem may replace a built-in name: listed once.
-  return sorted(set(_CONFIGS) | set(_REGISTERED)) + [
+  return sorted(set(_CONFIGS) | set(registry.names())) + [
       "square_cos_<d>", _FAMILY_PREFIX + "<options>"]
 
 
@@ -785,16 +432,13 @@ def _square_cos_dims(problem_name):
   return None
 
 
-def base_name(problem_name):
-  """A problem's name without its options: "ring" of "ring:num_dims=3"."""
-  return problem_name.partition(_OPTIONS_SEPARATOR)[0]
 
 
 def _unknown_problem(problem_name):
   """The ValueError for a name nothing knows, with the closest names."""
   base = base_name(problem_name)
   # Rastrigin's names are a pattern: its written form is a candidate too.
-  known = sorted(set(_CONFIGS) | set(_REGISTERED)) + ["square_cos_<d>"]
+  known = sorted(set(_CONFIGS) | set(registry.names())) + ["square_cos_<d>"]
   close = difflib.get_close_matches(base, known, n=3, cutoff=0.6)
   hint = " Did you mean {}?".format(" or ".join(
       repr(c) for c in close)) if close else ""
@@ -803,14 +447,6 @@ def _unknown_problem(problem_name):
       "known once the module that registers it is imported (the commands' "
       "--problem_module).".format(problem_name, hint,
                                   ", ".join(problem_names())))
-
-
-def _registered_entry(problem_name):
-  """`(make, options text)` of a registered problem's name, or None."""
-  base, _, options = problem_name.partition(_OPTIONS_SEPARATOR)
-  if base in _REGISTERED:
-    return _REGISTERED[base], options
-  return None
 
 
 def check_problem_name(problem_name):
@@ -828,10 +464,9 @@ def check_problem_name(problem_name):
   """
   # A registered problem first: `register_problem(..., replace=True)` may
   # replace a built-in name.
-  registered = _registered_entry(problem_name)
+  registered = registry.lookup(problem_name)
   if registered is not None:
-    make, options = registered
-    make.check(options)
+    registry.check_options(*registered)
     return
   if problem_name in _CONFIGS:
     return
@@ -897,11 +532,11 @@ def _resolve(problem_name):
     ValueError: for an unknown problem.
   """
   check_problem_name(problem_name)
-  registered = _registered_entry(problem_name)
+  registered = registry.lookup(problem_name)
   if registered is not None:
-    make, options = registered
-    return (functools.partial(make, options=options),
-            make.validation_mode)
+    registration, options = registered
+    return (_registered_config(registration, options),
+            registration.validation_mode)
   if problem_name in _CONFIGS:
     config = _CONFIGS[problem_name]
   elif problem_name.startswith(_FAMILY_PREFIX):

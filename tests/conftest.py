@@ -32,6 +32,7 @@ import networks  # pylint: disable=unused-import
 from l2l.experiment import evaluation
 from l2l.experiment import records
 from l2l.experiment import training
+import util
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 
@@ -565,3 +566,23 @@ def interrupt_after(process, text, signal_number):
     if text in line:
       break
   process.send_signal(signal_number)
+
+
+def make_ring(mode, num_dims=2, radius=1.0):
+  """A problem of one's own: (||x||^2 - radius^2)^2, x starting at 1
+  (`util.register_problem`'s make_problem)."""
+  del mode  # The same instances for training and evaluation.
+
+  def build():
+    x = tf.compat.v1.get_variable("x", [num_dims],
+                                  initializer=tf.compat.v1.ones_initializer())
+    return tf.square(tf.reduce_sum(tf.square(x)) - radius**2)
+  return build
+
+
+@pytest.fixture
+def ring():
+  """Registers `make_ring` as "ring" for one test."""
+  util.register_problem("ring", make_ring)
+  yield "ring"
+  util.unregister_problem("ring")

@@ -1,22 +1,20 @@
 """Tests for util.py: problem configurations, epoch loops and statistics."""
 
-import inspect
 import io
 import math
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import DATA_NUM_TEST
+from conftest import make_ring
 from l2l.checkpoint import l2l_file
 from l2l.data import datasets
 import meta
 import networks
-import problems
 import util
 
 DEFAULT_LSTM_OPTIONS = {"layers": (20, 20), "preprocess_name": "LogAndSign",
@@ -211,7 +209,7 @@ def test_a_registered_problem_chooses_its_validation_mode():
 
   def make(mode):
     modes.append(mode)
-    return _make_ring(mode)
+    return make_ring(mode)
 
   util.register_problem("ring", make)
   util.get_config("ring", mode="validation")
@@ -498,25 +496,6 @@ def test_missing_cifar_files_are_named(tmp_path):
     util.get_config("cifar", data_dir=str(tmp_path))
 
 
-def _make_ring(mode, num_dims=2, radius=1.0):
-  """A problem of one's own: (||x||^2 - radius^2)^2, x starting at 1."""
-  del mode  # The same instances for training and evaluation.
-
-  def build():
-    x = tf.compat.v1.get_variable("x", [num_dims],
-                                  initializer=tf.compat.v1.ones_initializer())
-    return tf.square(tf.reduce_sum(tf.square(x)) - radius**2)
-  return build
-
-
-@pytest.fixture
-def ring():
-  """Registers `_make_ring` as "ring" for one test."""
-  util.register_problem("ring", _make_ring)
-  yield "ring"
-  util.unregister_problem("ring")
-
-
 def test_registered_problem_builds_with_its_options(ring, fresh_session):
   assert ring in util.problem_names()
   problem, net_config, assignments = util.get_config(
@@ -542,125 +521,19 @@ def test_registered_problem_refuses_unknown_options_before_building(ring):
     util.get_config("ring:radius")
 
 
-def test_an_option_of_another_kind_than_its_default_is_refused(ring):
-  # Before, "abc" reached tf.compat.v1.get_variable's shape: a traceback.
-  for text, message in [
-      ("ring:num_dims=abc", "option num_dims='abc': expected a number, as "
-       "its default 2 is"),
-      ("ring:radius=True", "option radius=True: expected a number"),
-      ("rastrigin:rotate=1", "option rotate=1: expected a bool, as its "
-       "default False is")]:
-    with pytest.raises(ValueError, match=message):
-      util.check_problem_name(text)
-  # A number where the default is an int, and anything where it is None.
-  util.check_problem_name("ring:radius=0.5,num_dims=3")
-  util.check_problem_name("rastrigin:dtype=float64,init_stddev=2")
-
-
-def test_make_problem_must_take_mode_and_default_every_option():
-  def without_mode(num_dims=2):
-    return _make_ring("test", num_dims)
-  def with_a_required_option(mode, num_dims, radius):
-    return _make_ring(mode, num_dims, radius)
-  for make, message in [
-      (without_mode, r"make_problem of problem 'p' must take mode "
-       r"\(\"train\" or \"test\"\), then its options with their defaults"),
-      (with_a_required_option, r"make_problem of problem 'p' has no default "
-       r"for num_dims, radius: every option needs one, as the name alone "
-       r"must build\.")]:
-    with pytest.raises(ValueError, match=message):
-      util.register_problem("p", make)
-  assert "p" not in util.problem_names()
-
-
-def test_mode_is_no_option(ring):
-  with pytest.raises(ValueError, match=r"mode is not an option of problem "
-                     r"'ring': the commands set it"):
-    util.check_problem_name("ring:mode=train")
-
-
-def test_a_nan_option_is_refused_as_no_setting(ring):
-  with pytest.raises(ValueError, match=r"problem 'ring' option radius=nan: "
-                     r"expected a number, not NaN\."):
-    util.check_problem_name("ring:radius=nan")
-  # An infinity may be meant (a bound that does not bind).
-  util.check_problem_name("ring:radius=inf")
-
-
-def _make_fragile(mode, num_dims=2, needs_argument=False):
-  """A problem whose build fails as a user's might: a float for an int
-  option reaches get_variable's shape."""
-  del mode
-  if needs_argument:
-    return lambda scale: scale
-  def build():
-    x = tf.compat.v1.get_variable("x", [num_dims])
-    return tf.reduce_sum(tf.square(x))
-  return build
-
-
-def test_what_a_problem_of_ones_own_raises_is_one_line_naming_it():
-  util.register_problem("fragile", _make_fragile)
-  try:
-    with tf.Graph().as_default():
-      problem = util.get_config("fragile:num_dims=2.5", mode="test")[0]
-      with pytest.raises(ValueError) as raised:
-        problem()
-    # The problem as named, the error, and the user's line that raised.
-    line = inspect.getsourcelines(_make_fragile)[1] + 7
-    assert str(raised.value) == (
-        "problem 'fragile:num_dims=2.5' failed in its build(): TypeError: "
-        "{} (test_util.py, line {})".format(raised.value.__cause__, line))
-    assert isinstance(raised.value.__cause__, TypeError)
-    # A build that wants arguments is refused when it is made.
-    with tf.Graph().as_default(), pytest.raises(
-        ValueError, match=r"problem 'fragile:needs_argument=True': "
-        r"make_problem returned build\(scale\), but build\(\) is called "
-        r"with no arguments"):
-      util.get_config("fragile:needs_argument=True", mode="test")
-    # A ValueError is the problem's own refusal, worded already: as is.
-    util.register_problem(
-        "refusing", lambda mode: _raise(ValueError("num_dims must be > 0")))
-    with pytest.raises(ValueError, match="^num_dims must be > 0$"):
-      util.get_config("refusing", mode="test")
-    util.register_problem(
-        "crashing", lambda mode: _raise(KeyError("weights")))
-    with pytest.raises(ValueError, match=r"^problem 'crashing' failed in its "
-                       r"make_problem: KeyError: 'weights'"):
-      util.get_config("crashing", mode="test")
-  finally:
-    for name in ("fragile", "refusing", "crashing"):
-      if name in util.problem_names():
-        util.unregister_problem(name)
-
-
-def _raise(error):
-  raise error
-
-
-def test_same_problem_fills_in_a_registered_problems_defaults(ring):
-  assert util.same_problem("ring", "ring:radius=1.0")
-  assert util.same_problem("ring:num_dims=3,radius=2",
-                           "ring:radius=2,num_dims=3")
-  assert not util.same_problem("ring", "ring:radius=2")
-  assert util.same_problem("quadratic", "quadratic")
-  assert not util.same_problem("quadratic", "quadratic-las")
-  assert not util.same_problem("ring:colour=red", "ring")
-
-
 def test_register_problem_refuses_taken_and_bad_names(ring):
   for name in ("quadratic", "square_cos_3", ring, "family"):
     with pytest.raises(ValueError, match="already known"):
-      util.register_problem(name, _make_ring)
+      util.register_problem(name, make_ring)
   with pytest.raises(ValueError, match="is invalid"):
-    util.register_problem("my:ring", _make_ring)
+    util.register_problem("my:ring", make_ring)
   with pytest.raises(ValueError, match="must be callable"):
     util.register_problem("ring2", "not a function")
   with pytest.raises(ValueError, match="must take mode"):
     util.register_problem("ring2", lambda: None)
   with pytest.raises(ValueError, match="net_config of problem 'ring2'"):
-    util.register_problem("ring2", _make_ring, net_config={"cw": "lstm"})
-  util.register_problem(ring, _make_ring, net_config={
+    util.register_problem("ring2", make_ring, net_config={"cw": "lstm"})
+  util.register_problem(ring, make_ring, net_config={
       "sgd": {"net": "Sgd", "net_options": {"learning_rate": 0.1}}},
                         replace=True)
   _, net_config, _ = util.get_config(ring)
@@ -674,7 +547,7 @@ def test_register_problem_refuses_taken_and_bad_names(ring):
 def test_a_built_in_name_replaced_is_the_users_with_or_without_options():
   # Both spellings reach the registered problem; unregistering brings the
   # built-in back.
-  util.register_problem("quadratic", _make_ring, replace=True)
+  util.register_problem("quadratic", make_ring, replace=True)
   try:
     assert util.problem_names().count("quadratic") == 1
     for name in ("quadratic", "quadratic:num_dims=3"):
@@ -703,24 +576,6 @@ def test_a_registered_problem_trains_through_meta(ring, fresh_session):
     assert fx_value == pytest.approx((2 * 0.8**2 - 1)**2, rel=1e-5)
 
 
-def test_parse_problem_options():
-  assert util.parse_problem_options(
-      "num_dims=10, shift=2.5,name=relu,flag=True,none=None") == {
-          "num_dims": 10, "shift": 2.5, "name": "relu", "flag": True,
-          "none": None}
-  assert util.parse_problem_options("") == {}
-  # Lowercase, as the family's options and absl's flags take them.
-  assert util.parse_problem_options("rotate=true,scale=FALSE,x=yes") == {
-      "rotate": True, "scale": False, "x": "yes"}
-  special = util.parse_problem_options(
-      "a=nan,b=-inf,c=Infinity,d=info,e=--inf")
-  assert math.isnan(special.pop("a"))
-  assert special == {"b": -math.inf, "c": math.inf, "d": "info",
-                     "e": "--inf"}
-  with pytest.raises(ValueError, match="given twice"):
-    util.parse_problem_options("a=1,a=2")
-
-
 def test_unknown_problem_suggests_the_closest_names():
   with pytest.raises(ValueError, match=r"Unknown problem 'quadratik'\. Did "
                      r"you mean 'quadratic'"):
@@ -739,116 +594,3 @@ def test_unknown_problem_suggests_the_closest_names():
                      r"commands' --problem_module\)\.$"):
     util.check_problem_name("logreg")
 
-
-def test_load_problem_module_registers_its_problems(tmp_path):
-  module = tmp_path / "my_problems_for_test.py"
-  module.write_text(
-      "import tensorflow as tf\n"
-      "import util\n"
-      "def make(mode):\n"
-      "  return lambda: tf.square(tf.compat.v1.get_variable('x', []))\n"
-      "util.register_problem('from_a_file', make)\n")
-  try:
-    util.load_problem_module(str(module))
-    util.check_problem_name("from_a_file")
-    # It knows its module, which a saved optimizer records.
-    assert util.problem_module("from_a_file:") == str(module)
-    assert util.problem_module("quadratic") is None
-    assert util.problem_module("rastrigin") is None
-    # Importing it again registers nothing twice.
-    util.load_problem_module(str(module))
-  finally:
-    util.unregister_problem("from_a_file")
-    sys.modules.pop("my_problems_for_test", None)
-  with pytest.raises(ValueError, match="the file does not exist"):
-    util.load_problem_module(str(tmp_path / "missing.py"))
-  broken = tmp_path / "broken_for_test.py"
-  broken.write_text("raise RuntimeError('boom')\n")
-  with pytest.raises(ValueError, match="failed to import: RuntimeError: "
-                     "boom"):
-    util.load_problem_module(str(broken))
-  with pytest.raises(ValueError, match="no problem module 'no_such_mod'"):
-    util.load_problem_module("no_such_mod")
-
-
-def test_a_problem_module_file_imports_its_neighbours_and_shadows_nothing(
-    tmp_path):
-  (tmp_path / "helper_for_test.py").write_text("SIZE = 3\n")
-  module = tmp_path / "with_helper_for_test.py"
-  module.write_text(
-      "import tensorflow as tf\n"
-      "import helper_for_test\n"
-      "import util\n"
-      "def make(mode):\n"
-      "  return lambda: tf.reduce_sum(tf.compat.v1.get_variable(\n"
-      "      'x', [helper_for_test.SIZE]))\n"
-      "util.register_problem('with_helper', make)\n")
-  path_before = list(sys.path)
-  try:
-    util.load_problem_module(str(module))
-    util.check_problem_name("with_helper")
-  finally:
-    util.unregister_problem("with_helper")
-    for name in ("with_helper_for_test", "helper_for_test"):
-      sys.modules.pop(name, None)
-  assert sys.path == path_before
-  # Another problem file of the same name replaces the first, as before.
-  other = tmp_path / "other"
-  other.mkdir()
-  (other / "with_helper_for_test.py").write_text(
-      "import util\n"
-      "util.register_problem('second_file', lambda mode: None)\n")
-  util.load_problem_module(str(module))
-  try:
-    util.load_problem_module(str(other / "with_helper_for_test.py"))
-    util.check_problem_name("second_file")
-  finally:
-    for name in ("with_helper", "second_file"):
-      util.unregister_problem(name)
-    for name in ("with_helper_for_test", "helper_for_test"):
-      sys.modules.pop(name, None)
-  # A file named as the library's own module would replace it.
-  own = tmp_path / "problems.py"
-  own.write_text("raise AssertionError('never run')\n")
-  with pytest.raises(ValueError) as error:
-    util.load_problem_module(str(own))
-  assert str(error.value).startswith(
-      "problem module {} would replace the module 'problems' already "
-      "imported from ".format(own))
-  assert sys.modules["problems"] is problems
-
-
-def test_a_problem_module_name_failing_inside_is_one_error(tmp_path,
-                                                          monkeypatch):
-  (tmp_path / "syntax_error_for_test.py").write_text("def f(:\n")
-  (tmp_path / "missing_import_for_test.py").write_text(
-      "import no_such_package_for_test\n")
-  monkeypatch.chdir(tmp_path)
-  with pytest.raises(ValueError, match=r"^problem module "
-                     r"'syntax_error_for_test' failed to import: "
-                     r"SyntaxError: "):
-    util.load_problem_module("syntax_error_for_test")
-  with pytest.raises(ValueError, match=r"^problem module "
-                     r"'missing_import_for_test' failed to import: "
-                     r"ModuleNotFoundError: No module named "
-                     r"'no_such_package_for_test'"):
-    util.load_problem_module("missing_import_for_test")
-
-
-def test_a_problem_module_name_is_found_in_the_working_directory(
-    tmp_path, monkeypatch):
-  (tmp_path / "cwd_problems_for_test.py").write_text(
-      "import tensorflow as tf\n"
-      "import util\n"
-      "def make(mode):\n"
-      "  return lambda: tf.square(tf.compat.v1.get_variable('x', []))\n"
-      "util.register_problem('from_the_cwd', make)\n")
-  monkeypatch.chdir(tmp_path)
-  path_before = list(sys.path)
-  try:
-    util.load_problem_module("cwd_problems_for_test")
-    util.check_problem_name("from_the_cwd")
-  finally:
-    util.unregister_problem("from_the_cwd")
-    sys.modules.pop("cwd_problems_for_test", None)
-  assert sys.path == path_before
