@@ -239,7 +239,11 @@ def test_function(name, mode="test", batch_size=128, num_dims=10,
     choice = tf.compat.v1.get_variable(
         "function", shape=[batch_size, len(names)], dtype=dtype,
         initializer=_random_one_hot, trainable=False)
-    return tf.reduce_sum(choice * tf.stack(losses, axis=1), axis=1)
+    # Selected, not multiplied: 0 * inf is NaN, and a row whose own
+    # function is finite must not read NaN where another one overflows.
+    stacked = tf.stack(losses, axis=1)
+    return tf.reduce_sum(tf.where(choice > 0, stacked,
+                                  tf.zeros_like(stacked)), axis=1)
 
   return build
 

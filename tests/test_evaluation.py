@@ -87,6 +87,45 @@ def test_another_name_of_the_training_problem_is_refused_too(fresh_session,
   evaluation.check_held_out(str(tmp_path), "rastrigin:num_dims=10", 3)
 
 
+def test_the_training_problem_with_other_options_is_refused_too(
+    fresh_session, tmp_path):
+  # family:datasets=iris draws the quadratics family:... drew at that
+  # seed, though its first draw differs (other parameter counts).
+  with fresh_session() as sess:
+    optimizer = meta.MetaOptimizer(cw={"net": "Sgd"})
+    optimizer.meta_loss(problems.simple(), 1)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    optimizer.save(sess, tmp_path, problem="family:mlp_weight=0",
+                   training={"seed": 1})
+  with pytest.raises(ValueError, match=(
+      r"was meta-trained on family:mlp_weight=0 \(the problem "
+      r"family:mlp_weight=0,datasets=iris with other options\) with seed 1, "
+      r"and evaluating with that seed replays")):
+    evaluation.check_held_out(str(tmp_path),
+                              "family:mlp_weight=0,datasets=iris", 1)
+  evaluation.check_held_out(str(tmp_path),
+                            "family:mlp_weight=0,datasets=iris", 2)
+
+
+def test_particles_that_all_start_at_one_point_are_warned_of(caplog):
+  # The family's delta starts at zero: three restarts are one start.
+  name = ("family:datasets=iris,max_width=4,min_width=2,max_dims=3,"
+          "quadratic_batch=2,batch_size=8")
+  with caplog.at_level(logging.WARNING):
+    evaluation.evaluate("Adam", name, num_steps=2, learning_rate=0.1,
+                        num_epochs=2, swarm_options={"num_particles": 3},
+                        show_progress=False)
+  assert ("All 3 particles of Adam started at the same point on {}".format(
+      name)) in caplog.text
+  caplog.clear()
+  with caplog.at_level(logging.WARNING):
+    evaluation.evaluate("Adam", "square_cos_2", num_steps=2,
+                        learning_rate=0.1, num_epochs=2,
+                        swarm_options={"num_particles": 3},
+                        show_progress=False)
+  assert "started at the same point" not in caplog.text
+
+
 def test_evaluation_keeps_fixed_what_training_left_out(tmp_path):
   # Trained driving x_0 only: evaluated on the same problem, x_1 stays at
   # 1, so the loss after one SGD step (x_0 to 0) is 1, not 0.

@@ -241,9 +241,23 @@ def test_family_seed_defaults_to_the_graph_seed():
                                   "number, got inf"),
     ("fixed_width=0", "Family option fixed_width must be a positive integer"),
     ("mlp_weight=0,logistic_weight=0,quadratic_weight=0",
-     "must be >= 0 and not all 0"),
+     "must be >= 0, not all 0, and sum to a finite number"),
+    # Each finite, their sum not.
+    ("mlp_weight=1e308,logistic_weight=1e308",
+     "must be >= 0, not all 0, and sum to a finite number"),
     ("datasets=mnist", "datasets must be a non-empty subset"),
-    ("scale_range=0.5", "scale_range must be >= 1"),
+    ("scale_range=0.5", r"scale_range must be in \[1, 1e\+06\]"),
+    # Past float32: scales overflow, matrices lose their rank.
+    ("scale_range=1e300", r"scale_range must be in \[1, 1e\+06\] \(1: no "
+                          r"scaling; float32 parameters overflow past it\)"),
+    ("max_log10_condition=40", r"max_log10_condition must be in \[0, 6\]"),
+    # Only held-out MLPs left: the draw would never end.
+    ("datasets=digits,min_width=20,max_width=20,max_depth=1,"
+     "activations=relu,logistic_weight=0,quadratic_weight=0",
+     "The MLP options leave only excluded \\(held-out\\) MLPs to draw"),
+    ("datasets=digits,random_width=false,random_depth=false,"
+     "random_activation=false,max_width=40,fixed_width=40",
+     "The MLP options leave only excluded"),
     ("unroll_tail=1", "unroll_tail must be 0 \\(off\\) or a tail index > 1"),
     ("max_unroll_factor=0.5", "max_unroll_factor must be >= 1"),
 ])
@@ -262,6 +276,36 @@ def test_parse_options_rejects_bad_options(text, message):
 def test_family_config_checks_the_type_of_every_field(options, message):
   with pytest.raises(ValueError, match=message):
     family.FamilyConfig(**options)
+
+
+def test_without_random_activations_the_first_given_is_drawn():
+  sampler = family.TaskSampler(family.parse_options(
+      "activations=relu+tanh,random_activation=false,logistic_weight=0,"
+      "quadratic_weight=0"), seed=0)
+  assert {sampler.draw_task().activation for _ in range(20)} == {"relu"}
+  # The defaults keep the paper's sigmoid.
+  sampler = family.TaskSampler(family.parse_options(
+      "random_activation=false,logistic_weight=0,quadratic_weight=0"),
+                               seed=0)
+  assert {sampler.draw_task().activation for _ in range(20)} == {"sigmoid"}
+
+
+def _first_tasks(problem):
+  return [problem.sampler.draw_task() for _ in range(5)]
+
+
+def test_an_unseeded_graph_draws_a_sampler_seed_of_its_own():
+  # Seed 0's tasks would be an unseeded training's, replayed by an
+  # evaluation at the default seed 0.
+  config = family.FamilyConfig()
+  with tf.Graph().as_default():
+    seeded = _first_tasks(family.TaskFamily(config, seed=0))
+    unseeded = [_first_tasks(family.family(config)) for _ in range(2)]
+  assert seeded not in unseeded and unseeded[0] != unseeded[1]
+  with tf.Graph().as_default():
+    tf.compat.v1.set_random_seed(7)
+    assert _first_tasks(family.family(config)) == _first_tasks(
+        family.TaskFamily(config, seed=7))
 
 
 def test_parse_options_reads_every_type():

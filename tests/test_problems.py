@@ -186,6 +186,18 @@ def test_test_function_mixture_draws_a_function_per_row(sess):
   np.testing.assert_allclose(loss, expected, rtol=1e-4, atol=1e-4)
 
 
+def test_a_mixtures_row_reads_its_own_function_when_another_overflows(sess):
+  # Styblinski-Tang's x^4 overflows float32 at 1e10 where Rastrigin's x^2
+  # does not: a row that drew Rastrigin reads its finite value, not 0 * inf.
+  build = problems.test_function("rastrigin+styblinski_tang", batch_size=64,
+                                 num_dims=2, init_stddev=1e10)
+  loss, values, _ = _evaluate(sess, build)
+  rastrigin = values["function"][:, 0] == 1
+  assert 0 < rastrigin.sum() < 64
+  assert np.all(np.isfinite(loss[rastrigin]))
+  assert np.any(np.isinf(loss[~rastrigin]))
+
+
 def test_test_function_reset_draws_a_new_instance(sess):
   build = problems.test_function("ackley", batch_size=4, num_dims=2,
                                  random_shift=1.0, rotate=True)

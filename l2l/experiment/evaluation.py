@@ -268,7 +268,9 @@ def check_held_out(path, problem_name, seed, data_dir=None):
   problem replays its training instances: evaluation instance k + 1 is
   training epoch k's. So does another name of the same problem
   (`quadratic` and `quadratic-las` differ in their nets only), which is
-  told by its first draw at that seed.
+  told by its first draw at that seed, and so may the same problem with
+  other options (`family:datasets=iris` draws the quadratics of
+  `family` at that seed), which is refused whatever it draws.
 
   Args:
     path: the saved optimizer's directory.
@@ -285,11 +287,16 @@ def check_held_out(path, problem_name, seed, data_dir=None):
   trained = saved["problem"]
   if trained is None or saved["training"].get("seed") != seed:
     return
-  if trained != problem_name:
+  if util.base_name(trained) != util.base_name(problem_name):
     if not _draws_alike((trained, seed, None), (problem_name, seed, None),
                         data_dir):
       return
     trained = "{} (which draws what {} draws)".format(trained, problem_name)
+  elif trained != problem_name:
+    # Other options of one problem draw from one random stream at one
+    # seed: the task family's kinds, a test function's starts.
+    trained = "{} (the problem {} with other options)".format(
+        trained, problem_name)
   raise ValueError(
       "{} was meta-trained on {} with seed {}, and evaluating with that "
       "seed replays its training's random draws (starts, minibatches, "
@@ -496,9 +503,36 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
       if epoch_positions is not None:
         positions.append(epoch_positions)
   row_losses = np.stack(row_losses)
+  positions = np.stack(positions) if positions else None
+  _warn_if_one_start(row_losses if positions is None else positions,
+                     optimizer, problem_name)
   return Evaluation(np.mean(row_losses, axis=3), np.asarray(seconds),
-                    np.stack(positions) if positions else None, row_losses,
+                    positions, row_losses,
                     runner.options, _lstm_step(graph, optimizer))
+
+
+def _warn_if_one_start(trajectories, optimizer, problem_name):
+  """Warns when several particles or restarts all started at one point.
+
+  A problem whose variables start at a fixed point (the task family's
+  `delta` starts at zero) gives every particle the same start: the best of
+  them then differs from one run only by the noise of its minibatches.
+
+  Args:
+    trajectories: the recorded positions, [epochs, steps + 1, particles,
+      n]; or, with none recorded, the row losses [epochs, steps + 1,
+      particles, rows] (equal starts give equal losses, bar minibatches).
+    optimizer: its name, for the message.
+    problem_name: the problem's, for the message.
+  """
+  starts = trajectories[:, 0]
+  if starts.shape[1] > 1 and np.array_equal(starts,
+                                            np.repeat(starts[:, :1],
+                                                      starts.shape[1], 1)):
+    logging.warning(
+        "All %d particles of %s started at the same point on %s: the "
+        "problem starts from a fixed point, so the best of them differs "
+        "from one start only by the noise of its minibatches.", starts.shape[1], optimizer, problem_name)
 
 
 def _lstm_step(graph, optimizer):

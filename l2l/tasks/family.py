@@ -68,6 +68,11 @@ HELD_OUT_MLPS = (
     ("digits", (20, 20), "sigmoid"),
     ("digits", (20,), "relu"),
 )
+# The largest scale_range: scales up to it, and their squares in the
+# gradients, stay finite in float32.
+MAX_SCALE_RANGE = 1e6
+# The worst condition number, as a power of 10, float32 matrices hold.
+MAX_LOG10_CONDITION = 6.0
 # Added to the logits of the classes a task does not have.
 _ABSENT_CLASS_LOGIT = -1e4
 
@@ -84,7 +89,8 @@ class FamilyConfig:
     random_width: draw each layer's width in [min_width, max_width]; off,
       every layer has `fixed_width` units.
     random_depth: draw 1..max_depth hidden layers; off, one.
-    random_activation: draw the activation from `activations`; off, sigmoid.
+    random_activation: draw the activation from `activations`; off, the
+      first of them (sigmoid by default).
     min_width: smallest hidden layer drawn.
     max_width: largest hidden layer drawn (the graph's width).
     fixed_width: the width when `random_width` is off.
@@ -138,10 +144,11 @@ class FamilyConfig:
     # check below and would fail, or poison the draws, much later.
     checks.check_fields(self, "Family option ")
     weights = [self.mlp_weight, self.logistic_weight, self.quadratic_weight]
-    if min(weights) < 0 or sum(weights) <= 0:
+    if (min(weights) < 0 or sum(weights) <= 0 or
+        not math.isfinite(sum(weights))):
       raise ValueError("The kind weights (mlp_weight, logistic_weight, "
-                       "quadratic_weight) must be >= 0 and not all 0, got "
-                       "{}.".format(weights))
+                       "quadratic_weight) must be >= 0, not all 0, and sum "
+                       "to a finite number, got {}.".format(weights))
     unknown = set(self.datasets) - set(datasets.TABLES)
     if not self.datasets or unknown:
       raise ValueError("datasets must be a non-empty subset of {}, got {}."
@@ -162,12 +169,15 @@ class FamilyConfig:
     if not 1 <= self.min_dims <= self.max_dims:
       raise ValueError("Need 1 <= min_dims <= max_dims, got {} and {}."
                        .format(self.min_dims, self.max_dims))
-    if self.scale_range < 1:
-      raise ValueError("scale_range must be >= 1 (1: no scaling), got {}."
-                       .format(self.scale_range))
-    if self.max_log10_condition < 0:
-      raise ValueError("max_log10_condition must be >= 0, got {}.".format(
-          self.max_log10_condition))
+    if not 1 <= self.scale_range <= MAX_SCALE_RANGE:
+      raise ValueError("scale_range must be in [1, {:g}] (1: no scaling; "
+                       "float32 parameters overflow past it), got {}."
+                       .format(MAX_SCALE_RANGE, self.scale_range))
+    if not 0 <= self.max_log10_condition <= MAX_LOG10_CONDITION:
+      raise ValueError("max_log10_condition must be in [0, {:g}] (float32 "
+                       "cannot hold a worse conditioned matrix), got {}."
+                       .format(MAX_LOG10_CONDITION,
+                               self.max_log10_condition))
     if self.quadratic_batch < 1 or self.batch_size < 1:
       raise ValueError("quadratic_batch and batch_size must be positive.")
     if self.unroll_tail != 0 and self.unroll_tail <= 1:
@@ -176,6 +186,27 @@ class FamilyConfig:
     if self.max_unroll_factor < 1:
       raise ValueError("max_unroll_factor must be >= 1, got {}.".format(
           self.max_unroll_factor))
+    if self.mlp_weight > 0 and not self._drawable_mlps():
+      # The draw would redraw forever.
+      raise ValueError(
+          "The MLP options leave only excluded (held-out) MLPs to draw: "
+          "allow other widths, depths, activations or datasets, or set "
+          "mlp_weight=0.")
+
+  def _drawable_mlps(self):
+    """Whether some MLP the options allow is not excluded."""
+    widths = (range(self.min_width, self.max_width + 1) if self.random_width
+              else (self.fixed_width,))
+    depths = range(1, self.max_depth + 1) if self.random_depth else (1,)
+    activations = (set(self.activations) if self.random_activation else
+                   {self.activations[0]})
+    allowed = len(set(self.datasets)) * len(activations) * sum(
+        len(widths)**depth for depth in depths)
+    excluded = {(dataset, tuple(layers), activation)
+                for dataset, layers, activation in self.exclude
+                if dataset in self.datasets and activation in activations
+                and len(layers) in depths and all(w in widths for w in layers)}
+    return allowed > len(excluded)
 
   def kind_probabilities(self):
     """The probability of each of `KINDS`."""
@@ -323,7 +354,7 @@ class TaskSampler:
                      for _ in range(depth))
       activation = (config.activations[self._rng.randint(
           len(config.activations))] if config.random_activation
-                    else "sigmoid")
+                    else config.activations[0])
       if (dataset, layers, activation) not in config.exclude:
         return Task(kind, dataset=dataset, layers=layers,
                     activation=activation)
@@ -633,13 +664,17 @@ def family(config=None, seed=None, split="train"):
 
   Args:
     config: a `FamilyConfig`, or None for the defaults.
-    seed: seed of the task sampler; None takes the default graph's seed (0
-      if it has none), so a graph seed gives the same tasks every time.
+    seed: seed of the task sampler; None takes the default graph's seed,
+      so a graph seed gives the same tasks every time. A graph without one
+      draws a seed, as TensorFlow's own random ops do: its tasks then
+      differ from run to run, and never replay a seeded run's.
     split: "train" or "test": which split of the tables tasks use.
 
   Returns:
     A `TaskFamily`: call it to build the loss, `next_task(sess)` to draw.
   """
   if seed is None:
-    seed = tf.compat.v1.get_default_graph().seed or 0
+    seed = tf.compat.v1.get_default_graph().seed
+  if seed is None:
+    seed = int(np.random.SeedSequence().generate_state(1)[0])
   return TaskFamily(config, seed, split)
