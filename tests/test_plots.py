@@ -229,9 +229,19 @@ def test_two_trained_optimizers_are_told_apart_by_their_directories(
       "L2L swarm (k=2) from quadratic", "L2L swarm (k=2) from digits",
       "L2L swarm (k=2) from digits", "L2L swarm (k=2, untrained)"]
   # Directories of one base name are named by their paths.
-  assert plots.told_apart_by_optimizer(
-      ["L2L", "L2L", "Adam"], ["/a/q", "/b/q", None]) == [
+  assert plots.told_apart_by_run(
+      ["L2L", "L2L", "Adam"],
+      [{"path": "/a/q"}, {"path": "/b/q"}, {"path": None}]) == [
           "L2L from /a/q", "L2L from /b/q", "Adam"]
+  # One saved swarm run as saved and as ablated: the options differing.
+  swarm = {"path": "/a/s", "swarm_options": {"num_particles": 4,
+                                             "attraction_gain": "adaptive"}}
+  ablated = dict(swarm, swarm_options={"num_particles": 4,
+                                       "attraction_gain": "hop"})
+  assert plots.told_apart_by_run(["L2L swarm (k=4)"] * 2,
+                                 [swarm, ablated]) == [
+      "L2L swarm (k=4) (attraction_gain='adaptive')",
+      "L2L swarm (k=4) (attraction_gain='hop')"]
 
 
 def test_non_positive_losses_use_a_symlog_axis(tmp_path, records_files):

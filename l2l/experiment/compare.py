@@ -66,11 +66,10 @@ _FILE_HEADER = "Records file"
 
 
 def _row(path):
-  """The `Row` of one records file, and the saved optimizer it evaluated
-  (its directory, or None)."""
+  """The `Row` of one records file, and its settings."""
   arrays, settings = records.read(path)
   try:
-    return _figures(path, arrays, settings), settings.get("path")
+    return _figures(path, arrays, settings), settings
   except (TypeError, ValueError) as error:
     raise records.RecordsError("{} has settings the table cannot show: "
                                "{}".format(path, error)) from error
@@ -127,9 +126,9 @@ def rows(record_paths):
   record_paths = list(record_paths)
   if not record_paths:
     raise ValueError("No records files to compare.")
-  table_rows, optimizers = zip(*(_row(path) for path in record_paths))
-  labels = plots.told_apart_by_optimizer(
-      [row.label for row in table_rows], optimizers)
+  table_rows, settings = zip(*(_row(path) for path in record_paths))
+  labels = plots.told_apart_by_run([row.label for row in table_rows],
+                                   settings)
   return sorted((row._replace(label=label)
                  for row, label in zip(table_rows, labels)), key=_sort_key)
 

@@ -114,7 +114,7 @@ def label(settings, num_particles=1):
     E.g. "Adam (lr=0.01)", "Adam (lr=0.01, best of 4 restarts)", "L2L",
     "L2L (untrained)", "L2L swarm (k=4)", "L2L swarm, LOIS as released
     (k=4)" or "PSO (k=4)": runs of other budgets or models never share a
-    label, bar two trained optimizers (`told_apart_by_optimizer`).
+    label, bar two trained optimizers or swarm options (`told_apart_by_run`).
   """
   optimizer = settings.get("optimizer") or "unknown optimizer"
   options = settings.get("swarm_options") or {}
@@ -200,39 +200,67 @@ def curves(record_paths, labels=None):
   return result
 
 
-def told_apart_by_optimizer(labels, optimizer_paths):
-  """Labels that collide, told apart by the saved optimizer each run
-  evaluated where those differ (two trained L2L optimizers).
+def told_apart_by_run(labels, settings):
+  """Labels that collide, told apart by what ran where that differs: the
+  saved optimizer each run evaluated (two trained L2L optimizers), then
+  the swarm options (an ablation of one saved swarm).
 
   Args:
     labels: one label per records file.
-    optimizer_paths: the directory of the optimizer each evaluated (the
-      records' "path" setting), or None.
+    settings: the settings of each records file.
 
   Returns:
     The labels, those of such runs followed by " from <directory>" (its
-    base name, or its path where base names repeat).
+    base name, or its path where base names repeat) and by the swarm
+    options in which they differ, e.g. " (attraction_gain=hop)".
   """
+  paths = [entry.get("path") for entry in settings]
+  result = _told_apart_by(labels, paths, _directory_names)
+  return _told_apart_by(
+      result, [_options(entry.get("swarm_options")) for entry in settings],
+      _differing_options)
+
+
+def _options(options):
+  return tuple(sorted((str(key), repr(value)) for key, value in
+                      (options.items() if isinstance(options, dict) else ())))
+
+
+def _directory_names(values):
+  directories = sorted(set(path for path in values if path is not None))
+  names = dict(zip(directories, files.distinct_names(directories)))
+  return [None if path is None else "from " + names[path] for path in values]
+
+
+def _differing_options(values):
+  """"(key=value, ...)" of the options in which each of `values` (sorted
+  `(key, repr)` pairs) differs from the others."""
+  everywhere = set.intersection(*(set(value) for value in values))
+  return ["({})".format(", ".join("{}={}".format(key, text) for key, text in
+                                  value if (key, text) not in everywhere))
+          if set(value) - everywhere else None for value in values]
+
+
+def _told_apart_by(labels, values, describe):
+  """Each group of equal labels whose `values` differ, suffixed with
+  `describe(group's values)` (None: no suffix)."""
   groups = collections.defaultdict(list)
   for i, text in enumerate(labels):
     groups[text].append(i)
   result = list(labels)
   for members in groups.values():
-    paths = [optimizer_paths[i] for i in members]
-    if len(set(paths)) < 2:
+    if len(set(values[i] for i in members)) < 2:
       continue
-    directories = sorted(set(path for path in paths if path is not None))
-    names = dict(zip(directories, files.distinct_names(directories)))
-    for i in members:
-      if optimizer_paths[i] is not None:
-        result[i] = "{} from {}".format(labels[i],
-                                        names[optimizer_paths[i]])
+    for i, suffix in zip(members, describe([values[i] for i in members])):
+      if suffix is not None:
+        result[i] = "{} {}".format(labels[i], suffix)
   return result
 
 
 def _told_apart(all_curves, loaded):
-  """Curves whose labels collide, told apart by the saved optimizer they
-  evaluated, their seed and their number of instances where those differ
+  """Curves whose labels collide, told apart by what ran
+  (`told_apart_by_run`), their seed and their number of instances where
+  those differ
   (runs of one optimizer on other instances).
 
   Args:
@@ -243,9 +271,9 @@ def _told_apart(all_curves, loaded):
     The curves, relabelled where needed.
   """
   all_curves = [curve._replace(label=text) for curve, text in zip(
-      all_curves, told_apart_by_optimizer(
+      all_curves, told_apart_by_run(
           [curve.label for curve in all_curves],
-          [settings.get("path") for _, settings in loaded]))]
+          [settings for _, settings in loaded]))]
   groups = collections.defaultdict(list)
   for i, curve in enumerate(all_curves):
     groups[curve.label].append(i)
