@@ -1,6 +1,7 @@
 """Tests for cluster.py: cluster descriptions, placement and worker seeds."""
 
 import json
+import socket
 
 import pytest
 import tensorflow as tf
@@ -144,3 +145,15 @@ def test_parameters_and_slots_on_ps_instance_and_state_on_the_worker(sync):
           if device == "/job:worker/task:1"]
   assert sorted(here) == sorted(
       ["x", "w", "y", "states/state_0/state", "states/state_0/state_1"])
+
+
+def test_a_port_in_use_is_one_error_naming_the_task_and_address():
+  with socket.socket() as held:
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    address = "127.0.0.1:{}".format(held.getsockname()[1])
+    task = cluster.describe(address, "127.0.0.1:1", "ps", 0, environ={})
+    with pytest.raises(RuntimeError, match=(
+        r"^/job:ps/task:0 could not start its server on {} \(.*\); is the "
+        r"port in use by another process\?$".format(address))):
+      cluster.start_server(task)

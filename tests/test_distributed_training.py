@@ -427,3 +427,21 @@ def test_a_family_replica_names_its_variables_in_a_family_of_its_own():
   assert all(v.device.startswith("/job:ps") for v in
              replica.parameter_variables)
   assert not any("family" in name for name in names)
+
+
+def test_a_session_that_never_closes_is_left_behind(monkeypatch, caplog):
+  # Closing a session whose ps tasks died blocks forever: the task must
+  # still exit (and free the save path's lock).
+  class DeadPsSession:
+    closed = threading.Event()
+
+    def close(self):
+      self.closed.wait()
+
+  monkeypatch.setattr(distributed_training, "_CLOSE_SECONDS", 0.2)
+  start = time.monotonic()
+  with caplog.at_level("WARNING"):
+    distributed_training._close(DeadPsSession())  # pylint: disable=protected-access
+  assert time.monotonic() - start < 5
+  assert "The session did not close within 0 s" in caplog.text
+  DeadPsSession.closed.set()

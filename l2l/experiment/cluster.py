@@ -301,13 +301,22 @@ def start_server(cluster):
 
   Returns:
     The running server.
+
+  Raises:
+    RuntimeError: if it cannot listen on its address (a port in use).
   """
-  server = tf.distribute.Server(cluster.spec, job_name=cluster.job_name,
-                                task_index=cluster.task_index,
-                                config=session_config(cluster),
-                                protocol="grpc", start=True)
-  logging.info("Started %s (%s) at %s", cluster.device,
-               cluster.jobs[cluster.job_name][cluster.task_index],
+  address = cluster.jobs[cluster.job_name][cluster.task_index]
+  try:
+    server = tf.distribute.Server(cluster.spec, job_name=cluster.job_name,
+                                  task_index=cluster.task_index,
+                                  config=session_config(cluster),
+                                  protocol="grpc", start=True)
+  except tf.errors.OpError as error:
+    raise RuntimeError(
+        "{} could not start its server on {} ({}); is the port in use by "
+        "another process?".format(cluster.device, address,
+                                  error.message.splitlines()[0])) from error
+  logging.info("Started %s (%s) at %s", cluster.device, address,
                server.target)
   return server
 

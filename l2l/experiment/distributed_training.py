@@ -289,7 +289,25 @@ def worker_session(cluster, server, replica, timeout, initialise=None):
     yield sess
   finally:
     stopping.set()
-    sess.close()
+    _close(sess)
+
+
+# How long a session's close may take before it is left behind.
+_CLOSE_SECONDS = 10.0
+
+
+def _close(sess):
+  """Closes `sess`, unless that blocks: closing a session whose ps tasks
+  died waits on them forever, and the task would then never exit (nor
+  free the save path's lock). A close still under way after
+  `_CLOSE_SECONDS` is left to a daemon thread."""
+  closing = threading.Thread(target=sess.close, name="session_close",
+                             daemon=True)
+  closing.start()
+  closing.join(_CLOSE_SECONDS)
+  if closing.is_alive():
+    logging.warning("The session did not close within %.0f s (its ps tasks "
+                    "are gone); left behind.", _CLOSE_SECONDS)
 
 
 def _aggregate(sess, aggregate, stopping):
