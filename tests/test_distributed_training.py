@@ -51,13 +51,13 @@ class _Worker:
   """A worker's graph and its session, opened in `stack`."""
 
   def __init__(self, stack, jobs, servers, rank, sync, open_session=True,
-               resume_from=None):
+               resume_from=None, settings=None):
     self.task = cluster.Cluster(jobs, "worker", rank)
     self.graph = tf.Graph()
     with self.graph.as_default():
       self.replica = distributed_training.build_replica(
           self.task, lambda: meta.MetaOptimizer(**_NET), _problem(), _UNROLL,
-          _LEARNING_RATE, sync, seed=5)
+          _LEARNING_RATE, sync, seed=5, settings=settings)
       self.variables = {v.op.name: v
                         for v in tf.compat.v1.global_variables()}
       self.kept = distributed_training._KeptState(self.replica, "saved")
@@ -200,6 +200,24 @@ def test_restarted_workers_rejoin_without_reinitialising_the_parameters():
   assert np.abs(trained[1]).max() > 0
   for before, now in zip(trained, rejoined):
     np.testing.assert_array_equal(before, now)
+
+
+def test_a_task_started_with_other_flags_than_the_chiefs_is_refused():
+  # It would train the shared parameters its own way, unseen by the
+  # chief's manifest.
+  jobs, servers = _start_cluster()
+  chiefs = {"learning_rate": 0.001, "unroll_length": 5, "problem": "q"}
+  with contextlib.ExitStack() as stack:
+    _Worker(stack, jobs, servers, 0, sync=False, settings=chiefs)
+    with pytest.raises(RuntimeError, match=(
+        r"^started with --learning_rate=0.5, but the cluster's chief has "
+        r"--learning_rate=0.001: every task of a cluster needs the chief's "
+        r"training flags")):
+      _Worker(stack, jobs, servers, 1, sync=False,
+              settings=dict(chiefs, learning_rate=0.5))
+    # The same flags join; so does a chief rejoining with them.
+    _Worker(stack, jobs, servers, 1, sync=False, settings=dict(chiefs))
+    _Worker(stack, jobs, servers, 0, sync=False, settings=dict(chiefs))
 
 
 def test_sync_worker_waiting_for_a_dead_chief_stops_with_a_clear_error():

@@ -41,6 +41,7 @@ run would have drawn.
 
 import collections
 import contextlib
+import json
 import math
 import threading
 import time
@@ -49,6 +50,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from l2l.checkpoint import manifest
 from l2l.experiment import cluster as cluster_lib
 from l2l.experiment import progress
 from l2l.experiment import training
@@ -65,7 +67,7 @@ Replica = collections.namedtuple(
     "Replica", "optimizer, fetches, update, step, reset, position, "
     "global_step, gradients, "
     "parameter_variables, init_parameters, init_local, not_ready, "
-    "aggregate, init_sync, init_tokens, close_tokens")
+    "aggregate, init_sync, init_tokens, close_tokens, shared_settings")
 Replica.__doc__ = """One worker's meta-training graph.
 
 optimizer: the `meta.MetaOptimizer`.
@@ -90,7 +92,50 @@ init_tokens: sync mode: the first meta-step's tokens (run once, by the
   chief); a no-op in async mode.
 close_tokens: sync mode: closes the token queue, releasing every worker
   that waits for a meta-step; a no-op in async mode.
+shared_settings: the `SharedSettings` every task compares with the
+  chief's, or None.
 """
+
+
+class SharedSettings:
+  """The chief's training flags, kept on the first ps task, which every
+  task compares its own with when it joins.
+
+  A task started with other flags (another learning rate, unroll or
+  problem) would train the shared parameters its own way, unseen by the
+  manifest the chief writes. The value lives outside every collection, so
+  it is no parameter and no part of the training state.
+  """
+
+  def __init__(self, settings):
+    """Builds the value in the current graph.
+
+    Args:
+      settings: this task's settings, a JSON-safe dict (flag names to
+        values).
+    """
+    self._settings = json.loads(json.dumps(settings, sort_keys=True))
+    with tf.compat.v1.device("/job:{}/task:0".format(cluster_lib.PS_JOB)):
+      variable = tf.compat.v1.Variable(
+          json.dumps(self._settings, sort_keys=True), trainable=False,
+          collections=[], name="cluster_settings")
+    self.initialise = variable.initializer
+    self._read = variable.read_value()
+
+  def check(self, sess):
+    """Raises RuntimeError if the chief's settings differ from this task's.
+
+    Args:
+      sess: a session on the cluster, the chief's settings set.
+    """
+    chiefs = json.loads(sess.run(self._read).decode("utf-8"))
+    for name in sorted(set(chiefs) | set(self._settings)):
+      if chiefs.get(name) != self._settings.get(name):
+        raise RuntimeError(
+            "started with --{}={}, but the cluster's chief has --{}={}: "
+            "every task of a cluster needs the chief's training flags (only "
+            "--job_name and --task_index differ).".format(
+                name, self._settings.get(name), name, chiefs.get(name)))
 
 
 def _parameter_names(make_optimizer, make_problem, unroll_length,
@@ -107,7 +152,7 @@ def _parameter_names(make_optimizer, make_problem, unroll_length,
 
 def build_replica(cluster, make_optimizer, problem, unroll_length,
                   learning_rate, sync_replicas, seed=None, make_problem=None,
-                  **meta_loss_args):
+                  settings=None, **meta_loss_args):
   """Builds a worker's graph in the current default graph.
 
   Args:
@@ -122,6 +167,9 @@ def build_replica(cluster, make_optimizer, problem, unroll_length,
       throwaway build that names the variables; needed when `problem`
       holds variables of its own graph (the task family). None: `problem`
       serves there too.
+    settings: this task's training settings (JSON-safe), compared with the
+      chief's when the session opens (`SharedSettings`); None compares
+      nothing.
     **meta_loss_args: passed to `MetaOptimizer.meta_loss`.
 
   Returns:
@@ -181,6 +229,7 @@ def build_replica(cluster, make_optimizer, problem, unroll_length,
       init_parameters=tf.compat.v1.variables_initializer(parameter_variables),
       init_local=tf.compat.v1.variables_initializer(local_variables),
       not_ready=not_ready,
+      shared_settings=None if settings is None else SharedSettings(settings),
       **_sync_ops(sync_optimizer, cluster.is_chief))
 
 
@@ -267,6 +316,9 @@ def worker_session(cluster, server, replica, timeout, initialise=None):
   try:
     if cluster.is_chief:
       if len(sess.run(replica.not_ready)):  # pylint: disable=g-explicit-length-test
+        if replica.shared_settings is not None:
+          # Before the parameters: a worker joins once they are set.
+          sess.run(replica.shared_settings.initialise)
         if initialise is None:
           sess.run(replica.init_parameters)
         else:
@@ -286,6 +338,8 @@ def worker_session(cluster, server, replica, timeout, initialise=None):
     else:
       _wait_until_ready(sess, replica, max(0.0, deadline - time.monotonic()))
       sess.run([replica.init_local, replica.init_sync])
+    if replica.shared_settings is not None:
+      replica.shared_settings.check(sess)
     yield sess
   finally:
     stopping.set()
@@ -492,7 +546,10 @@ def train(cluster, problem_name, save_path=None, num_epochs=10000,
           make_problem=lambda: util.get_config(problem_name,
                                                data_dir=data_dir)[0],
           net_assignments=net_assignments,
-          second_derivatives=second_derivatives)
+          second_derivatives=second_derivatives,
+          settings=manifest.json_safe(dict(
+              trajectory, num_epochs=num_epochs,
+              sync_replicas=sync_replicas)))
       schedule = _Schedule(num_epochs, num_steps // unroll_length,
                            cluster.num_workers if sync_replicas else 1)
       ending = _Ending(cluster, replica.close_tokens, replica.global_step,
