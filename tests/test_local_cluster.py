@@ -233,3 +233,21 @@ def test_async_cluster_survives_a_killed_worker_which_rejoins(tmp_path):
                                          training_state.path(save_path)))
   assert info["saved"] and np.isfinite(info["best_evaluation"])
   assert l2l_file.load(save_path / "cw.l2l")["linear"]["w"].shape == (20, 1)
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
+def test_an_interrupted_launcher_exits_as_its_signal_and_says_how_to_resume(
+    tmp_path, monkeypatch, caplog, name):
+  def interrupted(*args):
+    del args
+    raise KeyboardInterrupt(name if name == "SIGTERM" else "")
+  monkeypatch.setattr(local_cluster, "start", interrupted)
+  with caplog.at_level("ERROR"):
+    status = local_cluster.main(
+        ["launcher", "--save_path=" + str(tmp_path),
+         "--log_dir=" + str(tmp_path / "logs")])
+  assert status == 128 + signal.Signals[name]
+  assert "Interrupted ({}); stopping the cluster".format(name) in caplog.text
+  # Its log directory holds this run's logs: the resumed run needs another.
+  assert " --save_path={} --resume\n".format(tmp_path) in caplog.text
+  assert "continue with:" in caplog.text and "--log_dir" not in caplog.text

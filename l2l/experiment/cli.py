@@ -247,6 +247,25 @@ def program():
   return os.path.basename(sys.argv[0])
 
 
+def resume_command(argv=None, leave_out=()):
+  """A command line with --resume, as the user would type it again.
+
+  Args:
+    argv: the command line (default `sys.argv`).
+    leave_out: flags (e.g. "--log_dir") the new command must not repeat.
+
+  Returns:
+    The command: `program()`, the arguments bar --overwrite, --resume and
+    `leave_out`, then --resume.
+  """
+  left_out = ("--overwrite", "--resume", "--nooverwrite",
+              "--noresume") + tuple(leave_out)
+  kept = [a for a in (sys.argv if argv is None else argv)[1:]
+          if a.split("=")[0] not in left_out]
+  return " ".join([program()] + [shlex.quote(a) for a in kept] +
+                  ["--resume"])
+
+
 def help_text(command, arguments="", full=False):
   """A command's --help: how to start it, what it does, its flags.
 

@@ -256,9 +256,13 @@ def main(argv):
   try:
     tasks = start(_OWN_FLAGS.workers, train_args, log_dir)
     status = wait(tasks, _OWN_FLAGS.timeout)
-  except KeyboardInterrupt:
-    logging.error("Interrupted; stopping the cluster. Logs in %s", log_dir)
-    return 130
+  except KeyboardInterrupt as interrupt:
+    name = cli.interrupted_by(interrupt)
+    logging.error("Interrupted (%s); stopping the cluster (the chief first, "
+                  "so that it keeps its training state). Logs in %s; "
+                  "continue with: %s", name, log_dir,
+                  cli.resume_command(argv, leave_out=("--log_dir",)))
+    return 128 + signal.Signals[name]
   finally:
     stop_all(tasks)
     signal.signal(signal.SIGTERM, previous)

@@ -12,7 +12,6 @@ l2l/experiment/distributed_training.py and local_cluster.py).
 """
 
 import os
-import shlex
 import signal
 import sys
 import timeit
@@ -143,15 +142,6 @@ def validate_flags():
   return task
 
 
-def _resume_command():
-  """This command line with --resume, as the user would type it again."""
-  argv = [a for a in sys.argv[1:]
-          if a.split("=")[0] not in ("--overwrite", "--resume",
-                                     "--nooverwrite", "--noresume")]
-  return " ".join([cli.program()] + [shlex.quote(a) for a in argv] +
-                  ["--resume"])
-
-
 def _kept_optimizer(result):
   """What an interrupted run left in --save_path, as a phrase."""
   if result.saved:
@@ -173,7 +163,7 @@ def _report(result):
     else:
       kept = ("the training state of epoch {} is in {}, {}; continue with: "
               "{}".format(result.epochs, result.state_path,
-                          _kept_optimizer(result), _resume_command()))
+                          _kept_optimizer(result), cli.resume_command()))
     sys.stderr.write("Interrupted ({}): {}\n".format(result.interrupted,
                                                      kept))
     return 128 + signal.Signals[result.interrupted].value
