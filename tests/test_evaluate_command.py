@@ -227,8 +227,11 @@ def test_without_problem_a_saved_optimizer_runs_on_its_training_problem(
   assert record.startswith("quadratic_L2L_")
   settings = records.read(str(copy / record))[1]
   assert settings["problem"] == "quadratic"
-  # The path is absolute: the records may be read from anywhere.
+  # The path is absolute: the records may be read from anywhere, and they
+  # say what the optimizer there was.
   assert settings["path"] == str(copy) and os.path.isabs(settings["path"])
+  assert settings["optimizer_manifest"] == json.loads(
+      (copy / "manifest.json").read_text())
   # A given --problem wins, and says nothing.
   done = _evaluate("--optimizer=L2L", "--path=" + str(copy),
                    "--problem=simple", "--num_epochs=1", "--num_steps=2")

@@ -292,6 +292,11 @@ def _evaluate_and_report():
         # Absolute: the records may be read on another machine, or from
         # another directory, than the one the evaluation ran in.
         "path": FLAGS.path and os.path.abspath(FLAGS.path),
+        # What that optimizer is (its problem, training, files' digests):
+        # the records may be read where its directory is not.
+        "optimizer_manifest": (manifest.read(FLAGS.path)
+                               if FLAGS.optimizer == "L2L" and FLAGS.path
+                               else None),
         # What ran: the saved swarm's options with the flags' over them.
         "swarm_options": result.swarm_options, "tuning": tuning,
     }
