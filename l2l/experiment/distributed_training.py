@@ -760,8 +760,9 @@ def _train_worker(sess, replica, schedule, log_period, timeout, chief,
     raise RuntimeError(
         "A meta-step waited more than {:.0f} s. In synchronous mode every "
         "meta-step needs one meta-gradient from each worker and the chief's "
-        "aggregation: a worker or the chief has probably died. Restart it "
-        "with the same flags, or raise --cluster_timeout.".format(
+        "aggregation: a worker or the chief has probably died, or stopped "
+        "(its log says why: a diverged run stops, for one). Restart it with "
+        "the same flags, or raise --cluster_timeout.".format(
             timeout)) from error
   except (tf.errors.CancelledError, tf.errors.OutOfRangeError) as error:
     # The chief closes the synchronisation queue when training has ended.
