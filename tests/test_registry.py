@@ -118,6 +118,7 @@ def test_same_problem_fills_in_a_registered_problems_defaults(ring):
   assert registry.same_problem("quadratic", "quadratic")
   assert not registry.same_problem("quadratic", "quadratic-las")
   assert not registry.same_problem("ring:colour=red", "ring")
+  assert not registry.same_problem(None, "ring")
 
 
 def test_parse_problem_options():

@@ -265,6 +265,8 @@ def same_problem(first, second):
   """
   if first == second:
     return True
+  if not (isinstance(first, str) and isinstance(second, str)):
+    return False  # A state that recorded no problem.
   entries = [lookup(name) for name in (first, second)]
   if None in entries or entries[0][0] is not entries[1][0]:
     return False
