@@ -30,6 +30,11 @@ OPTIONS_SEPARATOR = ":"
 _NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 # The problems registered, by name.
 _REGISTERED = {}
+# The modules `load_problem_module` imported from files.
+_PROBLEM_FILE_MODULES = []
+# What `load_problem_module` is importing, innermost last: the problems
+# registered meanwhile record it (`problem_module`).
+_loading_module = []
 
 
 class Registration(collections.namedtuple(
@@ -77,6 +82,20 @@ def register(name, make_problem, net_config, net_assignments=None,
       {key: dict(config) for key, config in net_config.items()},
       net_assignments, validation_mode,
       _loading_module[-1] if _loading_module else None)
+
+
+def unregister(name):
+  """Forgets a problem `register` recorded.
+
+  Raises:
+    ValueError: if `name` was not registered (built-in names cannot be
+      removed).
+  """
+  if name not in _REGISTERED:
+    raise ValueError("problem {!r} was not registered.".format(name))
+  del _REGISTERED[name]
+
+
 
 
 def check_name(name):
@@ -361,27 +380,6 @@ def problem_module(problem_name):
   """
   registered = lookup(problem_name)
   return None if registered is None else registered[0].module
-
-
-# The modules `load_problem_module` imported from files.
-_PROBLEM_FILE_MODULES = []
-# What `load_problem_module` is importing, innermost last: the problems
-# registered meanwhile record it (`problem_module`).
-_loading_module = []
-
-
-def unregister(name):
-  """Forgets a problem `register` recorded.
-
-  Raises:
-    ValueError: if `name` was not registered (built-in names cannot be
-      removed).
-  """
-  if name not in _REGISTERED:
-    raise ValueError("problem {!r} was not registered.".format(name))
-  del _REGISTERED[name]
-
-
 
 
 def load_problem_module(spec):
