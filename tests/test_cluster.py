@@ -157,3 +157,20 @@ def test_a_port_in_use_is_one_error_naming_the_task_and_address():
         r"^/job:ps/task:0 could not start its server on {} \(.*\); is the "
         r"port in use by another process\?$".format(address))):
       cluster.start_server(task)
+
+
+def test_an_op_errors_reason_is_its_line_after_tensorflows_preamble():
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    queue = tf.queue.FIFOQueue(2, tf.int32, shapes=())
+    sess.run(queue.close())
+    with pytest.raises(tf.errors.OutOfRangeError) as raised:
+      sess.run(queue.dequeue())
+  assert raised.value.message.startswith("Graph execution error:")
+  assert cluster.error_reason(raised.value).startswith(
+      "FIFOQueue '_0_fifo_queue' is closed and has insufficient elements")
+
+  # gRPC's errors rule their details off with a line of "=".
+  grpc = tf.errors.UnavailableError(
+      None, None, "Graph execution error:\n\n:UNKNOWN:Socket closed\n"
+      "=====================\n")
+  assert cluster.error_reason(grpc) == ":UNKNOWN:Socket closed"

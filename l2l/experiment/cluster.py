@@ -293,6 +293,28 @@ def from_parsed_flags(values):
                   values.task_index)
 
 
+def error_reason(error):
+  """What a TensorFlow op error says went wrong, in one line.
+
+  In graph mode its message starts "Graph execution error:", then where
+  the op was defined and its name; the reason follows ("FIFOQueue ... is
+  closed", "Socket closed").
+
+  Args:
+    error: a `tf.errors.OpError`.
+
+  Returns:
+    The reason's line, or the message's first line if none is found.
+  """
+  lines = [line.strip() for line in error.message.splitlines()
+           if line.strip()]
+  reasons = [line for line in lines if not line.startswith(
+      ("Graph execution error", "Detected at node", "File ", "Node:", "[["))
+             and any(c.isalpha() for c in line)]  # Not a rule of "=".
+  return reasons[-1] if reasons else (lines[0] if lines else
+                                      type(error).__name__)
+
+
 def start_server(cluster):
   """Starts this task's `tf.distribute.Server`.
 
@@ -315,7 +337,7 @@ def start_server(cluster):
     raise RuntimeError(
         "{} could not start its server on {} ({}); is the port in use by "
         "another process?".format(cluster.device, address,
-                                  error.message.splitlines()[0])) from error
+                                  error_reason(error))) from error
   logging.info("Started %s (%s) at %s", cluster.device, address,
                server.target)
   return server

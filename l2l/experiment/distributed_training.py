@@ -376,7 +376,7 @@ def _aggregate(sess, aggregate, stopping):
     except tf.errors.OpError as error:
       if not stopping.is_set():
         logging.error("The meta-step aggregation stopped: %s",
-                      error.message.splitlines()[0])
+                      cluster_lib.error_reason(error))
       return
 
 
@@ -725,7 +725,7 @@ class _Ending:
       sess.run(self._stop_ps)
     except tf.errors.OpError as error:
       logging.warning("Could not end the run cleanly: %s",
-                      error.message.splitlines()[0])
+                      cluster_lib.error_reason(error))
 
 
 def _train_worker(sess, replica, schedule, log_period, timeout, chief,
@@ -767,12 +767,12 @@ def _train_worker(sess, replica, schedule, log_period, timeout, chief,
   except (tf.errors.CancelledError, tf.errors.OutOfRangeError) as error:
     # The chief closes the synchronisation queue when training has ended.
     logging.info("The chief has ended training (%s).",
-                 error.message.splitlines()[0])
+                 cluster_lib.error_reason(error))
   except (tf.errors.UnavailableError, tf.errors.AbortedError) as error:
     message = ("Lost the parameter servers ({}): a ps task died or the run "
                "was stopped; restart the cluster with --resume to continue "
                "from the chief's last training state.".format(
-                   error.message.splitlines()[0]))
+                   cluster_lib.error_reason(error)))
     # Said here too: closing a session whose ps tasks are gone can hang.
     logging.error("%s", message)
     raise RuntimeError(message) from error
