@@ -384,7 +384,7 @@ def _registered_config(registration, options):
   """`get_config`'s configuration function of a registered problem."""
   def config(path, mode, data_dir):
     del data_dir  # A problem of one's own finds its own data.
-    nets = {key: dict(net, net_path=get_net_path(key, path))
+    nets = {key: _restored_config(net, key, path)
             for key, net in registration.net_config.items()}
     return (registry.build_function(registration, mode, options), nets,
             registration.net_assignments)

@@ -114,11 +114,12 @@ class SharedSettings:
       settings: this task's settings, a JSON-safe dict (flag names to
         values).
     """
-    self._settings = json.loads(json.dumps(settings, sort_keys=True))
+    text = json.dumps(settings, sort_keys=True)
+    # As the chief's will read back: JSON's types (lists for tuples).
+    self._settings = json.loads(text)
     with tf.compat.v1.device("/job:{}/task:0".format(cluster_lib.PS_JOB)):
-      variable = tf.compat.v1.Variable(
-          json.dumps(self._settings, sort_keys=True), trainable=False,
-          collections=[], name="cluster_settings")
+      variable = tf.compat.v1.Variable(text, trainable=False, collections=[],
+                                       name="cluster_settings")
     self.initialise = variable.initializer
     self._read = variable.read_value()
 

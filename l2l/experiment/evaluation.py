@@ -526,13 +526,12 @@ def _warn_if_one_start(trajectories, optimizer, problem_name):
     problem_name: the problem's, for the message.
   """
   starts = trajectories[:, 0]
-  if starts.shape[1] > 1 and np.array_equal(starts,
-                                            np.repeat(starts[:, :1],
-                                                      starts.shape[1], 1)):
+  if starts.shape[1] > 1 and np.all(starts == starts[:, :1]):
     logging.warning(
         "All %d particles of %s started at the same point on %s: the "
         "problem starts from a fixed point, so the best of them differs "
-        "from one start only by the noise of its minibatches.", starts.shape[1], optimizer, problem_name)
+        "from one start only by the noise of its minibatches.",
+        starts.shape[1], optimizer, problem_name)
 
 
 def _lstm_step(graph, optimizer):

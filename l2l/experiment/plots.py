@@ -259,9 +259,8 @@ def _told_apart_by(labels, values, describe):
 
 def _told_apart(all_curves, loaded):
   """Curves whose labels collide, told apart by what ran
-  (`told_apart_by_run`), their seed and their number of instances where
-  those differ
-  (runs of one optimizer on other instances).
+  (`told_apart_by_run`), then by their seed and their number of instances
+  where those differ (runs of one optimizer on other instances).
 
   Args:
     all_curves: the `Curve`s, in the order of `loaded`.

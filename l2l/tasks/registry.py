@@ -96,8 +96,6 @@ def unregister(name):
   del _REGISTERED[name]
 
 
-
-
 def check_name(name):
   """Raises ValueError unless `name` may name a problem of one's own."""
   if not isinstance(name, str) or not _NAME_PATTERN.match(name):
