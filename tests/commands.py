@@ -10,8 +10,11 @@ code) as `python` would, as `__main__`, with the same exit status, signals
 and exit handlers. `run` and `Popen` take `subprocess`'s arguments.
 
 What a fork cannot stand for goes to `subprocess` itself: any executable
-other than this interpreter, and options such as `preexec_fn`. A fork
-stands for a fresh interpreter because importing TensorFlow only loads
+other than this interpreter, and options such as `preexec_fn`. A process
+that starts commands of its own (local_cluster's launcher starts a task per
+process) can have them forked too: `fork_subprocesses` routes its
+`subprocess.Popen` here, and `fork_subprocesses_patch` does so in a
+command. A fork stands for a fresh interpreter because importing TensorFlow only loads
 it: eager execution stays on and Sonnet is not imported, so what the
 import-order scripts of tests/test_graph_mode.py check (each imports
 TensorFlow first) holds in a fork too. A check that a command starts
@@ -35,6 +38,9 @@ import time
 
 PIPE = subprocess.PIPE
 DEVNULL = subprocess.DEVNULL
+STDOUT = subprocess.STDOUT
+# `subprocess.Popen` itself, whatever `fork_subprocesses` puts in its place.
+_SUBPROCESS_POPEN = subprocess.Popen
 
 # Largest request: the arguments and the environment, in one datagram.
 _MAX_REQUEST = 1 << 20
@@ -86,10 +92,17 @@ def _become(request, fds):
   """Makes this forked child the process `request` describes."""
   for target, fd in enumerate(fds):
     os.dup2(fd, target)
+  for fd in set(fds):
     os.close(fd)
+  if request.get("new_session"):
+    os.setsid()
   os.chdir(request["cwd"])
   os.environ.clear()
   os.environ.update(request["env"])
+  # A fresh interpreter puts $PYTHONPATH right after the script's directory.
+  extra = [entry for entry in os.environ.get("PYTHONPATH", "").split(
+      os.pathsep) if entry and entry not in sys.path]
+  sys.path[1:1] = extra
   # As a fresh interpreter has them (the server's are the same, but a
   # command must not depend on that).
   signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -133,7 +146,7 @@ class _Server:
     self.path = os.path.join(self._directory, "socket")
     self._log = os.path.join(self._directory, "log")
     with open(self._log, "wb") as log:
-      self._process = subprocess.Popen(
+      self._process = _SUBPROCESS_POPEN(
           [sys.executable, os.path.abspath(__file__), self.path],
           stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     atexit.register(self.close)
@@ -168,6 +181,34 @@ class _Server:
 _server = None
 
 
+class _ServerOfAnother:
+  """The server of the test process this process descends from."""
+
+  def __init__(self, path):
+    self.path = path
+
+  def connect(self):
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    connection.connect(self.path)
+    return connection
+
+
+def fork_subprocesses(server_path):
+  """Routes this process's `subprocess.Popen` (and so `subprocess.run`)
+  through `Popen`, forking from the server at `server_path`."""
+  global _server
+  _server = _ServerOfAnother(server_path)
+  subprocess.Popen = Popen
+
+
+def fork_subprocesses_patch():
+  """Source for `run_patched`'s `patch`: the command forks its own
+  subprocesses from this test process's server."""
+  return ("import sys\nsys.path.insert(0, {!r})\nimport commands\n"
+          "commands.fork_subprocesses({!r})\n".format(
+              os.path.dirname(os.path.abspath(__file__)), _the_server().path))
+
+
 def _the_server():
   global _server
   if _server is None:
@@ -182,10 +223,12 @@ def _forkable(args, forked, options):
           forked.get("stdin") != PIPE)
 
 
-def _stream_fd(value, default_fd, closers):
+def _stream_fd(value, default_fd, closers, stdout_fd):
   """The fd to give the child for one stream, and our end if a pipe."""
   if value is None:
     return default_fd, None
+  if value == STDOUT:
+    return stdout_fd, None
   if value == DEVNULL:
     fd = os.open(os.devnull, os.O_RDWR)
     closers.append(fd)
@@ -201,18 +244,19 @@ class _ForkedProcess:
   """The part of `subprocess.Popen`'s interface the tests use."""
 
   def __init__(self, args, cwd=None, env=None, stdin=None, stdout=None,
-               stderr=None, text=False):
+               stderr=None, text=False, start_new_session=False):
     self.args = list(args)
     closers = []
     ends = []
     fds = []
     for value, default in ((stdin, 0), (stdout, 1), (stderr, 2)):
-      fd, ours = _stream_fd(value, default, closers)
+      fd, ours = _stream_fd(value, default, closers, fds[-1] if fds else None)
       fds.append(fd)
       ends.append(ours)
     request = {"arguments": self.args[1:],
                "cwd": os.path.abspath(cwd or os.getcwd()),
-               "env": dict(os.environ if env is None else env)}
+               "env": dict(os.environ if env is None else env),
+               "new_session": bool(start_new_session)}
     self._connection = _the_server().connect()
     try:
       socket.send_fds(self._connection, [json.dumps(request).encode()], fds)
@@ -246,8 +290,18 @@ class _ForkedProcess:
       self._receive_status()
     return self.returncode
 
-  def communicate(self, timeout=None):
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *unused_exception):
+    for stream in (self.stdout, self.stderr):
+      if stream is not None:
+        stream.close()
+    self.wait()
+
+  def communicate(self, input=None, timeout=None):  # pylint: disable=redefined-builtin
     """Reads the pipes to their end, then waits; returns (stdout, stderr)."""
+    assert input is None, "a forked command's stdin is never a pipe"
     outputs = [None, None]
 
     def read(index, stream):
@@ -285,8 +339,9 @@ def Popen(args, **options):  # pylint: disable=invalid-name
 
   Args:
     args: the command, `[sys.executable, ...]` to fork it.
-    **options: `cwd`, `env`, `stdin` (None, DEVNULL or a file), `stdout`,
-      `stderr` (None, PIPE, DEVNULL or a file) and `text`; any other
+    **options: `cwd`, `env`, `stdin` (None, DEVNULL or a file), `stdout`
+      (None, PIPE, DEVNULL or a file), `stderr` (the same, or STDOUT),
+      `text` and `start_new_session`; any other
       option or value, stdin=PIPE among them, runs a real subprocess.
 
   Returns:
@@ -294,10 +349,10 @@ def Popen(args, **options):  # pylint: disable=invalid-name
     wait, communicate, send_signal, kill and terminate.
   """
   forked = {name: options.pop(name) for name in
-            ("cwd", "env", "stdin", "stdout", "stderr", "text")
-            if name in options}
+            ("cwd", "env", "stdin", "stdout", "stderr", "text",
+             "start_new_session") if name in options}
   if not _forkable(args, forked, options):
-    return subprocess.Popen(args, **forked, **options)
+    return _SUBPROCESS_POPEN(args, **forked, **options)
   return _ForkedProcess(args, **forked)
 
 

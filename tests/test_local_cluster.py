@@ -15,15 +15,18 @@ from l2l.checkpoint import l2l_file
 from l2l.experiment import evaluation
 from l2l.experiment import local_cluster
 from l2l.experiment import training_state
+import commands
 from conftest import train_in_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _local_cluster(*args, timeout=240):
-  return subprocess.run(
-      [sys.executable, "-m", "l2l.experiment.local_cluster"] + list(args),
-      cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+  """Runs the launcher; it and its tasks fork from tests/commands.py's
+  server, which saves each task TensorFlow's import."""
+  return commands.run_patched(
+      "l2l.experiment.local_cluster", ["local_cluster"] + list(args),
+      commands.fork_subprocesses_patch(), cwd=ROOT, timeout=timeout)
 
 
 _QUADRATIC = ("--problem=quadratic", "--evaluation_period=8",
@@ -174,10 +177,13 @@ def _wait_for(condition, what, seconds=120):
 
 
 @pytest.mark.slow
-def test_async_cluster_survives_a_killed_worker_which_rejoins(tmp_path):
+def test_async_cluster_survives_a_killed_worker_which_rejoins(
+    tmp_path, monkeypatch):
   """1 ps + 2 async workers as processes: kill -9 worker 1; the chief goes on
   and keeps its state; worker 1 restarted joins the running count; SIGTERM
   to the chief keeps the state and ends the run."""
+  # The tasks fork from tests/commands.py's server (no TensorFlow import).
+  monkeypatch.setattr(subprocess, "Popen", commands.Popen)
   save_path = tmp_path / "quadratic"
   args = ["--save_path=" + str(save_path), "--num_epochs=1000000",
           "--nosync_replicas", "--log_period=1", "--evaluation_period=4",

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -39,7 +40,8 @@ def test_the_key_changes_with_the_compiler(monkeypatch):
   first = native.library_path()
   monkeypatch.setenv("CXX", "g++ -DOTHER")
   assert native.library_path() != first
-  assert native.build_command("k.cc", "k.so")[:2] == ["g++", "-DOTHER"]
+  assert native.compile_command("k.cc", "k.o")[:2] == ["g++", "-DOTHER"]
+  assert native.link_command(["k.o"], "k.so")[:2] == ["g++", "-DOTHER"]
 
 
 def test_a_failing_build_falls_back_to_the_ops_with_a_warning(
@@ -64,12 +66,12 @@ def test_a_failing_build_falls_back_to_the_ops_with_a_warning(
   assert record.read_text().startswith("false failed (exit 1)")
 
 
-# A stand-in compiler: it counts its runs in $FAKE_CXX_RUNS, then fails
-# ($FAKE_CXX_COPY unset) or copies that file to its `-o` target.
+# A stand-in compiler: it logs each run's `-o` target in $FAKE_CXX_RUNS, then
+# fails ($FAKE_CXX_COPY unset) or copies that file to the target.
 FAKE_CXX = """
 import os, shutil, sys
 with open(os.environ["FAKE_CXX_RUNS"], "a") as runs:
-  runs.write("run\\n")
+  runs.write(os.path.basename(sys.argv[sys.argv.index("-o") + 1]) + "\\n")
 if "FAKE_CXX_COPY" not in os.environ:
   sys.exit("fake compiler: no")
 shutil.copy(os.environ["FAKE_CXX_COPY"], sys.argv[sys.argv.index("-o") + 1])
@@ -92,7 +94,44 @@ def fake_compiler(monkeypatch, tmp_path):
 
 
 def _runs(runs):
-  return len(runs.read_text().splitlines())
+  """How many builds the fake compiler began: each compiles the sources side
+  by side (each run a line), then links them."""
+  compiled = runs.read_text().splitlines()
+  assert compiled.count("lstm_stack_kernel.o") == compiled.count(
+      "lstm_stack_products.o")
+  return compiled.count("lstm_stack_kernel.o")
+
+
+def test_a_build_compiles_each_source_then_links_them_into_the_target(
+    fake_compiler, monkeypatch, tmp_path):
+  whole = tmp_path / "whole.so"
+  whole.write_bytes(b"library")
+  monkeypatch.setenv("FAKE_CXX_COPY", str(whole))
+  target = native.library_path()
+  assert native.ensure_built(target)
+  assert fake_compiler.read_text().splitlines()[-1] == "lstm_stack_kernel.so"
+  assert sorted(fake_compiler.read_text().splitlines()[:2]) == [
+      "lstm_stack_kernel.o", "lstm_stack_products.o"]
+  assert native.is_intact(target)
+
+
+def test_a_failing_compile_stops_the_one_beside_it(fake_compiler, monkeypatch,
+                                                   tmp_path):
+  # The products' compile fails at once; the kernel's would take a minute.
+  script = tmp_path / "slow_cxx.py"
+  script.write_text(
+      "import sys, time\n"
+      "if 'lstm_stack_kernel.o' in sys.argv: time.sleep(60)\n"
+      "sys.exit('products: no')\n")
+  monkeypatch.setenv("CXX", "{} {}".format(sys.executable, script))
+  target = native.library_path()
+  start = time.monotonic()
+  with pytest.raises(native.BuildError, match="products: no"):
+    native.ensure_built(target)
+  assert time.monotonic() - start < 30
+  # Nothing is left of the build but its lock and the failure's record.
+  assert sorted(os.listdir(os.path.dirname(target))) == [
+      "lstm_stack_kernel.so.failed", "lstm_stack_kernel.so.lock"]
 
 
 def test_a_failed_build_is_recorded_and_not_compiled_again(fake_compiler,

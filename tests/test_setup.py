@@ -14,6 +14,8 @@ import zipfile
 
 import pytest
 
+from l2l.core import native
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESEARCH_MODULES = {"meta", "networks", "preprocess", "problems", "util"}
 # PyPI distributions whose module names our old flat layout took.
@@ -71,8 +73,9 @@ def test_wheel_installs_only_l2l_and_the_research_modules(wheel):
   for command in ("l2l-train", "l2l-evaluate", "l2l-compare"):
     assert command + " = l2l.experiment." in entry_points
   assert "l2l-data = l2l.data.fetch:run" in entry_points
-  # The kernel's source, which the installed package compiles on first use.
-  assert "l2l/core/lstm_stack_kernel.cc" in members
+  # The kernel's sources, which the installed package compiles on first use.
+  for source in native.SOURCES + native.HEADERS:
+    assert "l2l/core/" + os.path.basename(source) in members
 
 
 def test_wheel_leaves_tensorflow_to_the_environment_or_the_cpu_extra(wheel):

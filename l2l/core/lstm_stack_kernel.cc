@@ -10,7 +10,7 @@
 // them from memory: one forward pass more, but no activations kept
 // between the passes. The formula is lstm_stack.py's (Sonnet 1's LSTM);
 // the activations are Eigen's, as TensorFlow's Sigmoid and Tanh kernels
-// compute them.
+// compute them. The matrix products are in lstm_stack_products.cc.
 //
 // L2lLstmStack's inputs: rows [width, n] (feature_major) or [n, width];
 // per layer its hidden and cell state, [size, n] or [n, size]; per layer
@@ -31,6 +31,7 @@
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "lstm_stack_products.h"
 #include "tensorflow/core/platform/threadpool.h"
 #include "unsupported/Eigen/CXX11/Tensor"
 
@@ -45,8 +46,6 @@ using ::tensorflow::shape_inference::DimensionHandle;
 using ::tensorflow::shape_inference::InferenceContext;
 using ::tensorflow::shape_inference::ShapeHandle;
 
-using RowMajor =
-    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstView = Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>>;
 using View = Eigen::Map<RowMajor, 0, Eigen::OuterStride<>>;
 using Weights = Eigen::Map<const RowMajor>;
@@ -231,7 +230,7 @@ struct LayerPass {
   // Runs the layer once `stacked` and `cell` hold its inputs.
   void Run(const Weights& weights, bool keep_activations) {
     const int64_t size = cell.rows();
-    gates.noalias() = weights.transpose() * stacked;
+    SetTransposedProduct(weights, stacked, &gates);
     auto input_gate = gates.topRows(size).array();
     auto candidate = gates.middleRows(size, size).array();
     auto forget_gate = gates.middleRows(2 * size, size).array();
@@ -343,7 +342,7 @@ class LstmStackOp : public StackOpKernel {
           layout.Store(next_state[2 * layer + 1], start,
                        passes[layer].next_cell);
         }
-        result.noalias() = OutputWeights(context, stack).transpose() * top;
+        SetTransposedProduct(OutputWeights(context, stack), top, &result);
         result.colwise() += output_bias;
         layout.Store(output, start, result);
       }
@@ -483,9 +482,9 @@ class LstmStackGradOp : public StackOpKernel {
           layout.Load(context->input(d_output), start, d_result);
           auto output_sum =
               Sums::Of(sum, sums.offsets.back(), output_weights, true);
-          output_sum.topRows(top_size).noalias() += top * d_result.transpose();
+          AddProductTransposed(top, d_result, output_sum.topRows(top_size));
           output_sum.bottomRows(1) += d_result.rowwise().sum().transpose();
-          d_above.noalias() = output_weights * d_result;
+          SetProduct(output_weights, d_result, &d_above);
           // Each layer's, from the top; d_above is the gradient of its
           // next hidden state from the layer above.
           for (int layer = num_layers_ - 1; layer >= 0; --layer) {
@@ -524,9 +523,10 @@ class LstmStackGradOp : public StackOpKernel {
             Weights weights = GateWeights(context, stack, layer);
             // [x; h; 1] against the gates' gradient: the weights' and the
             // biases' gradients at once.
-            Sums::Of(sum, sums.offsets[layer], weights, false).noalias() +=
-                pass.stacked * d_gates.transpose();
-            d_stacked.noalias() = weights.topRows(in + size) * d_gates;
+            AddProductTransposed(
+                pass.stacked, d_gates,
+                Sums::Of(sum, sums.offsets[layer], weights, false));
+            SetProduct(weights.topRows(in + size), d_gates, &d_stacked);
             layout.Store(outputs.d_state[2 * layer], start,
                          d_stacked.bottomRows(size));
             d_above = d_stacked.topRows(in);

@@ -2,13 +2,14 @@
 
 `lstm_stack_kernel.cc` holds two TensorFlow ops, one for the stack's
 forward pass and one for its gradient (docs/design.md, "The fused LSTM
-stack"). The file is compiled against the installed TensorFlow the first
-time a process asks for it, for this machine's CPU, into the cache
-(`files.cache_dir()/kernels/<key>/`, the key a hash of everything the build
-depends on), and loaded from there by later processes. Building needs a
-C++ compiler (`$CXX`, else `c++`) and takes about 30 seconds; where it
-fails, or with `L2L_NATIVE_KERNEL=0`, the stack runs as TensorFlow ops,
-with the same results to float32 rounding (1e-6).
+stack"); `lstm_stack_products.cc`, their matrix products. The two files
+are compiled side by side against the installed TensorFlow the first time
+a process asks for them, for this machine's CPU, and linked into one
+library in the cache (`files.cache_dir()/kernels/<key>/`, the key a hash of
+everything the build depends on), which later processes load. Building
+needs a C++ compiler (`$CXX`, else `c++`) and takes about 25 seconds on 2
+cores (30 on one); where it fails, or with `L2L_NATIVE_KERNEL=0`, the stack
+runs as TensorFlow ops, with the same results to float32 rounding (1e-6).
 
 A cache may travel (a home directory shared between machines, or copied),
 so what is in it is checked before it is loaded: a build whose digest no
@@ -24,8 +25,10 @@ import platform
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 
 from absl import logging
 import tensorflow as tf
@@ -42,11 +45,18 @@ except ImportError:  # Windows has none: concurrent builds each compile.
 
 # Set to 0 to run the stack as TensorFlow ops only.
 ENV_VAR = "L2L_NATIVE_KERNEL"
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                      "lstm_stack_kernel.cc")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# Compiled each on its own, side by side: the products are most of the
+# compile time, and the TensorFlow headers the kernel includes most of the
+# rest.
+SOURCES = tuple(os.path.join(_HERE, name) for name in (
+    "lstm_stack_kernel.cc", "lstm_stack_products.cc"))
+HEADERS = (os.path.join(_HERE, "lstm_stack_products.h"),)
 # Optimised for the CPU it is built on (the key names the CPU's features).
-CXX_FLAGS = ("-std=c++17", "-shared", "-fPIC", "-O3", "-march=native", "-w")
+CXX_FLAGS = ("-std=c++17", "-fPIC", "-O3", "-march=native", "-w")
 BUILD_TIMEOUT_SECONDS = 600
+# How often a build looks in on its compilers.
+_POLL_SECONDS = 0.05
 # Beside a build: its sha256 (written after it), or why it failed.
 DIGEST_SUFFIX = ".sha256"
 FAILED_SUFFIX = ".failed"
@@ -71,28 +81,36 @@ def compiler():
   return shlex.split(os.environ.get("CXX") or "c++")
 
 
-def build_command(source, target):
-  """The compiler's command line that builds `source` into `target`."""
-  return (compiler() + list(CXX_FLAGS) + [source, "-o", target] +
-          tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags())
+def compile_command(source, object_file):
+  """The compiler's command line that compiles `source` into `object_file`."""
+  return (compiler() + list(CXX_FLAGS) + ["-c", source, "-o", object_file] +
+          tf.sysconfig.get_compile_flags())
+
+
+def link_command(object_files, target):
+  """The compiler's command line that links `object_files` into the
+  library `target`."""
+  return (compiler() + ["-shared"] + list(object_files) + ["-o", target] +
+          tf.sysconfig.get_link_flags())
 
 
 def library_path():
-  """Where the kernel built for this source, TensorFlow and CPU lives."""
-  return os.path.join(files.cache_dir(), "kernels",
-                      _key(" ".join(build_command("", ""))),
+  """Where the kernel built for these sources, TensorFlow and CPU lives."""
+  commands = compile_command("", "") + link_command([], "")
+  return os.path.join(files.cache_dir(), "kernels", _key(" ".join(commands)),
                       "lstm_stack_kernel.so")
 
 
 @functools.lru_cache(maxsize=None)
-def _key(command):
-  """The hash naming a build by `command` (every LSTM step asks for it)."""
-  with open(SOURCE, "rb") as stream:
-    source = stream.read()
+def _key(commands):
+  """The hash naming a build by `commands` (every LSTM step asks for it)."""
   key = hashlib.sha256()
-  for part in (source, tf.__version__.encode(), command.encode(),
-               _cpu_features().encode(), platform.machine().encode()):
-    key.update(part)
+  for path in SOURCES + HEADERS:
+    with open(path, "rb") as stream:
+      key.update(stream.read())
+    key.update(b"\0")
+  for part in (tf.__version__, commands, _cpu_features(), platform.machine()):
+    key.update(part.encode())
     key.update(b"\0")
   return key.hexdigest()[:16]
 
@@ -111,11 +129,13 @@ def is_intact(target):
 def build(target):
   """Compiles the kernel into `target`, atomically, with its digest beside.
 
-  A concurrent build of the same target is harmless: each compiles into a
-  directory of its own and renames its result into place. A compiler that
-  runs and fails (or times out) is remembered in `target + ".failed"`,
-  which later processes read instead of compiling again; a compiler that
-  cannot be started is not (nothing was spent on it).
+  The sources compile side by side, each into an object file, and are then
+  linked. A concurrent build of the same target is harmless: each compiles
+  into a directory of its own and renames its result into place. A
+  compiler that runs and fails (or times out) is remembered in
+  `target + ".failed"`, which later processes read instead of compiling
+  again; a compiler that cannot be started is not (nothing was spent on
+  it).
 
   Raises:
     BuildError: if the compiler is missing or fails.
@@ -124,24 +144,16 @@ def build(target):
   os.makedirs(directory, exist_ok=True)
   scratch = tempfile.mkdtemp(prefix=".build-", dir=directory)
   try:
+    deadline = time.monotonic() + BUILD_TIMEOUT_SECONDS
+    objects = [os.path.join(scratch, os.path.basename(source)[:-len(".cc")] +
+                            ".o") for source in SOURCES]
+    _run_side_by_side(
+        [compile_command(source, object_file)
+         for source, object_file in zip(SOURCES, objects)],
+        target, scratch, deadline)
     built = os.path.join(scratch, os.path.basename(target))
-    command = build_command(SOURCE, built)
-    try:
-      done = subprocess.run(command, capture_output=True, text=True,
-                            timeout=BUILD_TIMEOUT_SECONDS, check=False)
-    except FileNotFoundError as error:
-      raise BuildError("{} could not run: {}".format(command[0],
-                                                      error)) from None
-    except (OSError, subprocess.TimeoutExpired) as error:
-      raise _failed(target, "{} could not run: {}".format(command[0], error))
-    if done.returncode != 0:
-      reason = "{} failed (exit {}): {}".format(
-          command[0], done.returncode, " ".join(done.stderr.split())[-500:])
-      if _killed(done):
-        # Killed from outside (the OOM killer, a stopped job): the next
-        # process may well build it, so nothing is recorded.
-        raise BuildError(reason)
-      raise _failed(target, reason)
+    _run_side_by_side([link_command(objects, built)], target, scratch,
+                      deadline)
     digest = files.sha256_of(built)
     os.replace(built, target)
     files.write_atomic(target + DIGEST_SUFFIX, digest.encode())
@@ -149,10 +161,69 @@ def build(target):
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _killed(done):
+def _run_side_by_side(commands, target, scratch, deadline):
+  """Runs the compiler `commands` at once and waits for them all.
+
+  Raises:
+    BuildError: one could not start or failed; those still running are
+      stopped.
+  """
+  running = []
+  try:
+    for command in commands:
+      # Into a file: the compilers' messages can fill a pipe nobody reads
+      # while another compiler is waited for.
+      log = tempfile.TemporaryFile("w+", dir=scratch, errors="replace")
+      try:
+        # A process group of its own, so that stopping it stops the
+        # compiler proper too.
+        running.append((command, subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True), log))
+      except FileNotFoundError as error:
+        log.close()
+        raise BuildError("{} could not run: {}".format(command[0],
+                                                        error)) from None
+      except OSError as error:
+        log.close()
+        raise _failed(target, "{} could not run: {}".format(command[0], error))
+    # The first to fail ends the build; the others are stopped below.
+    waiting = list(running)
+    while waiting:
+      for command, process, log in list(waiting):
+        returncode = process.poll()
+        if returncode is None:
+          continue
+        waiting.remove((command, process, log))
+        if returncode != 0:
+          log.seek(0)
+          messages = log.read()
+          reason = "{} failed (exit {}): {}".format(
+              command[0], returncode, " ".join(messages.split())[-500:])
+          if _killed(returncode, messages):
+            # Killed from outside (the OOM killer, a stopped job): the
+            # next process may well build it, so nothing is recorded.
+            raise BuildError(reason)
+          raise _failed(target, reason)
+      if not waiting:
+        break
+      if time.monotonic() > deadline:
+        raise _failed(target, "{} could not run: timed out after {} s".format(
+            waiting[0][0][0], BUILD_TIMEOUT_SECONDS))
+      time.sleep(_POLL_SECONDS)
+  finally:
+    for _, process, log in running:
+      if process.poll() is None:
+        # The driver and the compiler proper it runs.
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+      log.close()
+
+
+def _killed(returncode, messages):
   """Whether a finished compile was killed by a signal, itself or (as the
   driver reports) the compiler proper it ran."""
-  return done.returncode < 0 or "terminated program" in done.stderr
+  return returncode < 0 or "terminated program" in messages
 
 
 def _failed(target, reason):
