@@ -214,10 +214,21 @@ def _run_side_by_side(commands, target, scratch, deadline):
   finally:
     for _, process, log in running:
       if process.poll() is None:
-        # The driver and the compiler proper it runs.
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        _stop(process)
       log.close()
+
+
+def _stop(process):
+  """Stops a compiler: the driver and the compiler proper it runs (its
+  process group, where there are groups)."""
+  try:
+    if hasattr(os, "killpg"):
+      os.killpg(process.pid, signal.SIGKILL)
+    else:
+      process.kill()
+  except ProcessLookupError:
+    pass  # It ended meanwhile.
+  process.wait()
 
 
 def _killed(returncode, messages):
