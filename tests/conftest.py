@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import pickle
+import re
 import shutil
 import struct
 import sys
@@ -586,3 +587,15 @@ def ring():
   util.register_problem("ring", make_ring)
   yield "ring"
   util.unregister_problem("ring")
+
+
+def assert_a_path_or_a_rate_is_refused(make, path, what, instead):
+  """`make(path)` and `make(0.01)`, an optimizer given a directory or a
+  learning rate where its update rule goes, each raise one clear line."""
+  with pytest.raises(ValueError, match=r"{} takes an UpdateRule, got '.*': "
+                     r"for the directory of a saved optimizer use {}".format(
+                         what, re.escape(instead))):
+    make(str(path))
+  with pytest.raises(ValueError, match="{} takes an UpdateRule, got 0.01: a "
+                     "learned optimizer takes no learning rate".format(what)):
+    make(0.01)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import assert_a_path_or_a_rate_is_refused
 from conftest import save_matrices_only_sgd
 from conftest import save_x0_only_sgd
 import l2l
@@ -157,7 +158,8 @@ def test_a_learning_rate_callback_is_refused_not_ignored(saved_path):
   model.compile(optimizer=optimizer, loss="mse")
   assert float(optimizer.learning_rate) == 0.0
   with pytest.raises(ValueError, match="no learning rate to schedule "
-                     r"\(setting it to 1e-09\).*LearningRateScheduler"):
+                     r"\(a callback, or code of yours, set it to 1e-09\).*"
+                     "LearningRateScheduler"):
     model.fit(inputs, inputs[:, :2], epochs=1, verbose=0, callbacks=[
         keras.callbacks.LearningRateScheduler(lambda epoch, rate: 1e-9)])
 
@@ -179,10 +181,39 @@ def test_reduce_lr_on_plateau_is_refused_not_ignored(saved_path):
 
 
 @pytest.mark.parametrize("saved_path", ["default"], indirect=True)
+def test_reduce_lr_on_plateau_is_refused_through_mixed_precision_too(
+    saved_path):
+  # Keras wraps the optimizer in a LossScaleOptimizer, which reads the rate
+  # for the callback.
+  rng = np.random.RandomState(0)
+  inputs = rng.normal(size=(16, 4)).astype(np.float32)
+  keras.mixed_precision.set_global_policy("mixed_float16")
+  try:
+    model = _model(1)
+    model.compile(optimizer=l2l.keras_optimizer(saved_path), loss="mse")
+    assert type(model.optimizer).__name__ == "LossScaleOptimizer"
+    with pytest.raises(ValueError, match=r"no learning rate to schedule "
+                       r"\(ReduceLROnPlateau\)"):
+      model.fit(inputs, inputs[:, :2], epochs=3, verbose=0, callbacks=[
+          keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=0,
+                                            min_delta=10.0)])
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("saved_path", ["default"], indirect=True)
+def test_a_path_or_a_rate_where_the_rule_goes_is_refused(saved_path):
+  assert_a_path_or_a_rate_is_refused(
+      keras_optimizer.KerasLearnedOptimizer, saved_path,
+      "KerasLearnedOptimizer", "l2l.keras_optimizer(directory)")
+
+
+@pytest.mark.parametrize("saved_path", ["default"], indirect=True)
 def test_a_positional_learning_rate_is_refused_naming_it(saved_path):
   # keras.optimizers.Adam(0.01) style: the number lands in `name`.
-  with pytest.raises(ValueError, match="name must be a string, got 0.01; a "
-                     "learned optimizer takes no learning rate"):
+  with pytest.raises(ValueError, match="keras_optimizer: name must be a "
+                     "string, got 0.01; a learned optimizer takes no learning "
+                     "rate"):
     l2l.keras_optimizer(saved_path, 0.01)
   rule = l2l.keras_optimizer(saved_path).update_rule
   with pytest.raises(ValueError, match="name must be a string, got 0.01"):

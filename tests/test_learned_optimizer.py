@@ -13,6 +13,7 @@ import meta
 import problems
 import util
 
+from conftest import assert_a_path_or_a_rate_is_refused
 from conftest import save_matrices_only_sgd
 from conftest import save_x0_only_sgd
 from conftest import SMALL_FAMILY
@@ -366,8 +367,19 @@ def test_a_positional_learning_rate_is_refused_when_made(saved_default):
   for args in ((0.01,), (False, 3)):
     with pytest.raises(ValueError, match="takes no learning rate"):
       l2l.LearnedOptimizer(rule, *args)
-  with pytest.raises(ValueError, match="name=0.01"):
+  with pytest.raises(ValueError, match="LearnedOptimizer.from_path: name must "
+                     "be a string, got 0.01; a learned optimizer takes no "
+                     "learning rate"):
     l2l.LearnedOptimizer.from_path(saved_default, 0.01)
+
+
+def test_a_path_or_a_rate_where_the_rule_goes_is_refused_when_made(
+    saved_default):
+  # tf.compat.v1.train.GradientDescentOptimizer(0.01) style, or a path:
+  # both used to fail at the first step, inside the library.
+  assert_a_path_or_a_rate_is_refused(
+      l2l.LearnedOptimizer, saved_default, "LearnedOptimizer",
+      "l2l.LearnedOptimizer.from_path(directory)")
 
 
 def test_no_gradient_names_the_variables_of_a_zip(fresh_session,

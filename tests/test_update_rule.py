@@ -1,6 +1,7 @@
 """Tests for update_rule.py: a saved optimizer's nets and assignment rule."""
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import write_lois_released
+from l2l import files
 from l2l.dropin import update_rule
 import networks
 
@@ -47,6 +49,31 @@ def test_a_missing_directory_is_a_clear_error(tmp_path):
   with pytest.raises(ValueError, match="must be the directory of a saved "
                      "optimizer.*got None"):
     update_rule.UpdateRule.from_path(None)
+
+
+def test_an_empty_path_is_refused_and_a_home_path_expanded(tmp_path,
+                                                           monkeypatch):
+  # "" would otherwise be the working directory, whatever optimizer it holds.
+  _save_default_net(tmp_path, seed=None)
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(ValueError, match="must be the directory of a saved "
+                     "optimizer.*got ''"):
+    update_rule.UpdateRule.from_path("")
+  # "~/" as the commands' path flags take it. (The cache stays where it
+  # is: a kernel built for another one would clash with the loaded one.)
+  monkeypatch.setenv(files.CACHE_ENV_VAR,
+                     os.path.dirname(files.cache_dir()))
+  monkeypatch.setenv("HOME", str(tmp_path.parent))
+  rule = update_rule.UpdateRule.from_path("~/" + tmp_path.name)
+  assert rule.source == str(tmp_path)
+
+
+def test_a_swarm_without_its_manifest_is_refused_by_its_attention(tmp_path):
+  _save_default_net(tmp_path, seed=None)
+  (tmp_path / "attention.l2l").write_bytes((tmp_path / "cw.l2l").read_bytes())
+  with pytest.raises(ValueError, match=r"\(it holds the swarm's attention, "
+                     r"attention.l2l\) is a LOIS swarm optimizer"):
+    update_rule.UpdateRule.from_path(tmp_path)
 
 
 def _apply_default_net(rule, gradient):
@@ -96,6 +123,28 @@ def test_a_malformed_config_is_a_clear_error(config, message):
   with pytest.raises(ValueError, match="Not a learned optimizer's update rule "
                      + message):
     update_rule.UpdateRule.from_config(config)
+
+
+def test_an_untrained_rule_draws_its_weights_once(tmp_path):
+  # A net configured without weights draws them when the rule is made:
+  # every graph, and a model saved with the rule, then has the same ones.
+  gradient = np.linspace(-1, 1, 6).astype(np.float32)
+  rules = []
+  for _ in range(2):
+    with tf.Graph().as_default():
+      tf.compat.v1.set_random_seed(3)
+      rules.append(update_rule.UpdateRule(
+          {"cw": networks.default_config()},
+          [{"net": "cw", "match": "everything"}]))
+  first = _apply_default_net(rules[0], gradient)
+  assert np.any(first != 0)
+  np.testing.assert_array_equal(_apply_default_net(rules[0], gradient), first)
+  # The caller's seed decides the draw.
+  np.testing.assert_array_equal(_apply_default_net(rules[1], gradient), first)
+  config = json.loads(json.dumps(rules[0].to_config()))
+  assert config["nets"]["cw"]["weights"]
+  np.testing.assert_array_equal(_apply_default_net(
+      update_rule.UpdateRule.from_config(config), gradient), first)
 
 
 def test_a_rule_keeps_the_weights_it_was_made_with(tmp_path):

@@ -54,12 +54,9 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
           "block); in graph mode use l2l.LearnedOptimizer.from_path(...), "
           "a tf.compat.v1.train.Optimizer.")
     update_rule_lib.refuse_learning_rate(kwargs, "keras_optimizer")
-    # Keras optimizers take the learning rate first: a number given where
-    # a learned one takes its name would fail in Keras, naming `name`.
-    if not isinstance(name, str):
-      raise ValueError(
-          "keras_optimizer: name must be a string, got {!r}; a learned "
-          "optimizer takes no learning rate.".format(name))
+    update_rule_lib.check_arguments("KerasLearnedOptimizer", name,
+                                    update_rule,
+                                    "l2l.keras_optimizer(directory)")
     if kwargs.get("weight_decay"):
       raise ValueError(
           "keras_optimizer: weight_decay={!r} is not accepted: Keras scales "
@@ -88,18 +85,19 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
     """
     # ReduceLROnPlateau only lowers a rate above its min_lr (0 by default),
     # so it would never reach the setter below and would silently do
-    # nothing; it reads the rate at every epoch's end, through here.
-    if isinstance(sys._getframe(1).f_locals.get("self"),  # pylint: disable=protected-access
-                  keras.callbacks.ReduceLROnPlateau):
+    # nothing; it reads the rate at every epoch's end, through here, or
+    # through what wraps this optimizer (mixed precision's
+    # LossScaleOptimizer).
+    if _read_by(keras.callbacks.ReduceLROnPlateau):
       raise ValueError(_NO_LEARNING_RATE.format("ReduceLROnPlateau"))
     return self._get_current_learning_rate()
 
   @learning_rate.setter
   def learning_rate(self, value):
-    # Keras's LearningRateScheduler sets it; its schedule would silently do
-    # nothing.
+    # Keras's LearningRateScheduler sets it (to its schedule of the unused
+    # 0); its schedule would silently do nothing.
     raise ValueError(_NO_LEARNING_RATE.format(
-        "setting it to {!r}".format(value)))
+        "a callback, or code of yours, set it to {!r}".format(value)))
 
   def get_config(self):
     """Keras's config, with the update rule and its weights."""
@@ -185,6 +183,23 @@ _NO_LEARNING_RATE = (
     "(LearningRateScheduler, ReduceLROnPlateau).")
 
 
+# How many callers up `_read_by` looks: a callback, then the wrappers of
+# this optimizer between it and here.
+_CALLERS_LOOKED_AT = 6
+
+
+def _read_by(kind):
+  """Whether an object of `kind` is among the few callers of our caller."""
+  frame = sys._getframe(2)  # pylint: disable=protected-access
+  for _ in range(_CALLERS_LOOKED_AT):
+    if frame is None:
+      return False
+    if isinstance(frame.f_locals.get("self"), kind):
+      return True
+    frame = frame.f_back
+  return False
+
+
 def _clean(path):
   return path.replace("/", "_").replace(":", "_")
 
@@ -214,5 +229,6 @@ def keras_optimizer(directory, name="learned_optimizer", **kwargs):
     RuntimeError: when eager execution is off (Keras 3 needs it).
   """
   update_rule_lib.refuse_learning_rate(kwargs, "keras_optimizer")
+  update_rule_lib.check_arguments("keras_optimizer", name)
   return KerasLearnedOptimizer(
       update_rule_lib.UpdateRule.from_path(directory), name=name, **kwargs)

@@ -18,6 +18,10 @@ from l2l.core import unroll
 from l2l.dropin import update_rule as update_rule_lib
 
 
+# How a saved optimizer's directory becomes one, for messages.
+_FROM_PATH = "l2l.LearnedOptimizer.from_path(directory)"
+
+
 class LearnedOptimizer(tf.compat.v1.train.Optimizer):
   """Applies a meta-trained optimizer's update rule to any graph-mode model."""
 
@@ -39,13 +43,14 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
     if kwargs:
       raise ValueError("LearnedOptimizer got unknown arguments {}.".format(
           ", ".join(sorted(kwargs))))
+    update_rule_lib.check_arguments("LearnedOptimizer", name, update_rule,
+                                    _FROM_PATH)
     # tf.compat.v1.train optimizers take the learning rate second: a number
-    # there would land in use_locking or name and fail far from here.
-    if not isinstance(use_locking, bool) or not isinstance(name, str):
+    # there would land in use_locking and fail far from here.
+    if not isinstance(use_locking, bool):
       raise ValueError(
-          "LearnedOptimizer: use_locking must be a bool and name a string, "
-          "got use_locking={!r}, name={!r}; a learned optimizer takes no "
-          "learning rate.".format(use_locking, name))
+          "LearnedOptimizer: use_locking must be a bool, got {!r}; a learned "
+          "optimizer takes no learning rate.".format(use_locking))
     super().__init__(use_locking, name)
     self._update_rule = update_rule
     # Nets belong to the graph they were built in; one set per graph.
@@ -76,6 +81,7 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
         (LOIS) optimizer, which has no single-point update rule.
     """
     update_rule_lib.refuse_learning_rate(kwargs, "LearnedOptimizer")
+    update_rule_lib.check_arguments("LearnedOptimizer.from_path", name)
     return cls(update_rule_lib.UpdateRule.from_path(directory), name=name,
                **kwargs)
 
@@ -97,6 +103,8 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
       ValueError: for a learning rate, an unbuilt or a swarm optimizer.
     """
     update_rule_lib.refuse_learning_rate(kwargs, "LearnedOptimizer")
+    update_rule_lib.check_arguments("LearnedOptimizer.from_meta_optimizer",
+                                    name)
     return cls(update_rule_lib.UpdateRule.from_meta_optimizer(
         meta_optimizer, sess), name=name, **kwargs)
 

@@ -7,6 +7,7 @@ it with `unroll.net_updates`, the step the meta-training unroll takes.
 """
 
 import contextlib
+import numbers
 import os
 
 from absl import logging
@@ -16,6 +17,7 @@ import tensorflow as tf
 from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
 from l2l.core import interception
+from l2l.swarm import config as swarm_config
 from l2l.swarm import lois_released
 import networks
 
@@ -43,6 +45,37 @@ def refuse_learning_rate(kwargs, what):
           "rate (its nets produce the whole update). Remove the argument; to "
           "change the step size, meta-train another optimizer.".format(
               what, name, kwargs[name]))
+
+
+def check_arguments(what, name, update_rule=None, instead=None):
+  """Raises ValueError unless an optimizer is given a name and, where the
+  caller takes one, an `UpdateRule`.
+
+  TensorFlow's and Keras's optimizers take a learning rate first: a path or
+  a number given where a learned optimizer takes its rule, or a number
+  where it takes its name, would otherwise fail at the first step, far from
+  here.
+
+  Args:
+    what: the optimizer's name, for the message.
+    name: what was given as the name.
+    update_rule: what was given as the rule, or None when the caller makes
+      the rule itself.
+    instead: how to make the optimizer from a saved directory, for the
+      message about a rule.
+
+  Raises:
+    ValueError: naming what was given and what is expected.
+  """
+  if update_rule is not None and not isinstance(update_rule, UpdateRule):
+    given = ("a learned optimizer takes no learning rate"
+             if isinstance(update_rule, numbers.Number) else
+             "for the directory of a saved optimizer use " + instead)
+    raise ValueError("{} takes an UpdateRule, got {!r}: {}.".format(
+        what, update_rule, given))
+  if not isinstance(name, str):
+    raise ValueError("{}: name must be a string, got {!r}; a learned "
+                     "optimizer takes no learning rate.".format(what, name))
 
 
 @contextlib.contextmanager
@@ -100,13 +133,42 @@ class UpdateRule:
                         for net_id, config in net_configs.items()}
     self.assignment_rule = assignment_rule
     self.source = source
+    # The caller's seed (graph or eager), for weights drawn below.
+    seed, _ = tf.compat.v1.get_seed(None)
     # Making the nets checks each checkpoint's names against its net, and
     # connecting them to a gradient creates their variables, which checks
     # the shapes: now, not at the first step. A graph of its own keeps the
     # caller's names as they are.
     with tf.Graph().as_default():
-      for net in self.make_nets().values():
+      if seed is not None:
+        tf.compat.v1.set_random_seed(seed)
+      nets = self.make_nets()
+      for net in nets.values():
         initial_state(net, tf.zeros(net.example_shape()))
+      self._fix_drawn_weights(nets)
+
+  def _fix_drawn_weights(self, nets):
+    """Keeps the weights drawn for nets configured without any.
+
+    Such a net (an untrained one) draws its weights when it is built; kept
+    as its initializer, the same weights then serve every graph the rule
+    is used in, and are saved with a model (`to_config`).
+
+    Args:
+      nets: the rule's nets, built and connected in the current graph.
+    """
+    drawn = [net_id for net_id, net in nets.items() if net.has_parameters and
+             "initializer" not in (self.net_configs[net_id].get(
+                 "net_options") or {})]
+    if not drawn:
+      return
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      for net_id in drawn:
+        config = self.net_configs[net_id]
+        options = dict(config.get("net_options") or {})
+        options["initializer"] = networks.save(nets[net_id], sess)
+        self.net_configs[net_id] = dict(config, net_options=options)
 
   @classmethod
   def from_path(cls, directory):
@@ -125,18 +187,25 @@ class UpdateRule:
       ValueError: for a missing directory or file, a bad manifest, or a
         swarm (LOIS) optimizer.
     """
-    if not isinstance(directory, (str, os.PathLike)):
+    if (not isinstance(directory, (str, os.PathLike)) or
+        not os.fspath(directory)):
       raise ValueError("The path must be the directory of a saved optimizer "
                        "(train.py --save_path), got {!r}.".format(directory))
     # Absolute, since the rule's source is saved with a Keras model, which
-    # may be loaded from another directory or machine.
-    directory = os.path.abspath(os.fspath(directory))
+    # may be loaded from another directory or machine; "~/" as the
+    # commands' path flags take it.
+    directory = os.path.abspath(os.path.expanduser(os.fspath(directory)))
     saved = manifest.read(directory)
     if saved is None:
       # LOIS's released models have no manifest, and their cw.l2l has the
       # default net's layout: only the attention record tells them apart.
       if lois_released.is_released_model(directory):
         raise _swarm_refusal(directory + " (LOIS's released model)")
+      # A swarm of this library's that lost its manifest.
+      if os.path.exists(l2l_file.checkpoint_path(directory,
+                                                 swarm_config.ATTENTION_ID)):
+        raise _swarm_refusal(directory + " (it holds the swarm's "
+                             "attention, attention.l2l)")
       path = l2l_file.find(directory, networks.DEFAULT_NET_ID)
       configs = {networks.DEFAULT_NET_ID: dict(networks.default_config(),
                                                net_path=path)}
