@@ -60,7 +60,7 @@ def test_an_empty_path_is_refused_and_a_home_path_expanded(tmp_path,
                      "optimizer.*got ''"):
     update_rule.UpdateRule.from_path("")
   # "~/" as the commands' path flags take it. (The cache stays where it
-  # is: a kernel built for another one would clash with the loaded one.)
+  # is, or a process without a kernel yet would build one under this home.)
   monkeypatch.setenv(files.CACHE_ENV_VAR,
                      os.path.dirname(files.cache_dir()))
   monkeypatch.setenv("HOME", str(tmp_path.parent))

@@ -313,10 +313,22 @@ def _load_ops(target):
   return module
 
 
+# The kernel this process loaded, if any. TensorFlow registers an op's
+# kernel once per process: a second build (the cache directory changed
+# under a running process) would clash with the first at every step.
+_loaded = []
+
+
 @functools.lru_cache(maxsize=None)
 def _load_once(target):
-  """`load`, once per process and target (every LSTM step asks)."""
-  return load(target)
+  """`load`, once per process and target (every LSTM step asks); once a
+  kernel has loaded, every later target gets that one."""
+  if _loaded:
+    return _loaded[0]
+  module = load(target)
+  if module is not None:
+    _loaded.append(module)
+  return module
 
 
 def load(target):
