@@ -301,6 +301,17 @@ def test_a_variable_training_left_out_stays_fixed(tmp_path, caplog):
       "these names out of every net: x_1."), fixed
 
 
+def test_an_assignment_of_ones_own_gives_the_nets_a_models_variables(
+    tmp_path):
+  save_x0_only_sgd(tmp_path)
+  kernel = keras.Variable(np.ones((2, 2), np.float32), name="kernel")
+  optimizer = l2l.keras_optimizer(
+      tmp_path, assignment=[{"net": "cw", "match": "rank", "ranks": [2]}])
+  optimizer.apply_gradients([(tf.fill([2, 2], 0.5), kernel)])
+  # SGD at rate 0.5.
+  np.testing.assert_allclose(kernel.numpy(), np.full((2, 2), 0.75))
+
+
 def test_a_refused_variable_leaves_the_optimizer_unbuilt(tmp_path):
   save_matrices_only_sgd(tmp_path)
   optimizer = l2l.keras_optimizer(tmp_path)

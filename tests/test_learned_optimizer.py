@@ -268,6 +268,30 @@ def test_a_variable_training_left_out_stays_fixed(fresh_session, tmp_path,
              for r in caplog.records)
 
 
+def test_an_assignment_of_ones_own_gives_the_nets_a_models_variables(
+    fresh_session, tmp_path):
+  # The saved rule, made from the training problem's names, keeps any
+  # variable named x_1 fixed; an assignment of one's own replaces it.
+  save_x0_only_sgd(tmp_path)
+  for assignment, expected in (
+      (None, [1.0, 2.0]),
+      ([{"net": "cw", "match": "pattern", "pattern": "^x_"}], [0.0, 0.0])):
+    with fresh_session() as sess:
+      weights = tf.compat.v1.get_variable("x_1", initializer=[1.0, 2.0])
+      learned = l2l.LearnedOptimizer.from_path(tmp_path,
+                                               assignment=assignment)
+      train_op = learned.minimize(tf.reduce_sum(tf.square(weights)))
+      sess.run(tf.compat.v1.global_variables_initializer())
+      sess.run(train_op)
+      # SGD at rate 0.5 on sum(w^2): w - 0.5 * 2w = 0.
+      np.testing.assert_allclose(sess.run(weights), expected, atol=1e-7)
+  with pytest.raises(ValueError, match=r"The assignment rule of .*: "
+                     r"assignment entry \{'net': 'fc', 'match': "
+                     r"'everything'\} must name one of the nets cw"):
+    l2l.LearnedOptimizer.from_path(
+        tmp_path, assignment=[{"net": "fc", "match": "everything"}])
+
+
 def test_a_variable_not_floating_point_is_refused_naming_it(fresh_session,
                                                             saved_default):
   with fresh_session():

@@ -254,6 +254,44 @@ def write(directory, manifest, saved_files=()):
   return files.write_atomic(path_in(directory), text.encode("utf-8"))
 
 
+def assignment_problem(rule, net_ids):
+  """What is wrong with an assignment rule, or None.
+
+  Args:
+    rule: the rule, a list of entries (see the module docstring).
+    net_ids: the ids of the nets it may name.
+
+  Returns:
+    A sentence naming the first entry at fault and what it needs, or None
+    for a rule `assign` can apply.
+  """
+  if not isinstance(rule, list) or not rule:
+    return "'assignment' must be a non-empty list of rule entries."
+  for entry in rule:
+    if not isinstance(entry, dict) or "net" not in entry or not (
+        entry["net"] is None or
+        (isinstance(entry["net"], str) and entry["net"] in net_ids)):
+      return ("assignment entry {!r} must name one of the nets {}, or null "
+              "for variables that stay fixed.".format(
+                  entry, ", ".join(sorted(net_ids))))
+    kind = entry.get("match")
+    if kind not in _MATCH_KINDS:
+      return "assignment entry {!r}: 'match' must be one of {}.".format(
+          entry, ", ".join(_MATCH_KINDS))
+    if kind == "rank" and not (
+        isinstance(entry.get("ranks"), list) and
+        all(isinstance(r, int) for r in entry["ranks"])):
+      return "assignment entry {!r} needs 'ranks', a list of integers.".format(
+          entry)
+    if kind == "pattern":
+      try:
+        re.compile(entry.get("pattern"))
+      except (TypeError, re.error) as error:
+        return ("assignment entry {!r} needs 'pattern', a regular expression "
+                "({}).".format(entry, error))
+  return None
+
+
 def _fail(path, message):
   raise ManifestError("{}: {}".format(path, message))
 
@@ -278,31 +316,9 @@ def _validate(manifest, path):
         or not isinstance(config.get("net_options", {}), dict)):
       _fail(path, "net {!r} must be {{'net': name, 'net_options': {{...}}}}, "
             "got {!r}.".format(net_id, config))
-  rule = manifest["assignment"]
-  if not isinstance(rule, list) or not rule:
-    _fail(path, "'assignment' must be a non-empty list of rule entries.")
-  for entry in rule:
-    if not isinstance(entry, dict) or "net" not in entry or not (
-        entry["net"] is None or
-        (isinstance(entry["net"], str) and entry["net"] in nets)):
-      _fail(path, "assignment entry {!r} must name one of the nets {}, or "
-            "null for variables that stay fixed.".format(
-                entry, ", ".join(sorted(nets))))
-    kind = entry.get("match")
-    if kind not in _MATCH_KINDS:
-      _fail(path, "assignment entry {!r}: 'match' must be one of {}.".format(
-          entry, ", ".join(_MATCH_KINDS)))
-    if kind == "rank" and not (
-        isinstance(entry.get("ranks"), list) and
-        all(isinstance(r, int) for r in entry["ranks"])):
-      _fail(path, "assignment entry {!r} needs 'ranks', a list of "
-            "integers.".format(entry))
-    if kind == "pattern":
-      try:
-        re.compile(entry.get("pattern"))
-      except (TypeError, re.error) as error:
-        _fail(path, "assignment entry {!r} needs 'pattern', a regular "
-              "expression ({}).".format(entry, error))
+  problem = assignment_problem(manifest["assignment"], nets)
+  if problem:
+    _fail(path, problem)
   if not isinstance(manifest["swarm"], dict):
     _fail(path, "'swarm' must be a JSON object of swarm options.")
   unknown = sorted(set(manifest["swarm"]) -

@@ -212,12 +212,15 @@ def _constant(array):
   return initializer
 
 
-def keras_optimizer(directory, name="learned_optimizer", **kwargs):
+def keras_optimizer(directory, name="learned_optimizer", assignment=None,
+                    **kwargs):
   """The optimizer saved in `directory`, for `model.compile(optimizer=...)`.
 
   Args:
     directory: a directory written by `MetaOptimizer.save` or train.py.
     name: the optimizer's name.
+    assignment: optionally, a rule giving the model's variables to the
+      saved nets in place of the saved one (see `UpdateRule.from_path`).
     **kwargs: Keras options acting on the gradients (`clipnorm`, ...).
 
   Returns:
@@ -225,10 +228,12 @@ def keras_optimizer(directory, name="learned_optimizer", **kwargs):
 
   Raises:
     ValueError: for a learning rate (`learning_rate`, `lr`) or weight decay,
-      a missing or bad save, or a swarm (LOIS) optimizer.
+      a missing or bad save, a bad `assignment`, or a swarm (LOIS)
+      optimizer.
     RuntimeError: when eager execution is off (Keras 3 needs it).
   """
   update_rule_lib.refuse_learning_rate(kwargs, "keras_optimizer")
   update_rule_lib.check_arguments("keras_optimizer", name)
   return KerasLearnedOptimizer(
-      update_rule_lib.UpdateRule.from_path(directory), name=name, **kwargs)
+      update_rule_lib.UpdateRule.from_path(directory, assignment), name=name,
+      **kwargs)

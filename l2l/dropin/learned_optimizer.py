@@ -61,7 +61,8 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
     self._reset_by_graph = {}
 
   @classmethod
-  def from_path(cls, directory, name="LearnedOptimizer", **kwargs):
+  def from_path(cls, directory, name="LearnedOptimizer", assignment=None,
+                **kwargs):
     """The optimizer saved in `directory` by `MetaOptimizer.save` / train.py.
 
     The manifest beside the `.l2l` files gives the nets and which variables
@@ -71,19 +72,22 @@ class LearnedOptimizer(tf.compat.v1.train.Optimizer):
     Args:
       directory: the saved optimizer's directory.
       name: name scope of the ops it creates.
+      assignment: optionally, a rule giving the model's variables to the
+        saved nets in place of the saved one (see `UpdateRule.from_path`).
       **kwargs: accepted only to refuse a learning rate clearly.
 
     Returns:
       A `LearnedOptimizer`.
 
     Raises:
-      ValueError: for a learning rate, a missing or bad save, or a swarm
-        (LOIS) optimizer, which has no single-point update rule.
+      ValueError: for a learning rate, a missing or bad save, a bad
+        `assignment`, or a swarm (LOIS) optimizer, which has no
+        single-point update rule.
     """
     update_rule_lib.refuse_learning_rate(kwargs, "LearnedOptimizer")
     update_rule_lib.check_arguments("LearnedOptimizer.from_path", name)
-    return cls(update_rule_lib.UpdateRule.from_path(directory), name=name,
-               **kwargs)
+    return cls(update_rule_lib.UpdateRule.from_path(directory, assignment),
+               name=name, **kwargs)
 
   @classmethod
   def from_meta_optimizer(cls, meta_optimizer, sess, name="LearnedOptimizer",

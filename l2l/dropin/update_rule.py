@@ -122,13 +122,10 @@ class UpdateRule:
       ValueError: if the rule names a net that is not configured, or a net's
         file is unreadable or does not fit its net.
     """
-    # A null net keeps its variables fixed.
-    unknown = sorted({entry["net"] for entry in assignment_rule} -
-                     set(net_configs) - {None})
-    if unknown:
-      raise ValueError("The assignment rule of {} names nets {} that it does "
-                       "not configure ({}).".format(source, unknown,
-                                                    sorted(net_configs)))
+    problem = manifest.assignment_problem(assignment_rule, net_configs)
+    if problem:
+      raise ValueError("The assignment rule of {}: {}".format(source,
+                                                              problem))
     self.net_configs = {net_id: networks.read_weights(**config)
                         for net_id, config in net_configs.items()}
     self.assignment_rule = assignment_rule
@@ -171,7 +168,7 @@ class UpdateRule:
         self.net_configs[net_id] = dict(config, net_options=options)
 
   @classmethod
-  def from_path(cls, directory):
+  def from_path(cls, directory, assignment=None):
     """Reads a directory written by `MetaOptimizer.save` or train.py.
 
     Without a manifest (DeepMind's files, older saves) the directory must
@@ -179,6 +176,10 @@ class UpdateRule:
 
     Args:
       directory: the saved optimizer's directory.
+      assignment: a rule (a list of entries, see `l2l.checkpoint.manifest`)
+        giving a model's variables to the saved nets, in place of the one
+        saved with them: for an optimizer whose nets were given the
+        training problem's variables by name.
 
     Returns:
       An `UpdateRule`.
@@ -210,10 +211,12 @@ class UpdateRule:
       configs = {networks.DEFAULT_NET_ID: dict(networks.default_config(),
                                                net_path=path)}
       rule = [{"net": networks.DEFAULT_NET_ID, "match": "everything"}]
-      return cls(configs, rule, source=directory)
-    if saved["swarm"].get("num_particles", 1) > 1:
-      raise _swarm_refusal(directory)
-    return cls(manifest.net_configs(saved, directory), saved["assignment"],
+    else:
+      if saved["swarm"].get("num_particles", 1) > 1:
+        raise _swarm_refusal(directory)
+      configs = manifest.net_configs(saved, directory)
+      rule = saved["assignment"]
+    return cls(configs, rule if assignment is None else assignment,
                source=directory)
 
   @classmethod
