@@ -14,10 +14,10 @@ other than this interpreter, and options such as `preexec_fn`. A process
 that starts commands of its own (local_cluster's launcher starts a task per
 process) can have them forked too: `fork_subprocesses` routes its
 `subprocess.Popen` here, and `fork_subprocesses_patch` does so in a
-command. A fork stands for a fresh interpreter because importing TensorFlow only loads
-it: eager execution stays on and Sonnet is not imported, so what the
-import-order scripts of tests/test_graph_mode.py check (each imports
-TensorFlow first) holds in a fork too. A check that a command starts
+command. A fork stands for a fresh interpreter because importing
+TensorFlow only loads it: eager execution stays on and Sonnet is not
+imported, so what the import-order scripts of tests/test_graph_mode.py
+check (each imports TensorFlow first) holds in a fork too. A check that a command starts
 without importing TensorFlow (tests/test_cli.py) must use `subprocess`.
 
 Run as `python commands.py SOCKET` this file is the server; it then

@@ -118,9 +118,12 @@ class UpdateRule:
         `l2l.checkpoint.manifest`).
       source: where the rule comes from, for messages.
 
+    A net configured without weights (an untrained one) draws them here,
+    once, under the caller's seed, and keeps them.
+
     Raises:
-      ValueError: if the rule names a net that is not configured, or a net's
-        file is unreadable or does not fit its net.
+      ValueError: if the rule is malformed or names a net that is not
+        configured, or a net's file is unreadable or does not fit its net.
     """
     problem = manifest.assignment_problem(assignment_rule, net_configs)
     if problem:
