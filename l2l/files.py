@@ -360,6 +360,43 @@ class DirectoryBusyError(OSError):
   """Another live process holds a directory's lock."""
 
 
+class DirectoryMovedError(OSError):
+  """A directory this process locked was moved, renamed or deleted."""
+
+
+# The directories this process holds locks on: {absolute path as locked:
+# (st_dev, st_ino) of the directory then}.
+_locked_directories = {}
+
+
+def check_still_locked(directory):
+  """Raises unless `directory` is still the one this process locked.
+
+  A run's save path moved or renamed while it trains keeps the lock and the
+  states written so far; a write to the old path would make a second,
+  unlocked copy of the run there. A directory this process holds no lock
+  on passes.
+
+  Raises:
+    DirectoryMovedError: naming the directory, if it is gone or another.
+  """
+  directory = os.path.abspath(os.fspath(directory))
+  locked = _locked_directories.get(directory)
+  if locked is None:
+    return
+  try:
+    now = os.stat(directory)
+  except FileNotFoundError:
+    now = None
+  if now is None or (now.st_dev, now.st_ino) != locked:
+    raise DirectoryMovedError(
+        "{} is no longer the directory this run locked: it was moved, "
+        "renamed or deleted while the run was writing to it. Nothing more is "
+        "written there, so as not to start a second, unlocked copy of the "
+        "run; its states up to the last checkpoint went with the directory: "
+        "continue it where that is now, with --resume.".format(directory))
+
+
 def _lock_owner_text(stream):
   stream.seek(0)
   text = " ".join(stream.read(4096).split())
@@ -426,6 +463,7 @@ def directory_lock(directory, description, lock_name=".lock"):
   directory = os.fspath(directory)
   os.makedirs(directory, exist_ok=True)
   path = os.path.join(directory, lock_name)
+  _unshare(path)
   writable = True
   try:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, new_file_mode())
@@ -452,4 +490,23 @@ def directory_lock(directory, description, lock_name=".lock"):
           os.getpid(), socket.gethostname(),
           time.strftime("%Y-%m-%d %H:%M:%S"), description))
       stream.flush()
-    yield path
+    held = os.path.abspath(directory)
+    identity = os.stat(directory)
+    _locked_directories[held] = (identity.st_dev, identity.st_ino)
+    try:
+      yield path
+    finally:
+      _locked_directories.pop(held, None)
+
+
+def _unshare(path):
+  """Gives a lock file linked from elsewhere (a hard-link copy of its
+  directory: `cp -al`, `rsync --link-dest`) a file of its own, so that the
+  two directories no longer share one lock."""
+  try:
+    if os.stat(path).st_nlink > 1:
+      write_atomic(path, b"")
+  except FileNotFoundError:
+    pass
+  except PermissionError:
+    pass  # Another user's: the lock works on theirs (see below).

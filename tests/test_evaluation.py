@@ -44,6 +44,23 @@ def test_evaluate_trained_optimizer_follows_its_update_rule(trained_simple):
   assert result.seconds.shape == (2,)
 
 
+def test_a_net_file_without_its_manifest_that_does_not_fit_says_so(
+    trained_simple, tmp_path):
+  # simple's net (a linear layer) mailed without its manifest: read with
+  # quadratic's configuration, its modules do not fit, and the error says
+  # why it was read so.
+  directory, _ = trained_simple
+  shutil.copy(directory / "cw.l2l", tmp_path / "cw.l2l")
+  with pytest.raises(ValueError, match=(
+      r"does not fit CoordinateWiseDeepLSTM.* \(There is no manifest.json "
+      r"in .*, so it was "
+      r"read as the configuration of problem 'quadratic' \(pass --problem, "
+      r"the problem it was trained on, if it is another\): copy "
+      r"manifest.json along with the .l2l files.\)")):
+    evaluation.evaluate("L2L", "quadratic", num_epochs=1, num_steps=1,
+                        path=str(tmp_path), show_progress=False)
+
+
 def test_a_saved_optimizer_is_not_evaluated_on_its_training_instances(
     trained_simple, tmp_path):
   directory, _ = trained_simple  # meta-trained on simple, seed 1

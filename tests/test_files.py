@@ -163,6 +163,36 @@ def test_directory_lock_refuses_a_second_holder_and_names_the_first(
     assert "third" in (tmp_path / ".lock").read_text()
 
 
+def test_a_hard_link_copy_of_a_directory_does_not_share_its_lock(tmp_path):
+  # cp -al / rsync --link-dest link .lock too: the copy's run would be
+  # refused by the original's, and rewrite its owner line.
+  original, copy = tmp_path / "original", tmp_path / "copy"
+  with files.directory_lock(str(original), "the original"):
+    copy.mkdir()
+    os.link(original / ".lock", copy / ".lock")
+    with files.directory_lock(str(copy), "the copy"):
+      assert "the copy" in (copy / ".lock").read_text()
+    assert "the original" in (original / ".lock").read_text()
+    assert os.stat(original / ".lock").st_nlink == 1
+
+
+def test_a_locked_directory_moved_away_is_no_longer_written(tmp_path):
+  locked, moved = tmp_path / "run", tmp_path / "moved"
+  files.check_still_locked(str(locked))  # Not locked: nothing to check.
+  with files.directory_lock(str(locked), "mine"):
+    files.check_still_locked(str(locked))
+    os.rename(locked, moved)
+    with pytest.raises(files.DirectoryMovedError,
+                       match=r"run is no longer the directory this run "
+                       r"locked: it was moved, renamed or deleted"):
+      files.check_still_locked(str(locked))
+    # Another directory at the old path is not it either.
+    locked.mkdir()
+    with pytest.raises(files.DirectoryMovedError):
+      files.check_still_locked(str(locked))
+  files.check_still_locked(str(locked))
+
+
 def test_a_lock_file_another_user_left_still_locks(tmp_path, monkeypatch):
   # A shared directory's .lock, owned by another user, is read-only to us:
   # the flock still works on it, so runs are neither locked out nor

@@ -556,3 +556,23 @@ def test_a_stopped_run_keeps_what_is_saved_unless_it_is_worse():
   run = _StoppedRun()
   assert _keep(run, training.TrainingDiverged("nan")) == ([7], [])
   assert run.saved_on_stop is None and run.kept == []
+
+
+def test_a_save_path_moved_during_training_is_not_written_again(tmp_path):
+  # Written on at the old path, the run would make a second, unlocked copy
+  # of itself there, while its lock and states went with the directory.
+  save_path, moved = tmp_path / "run", tmp_path / "moved"
+
+  def move_after_epoch_3(epoch, *unused):
+    if epoch == 3:
+      os.rename(save_path, moved)
+
+  with pytest.raises(files.DirectoryMovedError, match="no longer the "
+                     "directory this run locked"):
+    training.train("simple", save_path=str(save_path),
+                   **dict(TRAIN_ARGS, num_epochs=8, evaluation_period=100,
+                          handle_signals=False, checkpoint_period=2),
+                   epoch_callback=move_after_epoch_3)
+  assert not save_path.exists()
+  _, info = training_state.read(str(moved))
+  assert info["epoch"] == 2

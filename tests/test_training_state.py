@@ -1,5 +1,7 @@
 """Tests for training_state.py: the kept state of a resumable run."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -125,3 +127,15 @@ def test_random_ops_that_no_replay_covers_are_found():
     tf.random.normal([3], name="minibatch")
     found = training_state.unreplayed_random_ops(graph, [replayed])
   assert found == ["minibatch/RandomStandardNormal"]
+
+
+def test_no_state_to_resume_names_the_absolute_directory(tmp_path,
+                                                        monkeypatch):
+  # A resume command pasted in another directory looks elsewhere: the
+  # message says where.
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(training_state.TrainingStateError, match=(
+      r"No training state in {0} \(expected {0}/training_state/state.npz\); "
+      r"if the run is elsewhere, give its directory".format(
+          re.escape(str(tmp_path / "run"))))):
+    training_state.read("run")

@@ -246,5 +246,7 @@ def test_lois_released_swarm_model_is_refused_not_read_as_one_point(tmp_path):
   # input feature, not LogAndSign's two) does not fit.
   (tmp_path / "loss_record.pickle").unlink()
   with pytest.raises(ValueError, match=r"lstm_1/w_gates in .*cw.l2l has shape "
-                     r"\[21, 80\] but this network needs shape \[22, 80\]"):
+                     r"\[21, 80\] but this network needs shape \[22, 80\].* "
+                     r"\(There is no manifest.json in .*, so it was read as "
+                     r"DeepMind's default net"):
     update_rule.UpdateRule.from_path(tmp_path)

@@ -292,6 +292,18 @@ def assignment_problem(rule, net_ids):
   return None
 
 
+def without_manifest(error, directory, read_as):
+  """`error` (a directory's files do not fit) with the missing manifest
+  named: without one, the directory was read as `read_as` says.
+
+  Returns:
+    The ValueError to raise.
+  """
+  return ValueError("{} (There is no {} in {}, so it was read as {}: copy "
+                    "{} along with the .l2l files.)".format(
+                        error, FILENAME, directory, read_as, FILENAME))
+
+
 def _fail(path, message):
   raise ManifestError("{}: {}".format(path, message))
 

@@ -219,8 +219,15 @@ class UpdateRule:
         raise _swarm_refusal(directory)
       configs = manifest.net_configs(saved, directory)
       rule = saved["assignment"]
-    return cls(configs, rule if assignment is None else assignment,
-               source=directory)
+    try:
+      return cls(configs, rule if assignment is None else assignment,
+                 source=directory)
+    except ValueError as error:
+      if saved is not None:
+        raise
+      raise manifest.without_manifest(
+          error, directory, "DeepMind's default net, "
+          "networks.default_config()") from error
 
   @classmethod
   def from_meta_optimizer(cls, meta_optimizer, sess):

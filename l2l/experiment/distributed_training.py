@@ -50,6 +50,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from l2l import files
 from l2l.checkpoint import manifest
 from l2l.experiment import cluster as cluster_lib
 from l2l.experiment import progress
@@ -849,6 +850,7 @@ class _Chief:
     return eval_cost / evaluation_epochs
 
   def _save(self, epoch, **notes):
+    files.check_still_locked(self._run.save_path)
     self._report.saving(self._run.save_path)
     self._replica.optimizer.save(
         self._sess, self._run.save_path, problem=self._problem,

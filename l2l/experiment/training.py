@@ -554,6 +554,7 @@ def _train_locked(problem_name, save_path, num_epochs, log_period,
       return eval_cost / evaluation_epochs
 
     def save(epoch, **notes):
+      files.check_still_locked(save_path)
       report.saving(save_path)
       optimizer.save(sess, save_path, problem=problem_name,
                      training=dict(saved_settings, epochs_done=epoch,
@@ -719,6 +720,7 @@ class _Run:
       info["saved_on_stop"] = self.saved_on_stop
     if self.cluster is not None:
       info["cluster"] = self.cluster
+    files.check_still_locked(self.save_path)
     training_state.write(self.save_path,
                          self.state_variables.read(sess), info)
     self.checkpointed_epoch = self.epoch

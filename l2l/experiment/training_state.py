@@ -172,9 +172,13 @@ def read(save_path):
   """
   where = path(save_path)
   if not os.path.isfile(where):
+    # Absolute: a run moved, or a command pasted in another directory,
+    # looks where the user did not mean to.
     raise TrainingStateError(
-        "No training state in {} (expected {}); run without --resume to "
-        "start training.".format(save_path, where))
+        "No training state in {} (expected {}); if the run is elsewhere, "
+        "give its directory, else run without --resume to start "
+        "training.".format(os.path.abspath(save_path),
+                           os.path.abspath(where)))
   try:
     arrays = files.read_npz(where)
     info = json.loads(str(arrays.pop("info")))
