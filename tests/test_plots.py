@@ -244,6 +244,27 @@ def test_two_trained_optimizers_are_told_apart_by_their_directories(
       "L2L swarm (k=4) (attraction_gain='hop')"]
 
 
+def test_saved_optimizers_are_known_by_their_files_not_their_directory():
+  def evaluated(path, digest, epochs):
+    return {"path": path, "optimizer_manifest": {
+        "file_digests": {"cw.l2l": digest},
+        "training": {"epochs_done": epochs}}}
+  # One directory evaluated before and after a resumed training: two
+  # optimizers, told apart by their epochs (else by their digests).
+  assert plots.told_apart_by_run(["L2L"] * 2, [
+      evaluated("/a/q", "1111aaaa99", 6),
+      evaluated("/a/q", "2222bbbb99", 12)]) == [
+          "L2L from q (epoch 6)", "L2L from q (epoch 12)"]
+  assert plots.told_apart_by_run(["L2L"] * 2, [
+      evaluated("/a/q", "1111aaaa99", 6),
+      evaluated("/a/q", "2222bbbb99", 6)]) == [
+          "L2L from q (digest 1111aaaa)", "L2L from q (digest 2222bbbb)"]
+  # One optimizer evaluated from two places (moved, copied): one label.
+  assert plots.told_apart_by_run(["L2L"] * 2, [
+      evaluated("/a/q", "1111aaaa99", 6),
+      evaluated("/b/moved", "1111aaaa99", 6)]) == ["L2L", "L2L"]
+
+
 def test_non_positive_losses_use_a_symlog_axis(tmp_path, records_files):
   # Rastrigin reaches 0; its train-mode variant goes below it.
   losses = np.array([[[4.0], [0.25], [0.0]], [[4.0], [0.25], [-1.0]]])

@@ -205,20 +205,72 @@ def told_apart_by_run(labels, settings):
   saved optimizer each run evaluated (two trained L2L optimizers), then
   the swarm options (an ablation of one saved swarm).
 
+  A saved optimizer is known by its files' digests where the records hold
+  its manifest, else by its directory: one optimizer evaluated from two
+  places is one, and two evaluated from one place (before and after a
+  resumed training) are two.
+
   Args:
     labels: one label per records file.
     settings: the settings of each records file.
 
   Returns:
     The labels, those of such runs followed by " from <directory>" (its
-    base name, or its path where base names repeat) and by the swarm
-    options in which they differ, e.g. " (attraction_gain=hop)".
+    base name, or its path where base names repeat; with its epochs, or
+    its digest, where one directory held several) and by the swarm options
+    in which they differ, e.g. " (attraction_gain=hop)".
   """
-  paths = [entry.get("path") for entry in settings]
-  result = _told_apart_by(labels, paths, _directory_names)
+  saved = {}
+  identities = []
+  for entry in settings:
+    identity, where = _saved_optimizer(entry)
+    saved.setdefault(identity, where)
+    identities.append(identity)
+  result = _told_apart_by(
+      labels, identities,
+      lambda group: _saved_optimizer_names([saved[i] for i in group]))
   return _told_apart_by(
       result, [_options(entry.get("swarm_options")) for entry in settings],
       _differing_options)
+
+
+def _saved_optimizer(entry):
+  """`(identity, (directory, epochs, digest))` of the optimizer a records
+  file's run evaluated; the identity is None for none."""
+  path = entry.get("path")
+  if path is None:
+    return None, None
+  manifest = entry.get("optimizer_manifest")
+  manifest = manifest if isinstance(manifest, dict) else {}
+  digests = manifest.get("file_digests")
+  if not isinstance(digests, dict) or not digests:
+    return path, (path, None, None)
+  training = manifest.get("training")
+  epochs = training.get("epochs_done") if isinstance(training, dict) else None
+  identity = tuple(sorted((str(name), str(digest))
+                          for name, digest in digests.items()))
+  return identity, (path, epochs, identity[0][1][:8])
+
+
+def _saved_optimizer_names(saved):
+  """"from <directory>" for each of `saved` ((directory, epochs, digest) or
+  None), with the epochs, else the digest, where a directory held
+  several."""
+  names = _directory_names([None if entry is None else entry[0]
+                            for entry in saved])
+  held = collections.defaultdict(set)
+  for name, entry in zip(names, saved):
+    held[name].add(entry)
+  result = []
+  for name, entry in zip(names, saved):
+    if name is None or len(held[name]) < 2:
+      result.append(name)
+      continue
+    epochs = {other[1] for other in held[name]}
+    result.append("{} ({})".format(name, "epoch {}".format(entry[1]) if (
+        None not in epochs and len(epochs) == len(held[name])) else
+                                   "digest " + str(entry[2])))
+  return result
 
 
 def _options(options):
