@@ -64,7 +64,8 @@ def test_a_failing_build_falls_back_to_the_ops_with_a_warning(
   (message,) = [r.getMessage() for r in caplog.records
                 if r.levelno == logging.WARNING]
   assert message.startswith(
-      "The fused LSTM kernel is not available (false failed (exit 1)")
+      "The fused LSTM kernel is not available (false failed (exit 1): it "
+      "printed nothing)")
   assert "runs as TensorFlow ops" in message
   # The build's scratch directory is gone; the lock and the failure's
   # record stay.
@@ -203,7 +204,7 @@ def test_a_compiler_that_cannot_start_leaves_no_record(monkeypatch,
 
 
 def test_a_cut_short_build_is_built_again(fake_compiler, monkeypatch,
-                                          tmp_path):
+                                          tmp_path, caplog):
   # A cache copied in part: the library cut short, its digest whole.
   # Mapping such a library can kill the process (SIGBUS), so it is rebuilt
   # before anything loads it.
@@ -216,7 +217,13 @@ def test_a_cut_short_build_is_built_again(fake_compiler, monkeypatch,
   with open(target, "r+b") as library:
     library.truncate(20000)
   assert not native.is_intact(target)
-  assert native.ensure_built(target)
+  with caplog.at_level(logging.WARNING):
+    assert native.ensure_built(target)
+  # Said, not only done (the build takes half a minute).
+  assert [r.getMessage() for r in caplog.records] == [
+      "The cached LSTM kernel {} does not match the digest written beside it "
+      "when it was built (a copy cut short, or changed since), or has none: "
+      "building it again.".format(target)]
   assert _runs(fake_compiler) == 2
   with open(target, "rb") as library:
     assert library.read() == whole.read_bytes()

@@ -199,7 +199,8 @@ def _run_side_by_side(commands, target, scratch, deadline):
           log.seek(0)
           messages = log.read()
           reason = "{} failed (exit {}): {}".format(
-              command[0], returncode, " ".join(messages.split())[-500:])
+              command[0], returncode,
+              " ".join(messages.split())[-500:] or "it printed nothing")
           if _killed(returncode, messages):
             # Killed from outside (the OOM killer, a stopped job): the
             # next process may well build it, so nothing is recorded.
@@ -294,6 +295,11 @@ def ensure_built(target, rebuild=False):
         reason = stream.read().strip()
       raise BuildError("its build failed here before: {}; delete {} to try "
                        "again".format(reason, target + FAILED_SUFFIX))
+    if not rebuild and os.path.exists(target):
+      logging.warning(
+          "The cached LSTM kernel %s does not match the digest written beside "
+          "it when it was built (a copy cut short, or changed since), or has "
+          "none: building it again.", target)
     logging.info("Building the fused LSTM kernel into %s (once per "
                  "TensorFlow version and CPU).", target)
     build(target)
