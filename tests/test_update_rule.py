@@ -162,8 +162,12 @@ def test_a_rule_keeps_the_weights_it_was_made_with(tmp_path):
   assert rule.to_config() == config
 
 
+def _write_garbage(path):
+  path.write_bytes(b"not a pickle")
+
+
 @pytest.mark.parametrize("damage, message", [
-    (lambda path: path.write_bytes(b"not a pickle"), "cw.l2l"),
+    (_write_garbage, "cw.l2l"),
     # A net of another size: one hidden layer of 5.
     (lambda path: path.write_bytes(_other_net_bytes(path)), "cw.l2l"),
     # The same names, other shapes: found when the net's variables are
@@ -175,8 +179,12 @@ def test_a_bad_file_is_refused_when_the_rule_is_made(tmp_path, damage,
                                                      message):
   _save_default_net(tmp_path, seed=3)
   damage(tmp_path / "cw.l2l")
-  with pytest.raises(ValueError, match=message):
+  with pytest.raises(ValueError, match=message) as raised:
     update_rule.UpdateRule.from_path(str(tmp_path))
+  # No manifest here: a net that does not fit is told how it was read; a
+  # file that is no checkpoint needs no such word.
+  assert ("There is no manifest.json" in str(raised.value)) == (
+      damage is not _write_garbage)
 
 
 def _other_net_bytes(path, net="CoordinateWiseDeepLSTM", **options):

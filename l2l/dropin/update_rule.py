@@ -223,7 +223,8 @@ class UpdateRule:
       return cls(configs, rule if assignment is None else assignment,
                  source=directory)
     except ValueError as error:
-      if saved is not None:
+      # A file that is no checkpoint says so itself.
+      if saved is not None or isinstance(error, l2l_file.CheckpointError):
         raise
       raise manifest.without_manifest(
           error, directory, "DeepMind's default net, "

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from l2l.baselines import pso
+from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
 from l2l.core import interception
 from l2l.core import native
@@ -481,7 +482,9 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
             problem, lambda: configuration()[0], net_config, net_assignments,
             path, swarm_options or {})
       except ValueError as error:
-        if path is None or manifest.read(path) is not None:
+        # A file that is no checkpoint says so itself.
+        if (isinstance(error, l2l_file.CheckpointError) or path is None or
+            manifest.read(path) is not None):
           raise
         raise manifest.without_manifest(
             error, path, "the configuration of problem {!r} (pass --problem, "
