@@ -37,6 +37,23 @@ def test_a_loaded_kernel_serves_the_process_when_its_cache_moves(
   assert not os.listdir(tmp_path)
 
 
+def test_the_key_does_not_depend_on_where_tensorflow_is_installed(
+    monkeypatch, tmp_path):
+  # A home shared by machines whose environments live at other paths:
+  # one build of one TensorFlow version serves them all.
+  here = native.library_path()
+  installed = os.path.dirname(os.path.abspath(native.tf.__file__))
+  elsewhere = str(tmp_path / "venv" / "tensorflow")
+  for name in ("get_compile_flags", "get_link_flags"):
+    flags = getattr(native.tf.sysconfig, name)()
+    monkeypatch.setattr(native.tf.sysconfig, name, lambda flags=flags: [
+        flag.replace(installed, elsewhere) for flag in flags])
+  monkeypatch.setattr(native.tf, "__file__",
+                      os.path.join(elsewhere, "__init__.py"))
+  assert installed not in " ".join(native.link_command([], ""))
+  assert native.library_path() == here
+
+
 def test_the_environment_variable_turns_it_off(monkeypatch, tmp_path):
   monkeypatch.setenv(files.CACHE_ENV_VAR, str(tmp_path))
   monkeypatch.setenv(native.ENV_VAR, "0")

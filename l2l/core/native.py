@@ -96,8 +96,12 @@ def link_command(object_files, target):
 
 def library_path():
   """Where the kernel built for these sources, TensorFlow and CPU lives."""
-  commands = compile_command("", "") + link_command([], "")
-  return os.path.join(files.cache_dir(), "kernels", _key(" ".join(commands)),
+  commands = " ".join(compile_command("", "") + link_command([], ""))
+  # Not where TensorFlow is installed (its version is in the key): a cache
+  # shared by machines or environments at other paths keeps one build.
+  commands = commands.replace(os.path.dirname(os.path.abspath(tf.__file__)),
+                              "<tensorflow>")
+  return os.path.join(files.cache_dir(), "kernels", _key(commands),
                       "lstm_stack_kernel.so")
 
 
