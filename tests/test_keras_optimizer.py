@@ -1,5 +1,7 @@
 """Tests of l2l/dropin/keras_optimizer.py: the Keras 3 drop-in (eager)."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -221,13 +223,52 @@ def test_a_positional_learning_rate_is_refused_naming_it(saved_path):
 
 
 @pytest.mark.parametrize("saved_path", ["default"], indirect=True)
-def test_a_variable_not_floating_point_is_refused_naming_it(saved_path):
+def test_a_gradient_for_a_variable_not_floating_point_is_refused(saved_path):
   optimizer = l2l.keras_optimizer(saved_path)
   counts = keras.Variable(np.ones(2, np.int32), name="counts")
   with pytest.raises(ValueError, match=r"cannot update counts \(int32\): it "
                      "steps floating-point variables only"):
     optimizer.apply_gradients([(tf.ones(2, tf.int32), counts)])
   np.testing.assert_array_equal(counts.numpy(), [1, 1])
+
+
+class _CountingDense(keras.layers.Layer):
+  """A dense layer with a trainable integer counter, which gets no
+  gradient (as a layer's bookkeeping weight may be made by mistake)."""
+
+  def build(self, input_shape):
+    self.kernel = self.add_weight(shape=(input_shape[-1], 1), name="kernel")
+    self.count = self.add_weight(shape=(), dtype="int32",
+                                 initializer="zeros", name="count")
+
+  def call(self, inputs):
+    return inputs @ self.kernel
+
+
+@pytest.mark.parametrize("saved_path", ["default"], indirect=True)
+def test_an_integer_weight_without_gradient_is_left_as_adam_leaves_it(
+    saved_path, caplog):
+  rng = np.random.RandomState(0)
+  inputs = rng.normal(size=(32, 4)).astype(np.float32)
+  targets = inputs[:, :1] * 2
+  kernels = {}
+  for optimizer in ("adam", "learned"):
+    keras.utils.set_random_seed(3)
+    layer = _CountingDense()
+    model = keras.Sequential([keras.Input((4,)), layer])
+    assert [v.dtype for v in model.trainable_variables] == ["float32",
+                                                            "int32"]
+    start = layer.kernel.numpy()
+    model.compile(optimizer=(keras.optimizers.Adam(0.01)
+                             if optimizer == "adam" else
+                             l2l.keras_optimizer(saved_path)), loss="mse")
+    with caplog.at_level("WARNING"):
+      model.fit(inputs, targets, batch_size=16, epochs=2, verbose=0)
+    kernels[optimizer] = np.abs(layer.kernel.numpy() - start).max()
+    assert layer.count.numpy() == 0
+  assert kernels["adam"] > 1e-3 and kernels["learned"] > 1e-4
+  assert re.search(r"keeps sequential\S*/count \(int32\) fixed: it steps "
+                   "floating-point variables only", caplog.text)
 
 
 def test_a_saved_model_reloads_with_the_optimizer_and_its_state(

@@ -133,8 +133,10 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
     if self.built:
       return
     # Checked before the base class marks the optimizer built, so a refused
-    # model leaves it unbuilt rather than half-built.
-    net_ids = self._update_rule.net_ids(variables)
+    # model leaves it unbuilt rather than half-built. An integer variable
+    # is left fixed here, as Adam leaves it: it gets no gradient, and
+    # `update_step` refuses one given it by hand.
+    net_ids = self._update_rule.net_ids(variables, leave_non_float=True)
     super().build(variables)
     self._net_ids = net_ids
     # The nets' own variables are created here, outside the traced train
@@ -161,10 +163,19 @@ class KerasLearnedOptimizer(keras.optimizers.Optimizer):
             for i, value in enumerate(tf.nest.flatten(initial))])
 
   def update_step(self, gradient, variable, learning_rate):
-    """Applies the learned step to one variable (the learning rate unused)."""
+    """Applies the learned step to one variable (the learning rate unused).
+
+    Raises:
+      ValueError: for a gradient given to a variable that is not
+        floating-point.
+    """
     del learning_rate  # A learned optimizer has none; see the class doc.
     index = self._get_variable_index(variable)
     if self._net_ids[index] is None:
+      if not tf.as_dtype(variable.dtype).is_floating:
+        raise ValueError(self._update_rule.non_float_error(
+            update_rule_lib.not_float_description(
+                interception.variable_name(variable), variable)))
       return  # Kept fixed by the rule.
     slots = self._state_variables[index]
     state = tf.nest.pack_sequence_as(self._state_structures[index],

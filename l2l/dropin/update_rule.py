@@ -306,40 +306,69 @@ class UpdateRule:
                        "{}".format(error)) from error
     return cls(configs, assignment, source=source)
 
-  def net_ids(self, variables):
+  def net_ids(self, variables, leave_non_float=False):
     """The net of each variable, by the assignment rule.
 
     Args:
       variables: the model's variables (anything with `name` and `shape`).
+      leave_non_float: keep variables that are not floating-point fixed,
+        with a warning, instead of refusing them. For Keras, whose `build`
+        gets every trainable variable, those that can have no gradient
+        included (an integer counter), and which Adam leaves alone too.
 
     Returns:
       One net id per variable; None for a variable the rule keeps fixed
-      (one training left out of every net), which the optimizers leave
-      alone, and say so in the log.
+      (one training left out of every net, or with `leave_non_float` one
+      that is not floating-point), which the optimizers leave alone, and
+      say so in the log.
 
     Raises:
       ValueError: if the rule covers some variable with no net, or a
-        variable is not floating-point.
+        variable is not floating-point (unless `leave_non_float`).
     """
     names = [interception.variable_name(v) for v in variables]
-    not_float = ["{} ({})".format(name, tf.as_dtype(v.dtype).name)
-                 for name, v in zip(names, variables)
-                 if not tf.as_dtype(v.dtype).is_floating]
-    if not_float:
-      raise ValueError(
-          "The learned optimizer of {} cannot update {}: it steps "
-          "floating-point variables only (float16, bfloat16, float32, "
-          "float64).".format(self.source, ", ".join(not_float)))
-    _, net_of = manifest.assign(self.assignment_rule, names,
-                                [len(v.shape) for v in variables],
-                                where=self.source)
-    fixed = [name for name, net_id in zip(names, net_of) if net_id is None]
+    stepped = [tf.as_dtype(v.dtype).is_floating for v in variables]
+    if not all(stepped):
+      not_float = ", ".join(
+          not_float_description(name, v)
+          for name, v, is_float in zip(names, variables, stepped)
+          if not is_float)
+      if not leave_non_float:
+        raise ValueError(self.non_float_error(not_float))
+      logging.warning(
+          "The learned optimizer of %s keeps %s fixed: it steps "
+          "floating-point variables only (a gradient given to one is "
+          "refused).",
+          self.source, not_float)
+    kept = [(name, v) for name, v, is_float in zip(names, variables, stepped)
+            if is_float]
+    _, net_of_stepped = manifest.assign(
+        self.assignment_rule, [name for name, _ in kept],
+        [len(v.shape) for _, v in kept], where=self.source)
+    net_of_stepped = iter(net_of_stepped)
+    net_of = [next(net_of_stepped) if is_float else None
+              for is_float in stepped]
+    fixed = [name for name, net_id, is_float in zip(names, net_of, stepped)
+             if net_id is None and is_float]
     if fixed:
       logging.warning(
           "The learned optimizer of %s keeps %d variable(s) fixed, as its "
           "meta-training left variables of these names out of every net: "
           "%s.", self.source, len(fixed), ", ".join(fixed))
     return net_of
+
+  def non_float_error(self, not_float):
+    """The refusal of variables that are not floating-point.
+
+    Args:
+      not_float: the variables, as `not_float_description` names them.
+
+    Returns:
+      The message.
+    """
+    return ("The learned optimizer of {} cannot update {}: it steps "
+            "floating-point variables only (float16, bfloat16, float32, "
+            "float64).".format(self.source, not_float))
 
   def make_nets(self):
     """Builds the nets, in the current graph (or eagerly).
@@ -350,6 +379,11 @@ class UpdateRule:
     """
     return {net_id: networks.factory(**config)
             for net_id, config in self.net_configs.items()}
+
+
+def not_float_description(name, variable):
+  """"name (dtype)", as the refusal of a variable not floating-point reads."""
+  return "{} ({})".format(name, tf.as_dtype(variable.dtype).name)
 
 
 def _weights_to_json(values):
