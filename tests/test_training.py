@@ -11,6 +11,7 @@ import tensorflow as tf
 from l2l import files
 from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
+from l2l.core import native
 from l2l.experiment import training
 from l2l.experiment import training_state
 import util
@@ -351,6 +352,29 @@ def test_interrupted_then_resumed_run_follows_the_uninterrupted_one(
   assert resumed.best_evaluation == pytest.approx(whole.best_evaluation,
                                                   rel=1e-6)
   _assert_same_saved_state(tmp_path / "whole", part)
+
+
+def test_a_resume_that_steps_the_lstms_otherwise_says_it_wont_repeat_exactly(
+    tmp_path, monkeypatch, caplog, kernel):
+  del kernel  # Built: the first run steps with it.
+  path = str(tmp_path)
+  args = dict(RESUME_ARGS, num_epochs=2, evaluation_period=2)
+  training.train("quadratic", save_path=path, **args)
+  assert training_state.read(path)[1]["lstm_steps"] == "the native kernel"
+  warning = "will not repeat the uninterrupted one bit for bit"
+  monkeypatch.setenv(native.ENV_VAR, "0")
+  with caplog.at_level("WARNING"):
+    training.train("quadratic", save_path=path, resume=True,
+                   **dict(args, num_epochs=4))
+  assert ("The run's epochs so far stepped its LSTMs with the native "
+          "kernel; this process steps them with TensorFlow ops") in caplog.text
+  assert training_state.read(path)[1]["lstm_steps"] == "TensorFlow ops"
+  caplog.clear()
+  with caplog.at_level("WARNING"):
+    training.train("quadratic", save_path=path, resume=True,
+                   **dict(args, num_epochs=6))
+  assert training_state.read(path)[1]["epoch"] == 6
+  assert warning not in caplog.text
 
 
 @pytest.mark.parametrize("flag, value", [("evaluation_epochs", 3),

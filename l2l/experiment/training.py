@@ -21,6 +21,7 @@ from l2l import files
 from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
 from l2l.core import meta_objective as meta_objectives
+from l2l.core import native
 import meta
 from l2l.experiment import progress
 from l2l.experiment import scores
@@ -720,6 +721,7 @@ class _Run:
       info["saved_on_stop"] = self.saved_on_stop
     if self.cluster is not None:
       info["cluster"] = self.cluster
+    info["lstm_steps"] = _lstm_steps(sess.graph)
     files.check_still_locked(self.save_path)
     training_state.write(self.save_path,
                          self.state_variables.read(sess), info)
@@ -755,6 +757,8 @@ class _Run:
             "This problem also draws random numbers during the unroll (%s); "
             "the resumed run continues with fresh draws, so it will not "
             "repeat the uninterrupted run exactly.", ", ".join(unreplayed[:3]))
+    _warn_if_steps_ran_otherwise(info.get("lstm_steps"),
+                                 _lstm_steps(sess.graph))
     self.state_variables.restore(sess, values, where)
     self.restore_progress(info)
 
@@ -780,6 +784,32 @@ class _Run:
         state_path=(training_state.path(self.save_path)
                     if self.save_path is not None else None),
         saved_on_stop=self.saved_on_stop)
+
+
+def _lstm_steps(graph):
+  """How `graph` runs its LSTM stacks: "the native kernel" or "TensorFlow
+  ops"."""
+  return "the native kernel" if native.runs_in(graph) else "TensorFlow ops"
+
+
+def _warn_if_steps_ran_otherwise(before, now):
+  """Warns when a resumed run steps its LSTMs otherwise than the run did.
+
+  The kernel and TensorFlow's ops agree to float32 rounding, not bit for
+  bit, so the resumed run drifts from the uninterrupted one by a little
+  (states written before this was recorded say nothing, and get nothing).
+
+  Args:
+    before: what the training state records, or None.
+    now: `_lstm_steps` of this run's graph.
+  """
+  if before is not None and before != now:
+    logging.warning(
+        "The run's epochs so far stepped its LSTMs with %s; this process "
+        "steps them with %s (%s=0 turns the kernel off, and it is not built "
+        "without a compiler). The two agree to float32 rounding, so the "
+        "resumed run will not repeat the uninterrupted one bit for bit.",
+        before, now, native.ENV_VAR)
 
 
 def _saved_ids(net_config, num_particles, swarm_options=None):
