@@ -27,6 +27,7 @@ that a save cut short between two files (a kill, a full disk), which would
 pair files of two epochs, is refused when read instead of used.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -292,16 +293,38 @@ def assignment_problem(rule, net_ids):
   return None
 
 
-def without_manifest(error, directory, read_as):
-  """`error` (a directory's files do not fit) with the missing manifest
-  named: without one, the directory was read as `read_as` says.
+@contextlib.contextmanager
+def explaining_a_missing_manifest(directory, read_as):
+  """Names a missing manifest in a ValueError raised within.
 
-  Returns:
-    The ValueError to raise.
+  Such an error says a directory's files do not fit the configuration they
+  were read with; without a manifest that configuration was a guess, which
+  the message then names. A directory with a manifest, and a file that is
+  no checkpoint (`l2l_file.CheckpointError`, which says so itself), leave
+  the error unchanged.
+
+  Args:
+    directory: the directory read, or None (nothing was).
+    read_as: what its files are read as when it has no manifest.
+
+  Yields:
+    Nothing.
+
+  Raises:
+    ValueError: the error raised within, with the missing manifest named.
   """
-  return ValueError("{} (There is no {} in {}, so it was read as {}: copy "
-                    "{} along with the .l2l files.)".format(
-                        error, FILENAME, directory, read_as, FILENAME))
+  try:
+    yield
+  except l2l_file.CheckpointError:
+    raise
+  except ValueError as error:
+    # Read only now: the manifest is checked against its files' digests.
+    if directory is None or read(directory) is not None:
+      raise
+    raise ValueError("{} (There is no {} in {}, so it was read as {}: copy "
+                     "{} along with the .l2l files.)".format(
+                         error, FILENAME, directory, read_as,
+                         FILENAME)) from error
 
 
 def _fail(path, message):

@@ -181,16 +181,17 @@ def _run_side_by_side(commands, target, scratch, deadline):
       try:
         # A process group of its own, so that stopping it stops the
         # compiler proper too.
-        running.append((command, subprocess.Popen(
+        process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True), log))
-      except FileNotFoundError as error:
-        log.close()
-        raise BuildError("{} could not run: {}".format(command[0],
-                                                        error)) from None
+            stderr=subprocess.STDOUT, start_new_session=True)
       except OSError as error:
         log.close()
-        raise _failed(target, "{} could not run: {}".format(command[0], error))
+        reason = "{} could not run: {}".format(command[0], error)
+        if isinstance(error, FileNotFoundError):
+          # No compiler here: nothing to record, one may be installed.
+          raise BuildError(reason) from None
+        raise _failed(target, reason)
+      running.append((command, process, log))
     # The first to fail ends the build; the others are stopped below.
     waiting = list(running)
     while waiting:

@@ -219,16 +219,10 @@ class UpdateRule:
         raise _swarm_refusal(directory)
       configs = manifest.net_configs(saved, directory)
       rule = saved["assignment"]
-    try:
+    with manifest.explaining_a_missing_manifest(
+        directory, "DeepMind's default net, networks.default_config()"):
       return cls(configs, rule if assignment is None else assignment,
                  source=directory)
-    except ValueError as error:
-      # A file that is no checkpoint says so itself.
-      if saved is not None or isinstance(error, l2l_file.CheckpointError):
-        raise
-      raise manifest.without_manifest(
-          error, directory, "DeepMind's default net, "
-          "networks.default_config()") from error
 
   @classmethod
   def from_meta_optimizer(cls, meta_optimizer, sess):

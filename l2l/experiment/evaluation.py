@@ -13,7 +13,6 @@ import numpy as np
 import tensorflow as tf
 
 from l2l.baselines import pso
-from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
 from l2l.core import interception
 from l2l.core import native
@@ -476,20 +475,14 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
                              mode=mode, data_dir=data_dir)
     problem, net_config, net_assignments = configuration()
     if optimizer == "L2L":
-      try:
+      with manifest.explaining_a_missing_manifest(
+          path, "the configuration of problem {!r} (pass --problem, the "
+          "problem it was trained on, if it is another)".format(
+              problem_name)):
         # The same problem again, for the throwaway build of its variables.
         runner = _build_l2l(
             problem, lambda: configuration()[0], net_config, net_assignments,
             path, swarm_options or {})
-      except ValueError as error:
-        # A file that is no checkpoint says so itself.
-        if (isinstance(error, l2l_file.CheckpointError) or path is None or
-            manifest.read(path) is not None):
-          raise
-        raise manifest.without_manifest(
-            error, path, "the configuration of problem {!r} (pass --problem, "
-            "the problem it was trained on, if it is another)".format(
-                problem_name)) from error
     elif optimizer == "PSO":
       runner = _build_pso(problem, _pso_options(swarm_options))
     else:
