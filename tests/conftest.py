@@ -7,6 +7,7 @@ them. They are handed to tests through the `ref` fixture.
 """
 
 import contextlib
+import fcntl
 import json
 import os
 import pickle
@@ -14,6 +15,7 @@ import re
 import shutil
 import struct
 import sys
+import time
 import types
 
 import numpy as np
@@ -599,3 +601,46 @@ def assert_a_path_or_a_rate_is_refused(make, path, what, instead):
   with pytest.raises(ValueError, match="{} takes an UpdateRule, got 0.01: a "
                      "learned optimizer takes no learning rate".format(what)):
     make(0.01)
+
+
+# What a local_cluster task logs when its launcher is gone
+# (launcher_watch.py).
+LAUNCHER_GONE = "The launcher that started this task is gone: "
+
+# A launcher reduced to its lock, taken by local_cluster's own code in a
+# process of its own, which a test can kill -9.
+_FAKE_LAUNCHER = ("import sys, time\n"
+                  "from l2l.experiment import local_cluster\n"
+                  "lock = local_cluster.hold_launcher_lock(sys.argv[1])\n"
+                  "time.sleep(600)\n")
+
+
+def flock_is_held(path):
+  """Whether an flock held on `path` elsewhere keeps a shared one out."""
+  with open(path, "rb") as probe:
+    try:
+      fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+      return True
+  return False
+
+
+def fake_launcher(log_dir):
+  """A process holding `<log_dir>/launcher.lock` as local_cluster's launcher
+  does, once it holds it.
+
+  Args:
+    log_dir: a `pathlib.Path`.
+
+  Returns:
+    The process (from `commands.Popen`).
+  """
+  launcher = commands.Popen([sys.executable, "-c", _FAKE_LAUNCHER,
+                             str(log_dir)], cwd=ROOT)
+  lock = log_dir / "launcher.lock"
+  deadline = time.monotonic() + 60
+  while not (lock.exists() and flock_is_held(lock)):
+    assert launcher.poll() is None, "the fake launcher ended"
+    assert time.monotonic() < deadline, "timed out waiting for the lock"
+    time.sleep(0.05)
+  return launcher

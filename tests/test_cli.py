@@ -139,7 +139,8 @@ def test_commands_that_need_no_tensorflow_start_without_it():
   # train.py processes) start in a fraction of a second: TensorFlow's import
   # alone takes seconds.
   modules = ("l2l.experiment.cli", "l2l.experiment.compare_command",
-             "l2l.experiment.local_cluster", "l2l.data.fetch", "l2l")
+             "l2l.experiment.local_cluster", "l2l.experiment.launcher_watch",
+             "l2l.data.fetch", "l2l")
   done = subprocess.run(
       [sys.executable, "-c", "import sys\n" + "".join(
           "import {}\n".format(m) for m in modules) +

@@ -11,11 +11,15 @@ import time
 import numpy as np
 import pytest
 
+from l2l import files
 from l2l.checkpoint import l2l_file
 from l2l.experiment import evaluation
 from l2l.experiment import local_cluster
 from l2l.experiment import training_state
 import commands
+from conftest import LAUNCHER_GONE
+from conftest import fake_launcher
+from conftest import flock_is_held
 from conftest import train_in_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -180,8 +184,9 @@ def _wait_for(condition, what, seconds=120):
 def test_async_cluster_survives_a_killed_worker_which_rejoins(
     tmp_path, monkeypatch):
   """1 ps + 2 async workers as processes: kill -9 worker 1; the chief goes on
-  and keeps its state; worker 1 restarted joins the running count; SIGTERM
-  to the chief keeps the state and ends the run."""
+  and keeps its state; worker 1 restarted joins the running count. Then
+  kill -9 of the launcher: the chief stops itself as on SIGTERM, keeping
+  the state and ending the run, and every task ends with it."""
   # The tasks fork from tests/commands.py's server (no TensorFlow import).
   monkeypatch.setattr(subprocess, "Popen", commands.Popen)
   save_path = tmp_path / "quadratic"
@@ -190,11 +195,15 @@ def test_async_cluster_survives_a_killed_worker_which_rejoins(
           "--evaluation_epochs=1", "--checkpoint_period=2", "--num_steps=20",
           "--unroll_length=10", "--learning_rate=0.01", "--seed=1",
           "--problem=quadratic"]
-  tasks = local_cluster.start(2, args, str(tmp_path))
-  chief, worker = tasks[1], tasks[2]
+  launcher = fake_launcher(tmp_path)
   chief_log = tmp_path / "worker0.log"
+  tasks = []
   again = None
   try:
+    tasks = local_cluster.start(
+        2, args, str(tmp_path),
+        launcher_lock=str(tmp_path / local_cluster.LAUNCHER_LOCK_NAME))
+    ps, chief, worker = tasks[:3]
     _wait_for(lambda: _all_workers_epochs(tmp_path / "worker1.log"),
               "worker 1's first epoch")
     worker.process.kill()
@@ -215,18 +224,35 @@ def test_async_cluster_survives_a_killed_worker_which_rejoins(
     # It joined the running count: it did not start the parameters over.
     joined_at = _all_workers_epochs(tmp_path / "worker1-again.log")[0]
     assert joined_at > at_kill + 4
-    chief.process.send_signal(signal.SIGTERM)
+    launcher.kill()
+    killed = time.monotonic()
     assert chief.process.wait(timeout=60) == 128 + signal.SIGTERM
     said = [line for line in chief_log.read_text().splitlines()
             if line.startswith("Interrupted")]
-    # The chief ended the run early: the workers end with it.
+    # The chief ended the run early: the workers and the ps end with it,
+    # long before their own grace ran out (it would end them with SIGTERM).
     assert again.wait(timeout=60) == 0
+    assert ps.process.wait(timeout=60) == 0
+    ended_in = time.monotonic() - killed
     ended = (tmp_path / "worker1-again.log").read_text()
   finally:
     if again is not None and again.poll() is None:
       again.kill()
       again.wait()
     local_cluster.stop_all(tasks)
+    launcher.kill()
+    launcher.wait()
+  assert ended_in < (local_cluster.END_GRACE_SECONDS +
+                     local_cluster.KILL_GRACE_SECONDS)
+  ps_log = (tmp_path / "ps0.log").read_text()
+  assert "parameter server /job:ps/task:0 stops" in ps_log
+  for log in (ps_log, chief_log.read_text()):
+    assert log.count(LAUNCHER_GONE) == 1
+  # Started by hand, the restarted worker watched nothing.
+  assert LAUNCHER_GONE not in ended
+  # The save directory is free for the next run.
+  with files.directory_lock(save_path, "next run", training_state.LOCK_NAME):
+    pass
   # 1000000 epochs of 2 meta-steps each: the end the chief skipped to.
   assert re.search(r"The cluster reached meta-step 200000\d: training ends",
                    ended)
@@ -244,8 +270,12 @@ def test_async_cluster_survives_a_killed_worker_which_rejoins(
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
 def test_an_interrupted_launcher_exits_as_its_signal_and_says_how_to_resume(
     tmp_path, monkeypatch, caplog, name):
-  def interrupted(*args):
-    del args
+  given = []
+
+  def interrupted(num_workers, train_args, log_dir, launcher_lock):
+    del num_workers, train_args, log_dir
+    # The tasks would watch the lock, which the launcher holds meanwhile.
+    given.append((launcher_lock, flock_is_held(launcher_lock)))
     raise KeyboardInterrupt(name if name == "SIGTERM" else "")
   monkeypatch.setattr(local_cluster, "start", interrupted)
   with caplog.at_level("ERROR"):
@@ -257,3 +287,20 @@ def test_an_interrupted_launcher_exits_as_its_signal_and_says_how_to_resume(
   # Its log directory holds this run's logs: the resumed run needs another.
   assert " --save_path={} --resume\n".format(tmp_path) in caplog.text
   assert "continue with:" in caplog.text and "--log_dir" not in caplog.text
+  lock = tmp_path / "logs" / local_cluster.LAUNCHER_LOCK_NAME
+  assert given == [(str(lock), True)]
+  # Released, and removed, once the tasks were stopped.
+  assert not lock.exists()
+
+
+def test_a_log_dir_a_launcher_died_in_is_refused(tmp_path, capsys):
+  logs = tmp_path / "logs"
+  logs.mkdir()
+  (logs / local_cluster.LAUNCHER_LOCK_NAME).touch()
+  with pytest.raises(SystemExit) as exited:
+    local_cluster.main(["launcher", "--save_path=" + str(tmp_path),
+                        "--log_dir=" + str(logs)])
+  assert exited.value.code == 1
+  assert capsys.readouterr().err == (
+      "Error: --log_dir {} already holds logs (launcher.lock); choose "
+      "another directory.\n".format(logs))

@@ -10,8 +10,19 @@ command waits for the run to end. It exits 0 only when the chief (worker 0)
 has ended well and saved an optimizer in --save_path (with --resume, an
 optimizer saved before counts too). On exit, Ctrl-C or SIGTERM it stops
 every process it started, the chief first, which keeps its training state.
+
+If the launcher dies without stopping them (kill -9, the OOM killer, a
+closed terminal), the tasks stop themselves as it would have: the chief
+finishes its epoch, keeps its training state and ends the run, and the
+other tasks end with it, which frees the save directory's lock for a run
+with --resume. For as long as it lives the launcher holds an exclusive
+flock on `<log_dir>/launcher.lock`, whose path each task finds in
+$L2L_LAUNCHER_LOCK; the kernel releases that lock however the launcher
+dies, and each task waits for it (launcher_watch.py). A task started by
+hand, without the variable, watches nothing.
 """
 
+import fcntl
 import glob
 import os
 import signal
@@ -40,10 +51,16 @@ flags.DEFINE_float("timeout", 0.0, "Seconds after which the whole run is "
 # The flags this command sets for each task itself.
 _CLUSTER_FLAGS = ("ps_hosts", "worker_hosts", "job_name", "task_index")
 # Seconds the other tasks get to end after the chief has ended.
-_END_GRACE_SECONDS = 30.0
+END_GRACE_SECONDS = 30.0
 # Seconds between SIGTERM and SIGKILL when stopping a task (the chief
-# finishes its epoch and keeps its training state in them).
-_KILL_GRACE_SECONDS = 15.0
+# finishes its epoch and keeps its training state in them). A task whose
+# launcher died stops itself with the same graces (launcher_watch.py).
+KILL_GRACE_SECONDS = 15.0
+# The file in the log directory the launcher holds an exclusive flock on
+# for as long as it lives, and the environment variable that gives each
+# task its path (launcher_watch.py reads it).
+LAUNCHER_LOCK_NAME = "launcher.lock"
+LAUNCHER_LOCK_ENV = "L2L_LAUNCHER_LOCK"
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -68,7 +85,7 @@ class _Task:
     """Stops the task (SIGTERM, then SIGKILL) if it still runs."""
     if self.process.poll() is not None:
       return
-    for sig, wait in ((signal.SIGTERM, _KILL_GRACE_SECONDS),
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS),
                       (signal.SIGKILL, None)):
       try:
         os.killpg(self.process.pid, sig)
@@ -146,6 +163,8 @@ def _log_dir(requested, num_workers):
     return tempfile.mkdtemp(prefix="l2l-cluster-")
   os.makedirs(requested, exist_ok=True)
   names = ["ps0.log"] + ["worker{}.log".format(i) for i in range(num_workers)]
+  # A launcher.lock was left by a launcher that died (or still runs).
+  names.append(LAUNCHER_LOCK_NAME)
   taken = [n for n in names if os.path.exists(os.path.join(requested, n))]
   if taken:
     raise ValueError("--log_dir {} already holds logs ({}); choose another "
@@ -153,18 +172,57 @@ def _log_dir(requested, num_workers):
   return requested
 
 
+def hold_launcher_lock(log_dir):
+  """Creates `<log_dir>/launcher.lock` and locks it exclusively.
+
+  The lock lasts until `release_launcher_lock`, or until this process ends,
+  however it ends: the kernel then releases it, and the tasks waiting for
+  it (launcher_watch.py) stop themselves.
+
+  Args:
+    log_dir: this run's log directory (from `_log_dir`).
+
+  Returns:
+    The open lock file; its `name` is the path the tasks are given.
+
+  Raises:
+    OSError: if the file cannot be created (or already exists).
+  """
+  # open() makes the file close-on-exec, so no task started by exec holds
+  # a copy of the lock (the tests' forked tasks are no children of the
+  # launcher at all) and it ends with the launcher alone.
+  lock = open(os.path.abspath(os.path.join(log_dir, LAUNCHER_LOCK_NAME)), "x")
+  fcntl.flock(lock, fcntl.LOCK_EX)
+  return lock
+
+
+def release_launcher_lock(lock):
+  """Removes and releases the launcher's lock, once every task is stopped.
+
+  Args:
+    lock: from `hold_launcher_lock`.
+  """
+  # No task waits for it any more, so removing it races with nobody; a
+  # killed launcher's lock file stays, and `_log_dir` refuses its directory.
+  os.remove(lock.name)
+  lock.close()
+
+
 def _saved_files(save_path, since):
   return [f for f in glob.glob(os.path.join(save_path, "*.l2l"))
           if os.path.getmtime(f) >= since]
 
 
-def start(num_workers, train_args, log_dir):
+def start(num_workers, train_args, log_dir, launcher_lock=None):
   """Starts one ps task and `num_workers` workers on free local ports.
 
   Args:
     num_workers: how many workers.
     train_args: train.py flags for every task.
     log_dir: existing directory for the logs.
+    launcher_lock: path of the file whose exclusive flock the caller holds
+      for as long as it lives; each task stops itself when the lock is
+      released (launcher_watch.py). None: the tasks watch nothing.
 
   Returns:
     The `_Task`s, the ps first and then the workers, the chief first.
@@ -176,6 +234,10 @@ def start(num_workers, train_args, log_dir):
   ps_hosts, worker_hosts = hosts[:1], hosts[1:]
   env = dict(os.environ)
   env.pop("TF_CONFIG", None)
+  # Only this launcher's own lock: not one inherited from elsewhere.
+  env.pop(LAUNCHER_LOCK_ENV, None)
+  if launcher_lock is not None:
+    env[LAUNCHER_LOCK_ENV] = launcher_lock
   env["PYTHONPATH"] = os.pathsep.join(
       [_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
   tasks = []
@@ -227,7 +289,7 @@ def wait(tasks, timeout):
     if deadline is not None and time.monotonic() > deadline:
       return None
     time.sleep(0.2)
-  end = time.monotonic() + _END_GRACE_SECONDS
+  end = time.monotonic() + END_GRACE_SECONDS
   while (any(t.poll() is None for t in tasks) and time.monotonic() < end and
          (deadline is None or time.monotonic() < deadline)):
     time.sleep(0.2)
@@ -248,13 +310,15 @@ def main(argv):
     train_args = _OWN_FLAGS(argv, known_only=True)[1:]
     save_path = _check_train_args(train_args)
     log_dir = _log_dir(_OWN_FLAGS.log_dir, _OWN_FLAGS.workers)
+    launcher_lock = hold_launcher_lock(log_dir)
   except (flags.Error, ValueError, OSError) as error:
     cli.fail(error)
   started = time.time()
   previous = signal.signal(signal.SIGTERM, _raise_interrupt)
   tasks = []
   try:
-    tasks = start(_OWN_FLAGS.workers, train_args, log_dir)
+    tasks = start(_OWN_FLAGS.workers, train_args, log_dir,
+                  launcher_lock=launcher_lock.name)
     status = wait(tasks, _OWN_FLAGS.timeout)
   except KeyboardInterrupt as interrupt:
     name = cli.interrupted_by(interrupt)
@@ -265,6 +329,9 @@ def main(argv):
     return 128 + signal.Signals[name]
   finally:
     stop_all(tasks)
+    # Only now: a task that saw the lock released while the chief was still
+    # stopping would stop itself too, and signal the chief a second time.
+    release_launcher_lock(launcher_lock)
     signal.signal(signal.SIGTERM, previous)
   chief = tasks[1]
   if status is None:

@@ -24,6 +24,7 @@ from l2l.experiment import cli
 from l2l.core import meta_objective as meta_objectives
 from l2l.experiment import cluster
 from l2l.experiment import distributed_training
+from l2l.experiment import launcher_watch
 from l2l.experiment import shared_flags
 from l2l.experiment import training
 from l2l.experiment import training_state
@@ -225,6 +226,9 @@ def main(argv):
       stats_stream=sys.stdout)
   with cli.plain_errors():
     if task is not None:
+      # A task of local_cluster's stops itself if its launcher dies; one
+      # started by hand watches nothing.
+      launcher_watch.start(chief=task.is_chief)
       status = _train_on_cluster(task, settings)
       logging.info("Training took %.1f s", timeit.default_timer() - start)
       sys.exit(status)
