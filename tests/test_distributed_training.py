@@ -7,6 +7,7 @@ process. The optimizer is a zero-layer coordinate-wise net (update
 """
 
 import contextlib
+import os
 import threading
 import time
 
@@ -324,6 +325,7 @@ class _RecordingRun(training.Run):
   def checkpoint(self, sess):
     del sess
     self.kept.append(self.epoch)
+    self.checkpointed_epoch = self.epoch
 
 
 def test_the_chief_keeps_states_every_period_of_all_workers_epochs():
@@ -399,6 +401,57 @@ class _FakeFamily:
 
   def epoch_unrolls(self, num_unrolls):
     return 3 * num_unrolls
+
+
+class _StallingSession(_FakeSession):
+  """Meta-steps that reach `position` one by one, until one waits too long
+  (a synchronous worker died)."""
+
+  def __init__(self, position, stall_at):
+    super().__init__(position)
+    self.stall_at = stall_at
+
+  def run(self, fetches, options=None):
+    if fetches == "global_step":
+      return self.position
+    if isinstance(fetches, list):
+      if self.position == self.stall_at:
+        raise tf.errors.DeadlineExceededError(None, None, "timed out")
+      self.position += 1
+    return super().run(fetches, options)
+
+
+@pytest.mark.parametrize("save_path", ["saved", None])
+def test_a_stalled_chief_keeps_the_state_the_cluster_reached(save_path):
+  replica = distributed_training.Replica(
+      *[None] * len(distributed_training.Replica._fields))._replace(
+          reset="reset", fetches="fetches", position="position",
+          update="update", global_step="global_step")
+  run = _RecordingRun(epoch=6)
+  run.save_path = save_path
+  run.checkpointed_epoch = 6
+  # 4 unrolls per epoch, 2 synchronous workers: an epoch is 2 meta-steps.
+  schedule = distributed_training._Schedule(100, 4, 2)
+  sess = _StallingSession(position=12, stall_at=17)
+  chief = distributed_training._Chief(
+      sess, replica, schedule, training.Summaries(None), run,
+      training.StopSignals(enabled=False), ("quadratic", {}),
+      distributed_training._Periods(evaluation=1000, evaluation_epochs=1,
+                                    checkpoint=100), progress.Report())
+  with pytest.raises(RuntimeError, match="waited more than 3 s") as raised:
+    distributed_training._train_worker(sess, replica, schedule, log_period=100,
+                                       timeout=3.0, chief=chief,
+                                       report=progress.Report())
+  if save_path is None:
+    assert run.kept == [] and "kept" not in str(raised.value)
+    return
+  # Meta-step 17 is 8 whole epochs and one step into the ninth; the last
+  # periodic state (epoch 6) would have lost two.
+  assert run.kept == [8]
+  assert str(raised.value).endswith(
+      "The chief kept the training state of epoch 8 (meta-step 17) in "
+      "{}: resume from it with --resume.".format(
+          os.path.abspath(training_state.path("saved"))))
 
 
 def test_each_epoch_draws_the_familys_task_and_runs_its_unrolls():

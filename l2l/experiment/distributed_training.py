@@ -43,6 +43,7 @@ import collections
 import contextlib
 import json
 import math
+import os
 import threading
 import time
 
@@ -759,13 +760,14 @@ def _train_worker(sess, replica, schedule, log_period, timeout, chief,
     logging.info("The cluster reached meta-step %d: training ends.",
                  finished.args[0])
   except tf.errors.DeadlineExceededError as error:
+    kept = "" if chief is None else chief.keep_state_after_a_stall()
     raise RuntimeError(
         "A meta-step waited more than {:.0f} s. In synchronous mode every "
         "meta-step needs one meta-gradient from each worker and the chief's "
         "aggregation: a worker or the chief has probably died, or stopped "
         "(its log says why: a diverged run stops, for one). Restart it with "
-        "the same flags, or raise --cluster_timeout.".format(
-            timeout)) from error
+        "the same flags, or raise --cluster_timeout.{}".format(
+            timeout, kept)) from error
   except (tf.errors.CancelledError, tf.errors.OutOfRangeError) as error:
     # The chief closes the synchronisation queue when training has ended.
     logging.info("The chief has ended training (%s).",
@@ -837,6 +839,32 @@ class _Chief:
     if period > self._checkpointed_period:
       self._checkpointed_period = period
       run.checkpoint(self._sess)
+
+  def keep_state_after_a_stall(self):
+    """Keeps the training state as the cluster left it when a meta-step
+    waited too long (a synchronous worker died), rather than losing the
+    epochs since the last one.
+
+    The parameters on the ps tasks are those of the last meta-step every
+    worker handed in, which may lie inside an epoch: the state records the
+    whole epochs those meta-steps make, so a resumed run repeats the few
+    meta-steps past them, on these parameters, rather than skipping any.
+
+    Returns:
+      What was kept, a sentence for the error (empty without a save path).
+    """
+    run = self._run
+    if run.save_path is None:
+      return ""
+    position = int(self._sess.run(self._replica.global_step))
+    epoch = self._schedule.epochs(position)
+    if epoch > run.checkpointed_epoch:
+      run.epoch = epoch
+      run.checkpoint(self._sess)
+    return (" The chief kept the training state of epoch {} (meta-step {}) "
+            "in {}: resume from it with --resume.".format(
+                run.checkpointed_epoch, position,
+                os.path.abspath(training_state.path(run.save_path))))
 
   def _measure(self):
     """Evaluates the current optimizer; returns its mean final loss."""
