@@ -463,26 +463,19 @@ def directory_lock(directory, description, lock_name=".lock"):
   directory = os.fspath(directory)
   os.makedirs(directory, exist_ok=True)
   path = os.path.join(directory, lock_name)
-  _unshare(path)
-  writable = True
-  try:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, new_file_mode())
-  except PermissionError as error:
-    # Left by another user (a shared directory): an flock needs only
-    # read access, so the lock still works; it just cannot say who holds it.
-    try:
-      fd = os.open(path, os.O_RDONLY)
-    except OSError:
-      raise _with_path(error, path) from error
-    writable = False
-  except OSError as error:
-    raise _with_path(error, path) from error
-  with os.fdopen(fd, "r+" if writable else "r", encoding="utf-8",
-                 errors="replace") as stream:
+  # One process at a time replaces a shared lock file and locks what is
+  # then there: two runs starting together on one hard-link copy would
+  # otherwise each replace it, and each lock a file of its own.
+  with _taking_turns(directory):
+    _unshare(path)
+    stream, writable = _open_lock_file(path)
     if not _lock_nonblocking(stream.fileno()):
-      raise DirectoryBusyError(
-          "{} is in use by another run ({}); wait for it to finish or choose "
-          "another directory.".format(directory, _lock_owner_text(stream)))
+      with stream:
+        raise DirectoryBusyError(
+            "{} is in use by another run ({}); wait for it to finish or "
+            "choose another directory.".format(directory,
+                                               _lock_owner_text(stream)))
+  with stream:
     if writable:
       stream.seek(0)
       stream.truncate()
@@ -497,6 +490,50 @@ def directory_lock(directory, description, lock_name=".lock"):
       yield path
     finally:
       _locked_directories.pop(held, None)
+
+
+def _open_lock_file(path):
+  """Opens (creating) a lock file.
+
+  Returns:
+    `(stream, writable)`: the text stream, and whether it was opened for
+    writing, which a file left by another user (a shared directory) is
+    not: an flock needs only read access, so the lock still works there;
+    it just cannot say who holds it.
+
+  Raises:
+    OSError: naming the path, if it cannot be opened.
+  """
+  try:
+    return os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, new_file_mode()),
+                     "r+", encoding="utf-8", errors="replace"), True
+  except PermissionError as error:
+    try:
+      fd = os.open(path, os.O_RDONLY)
+    except OSError:
+      raise _with_path(error, path) from error
+  except OSError as error:
+    raise _with_path(error, path) from error
+  return os.fdopen(fd, "r", encoding="utf-8", errors="replace"), False
+
+
+@contextlib.contextmanager
+def _taking_turns(directory):
+  """Holds an flock on `directory` itself for a moment, where the OS gives
+  one (not on every network file system, and not without fcntl): processes
+  entering it for one directory then take turns."""
+  fd = None
+  if fcntl is not None:
+    with contextlib.suppress(OSError):
+      fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+  try:
+    if fd is not None:
+      with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+  finally:
+    if fd is not None:
+      os.close(fd)
 
 
 def _unshare(path):

@@ -2,6 +2,7 @@
 of killed writers, directory locks and reading .npz archives."""
 
 import errno
+import fcntl
 import os
 import pickle
 import stat
@@ -174,6 +175,45 @@ def test_a_hard_link_copy_of_a_directory_does_not_share_its_lock(tmp_path):
       assert "the copy" in (copy / ".lock").read_text()
     assert "the original" in (original / ".lock").read_text()
     assert os.stat(original / ".lock").st_nlink == 1
+
+
+def test_runs_on_one_directory_replace_a_shared_lock_file_in_turns(
+    tmp_path, monkeypatch):
+  # Two runs starting together on one hard-link copy would each replace
+  # its shared .lock, then each lock a file of its own, unless they take
+  # turns: the directory itself is locked while one replaces and locks.
+  original, copy = tmp_path / "original", tmp_path / "copy"
+  original.mkdir()
+  (original / ".lock").touch()
+  copy.mkdir()
+  os.link(original / ".lock", copy / ".lock")
+  real_unshare = files._unshare  # pylint: disable=protected-access
+  turns = []
+
+  def directory_is_locked(directory):
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      return False
+    except BlockingIOError:
+      return True
+    finally:
+      os.close(fd)
+
+  def unshare(path):
+    turns.append("taken" if directory_is_locked(os.path.dirname(path))
+                 else "open")
+    real_unshare(path)
+
+  monkeypatch.setattr(files, "_unshare", unshare)
+  with files.directory_lock(str(copy), "the copy"):
+    assert os.stat(copy / ".lock").st_nlink == 1
+    with pytest.raises(files.DirectoryBusyError, match="the copy"):
+      with files.directory_lock(str(copy), "a second run on the copy"):
+        pass
+    # The directory is locked only while a run takes its lock file.
+    assert not directory_is_locked(copy)
+  assert turns == ["taken", "taken"]
 
 
 def test_a_locked_directory_moved_away_is_no_longer_written(tmp_path):
