@@ -113,8 +113,15 @@ def _temporary_pattern(name):
                     str(_RANDOM_LENGTH) + r"}\.tmp\Z")
 
 
-def _lock_nonblocking(fd):
-  """Takes an exclusive flock on `fd`; False if another process holds one."""
+def lock_nonblocking(fd):
+  """Takes an exclusive flock on `fd`; False if another process holds one.
+
+  Args:
+    fd: an open file descriptor (of a file or a directory).
+
+  Returns:
+    Whether it took the lock (always, where there is no fcntl).
+  """
   if fcntl is None:
     return True
   try:
@@ -158,7 +165,7 @@ def remove_stale_temporaries(path):
     try:
       info = os.fstat(fd)
       if (stat.S_ISREG(info.st_mode) and
-          now - info.st_mtime >= _STALE_SECONDS and _lock_nonblocking(fd)):
+          now - info.st_mtime >= _STALE_SECONDS and lock_nonblocking(fd)):
         os.unlink(candidate)
         removed.append(candidate)
     except OSError:
@@ -196,7 +203,7 @@ def _temporary_beside(path):
         suffix=".tmp")
   except OSError as error:
     raise _with_path(error, path) from error
-  _lock_nonblocking(fd)
+  lock_nonblocking(fd)
   try:
     with os.fdopen(fd, "wb") as stream:
       yield stream, temporary
@@ -469,7 +476,7 @@ def directory_lock(directory, description, lock_name=".lock"):
   with _taking_turns(directory):
     _unshare(path)
     stream, writable = _open_lock_file(path)
-    if not _lock_nonblocking(stream.fileno()):
+    if not lock_nonblocking(stream.fileno()):
       with stream:
         raise DirectoryBusyError(
             "{} is in use by another run ({}); wait for it to finish or "

@@ -7,7 +7,6 @@ them. They are handed to tests through the `ref` fixture.
 """
 
 import contextlib
-import fcntl
 import json
 import os
 import pickle
@@ -28,6 +27,7 @@ if ROOT not in sys.path:
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf
 import commands
+from l2l import files
 from l2l.core import native
 # Imported while eager execution is still on: Sonnet 2 then builds modules
 # inside the tests' v1 graphs (see l2l/core/graph_mode.py).
@@ -616,13 +616,13 @@ _FAKE_LAUNCHER = ("import sys, time\n"
 
 
 def flock_is_held(path):
-  """Whether an flock held on `path` elsewhere keeps a shared one out."""
-  with open(path, "rb") as probe:
-    try:
-      fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-      return True
-  return False
+  """Whether an flock held on `path` (a file or a directory) elsewhere keeps
+  this process's out."""
+  fd = os.open(path, os.O_RDONLY)
+  try:
+    return not files.lock_nonblocking(fd)
+  finally:
+    os.close(fd)
 
 
 def fake_launcher(log_dir):

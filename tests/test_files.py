@@ -2,7 +2,6 @@
 of killed writers, directory locks and reading .npz archives."""
 
 import errno
-import fcntl
 import os
 import pickle
 import stat
@@ -13,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import flock_is_held
 from l2l import files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -190,18 +190,8 @@ def test_runs_on_one_directory_replace_a_shared_lock_file_in_turns(
   real_unshare = files._unshare  # pylint: disable=protected-access
   turns = []
 
-  def directory_is_locked(directory):
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-      return False
-    except BlockingIOError:
-      return True
-    finally:
-      os.close(fd)
-
   def unshare(path):
-    turns.append("taken" if directory_is_locked(os.path.dirname(path))
+    turns.append("taken" if flock_is_held(os.path.dirname(path))
                  else "open")
     real_unshare(path)
 
@@ -212,7 +202,7 @@ def test_runs_on_one_directory_replace_a_shared_lock_file_in_turns(
       with files.directory_lock(str(copy), "a second run on the copy"):
         pass
     # The directory is locked only while a run takes its lock file.
-    assert not directory_is_locked(copy)
+    assert not flock_is_held(copy)
   assert turns == ["taken", "taken"]
 
 
