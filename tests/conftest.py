@@ -644,3 +644,56 @@ def fake_launcher(log_dir):
     assert time.monotonic() < deadline, "timed out waiting for the lock"
     time.sleep(0.05)
   return launcher
+
+
+def save_as_a_run_does(source, directory):
+  """Saves `source`'s optimizer into `directory` as train.py saves: each
+  `.l2l` file replaced by a rename, then the manifest.
+
+  Args:
+    source, directory: `pathlib.Path`s of saved optimizers' directories.
+  """
+  names = sorted(n for n in os.listdir(source) if n.endswith(".l2l"))
+  for name in names + ["manifest.json"]:
+    shutil.copyfile(source / name, directory / ("." + name + ".tmp"))
+    os.replace(directory / ("." + name + ".tmp"), directory / name)
+
+
+@pytest.fixture
+def saved_and_later_save(trained_simple, tmp_path):
+  """`(live, late)`: a copy of `trained_simple`'s optimizer, and the later
+  save of another run on `simple` that a test saves into it."""
+  early, _ = trained_simple
+  late = tmp_path / "late"
+  training.train("simple", save_path=str(late),
+                 **dict(TRAIN_ARGS, seed=2, num_epochs=6))
+  live = tmp_path / "live"
+  shutil.copytree(early, live)
+  return live, late
+
+
+def save_after_first_call(monkeypatch, module, name, source, directory):
+  """Makes a run save `source` into `directory` right after the first call
+  of `module.name` returns, as if it saved there while it was read.
+
+  Args:
+    monkeypatch: the test's.
+    module, name: the function to patch.
+    source, directory: as `save_as_a_run_does` takes them.
+
+  Returns:
+    The list of what the calls of `module.name` returned, filled as they
+    return.
+  """
+  real = getattr(module, name)
+  returned = []
+
+  def saved_after_first(*args, **kwargs):
+    result = real(*args, **kwargs)
+    if not returned:
+      save_as_a_run_does(source, directory)
+    returned.append(result)
+    return result
+
+  monkeypatch.setattr(module, name, saved_after_first)
+  return returned

@@ -21,6 +21,7 @@ import util
 from conftest import SMALL_FAMILY
 from conftest import TRAIN_ARGS
 from conftest import linear_optimizer_positions
+from conftest import save_after_first_call
 from conftest import save_x0_only_sgd
 from conftest import write_lois_released
 
@@ -513,3 +514,22 @@ def test_tuning_says_when_every_learning_rate_diverged(caplog):
   assert best == 1e19 and scores == {1e19: np.inf, 1e20: np.inf}
   assert ("SGD diverged at every learning rate tried on the tuning instances "
           "(1e+19 to 1e+20); the first, 1e+19, is kept.") in caplog.messages
+
+
+def test_an_optimizer_saved_into_while_read_is_read_again(
+    saved_and_later_save, monkeypatch, caplog):
+  live, late = saved_and_later_save
+  args = {"num_steps": 5, "num_epochs": 2, "seed": 4, "show_progress": False}
+  wanted = evaluation.evaluate("L2L", "simple", path=str(late), **args)
+  # The run saves after the nets were read, before the manifest is kept for
+  # the records.
+  builds = save_after_first_call(monkeypatch, evaluation, "_build_graph",
+                                 late, live)
+  with caplog.at_level(logging.WARNING):
+    result = evaluation.evaluate("L2L", "simple", path=str(live), **args)
+  assert len(builds) == 2
+  assert "was saved into while it was read" in caplog.text
+  # The numbers and the manifest are both the late save's.
+  np.testing.assert_array_equal(result.losses, wanted.losses)
+  assert result.optimizer_manifest == manifest.read(str(late))
+  assert result.optimizer_manifest["training"]["epochs_done"] == 6

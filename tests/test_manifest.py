@@ -2,11 +2,13 @@
 
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import save_as_a_run_does
 import l2l
 from l2l.checkpoint import manifest
 import meta
@@ -226,3 +228,30 @@ def test_bad_manifests_are_refused_naming_the_file(tmp_path, text, message):
     manifest.read(tmp_path)
   assert str(error.value).startswith(str(tmp_path / manifest.FILENAME))
   assert message in str(error.value)
+
+
+def test_a_read_gives_up_on_a_save_cut_short_and_on_endless_saves(
+    trained_simple, tmp_path, monkeypatch):
+  monkeypatch.setattr(manifest, "REREAD_SECONDS", 0.0)
+  early, _ = trained_simple
+  directory = tmp_path / "saved"
+  shutil.copytree(early, directory)
+  calls = []
+
+  def cut_short():
+    calls.append(1)
+    raise manifest.ManifestError("cw.l2l is missing or not the file")
+
+  # Files that stay as they are: a save cut short, said at once.
+  with pytest.raises(manifest.ManifestError, match="cw.l2l is missing"):
+    manifest.read_unsaved(str(directory), cut_short)
+  assert len(calls) == 1
+
+  def saved_into_each_time():
+    calls.append(1)
+    save_as_a_run_does(early, directory)
+
+  calls.clear()
+  with pytest.raises(ValueError, match="saved into during each of 5 reads"):
+    manifest.read_unsaved(str(directory), saved_into_each_time)
+  assert len(calls) == manifest.READ_ATTEMPTS == 5

@@ -1,6 +1,7 @@
 """Tests for update_rule.py: a saved optimizer's nets and assignment rule."""
 
 import json
+import logging
 import os
 
 import keras
@@ -8,8 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import save_after_first_call
 from conftest import write_lois_released
 from l2l import files
+from l2l.checkpoint import l2l_file
+from l2l.checkpoint import manifest
 from l2l.dropin import update_rule
 import networks
 
@@ -258,3 +262,21 @@ def test_lois_released_swarm_model_is_refused_not_read_as_one_point(tmp_path):
                      r"\(There is no manifest.json in .*, so it was read as "
                      r"DeepMind's default net"):
     update_rule.UpdateRule.from_path(tmp_path)
+
+
+def test_a_rule_read_while_a_run_saves_is_read_again(saved_and_later_save,
+                                                     monkeypatch, caplog):
+  live, late = saved_and_later_save
+  # The nets' files, then the manifest, are replaced before the rule reads
+  # the nets' weights.
+  reads = save_after_first_call(monkeypatch, manifest, "net_configs", late,
+                                live)
+  with caplog.at_level(logging.WARNING):
+    rule = update_rule.UpdateRule.from_path(str(live))
+  assert len(reads) == 2 and "was saved into while it was read" in caplog.text
+  assert manifest.read(str(live))["training"]["epochs_done"] == 6
+  wanted = l2l_file.load(late / "cw.l2l")
+  got = rule.net_configs["cw"]["net_options"]["initializer"]
+  for module, values in wanted.items():
+    for name, value in values.items():
+      np.testing.assert_array_equal(got[module][name], value)

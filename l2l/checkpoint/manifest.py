@@ -31,6 +31,9 @@ import contextlib
 import json
 import os
 import re
+import time
+
+from absl import logging
 
 from l2l import checks
 from l2l import files
@@ -46,6 +49,12 @@ FORMAT_VERSION = 1
 _MATCH_KINDS = ("everything", "rank", "pattern")
 _REQUIRED_KEYS = ("format_version", "nets", "assignment", "swarm",
                   "library_version")
+
+
+# How often `read_unsaved` reads a saved optimizer that a run keeps saving
+# into, and how long it waits between reads.
+READ_ATTEMPTS = 5
+REREAD_SECONDS = 0.2
 
 
 class ManifestError(ValueError):
@@ -394,6 +403,76 @@ def _check_files(manifest, directory, path):
             "was changed since. Resume the run that wrote it (its train.py "
             "command with --resume) or save again; for a file replaced on "
             "purpose, delete 'file_digests' from the manifest.".format(name))
+
+
+def file_identities(directory):
+  """What tells a directory's saved files from those of a later save.
+
+  A save replaces each file it writes by a rename (`files.atomic_writer`),
+  so a file read while its identity stayed the same is the file that was
+  there before and after; a reader compares these before and after it
+  reads, to tell whether a run saved into the directory meanwhile.
+
+  Args:
+    directory: a saved optimizer's directory.
+
+  Returns:
+    `{file name: (device, inode, size, modification time)}` of the
+    manifest and each `.l2l` file there.
+  """
+  identities = {}
+  with contextlib.suppress(OSError):
+    for name in sorted(os.listdir(directory)):
+      if name == FILENAME or name.endswith(".l2l"):
+        with contextlib.suppress(OSError):
+          info = os.stat(os.path.join(directory, name))
+          identities[name] = (info.st_dev, info.st_ino, info.st_size,
+                              info.st_mtime_ns)
+  return identities
+
+
+def read_unsaved(path, read):
+  """`read()`, which reads the saved optimizer in `path`, done again until
+  no save landed in `path` while it ran.
+
+  A run saving into the directory (train.py with its --save_path there)
+  replaces the `.l2l` files one by one, then the manifest: a read across a
+  save could pair the nets of two saves, or the files of one with the
+  manifest of another, so a read that saw the files change is done again.
+  One caught between a save's files and its manifest reads as a save cut
+  short (`ManifestError`): it is done again if the files changed
+  within a moment, and raised if not.
+
+  Args:
+    path: the saved optimizer's directory.
+    read: reads it (every file and the manifest) and returns what it read.
+
+  Returns:
+    What `read()` returned on a read no save landed in.
+
+  Raises:
+    ManifestError: for files that stay as a save cut short left them.
+    ValueError: if a save landed in each of `READ_ATTEMPTS` reads.
+  """
+  for _ in range(READ_ATTEMPTS):
+    before = file_identities(path)
+    try:
+      result = read()
+    except ManifestError:
+      time.sleep(REREAD_SECONDS)
+      if file_identities(path) == before:
+        raise
+    else:
+      if file_identities(path) == before:
+        return result
+    logging.warning("%s was saved into while it was read (a run is saving "
+                    "there); reading it again.", path)
+    time.sleep(REREAD_SECONDS)
+  raise ValueError(
+      "{} was saved into during each of {} reads: a run is saving there "
+      "faster than it can be read. Copy the optimizer's files elsewhere (or "
+      "wait for the run to end) and use the copy.".format(
+          path, READ_ATTEMPTS))
 
 
 def read(directory, whole=True):

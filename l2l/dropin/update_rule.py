@@ -199,30 +199,35 @@ class UpdateRule:
     # may be loaded from another directory or machine; "~/" as the
     # commands' path flags take it.
     directory = os.path.abspath(os.path.expanduser(os.fspath(directory)))
-    saved = manifest.read(directory)
-    if saved is None:
-      # LOIS's released models have no manifest, and their cw.l2l has the
-      # default net's layout: only the attention record tells them apart.
-      if lois_released.is_released_model(directory):
-        raise _swarm_refusal(directory + " (LOIS's released model)")
-      # A swarm of this library's that lost its manifest.
-      if os.path.exists(l2l_file.checkpoint_path(directory,
-                                                 swarm_config.ATTENTION_ID)):
-        raise _swarm_refusal(directory + " (it holds the swarm's "
-                             "attention, attention.l2l)")
-      path = l2l_file.find(directory, networks.DEFAULT_NET_ID)
-      configs = {networks.DEFAULT_NET_ID: dict(networks.default_config(),
-                                               net_path=path)}
-      rule = [{"net": networks.DEFAULT_NET_ID, "match": "everything"}]
-    else:
-      if saved["swarm"].get("num_particles", 1) > 1:
-        raise _swarm_refusal(directory)
-      configs = manifest.net_configs(saved, directory)
-      rule = saved["assignment"]
-    with manifest.explaining_a_missing_manifest(
-        directory, "DeepMind's default net, networks.default_config()"):
-      return cls(configs, rule if assignment is None else assignment,
-                 source=directory)
+
+    def read():
+      saved = manifest.read(directory)
+      if saved is None:
+        # LOIS's released models have no manifest, and their cw.l2l has the
+        # default net's layout: only the attention record tells them apart.
+        if lois_released.is_released_model(directory):
+          raise _swarm_refusal(directory + " (LOIS's released model)")
+        # A swarm of this library's that lost its manifest.
+        if os.path.exists(l2l_file.checkpoint_path(directory,
+                                                   swarm_config.ATTENTION_ID)):
+          raise _swarm_refusal(directory + " (it holds the swarm's "
+                               "attention, attention.l2l)")
+        path = l2l_file.find(directory, networks.DEFAULT_NET_ID)
+        configs = {networks.DEFAULT_NET_ID: dict(networks.default_config(),
+                                                 net_path=path)}
+        rule = [{"net": networks.DEFAULT_NET_ID, "match": "everything"}]
+      else:
+        if saved["swarm"].get("num_particles", 1) > 1:
+          raise _swarm_refusal(directory)
+        configs = manifest.net_configs(saved, directory)
+        rule = saved["assignment"]
+      with manifest.explaining_a_missing_manifest(
+          directory, "DeepMind's default net, networks.default_config()"):
+        return cls(configs, rule if assignment is None else assignment,
+                   source=directory)
+
+    # A run saving there meanwhile could pair nets of two saves.
+    return manifest.read_unsaved(directory, read)
 
   @classmethod
   def from_meta_optimizer(cls, meta_optimizer, sess):

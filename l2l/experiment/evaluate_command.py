@@ -294,9 +294,7 @@ def _evaluate_and_report():
         "path": FLAGS.path and os.path.abspath(FLAGS.path),
         # What that optimizer is (its problem, training, files' digests):
         # the records may be read where its directory is not.
-        "optimizer_manifest": (manifest.read(FLAGS.path)
-                               if FLAGS.optimizer == "L2L" and FLAGS.path
-                               else None),
+        "optimizer_manifest": result.optimizer_manifest,
         # What ran: the saved swarm's options with the flags' over them.
         "swarm_options": result.swarm_options, "tuning": tuning,
     }

@@ -46,8 +46,8 @@ TUNING_SEED_OFFSET = 100003
 
 Evaluation = collections.namedtuple(
     "Evaluation",
-    "losses, seconds, positions, row_losses, swarm_options, lstm_step",
-    defaults=(None, None, None))
+    "losses, seconds, positions, row_losses, swarm_options, lstm_step, "
+    "optimizer_manifest", defaults=(None, None, None, None))
 Evaluation.__doc__ = """Per-epoch results of `evaluate`.
 
 losses: float64 array [epochs, num_steps + 1, particles]; entry (e, t, j) is
@@ -68,6 +68,9 @@ swarm_options: the options the points ran with, as records keep them: a
 lstm_step: how the learned optimizer's LSTM steps ran, which shapes the
   seconds: "native kernel" (`l2l.core.native`), "TensorFlow ops", or None
   when no LSTM ran (a baseline, PSO) or for an `Evaluation` made by hand.
+optimizer_manifest: the manifest of the saved optimizer evaluated, as it
+  was when its files were read (None without one, or for another
+  optimizer).
 """
 
 
@@ -462,10 +465,53 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
   if optimizer not in OPTIMIZERS:
     raise ValueError("Unknown optimizer {!r}; expected one of {}.".format(
         optimizer, ", ".join(OPTIMIZERS)))
-  # Validation instances with the training seed would replay training's
-  # too (a data problem's are the train split's).
-  if optimizer == "L2L" and path is not None and mode != "train":
-    check_held_out(path, problem_name, seed, data_dir)
+
+  def build():
+    saved = None
+    if optimizer == "L2L" and path is not None:
+      saved = manifest.read(path)
+      # Validation instances with the training seed would replay
+      # training's too (a data problem's are the train split's).
+      if mode != "train":
+        check_held_out(path, problem_name, seed, data_dir)
+    return _build_graph(optimizer, problem_name, seed, learning_rate, path,
+                        mode, swarm_options, data_dir) + (saved,)
+
+  if optimizer == "L2L" and path is not None:
+    graph, runner, saved = manifest.read_unsaved(path, build)
+  else:
+    graph, runner, saved = build()
+  row_losses = []
+  seconds = []
+  positions = []
+  with tf.compat.v1.Session(graph=graph) as sess:
+    sess.run(runner.setup)
+    epochs = progress.bar(range(num_epochs), desc="{} on {}".format(
+        optimizer, problem_name), enabled=show_progress)
+    for epoch in epochs:
+      start = timeit.default_timer()
+      epoch_rows, epoch_positions = runner.run_epoch(
+          sess, num_steps, epoch < record_positions)
+      seconds.append(timeit.default_timer() - start)
+      row_losses.append(epoch_rows)
+      if epoch_positions is not None:
+        positions.append(epoch_positions)
+  row_losses = np.stack(row_losses)
+  positions = np.stack(positions) if positions else None
+  _warn_if_one_start(row_losses if positions is None else positions,
+                     optimizer, problem_name)
+  return Evaluation(np.mean(row_losses, axis=3), np.asarray(seconds),
+                    positions, row_losses,
+                    runner.options, _lstm_step(graph, optimizer), saved)
+
+
+def _build_graph(optimizer, problem_name, seed, learning_rate, path, mode,
+                 swarm_options, data_dir):
+  """The graph `evaluate` runs, finalized, and its `_Runner`.
+
+  Returns:
+    `(graph, runner)`.
+  """
   graph = tf.Graph()
   with graph.as_default():
     tf.compat.v1.set_random_seed(seed)
@@ -491,28 +537,7 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
           (swarm_options or {}).get("num_particles", 1))
     runner.problem = problem
     graph.finalize()
-  row_losses = []
-  seconds = []
-  positions = []
-  with tf.compat.v1.Session(graph=graph) as sess:
-    sess.run(runner.setup)
-    epochs = progress.bar(range(num_epochs), desc="{} on {}".format(
-        optimizer, problem_name), enabled=show_progress)
-    for epoch in epochs:
-      start = timeit.default_timer()
-      epoch_rows, epoch_positions = runner.run_epoch(
-          sess, num_steps, epoch < record_positions)
-      seconds.append(timeit.default_timer() - start)
-      row_losses.append(epoch_rows)
-      if epoch_positions is not None:
-        positions.append(epoch_positions)
-  row_losses = np.stack(row_losses)
-  positions = np.stack(positions) if positions else None
-  _warn_if_one_start(row_losses if positions is None else positions,
-                     optimizer, problem_name)
-  return Evaluation(np.mean(row_losses, axis=3), np.asarray(seconds),
-                    positions, row_losses,
-                    runner.options, _lstm_step(graph, optimizer))
+  return graph, runner
 
 
 def _warn_if_one_start(trajectories, optimizer, problem_name):
