@@ -107,9 +107,13 @@ def fsync_directory(directory):
       os.close(fd)
 
 
-def _temporary_pattern(name):
-  """Matches exactly the temporary names `_temporary_beside` gives `name`."""
-  return re.compile(r"\A\." + re.escape(name) + r"\.[A-Za-z0-9_]{" +
+def _temporary_pattern(name, any_stem=False):
+  """Matches exactly the temporary names `_temporary_beside` gives `name`,
+  or with `any_stem` those it gives any name of `name`'s extension."""
+  stem, extension = os.path.splitext(name)
+  named = (r"[^/]+" + re.escape(extension) if any_stem else
+           re.escape(stem + extension))
+  return re.compile(r"\A\." + named + r"\.[A-Za-z0-9_]{" +
                     str(_RANDOM_LENGTH) + r"}\.tmp\Z")
 
 
@@ -131,7 +135,7 @@ def lock_nonblocking(fd):
   return True
 
 
-def remove_stale_temporaries(path):
+def remove_stale_temporaries(path, any_stem=False):
   """Removes what killed writers of `path` left: `.<name>.<random>.tmp`.
 
   Only files of exactly that pattern, in `path`'s directory, are candidates,
@@ -142,12 +146,15 @@ def remove_stale_temporaries(path):
 
   Args:
     path: the destination whose leftovers to remove.
+    any_stem: also those of every other name with `path`'s extension: for
+      files whose names are new each time (a records file's carries its
+      time), which no later write of the same name would clean up after.
 
   Returns:
     The removed paths.
   """
   directory = os.path.dirname(os.path.abspath(path))
-  pattern = _temporary_pattern(os.path.basename(path))
+  pattern = _temporary_pattern(os.path.basename(path), any_stem)
   removed = []
   try:
     names = os.listdir(directory)
@@ -187,16 +194,17 @@ def _with_path(error, path):
 
 
 @contextlib.contextmanager
-def _temporary_beside(path):
+def _temporary_beside(path, any_stem=False):
   """Yields `(stream, temporary path)` of a locked file next to `path`.
 
   The caller writes, syncs and renames the file inside the block (it stays
   open, hence flock-ed, until the block ends, so no other writer takes it
   for a leftover). The temporary file is removed if the block raises.
+  Leftovers are removed first (`remove_stale_temporaries(path, any_stem)`).
   """
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  remove_stale_temporaries(path)
+  remove_stale_temporaries(path, any_stem)
   try:
     fd, temporary = tempfile.mkstemp(
         dir=directory, prefix="." + os.path.basename(path) + ".",
@@ -342,8 +350,10 @@ def write_new(directory, stem, extension, data, attempts=1000):
     OSError: if no free name was found or writing fails.
   """
   directory = os.fspath(directory)
-  with _temporary_beside(os.path.join(directory, stem + extension)) as (
-      stream, temporary):
+  # Each name is new, so no later write of it would remove a killed
+  # writer's leftover: every leftover of the extension goes.
+  with _temporary_beside(os.path.join(directory, stem + extension),
+                         any_stem=True) as (stream, temporary):
     stream.write(data)
     _sync(stream)
     os.chmod(temporary, new_file_mode())

@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -213,6 +214,20 @@ def test_present_files_are_not_downloaded_again(server, tmp_path):
   assert len(server.requests) == 4
   assert stamps == {n: os.stat(tmp_path / "mnist" / n).st_mtime_ns
                     for n in NAMES}
+
+
+def test_a_killed_downloads_leftover_goes_though_its_file_is_there(
+    server, tmp_path):
+  # A fetch killed while another finished the file: no later download of
+  # that name would remove the partial copy.
+  fetch.fetch("mnist", str(tmp_path), [server.url("good")])
+  leftover = tmp_path / "mnist" / ("." + NAMES[0] + ".abcd_123.tmp")
+  leftover.write_bytes(b"partial")
+  os.utime(leftover, (time.time() - 60, time.time() - 60))
+  _, outcome = fetch.fetch("mnist", str(tmp_path), [server.url("good")])
+  assert outcome == {name: "present" for name in NAMES}
+  assert not leftover.exists()
+  assert sorted(os.listdir(tmp_path / "mnist")) == sorted(NAMES)
 
 
 def test_only_missing_files_are_downloaded(server, tmp_path):

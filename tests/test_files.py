@@ -123,6 +123,25 @@ def test_next_save_removes_only_the_leftovers_of_that_file(tmp_path):
   assert (tmp_path / "cw.l2l").read_bytes() == b"saved"
 
 
+def test_a_new_file_removes_the_leftovers_of_every_name_of_its_kind(
+    tmp_path):
+  # Records files have new names each time: a killed writer's leftover
+  # would stay for good if only the same name's next write removed it.
+  leftovers = [_old(tmp_path / name) for name in (
+      ".quadratic_L2L_20261208-010203.npz.abcd_123.tmp",
+      ".quadratic_Adam_20261208-010204-1.npz.x1y2z3w4.tmp")]
+  others = [_old(tmp_path / name) for name in (
+      ".quadratic_L2L_20261208-010203.png.abcd_123.tmp",  # Another kind.
+      ".run.npz.abcd_1234.tmp",   # Not tempfile's 8 characters.
+      "run.npz.abcd_123.tmp")]    # Not hidden.
+  fresh = tmp_path / ".run.npz.fresh123.tmp"
+  fresh.write_bytes(b"a writer may be about to lock this")
+  written = files.write_new(tmp_path, "run", ".npz", b"records")
+  assert not any(path.exists() for path in leftovers)
+  assert all(path.exists() for path in others) and fresh.exists()
+  assert os.path.basename(written) == "run.npz"
+
+
 def test_a_live_writers_temporary_file_is_kept(tmp_path):
   target = tmp_path / "cw.l2l"
   with files.atomic_writer(target) as stream:

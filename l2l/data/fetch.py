@@ -314,6 +314,9 @@ def fetch(name="mnist", data_dir=None, mirrors=(), timeout=DEFAULT_TIMEOUT,
   for file_name, check in dataset.files.items():
     path = os.path.join(directory, file_name)
     if os.path.exists(path):
+      # A download killed after another had finished leaves its partial
+      # copy, which no later download of this name would remove.
+      files.remove_stale_temporaries(path)
       reason = check_file(path, check)
       if reason is not None:
         raise FetchError(
