@@ -171,12 +171,20 @@ def test_a_save_cut_short_between_its_files_is_refused(fresh_session,
 
 def test_a_run_stopped_before_its_first_save_is_named(tmp_path):
   # Its net file may be there, but no manifest yet: not DeepMind's files.
-  (tmp_path / manifest.TRAINING_STATE_DIRECTORY).mkdir()
+  states = tmp_path / manifest.TRAINING_STATE_DIRECTORY
+  states.mkdir()
   (tmp_path / "cw.l2l").write_bytes(b"half")
+  stopped = (r"holds a train.py run's training_state/ but no manifest.json: "
+             r"the run stopped before it first saved a whole optimizer. ")
+  # Killed while it wrote its first training state: nothing to resume.
   with pytest.raises(manifest.ManifestError, match=(
-      r"holds a train.py run's training_state/ but no manifest.json: the run "
-      r"stopped before it first saved a whole optimizer. Resume it \(its "
-      r"train.py command with --resume\) to save one.")):
+      stopped + r"It had not yet kept a training state either: start it "
+      r"again \(its train.py command, without --resume\).")):
+    manifest.read(str(tmp_path))
+  (states / manifest.TRAINING_STATE_FILE).write_bytes(b"a state")
+  with pytest.raises(manifest.ManifestError, match=(
+      stopped + r"Resume it \(its train.py command with --resume\) to save "
+      r"one.")):
     manifest.read(str(tmp_path))
   assert manifest.read(str(tmp_path), whole=False) is None
 

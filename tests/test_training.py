@@ -505,6 +505,26 @@ def test_a_run_whose_problem_now_builds_another_net_is_refused(
                           **dict(settings, num_epochs=4)).epochs == 4
 
 
+def test_an_overwriting_run_killed_before_its_first_save_resumes(tmp_path):
+  # --overwrite leaves the earlier run's optimizer, and its manifest, until
+  # the run's first save; a run killed before then has only its training
+  # state, which its resume is checked against, not the earlier manifest.
+  settings = dict(num_epochs=2, evaluation_period=2, evaluation_epochs=1,
+                  num_steps=4, unroll_length=2, seed=1, show_progress=False)
+  earlier, killed = tmp_path / "earlier", tmp_path / "killed"
+  assert training.train("quadratic", save_path=str(earlier), **settings).saved
+  assert training.train("quadratic-las", save_path=str(killed),
+                        **settings).saved
+  values, info = training_state.read(str(killed))
+  # As the --overwrite run on `earlier` kept it, killed before it saved.
+  training_state.write(str(earlier), values, dict(info, saved=False))
+  assert manifest.read(str(earlier))["problem"] == "quadratic"
+  resumed = training.train("quadratic-las", save_path=str(earlier),
+                           resume=True, **dict(settings, num_epochs=4))
+  assert resumed.epochs == 4 and resumed.saved
+  assert manifest.read(str(earlier))["problem"] == "quadratic-las"
+
+
 def _readme_command(start):
   """The flags of the README's command line that starts with `start`."""
   readme = os.path.join(os.path.dirname(os.path.dirname(

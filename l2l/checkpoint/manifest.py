@@ -43,6 +43,7 @@ from l2l.swarm import config as swarm_config
 FILENAME = "manifest.json"
 # Where train.py keeps the state a run resumes from, inside its save path.
 TRAINING_STATE_DIRECTORY = "training_state"
+TRAINING_STATE_FILE = "state.npz"
 # The layout of the manifest; readers refuse a newer one.
 FORMAT_VERSION = 1
 
@@ -497,13 +498,19 @@ def read(directory, whole=True):
   """
   path = path_in(directory)
   if not os.path.isfile(path):
-    if whole and os.path.isdir(os.path.join(directory,
-                                            TRAINING_STATE_DIRECTORY)):
+    state_directory = os.path.join(directory, TRAINING_STATE_DIRECTORY)
+    if whole and os.path.isdir(state_directory):
+      # Killed while it wrote its first state (or that write failed), a
+      # run has no state to resume from.
+      remedy = ("Resume it (its train.py command with --resume) to save one"
+                if os.path.isfile(os.path.join(state_directory,
+                                              TRAINING_STATE_FILE))
+                else "It had not yet kept a training state either: start it "
+                "again (its train.py command, without --resume)")
       raise ManifestError(
           "{} holds a train.py run's {}/ but no {}: the run stopped before "
-          "it first saved a whole optimizer. Resume it (its train.py "
-          "command with --resume) to save one.".format(
-              directory, TRAINING_STATE_DIRECTORY, FILENAME))
+          "it first saved a whole optimizer. {}.".format(
+              directory, TRAINING_STATE_DIRECTORY, FILENAME, remedy))
     return None
   try:
     with open(path, "rb") as stream:

@@ -381,8 +381,14 @@ def _resumed_state(save_path, resume, settings, net_config):
     compared["problem"] = settings["problem"]
   training_state.check_settings(compared, settings,
                                 training_state.path(save_path))
+  info = saved_state[1]
+  # The manifest is this run's once it has saved. Before that, a manifest
+  # there is an earlier run's, which a run started with --overwrite
+  # replaces only at its first save: checked against it, a run killed
+  # before that save could not be resumed.
+  ours = info.get("saved") or info.get("saved_on_stop") is not None
   # Not `whole`: a save cut short is what a resumed run's next save mends.
-  saved_manifest = manifest.read(save_path, whole=False)
+  saved_manifest = manifest.read(save_path, whole=False) if ours else None
   _check_resumed_swarm(save_path, saved_settings.get("swarm"),
                        settings["swarm"], saved_manifest)
   _check_resumed_nets(save_path, settings["problem"], net_config,

@@ -34,7 +34,7 @@ from l2l.core import meta_objective
 from l2l.swarm import config as swarm_config
 
 DIRECTORY = manifest.TRAINING_STATE_DIRECTORY
-FILE_NAME = "state.npz"
+FILE_NAME = manifest.TRAINING_STATE_FILE
 # train.py's directory lock, beside the state (see files.directory_lock).
 LOCK_NAME = ".lock"
 VERSION = 1
