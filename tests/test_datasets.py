@@ -496,3 +496,10 @@ def test_mnist_corrupt_gzip_is_one_data_error(tmp_path):
   message = str(info.value)
   assert "Could not read {!r}".format(str(bad)) in message
   assert "\n" not in message.splitlines()[0]
+  # The fetch command never replaces a file that is there: the hint says
+  # to delete it, and where the fetch puts the files of a data directory.
+  assert message.endswith("(with --data_dir=DIR, into DIR/mnist/), or place "
+                          "them (or a Keras mnist.npz) in the data directory "
+                          "or in its 'mnist/' subdirectory. A file that is "
+                          "there but broken is never replaced: delete it "
+                          "first.")

@@ -73,9 +73,11 @@ _HINTS = {
               "l2l.data.fetch mnist`), which downloads and checks the four "
               "IDX files (train-images-idx3-ubyte.gz, "
               "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
-              "t10k-labels-idx1-ubyte.gz) into the cache, or place them (or "
-              "a Keras mnist.npz) in the data directory or in its 'mnist/' "
-              "subdirectory."),
+              "t10k-labels-idx1-ubyte.gz) into the cache (with "
+              "--data_dir=DIR, into DIR/mnist/), or place them (or a Keras "
+              "mnist.npz) in the data directory or in its 'mnist/' "
+              "subdirectory. A file that is there but broken is never "
+              "replaced: delete it first."),
     "cifar10": ("To get CIFAR-10, download the 'CIFAR-10 binary version' "
                 "(cifar-10-binary.tar.gz) from Alex Krizhevsky's CIFAR page "
                 "(https://www.cs.toronto.edu/~kriz/cifar.html) and extract it "
