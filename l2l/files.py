@@ -185,10 +185,11 @@ def remove_stale_temporaries(path, any_stem=False):
   return removed
 
 
-def _with_path(error, path):
-  """`error` naming `path` if it names no file (e.g. ENOSPC on a write)."""
+def _with_path(error, path, replace=False):
+  """`error` naming `path` if it names no file (e.g. ENOSPC on a write),
+  or with `replace` whatever file it names."""
   if (isinstance(error, OSError) and error.errno is not None and
-      error.filename is None):
+      (error.filename is None or replace)):
     return type(error)(error.errno, error.strerror, path)
   return error
 
@@ -210,7 +211,9 @@ def _temporary_beside(path, any_stem=False):
         dir=directory, prefix="." + os.path.basename(path) + ".",
         suffix=".tmp")
   except OSError as error:
-    raise _with_path(error, path) from error
+    # The file that could not be written is `path`, not the temporary
+    # name the error gives (a read-only directory).
+    raise _with_path(error, path, replace=True) from error
   lock_nonblocking(fd)
   try:
     with os.fdopen(fd, "wb") as stream:

@@ -168,6 +168,20 @@ def test_a_full_disk_names_the_path(tmp_path, monkeypatch):
   assert os.listdir(tmp_path) == []
 
 
+def test_a_read_only_directory_names_the_path_not_its_temporary(
+    tmp_path, monkeypatch):
+  def read_only(dir, prefix, suffix):  # pylint: disable=redefined-builtin
+    raise OSError(errno.EROFS, "Read-only file system",
+                  os.path.join(dir, prefix + "abcd1234" + suffix))
+
+  monkeypatch.setattr(files.tempfile, "mkstemp", read_only)
+  target = tmp_path / "comparison.png"
+  with pytest.raises(OSError) as raised:
+    files.write_atomic(target, b"data")
+  assert raised.value.errno == errno.EROFS
+  assert raised.value.filename == str(target)
+
+
 def test_directory_lock_refuses_a_second_holder_and_names_the_first(
     tmp_path):
   with files.directory_lock(str(tmp_path), "python train.py --seed=1") as lock:
