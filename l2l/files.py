@@ -417,6 +417,42 @@ def check_still_locked(directory):
         "continue it where that is now, with --resume.".format(directory))
 
 
+def refuse_if_locked(directory, lock_name=".lock"):
+  """Raises as `directory_lock` would if a live process holds its lock now.
+
+  For a command that would otherwise learn it only after a slow start (a
+  local cluster's chief takes the lock once its tasks are up). The answer
+  may be stale at once: the lock itself stays the one arbiter.
+
+  Args:
+    directory: the directory.
+    lock_name: the lock file's name.
+
+  Raises:
+    DirectoryBusyError: naming the holder.
+  """
+  if fcntl is None:
+    return
+  try:
+    stream = open(os.path.join(os.fspath(directory), lock_name),
+                  encoding="utf-8", errors="replace")
+  except OSError:
+    return
+  with stream:
+    try:
+      # Shared: it takes nothing a holder needs, and is gone on return.
+      fcntl.flock(stream.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+      raise _busy(directory, stream) from None
+
+
+def _busy(directory, stream):
+  """The DirectoryBusyError for `directory`, whose lock file is `stream`."""
+  return DirectoryBusyError(
+      "{} is in use by another run ({}); wait for it to finish or choose "
+      "another directory.".format(directory, _lock_owner_text(stream)))
+
+
 def _lock_owner_text(stream):
   stream.seek(0)
   text = " ".join(stream.read(4096).split())
@@ -491,10 +527,7 @@ def directory_lock(directory, description, lock_name=".lock"):
     stream, writable = _open_lock_file(path)
     if not lock_nonblocking(stream.fileno()):
       with stream:
-        raise DirectoryBusyError(
-            "{} is in use by another run ({}); wait for it to finish or "
-            "choose another directory.".format(directory,
-                                               _lock_owner_text(stream)))
+        raise _busy(directory, stream)
   with stream:
     if writable:
       stream.seek(0)

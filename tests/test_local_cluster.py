@@ -130,6 +130,26 @@ def test_without_save_path_the_launcher_refuses_in_one_line():
       "Error: local_cluster needs --save_path")
 
 
+def test_a_busy_save_path_is_refused_before_any_task_starts(
+    tmp_path, monkeypatch, capsys):
+  def start(*args, **kwargs):
+    raise AssertionError("a task was started: {} {}".format(args, kwargs))
+
+  monkeypatch.setattr(local_cluster, "start", start)
+  save_path = tmp_path / "busy"
+  with files.directory_lock(str(save_path), "python train.py --seed=3",
+                            training_state.LOCK_NAME):
+    with pytest.raises(SystemExit) as exited:
+      local_cluster.main(["launcher", "--save_path=" + str(save_path),
+                          "--log_dir=" + str(tmp_path / "logs")])
+  assert exited.value.code == 1
+  error = capsys.readouterr().err
+  assert error.startswith("Error: {} is in use by another run (pid {} on "
+                          .format(save_path, os.getpid()))
+  assert error.endswith(": python train.py --seed=3); wait for it to finish "
+                        "or choose another directory.\n")
+
+
 def test_cluster_flags_are_the_launchers_own(tmp_path):
   done = _local_cluster("--save_path=" + str(tmp_path), "--job_name=ps",
                         timeout=60)

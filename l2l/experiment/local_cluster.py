@@ -36,6 +36,7 @@ from absl import flags
 from absl import logging
 
 # No TensorFlow here: the launcher only starts processes.
+from l2l import files
 from l2l.experiment import cli
 
 _OWN_FLAGS = flags.FlagValues()
@@ -155,6 +156,8 @@ def _check_train_args(args):
   if not save_path:
     raise ValueError("local_cluster needs --save_path: the command succeeds "
                      "when the chief has saved an optimizer there.")
+  # The chief would say so too, but only once every task is up.
+  files.refuse_if_locked(os.path.expanduser(save_path))
   return save_path
 
 
