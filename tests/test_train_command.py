@@ -678,3 +678,38 @@ def test_a_diverged_cluster_task_exits_as_a_diverged_run(monkeypatch, capsys):
   assert status == train_command.EXIT_DIVERGED == 2
   assert capsys.readouterr().err == (
       "Error: worker 0: training diverged: the optimizee loss became nan\n")
+
+
+# train.py whose third training-state write finds the disk full.
+_FULL_DISK_AT_THIRD_STATE = """
+import errno, sys
+from l2l.experiment import train_command, training_state
+real_write, writes = training_state.write, []
+def write(*args, **kwargs):
+  writes.append(1)
+  if len(writes) == 3:
+    raise OSError(errno.ENOSPC, "No space left on device")
+  return real_write(*args, **kwargs)
+training_state.write = write
+sys.argv = ["train.py"] + sys.argv[1:]
+train_command.run()
+"""
+
+
+def test_a_full_disk_says_which_state_is_kept_and_how_to_go_on(tmp_path):
+  save_path = tmp_path / "run"
+  args = ["--problem=quadratic", "--save_path=" + str(save_path),
+          "--num_epochs=4", "--num_steps=20", "--unroll_length=10",
+          "--evaluation_period=100", "--evaluation_epochs=1",
+          "--checkpoint_period=1", "--seed=1"]
+  done = commands.run([sys.executable, "-c", _FULL_DISK_AT_THIRD_STATE] + args,
+                      cwd=ROOT, capture_output=True, text=True, timeout=300,
+                      check=False)
+  assert done.returncode == 1
+  # The states of epochs 0 and 1 were written; epoch 2's was not.
+  assert training_state.read(str(save_path))[1]["epoch"] == 1
+  assert done.stderr.splitlines()[-1] == (
+      "Error: [Errno 28] No space left on device. The training state of "
+      "epoch 1 is kept in {}: once that is mended, continue with: python "
+      "train.py {} --resume".format(training_state.path(str(save_path)),
+                                    " ".join(args)))

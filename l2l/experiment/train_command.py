@@ -20,6 +20,7 @@ from absl import flags
 from absl import logging
 
 # cli first: it quiets TensorFlow before training imports it.
+from l2l import files
 from l2l.experiment import cli
 from l2l.core import meta_objective as meta_objectives
 from l2l.experiment import cluster
@@ -241,6 +242,11 @@ def main(argv):
           resume=FLAGS.resume, swarm_options=swarm_options(),
           meta_objective=FLAGS.meta_objective, recompute=FLAGS.recompute,
           **settings)
+    except (files.DirectoryBusyError, files.DirectoryMovedError):
+      raise  # They say what to do.
+    except OSError as error:
+      # A full disk, say: what the run kept, and how to go on from it.
+      raise _with_what_was_kept(error) from error
     except KeyboardInterrupt as interrupt:
       # Interrupted before training could keep a state (building the graph,
       # replaying a resumed run's draws: the signal's name comes with it).
@@ -250,6 +256,29 @@ def main(argv):
       sys.exit(128 + signal.Signals[name])
   logging.info("Training took %.1f s", timeit.default_timer() - start)
   sys.exit(_report(result))
+
+
+def _with_what_was_kept(error):
+  """`error`, with the training state the run kept, if it kept one.
+
+  Args:
+    error: the OSError that stopped the run.
+
+  Returns:
+    An OSError saying what `error` says, then which epoch's state is kept
+    and the command that resumes from it; `error` itself if none is kept.
+  """
+  if FLAGS.save_path is None or not training_state.exists(FLAGS.save_path):
+    return error
+  try:
+    epoch = training_state.read(FLAGS.save_path)[1]["epoch"]
+  except (OSError, ValueError, KeyError):
+    return error
+  return OSError("{}. The training state of epoch {} is kept in {}: once "
+                 "that is mended, continue with: {}".format(
+                     str(error).rstrip("."), epoch,
+                     training_state.path(FLAGS.save_path),
+                     cli.resume_command()))
 
 
 def _train_on_cluster(task, settings):
