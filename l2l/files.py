@@ -440,7 +440,8 @@ def refuse_if_locked(directory, lock_name=".lock"):
     return
   with stream:
     try:
-      # Shared: it takes nothing a holder needs, and is gone on return.
+      # Shared, and released on return; a run taking the lock in that
+      # very moment would find it held, as it would by any holder.
       fcntl.flock(stream.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
       raise _busy(directory, stream) from None

@@ -20,8 +20,8 @@ from absl import flags
 from absl import logging
 
 # cli first: it quiets TensorFlow before training imports it.
-from l2l import files
 from l2l.experiment import cli
+from l2l import files
 from l2l.core import meta_objective as meta_objectives
 from l2l.experiment import cluster
 from l2l.experiment import distributed_training
