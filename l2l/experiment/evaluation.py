@@ -217,8 +217,8 @@ def _build_baseline(name, problem, learning_rate, num_particles=1):
                           if num_particles > 1 else {}))
 
 
-def saved_configuration(path, make_problem, net_config, net_assignments,
-                        swarm_options):
+def saved_configuration(path, saved, make_problem, net_config,
+                        net_assignments, swarm_options):
   """What a saved optimizer's manifest says, in place of the problem's.
 
   A directory with a manifest loads with the nets, the assignment rule and
@@ -228,6 +228,7 @@ def saved_configuration(path, make_problem, net_config, net_assignments,
 
   Args:
     path: the saved optimizer's directory, or None.
+    saved: its manifest (`manifest.read(path)`), or None without one.
     make_problem: makes the problem's `build` function afresh in the
       current graph; the throwaway build that reads the problem's variables
       runs in a graph of its own, and a problem can hold variables of the
@@ -245,7 +246,6 @@ def saved_configuration(path, make_problem, net_config, net_assignments,
       variable no net of the manifest covers, or a number of particles the
       saved optimizer cannot run (one for a swarm, several for one point).
   """
-  saved = None if path is None else manifest.read(path)
   if saved is None:
     return net_config, net_assignments, swarm_options
   _check_particles(path, saved["swarm"].get("num_particles", 1),
@@ -284,7 +284,11 @@ def check_held_out(path, problem_name, seed, data_dir=None):
   Raises:
     ValueError: for that seed and problem, naming both.
   """
-  saved = manifest.read(path)
+  _check_held_out(path, manifest.read(path), problem_name, seed, data_dir)
+
+
+def _check_held_out(path, saved, problem_name, seed, data_dir):
+  """`check_held_out` on `saved`, the manifest read from `path` (or None)."""
   if saved is None:
     return
   trained = saved["problem"]
@@ -366,12 +370,12 @@ def _check_particles(path, saved, wanted):
 
 
 def _build_l2l(problem, make_problem, net_config, net_assignments, path,
-               swarm_options):
+               saved, swarm_options):
   if path is None:
     logging.warning("Evaluating an untrained L2L optimizer: no --path given.")
   given = sorted(set(swarm_options) - {"num_particles"})
   net_config, net_assignments, swarm_options = saved_configuration(
-      path, make_problem, net_config, net_assignments, swarm_options)
+      path, saved, make_problem, net_config, net_assignments, swarm_options)
   num_particles = swarm_options.get("num_particles", 1)
   if given and num_particles <= 1:
     logging.warning("Swarm options %s have no effect: the optimizer runs "
@@ -467,15 +471,16 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
         optimizer, ", ".join(OPTIMIZERS)))
 
   def build():
+    # Read once: it checks every file's digest.
     saved = None
     if optimizer == "L2L" and path is not None:
       saved = manifest.read(path)
       # Validation instances with the training seed would replay
       # training's too (a data problem's are the train split's).
       if mode != "train":
-        check_held_out(path, problem_name, seed, data_dir)
+        _check_held_out(path, saved, problem_name, seed, data_dir)
     return _build_graph(optimizer, problem_name, seed, learning_rate, path,
-                        mode, swarm_options, data_dir) + (saved,)
+                        saved, mode, swarm_options, data_dir) + (saved,)
 
   if optimizer == "L2L" and path is not None:
     graph, runner, saved = manifest.read_unsaved(path, build)
@@ -505,9 +510,10 @@ def evaluate(optimizer, problem_name, num_steps=100, num_epochs=100, seed=0,
                     runner.options, _lstm_step(graph, optimizer), saved)
 
 
-def _build_graph(optimizer, problem_name, seed, learning_rate, path, mode,
-                 swarm_options, data_dir):
-  """The graph `evaluate` runs, finalized, and its `_Runner`.
+def _build_graph(optimizer, problem_name, seed, learning_rate, path, saved,
+                 mode, swarm_options, data_dir):
+  """The graph `evaluate` runs, finalized, and its `_Runner` (`saved`: the
+  manifest read from `path`, or None).
 
   Returns:
     `(graph, runner)`.
@@ -528,7 +534,7 @@ def _build_graph(optimizer, problem_name, seed, learning_rate, path, mode,
         # The same problem again, for the throwaway build of its variables.
         runner = _build_l2l(
             problem, lambda: configuration()[0], net_config, net_assignments,
-            path, swarm_options or {})
+            path, saved, swarm_options or {})
     elif optimizer == "PSO":
       runner = _build_pso(problem, _pso_options(swarm_options))
     else:
