@@ -600,4 +600,4 @@ def _unshare(path):
   except FileNotFoundError:
     pass
   except PermissionError:
-    pass  # Another user's: the lock works on theirs (see below).
+    pass  # Another user's: the lock works on theirs (_open_lock_file).

@@ -341,20 +341,18 @@ class UpdateRule:
           self.source, not_float)
     kept = [(name, v) for name, v, is_float in zip(names, variables, stepped)
             if is_float]
-    _, net_of_stepped = manifest.assign(
+    _, kept_nets = manifest.assign(
         self.assignment_rule, [name for name, _ in kept],
         [len(v.shape) for _, v in kept], where=self.source)
-    net_of_stepped = iter(net_of_stepped)
-    net_of = [next(net_of_stepped) if is_float else None
-              for is_float in stepped]
-    fixed = [name for name, net_id, is_float in zip(names, net_of, stepped)
-             if net_id is None and is_float]
+    fixed = [name for (name, _), net_id in zip(kept, kept_nets)
+             if net_id is None]
     if fixed:
       logging.warning(
           "The learned optimizer of %s keeps %d variable(s) fixed, as its "
           "meta-training left variables of these names out of every net: "
           "%s.", self.source, len(fixed), ", ".join(fixed))
-    return net_of
+    kept_nets = iter(kept_nets)
+    return [next(kept_nets) if is_float else None for is_float in stepped]
 
   def non_float_error(self, not_float):
     """The refusal of variables that are not floating-point.
