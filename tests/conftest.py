@@ -638,12 +638,28 @@ def fake_launcher(log_dir):
   launcher = commands.Popen([sys.executable, "-c", _FAKE_LAUNCHER,
                              str(log_dir)], cwd=ROOT)
   lock = log_dir / "launcher.lock"
-  deadline = time.monotonic() + 60
-  while not (lock.exists() and flock_is_held(lock)):
+
+  def locked():
     assert launcher.poll() is None, "the fake launcher ended"
-    assert time.monotonic() < deadline, "timed out waiting for the lock"
-    time.sleep(0.05)
+    return lock.exists() and flock_is_held(lock)
+
+  wait_for(locked, "the launcher's lock", seconds=60, poll=0.05)
   return launcher
+
+
+def wait_for(condition, what, seconds=120, poll=0.2):
+  """Polls `condition()` until it is true; fails the test after `seconds`.
+
+  Args:
+    condition: a function of no arguments.
+    what: what is waited for, for the failure's message.
+    seconds: how long to wait at most.
+    poll: seconds between two calls.
+  """
+  deadline = time.monotonic() + seconds
+  while not condition():
+    assert time.monotonic() < deadline, "timed out waiting for " + what
+    time.sleep(poll)
 
 
 def save_as_a_run_does(source, directory):

@@ -18,15 +18,9 @@ import commands
 from conftest import LAUNCHER_GONE
 from conftest import ROOT
 from conftest import fake_launcher
+from conftest import wait_for
 from l2l.experiment import launcher_watch
 from l2l.experiment import local_cluster
-
-
-def _wait_until(condition, seconds=60):
-  deadline = time.monotonic() + seconds
-  while not condition():
-    assert time.monotonic() < deadline, "timed out"
-    time.sleep(0.05)
 
 
 # A task reduced to its watch, with graces of 1 s and 0.5 s. Its chief hears
@@ -59,7 +53,8 @@ def test_a_task_stops_itself_as_its_killed_launcher_would_have(tmp_path,
     task = commands.Popen([sys.executable, "-c", _TASK, role], cwd=ROOT,
                           env=env, stdout=stdout, stderr=stderr)
   try:
-    _wait_until(lambda: "watching" in out.read_text())
+    wait_for(lambda: "watching" in out.read_text(), "the task's watch",
+             seconds=60, poll=0.05)
     # Its launcher lives: the task goes on, and says nothing.
     time.sleep(0.5)
     assert task.poll() is None

@@ -21,6 +21,7 @@ from conftest import LAUNCHER_GONE
 from conftest import fake_launcher
 from conftest import flock_is_held
 from conftest import train_in_process
+from conftest import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -193,13 +194,6 @@ def _all_workers_epochs(log):
   return [int(n) for n in re.findall(r"\(all workers: (\d+) of", text)]
 
 
-def _wait_for(condition, what, seconds=120):
-  deadline = time.monotonic() + seconds
-  while not condition():
-    assert time.monotonic() < deadline, "timed out waiting for " + what
-    time.sleep(0.2)
-
-
 @pytest.mark.slow
 def test_async_cluster_survives_a_killed_worker_which_rejoins(
     tmp_path, monkeypatch):
@@ -224,7 +218,7 @@ def test_async_cluster_survives_a_killed_worker_which_rejoins(
         2, args, str(tmp_path),
         launcher_lock=str(tmp_path / local_cluster.LAUNCHER_LOCK_NAME))
     ps, chief, worker = tasks[:3]
-    _wait_for(lambda: _all_workers_epochs(tmp_path / "worker1.log"),
+    wait_for(lambda: _all_workers_epochs(tmp_path / "worker1.log"),
               "worker 1's first epoch")
     worker.process.kill()
     assert worker.process.wait(timeout=30) == -signal.SIGKILL
@@ -234,12 +228,12 @@ def test_async_cluster_survives_a_killed_worker_which_rejoins(
     # worker restarts only then: started earlier, on a loaded machine it
     # could join before the chief's 4 epochs, and the check below would
     # not tell a join from a start over.
-    _wait_for(lambda: training_state.read(str(save_path))[1]["epoch"] >
+    wait_for(lambda: training_state.read(str(save_path))[1]["epoch"] >
               at_kill + 4, "the chief's state after the kill")
     with open(tmp_path / "worker1-again.log", "xb") as log:
       again = subprocess.Popen(worker.process.args, cwd=ROOT, stdout=log,
                                stderr=subprocess.STDOUT)
-    _wait_for(lambda: _all_workers_epochs(tmp_path / "worker1-again.log"),
+    wait_for(lambda: _all_workers_epochs(tmp_path / "worker1-again.log"),
               "the restarted worker's first epoch")
     # It joined the running count: it did not start the parameters over.
     joined_at = _all_workers_epochs(tmp_path / "worker1-again.log")[0]
