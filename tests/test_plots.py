@@ -306,6 +306,43 @@ def test_diverged_record_still_plots(tmp_path, records_files):
     assert stream.read(8) == PNG_SIGNATURE
 
 
+def test_the_y_axis_fits_the_runs_that_did_not_diverge(tmp_path,
+                                                       records_files):
+  # A diverged run grows by tens of decades before it overflows; fitted to
+  # it, the other curves would lie flat at the bottom.
+  good = records_files.write(tmp_path, records_files.losses(),
+                             optimizer="Adam", learning_rate=0.01)
+  losses = np.array([[[1.0], [1e30], [np.inf]], [[1.0], [1e36], [np.inf]]])
+  diverged = records_files.write(tmp_path, losses, optimizer="SGD",
+                                 learning_rate=1.0)
+  axes = plots.build_figure([good, diverged]).axes[0]
+  assert axes.get_yscale() == "log"
+  bottom, top = axes.get_ylim()
+  # The good run's values span 0.5 (P25) to 32.5 (P75): 1.81 decades, and
+  # 5% of that either side.
+  np.testing.assert_allclose(np.log10([bottom, top]),
+                             [np.log10(0.5) - 0.0906, np.log10(32.5) + 0.0906],
+                             atol=1e-3)
+  assert "fitted to runs that did not diverge" in axes.get_ylabel()
+
+
+def test_a_symlog_axis_fits_the_runs_that_did_not_diverge(tmp_path,
+                                                          records_files):
+  # A run that reaches exactly 0 puts the axis on symlog; a diverged one
+  # beside it must not set its linear range (it was 3.9e30 on an audit's
+  # records, flattening every finished curve onto 0).
+  converged = np.array([[[4.0], [0.25], [0.0]], [[4.0], [0.25], [0.0]]])
+  good = records_files.write(tmp_path, converged, optimizer="SGD",
+                             learning_rate=0.1)
+  losses = np.array([[[4.0], [1e36], [np.inf]], [[4.0], [1e36], [np.inf]]])
+  diverged = records_files.write(tmp_path, losses, optimizer="SGD",
+                                 learning_rate=1.0)
+  axes = plots.build_figure([good, diverged]).axes[0]
+  assert axes.get_yscale() == "symlog"
+  assert axes.yaxis.get_transform().linthresh == 0.25
+  assert axes.get_ylim()[1] < 10.0
+
+
 def test_entirely_diverged_record_still_plots(tmp_path, records_files):
   losses = np.full((2, 4, 1), np.inf)
   losses[0, 0, 0] = np.nan

@@ -348,6 +348,35 @@ def _unique(values):
   return list(dict.fromkeys(values))
 
 
+def _plotted_values(some_curves):
+  """Every finite value the curves draw (means and band edges)."""
+  values = np.concatenate([np.concatenate([c.mean, c.low, c.high])
+                           for c in some_curves])
+  return values[np.isfinite(values)]
+
+
+def _framing(all_curves):
+  """The curves the y axis is fitted to: those of runs that did not
+  diverge, if any. A diverged run's losses grow by tens of decades before
+  they overflow; fitted to them, every other curve would lie flat at the
+  bottom."""
+  finished = [c for c in all_curves if not c.diverged]
+  return finished or all_curves
+
+
+def _y_limits(axes, values, margin=0.05):
+  """`(bottom, top)` that fit `values` on `axes`' y scale, with `margin`
+  of the span (as drawn, e.g. in decades on a log axis) either side."""
+  if axes.get_yscale() == "log":
+    values = values[values > 0]
+  transform = axes.yaxis.get_transform()
+  drawn = transform.transform(values.reshape(-1, 1)).ravel()
+  low, high = float(np.min(drawn)), float(np.max(drawn))
+  pad = margin * (high - low) or 0.5
+  return tuple(transform.inverted().transform(
+      [[low - pad], [high + pad]]).ravel())
+
+
 def _y_scale(all_curves):
   """The y scale for the curves: `(name, set_yscale options, label note)`.
 
@@ -355,9 +384,7 @@ def _y_scale(all_curves):
   below the smallest non-zero magnitude (but no lower than
   `SYMLOG_MAX_RANGE` times the largest); linear if nothing is finite.
   """
-  values = np.concatenate([np.concatenate([c.mean, c.low, c.high])
-                           for c in all_curves])
-  values = values[np.isfinite(values)]
+  values = _plotted_values(all_curves)
   if values.size == 0:
     return "linear", {}, ""
   if np.all(values > 0):
@@ -399,12 +426,16 @@ def build_figure(record_paths, title=None, labels=None):
                       linewidth=1.5)
     axes.fill_between(curve.steps, curve.low, curve.high,
                       color=line.get_color(), alpha=0.2, linewidth=0)
-  scale, options, note = _y_scale(all_curves)
+  framing = _framing(all_curves)
+  scale, options, note = _y_scale(framing)
   if scale != "linear":
     axes.set_yscale(scale, **options)
   if scale == "symlog":
     logging.info("Some losses are not positive; plotting on a symlog scale "
                  "(%s).", note)
+  if len(framing) < len(all_curves) and _plotted_values(framing).size:
+    axes.set_ylim(*_y_limits(axes, _plotted_values(framing)))
+    note = "\n".join(filter(None, [note, "fitted to runs that did not diverge"]))
   axes.set_xlabel("step")
   axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
   # "Best-particle" only means something when some curve is a swarm.
@@ -446,7 +477,8 @@ def loss_curves(record_paths, output_path, title=None, labels=None):
   each step, on a log y-axis (symlog if some loss is not positive, as on
   Rastrigin), with a band between the 25th and 75th percentiles over epochs.
   Runs that diverged are drawn as far as their losses are finite and
-  labelled "(diverged)". Files may have different numbers of steps.
+  labelled "(diverged)"; the y axis fits the runs that did not, if any.
+  Files may have different numbers of steps.
 
   Args:
     record_paths: records files.
