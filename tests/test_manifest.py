@@ -132,6 +132,67 @@ def test_script_save_leaves_problem_and_training_empty(fresh_session,
   assert read["swarm"]["use_entropy"] is False
 
 
+def _saved_simple(fresh_session, directory, **save_args):
+  with fresh_session() as sess:
+    optimizer = meta.MetaOptimizer(cw={"net": "Sgd"})
+    optimizer.meta_loss(problems.simple(), 1)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    return optimizer.save(sess, directory, **save_args)
+
+
+def test_a_manifest_json_that_is_not_l2l_s_is_never_replaced(fresh_session,
+                                                            tmp_path):
+  # Many tools name a file manifest.json (web apps, extensions).
+  theirs = tmp_path / manifest.FILENAME
+  theirs.write_text('{"name": "my web app", "version": 3}')
+  with pytest.raises(manifest.ManifestError,
+                     match=r"manifest.json is not an l2l manifest .* will not "
+                     "replace it"):
+    _saved_simple(fresh_session, tmp_path)
+  assert theirs.read_text() == '{"name": "my web app", "version": 3}'
+  # An earlier save's manifest is this library's: a later save replaces it.
+  _saved_simple(fresh_session, tmp_path / "ours")
+  _saved_simple(fresh_session, tmp_path / "ours", problem="simple")
+  assert manifest.read(tmp_path / "ours")["problem"] == "simple"
+
+
+def test_a_save_writes_no_manifest_its_reader_would_refuse(fresh_session,
+                                                           tmp_path):
+  with pytest.raises(manifest.ManifestError, match="'problem' must be a "
+                     "problem name, got 123"):
+    _saved_simple(fresh_session, tmp_path, problem=123)
+  with pytest.raises(manifest.ManifestError, match="'training' must be a "
+                     "JSON object"):
+    _saved_simple(fresh_session, tmp_path, training="x")
+  assert not (tmp_path / manifest.FILENAME).exists()
+
+
+def test_a_manifest_that_is_no_file_is_refused_not_ignored(tmp_path):
+  # Read as no manifest, the directory's nets would be DeepMind's default.
+  (tmp_path / manifest.FILENAME).mkdir()
+  with pytest.raises(manifest.ManifestError, match=r"manifest.json is not a "
+                     "file; expected the JSON manifest"):
+    manifest.read(tmp_path)
+  dangling = tmp_path / "dangling"
+  dangling.mkdir()
+  (dangling / manifest.FILENAME).symlink_to(tmp_path / "gone.json")
+  with pytest.raises(manifest.ManifestError, match="is not a file"):
+    manifest.read(dangling)
+  with pytest.raises(manifest.ManifestError, match="will not replace it"):
+    manifest.check_replaceable(dangling)
+
+
+def test_training_settings_of_null_read_as_none_given(fresh_session,
+                                                      tmp_path):
+  _saved_simple(fresh_session, tmp_path, problem="simple",
+                training={"seed": 1})
+  path = tmp_path / manifest.FILENAME
+  edited = json.loads(path.read_text())
+  edited["training"] = None
+  path.write_text(json.dumps(edited))
+  assert manifest.read(tmp_path, whole=False)["training"] == {}
+
+
 def test_directory_without_manifest_reads_as_none(tmp_path):
   assert manifest.read(tmp_path) is None
 
@@ -221,6 +282,10 @@ def test_a_run_stopped_before_its_first_save_is_named(tmp_path):
      '[{"net": "cw", "match": "everything"}], "swarm": {}, '
      '"library_version": "0", "training": {"seed": "3"}}',
      "training's 'seed' must be an integer, got \"3\"."),
+    ('{"format_version": 1, "nets": {"cw": {"net": "Sgd"}}, "assignment": '
+     '[{"net": "cw", "match": "everything"}], "swarm": {}, '
+     '"library_version": "0", "training": {"problem_module": 7}}',
+     "training's 'problem_module' must be the path of a Python file, got 7."),
     ('{"format_version": 1, "nets": {"cw": {"net": "Sgd"}}, "assignment": '
      '[{"net": "cw", "match": "everything"}], "swarm": {"bogus": 1}, '
      '"library_version": "0"}',

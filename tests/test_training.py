@@ -14,6 +14,8 @@ from l2l.checkpoint import manifest
 from l2l.core import native
 from l2l.experiment import training
 from l2l.experiment import training_state
+import meta
+import problems
 import util
 
 from conftest import SMALL_FAMILY
@@ -70,6 +72,38 @@ def test_train_refuses_to_overwrite(tmp_path):
   assert saved.read_bytes() == b"earlier optimizer"
   training.train("simple", save_path=str(tmp_path), overwrite=True, **TRAIN_ARGS)
   assert sorted(l2l_file.load(saved)) == ["linear"]
+
+
+def test_train_refuses_a_directory_holding_another_optimizer_s_manifest(
+    tmp_path):
+  # Its nets are named otherwise than the run's (cw): the manifest alone
+  # says an optimizer is saved there, and replacing it would orphan its
+  # files.
+  theirs = tmp_path / "theirs"
+  with tf.Graph().as_default():
+    optimizer = meta.MetaOptimizer(mine={"net": "Sgd"})
+    optimizer.meta_loss(problems.simple(), 1)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      optimizer.save(sess, str(theirs), problem="simple")
+  before = (theirs / manifest.FILENAME).read_bytes()
+  with pytest.raises(ValueError, match=r"already holds a saved optimizer "
+                     r"\(manifest.json\); choose another --save_path or pass "
+                     "--overwrite"):
+    training.train("simple", save_path=str(theirs), **TRAIN_ARGS)
+  assert (theirs / manifest.FILENAME).read_bytes() == before
+  assert sorted(os.listdir(theirs)) == [".lock", "manifest.json", "mine.l2l"]
+
+
+def test_train_never_replaces_a_manifest_json_of_another_program(tmp_path):
+  theirs = tmp_path / manifest.FILENAME
+  theirs.write_text('{"name": "my web app"}')
+  for overwrite in (False, True):
+    with pytest.raises(ValueError, match="is not an l2l manifest"):
+      training.train("simple", save_path=str(tmp_path), overwrite=overwrite,
+                     **TRAIN_ARGS)
+  assert sorted(os.listdir(tmp_path)) == [".lock", "manifest.json"]
+  assert theirs.read_text() == '{"name": "my web app"}'
 
 
 def test_train_save_path_must_be_a_directory(tmp_path):

@@ -261,8 +261,44 @@ def write(directory, manifest, saved_files=()):
   if saved_files:
     manifest["file_digests"] = {os.path.basename(path): files.sha256_of(path)
                                 for path in saved_files}
+  # Nothing this library would refuse to read back.
+  _validate(manifest, path_in(directory))
+  check_replaceable(directory)
   text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
   return files.write_atomic(path_in(directory), text.encode("utf-8"))
+
+
+def check_replaceable(directory):
+  """Raises ManifestError unless a manifest may be written in `directory`.
+
+  It may where there is none, or where the one there is this library's (an
+  optimizer saved earlier, which the caller chose to replace). A file of
+  that name that is not, a user's own `manifest.json` for instance, is
+  never replaced.
+
+  Args:
+    directory: where the manifest would be written.
+
+  Raises:
+    ManifestError: (a ValueError) naming the file and why it stays.
+  """
+  path = path_in(directory)
+  if not os.path.lexists(path):
+    return
+  if not os.path.isfile(path):
+    raise ManifestError("{} is not a file, so it is no l2l manifest, and l2l "
+                        "will not replace it: save into another "
+                        "directory.".format(path))
+  try:
+    with open(path, "rb") as stream:
+      existing = json.loads(stream.read().decode("utf-8"))
+  except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    existing = None
+  if not (isinstance(existing, dict) and "format_version" in existing and
+          "nets" in existing):
+    raise ManifestError("{} is not an l2l manifest (no JSON object with "
+                        "format_version and nets), and l2l will not replace "
+                        "it: save into another directory.".format(path))
 
 
 def assignment_problem(rule, net_ids):
@@ -383,6 +419,10 @@ def _validate(manifest, path):
   if seed is not None and not checks.is_integer(seed):
     _fail(path, "training's 'seed' must be an integer, got {}.".format(
         json.dumps(seed)[:60]))
+  module = (training or {}).get("problem_module")
+  if module is not None and not isinstance(module, str):
+    _fail(path, "training's 'problem_module' must be the path of a Python "
+          "file, got {}.".format(json.dumps(module)[:60]))
   digests = manifest.get("file_digests", {})
   if not isinstance(digests, dict) or not all(
       isinstance(name, str) and os.path.basename(name) == name and
@@ -497,6 +537,9 @@ def read(directory, whole=True):
       was whole).
   """
   path = path_in(directory)
+  if os.path.lexists(path) and not os.path.isfile(path):
+    raise ManifestError("{} is not a file; expected the JSON manifest of the "
+                        "optimizer saved in {}.".format(path, directory))
   if not os.path.isfile(path):
     state_directory = os.path.join(directory, TRAINING_STATE_DIRECTORY)
     if whole and os.path.isdir(state_directory):
@@ -522,7 +565,8 @@ def read(directory, whole=True):
   if whole:
     _check_files(manifest, directory, path)
   manifest.setdefault("problem", None)
-  manifest.setdefault("training", {})
+  if manifest.get("training") is None:
+    manifest["training"] = {}
   return manifest
 
 

@@ -71,15 +71,20 @@ def check_save_path(save_path, net_ids, overwrite):
     overwrite: allow replacing existing files.
 
   Raises:
-    ValueError: if the directory already holds one of those files.
+    ValueError: if the directory already holds a saved optimizer (a
+      manifest, or one of those files), or, even with `overwrite`, a
+      `manifest.json` that is not this library's.
   """
   if save_path is None:
     return
   if os.path.exists(save_path) and not os.path.isdir(save_path):
     raise ValueError("--save_path {} exists and is not a directory.".format(
         save_path))
-  files = [l2l_file.checkpoint_path(save_path, i) for i in net_ids]
-  existing = [os.path.basename(f) for f in files if os.path.exists(f)]
+  # Before training, not at its first save hours later.
+  manifest.check_replaceable(save_path)
+  files = [manifest.path_in(save_path)] + [
+      l2l_file.checkpoint_path(save_path, i) for i in net_ids]
+  existing = [os.path.basename(f) for f in files if os.path.lexists(f)]
   if existing and not overwrite:
     raise ValueError(
         "{} already holds a saved optimizer ({}); choose another --save_path "
