@@ -850,13 +850,21 @@ def _options_dict(net_options):
 
 
 def _check_float_parameters(values, net_path):
-  """Refuses a checkpoint whose parameters are not floating point."""
+  """Refuses a checkpoint whose parameters are not finite floating point
+  numbers (a NaN weight would turn every variable it steps into NaN)."""
   for module, variables in sorted(values.items()):
     for name, value in sorted(variables.items()):
       if value.dtype.kind != "f":
         raise l2l_file.CheckpointError(
             "{}: parameter {}/{} is {}, expected floating point.".format(
                 net_path, module, name, value.dtype))
+      if not np.all(np.isfinite(value)):
+        raise l2l_file.CheckpointError(
+            "{}: parameter {}/{} holds {} NaN or infinite value(s) of {}, "
+            "expected finite weights (the file is damaged, or was saved "
+            "from a diverged run).".format(
+                net_path, module, name, int(np.sum(~np.isfinite(value))),
+                value.size))
 
 
 def read_weights(net, net_options=(), net_path=None):

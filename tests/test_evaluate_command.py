@@ -91,6 +91,7 @@ def test_every_bad_evaluate_flag_is_one_line_before_any_work(tmp_path):
       ("--num_steps=-2",): "--num_steps=-2 is invalid",
       ("--num_particle=0",): "--num_particle=0 is invalid",
       ("--tune_epochs=0",): "--tune_epochs=0 is invalid",
+
       ("--record_positions=-1",): "--record_positions=-1 is invalid: "
                                   "expected an integer >= 0.",
       ("--optimizer=SGD", "--learning_rate=-1"):
@@ -146,6 +147,20 @@ def test_every_bad_evaluate_flag_is_one_line_before_any_work(tmp_path):
   assert results[fine] == (0, "")
 
 
+@pytest.mark.parametrize("seed", ["-1", "2147483648"])
+def test_a_seed_tensorflow_would_reduce_to_another_is_one_line(seed):
+  # TensorFlow reduces seeds modulo 2^31 - 1: -1 draws what 2147483646
+  # does, 2147483648 what 1 does, and would pass for another seed than an
+  # optimizer's training seed.
+  done = _evaluate("--optimizer=Adam", "--seed=" + seed)
+  assert done.returncode == 1
+  assert done.stderr.endswith(
+      "Error: flag --seed={0}: {0} is not an integer in the range [0, "
+      "2147483646]; --helpfull lists every flag.\n".format(seed)), (
+          done.stderr[-500:])
+  assert done.stderr.count("Error") == 1
+
+
 def test_an_untrained_optimizer_is_evaluated_only_on_purpose(tmp_path):
   # Without --untrained, --optimizer=L2L needs --path: see the bad flags.
   done = _evaluate("--problem=simple", "--optimizer=L2L", "--untrained",
@@ -178,7 +193,9 @@ def test_a_problem_of_ones_own_evaluates_a_baseline_exactly(tmp_path):
   # A mistyped name and a missing module: in the bad flags above.
 
 
-def test_nan_weights_are_reported_as_diverged(trained_simple, tmp_path):
+def test_nan_weights_are_refused_naming_the_file(trained_simple, tmp_path):
+  # Evaluated, they would only read as a run that diverged; dropped in,
+  # they would turn a model's weights into NaN.
   directory, _ = trained_simple
   values = l2l_file.load(directory / "cw.l2l")
   nan_values = {m: {v: np.full_like(a, np.nan) for v, a in variables.items()}
@@ -187,14 +204,13 @@ def test_nan_weights_are_reported_as_diverged(trained_simple, tmp_path):
   done = _evaluate("--problem=simple", "--optimizer=L2L",
                    "--path=" + str(tmp_path), "--num_epochs=2",
                    "--num_steps=2")
-  assert done.returncode == 2, done.stderr
-  assert "Log Mean Final Error: diverged\n" in done.stdout
+  assert done.returncode == 1, done.stderr
   assert done.stderr.strip().splitlines()[-1] == (
-      "Error: L2L diverged on simple: its mean final loss is not a finite "
-      "number.")
-  (record,) = [f for f in os.listdir(tmp_path) if f.endswith(".npz")]
-  assert records.read(str(tmp_path / record))[1]["final_status"] == (
-      "diverged")
+      "Error: {}: parameter linear/b holds 1 NaN or infinite value(s) of 1, "
+      "expected finite weights (the file is damaged, or was saved from a "
+      "diverged run).".format(tmp_path / "cw.l2l"))
+  assert "Log Mean Final Error" not in done.stdout
+  assert not [f for f in os.listdir(tmp_path) if f.endswith(".npz")]
 
 
 def _copy_with_manifest_problem(trained_simple, tmp_path, problem,

@@ -1,6 +1,5 @@
 """Tests for networks.py against numpy re-statements."""
 
-import os
 import sys
 
 import numpy as np
@@ -326,6 +325,21 @@ def test_factory_refuses_empty_and_non_float_checkpoints(tmp_path, graph):
   with pytest.raises(l2l_file.CheckpointError,
                      match="parameter linear/w is int64, expected floating"):
     networks.factory("CoordinateWiseDeepLSTM", {"layers": ()}, integer)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_factory_refuses_a_checkpoint_of_non_finite_weights(tmp_path, graph,
+                                                            bad):
+  # Loaded, one such weight turns every variable the net steps into NaN.
+  del graph
+  path = str(tmp_path / "damaged.l2l")
+  w = np.ones((2, 1), np.float32)
+  w[1, 0] = bad
+  l2l_file.save({"linear": {"w": w, "b": np.zeros(1, np.float32)}}, path)
+  with pytest.raises(l2l_file.CheckpointError,
+                     match=r"damaged.l2l: parameter linear/w holds 1 NaN or "
+                     r"infinite value\(s\) of 2, expected finite weights"):
+    networks.factory("CoordinateWiseDeepLSTM", {"layers": ()}, path)
 
 
 @pytest.mark.parametrize("initializer", [
