@@ -12,6 +12,11 @@ import dataclasses
 import math
 import numbers
 
+# The largest seed whose draws no other seed repeats: TensorFlow reduces a
+# graph seed modulo 2**31 - 1 (its random_seed module), so 2**31 draws what
+# 1 does and -1 what 2**31 - 2 does. The commands take seeds from 0 to this.
+MAX_SEED = 2 ** 31 - 2
+
 
 def is_integer(value, minimum=None):
   """Whether `value` is an integer (a bool is not), of at least `minimum`.

@@ -105,6 +105,11 @@ def test_a_flag_absl_cannot_parse_is_one_line_too():
                           "flag.\n",
       "--nonsense=1": "Error: Unknown command line flag 'nonsense'; "
                       "--helpfull lists every flag.\n",
+      # TensorFlow reduces seeds modulo 2^31 - 1: 2^31 would draw what 1
+      # draws, and pass for another seed than the training's.
+      "--seed=2147483648": "Error: flag --seed=2147483648: 2147483648 is not "
+                           "an integer in the range [0, 2147483646]; "
+                           "--helpfull lists every flag.\n",
   }
   for flag, expected in cases.items():
     done = _train(flag)

@@ -19,7 +19,8 @@ import numpy as np
 
 # cli first: it quiets TensorFlow before evaluation imports it.
 from l2l.experiment import cli
-from l2l.checkpoint import manifest  # pylint: disable=g-bad-import-order
+from l2l import checks  # pylint: disable=g-bad-import-order
+from l2l.checkpoint import manifest
 from l2l.experiment import evaluation
 from l2l.experiment import records
 from l2l.experiment import scores
@@ -40,7 +41,10 @@ flags.DEFINE_boolean("untrained", False, "Evaluate --optimizer=L2L's net "
 flags.DEFINE_float("learning_rate", 0.001, "Learning rate of a baseline.")
 flags.DEFINE_integer("num_epochs", 100, "Number of evaluation instances.")
 flags.DEFINE_integer("seed", 0, "Seed of the problem instances; the same seed "
-                     "gives every optimizer the same instances.")
+                     "gives every optimizer the same instances. From 0 to "
+                     "{} (TensorFlow reduces seeds modulo 2^31 - 1, so "
+                     "others repeat these draws).".format(checks.MAX_SEED),
+                     lower_bound=0, upper_bound=checks.MAX_SEED)
 flags.DEFINE_string("problem", "simple", "Problem to evaluate on: one of " +
                     ", ".join(util.problem_names()) + ". Without it, "
                     "--optimizer=L2L evaluates on the problem --path was "

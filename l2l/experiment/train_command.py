@@ -21,6 +21,7 @@ from absl import logging
 
 # cli first: it quiets TensorFlow before training imports it.
 from l2l.experiment import cli
+from l2l import checks
 from l2l import files
 from l2l.core import meta_objective as meta_objectives
 from l2l.experiment import cluster
@@ -54,7 +55,10 @@ flags.DEFINE_boolean("recompute", False,
                      "more time, the same training (plain L2L on one "
                      "machine). Only where the LSTM runs as TensorFlow ops: "
                      "the native kernels always recompute.")
-flags.DEFINE_integer("seed", None, "Graph-level random seed.")
+flags.DEFINE_integer("seed", None, "Graph-level random seed, from 0 to {} "
+                     "(TensorFlow reduces seeds modulo 2^31 - 1, so others "
+                     "repeat these draws).".format(checks.MAX_SEED),
+                     lower_bound=0, upper_bound=checks.MAX_SEED)
 flags.DEFINE_string("logdir", None, "Directory for TensorBoard summaries.")
 flags.DEFINE_boolean("overwrite", False, "Allow replacing the optimizer "
                      "(and the training state) already in --save_path.")
