@@ -13,7 +13,6 @@ The image is rendered with Agg, so no display is needed.
 """
 
 import collections
-import os
 import sys
 
 from absl import logging
