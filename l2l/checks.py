@@ -16,6 +16,8 @@ import numbers
 # graph seed modulo 2**31 - 1 (its random_seed module), so 2**31 draws what
 # 1 does and -1 what 2**31 - 2 does. The commands take seeds from 0 to this.
 MAX_SEED = 2 ** 31 - 2
+# The largest size or count TensorFlow's int32 shapes hold.
+MAX_SIZE = 2 ** 31 - 1
 
 
 def is_integer(value, minimum=None):
@@ -34,7 +36,8 @@ def is_integer(value, minimum=None):
 
 
 def check_integer(what, value, minimum=1):
-  """Raises ValueError unless `value` is an integer of at least `minimum`.
+  """Raises ValueError unless `value` is a size or count of at least
+  `minimum` and at most `MAX_SIZE`.
 
   Args:
     what: the option, as the message names it (e.g. "rastrigin num_dims").
@@ -43,12 +46,15 @@ def check_integer(what, value, minimum=1):
 
   Raises:
     ValueError: for a non-integer (a bool included) or a value below
-      `minimum`.
+      `minimum` or above `MAX_SIZE`.
   """
   if not is_integer(value, minimum):
     expected = ("a positive integer" if minimum == 1 else
                 "an integer >= {}".format(minimum))
     raise ValueError("{} must be {}, got {!r}.".format(what, expected, value))
+  if value > MAX_SIZE:
+    raise ValueError("{} must be at most {} (TensorFlow's sizes are 32-bit "
+                     "integers), got {}.".format(what, MAX_SIZE, value))
 
 
 def check_number(what, value, minimum=None):

@@ -8,7 +8,7 @@ import pytest
 from l2l import checks
 
 
-@pytest.mark.parametrize("value", [1, 7, np.int64(3)])
+@pytest.mark.parametrize("value", [1, 7, np.int64(3), 2 ** 31 - 1])
 def test_check_integer_takes_integers_at_the_minimum_or_above(value):
   checks.check_integer("n", value)
 
@@ -20,6 +20,9 @@ def test_check_integer_takes_integers_at_the_minimum_or_above(value):
     ("3", 1, "n must be a positive integer, got '3'."),
     (None, 1, "n must be a positive integer, got None."),
     (1, 2, "n must be an integer >= 2, got 1."),
+    # TensorFlow's shapes are int32: larger sizes overflowed in a traceback.
+    (2 ** 31, 1, "n must be at most 2147483647 (TensorFlow's sizes are "
+     "32-bit integers), got 2147483648."),
 ])
 def test_check_integer_names_what_it_expected(value, minimum, message):
   with pytest.raises(ValueError) as error:

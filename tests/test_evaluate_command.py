@@ -102,6 +102,8 @@ def test_every_bad_evaluate_flag_is_one_line_before_any_work(tmp_path):
       ("--optimizer=Adam", "--swarm_step_noise=nan"):
           "--swarm_step_noise=nan is invalid: expected a finite number >= 0.",
       ("--problem=square_cos_0",): "--problem=square_cos_0 is invalid",
+      ("--num_particle=99999999999",): "--num_particle=99999999999 is "
+                                       "invalid: expected at most 2147483647",
       ("--records_dir=/proc/l2l-test",): "--records_dir=/proc/l2l-test is "
                                          "not writable",
       ("--optimizer=Adam", "--path=/proc"):
@@ -159,6 +161,20 @@ def test_a_seed_tensorflow_would_reduce_to_another_is_one_line(seed):
       "2147483646]; --helpfull lists every flag.\n".format(seed)), (
           done.stderr[-500:])
   assert done.stderr.count("Error") == 1
+
+
+@pytest.mark.parametrize("problem, name", [
+    ("square_cos_99999999999", "square_cos"),
+    ("rastrigin:num_dims=99999999999", "rastrigin")])
+def test_a_size_tensorflow_cannot_hold_is_one_line(tmp_path, problem, name):
+  # It overflowed int32 in a traceback.
+  done = _evaluate("--optimizer=SGD", "--problem=" + problem,
+                   "--records_dir=" + str(tmp_path))
+  assert done.returncode == 1
+  assert done.stderr.endswith(
+      "Error: {} num_dims must be at most 2147483647 (TensorFlow's sizes are "
+      "32-bit integers), got 99999999999.\n".format(name)), (
+          done.stderr[-500:])
 
 
 def test_an_untrained_optimizer_is_evaluated_only_on_purpose(tmp_path):

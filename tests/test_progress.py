@@ -2,6 +2,7 @@
 statistics blocks of a run."""
 
 import io
+import itertools
 
 from absl import logging
 
@@ -32,6 +33,19 @@ def test_unknown_length_is_shown_as_a_question_mark(monkeypatch):
   assert list(progress.bar(iter(range(10)), "Eval")) == list(range(10))
   assert lines[0].startswith("Eval: 1/? done")
   assert len(lines) == 10
+
+
+def test_a_range_too_long_for_len_is_shown_as_of_unknown_length(
+    monkeypatch):
+  # len() of a range past sys.maxsize raises OverflowError.
+  monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False)
+  lines = []
+  monkeypatch.setattr(logging, "info",
+                      lambda fmt, *args: lines.append(fmt % args))
+  long_range = range(10 ** 23)
+  assert list(itertools.islice(progress.bar(long_range, "Eval"), 3)) == [
+      0, 1, 2]
+  assert lines[0].startswith("Eval: 1/? done")
 
 
 def test_a_report_writes_deepminds_blocks_to_its_stream():

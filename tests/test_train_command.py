@@ -125,6 +125,12 @@ def test_every_bad_train_flag_is_one_line_before_any_work(tmp_path):
       ("--num_epochs=0",): "--num_epochs=0 is invalid: expected an integer "
                            ">= 1.",
       ("--num_epochs=-3",): "--num_epochs=-3 is invalid",
+      # Its progress readout overflowed on a range that long.
+      ("--num_epochs=99999999999999999999999",):
+          "--num_epochs=99999999999999999999999 is invalid: expected at most "
+          "2147483647 (TensorFlow's sizes and counts are 32-bit integers).",
+      ("--num_steps=4294967296", "--unroll_length=4294967296"):
+          "--num_steps=4294967296 is invalid: expected at most 2147483647",
       ("--log_period=0",): "--log_period=0 is invalid",
       ("--evaluation_period=0",): "--evaluation_period=0 is invalid",
       ("--evaluation_epochs=-1",): "--evaluation_epochs=-1 is invalid",

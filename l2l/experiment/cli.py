@@ -28,6 +28,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from l2l import checks
 from l2l import files
 from l2l.checkpoint import l2l_file
 from l2l.data import datasets
@@ -41,7 +42,8 @@ USER_ERRORS = (ValueError, OSError, l2l_file.CheckpointError,
 
 
 def check_at_least(minimum, *names):
-  """Exits with one line unless each integer flag in `names` is >= minimum.
+  """Exits with one line unless each integer flag in `names` is >= minimum
+  (and a size or count TensorFlow holds: at most `checks.MAX_SIZE`).
 
   Args:
     minimum: the smallest allowed value.
@@ -52,6 +54,10 @@ def check_at_least(minimum, *names):
     if value is None or value < minimum:
       fail("--{}={} is invalid: expected an integer >= {}.".format(
           name, value, minimum))
+    if value > checks.MAX_SIZE:
+      fail("--{}={} is invalid: expected at most {} (TensorFlow's sizes and "
+           "counts are 32-bit integers).".format(name, value,
+                                                 checks.MAX_SIZE))
 
 
 def check_not_empty(*names):

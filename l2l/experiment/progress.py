@@ -36,7 +36,11 @@ def bar(iterable, desc, enabled=True, total=None):
   if not enabled:
     return iterable
   if total is None and hasattr(iterable, "__len__"):
-    total = len(iterable)
+    try:
+      total = len(iterable)
+    except OverflowError:
+      # A range longer than sys.maxsize: counted, but of no known length.
+      total = None
   if sys.stderr.isatty():
     return tqdm.tqdm(iterable, desc=desc, total=total, leave=False)
   every = max(1, (total or 10) // 10)
