@@ -305,7 +305,9 @@ def test_mirror_order_flag_then_env_then_standard(monkeypatch):
 
 
 @pytest.mark.parametrize("url", ["ftp://example.org/mnist/",
-                                 "file:///tmp/mnist/", "example.org/mnist"])
+                                 "file:///tmp/mnist/", "example.org/mnist",
+                                 # Malformed: urlparse raises on it.
+                                 "http://[::1"])
 def test_mirror_must_be_http(tmp_path, capsys, url):
   status, _, err = _run_main(capsys, "mnist", "--data_dir", str(tmp_path),
                              "--mirror", url)
@@ -315,6 +317,13 @@ def test_mirror_must_be_http(tmp_path, capsys, url):
 @pytest.mark.parametrize("argv, expected", [
     (["cifar"], "invalid choice: 'cifar'"),
     (["mnist", "--timeout=0"], "--timeout=0.0 is invalid"),
+    # A socket's timeout is a time_t: these overflowed it in a traceback.
+    (["mnist", "--timeout=inf"], "--timeout=inf is invalid: expected a "
+     "number of seconds > 0 and at most 86400 (a day)."),
+    (["mnist", "--timeout=1e300"], "--timeout=1e+300 is invalid"),
+    (["mnist", "--timeout=nan"], "--timeout=nan is invalid"),
+    (["mnist", "--data_dir="], "--data_dir= is invalid: expected a path, got "
+     "an empty value."),
     (["mnist", "--bogus"], "unrecognized arguments: --bogus"),
 ])
 def test_bad_usage_is_one_line(capsys, argv, expected):

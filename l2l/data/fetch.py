@@ -94,6 +94,9 @@ DATASETS = {
 
 # Seconds to wait for a mirror to connect or send the next bytes.
 DEFAULT_TIMEOUT = 30.0
+# The longest wait for a mirror --timeout takes: a day. (The socket's
+# timeout is a time_t; 1e300 seconds overflows it.)
+MAX_TIMEOUT = 86400.0
 _CHUNK_BYTES = 1 << 16
 _SCHEMES = ("http", "https")
 # A gzip archive of incompressible data is a little larger than the data;
@@ -199,7 +202,12 @@ def mirrors_for(dataset, extra=()):
   given = list(extra) + os.environ.get(dataset.env_var, "").split()
   mirrors = []
   for url in given + list(dataset.mirrors):
-    if urllib.parse.urlparse(url).scheme not in _SCHEMES or "://" not in url:
+    try:
+      scheme = urllib.parse.urlparse(url).scheme
+    except ValueError:
+      # Malformed (e.g. "http://[::1", an IPv6 host without its bracket).
+      scheme = None
+    if scheme not in _SCHEMES or "://" not in url:
       raise FetchError("mirror {!r} is not an http or https URL (e.g. "
                        "https://example.org/mnist/).".format(url))
     url = url if url.endswith("/") else url + "/"
@@ -385,9 +393,11 @@ def main(argv=None, prog="l2l-data"):
     The exit status, 0; errors exit with status 1 (130 on Ctrl-C).
   """
   args = _parser(prog).parse_args(argv)
-  if not args.timeout > 0:
-    _fail("--timeout={} is invalid: expected a number of seconds > 0."
-          .format(args.timeout))
+  if not 0 < args.timeout <= MAX_TIMEOUT:
+    _fail("--timeout={} is invalid: expected a number of seconds > 0 and at "
+          "most {:g} (a day).".format(args.timeout, MAX_TIMEOUT))
+  if args.data_dir is not None and not args.data_dir.strip():
+    _fail("--data_dir= is invalid: expected a path, got an empty value.")
   try:
     directory, outcome = fetch(args.dataset, args.data_dir, args.mirror,
                                args.timeout, show_progress=sys.stderr.isatty())
