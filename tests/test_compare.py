@@ -63,6 +63,18 @@ def test_markdown_table(tmp_path, records_files):
   assert "by batch mean" not in compare.table([adam, sgd])
 
 
+def test_a_rate_kept_after_every_tuning_rate_diverged_is_not_called_tuned(
+    tmp_path, records_files):
+  tuned = {"seed": 100003, "epochs": 2, "scores": {"0.1": 0.5, "1.0": "inf"}}
+  failed = {"seed": 100003, "epochs": 2,
+            "scores": {"0.1": float("inf"), "1.0": float("nan")}}
+  paths = [records_files.write(tmp_path, records_files.losses(),
+                               optimizer="SGD", learning_rate=0.1,
+                               tuning=tuning) for tuning in (tuned, failed)]
+  assert [row.tuned for row in compare.rows(paths)] == [True, False]
+  assert compare.table(paths).count(" (tuned)") == 1
+
+
 def test_restarts_are_scored_per_start_set(tmp_path, records_files):
   # Two restarts on an instance of two rows: each wins one row (1 and 2),
   # so the best per start set averages 1.5, where picking one restart for

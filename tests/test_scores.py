@@ -90,3 +90,13 @@ def test_a_loss_broken_before_any_step_is_the_problems_fault():
   assert scores.broken_at_start([1.0, -np.inf, np.nan]) == (
       "; the loss is already -inf at the starting point, before any step: "
       "the problem (its build()) is at fault, not the optimizer")
+
+
+@pytest.mark.parametrize("tuning, found_none", [
+    (None, False),
+    ({"scores": {}}, False),
+    ({"scores": {"0.1": 0.5, "1.0": float("inf")}}, False),
+    ({"scores": {"0.1": float("nan"), "1.0": float("inf")}}, True),
+])
+def test_tuning_found_no_rate_when_every_rate_diverged(tuning, found_none):
+  assert scores.tuning_found_no_rate(tuning) is found_none

@@ -40,7 +40,8 @@ label: the optimizer, as in the plot's legend, e.g. "Adam (lr=0.01)", with
   " (diverged)" if some best-particle loss is NaN or infinite.
 problem: the problem's name, or None.
 learning_rate: the baseline's learning rate, or None (L2L, PSO).
-tuned: True if the learning rate was tuned on separate instances.
+tuned: True if the learning rate was tuned on separate instances (and some
+  rate tried there did not diverge).
 seed: the seed of the evaluation instances, or None.
 epochs, steps: from the shape of the losses.
 final, final_std, log_final: `records.summary`'s "final", "final_std" and
@@ -90,7 +91,8 @@ def _figures(path, arrays, settings):
           not np.all(np.isfinite(records.best_curve(arrays))) else ""),
       problem=settings.get("problem"),
       learning_rate=None if learning_rate is None else float(learning_rate),
-      tuned=bool(settings.get("tuning")),
+      tuned=(bool(settings.get("tuning")) and
+             not scores.tuning_found_no_rate(settings.get("tuning"))),
       seed=settings.get("seed"),
       epochs=losses.shape[0],
       steps=losses.shape[1] - 1,

@@ -246,7 +246,11 @@ def _report(result, figures, settings):
                  .format(scores.mean_text(figures["final_by_mean"], ".6g")))
     lines.append("Per-particle mean final loss: " + ", ".join(
         "{:.6g}".format(v) for v in figures["particle_means"]) + "\n")
-  if settings.get("tuning"):
+  if scores.tuning_found_no_rate(settings.get("tuning")):
+    lines.append("Tuned learning rate: none, every rate tried diverged on "
+                 "the tuning instances (evaluated at the grid's first, "
+                 "{:g})\n".format(settings["learning_rate"]))
+  elif settings.get("tuning"):
     lines.append("Tuned learning rate: {:g}\n".format(
         settings["learning_rate"]))
   return "".join(lines)

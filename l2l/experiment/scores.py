@@ -63,6 +63,19 @@ def diverged(mean):
   return status(mean) == DIVERGED
 
 
+def tuning_found_no_rate(tuning):
+  """True if a records file's tuning settings score every rate tried as
+  diverged: the rate it kept is then the grid's first, not a tuned one.
+
+  Args:
+    tuning: the `tuning` settings of a records file (`{"scores": {rate:
+      mean final loss}, ...}`), or None where the rate was given.
+  """
+  rate_scores = (tuning or {}).get("scores") or {}
+  return bool(rate_scores) and all(
+      diverged(float(value)) for value in rate_scores.values())
+
+
 def broken_at_start(start_losses):
   """What to add to a divergence report when the loss was not finite before
   any step, or "".
