@@ -19,8 +19,6 @@ import collections
 import csv
 import io
 import math
-import os
-import sys
 
 import numpy as np
 
