@@ -19,6 +19,7 @@ from absl import logging
 import tensorflow as tf
 
 import l2l
+from l2l import checks
 from l2l.checkpoint import l2l_file
 from l2l.checkpoint import manifest
 from l2l.core import interception
@@ -570,12 +571,21 @@ class MetaOptimizer:
     Args:
       make_loss: the problem's `build` function.
       len_unroll: optimization steps per unroll.
-      learning_rate: the meta-optimizer's Adam learning rate.
+      learning_rate: the meta-optimizer's Adam learning rate (a number, or a
+        tensor, e.g. a decaying one).
       **kwargs: passed to `meta_loss`.
 
     Returns:
       `MetaStep(step, update, reset, fx, x)`.
+
+    Raises:
+      ValueError: for a learning rate that is a number but not a finite one
+        > 0 (NaN trains to NaN, a negative one ascends), or as `meta_loss`.
     """
+    if isinstance(learning_rate, numbers.Real) and not (
+        checks.is_finite_number(learning_rate) and learning_rate > 0):
+      raise ValueError("meta_minimize learning_rate must be a finite number "
+                       "> 0, got {!r}.".format(learning_rate))
     info = self.meta_loss(make_loss, len_unroll, **kwargs)
     optimizer = tf.compat.v1.train.AdamOptimizer(learning_rate)
     step = optimizer.minimize(info.loss, var_list=self.trainable_variables())

@@ -4,6 +4,7 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+from l2l import checks
 # Lets this module's classes be built inside v1 graphs even when it is the
 # first Sonnet user imported.
 from l2l.core import graph_mode  # pylint: disable=unused-import
@@ -36,6 +37,20 @@ class LogAndSign(snt.Module):
   """
 
   def __init__(self, k, name="preprocess_log"):
+    """Creates the preprocessing.
+
+    Args:
+      k: the scale of the log half (log|g| / k) and of the sign half
+        (g exp(k)), a finite number > 0; DeepMind's nets use 5.
+      name: the module's name.
+
+    Raises:
+      ValueError: for another k (0 divides by zero, a negative one flips
+        the log half).
+    """
+    if not (checks.is_finite_number(k) and k > 0):
+      raise ValueError("LogAndSign k must be a finite number > 0, got "
+                       "{!r}.".format(k))
     super().__init__(name=name)
     self._k = k
     self._clamp_log = Clamp(min_value=-1.0)

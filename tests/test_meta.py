@@ -188,6 +188,28 @@ def test_reset_draws_a_new_instance_and_update_keeps_it(sess, ref):
   assert np.abs(sess.run(_graph_variable("x")) - x_moved).min() > 0.0
 
 
+@pytest.mark.parametrize("learning_rate", [float("nan"), -0.01, 0, True])
+def test_meta_minimize_refuses_a_learning_rate_that_cannot_train(
+    sess, learning_rate):
+  # NaN trained to NaN and a negative rate ascended, without a word.
+  del sess
+  optimizer = meta.MetaOptimizer(**_small_lstm_config())
+  with pytest.raises(ValueError, match=r"meta_minimize learning_rate must be "
+                     r"a finite number > 0, got "):
+    optimizer.meta_minimize(_fixed_quadratic(), 3, learning_rate=learning_rate)
+
+
+def test_meta_minimize_takes_a_learning_rate_tensor(sess, ref):
+  optimizer = meta.MetaOptimizer(**_small_lstm_config())
+  step = optimizer.meta_minimize(_fixed_quadratic(), 3,
+                                 learning_rate=tf.constant(0.01))
+  ref.init(sess)
+  before = sess.run(optimizer.trainable_variables())
+  sess.run(step.step)
+  after = sess.run(optimizer.trainable_variables())
+  assert max(np.abs(a - b).max() for a, b in zip(after, before)) > 0
+
+
 def test_meta_minimize_steps_only_the_net_parameters(sess, ref):
   optimizer = meta.MetaOptimizer(**_small_lstm_config())
   step = optimizer.meta_minimize(_fixed_quadratic(), 3, learning_rate=0.01)

@@ -13,6 +13,14 @@ import preprocess
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.parametrize("k", [0, -5, float("nan"), "5", None])
+def test_log_and_sign_refuses_a_k_it_cannot_scale_by(k):
+  # k = 0 divided log|g| by zero; a negative k flipped the log half.
+  with pytest.raises(ValueError, match=r"LogAndSign k must be a finite "
+                     r"number > 0, got "):
+    preprocess.LogAndSign(k)
+
+
 def test_log_and_sign_matches_formula(sess, ref):
   g = np.array([0.0, 1e-30, 1e-8, -1e-3, 0.5, -2.0, 1e30, -1e30], np.float32)
   out = sess.run(preprocess.LogAndSign(5)(tf.constant(g)))
