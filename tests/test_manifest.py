@@ -266,6 +266,9 @@ def test_a_run_stopped_before_its_first_save_is_named(tmp_path):
      '[{"net": "cw", "match": "size"}], "swarm": {}, '
      '"library_version": "0"}', "'match' must be one of"),
     # Hand-edited: each is one error naming what is wrong.
+    ('{"format_version": "1", "nets": {}, "assignment": [], "swarm": {}, '
+     '"library_version": "9"}', "format_version must be an integer >= 1, got "
+     '"1".'),
     ("[" * 100000 + "]" * 100000, "not a JSON manifest"),
     ('{"format_version": 1, "nets": {"cw": {"net": "Sgd"}}, "assignment": '
      '[{"net": ["cw"], "match": "everything"}], "swarm": {}, '

@@ -386,7 +386,10 @@ def _validate(manifest, path):
   if missing:
     _fail(path, "missing keys {}.".format(", ".join(missing)))
   version = manifest["format_version"]
-  if not isinstance(version, int) or version > FORMAT_VERSION:
+  if not checks.is_integer(version, 1):
+    _fail(path, "format_version must be an integer >= 1, got {}.".format(
+        json.dumps(version)[:60]))
+  if version > FORMAT_VERSION:
     _fail(path, "format_version {!r} is not one this library reads (up to "
           "{}); upgrade l2l.".format(version, FORMAT_VERSION))
   nets = manifest["nets"]
