@@ -318,3 +318,21 @@ def test_a_log_dir_a_launcher_died_in_is_refused(tmp_path, capsys):
   assert capsys.readouterr().err == (
       "Error: --log_dir {} already holds logs (launcher.lock); choose "
       "another directory.\n".format(logs))
+
+
+@pytest.mark.parametrize("log_dir, message", [
+    ("", "--log_dir= is invalid: expected a path, got an empty value."),
+    ("a_file", "--log_dir={} is invalid: it is a file, expected a directory "
+     "for the tasks' logs."),
+])
+def test_a_log_dir_that_is_no_directory_names_the_flag(tmp_path, capsys,
+                                                       log_dir, message):
+  # It was a bare Errno ("File exists", "No such file or directory: ''").
+  (tmp_path / "a_file").write_text("mine")
+  path = str(tmp_path / log_dir) if log_dir else ""
+  with pytest.raises(SystemExit) as exited:
+    local_cluster.main(["launcher", "--save_path=" + str(tmp_path / "run"),
+                        "--log_dir=" + path])
+  assert exited.value.code == 1
+  assert capsys.readouterr().err == "Error: " + message.format(path) + "\n"
+  assert (tmp_path / "a_file").read_text() == "mine"

@@ -164,6 +164,12 @@ def _check_train_args(args):
 def _log_dir(requested, num_workers):
   if requested is None:
     return tempfile.mkdtemp(prefix="l2l-cluster-")
+  if not requested.strip():
+    raise ValueError("--log_dir= is invalid: expected a path, got an empty "
+                     "value.")
+  if os.path.exists(requested) and not os.path.isdir(requested):
+    raise ValueError("--log_dir={} is invalid: it is a file, expected a "
+                     "directory for the tasks' logs.".format(requested))
   os.makedirs(requested, exist_ok=True)
   names = ["ps0.log"] + ["worker{}.log".format(i) for i in range(num_workers)]
   # A launcher.lock was left by a launcher that died (or still runs).
