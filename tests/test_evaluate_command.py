@@ -513,6 +513,17 @@ def test_flags_the_evaluation_does_not_use_are_named(tmp_path):
   assert len(settings["tuning"]["scores"]) == 11
 
 
+def test_tune_epochs_without_tune_is_named(tmp_path):
+  done = _evaluate("--problem=simple", "--optimizer=SGD", "--num_epochs=1",
+                   "--num_steps=2", "--tune_epochs=50",
+                   "--records_dir=" + str(tmp_path))
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert ("--tune_epochs has no effect: without --tune nothing is tuned."
+          in done.stderr)
+  (records_file,) = os.listdir(tmp_path)
+  assert records.read(str(tmp_path / records_file))[1]["tuning"] is None
+
+
 def test_an_optimizer_saved_by_a_script_loads_in_evaluate(tmp_path):
   # The README's "In your own scripts" route: MetaOptimizer() with its
   # default net, saved by the script, evaluated by the command.

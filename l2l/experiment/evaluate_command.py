@@ -217,6 +217,9 @@ def _warn_unused_flags():
   elif FLAGS.tune:
     cli.warn_unused(cli.given_flags("learning_rate"), "--tune picks the "
                     "learning rate")
+  if not FLAGS.tune:
+    cli.warn_unused(cli.given_flags("tune_epochs"), "without --tune nothing "
+                    "is tuned")
 
 
 def _report(result, figures, settings):
