@@ -166,6 +166,14 @@ def test_load_problem_module_registers_its_problems(tmp_path):
   with pytest.raises(ValueError, match="failed to import: RuntimeError: "
                      "boom"):
     registry.load_problem_module(str(broken))
+  # train.py exited 0, having trained nothing.
+  exiting = tmp_path / "exiting_for_test.py"
+  exiting.write_text("import sys\nsys.exit(0)\n")
+  with pytest.raises(ValueError, match=r"exiting_for_test.py exited while it "
+                     r"was imported \(sys.exit\(0\)\); a problem module "
+                     "should only register problems."):
+    registry.load_problem_module(str(exiting))
+  assert "exiting_for_test" not in sys.modules
   with pytest.raises(ValueError, match="no problem module 'no_such_mod'"):
     registry.load_problem_module("no_such_mod")
 

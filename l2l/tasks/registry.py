@@ -425,10 +425,10 @@ def load_problem_module(spec):
         _loading(path):
       try:
         module_spec.loader.exec_module(module)
-      except Exception as error:  # pylint: disable=broad-except (user code)
+      except (Exception, SystemExit) as error:  # pylint: disable=broad-except
         del sys.modules[module_name]
-        raise ValueError("problem module {} failed to import: {}: {}".format(
-            spec, type(error).__name__, error)) from error
+        raise ValueError("problem module {} {}".format(
+            spec, _failed_import(error))) from error
     _PROBLEM_FILE_MODULES.append(module)
     return module
   # A module name is searched in the working directory first, as `python
@@ -436,13 +436,25 @@ def load_problem_module(spec):
   with _searched(os.getcwd(), first=True), _loading(spec):
     try:
       return importlib.import_module(spec)
-    except Exception as error:  # pylint: disable=broad-except (user code)
+    except (Exception, SystemExit) as error:  # pylint: disable=broad-except
       if (isinstance(error, ImportError) and error.name and
           spec.startswith(error.name)):
         raise ValueError("no problem module {!r}: {}.".format(
             spec, error)) from error
-      raise ValueError("problem module {!r} failed to import: {}: {}".format(
-          spec, type(error).__name__, error)) from error
+      raise ValueError("problem module {!r} {}".format(
+          spec, _failed_import(error))) from error
+
+
+def _failed_import(error):
+  """What a problem module's import raised, as the end of a message.
+
+  User code: anything may come out of it, a `sys.exit()` included, which
+  would otherwise end the command as if it had succeeded.
+  """
+  if isinstance(error, SystemExit):
+    return ("exited while it was imported (sys.exit({!r})); a problem module "
+            "should only register problems.".format(error.code))
+  return "failed to import: {}: {}".format(type(error).__name__, error)
 
 
 @contextlib.contextmanager
