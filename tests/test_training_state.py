@@ -44,6 +44,13 @@ def test_missing_or_corrupt_state_is_one_clear_error(tmp_path):
   assert str(error.value) == (
       "{} is not a readable training state: it is not an .npz archive (a "
       "zip file of arrays)".format(where))
+  # An archive without the settings said only "'info'".
+  np.savez(where, var_x=np.zeros(2))
+  with pytest.raises(training_state.TrainingStateError) as error:
+    training_state.read(str(tmp_path))
+  assert str(error.value) == (
+      "{} is not a readable training state: it has no 'info' array (the "
+      "run's settings)".format(where))
 
 
 @pytest.mark.parametrize("info, values, message", [

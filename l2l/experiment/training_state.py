@@ -181,8 +181,10 @@ def read(save_path):
                            os.path.abspath(where)))
   try:
     arrays = files.read_npz(where)
+    if "info" not in arrays:
+      raise ValueError("it has no 'info' array (the run's settings)")
     info = json.loads(str(arrays.pop("info")))
-  except (KeyError, ValueError, OSError) as error:
+  except (ValueError, OSError) as error:
     raise TrainingStateError("{} is not a readable training state: {}".format(
         where, error)) from error
   if not isinstance(info, dict) or info.get("version") != VERSION:
