@@ -251,12 +251,21 @@ class MetaOptimizer:
 
     Raises:
       ValueError: if `meta_loss` has not been built yet, or (with `path`)
-        its net assignment cannot be saved.
+        its net assignment cannot be saved, `path` is empty or not a
+        directory, or it holds a `manifest.json` that is not this
+        library's.
     """
     if self._nets is None:
       raise ValueError("Nothing to save: build meta_loss or meta_minimize "
                        "first.")
     if path is not None:
+      if not os.fspath(path).strip():
+        raise ValueError("save's path is empty; expected the directory to "
+                         "save the optimizer's files in.")
+      if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError("save's path {} is not a directory; expected the "
+                         "directory to save the optimizer's files in.".format(
+                             path))
       # Before any file: a directory of nets without their manifest would
       # load as DeepMind's default net.
       saved_manifest = self.manifest(problem, training)

@@ -156,6 +156,17 @@ def test_a_manifest_json_that_is_not_l2l_s_is_never_replaced(fresh_session,
   assert manifest.read(tmp_path / "ours")["problem"] == "simple"
 
 
+def test_a_save_path_must_be_a_directory(fresh_session, tmp_path):
+  mine = tmp_path / "a_file"
+  mine.write_text("mine")
+  with pytest.raises(ValueError, match=r"save's path .*a_file is not a "
+                     "directory; expected the directory to save"):
+    _saved_simple(fresh_session, mine)
+  with pytest.raises(ValueError, match="save's path is empty"):
+    _saved_simple(fresh_session, "")
+  assert mine.read_text() == "mine"
+
+
 def test_a_save_writes_no_manifest_its_reader_would_refuse(fresh_session,
                                                            tmp_path):
   with pytest.raises(manifest.ManifestError, match="'problem' must be a "
