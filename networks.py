@@ -338,11 +338,14 @@ class StandardDeepLSTM(Network):
       name: module name.
 
     Raises:
-      ValueError: if `initializer` is a checkpoint file of another layout.
+      ValueError: if `initializer` is a checkpoint file of another layout,
+        or `scale` is not a finite number.
     """
     super().__init__(name=name)
     self._output_size = output_size
     self._layers = _layer_sizes(layers)
+    # A NaN scale stepped every variable to NaN without a word.
+    checks.check_number("{} scale".format(type(self).__name__), scale)
     self._scale = scale
     self._preprocess = _make_preprocess(preprocess_name, preprocess_options)
     _check_checkpoint_layout(initializer, self._checkpoint_layout(),

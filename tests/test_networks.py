@@ -304,6 +304,10 @@ def test_legacy_pickles_match_sonnet1_formula(sess, ref, tmp_path, style):
     ({"layers": "ab"}, "layers must be a sequence of hidden sizes"),
     ({"layers": (20, 0)}, r"layers must hold integers >= 1"),
     ({"layers": (2.5,)}, r"layers must hold integers >= 1"),
+    ({"layers": (2,), "scale": float("nan")},
+     r"CoordinateWiseDeepLSTM scale must be a finite number, got nan\."),
+    ({"layers": (2,), "scale": "big"},
+     r"CoordinateWiseDeepLSTM scale must be a finite number, got 'big'\."),
 ])
 def test_factory_names_a_bad_argument(graph, net_options, message):
   del graph
