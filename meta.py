@@ -269,6 +269,7 @@ class MetaOptimizer:
       # Before any file: a directory of nets without their manifest would
       # load as DeepMind's default net.
       saved_manifest = self.manifest(problem, training)
+      manifest.check_writable(path, saved_manifest)
       os.makedirs(path, exist_ok=True)
     result = {}
     modules = dict(self._nets)

@@ -150,6 +150,8 @@ def test_a_manifest_json_that_is_not_l2l_s_is_never_replaced(fresh_session,
                      "replace it"):
     _saved_simple(fresh_session, tmp_path)
   assert theirs.read_text() == '{"name": "my web app", "version": 3}'
+  # Refused before any net was written beside it.
+  assert sorted(p.name for p in tmp_path.iterdir()) == [manifest.FILENAME]
   # An earlier save's manifest is this library's: a later save replaces it.
   _saved_simple(fresh_session, tmp_path / "ours")
   _saved_simple(fresh_session, tmp_path / "ours", problem="simple")
@@ -175,7 +177,9 @@ def test_a_save_writes_no_manifest_its_reader_would_refuse(fresh_session,
   with pytest.raises(manifest.ManifestError, match="'training' must be a "
                      "JSON object"):
     _saved_simple(fresh_session, tmp_path, training="x")
-  assert not (tmp_path / manifest.FILENAME).exists()
+  # Nothing written: nets without their manifest would load as DeepMind's
+  # default net.
+  assert not tmp_path.exists() or not list(tmp_path.iterdir())
 
 
 def test_a_manifest_that_is_no_file_is_refused_not_ignored(tmp_path):

@@ -261,11 +261,28 @@ def write(directory, manifest, saved_files=()):
   if saved_files:
     manifest["file_digests"] = {os.path.basename(path): files.sha256_of(path)
                                 for path in saved_files}
-  # Nothing this library would refuse to read back.
-  _validate(manifest, path_in(directory))
-  check_replaceable(directory)
+  check_writable(directory, manifest)
   text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
   return files.write_atomic(path_in(directory), text.encode("utf-8"))
+
+
+def check_writable(directory, manifest):
+  """Raises ManifestError unless `write(directory, manifest)` may go ahead:
+  the manifest is one `read` takes back, and what it would replace is
+  this library's (`check_replaceable`).
+
+  `MetaOptimizer.save` checks before it writes any file, since nets left
+  without their manifest would load as DeepMind's default net.
+
+  Args:
+    directory: where the manifest would be written.
+    manifest: the dict `build` returns.
+
+  Raises:
+    ManifestError: (a ValueError) naming the file and what is wrong.
+  """
+  _validate(manifest, path_in(directory))
+  check_replaceable(directory)
 
 
 def check_replaceable(directory):
