@@ -17,9 +17,9 @@ task's own best learning rate at each horizon, picked on the evaluation
 instances (an oracle). Prints `BENCH generalization` lines, two markdown
 tables, the win counts, any divergence and any loss that climbs back.
 
-    python bench/generalization.py            # 32-43 min wall at --grid_stride=2
-                                              # (the default, 1, runs each
-                                              # baseline at 11 rates, not 6)
+    python bench/generalization.py            # 56 min wall on a shared
+                                              # 2-core VM (32-43 alone at
+                                              # --grid_stride=2)
     python bench/generalization.py --quick    # 4.8-6 min CPU, 3.4-4.3 min wall
     python bench/generalization.py --ablation --quick   # the trick ablation
     python bench/generalization.py --ablation --variant=family:net=cw
