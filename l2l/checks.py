@@ -57,6 +57,24 @@ def check_integer(what, value, minimum=1):
                      "integers), got {}.".format(what, MAX_SIZE, value))
 
 
+def check_path_given(flag, value):
+  """Raises ValueError if a path flag was given empty (or only blanks).
+
+  `--path=` (say, from an unset shell variable) would otherwise name the
+  current directory, or print an empty name in a later error.
+
+  Args:
+    flag: the flag's name, without dashes.
+    value: its value; None (not given) passes.
+
+  Raises:
+    ValueError: naming the flag and what it expected.
+  """
+  if value is not None and not value.strip():
+    raise ValueError("--{}={} is invalid: expected a path, got an empty "
+                     "value.".format(flag, value))
+
+
 def check_number(what, value, minimum=None):
   """Raises ValueError unless `value` is a finite real number >= `minimum`.
 

@@ -39,6 +39,7 @@ import zlib
 
 import tqdm
 
+from l2l import checks
 from l2l import files
 from l2l.data import datasets
 
@@ -396,8 +397,10 @@ def main(argv=None, prog="l2l-data"):
   if not 0 < args.timeout <= MAX_TIMEOUT:
     _fail("--timeout={} is invalid: expected a number of seconds > 0 and at "
           "most {:g} (a day).".format(args.timeout, MAX_TIMEOUT))
-  if args.data_dir is not None and not args.data_dir.strip():
-    _fail("--data_dir= is invalid: expected a path, got an empty value.")
+  try:
+    checks.check_path_given("data_dir", args.data_dir)
+  except ValueError as error:
+    _fail(error)
   try:
     directory, outcome = fetch(args.dataset, args.data_dir, args.mirror,
                                args.timeout, show_progress=sys.stderr.isatty())

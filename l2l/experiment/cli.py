@@ -61,20 +61,22 @@ def check_at_least(minimum, *names):
 
 
 def check_not_empty(*names):
-  """Exits with one line if a path flag in `names` was given empty.
-
-  `--path=` (say, from an unset shell variable) would otherwise name the
-  current directory, or print an empty name in a later error.
+  """Exits with one line if a path flag in `names` was given empty
+  (`checks.check_path_given`).
 
   Args:
     *names: flags holding a path (or a list of paths); None passes.
   """
   for name in names:
     value = FLAGS[name].value
-    values = value if isinstance(value, list) else [value]
-    if any(v is not None and not v.strip() for v in values):
-      fail("--{}={} is invalid: expected a path, got an empty "
-           "value.".format(name, "" if isinstance(value, list) else value))
+    # A list's empty entry is named as an empty flag.
+    values = ([v if v.strip() else "" for v in value]
+              if isinstance(value, list) else [value])
+    try:
+      for each in values:
+        checks.check_path_given(name, each)
+    except ValueError as error:
+      fail(error)
 
 
 def check_positive_number(*names):

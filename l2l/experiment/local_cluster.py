@@ -36,6 +36,7 @@ from absl import flags
 from absl import logging
 
 # No TensorFlow here: the launcher only starts processes.
+from l2l import checks
 from l2l import files
 from l2l.experiment import cli
 
@@ -164,9 +165,7 @@ def _check_train_args(args):
 def _log_dir(requested, num_workers):
   if requested is None:
     return tempfile.mkdtemp(prefix="l2l-cluster-")
-  if not requested.strip():
-    raise ValueError("--log_dir= is invalid: expected a path, got an empty "
-                     "value.")
+  checks.check_path_given("log_dir", requested)
   if os.path.exists(requested) and not os.path.isdir(requested):
     raise ValueError("--log_dir={} is invalid: it is a file, expected a "
                      "directory for the tasks' logs.".format(requested))
