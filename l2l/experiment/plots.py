@@ -376,14 +376,14 @@ def _y_limits(axes, values, margin=0.05):
       [[low - pad], [high + pad]]).ravel())
 
 
-def _y_scale(all_curves):
-  """The y scale for the curves: `(name, set_yscale options, label note)`.
+def _y_scale(values):
+  """The y scale for plotted `values` (finite, `_plotted_values`):
+  `(name, set_yscale options, label note)`.
 
-  Log if every finite plotted value is positive; otherwise symlog, linear
-  below the smallest non-zero magnitude (but no lower than
-  `SYMLOG_MAX_RANGE` times the largest); linear if nothing is finite.
+  Log if every value is positive; otherwise symlog, linear below the
+  smallest non-zero magnitude (but no lower than `SYMLOG_MAX_RANGE` times
+  the largest); linear if there are none.
   """
-  values = _plotted_values(all_curves)
   if values.size == 0:
     return "linear", {}, ""
   if np.all(values > 0):
@@ -426,14 +426,15 @@ def build_figure(record_paths, title=None, labels=None):
     axes.fill_between(curve.steps, curve.low, curve.high,
                       color=line.get_color(), alpha=0.2, linewidth=0)
   framing = _framing(all_curves)
-  scale, options, note = _y_scale(framing)
+  framed = _plotted_values(framing)
+  scale, options, note = _y_scale(framed)
   if scale != "linear":
     axes.set_yscale(scale, **options)
   if scale == "symlog":
     logging.info("Some losses are not positive; plotting on a symlog scale "
                  "(%s).", note)
-  if len(framing) < len(all_curves) and _plotted_values(framing).size:
-    axes.set_ylim(*_y_limits(axes, _plotted_values(framing)))
+  if len(framing) < len(all_curves) and framed.size:
+    axes.set_ylim(*_y_limits(axes, framed))
     note = "\n".join(filter(None, [note, "fitted to runs that did not diverge"]))
   axes.set_xlabel("step")
   axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
