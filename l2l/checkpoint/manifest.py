@@ -307,9 +307,8 @@ def check_replaceable(directory):
                         "will not replace it: save into another "
                         "directory.".format(path))
   try:
-    with open(path, "rb") as stream:
-      existing = json.loads(stream.read().decode("utf-8"))
-  except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    existing = _parsed(path)
+  except ManifestError:
     existing = None
   if not (isinstance(existing, dict) and "format_version" in existing and
           "nets" in existing):
@@ -388,6 +387,16 @@ def explaining_a_missing_manifest(directory, read_as):
                      "{} along with the .l2l files.)".format(
                          error, FILENAME, directory, read_as,
                          FILENAME)) from error
+
+
+def _parsed(path):
+  """The JSON in the file `path`; ManifestError if it holds none."""
+  try:
+    with open(path, "rb") as stream:
+      return json.loads(stream.read().decode("utf-8"))
+  except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+    raise ManifestError("{}: not a JSON manifest ({}).".format(
+        path, error or "nested too deep")) from error
 
 
 def _fail(path, message):
@@ -575,12 +584,7 @@ def read(directory, whole=True):
           "it first saved a whole optimizer. {}.".format(
               directory, TRAINING_STATE_DIRECTORY, FILENAME, remedy))
     return None
-  try:
-    with open(path, "rb") as stream:
-      manifest = json.loads(stream.read().decode("utf-8"))
-  except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-    raise ManifestError("{}: not a JSON manifest ({}).".format(
-        path, error or "nested too deep")) from error
+  manifest = _parsed(path)
   _validate(manifest, path)
   if whole:
     _check_files(manifest, directory, path)
